@@ -1,0 +1,64 @@
+"""The generic JSON adapter: a request body templated from the case, a JMESPath answer."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import jmespath
+
+from monitor.adapters.base import Adapter
+from monitor.config import HttpModelConfig
+from monitor.datasets import Case
+from monitor.errors import AdapterError
+
+_WHOLE_FIELD = re.compile(r"^\{\{\s*([^{}\s]+)\s*\}\}$")
+_FIELD = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
+
+
+def render(template: Any, fields: dict[str, Any]) -> Any:
+    """Fill ``template`` from ``fields``.
+
+    A string that is exactly ``"{{name}}"`` becomes the field's value with its JSON type
+    (a list of features stays a list); ``{{name}}`` inside a longer string is replaced by
+    the field's text. Raises ``KeyError`` naming a field the case does not have.
+    """
+    if isinstance(template, dict):
+        return {k: render(v, fields) for k, v in template.items()}
+    if isinstance(template, list):
+        return [render(v, fields) for v in template]
+    if not isinstance(template, str):
+        return template
+    whole = _WHOLE_FIELD.match(template)
+    if whole:
+        return fields[whole.group(1)]
+    return _FIELD.sub(lambda m: str(fields[m.group(1)]), template)
+
+
+class HttpAdapter(Adapter):
+    """Any JSON API: ``adapter = "http"``."""
+
+    def __init__(
+        self, config: HttpModelConfig, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        super().__init__(config, transport=transport)
+        self._prediction = jmespath.compile(config.prediction)
+
+    async def _predict(self, case: Case) -> Any:
+        config = self.config
+        try:
+            params = render(config.params, case.inputs)
+            body = case.inputs if config.body is None else render(config.body, case.inputs)
+        except KeyError as exc:
+            raise AdapterError(
+                "bad_request", f"the template names field {exc}, which the case lacks"
+            ) from None
+        if config.method == "GET":
+            answer = await self._send("GET", config.url, params=params)
+        else:
+            answer = await self._send(config.method, config.url, params=params, json=body)
+        value = self._prediction.search(answer)
+        if value is None:
+            raise AdapterError("bad_response", f"the answer has nothing at {config.prediction!r}")
+        return value

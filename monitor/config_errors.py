@@ -1,0 +1,151 @@
+"""Turn configuration problems into one-line messages that name the key path.
+
+Two sources: pydantic's validation errors, and cross-references pydantic cannot see
+(duplicate names, suites naming unknown models). Both are reported together, so a user
+fixes a broken file in one pass.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from monitor.scoring import TASKS, get_metric, metric_names
+
+# Sections that later versions fill; named here so the message says more than "unknown key".
+RESERVED = {
+    "streams": "drift streams are not supported by this version yet",
+    "alerts": "alerting is not supported by this version yet",
+}
+
+
+def key_path(loc: Iterable[int | str]) -> str:
+    """``("suites", 1, "schedule", "cron")`` -> ``suites[1].schedule.cron``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def format_validation_error(
+    exc: ValidationError, templates: Mapping[str, str], adapters: Sequence[str]
+) -> list[str]:
+    """One line per pydantic error. Values that came from the environment are shown as the
+    ``${VAR}`` text the file holds, never expanded, so secrets stay out of messages."""
+    lines = []
+    choices = ", ".join(adapters)
+    for err in exc.errors(include_url=False):
+        loc = [p for i, p in enumerate(err["loc"]) if not _is_union_tag(err["loc"], i, adapters)]
+        path = key_path(loc)
+        if err["type"] == "union_tag_invalid":
+            tag = err["ctx"]["tag"]
+            lines.append(f"{path}.adapter: unknown adapter {tag!r}; expected one of: {choices}")
+        elif err["type"] == "union_tag_not_found":
+            lines.append(f"{path}.adapter: required key is missing; expected one of: {choices}")
+        else:
+            lines.append(f"{path}: {_describe(err, path, templates)}")
+    return lines
+
+
+def _is_union_tag(loc: tuple[int | str, ...], i: int, adapters: Sequence[str]) -> bool:
+    # pydantic puts the discriminator's value into the location: models[0].http.url
+    return i == 2 and loc[0] == "models" and isinstance(loc[1], int) and loc[i] in adapters
+
+
+def _describe(err: Any, path: str, templates: Mapping[str, str]) -> str:
+    kind, value = err["type"], err.get("input")
+    last = path.rsplit(".", 1)[-1]
+    if kind == "extra_forbidden":
+        if path in RESERVED:
+            return RESERVED[path]
+        close = difflib.get_close_matches(last, _known_keys(), n=1, cutoff=0.7)
+        return "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
+    if kind == "missing":
+        return "required key is missing"
+    message = err["msg"].removeprefix("Value error, ")
+    shown = _shown(value, path, templates)
+    return message if shown is None or shown in message else f"{message}, got {shown}"
+
+
+def _shown(value: Any, path: str, templates: Mapping[str, str]) -> str | None:
+    if path in templates:
+        return repr(templates[path])
+    if isinstance(value, str | int | float | bool):
+        return repr(value)
+    return None
+
+
+def _known_keys() -> set[str]:
+    from monitor import config
+
+    keys: set[str] = set()
+    for obj in vars(config).values():
+        if isinstance(obj, type) and issubclass(obj, BaseModel):
+            keys.update(obj.model_fields)
+    return keys
+
+
+def raw_problems(raw: Mapping[str, Any]) -> list[str]:
+    """Cross-reference problems found on the raw data, whatever else is wrong with it."""
+    models = _named_items(raw.get("models"))
+    suites = _named_items(raw.get("suites"))
+    problems = _duplicates("models", models) + _duplicates("suites", suites)
+    known = list(dict.fromkeys(name for _, name in models))
+    suite_items = raw.get("suites")
+    for i, suite in enumerate(suite_items if isinstance(suite_items, list) else []):
+        if isinstance(suite, dict):
+            problems += _unknown_models(i, suite.get("models"), known)
+            problems += _misfit_metrics(i, suite.get("task"), suite.get("metrics"))
+    return problems
+
+
+def _unknown_models(i: int, refs: Any, known: list[str]) -> list[str]:
+    problems = []
+    for j, ref in enumerate(refs if isinstance(refs, list) else []):
+        if isinstance(ref, str) and ref not in known:
+            close = difflib.get_close_matches(ref, known, n=1)
+            hint = (
+                f"did you mean {close[0]!r}?" if close else f"defined: {', '.join(known) or 'none'}"
+            )
+            problems.append(f"suites[{i}].models[{j}]: unknown model {ref!r}; {hint}")
+    return problems
+
+
+def _misfit_metrics(i: int, task: Any, names: Any) -> list[str]:
+    problems = []
+    for j, name in enumerate(names if isinstance(names, list) else []):
+        if isinstance(name, str) and name in metric_names() and isinstance(task, str):
+            tasks = get_metric(name).tasks
+            if task in TASKS and task not in tasks:
+                problems.append(
+                    f"suites[{i}].metrics[{j}]: metric {name!r} does not apply to task {task!r}"
+                    f" (it scores: {', '.join(sorted(tasks))})"
+                )
+    return problems
+
+
+def _named_items(items: Any) -> list[tuple[int, str]]:
+    if not isinstance(items, list):
+        return []
+    return [
+        (i, item["name"])
+        for i, item in enumerate(items)
+        if isinstance(item, dict) and isinstance(item.get("name"), str)
+    ]
+
+
+def _duplicates(section: str, named: list[tuple[int, str]]) -> list[str]:
+    first: dict[str, int] = {}
+    problems = []
+    for i, name in named:
+        if name in first:
+            problems.append(
+                f"{section}[{i}].name: duplicate name {name!r}"
+                f" (first used by {section}[{first[name]}])"
+            )
+        else:
+            first[name] = i
+    return problems

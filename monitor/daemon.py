@@ -1,0 +1,205 @@
+"""The daemon: owns the lifecycle, the signals and the wiring of every component.
+
+start:    migrate the store, mark runs a crash left ``running`` as ``interrupted``, record
+          the catalog, start the HTTP server, then the scheduler;
+run:      until SIGTERM/SIGINT (or ``request_stop``);
+shutdown: stop scheduling, give in-flight runs ``server.shutdown_grace`` to finish, cancel
+          the rest (stored ``interrupted``), stop the HTTP server, close the store.
+A second signal skips the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from datetime import timedelta
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import CollectorRegistry
+
+from monitor import __version__
+from monitor.api import create_app
+from monitor.clock import Clock, utc_now
+from monitor.config import Config, HttpModelConfig, SuiteConfig, config_hash
+from monitor.errors import StartupError
+from monitor.exporter import StoreCollector
+from monitor.records import CatalogModel, CatalogSuite
+from monitor.runner import Runner
+from monitor.schedules import build_trigger
+from monitor.serving import EmbeddedServer, start_server
+from monitor.store import Store, redact_url
+
+logger = logging.getLogger(__name__)
+
+CRASHED = "the daemon stopped unexpectedly during the run (found at the next start)"
+
+
+class Daemon:
+    """One monitor process. ``serve()`` runs it until a stop is requested."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store: Store | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.config = config
+        self.store = store or Store(config.store.effective_url)
+        self.registry = CollectorRegistry()
+        self.registry.register(StoreCollector(self.store, version=__version__))
+        self._clock = clock
+        self._runner = Runner(self.store, transport=transport, clock=clock)
+        self._stop = asyncio.Event()
+        self._force = asyncio.Event()
+        self._inflight: set[asyncio.Task[object]] = set()
+        self._server: EmbeddedServer | None = None
+        self._scheduler: AsyncIOScheduler | None = None
+
+    @property
+    def port(self) -> int:
+        """The port the HTTP API listens on (useful when configured as 0)."""
+        assert self._server is not None, "the daemon has not started"
+        return self._server.port
+
+    async def serve(self, *, started: asyncio.Event | None = None) -> None:
+        """Start, run until asked to stop, then shut down gracefully."""
+        handle_signals = threading.current_thread() is threading.main_thread()
+        if handle_signals:
+            self._install_signal_handlers()
+        try:
+            await self._start()
+            if started is not None:
+                started.set()
+            await self._stop.wait()
+        finally:
+            await self._shutdown()
+            if handle_signals:
+                self._remove_signal_handlers()
+
+    def request_stop(self, *, force: bool = False) -> None:
+        """Begin a graceful shutdown; with ``force``, cancel in-flight runs at once."""
+        self._stop.set()
+        if force:
+            self._force.set()
+
+    async def _start(self) -> None:
+        store = self.store
+        try:
+            await asyncio.to_thread(store.upgrade)
+        except Exception as exc:
+            raise StartupError(
+                f"store {redact_url(self.config.store.effective_url)}: {type(exc).__name__}: {exc}"
+            ) from None
+        interrupted = await asyncio.to_thread(
+            store.interrupt_running, reason=CRASHED, at=self._clock()
+        )
+        if interrupted:
+            logger.warning(
+                "marked %d run(s) left running as interrupted: %s", len(interrupted), interrupted
+            )
+        await asyncio.to_thread(self._sync_catalog)
+        server = self.config.server
+        app = create_app(store, self.registry, version=__version__)
+        self._server = await start_server(app, host=server.host, port=server.port, what="HTTP API")
+        logger.info("HTTP API on http://%s:%d (metrics at /metrics)", server.host, self.port)
+        self._scheduler = self._build_scheduler()
+        self._scheduler.start()
+        logger.info("scheduled %d job(s)", len(self._scheduler.get_jobs()))
+
+    def _sync_catalog(self) -> None:
+        config = self.config
+        models = [
+            CatalogModel(m.name, m.adapter, redact_url(m.url), m.role, config_hash(m))
+            for m in config.models
+        ]
+        suites = [
+            CatalogSuite(s.name, str(s.dataset), s.task, config_hash(s)) for s in config.suites
+        ]
+        self.store.sync_catalog(models, suites, at=self._clock())
+
+    def _build_scheduler(self) -> AsyncIOScheduler:
+        scheduler = AsyncIOScheduler(
+            timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1}
+        )
+        for suite, model in self.config.jobs():
+            schedule = suite.schedule
+            if schedule is None:
+                continue
+            scheduler.add_job(
+                self._run_job,
+                build_trigger(schedule),
+                args=(suite, model),
+                id=f"{suite.name}/{model.name}",
+                name=f"suite {suite.name} on model {model.name}",
+                misfire_grace_time=max(1, round(schedule.misfire_grace.total_seconds())),
+                **({"next_run_time": self._clock()} if schedule.run_at_start else {}),
+            )
+        return scheduler
+
+    async def _run_job(self, suite: SuiteConfig, model: HttpModelConfig) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._inflight.add(task)
+        try:
+            await self._runner.run(suite, model, trigger="schedule")
+        finally:
+            self._inflight.discard(task)
+
+    async def _shutdown(self) -> None:
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        await self._drain(self.config.server.shutdown_grace)
+        await self._runner.aclose()
+        if self._server is not None:
+            await self._server.stop()
+        await asyncio.to_thread(self.store.close)
+        logger.info("stopped")
+
+    async def _drain(self, grace: timedelta) -> None:
+        """Let in-flight runs finish for ``grace`` (less if forced), then cancel them."""
+        pending = {t for t in self._inflight if not t.done()}
+        if pending and not self._force.is_set():
+            logger.info("waiting up to %s for %d run(s) to finish", grace, len(pending))
+            all_done = asyncio.ensure_future(asyncio.wait(pending))
+            forced = asyncio.ensure_future(self._force.wait())
+            await asyncio.wait(
+                [all_done, forced],
+                timeout=grace.total_seconds(),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            all_done.cancel()
+            forced.cancel()
+        pending = {t for t in self._inflight if not t.done()}
+        for task in pending:
+            task.cancel("shutdown: grace period over")
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _remove_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self._stop.is_set():
+            logger.warning("received %s again: cancelling in-flight runs now", sig.name)
+            self.request_stop(force=True)
+            return
+        logger.info(
+            "received %s: shutting down (in-flight runs get %s; send it again to force)",
+            sig.name,
+            self.config.server.shutdown_grace,
+        )
+        self.request_stop()

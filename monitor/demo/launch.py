@@ -1,0 +1,93 @@
+"""``monitor demo``: the demo model and the daemon in one event loop, nothing else needed.
+
+The demo's configuration goes through the same validation as a user's file, so what the
+demo shows is exactly what ``monitor run`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from importlib.resources import as_file
+from pathlib import Path
+
+from monitor.config import Config, parse_config
+from monitor.demo.dataset import bundled_test_set
+from monitor.demo.model import DemoModel
+from monitor.demo.server import serve_demo_model
+from monitor.durations import format_duration
+
+MODEL = "wine-classifier"
+SUITE = "wine-holdout"
+
+
+def demo_config(
+    model_url: str, *, dataset: Path, host: str, port: int, data_dir: Path, every: timedelta
+) -> Config:
+    """The demo's configuration: one model, one suite on a short schedule, SQLite."""
+    raw = {
+        "server": {"host": host, "port": port, "shutdown_grace": "5s"},
+        "store": {"data_dir": str(data_dir)},
+        "models": [
+            {
+                "name": MODEL,
+                "adapter": "http",
+                "url": f"{model_url}/predict",
+                "body": {"features": "{{features}}"},
+                "prediction": "prediction",
+                "timeout": "5s",
+                "concurrency": 8,
+            }
+        ],
+        "suites": [
+            {
+                "name": SUITE,
+                "dataset": str(dataset),
+                "task": "classification",
+                "id": "id",
+                "expected": "label",
+                "inputs": ["features"],
+                "metrics": ["accuracy"],
+                "models": [MODEL],
+                "schedule": {"every": format_duration(every), "run_at_start": True},
+            }
+        ],
+    }
+    return parse_config(raw, base_dir=Path.cwd(), environ={}, source="demo")
+
+
+async def run_demo(
+    *,
+    host: str,
+    port: int,
+    data_dir: Path,
+    every: timedelta,
+    degrade_after: timedelta | None,
+    on_ready: Callable[[str, str], None] | None = None,
+) -> None:
+    """Serve the demo model on a free loopback port and run the daemon against it until
+    SIGINT/SIGTERM. ``on_ready(api_url, model_url)`` is called once both listen."""
+    from monitor.daemon import Daemon
+
+    model = DemoModel(degrade_after=degrade_after)
+    async with await serve_demo_model(model, port=0) as model_server:
+        with as_file(bundled_test_set()) as dataset:
+            config = demo_config(
+                model_server.url,
+                dataset=dataset,
+                host=host,
+                port=port,
+                data_dir=data_dir,
+                every=every,
+            )
+            daemon = Daemon(config)
+            started = asyncio.Event()
+            serving = asyncio.create_task(daemon.serve(started=started))
+            waiting = asyncio.create_task(started.wait())
+            await asyncio.wait([serving, waiting], return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            if started.is_set() and on_ready is not None:
+                shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+                on_ready(f"http://{shown}:{daemon.port}", model_server.url)
+            await serving

@@ -1,0 +1,108 @@
+"""The Prometheus collector: every value is read from the store at scrape time.
+
+Because nothing is held in process memory, a restart loses no value and every replica
+exports the same numbers. ``docs/metrics.md`` is the contract for the names below.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+from collections.abc import Iterable
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+
+from monitor.store import Store
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "monitor"
+PAIR = ["suite", "model"]
+
+
+class StoreCollector(Collector):
+    """Reads runs and scores from ``store`` for each scrape."""
+
+    def __init__(self, store: Store, *, version: str) -> None:
+        self._store = store
+        self._version = version
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        # Nothing to describe up front: registering must not query the store.
+        return []
+
+    def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily]:
+        yield InfoMetricFamily(
+            f"{PREFIX}_build",
+            "Version of the monitor daemon and of the Python running it.",
+            value={"version": self._version, "python_version": platform.python_version()},
+        )
+        up = GaugeMetricFamily(f"{PREFIX}_store_up", "1 if the store answered this scrape, else 0.")
+        try:
+            families = [*self._run_families(), *self._score_families()]
+        except Exception as exc:  # a scrape must answer even when the store does not
+            logger.warning("scrape: store unavailable: %s", type(exc).__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+    def _run_families(self) -> list[GaugeMetricFamily | CounterMetricFamily]:
+        runs = CounterMetricFamily(
+            f"{PREFIX}_runs", "Finished and running runs by status.", labels=[*PAIR, "status"]
+        )
+        last = GaugeMetricFamily(
+            f"{PREFIX}_last_run_timestamp_seconds",
+            "Unix time the latest run of a suite x model finished.",
+            labels=PAIR,
+        )
+        success = GaugeMetricFamily(
+            f"{PREFIX}_last_success_timestamp_seconds",
+            "Unix time the latest succeeded run of a suite x model finished.",
+            labels=PAIR,
+        )
+        duration = GaugeMetricFamily(
+            f"{PREFIX}_last_run_duration_seconds",
+            "Wall time of the latest finished run of a suite x model.",
+            labels=PAIR,
+        )
+        for summary in self._store.run_summaries():
+            pair = [summary.suite, summary.model]
+            for status, count in summary.counts.items():
+                runs.add_metric([*pair, status], count)
+            if summary.last_finished_at is not None:
+                last.add_metric(pair, summary.last_finished_at.timestamp())
+            if summary.last_success_at is not None:
+                success.add_metric(pair, summary.last_success_at.timestamp())
+            if summary.last_duration_seconds is not None:
+                duration.add_metric(pair, summary.last_duration_seconds)
+        return [runs, last, success, duration]
+
+    def _score_families(self) -> list[GaugeMetricFamily]:
+        labels = [*PAIR, "metric"]
+        score = GaugeMetricFamily(
+            f"{PREFIX}_eval_score",
+            "Latest succeeded run's score per suite x model x metric.",
+            labels=labels,
+        )
+        lower = GaugeMetricFamily(
+            f"{PREFIX}_eval_score_lower",
+            "Lower bound of that score's 95% confidence interval.",
+            labels=labels,
+        )
+        upper = GaugeMetricFamily(
+            f"{PREFIX}_eval_score_upper",
+            "Upper bound of that score's 95% confidence interval.",
+            labels=labels,
+        )
+        for s in self._store.latest_scores():
+            key = [s.suite, s.model, s.metric]
+            score.add_metric(key, s.value)
+            if s.lower is not None:
+                lower.add_metric(key, s.lower)
+            if s.upper is not None:
+                upper.add_metric(key, s.upper)
+        return [score, lower, upper]

@@ -1,0 +1,119 @@
+"""Plain records that flow between the runner, the store and the API.
+
+They hold data only: no I/O, no behaviour beyond small derived properties.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class RunStatus(StrEnum):
+    """Where a run is in its life. ``running`` is the only non-final state."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricValue:
+    """One aggregate metric of a run, with its confidence interval over ``n`` cases."""
+
+    name: str
+    value: float
+    lower: float | None
+    upper: float | None
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    """What happened to one case of a run. ``error_kind`` is set when the model endpoint
+    failed; such a case has no scores and counts toward the error rate, not the metrics."""
+
+    case_id: str
+    input: Any
+    expected: Any
+    prediction: Any = None
+    scores: dict[str, float] = field(default_factory=dict)
+    latency_seconds: float | None = None
+    error_kind: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One execution of a suite against a model."""
+
+    id: int
+    suite: str
+    model: str
+    status: RunStatus
+    trigger: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    dataset_sha256: str
+    config_hash: str
+    n_cases: int
+    n_errors: int
+    error: str | None
+    metrics: tuple[MetricValue, ...] = ()
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogModel:
+    """A model as the store knows it: config facts that are safe to keep (no headers)."""
+
+    name: str
+    adapter: str
+    url: str
+    role: str
+    config_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogSuite:
+    """A suite as the store knows it."""
+
+    name: str
+    dataset: str
+    task: str
+    config_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class LatestScore:
+    """A metric of the latest succeeded run of a suite x model, for the metrics exporter."""
+
+    suite: str
+    model: str
+    metric: str
+    value: float
+    lower: float | None
+    upper: float | None
+    run_id: int
+    finished_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """Per suite x model: run counts by status and the times of the latest runs."""
+
+    suite: str
+    model: str
+    counts: dict[str, int]
+    last_finished_at: datetime | None
+    last_success_at: datetime | None
+    last_duration_seconds: float | None

@@ -1,0 +1,17 @@
+"""Persistence: runs, case results, metrics and the model/suite catalog.
+
+SQLite (embedded, one instance) or PostgreSQL (production, several replicas), both
+through SQLAlchemy Core with Alembic migrations that ship in this package. Everything
+else in ``monitor`` reads and writes through :class:`Store`.
+
+    store = Store("sqlite:///var/lib/monitor/monitor.db")
+    store.upgrade()
+    run_id = store.create_run(suite="qa", model="prod", trigger="schedule", ...)
+"""
+
+from __future__ import annotations
+
+from monitor.store.engine import create_store_engine, redact_url
+from monitor.store.store import Store
+
+__all__ = ["Store", "create_store_engine", "redact_url"]

@@ -1,0 +1,139 @@
+"""Engines for the two supported backends, configured the way the store needs them.
+
+SQLite (the embedded default) is tuned for one process with several threads:
+
+- WAL journal, so readers never block the writer and vice versa;
+- a busy timeout, so a writer waits for the lock instead of failing at once;
+- foreign keys on (SQLite leaves them off per connection);
+- SQLAlchemy, not pysqlite, decides when a transaction begins. pysqlite's legacy mode
+  skips ``BEGIN`` before SELECTs and DDL, which breaks transactional migrations, and a
+  deferred transaction that reads and then writes can fail with "database is locked"
+  *without* waiting on the busy timeout (SQLite cannot upgrade a read lock while
+  another writer is active). So writes begin with ``BEGIN IMMEDIATE``, taking the write
+  lock up front where the busy timeout applies; reads use plain ``BEGIN``.
+
+A write connection is one opened from ``write_engine(engine)``. PostgreSQL uses psycopg 3
+with pre-ping so a restarted server costs one failed checkout, not a failed request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from monitor.errors import StoreError
+
+__all__ = [
+    "DEFAULT_BUSY_TIMEOUT_MS",
+    "DEFAULT_CONNECT_TIMEOUT_S",
+    "create_store_engine",
+    "describe_error",
+    "redact_url",
+    "write_engine",
+]
+
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+DEFAULT_CONNECT_TIMEOUT_S = 10
+
+# Execution option that marks a connection as a writer; read by the "begin" hook.
+_IMMEDIATE = "sqlite_immediate"
+
+
+def redact_url(url: str | URL) -> str:
+    """Render a database URL with any password replaced by ``***``, safe to log."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        # Not parseable, so we cannot tell where a password would be: show nothing.
+        return "<unparseable database url>"
+
+
+def describe_error(exc: BaseException, url: URL) -> str:
+    """A one-line ``ErrorClass: message`` for ``exc``, with ``url``'s password masked.
+
+    For driver errors the driver's own exception is described: SQLAlchemy's wrapper adds
+    the SQL statement and its parameters, which may hold case data. A driver rarely
+    echoes a password, but connection strings do end up in messages, so it is masked
+    wherever it appears.
+    """
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    message = " ".join(str(cause).split())
+    if url.password:
+        message = message.replace(str(url.password), "***")
+    return f"{type(cause).__name__}: {message}" if message else type(cause).__name__
+
+
+def create_store_engine(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> Engine:
+    """Create an engine for ``url`` (``sqlite:///path`` or ``postgresql://...``).
+
+    ``postgresql://`` and ``postgres://`` URLs are given the psycopg 3 driver. For a
+    SQLite file the parent directory is created if missing, so a fresh install works
+    with a default path. Raises ``StoreError`` for a malformed or unsupported URL.
+    """
+    parsed = _parse(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed, busy_timeout_ms)
+    if backend == "postgresql":
+        return _postgresql_engine(parsed)
+    raise StoreError(
+        f"store url {redact_url(parsed)}: unsupported backend {backend!r}; "
+        "expected sqlite:///PATH or postgresql://USER@HOST/DB"
+    )
+
+
+def write_engine(engine: Engine) -> Engine:
+    """The same engine (and pool), but its transactions begin as writers.
+
+    On SQLite that is ``BEGIN IMMEDIATE``; elsewhere the option is ignored.
+    """
+    return engine.execution_options(**{_IMMEDIATE: True})
+
+
+def _parse(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"store url {redact_url(url)}: cannot parse: {exc}") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
+    database = url.database
+    if database and database != ":memory:" and not url.query.get("uri"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:
+        # Take transaction control away from pysqlite; the "begin" hook below emits BEGIN.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(_IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _postgresql_engine(url: URL) -> Engine:
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        # Without it psycopg waits on the OS, and a readiness probe would hang.
+        connect_args["connect_timeout"] = DEFAULT_CONNECT_TIMEOUT_S
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)

@@ -1,0 +1,206 @@
+"""Queries that turn stored rows into the records of ``monitor.records``.
+
+Each function takes an open connection, so the caller decides the transaction: the store
+runs several of them under one snapshot. Every query here is bounded by an index or a
+``LIMIT``, and the per-pair views (latest scores, summaries) are computed with grouped
+queries, never one query per suite x model, because the metrics exporter calls them on
+every scrape.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, Row, func, select
+
+from monitor.records import CaseResult, LatestScore, MetricValue, Run, RunStatus, RunSummary
+from monitor.store.tables import case_results, run_metrics, runs
+
+__all__ = ["get_run", "latest_scores", "list_cases", "list_runs", "run_summaries"]
+
+_FINAL = [status.value for status in RunStatus if status is not RunStatus.RUNNING]
+
+
+def get_run(connection: Connection, run_id: int) -> Run | None:
+    """The run with ``run_id`` and its metrics, or ``None`` if there is no such run."""
+    row = connection.execute(select(runs).where(runs.c.id == run_id)).one_or_none()
+    if row is None:
+        return None
+    return _to_run(row, _metrics_by_run(connection, [run_id]).get(run_id, ()))
+
+
+def list_runs(
+    connection: Connection,
+    *,
+    suite: str | None = None,
+    model: str | None = None,
+    status: RunStatus | None = None,
+    limit: int = 50,
+    before_id: int | None = None,
+) -> list[Run]:
+    """Runs newest first, optionally filtered; page on with ``before_id`` = last id seen.
+
+    Keyset pagination (``id < before_id``) stays correct while new runs are inserted,
+    which an offset would not.
+    """
+    query = select(runs).order_by(runs.c.id.desc()).limit(limit)
+    if suite is not None:
+        query = query.where(runs.c.suite == suite)
+    if model is not None:
+        query = query.where(runs.c.model == model)
+    if status is not None:
+        query = query.where(runs.c.status == RunStatus(status).value)
+    if before_id is not None:
+        query = query.where(runs.c.id < before_id)
+    rows = connection.execute(query).all()
+    metrics = _metrics_by_run(connection, [row.id for row in rows])
+    return [_to_run(row, metrics.get(row.id, ())) for row in rows]
+
+
+def list_cases(
+    connection: Connection, run_id: int, *, limit: int = 100, offset: int = 0
+) -> list[CaseResult]:
+    """A page of a run's case results, ordered by ``case_id``."""
+    query = (
+        select(case_results)
+        .where(case_results.c.run_id == run_id)
+        .order_by(case_results.c.case_id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [
+        CaseResult(
+            case_id=row.case_id,
+            input=row.input,
+            expected=row.expected,
+            prediction=row.prediction,
+            scores=dict(row.scores),
+            latency_seconds=row.latency_seconds,
+            error_kind=row.error_kind,
+            error=row.error,
+        )
+        for row in connection.execute(query)
+    ]
+
+
+def latest_scores(connection: Connection) -> list[LatestScore]:
+    """Every metric of the latest succeeded run (highest id) of each suite x model.
+
+    Pairs whose runs all failed or were interrupted are absent: a failed run has no
+    scores, and hiding the last good ones would make a dashboard read "no data".
+    """
+    latest = (
+        select(func.max(runs.c.id).label("run_id"))
+        .where(runs.c.status == RunStatus.SUCCEEDED.value)
+        .group_by(runs.c.suite, runs.c.model)
+        .subquery()
+    )
+    query = (
+        select(runs.c.suite, runs.c.model, runs.c.finished_at, run_metrics)
+        .join(latest, latest.c.run_id == runs.c.id)
+        .join(run_metrics, run_metrics.c.run_id == runs.c.id)
+        .order_by(runs.c.suite, runs.c.model, run_metrics.c.name)
+    )
+    return [
+        LatestScore(
+            suite=row.suite,
+            model=row.model,
+            metric=row.name,
+            value=row.value,
+            lower=row.lower,
+            upper=row.upper,
+            run_id=row.run_id,
+            finished_at=row.finished_at,
+        )
+        for row in connection.execute(query)
+    ]
+
+
+def run_summaries(connection: Connection) -> list[RunSummary]:
+    """Per suite x model: run counts by status and when runs last finished and succeeded.
+
+    Two grouped queries: counts and last finish per status, then the duration of the
+    run that finished last (ties broken by the higher id).
+    """
+    counts: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    finished: dict[tuple[str, str], dict[str, datetime]] = defaultdict(dict)
+    grouped = select(
+        runs.c.suite, runs.c.model, runs.c.status, func.count(), func.max(runs.c.finished_at)
+    ).group_by(runs.c.suite, runs.c.model, runs.c.status)
+    for suite, model, status, count, last in connection.execute(grouped):
+        counts[suite, model][status] = count
+        if last is not None and status in _FINAL:
+            finished[suite, model][status] = last
+    durations = _last_durations(connection)
+    return [
+        RunSummary(
+            suite=suite,
+            model=model,
+            counts=counts[suite, model],
+            last_finished_at=max(finished[suite, model].values(), default=None),
+            last_success_at=finished[suite, model].get(RunStatus.SUCCEEDED.value),
+            last_duration_seconds=durations.get((suite, model)),
+        )
+        for suite, model in sorted(counts)
+    ]
+
+
+def _last_durations(connection: Connection) -> dict[tuple[str, str], float]:
+    ranked = select(
+        runs.c.suite,
+        runs.c.model,
+        runs.c.started_at,
+        runs.c.finished_at,
+        func.row_number()
+        .over(
+            partition_by=(runs.c.suite, runs.c.model),
+            order_by=(runs.c.finished_at.desc(), runs.c.id.desc()),
+        )
+        .label("rank"),
+    ).where(runs.c.finished_at.is_not(None), runs.c.status.in_(_FINAL))
+    latest = ranked.subquery()
+    query = select(latest).where(latest.c.rank == 1)
+    return {
+        (row.suite, row.model): (row.finished_at - row.started_at).total_seconds()
+        for row in connection.execute(query)
+        if row.started_at is not None
+    }
+
+
+def _metrics_by_run(
+    connection: Connection, run_ids: Sequence[int]
+) -> dict[int, tuple[MetricValue, ...]]:
+    if not run_ids:
+        return {}
+    query = (
+        select(run_metrics)
+        .where(run_metrics.c.run_id.in_(run_ids))
+        .order_by(run_metrics.c.run_id, run_metrics.c.name)
+    )
+    grouped: dict[int, list[MetricValue]] = defaultdict(list)
+    for row in connection.execute(query):
+        grouped[row.run_id].append(
+            MetricValue(name=row.name, value=row.value, lower=row.lower, upper=row.upper, n=row.n)
+        )
+    return {run_id: tuple(values) for run_id, values in grouped.items()}
+
+
+def _to_run(row: Row[tuple[object, ...]], metrics: Iterable[MetricValue]) -> Run:
+    return Run(
+        id=row.id,
+        suite=row.suite,
+        model=row.model,
+        status=RunStatus(row.status),
+        trigger=row.trigger,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        dataset_sha256=row.dataset_sha256,
+        config_hash=row.config_hash,
+        n_cases=row.n_cases,
+        n_errors=row.n_errors,
+        error=row.error,
+        metrics=tuple(metrics),
+    )

@@ -1,0 +1,216 @@
+"""Statements that change the store, each meant to run inside one write transaction.
+
+The caller (``Store``) opens the transaction, so a function either takes effect whole or
+not at all. Arguments are validated before any statement runs: a bad call should fail
+with a ``ValueError`` naming the argument, not with a constraint error from the database.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+
+from monitor.errors import StoreError
+from monitor.records import CaseResult, CatalogModel, CatalogSuite, MetricValue, RunStatus
+from monitor.store.tables import case_results, models, run_metrics, runs, suites
+
+__all__ = [
+    "check_catalog",
+    "check_finish",
+    "create_run",
+    "finish_run",
+    "interrupt_running",
+    "sync_catalog",
+]
+
+
+def check_catalog(models: Sequence[CatalogModel], suites: Sequence[CatalogSuite]) -> None:
+    """Refuse a catalog that names a model or suite twice: which one would win?"""
+    for kind, names in (("models", [m.name for m in models]), ("suites", [s.name for s in suites])):
+        seen: set[str] = set()
+        for index, name in enumerate(names):
+            if name in seen:
+                raise ValueError(f"{kind}[{index}]: duplicate name {name!r}")
+            seen.add(name)
+
+
+def check_finish(status: RunStatus, metrics: Sequence[MetricValue]) -> None:
+    """Refuse a non-final status and metric values SQLite could not store.
+
+    SQLite stores NaN as NULL, so a NaN metric would fail on one backend and succeed on
+    the other; refusing it everywhere keeps the two backends' contracts identical.
+    """
+    if RunStatus(status) is RunStatus.RUNNING:
+        raise ValueError(f"status must be final (succeeded, failed, interrupted), got: {status}")
+    for index, metric in enumerate(metrics):
+        for field in ("value", "lower", "upper"):
+            number = getattr(metric, field)
+            if number is not None and not math.isfinite(number):
+                raise ValueError(
+                    f"metrics[{index}] {metric.name!r}: {field} must be finite, got: {number}"
+                )
+
+
+def sync_catalog(
+    connection: Connection,
+    models_: Sequence[CatalogModel],
+    suites_: Sequence[CatalogSuite],
+    *,
+    at: datetime,
+) -> None:
+    """Insert or update models and suites by name; rows not given are left alone."""
+    model_rows = [
+        {
+            "name": model.name,
+            "adapter": model.adapter,
+            "url": model.url,
+            "role": model.role,
+            "config_hash": model.config_hash,
+            "updated_at": at,
+        }
+        for model in models_
+    ]
+    suite_rows = [
+        {
+            "name": suite.name,
+            "dataset": suite.dataset,
+            "task": suite.task,
+            "config_hash": suite.config_hash,
+            "updated_at": at,
+        }
+        for suite in suites_
+    ]
+    for table, rows in ((models, model_rows), (suites, suite_rows)):
+        if rows:
+            connection.execute(_upsert_by_name(connection, table), rows)
+
+
+def create_run(
+    connection: Connection,
+    *,
+    suite: str,
+    model: str,
+    trigger: str,
+    dataset_sha256: str,
+    config_hash: str,
+    at: datetime,
+) -> int:
+    """Insert a ``running`` run created and started at ``at``; return its id."""
+    result = connection.execute(
+        insert(runs).values(
+            suite=suite,
+            model=model,
+            status=RunStatus.RUNNING.value,
+            trigger=trigger,
+            created_at=at,
+            started_at=at,
+            dataset_sha256=dataset_sha256,
+            config_hash=config_hash,
+            n_cases=0,
+            n_errors=0,
+        )
+    )
+    run_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+    if not isinstance(run_id, int):
+        raise StoreError(f"inserting a run for {suite!r} x {model!r} returned no id")
+    return run_id
+
+
+def finish_run(
+    connection: Connection,
+    run_id: int,
+    *,
+    status: RunStatus,
+    at: datetime,
+    error: str | None,
+    cases: Sequence[CaseResult],
+    metrics: Sequence[MetricValue],
+) -> None:
+    """Mark a running run final and store its case results and metrics.
+
+    The conditional UPDATE comes first: it locks the run's row on PostgreSQL, so of two
+    concurrent finishers exactly one sees ``running``; the other gets a ``StoreError``.
+    """
+    updated = connection.execute(
+        update(runs)
+        .where(runs.c.id == run_id, runs.c.status == RunStatus.RUNNING.value)
+        .values(
+            status=RunStatus(status).value,
+            finished_at=at,
+            error=error,
+            n_cases=len(cases),
+            n_errors=sum(1 for case in cases if case.error_kind is not None),
+        )
+    )
+    if updated.rowcount != 1:
+        current = connection.scalar(select(runs.c.status).where(runs.c.id == run_id))
+        if current is None:
+            raise StoreError(f"run {run_id} does not exist")
+        raise StoreError(f"run {run_id} is {current}, not running; it cannot be finished again")
+    if cases:
+        connection.execute(insert(case_results), _case_rows(run_id, cases))
+    if metrics:
+        connection.execute(insert(run_metrics), _metric_rows(run_id, metrics))
+
+
+def interrupt_running(connection: Connection, *, reason: str, at: datetime) -> list[int]:
+    """Mark every ``running`` run ``interrupted`` at ``at``; return their ids, ascending."""
+    result = connection.execute(
+        update(runs)
+        .where(runs.c.status == RunStatus.RUNNING.value)
+        .values(status=RunStatus.INTERRUPTED.value, finished_at=at, error=reason)
+        .returning(runs.c.id)
+    )
+    return sorted(result.scalars())
+
+
+def _upsert_by_name(connection: Connection, table: Table) -> Insert:
+    # Both dialects spell "INSERT ... ON CONFLICT (name) DO UPDATE" the same way.
+    make_insert: Callable[[Table], Any] = (
+        postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    )
+    statement = make_insert(table)
+    changes = {
+        column.name: statement.excluded[column.name]
+        for column in table.columns
+        if column.name not in ("id", "name")
+    }
+    upsert: Insert = statement.on_conflict_do_update(index_elements=["name"], set_=changes)
+    return upsert
+
+
+def _case_rows(run_id: int, cases: Iterable[CaseResult]) -> list[dict[str, Any]]:
+    return [
+        {
+            "run_id": run_id,
+            "case_id": case.case_id,
+            "input": case.input,
+            "expected": case.expected,
+            "prediction": case.prediction,
+            "scores": dict(case.scores),
+            "latency_seconds": case.latency_seconds,
+            "error_kind": case.error_kind,
+            "error": case.error,
+        }
+        for case in cases
+    ]
+
+
+def _metric_rows(run_id: int, metrics: Iterable[MetricValue]) -> list[dict[str, Any]]:
+    return [
+        {
+            "run_id": run_id,
+            "name": metric.name,
+            "value": metric.value,
+            "lower": metric.lower,
+            "upper": metric.upper,
+            "n": metric.n,
+        }
+        for metric in metrics
+    ]

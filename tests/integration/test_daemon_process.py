@@ -1,0 +1,173 @@
+"""The daemon as users run it: ``monitor run -c`` on the example config, as a subprocess,
+against real model servers on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from monitor.daemon import CRASHED
+from monitor.records import RunStatus
+from monitor.store import Store
+from tests.servers import ROOT, MonitorProcess, serve_in_thread, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def example_config(tmp_path: Path, *, concurrency: int = 4) -> Path:
+    """The shipped example, with only what a second copy must change: a free port, a
+    private data directory, the dataset path made absolute."""
+    text = (ROOT / "config.example.toml").read_text()
+    for old, new in [
+        ("port = 8787", "port = 0"),
+        ('data_dir = "monitor-data"', f'data_dir = "{tmp_path / "data"}"'),
+        ('dataset = "monitor/demo/data', f'dataset = "{ROOT}/monitor/demo/data'),
+        ("concurrency = 4", f"concurrency = {concurrency}"),
+    ]:
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def start_daemon(config: Path, model_url: str) -> tuple[MonitorProcess, str]:
+    daemon = MonitorProcess("run", "-c", str(config), env={"MONITOR_DEMO_MODEL_URL": model_url})
+    port = daemon.wait_for_line(r"HTTP API on http://127\.0\.0\.1:(\d+)").group(1)
+    return daemon, f"http://127.0.0.1:{port}"
+
+
+def runs(api: str) -> list[dict[str, object]]:
+    answer: list[dict[str, object]] = httpx.get(f"{api}/v1/runs").json()["runs"]
+    return answer
+
+
+def running_runs(store_dir: Path) -> list[int]:
+    store = Store(f"sqlite:///{store_dir / 'monitor.db'}")
+    try:
+        return [r.id for r in store.list_runs(status=RunStatus.RUNNING)]
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def demo_model() -> Iterator[str]:
+    """The bundled demo model, served by ``monitor demo --model-only`` on a free port."""
+    model = MonitorProcess("demo", "--model-only", "--model-port", "0")
+    try:
+        yield model.wait_for_line(r"listening on (http://\S+)/predict").group(1)
+    finally:
+        model.proc.send_signal(signal.SIGTERM)
+        model.stop()
+
+
+@pytest.fixture
+def slow_model() -> Iterator[str]:
+    """A model that takes 200 ms per answer: with concurrency 1 a run lasts 12 s."""
+    app = FastAPI()
+
+    @app.post("/predict")
+    async def predict() -> dict[str, str]:
+        await asyncio.sleep(0.2)
+        return {"prediction": "class_0"}
+
+    with serve_in_thread(app) as url:
+        yield url
+
+
+def test_scheduled_run_is_scored_exported_and_sigterm_stops_cleanly(
+    tmp_path: Path, demo_model: str
+) -> None:
+    daemon, api = start_daemon(example_config(tmp_path), demo_model)
+    try:
+        done = wait_for(
+            lambda: [r for r in runs(api) if r["status"] == "succeeded"],
+            timeout=30,
+            what="a succeeded run",
+        )
+        run = done[0]
+        assert run["n_cases"] == 60 and run["n_errors"] == 0
+        accuracy = next(m for m in run["metrics"] if m["name"] == "accuracy")  # type: ignore[attr-defined]
+        assert accuracy["value"] > 0.85
+        metrics = httpx.get(f"{api}/metrics").text
+        line = next(
+            line
+            for line in metrics.splitlines()
+            if line.startswith("monitor_eval_score{") and 'metric="accuracy"' in line
+        )
+        assert float(line.rsplit(" ", 1)[1]) == pytest.approx(accuracy["value"])
+        assert httpx.get(f"{api}/v1/runs/{run['id']}").json()["id"] == run["id"]
+        assert httpx.get(f"{api}/readyz").json() == {"status": "ready"}
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert daemon.proc.wait(timeout=10) == 0
+    finally:
+        daemon.stop()
+    assert "Traceback" not in daemon.output()
+    assert running_runs(tmp_path / "data") == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_stop_signal_mid_run_interrupts_within_grace(
+    tmp_path: Path, slow_model: str, sig: signal.Signals
+) -> None:
+    daemon, api = start_daemon(example_config(tmp_path, concurrency=1), slow_model)
+    try:
+        wait_for(
+            lambda: [r for r in runs(api) if r["status"] == "running"],
+            timeout=20,
+            what="a running run",
+        )
+        started = time.monotonic()
+        daemon.proc.send_signal(sig)
+        assert daemon.proc.wait(timeout=10) == 0
+        assert time.monotonic() - started < 10
+    finally:
+        daemon.stop()
+    assert running_runs(tmp_path / "data") == []
+    store = Store(f"sqlite:///{tmp_path / 'data' / 'monitor.db'}")
+    try:
+        (run,) = store.list_runs()
+        assert run.status is RunStatus.INTERRUPTED
+    finally:
+        store.close()
+
+
+def test_kill_9_mid_run_then_restart_marks_it_interrupted_and_schedules_on(
+    tmp_path: Path, slow_model: str
+) -> None:
+    config = example_config(tmp_path, concurrency=1)
+    daemon, api = start_daemon(config, slow_model)
+    try:
+        (victim,) = wait_for(
+            lambda: [r for r in runs(api) if r["status"] == "running"],
+            timeout=20,
+            what="a running run",
+        )
+        daemon.proc.kill()
+        daemon.proc.wait(timeout=10)
+    finally:
+        daemon.stop()
+    assert running_runs(tmp_path / "data") == [victim["id"]]
+
+    restarted, api = start_daemon(config, slow_model)
+    try:
+        after = httpx.get(f"{api}/v1/runs/{victim['id']}").json()
+        assert after["status"] == "interrupted"
+        assert after["error"] == CRASHED
+        wait_for(
+            lambda: [r for r in runs(api) if r["id"] != victim["id"]],
+            timeout=20,
+            what="a new scheduled run",
+        )
+        restarted.proc.send_signal(signal.SIGTERM)
+        assert restarted.proc.wait(timeout=10) == 0
+    finally:
+        restarted.stop()
+    assert running_runs(tmp_path / "data") == []
