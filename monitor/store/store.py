@@ -47,8 +47,9 @@ __all__ = ["Store"]
 class Store:
     """Runs, their case results and metrics, and the catalog of models and suites.
 
-    ``Store(url)`` builds its own engine (see ``create_store_engine``);
-    ``Store.from_engine(engine)`` adopts one made by ``create_store_engine``. Call
+    ``Store(url)`` builds its own engine (see ``create_store_engine``; ``busy_timeout_ms``
+    applies to SQLite only); ``Store.from_engine(engine)`` adopts one made by
+    ``create_store_engine``. Call
     ``upgrade()`` once before use (or check ``check_ready()``) and ``close()`` at exit.
     """
 

@@ -45,13 +45,11 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return ensure_utc(value)
 
-    def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if not isinstance(value, datetime):
-            # An aggregate (MAX) over the column on SQLite may come back untyped.
-            value = datetime.fromisoformat(str(value))
         if value.tzinfo is None:
+            # SQLite keeps no offset; what we stored was UTC (see process_bind_param).
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 

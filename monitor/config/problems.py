@@ -79,12 +79,14 @@ def _shown(value: Any, path: str, templates: Mapping[str, str]) -> str | None:
 
 
 def _known_keys() -> set[str]:
-    from monitor import config
+    from monitor.config._base import Section
 
     keys: set[str] = set()
-    for obj in vars(config).values():
-        if isinstance(obj, type) and issubclass(obj, BaseModel):
-            keys.update(obj.model_fields)
+    pending: list[type[BaseModel]] = [Section]
+    while pending:
+        cls = pending.pop()
+        keys.update(cls.model_fields)
+        pending.extend(cls.__subclasses__())
     return keys
 
 

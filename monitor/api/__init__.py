@@ -1,0 +1,29 @@
+"""The HTTP API: health, readiness, runs and ``/metrics``, on one FastAPI app.
+
+One router per concern; handlers find the store and the registry on ``app.state`` and call
+the synchronous store through a worker thread, so a slow query never stalls the event loop
+the scheduler shares.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from monitor.api import health, runs
+from monitor.store import Store
+
+
+def create_app(store: Store, registry: CollectorRegistry, *, version: str) -> FastAPI:
+    """The daemon's HTTP app. ``registry`` is the daemon's own, never the global one."""
+    app = FastAPI(
+        title="monitor", version=version, description="Model evaluation and drift monitor."
+    )
+    app.state.store = store
+    app.state.registry = registry
+    app.include_router(health.router)
+    app.include_router(runs.router)
+    return app
+
+
+__all__ = ["create_app"]

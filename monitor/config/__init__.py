@@ -1,0 +1,31 @@
+"""The configuration: one TOML file, validated once into frozen models, one per section.
+
+``load_config(path)`` is the entry point; ``parse_config`` validates already-parsed data
+(the demo builds its configuration that way). Each section's model lives in its own
+module and receives only what it needs.
+"""
+
+from __future__ import annotations
+
+from monitor.config.loader import Config, config_hash, load_config, parse_config
+from monitor.config.models import ADAPTERS, HttpModelConfig, ModelConfig, Role
+from monitor.config.server import LogConfig, ServerConfig, StoreConfig
+from monitor.config.suites import ScheduleConfig, SuiteConfig
+from monitor.scoring import TASKS
+
+__all__ = [
+    "ADAPTERS",
+    "TASKS",
+    "Config",
+    "HttpModelConfig",
+    "LogConfig",
+    "ModelConfig",
+    "Role",
+    "ScheduleConfig",
+    "ServerConfig",
+    "StoreConfig",
+    "SuiteConfig",
+    "config_hash",
+    "load_config",
+    "parse_config",
+]
