@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,10 +23,18 @@ from monitor.errors import AdapterError
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
-    """A model's answer to one case and how long the endpoint took."""
+    """A model's answer to one case and what it cost.
+
+    ``scores`` holds what the endpoint says about its confidence (class probabilities or a
+    score) when it says anything; token counts come from the endpoint's own usage report
+    and are ``None`` when it reports none.
+    """
 
     value: Any
     latency_seconds: float
+    scores: Any = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
 
 
 class Adapter(ABC):
@@ -49,12 +57,13 @@ class Adapter(ABC):
         """Ask the model about ``case``; at most ``concurrency`` requests at once."""
         async with self._limit:
             started = time.perf_counter()
-            value = await self._predict(case)
-            return Prediction(value, time.perf_counter() - started)
+            prediction = await self._predict(case)
+        return replace(prediction, latency_seconds=time.perf_counter() - started)
 
     @abstractmethod
-    async def _predict(self, case: Case) -> Any:
-        """One request for one case; raise ``AdapterError`` on any failure."""
+    async def _predict(self, case: Case) -> Prediction:
+        """One request for one case; raise ``AdapterError`` on any failure. The latency
+        is measured by ``predict`` and overwrites whatever this returns."""
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> Any:
         """Send a request and return its decoded JSON body, mapping failures to kinds."""

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import jmespath
 
-from monitor.adapters.base import Adapter
+from monitor.adapters.base import Adapter, Prediction
 from monitor.config import HttpModelConfig
 from monitor.datasets import Case
 from monitor.errors import AdapterError
@@ -45,7 +45,7 @@ class HttpAdapter(Adapter):
         super().__init__(config, transport=transport)
         self._prediction = jmespath.compile(config.prediction)
 
-    async def _predict(self, case: Case) -> Any:
+    async def _predict(self, case: Case) -> Prediction:
         config = self.config
         try:
             params = render(config.params, case.inputs)
@@ -61,4 +61,4 @@ class HttpAdapter(Adapter):
         value = self._prediction.search(answer)
         if value is None:
             raise AdapterError("bad_response", f"the answer has nothing at {config.prediction!r}")
-        return value
+        return Prediction(value, 0.0)

@@ -8,7 +8,7 @@ module and receives only what it needs.
 from __future__ import annotations
 
 from monitor.config.loader import Config, config_hash, load_config, parse_config
-from monitor.config.models import ADAPTERS, HttpModelConfig, ModelConfig, Role
+from monitor.config.models import ADAPTERS, HttpModelConfig, ModelConfig, PriceConfig, Role
 from monitor.config.server import LogConfig, ServerConfig, StoreConfig
 from monitor.config.suites import ScheduleConfig, SuiteConfig
 from monitor.scoring import TASKS
@@ -20,6 +20,7 @@ __all__ = [
     "HttpModelConfig",
     "LogConfig",
     "ModelConfig",
+    "PriceConfig",
     "Role",
     "ScheduleConfig",
     "ServerConfig",

@@ -12,6 +12,16 @@ from monitor.config._base import Duration, Name, Section, http_url
 Role = Literal["production", "candidate", "shadow", "previous"]
 
 
+class PriceConfig(Section):
+    """``price`` of a model: what its tokens cost, per ``per_tokens`` tokens. A model
+    without a price has an unknown cost, never a cost of zero."""
+
+    prompt: float = Field(ge=0)
+    completion: float = Field(ge=0)
+    per_tokens: int = Field(1_000_000, ge=1)
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+
+
 class _ModelBase(Section):
     name: Name
     url: str
@@ -19,6 +29,7 @@ class _ModelBase(Section):
     timeout: Duration = timedelta(seconds=30)
     concurrency: int = Field(4, ge=1, le=1024)
     role: Role = "production"
+    price: PriceConfig | None = None
 
     @field_validator("url")
     @classmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -61,7 +61,7 @@ def _describe(err: Any, path: str, templates: Mapping[str, str]) -> str:
     if kind == "extra_forbidden":
         if path in RESERVED:
             return RESERVED[path]
-        close = difflib.get_close_matches(last, _known_keys(), n=1, cutoff=0.7)
+        close = difflib.get_close_matches(last, _keys_at(err["loc"][:-1]), n=1, cutoff=0.7)
         return "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
     if kind == "missing":
         return "required key is missing"
@@ -78,16 +78,24 @@ def _shown(value: Any, path: str, templates: Mapping[str, str]) -> str | None:
     return None
 
 
-def _known_keys() -> set[str]:
-    from monitor.config._base import Section
+def _keys_at(loc: Iterable[int | str]) -> set[str]:
+    """The keys the config tables at ``loc`` accept (several, under a tagged union)."""
+    from monitor.config.loader import Config
 
-    keys: set[str] = set()
-    pending: list[type[BaseModel]] = [Section]
-    while pending:
-        cls = pending.pop()
-        keys.update(cls.model_fields)
-        pending.extend(cls.__subclasses__())
-    return keys
+    tables: list[type[BaseModel]] = [Config]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = [t.model_fields[part] for t in tables if part in t.model_fields]
+        found = [m for f in fields for m in _models_in(f.annotation)]
+        tables = found or tables  # a union tag ("http") is not a field: stay put
+    return {key for table in tables for key in table.model_fields}
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
 
 
 def raw_problems(raw: Mapping[str, Any]) -> list[str]:

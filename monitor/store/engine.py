@@ -18,6 +18,8 @@ with pre-ping so a restarted server costs one failed checkout, not a failed requ
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -117,9 +119,9 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cursor.execute("PRAGMA foreign_keys=ON")
+            _enable_wal(cursor, busy_timeout_ms / 1000)
         finally:
             cursor.close()
 
@@ -129,6 +131,30 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _enable_wal(cursor: sqlite3.Cursor, timeout_s: float) -> None:
+    """Switch the database file to WAL (a persistent setting), retrying while locked.
+
+    Switching needs an exclusive lock, and SQLite reports "database is locked" at once,
+    without consulting the busy handler, when another connection holds or is taking one.
+    That happens when several processes open a brand-new file together (a CLI command
+    beside the daemon). So retry with a short backoff for up to the busy timeout.
+    """
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        return
+    deadline = time.monotonic() + timeout_s
+    delay = 0.001
+    while True:
+        try:
+            # An in-memory database answers "memory" and stays so: that is fine.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 def _postgresql_engine(url: URL) -> Engine:
