@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import platform
 from collections.abc import Iterable
+from datetime import datetime
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
@@ -54,55 +55,42 @@ class StoreCollector(Collector):
         runs = CounterMetricFamily(
             f"{PREFIX}_runs", "Finished and running runs by status.", labels=[*PAIR, "status"]
         )
-        last = GaugeMetricFamily(
-            f"{PREFIX}_last_run_timestamp_seconds",
-            "Unix time the latest run of a suite x model finished.",
-            labels=PAIR,
+        last = _gauge("last_run_timestamp_seconds", "Unix time the latest run finished.", PAIR)
+        success = _gauge(
+            "last_success_timestamp_seconds", "Unix time the latest succeeded run finished.", PAIR
         )
-        success = GaugeMetricFamily(
-            f"{PREFIX}_last_success_timestamp_seconds",
-            "Unix time the latest succeeded run of a suite x model finished.",
-            labels=PAIR,
-        )
-        duration = GaugeMetricFamily(
-            f"{PREFIX}_last_run_duration_seconds",
-            "Wall time of the latest finished run of a suite x model.",
-            labels=PAIR,
-        )
+        duration = _gauge("last_run_duration_seconds", "Wall time of the latest run.", PAIR)
         for summary in self._store.run_summaries():
             pair = [summary.suite, summary.model]
             for status, count in summary.counts.items():
                 runs.add_metric([*pair, status], count)
-            if summary.last_finished_at is not None:
-                last.add_metric(pair, summary.last_finished_at.timestamp())
-            if summary.last_success_at is not None:
-                success.add_metric(pair, summary.last_success_at.timestamp())
-            if summary.last_duration_seconds is not None:
-                duration.add_metric(pair, summary.last_duration_seconds)
+            _add(last, pair, _timestamp(summary.last_finished_at))
+            _add(success, pair, _timestamp(summary.last_success_at))
+            _add(duration, pair, summary.last_duration_seconds)
         return [runs, last, success, duration]
 
     def _score_families(self) -> list[GaugeMetricFamily]:
         labels = [*PAIR, "metric"]
-        score = GaugeMetricFamily(
-            f"{PREFIX}_eval_score",
-            "Latest succeeded run's score per suite x model x metric.",
-            labels=labels,
-        )
-        lower = GaugeMetricFamily(
-            f"{PREFIX}_eval_score_lower",
-            "Lower bound of that score's 95% confidence interval.",
-            labels=labels,
-        )
-        upper = GaugeMetricFamily(
-            f"{PREFIX}_eval_score_upper",
-            "Upper bound of that score's 95% confidence interval.",
-            labels=labels,
-        )
+        score = _gauge("eval_score", "Latest succeeded run's score per metric.", labels)
+        lower = _gauge("eval_score_lower", "Lower bound of its 95% confidence interval.", labels)
+        upper = _gauge("eval_score_upper", "Upper bound of its 95% confidence interval.", labels)
         for s in self._store.latest_scores():
             key = [s.suite, s.model, s.metric]
             score.add_metric(key, s.value)
-            if s.lower is not None:
-                lower.add_metric(key, s.lower)
-            if s.upper is not None:
-                upper.add_metric(key, s.upper)
+            _add(lower, key, s.lower)
+            _add(upper, key, s.upper)
         return [score, lower, upper]
+
+
+def _gauge(name: str, documentation: str, labels: list[str]) -> GaugeMetricFamily:
+    return GaugeMetricFamily(f"{PREFIX}_{name}", documentation, labels=labels)
+
+
+def _add(family: GaugeMetricFamily, labels: list[str], value: float | None) -> None:
+    """Add a sample unless the value is unknown: an absent series, never a fake zero."""
+    if value is not None:
+        family.add_metric(labels, value)
+
+
+def _timestamp(at: datetime | None) -> float | None:
+    return None if at is None else at.timestamp()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,14 +18,6 @@ from monitor.records import CaseResult, MetricValue, RunStatus
 from monitor.store import Store
 
 T0 = datetime(2026, 11, 22, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'monitor.db'}")
-    store.upgrade()
-    yield store
-    store.close()
 
 
 def add_run(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,14 +20,6 @@ from monitor.store import Store
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 LABELS = ["a", "b", "a", "c", "a", "b", "a", "a", "b", "c"]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'monitor.db'}")
-    store.upgrade()
-    yield store
-    store.close()
 
 
 @pytest.fixture
