@@ -171,3 +171,30 @@ def test_kill_9_mid_run_then_restart_marks_it_interrupted_and_schedules_on(
     finally:
         restarted.stop()
     assert running_runs(tmp_path / "data") == []
+
+
+def test_monitor_demo_shows_a_score_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    """README's first command: `monitor demo` prints its URLs, scores the bundled model
+    within seconds, and Ctrl-C stops it cleanly."""
+    demo = MonitorProcess(
+        "demo", "--port", "0", "--data-dir", str(tmp_path / "data"), "--every", "1h"
+    )
+    try:
+        api = demo.wait_for_line(r"metrics:\s+(http://\S+)/metrics").group(1)
+
+        def score() -> str | None:
+            text = httpx.get(f"{api}/metrics").text
+            return next(
+                (line for line in text.splitlines() if line.startswith("monitor_eval_score{")), None
+            )
+
+        line = wait_for(score, timeout=30, what="the demo's first score")
+        assert 'suite="wine-holdout"' in line and float(line.rsplit(" ", 1)[1]) > 0.85
+        started = time.monotonic()
+        demo.proc.send_signal(signal.SIGINT)
+        assert demo.proc.wait(timeout=10) == 0
+        assert time.monotonic() - started < 10
+    finally:
+        demo.stop()
+    assert "Traceback" not in demo.output()
+    assert running_runs(tmp_path / "data") == []
