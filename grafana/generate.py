@@ -1,0 +1,326 @@
+"""Generate the Grafana dashboards in ``grafana/dashboards/`` from compact definitions.
+
+Run ``python grafana/generate.py`` after editing; a test fails when the committed JSON
+differs from what this script writes, so the two never drift apart. Every panel gets a
+description and a unit, queries the ``$datasource`` variable (never ``${DS_PROMETHEUS}``,
+which breaks provisioning), and uses ``$__rate_interval`` in rates.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+PAIR = 'suite=~"$suite", model=~"$model"'
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    description: str
+    unit: str
+    exprs: tuple[tuple[str, str], ...]  # (PromQL, legend)
+    kind: str = "timeseries"  # timeseries, stat, table, heatmap
+    width: int = 12
+    height: int = 8
+    overrides: tuple[dict[str, Any], ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def variable(name: str, label: str, query: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DATASOURCE,
+        "query": {"query": query, "refId": f"{name}-values"},
+        "definition": query,
+        "refresh": 2,
+        "includeAll": True,
+        "multi": True,
+        "allValue": ".*",
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "sort": 1,
+    }
+
+
+DATASOURCE_VARIABLE = {
+    "name": "datasource",
+    "label": "Data source",
+    "type": "datasource",
+    "query": "prometheus",
+    "current": {},
+    "hide": 0,
+}
+
+
+def panel_json(panel: Panel, index: int, x: int, y: int) -> dict[str, Any]:
+    targets = [
+        {"refId": chr(ord("A") + i), "datasource": DATASOURCE, "expr": expr, "legendFormat": legend}
+        for i, (expr, legend) in enumerate(panel.exprs)
+    ]
+    if panel.kind == "table":
+        for target in targets:
+            target.update({"instant": True, "format": "table"})
+    return {
+        "id": index + 1,
+        "type": panel.kind,
+        "title": panel.title,
+        "description": panel.description,
+        "datasource": DATASOURCE,
+        "gridPos": {"h": panel.height, "w": panel.width, "x": x, "y": y},
+        "targets": targets,
+        "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": list(panel.overrides)},
+        "options": panel.options,
+    }
+
+
+def dashboard(
+    uid: str, title: str, description: str, panels: list[Panel], variables: list[dict[str, Any]]
+) -> dict[str, Any]:
+    laid_out, x, y, row_height = [], 0, 0, 0
+    for index, panel in enumerate(panels):
+        if x + panel.width > 24:
+            x, y, row_height = 0, y + row_height, 0
+        laid_out.append(panel_json(panel, index, x, y))
+        x, row_height = x + panel.width, max(row_height, panel.height)
+    return {
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": ["monitor"],
+        "timezone": "utc",
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": True,
+        "refresh": "30s",
+        "time": {"from": "now-6h", "to": "now"},
+        "templating": {"list": [DATASOURCE_VARIABLE, *variables]},
+        "annotations": {"list": []},
+        "links": [
+            {
+                "title": "monitor dashboards",
+                "type": "dashboards",
+                "tags": ["monitor"],
+                "asDropdown": True,
+            }
+        ],
+        "panels": laid_out,
+    }
+
+
+SUITE_MODEL = [
+    variable("suite", "Suite", "label_values(monitor_runs_total, suite)"),
+    variable("model", "Model", "label_values(monitor_runs_total, model)"),
+]
+
+BAND = (
+    {
+        "matcher": {"id": "byFrameRefID", "options": "B"},
+        "properties": [
+            {"id": "custom.fillBelowTo", "value": "upper"},
+            {"id": "custom.lineWidth", "value": 0},
+        ],
+    },
+    {
+        "matcher": {"id": "byFrameRefID", "options": "C"},
+        "properties": [
+            {"id": "custom.lineWidth", "value": 0},
+            {"id": "custom.hideFrom", "value": {"legend": True, "tooltip": False, "viz": False}},
+        ],
+    },
+)
+
+
+def overview() -> dict[str, Any]:
+    panels = [
+        Panel(
+            "Models monitored",
+            "Models with at least one run in the store.",
+            "short",
+            (("count(count by (model) (monitor_runs_total))", "models"),),
+            kind="stat",
+            width=6,
+            height=5,
+        ),
+        Panel(
+            "Runs succeeded (24h)",
+            "Runs that finished with status succeeded in the last 24 hours.",
+            "short",
+            (
+                (
+                    'sum(increase(monitor_runs_total{status="succeeded"}[24h])) or vector(0)',
+                    "succeeded",
+                ),
+            ),
+            kind="stat",
+            width=6,
+            height=5,
+        ),
+        Panel(
+            "Runs failed or interrupted (24h)",
+            "Runs that failed (endpoint errors, error budget, dataset) "
+            "or were interrupted by a shutdown, in the last 24 hours.",
+            "short",
+            (
+                (
+                    'sum(increase(monitor_runs_total{status=~"failed|interrupted"}[24h])) or vector(0)',  # noqa: E501
+                    "failed",
+                ),
+            ),
+            kind="stat",
+            width=6,
+            height=5,
+        ),
+        Panel(
+            "Store up",
+            "1 when the daemon's store answered the last scrape.",
+            "bool_yes_no",
+            (("min(monitor_store_up)", "store"),),
+            kind="stat",
+            width=6,
+            height=5,
+        ),
+        Panel(
+            "Latest scores",
+            "The latest succeeded run's score for every suite, model and metric.",
+            "percentunit",
+            ((f"monitor_eval_score{{{PAIR}}}", "{{suite}} / {{model}} / {{metric}}"),),
+            kind="table",
+            width=12,
+        ),
+        Panel(
+            "Time since last success",
+            "Seconds since each suite x model last finished a succeeded run; "
+            "a growing value means evaluations stopped or keep failing.",
+            "s",
+            (
+                (
+                    f"time() - monitor_last_success_timestamp_seconds{{{PAIR}}}",
+                    "{{suite}} / {{model}}",
+                ),
+            ),
+            kind="table",
+            width=12,
+        ),
+    ]
+    return dashboard(
+        "monitor-overview",
+        "monitor / Overview",
+        "Every monitored model at a glance: runs, latest scores, freshness.",
+        panels,
+        SUITE_MODEL,
+    )
+
+
+def model_quality() -> dict[str, Any]:
+    metric_var = variable("metric", "Metric", "label_values(monitor_eval_score, metric)")
+    selector = f'{PAIR}, metric=~"$metric"'
+    panels = [
+        Panel(
+            "Score with 95% interval",
+            "Each succeeded run's score over time; the band is its 95% "
+            "confidence interval (Wilson for proportions).",
+            "percentunit",
+            (
+                (f"monitor_eval_score{{{selector}}}", "{{suite}} / {{model}} / {{metric}}"),
+                (f"monitor_eval_score_lower{{{selector}}}", "lower"),
+                (f"monitor_eval_score_upper{{{selector}}}", "upper"),
+            ),
+            width=24,
+            height=10,
+            overrides=BAND,
+        ),
+        Panel(
+            "Interval width",
+            "Width of the 95% interval: wide intervals mean too few cases to see a small change.",
+            "percentunit",
+            (
+                (
+                    f"monitor_eval_score_upper{{{selector}}} - monitor_eval_score_lower{{{selector}}}",  # noqa: E501
+                    "{{suite}} / {{model}} / {{metric}}",
+                ),
+            ),
+            width=12,
+        ),
+        Panel(
+            "Latest scores",
+            "Latest succeeded run's score per suite, model and metric.",
+            "percentunit",
+            ((f"monitor_eval_score{{{selector}}}", "{{suite}} / {{model}} / {{metric}}"),),
+            kind="table",
+            width=12,
+        ),
+    ]
+    return dashboard(
+        "monitor-model-quality",
+        "monitor / Model quality",
+        "Evaluation scores over time per suite and model, with confidence bands.",
+        panels,
+        [*SUITE_MODEL, metric_var],
+    )
+
+
+def operations() -> dict[str, Any]:
+    panels = [
+        Panel(
+            "Runs per hour by status",
+            "Rate of finished runs by status.",
+            "short",
+            (
+                (
+                    f"sum by (status) (rate(monitor_runs_total{{{PAIR}}}[$__rate_interval])) * 3600",  # noqa: E501
+                    "{{status}}",
+                ),
+            ),
+            width=12,
+        ),
+        Panel(
+            "Run duration",
+            "Wall time of the latest finished run of each suite x model.",
+            "s",
+            ((f"monitor_last_run_duration_seconds{{{PAIR}}}", "{{suite}} / {{model}}"),),
+            width=12,
+        ),
+        Panel(
+            "Time since last run",
+            "Seconds since the latest run of each suite x model finished, whatever its status.",
+            "s",
+            ((f"time() - monitor_last_run_timestamp_seconds{{{PAIR}}}", "{{suite}} / {{model}}"),),
+            width=12,
+        ),
+        Panel(
+            "Store up",
+            "1 when the store answered the scrape; 0 means the daemon cannot read its database.",
+            "bool_yes_no",
+            (("min(monitor_store_up)", "store"),),
+            width=12,
+        ),
+    ]
+    return dashboard(
+        "monitor-operations",
+        "monitor / Operations",
+        "Is the monitor itself healthy: run throughput, durations, freshness, store.",
+        panels,
+        SUITE_MODEL,
+    )
+
+
+DASHBOARDS = {"overview": overview, "model-quality": model_quality, "operations": operations}
+
+
+def render() -> dict[str, str]:
+    """File name -> JSON text of every dashboard."""
+    return {
+        f"{name}.json": json.dumps(build(), indent=2) + "\n" for name, build in DASHBOARDS.items()
+    }
+
+
+if __name__ == "__main__":
+    for name, text in render().items():
+        (HERE / "dashboards" / name).write_text(text)
+        print(f"wrote grafana/dashboards/{name}")

@@ -1,0 +1,169 @@
+"""The Prometheus side checked against the real tools: a real Prometheus scrapes a daemon
+running the demo, then every dashboard query and every rule expression runs through
+Prometheus's HTTP API. Also promtool, amtool and the compose file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.servers import ROOT, MonitorProcess, wait_for
+
+pytestmark = pytest.mark.integration
+
+# How the dashboards' variables are filled in when the queries run outside Grafana.
+VARIABLES = {"$__rate_interval": "30s", "$suite": ".*", "$model": ".*", "$metric": ".*"}
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(
+            f"{name} is not installed (Debian packages prometheus / prometheus-alertmanager)"
+        )
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("demo")
+    process = MonitorProcess("demo", "--port", "0", "--data-dir", str(data), "--every", "3s")
+    try:
+        yield process.wait_for_line(r"metrics:\s+(http://\S+)/metrics").group(1)
+    finally:
+        process.proc.terminate()
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def prometheus(demo: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = tool("prometheus")
+    workdir = tmp_path_factory.mktemp("prometheus")
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(ROOT / "deploy" / "prometheus" / "rules" / "*.yml")],
+        "scrape_configs": [
+            {"job_name": "monitor", "static_configs": [{"targets": [demo.removeprefix("http://")]}]}
+        ],
+    }
+    (workdir / "prometheus.yml").write_text(json.dumps(config))  # JSON is YAML
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def scraped() -> bool:
+            try:
+                result = query(url, "monitor_eval_score")
+            except httpx.TransportError:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                return False
+            return bool(result) and bool(query(url, 'up{job="monitor"} == 1'))
+
+        wait_for(scraped, timeout=60, what="Prometheus to scrape a score from the daemon")
+        # Rates need two samples of a series inside their window.
+        wait_for(
+            lambda: query(url, "min(count_over_time(monitor_runs_total[30s])) >= 2"),
+            timeout=60,
+            what="two scrapes of the runs counter",
+        )
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if process.stderr:
+            process.stderr.close()
+
+
+def query(url: str, expr: str) -> list[Any]:
+    answer = httpx.get(f"{url}/api/v1/query", params={"query": expr}, timeout=10).json()
+    assert answer["status"] == "success", f"{expr}: {answer}"
+    result: list[Any] = answer["data"]["result"]
+    return result
+
+
+def dashboard_queries() -> list[Any]:
+    params = []
+    for path in sorted((ROOT / "grafana" / "dashboards").glob("*.json")):
+        board = json.loads(path.read_text())
+        for panel in board["panels"]:
+            for target in panel["targets"]:
+                params.append(
+                    pytest.param(
+                        target["expr"], id=f"{board['uid']}/{panel['title']}/{target['refId']}"
+                    )
+                )
+    return params
+
+
+def rule_expressions() -> list[Any]:
+    params = []
+    for path in sorted((ROOT / "deploy" / "prometheus" / "rules").glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            params += [
+                pytest.param(rule["expr"], id=rule.get("alert") or rule["record"])
+                for rule in group["rules"]
+            ]
+    return params
+
+
+@pytest.mark.parametrize("expr", dashboard_queries())
+def test_every_dashboard_query_runs_and_has_demo_data(prometheus: str, expr: str) -> None:
+    for name, value in VARIABLES.items():
+        expr = expr.replace(name, value)
+    assert query(prometheus, expr), f"no data for: {expr}"
+
+
+@pytest.mark.parametrize("expr", rule_expressions())
+def test_every_rule_expression_is_valid_promql(prometheus: str, expr: str) -> None:
+    query(prometheus, expr)  # raises on a query error; an alert that does not fire is fine
+
+
+def test_a_real_scrape_passes_promtool_check_metrics(demo: str) -> None:
+    scrape = httpx.get(f"{demo}/metrics").text
+    done = subprocess.run(
+        [tool("promtool"), "check", "metrics"], input=scrape, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["promtool", "check", "config", "--syntax-only", "deploy/prometheus/prometheus.yml"],
+        ["promtool", "check", "rules", "deploy/prometheus/rules/monitor.yml"],
+        ["promtool", "test", "rules", "deploy/prometheus/tests/monitor.test.yml"],
+        ["amtool", "check-config", "deploy/alertmanager/alertmanager.yml"],
+        ["docker-compose", "-f", "deploy/docker-compose.yml", "config", "-q"],
+    ],
+    ids=["prometheus-config", "rules", "rule-tests", "alertmanager-config", "compose"],
+)
+def test_deployment_files_pass_their_tools(command: list[str]) -> None:
+    done = subprocess.run(
+        [tool(command[0]), *command[1:]], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
