@@ -1,0 +1,32 @@
+"""Verdicts: a run judged against its baseline, metric by metric. Pure computation."""
+
+from __future__ import annotations
+
+from monitor.verdicts.decide import Comparison, MetricVerdict, Outcome, Policy, judge, overall
+from monitor.verdicts.stats import (
+    PairedTest,
+    agresti_min_interval,
+    cases_needed_binary,
+    cases_needed_continuous,
+    holm,
+    mcnemar_exact,
+    paired_bootstrap,
+    wilcoxon,
+)
+
+__all__ = [
+    "Comparison",
+    "MetricVerdict",
+    "Outcome",
+    "PairedTest",
+    "Policy",
+    "agresti_min_interval",
+    "cases_needed_binary",
+    "cases_needed_continuous",
+    "holm",
+    "judge",
+    "mcnemar_exact",
+    "overall",
+    "paired_bootstrap",
+    "wilcoxon",
+]

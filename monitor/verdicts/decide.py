@@ -1,0 +1,159 @@
+"""From paired tests to outcomes: ``regressed``, ``improved``, ``pass`` or ``inconclusive``.
+
+A metric regresses when it breaches its floor, or when it dropped by more than
+``max_drop`` and the drop is significant: a one-sided test in the worse direction, after
+Holm's correction over every metric and slice of the verdict (improvements are tested
+the same way in the other direction).
+
+It is inconclusive when nothing is significant but a drop of the
+smallest size that matters is still inside the 95% interval: then the verdict says how
+many paired cases would settle it. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+
+from monitor.verdicts.stats import (
+    PairedTest,
+    cases_needed_binary,
+    cases_needed_continuous,
+    holm,
+    mcnemar_exact,
+    paired_bootstrap,
+)
+
+Outcome = Literal["regressed", "improved", "pass", "inconclusive"]
+ScoreKind = Literal["binary", "continuous", "aggregate"]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How one metric is judged. ``max_drop`` and ``min_effect`` are absolute, or a share of
+    the baseline value when ``relative``. ``minimum`` is a floor (a ceiling when lower is
+    better) that regresses whatever the statistics say."""
+
+    direction: Literal["higher", "lower"] = "higher"
+    minimum: float | None = None
+    max_drop: float = 0.0
+    relative: bool = False
+    alpha: float = 0.05
+    min_effect: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """The paired scores of one metric (optionally one slice) in both runs."""
+
+    metric: str
+    kind: ScoreKind
+    baseline: Mapping[str, float]
+    new: Mapping[str, float]
+    slice: str = ""
+    statistic: Callable[[np.ndarray], float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricVerdict:
+    metric: str
+    slice: str
+    outcome: Outcome
+    test: PairedTest
+    p_adjusted: float  # one-sided, in the direction of the outcome it supports, Holm-adjusted
+    margin: float
+    reason: str
+    cases_needed: int | None = None
+    unpaired: int = 0
+
+
+def judge(
+    comparisons: Sequence[Comparison], policies: Mapping[str, Policy], *, seed: int = 0
+) -> list[MetricVerdict]:
+    """One verdict per comparison, with Holm's correction across all of them."""
+    tests = [_test(c, seed) for c in comparisons]
+    chosen = [policies.get(c.metric, Policy()) for c in comparisons]
+    worse = holm([_p_worse(t, p) for t, p in zip(tests, chosen, strict=True)])
+    better = holm([_p_worse(t, p, flip=True) for t, p in zip(tests, chosen, strict=True)])
+    return [
+        _decide(c, t, pw, pb, policy)
+        for c, t, pw, pb, policy in zip(comparisons, tests, worse, better, chosen, strict=True)
+    ]
+
+
+def _p_worse(test: PairedTest, policy: Policy, *, flip: bool = False) -> float:
+    lower_is_worse = (policy.direction == "higher") != flip
+    return test.p_less if lower_is_worse else test.p_greater
+
+
+def overall(verdicts: Sequence[MetricVerdict]) -> Outcome:
+    """The verdict of a run: regressed if anything regressed, then inconclusive, then
+    improved if anything improved, else pass."""
+    outcomes = {v.outcome for v in verdicts}
+    for outcome in ("regressed", "inconclusive", "improved"):
+        if outcome in outcomes:
+            return outcome
+    return "pass"
+
+
+def _test(c: Comparison, seed: int) -> PairedTest:
+    ids = sorted(set(c.baseline) & set(c.new))
+    base = [c.baseline[i] for i in ids]
+    new = [c.new[i] for i in ids]
+    if c.kind == "binary":
+        return mcnemar_exact(base, new)
+    return paired_bootstrap(base, new, statistic=c.statistic, seed=seed)
+
+
+def _decide(
+    c: Comparison, t: PairedTest, p_worse: float, p_better: float, policy: Policy
+) -> MetricVerdict:
+    sign = 1.0 if policy.direction == "higher" else -1.0
+    gain, worst = sign * t.delta, min(sign * t.lower, sign * t.upper)
+    scale = abs(t.baseline) if policy.relative else 1.0
+    margin = policy.max_drop * scale
+    unpaired = len(set(c.baseline) ^ set(c.new))
+    verdict = MetricVerdict(c.metric, c.slice, "pass", t, p_worse, margin, "", None, unpaired)
+    if policy.minimum is not None and sign * (t.new - policy.minimum) < 0:
+        bound = "floor" if sign > 0 else "ceiling"
+        return replace(
+            verdict,
+            outcome="regressed",
+            reason=f"{t.new:.4g} breaches the {bound} {policy.minimum:g}",
+        )
+    if p_worse < policy.alpha and -gain > margin:
+        reason = f"dropped {-gain:.4g} (p={p_worse:.3g}), beyond {margin:.4g}"
+        return replace(verdict, outcome="regressed", reason=reason)
+    if p_better < policy.alpha and gain > 0:
+        reason = f"gained {gain:.4g} (p={p_better:.3g})"
+        return replace(verdict, outcome="improved", p_adjusted=p_better, reason=reason)
+    effect = max(margin, _min_effect(c, t, policy))
+    if worst < -effect:
+        needed = _cases_needed(c, t, effect)
+        return replace(
+            verdict,
+            outcome="inconclusive",
+            cases_needed=needed,
+            reason=f"a drop of {effect:.4g} is not ruled out with {t.n} cases;"
+            f" about {needed} would tell",
+        )
+    return replace(verdict, reason=f"change {gain:+.4g} within tolerance (p={p_worse:.3g})")
+
+
+def _min_effect(c: Comparison, t: PairedTest, policy: Policy) -> float:
+    if policy.min_effect is not None:
+        return policy.min_effect * (abs(t.baseline) if policy.relative else 1.0)
+    # The smallest change worth telling apart: 5 points of a pass rate, else 5% of the value.
+    return 0.05 if c.kind == "binary" else 0.05 * abs(t.baseline) or 0.05
+
+
+def _cases_needed(c: Comparison, t: PairedTest, effect: float) -> int:
+    if c.kind == "binary" and t.degraded is not None and t.improved is not None:
+        return cases_needed_binary((t.degraded + t.improved) / t.n, effect)
+    ids = sorted(set(c.baseline) & set(c.new))
+    diffs = np.array([c.new[i] - c.baseline[i] for i in ids])
+    sd = float(diffs.std(ddof=1)) if len(diffs) > 1 else 0.0
+    return cases_needed_continuous(sd or effect, effect)
