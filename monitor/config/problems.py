@@ -18,7 +18,6 @@ from monitor.scoring import TASKS, get_metric, metric_names
 # Sections that later versions fill; named here so the message says more than "unknown key".
 RESERVED = {
     "streams": "drift streams are not supported by this version yet",
-    "alerts": "alerting is not supported by this version yet",
 }
 
 
@@ -70,9 +69,15 @@ def _describe(err: Any, path: str, templates: Mapping[str, str]) -> str:
     return message if shown is None or shown in message else f"{message}, got {shown}"
 
 
+# Keys whose value is a secret: a message about them never shows the value.
+_SECRET_KEYS = {"secret", "password", "bearer_token", "token"}
+
+
 def _shown(value: Any, path: str, templates: Mapping[str, str]) -> str | None:
     if path in templates:
         return repr(templates[path])
+    if path.rsplit(".", 1)[-1] in _SECRET_KEYS:
+        return None
     if isinstance(value, str | int | float | bool):
         return repr(value)
     return None
