@@ -224,17 +224,6 @@ class AlertsConfig(Section):
             raise ValueError("must be a positive duration")
         return value
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> AlertsConfig:
-        for what, names in (
-            ("rules", [r.name for r in self.rules]),
-            ("sinks", [s.name for s in self.sinks]),
-        ):
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            if dupes:
-                raise ValueError(f"duplicate {what} names: {', '.join(dupes)}")
-        return self
-
     def rule(self, name: str) -> RuleConfig | None:
         """The rule called ``name``, if configured."""
         return next((r for r in self.rules if r.name == name), None)

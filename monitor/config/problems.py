@@ -108,6 +108,10 @@ def raw_problems(raw: Mapping[str, Any]) -> list[str]:
     models = _named_items(raw.get("models"))
     suites = _named_items(raw.get("suites"))
     problems = _duplicates("models", models) + _duplicates("suites", suites)
+    alerts = raw.get("alerts")
+    if isinstance(alerts, dict):
+        for key in ("rules", "sinks"):
+            problems += _duplicates(f"alerts.{key}", _named_items(alerts.get(key)))
     known = list(dict.fromkeys(name for _, name in models))
     suite_items = raw.get("suites")
     for i, suite in enumerate(suite_items if isinstance(suite_items, list) else []):

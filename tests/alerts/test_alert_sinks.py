@@ -125,3 +125,36 @@ def test_routing_by_severity_and_labels() -> None:
     assert not routed.takes("warning", {"team": "ml"})
     assert not routed.takes("critical", {"team": "web"})
     assert sink(kind="slack").takes("info", {})
+
+
+def test_webhook_payload_snapshot() -> None:
+    """The documented payload, field for field: a change here is a contract change."""
+    payload = build_payload(
+        "msg_1", sample_state(T0, sink="s"), event="test", at=T0, public_url=None
+    )
+    assert payload == {
+        "schema_version": "1",
+        "id": "msg_1",
+        "event": "test",
+        "created_at": "2024-05-01T12:00:00Z",
+        "alert": {
+            "fingerprint": "test0000000000000",
+            "rule": "monitor-test",
+            "rule_kind": "test",
+            "severity": "info",
+            "status": "firing",
+            "labels": {
+                "alertname": "monitor-test",
+                "rule_kind": "test",
+                "severity": "info",
+                "sink": "s",
+            },
+            "summary": "test notification from monitor to sink 's'; nothing is wrong",
+            "value": 0.0,
+            "threshold": None,
+            "starts_at": "2024-05-01T12:00:00Z",
+            "ends_at": None,
+            "details": {},
+            "links": {},
+        },
+    }

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from monitor.config.alerts import AlertsConfig
 from monitor.records import Run, RunStatus
 from monitor.sinks import build_sink, sign
 from monitor.store import Store
-from tests.servers import serve_in_thread, wait_for
+from tests.servers import ROOT, serve_in_thread, wait_for
 
 KEY = b"0123456789abcdef0123456789abcdef"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()
@@ -175,3 +176,23 @@ def test_signature_changes_with_any_byte() -> None:
     assert verify(headers, body)
     assert not verify(headers, b'{"a":2}')
     assert not verify(headers, body, key=b"x" * 32)
+
+
+def test_the_documented_receiver_verifies_a_real_request() -> None:
+    """The receiver example in docs/alerting.md, run as written against a signed request."""
+    doc = (ROOT / "docs" / "alerting.md").read_text(encoding="utf-8")
+    code = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(code.replace('"whsec_..."', repr(SECRET)), namespace)
+    body = b'{"id":"msg_1","schema_version":"1"}'
+    now = int(time.time())
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(now),
+        "webhook-signature": sign(KEY, "msg_1", now, body),
+    }
+    assert namespace["verify"](headers, body) == {"id": "msg_1", "schema_version": "1"}
+    assert namespace["verify"](headers, body) == {}  # a retry: de-duplicated
+    assert namespace["verify"](headers, body + b" ") is None
+    stale = {**headers, "webhook-timestamp": str(now - 3600)}
+    assert namespace["verify"](stale, body) is None
