@@ -76,12 +76,8 @@ class Daemon:
             clock=clock,
             on_enqueue=self._wake_delivery,
         )
-        self._delivery = DeliveryWorker(
-            alerts.delivery,
-            self.store,
-            {s.name: build_sink(s, transport=sink_transport) for s in alerts.sinks},
-            clock=clock,
-        )
+        self._sink_transport = sink_transport
+        self._delivery: DeliveryWorker | None = None
         self._delivery_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -130,6 +126,13 @@ class Daemon:
         await asyncio.to_thread(self._sync_catalog)
         self._loop = asyncio.get_running_loop()
         if self.config.alerts.sinks:
+            sinks = {
+                s.name: build_sink(s, transport=self._sink_transport)
+                for s in self.config.alerts.sinks
+            }
+            self._delivery = DeliveryWorker(
+                self.config.alerts.delivery, store, sinks, clock=self._clock
+            )
             self._delivery_task = asyncio.create_task(self._delivery.run(), name="alert delivery")
         server = self.config.server
         app = create_app(store, self.registry, version=__version__)
@@ -188,8 +191,9 @@ class Daemon:
 
     def _wake_delivery(self) -> None:
         # Called from worker threads: hop onto the loop that owns the worker's event.
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._delivery.wake)
+        worker = self._delivery
+        if worker is not None and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(worker.wake)
 
     async def _run_job(self, suite: SuiteConfig, model: HttpModelConfig) -> None:
         task = asyncio.current_task()
@@ -213,7 +217,8 @@ class Daemon:
             self._delivery_task.cancel("shutdown")
             with contextlib.suppress(asyncio.CancelledError):
                 await self._delivery_task
-        await self._delivery.aclose()
+        if self._delivery is not None:
+            await self._delivery.aclose()
         if self._server is not None:
             await self._server.stop()
         await asyncio.to_thread(self.store.close)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from monitor.alerts.engine import AlertState, Phase, Transition, evaluate
-from monitor.alerts.events import Event, SuiteActivity, Tick
+from monitor.alerts.events import Event, StreamActivity, SuiteActivity, Tick
 from monitor.alerts.payload import build_payload, new_message_id
 from monitor.alerts.records import OutboxMessage, OutboxStatus, Silence
 from monitor.clock import Clock, utc_now
@@ -81,14 +81,21 @@ class AlertService:
             self._on_enqueue()
         return transitions
 
-    def tick(self, pairs: Sequence[tuple[str, str]] = ()) -> Tick:
+    def tick(
+        self,
+        pairs: Sequence[tuple[str, str]] = (),
+        streams: Sequence[StreamActivity] = (),
+    ) -> Tick:
         """A ``Tick`` for now: the last success of every stored suite x model, plus the
-        configured ``pairs`` that have no run yet (stale since the service started)."""
+        configured ``pairs`` that have no run yet (stale since the service started), and
+        ``streams`` as the drift producer reports them."""
         summaries = self._store.run_summaries()
         activity = [SuiteActivity(s.suite, s.model, s.last_success_at) for s in summaries]
         known = {(a.suite, a.model) for a in activity}
         activity += [SuiteActivity(s, m, None) for s, m in pairs if (s, m) not in known]
-        return Tick(now=self._clock(), since=self.started_at, suites=tuple(activity))
+        return Tick(
+            now=self._clock(), since=self.started_at, suites=tuple(activity), streams=tuple(streams)
+        )
 
     def _route(
         self, state: AlertState, event: str, now: datetime, silences: Sequence[Silence]
