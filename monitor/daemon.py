@@ -140,7 +140,8 @@ class Daemon:
         logger.info("HTTP API on http://%s:%d (metrics at /metrics)", server.host, self.port)
         self._scheduler = self._build_scheduler()
         self._scheduler.start()
-        logger.info("scheduled %d job(s)", len(self._scheduler.get_jobs()))
+        suite_jobs = len(self._scheduler.get_jobs()) - 1  # minus the alert timer
+        logger.info("scheduled %d job(s) and the alert timer", suite_jobs)
 
     def _sync_catalog(self) -> None:
         config = self.config
@@ -170,14 +171,15 @@ class Daemon:
                 misfire_grace_time=max(1, round(schedule.misfire_grace.total_seconds())),
                 **({"next_run_time": self._clock()} if schedule.run_at_start else {}),
             )
-        if self.config.alerts.rules:
-            scheduler.add_job(
-                self._alert_tick,
-                IntervalTrigger(seconds=self.config.alerts.evaluate_every.total_seconds()),
-                id="alerts/tick",
-                name="alert rules on the timer",
-                next_run_time=self._clock(),
-            )
+        # Always on, even without rules: alerts of rules removed from the configuration
+        # are resolved by the tick rather than left firing forever.
+        scheduler.add_job(
+            self._alert_tick,
+            IntervalTrigger(seconds=self.config.alerts.evaluate_every.total_seconds()),
+            id="alerts/tick",
+            name="alert rules on the timer",
+            next_run_time=self._clock(),
+        )
         return scheduler
 
     async def _alert_tick(self) -> None:

@@ -100,11 +100,27 @@ def evaluate(
         by_name = {r.name: r for r in rules}
         for fp, state in states.items():
             owner = by_name.get(state.rule)
-            if fp not in seen and owner is not None:
-                t = repeat_due(owner, state, now)
-                if t is not None:
-                    transitions.append(t)
+            if fp in seen:
+                continue
+            t = repeat_due(owner, state, now) if owner is not None else orphaned(state, now)
+            if t is not None:
+                transitions.append(t)
     return transitions
+
+
+def orphaned(state: AlertState, now: datetime) -> Transition | None:
+    """An alert whose rule left the configuration: resolve it (notifying, so receivers do
+    not keep it open forever) or, if it never fired, let it go quietly."""
+    facts: dict[str, Any] = {"count": 0, "active_since": None, "updated_at": now}
+    summary = f"{state.summary} (resolved: rule {state.rule!r} is no longer configured)"
+    if state.phase is Phase.FIRING:
+        resolved = replace(
+            state, phase=Phase.RESOLVED, resolved_at=now, notified_at=now, summary=summary, **facts
+        )
+        return Transition(resolved, state.phase, "resolved")
+    if state.phase is Phase.PENDING:
+        return Transition(replace(state, phase=Phase.INACTIVE, **facts), state.phase)
+    return None
 
 
 def step(

@@ -57,13 +57,11 @@ class AlertService:
 
     def handle_sync(self, event: Event) -> list[Transition]:
         """Evaluate ``event``; store transitions and notifications together."""
-        if not self.config.rules:
-            return []
         with self._lock:
             states = {s.fingerprint: s for s in self._store.alert_states()}
             transitions = evaluate(self.config.rules, states, event)
             now = self._clock()
-            silences = self._store.silences(active_at=now)
+            silences = self._store.silences(active_at=now) if transitions else []
             messages = [
                 m
                 for t in transitions

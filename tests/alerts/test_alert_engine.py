@@ -268,3 +268,17 @@ def test_stale_suite_and_stream() -> None:
 def test_rule_validation(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         rule(**fields)
+
+
+def test_alerts_of_a_removed_rule_resolve_on_the_next_tick() -> None:
+    old = Machine(rule(kind="run_failed"), rule(kind="run_failed", name="p", **{"for": 5}))
+    old.feed(run(T0, status=RunStatus.FAILED))
+    assert sorted(s.phase for s in old.states.values()) == [Phase.FIRING, Phase.PENDING]
+
+    new = Machine()  # the configuration no longer has either rule
+    new.states = dict(old.states)
+    new.feed(Tick(now=T0 + timedelta(minutes=1), since=T0))
+    assert sorted(s.phase for s in new.states.values()) == [Phase.INACTIVE, Phase.RESOLVED]
+    assert new.sent == [("r", "resolved")]
+    new.feed(Tick(now=T0 + timedelta(minutes=2), since=T0))
+    assert new.sent == [("r", "resolved")]
