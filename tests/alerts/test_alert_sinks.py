@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from monitor.alerts.delivery import backoff_delay
+from monitor.alerts.delivery import DeliveryWorker, backoff_delay
 from monitor.alerts.engine import Phase
 from monitor.alerts.payload import build_payload, sample_state
 from monitor.alerts.records import OutboxMessage, OutboxStatus
 from monitor.config.alerts import DeliveryConfig, SinkConfig
 from monitor.sinks import build_sink
 from monitor.sinks.base import retry_after
+from monitor.store import Store
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -158,3 +160,21 @@ def test_webhook_payload_snapshot() -> None:
             "links": {},
         },
     }
+
+
+async def test_worker_waits_for_retry_after(tmp_path: Path) -> None:
+    """A 429 with ``Retry-After: 30`` moves the next attempt 30 s out, beyond the backoff."""
+    store = Store(f"sqlite:///{tmp_path / 'monitor.db'}")
+    store.upgrade()
+    try:
+        _, transport = capture(429, {"retry-after": "30"})
+        slack = build_sink(sink(kind="slack"), transport=transport)
+        store.enqueue_notifications([message()])
+        worker = DeliveryWorker(DeliveryConfig(), store, {"s": slack}, clock=lambda: T0)
+        assert await worker.deliver_due() == 1
+        await worker.aclose()
+        (queued,) = store.list_notifications()
+        assert queued.status is OutboxStatus.PENDING and queued.attempts == 1
+        assert queued.next_attempt_at == T0 + timedelta(seconds=30)
+    finally:
+        store.close()
