@@ -1,8 +1,8 @@
 """The daemon: owns the lifecycle, the signals and the wiring of every component.
 
 start:    migrate the store, mark runs a crash left ``running`` as ``interrupted``, record
-          the catalog, start the HTTP server, then the scheduler;
-          the alert delivery worker;
+          the catalog, start the alert delivery worker, the HTTP server, then the
+          scheduler (suite jobs and the alert timer);
 run:      until SIGTERM/SIGINT (or ``request_stop``); after each run and on a timer the
           alert service evaluates the rules;
 shutdown: stop scheduling, give in-flight runs ``server.shutdown_grace`` to finish, cancel
