@@ -1,8 +1,10 @@
 """The daemon: owns the lifecycle, the signals and the wiring of every component.
 
 start:    migrate the store, mark runs a crash left ``running`` as ``interrupted``, record
-          the catalog, start the HTTP server, then the scheduler;
-run:      until SIGTERM/SIGINT (or ``request_stop``);
+          the catalog, start the alert delivery worker, the HTTP server, then the
+          scheduler (suite jobs and the alert timer);
+run:      until SIGTERM/SIGINT (or ``request_stop``); after each run and on a timer the
+          alert service evaluates the rules;
 shutdown: stop scheduling, give in-flight runs ``server.shutdown_grace`` to finish, cancel
           the rest (stored ``interrupted``), stop the HTTP server, close the store.
 A second signal skips the grace period.
@@ -19,9 +21,13 @@ from datetime import timedelta
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
 from monitor import __version__
+from monitor.alerts.delivery import DeliveryWorker
+from monitor.alerts.events import RunFinished
+from monitor.alerts.service import AlertService
 from monitor.api import create_app
 from monitor.clock import Clock, utc_now
 from monitor.config import Config, HttpModelConfig, SuiteConfig, config_hash
@@ -31,6 +37,7 @@ from monitor.records import CatalogModel, CatalogSuite
 from monitor.runner import Runner
 from monitor.schedules import build_trigger
 from monitor.serving import EmbeddedServer, start_server
+from monitor.sinks import build_sink
 from monitor.store import Store, redact_url
 
 logger = logging.getLogger(__name__)
@@ -47,6 +54,7 @@ class Daemon:
         *,
         store: Store | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        sink_transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self.config = config
@@ -60,6 +68,18 @@ class Daemon:
         self._inflight: set[asyncio.Task[object]] = set()
         self._server: EmbeddedServer | None = None
         self._scheduler: AsyncIOScheduler | None = None
+        alerts = config.alerts
+        self.alerts = AlertService(
+            alerts,
+            self.store,
+            public_url=config.server.public_url,
+            clock=clock,
+            on_enqueue=self._wake_delivery,
+        )
+        self._sink_transport = sink_transport
+        self._delivery: DeliveryWorker | None = None
+        self._delivery_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def port(self) -> int:
@@ -104,13 +124,24 @@ class Daemon:
                 "marked %d run(s) left running as interrupted: %s", len(interrupted), interrupted
             )
         await asyncio.to_thread(self._sync_catalog)
+        self._loop = asyncio.get_running_loop()
+        if self.config.alerts.sinks:
+            sinks = {
+                s.name: build_sink(s, transport=self._sink_transport)
+                for s in self.config.alerts.sinks
+            }
+            self._delivery = DeliveryWorker(
+                self.config.alerts.delivery, store, sinks, clock=self._clock
+            )
+            self._delivery_task = asyncio.create_task(self._delivery.run(), name="alert delivery")
         server = self.config.server
         app = create_app(store, self.registry, version=__version__)
         self._server = await start_server(app, host=server.host, port=server.port, what="HTTP API")
         logger.info("HTTP API on http://%s:%d (metrics at /metrics)", server.host, self.port)
         self._scheduler = self._build_scheduler()
         self._scheduler.start()
-        logger.info("scheduled %d job(s)", len(self._scheduler.get_jobs()))
+        suite_jobs = len(self._scheduler.get_jobs()) - 1  # minus the alert timer
+        logger.info("scheduled %d job(s) and the alert timer", suite_jobs)
 
     def _sync_catalog(self) -> None:
         config = self.config
@@ -140,14 +171,42 @@ class Daemon:
                 misfire_grace_time=max(1, round(schedule.misfire_grace.total_seconds())),
                 **({"next_run_time": self._clock()} if schedule.run_at_start else {}),
             )
+        # Always on, even without rules: alerts of rules removed from the configuration
+        # are resolved by the tick rather than left firing forever.
+        scheduler.add_job(
+            self._alert_tick,
+            IntervalTrigger(seconds=self.config.alerts.evaluate_every.total_seconds()),
+            id="alerts:tick",  # ":" is not allowed in names: no suite/model job can clash
+            name="alert rules on the timer",
+            next_run_time=self._clock(),
+        )
         return scheduler
+
+    async def _alert_tick(self) -> None:
+        """Time-based rules (``stale``), repeats and Alertmanager re-sends."""
+        pairs = [(s.name, m.name) for s, m in self.config.jobs() if s.schedule is not None]
+        try:
+            tick = await asyncio.to_thread(self.alerts.tick, pairs)
+            await self.alerts.handle(tick)
+        except Exception:
+            logger.exception("alert evaluation on the timer failed")
+
+    def _wake_delivery(self) -> None:
+        # Called from worker threads: hop onto the loop that owns the worker's event.
+        worker = self._delivery
+        if worker is not None and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(worker.wake)
 
     async def _run_job(self, suite: SuiteConfig, model: HttpModelConfig) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._inflight.add(task)
         try:
-            await self._runner.run(suite, model, trigger="schedule")
+            run = await self._runner.run(suite, model, trigger="schedule")
+            try:
+                await self.alerts.handle(RunFinished(run))
+            except Exception:
+                logger.exception("alert evaluation after run %d failed", run.id)
         finally:
             self._inflight.discard(task)
 
@@ -156,6 +215,12 @@ class Daemon:
             self._scheduler.shutdown(wait=False)
         await self._drain(self.config.server.shutdown_grace)
         await self._runner.aclose()
+        if self._delivery_task is not None:
+            self._delivery_task.cancel("shutdown")
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._delivery_task
+        if self._delivery is not None:
+            await self._delivery.aclose()
         if self._server is not None:
             await self._server.stop()
         await asyncio.to_thread(self.store.close)

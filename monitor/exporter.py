@@ -41,7 +41,7 @@ class StoreCollector(Collector):
         )
         up = GaugeMetricFamily(f"{PREFIX}_store_up", "1 if the store answered this scrape, else 0.")
         try:
-            families = [*self._run_families(), *self._score_families()]
+            families = [*self._run_families(), *self._score_families(), *self._alert_families()]
         except Exception as exc:  # a scrape must answer even when the store does not
             logger.warning("scrape: store unavailable: %s", type(exc).__name__)
             up.add_metric([], 0)
@@ -80,6 +80,39 @@ class StoreCollector(Collector):
             _add(lower, key, s.lower)
             _add(upper, key, s.upper)
         return [score, lower, upper]
+
+    def _alert_families(self) -> list[GaugeMetricFamily | CounterMetricFamily]:
+        alerts = GaugeMetricFamily(
+            f"{PREFIX}_alerts",
+            "Alerts by rule, severity and state (pending, firing, resolved, inactive).",
+            labels=["rule", "severity", "state"],
+        )
+        counts: dict[tuple[str, str, str], int] = {}
+        for state in self._store.alert_states():
+            key = (state.rule, state.severity, state.phase.value)
+            counts[key] = counts.get(key, 0) + 1
+        for key, count in sorted(counts.items()):
+            alerts.add_metric(list(key), count)
+        stats = self._store.outbox_stats()
+        backlog = GaugeMetricFamily(
+            f"{PREFIX}_alert_outbox_backlog",
+            "Notifications waiting in the outbox for delivery.",
+        )
+        backlog.add_metric([], stats.by_status.get("pending", 0))
+        dead = GaugeMetricFamily(
+            f"{PREFIX}_alert_dead_letters",
+            "Notifications given up on after max_attempts (see GET /v1/alerts).",
+        )
+        dead.add_metric([], stats.by_status.get("dead", 0))
+        deliveries = CounterMetricFamily(
+            f"{PREFIX}_alert_deliveries",
+            "Delivery attempts by outcome: delivered, failed (retried or not), dead.",
+            labels=["outcome"],
+        )
+        deliveries.add_metric(["delivered"], stats.by_status.get("delivered", 0))
+        deliveries.add_metric(["failed"], stats.failed_attempts)
+        deliveries.add_metric(["dead"], stats.by_status.get("dead", 0))
+        return [alerts, backlog, dead, deliveries]
 
 
 def _gauge(name: str, documentation: str, labels: list[str]) -> GaugeMetricFamily:

@@ -1,4 +1,4 @@
-"""The HTTP API: health, readiness, runs and ``/metrics``, on one FastAPI app.
+"""The HTTP API: health, readiness, runs, alerts and ``/metrics``, on one FastAPI app.
 
 One router per concern; handlers find the store and the registry on ``app.state`` and call
 the synchronous store through a worker thread, so a slow query never stalls the event loop
@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from monitor.api import health, runs
+from monitor.api import alerts, health, runs
 from monitor.store import Store
 
 
@@ -23,6 +23,7 @@ def create_app(store: Store, registry: CollectorRegistry, *, version: str) -> Fa
     app.state.registry = registry
     app.include_router(health.router)
     app.include_router(runs.router)
+    app.include_router(alerts.router)
     return app
 
 

@@ -7,6 +7,7 @@ module and receives only what it needs.
 
 from __future__ import annotations
 
+from monitor.config.alerts import AlertsConfig, DeliveryConfig, RuleConfig, SinkConfig
 from monitor.config.loader import Config, config_hash, load_config, parse_config
 from monitor.config.models import ADAPTERS, HttpModelConfig, ModelConfig, PriceConfig, Role
 from monitor.config.server import LogConfig, ServerConfig, StoreConfig
@@ -16,14 +17,18 @@ from monitor.scoring import TASKS
 __all__ = [
     "ADAPTERS",
     "TASKS",
+    "AlertsConfig",
     "Config",
+    "DeliveryConfig",
     "HttpModelConfig",
     "LogConfig",
     "ModelConfig",
     "PriceConfig",
     "Role",
+    "RuleConfig",
     "ScheduleConfig",
     "ServerConfig",
+    "SinkConfig",
     "StoreConfig",
     "SuiteConfig",
     "config_hash",

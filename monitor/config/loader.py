@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from monitor.config._base import Section
+from monitor.config.alerts import AlertsConfig
 from monitor.config.models import ADAPTERS, HttpModelConfig, ModelConfig
 from monitor.config.problems import format_validation_error, raw_problems
 from monitor.config.server import LogConfig, ServerConfig, StoreConfig
@@ -39,6 +40,7 @@ class Config(Section):
     log: LogConfig = Field(default_factory=dict, validate_default=True)
     models: tuple[ModelConfig, ...] = ()
     suites: tuple[SuiteConfig, ...] = ()
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
     def model(self, name: str) -> HttpModelConfig:
         """The model called ``name`` (validation guarantees suites only name real ones)."""

@@ -18,7 +18,6 @@ from monitor.scoring import TASKS, get_metric, metric_names
 # Sections that later versions fill; named here so the message says more than "unknown key".
 RESERVED = {
     "streams": "drift streams are not supported by this version yet",
-    "alerts": "alerting is not supported by this version yet",
 }
 
 
@@ -70,9 +69,15 @@ def _describe(err: Any, path: str, templates: Mapping[str, str]) -> str:
     return message if shown is None or shown in message else f"{message}, got {shown}"
 
 
+# Keys whose value is a secret: a message about them never shows the value.
+_SECRET_KEYS = {"secret", "password", "bearer_token", "token"}
+
+
 def _shown(value: Any, path: str, templates: Mapping[str, str]) -> str | None:
     if path in templates:
         return repr(templates[path])
+    if path.rsplit(".", 1)[-1] in _SECRET_KEYS:
+        return None
     if isinstance(value, str | int | float | bool):
         return repr(value)
     return None
@@ -103,6 +108,10 @@ def raw_problems(raw: Mapping[str, Any]) -> list[str]:
     models = _named_items(raw.get("models"))
     suites = _named_items(raw.get("suites"))
     problems = _duplicates("models", models) + _duplicates("suites", suites)
+    alerts = raw.get("alerts")
+    if isinstance(alerts, dict):
+        for key in ("rules", "sinks"):
+            problems += _duplicates(f"alerts.{key}", _named_items(alerts.get(key)))
     known = list(dict.fromkeys(name for _, name in models))
     suite_items = raw.get("suites")
     for i, suite in enumerate(suite_items if isinstance(suite_items, list) else []):

@@ -20,6 +20,8 @@ from types import TracebackType
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from monitor.alerts.engine import AlertState, Phase, Transition
+from monitor.alerts.records import HistoryEntry, OutboxMessage, OutboxStats, OutboxStatus, Silence
 from monitor.errors import StoreError
 from monitor.records import (
     CaseResult,
@@ -31,7 +33,7 @@ from monitor.records import (
     RunStatus,
     RunSummary,
 )
-from monitor.store import migrate, reads, writes
+from monitor.store import alerts, migrate, reads, writes
 from monitor.store.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
     create_store_engine,
@@ -250,6 +252,107 @@ class Store:
         """Run counts and last run times of every suite x model."""
         with self._reading("summarising runs") as connection:
             return reads.run_summaries(connection)
+
+    # -- alerts -----------------------------------------------------------------------
+
+    def alert_states(self, phase: Phase | None = None) -> list[AlertState]:
+        """Stored alert states (optionally of one phase), most recently updated first."""
+        with self._reading("reading alert states") as connection:
+            return alerts.load_states(connection, phase)
+
+    def apply_alert_transitions(
+        self, transitions: Sequence[Transition], messages: Sequence[OutboxMessage]
+    ) -> None:
+        """Store alert state changes and their outbox rows in ONE transaction."""
+        with self._writing("storing alert state changes") as connection:
+            alerts.apply_transitions(connection, transitions, messages)
+
+    def enqueue_notifications(self, messages: Sequence[OutboxMessage]) -> None:
+        """Queue notifications that change no state (test sends, Alertmanager refreshes)."""
+        with self._writing("queueing notifications") as connection:
+            alerts.enqueue(connection, messages)
+
+    def last_notified(self, sinks: Sequence[str]) -> dict[tuple[str, str], datetime]:
+        """When each (fingerprint, sink) last had a notification queued."""
+        with self._reading("reading notification times") as connection:
+            return alerts.last_sent(connection, sinks)
+
+    def claim_notifications(
+        self, *, now: datetime, lease_until: datetime, limit: int = 20
+    ) -> list[OutboxMessage]:
+        """Lease due outbox rows for delivery (``SKIP LOCKED`` on PostgreSQL)."""
+        now, lease_until = ensure_utc(now, name="now"), ensure_utc(lease_until, name="lease_until")
+        with self._writing("claiming notifications") as connection:
+            return alerts.claim_due(connection, now=now, lease_until=lease_until, limit=limit)
+
+    def record_delivery_attempt(
+        self,
+        message_id: str,
+        *,
+        at: datetime,
+        status: OutboxStatus,
+        next_attempt_at: datetime | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Count one delivery attempt: delivered, retry at ``next_attempt_at``, or dead."""
+        with self._writing(f"recording delivery of {message_id}") as connection:
+            alerts.record_attempt(
+                connection,
+                message_id,
+                at=ensure_utc(at, name="at"),
+                status=status,
+                next_attempt_at=next_attempt_at,
+                error=error,
+            )
+
+    def list_notifications(
+        self, *, status: OutboxStatus | None = None, limit: int = 100
+    ) -> list[OutboxMessage]:
+        """Outbox rows newest first, optionally of one status (``dead``: dead letters)."""
+        with self._reading("listing notifications") as connection:
+            return alerts.list_outbox(connection, status=status, limit=limit)
+
+    def outbox_stats(self) -> OutboxStats:
+        """Outbox rows by status and failed attempts, for metrics."""
+        with self._reading("counting notifications") as connection:
+            return alerts.outbox_stats(connection)
+
+    def add_silence(
+        self,
+        *,
+        matchers: dict[str, str],
+        starts_at: datetime,
+        ends_at: datetime,
+        created_by: str,
+        comment: str = "",
+    ) -> int:
+        """Silence direct sinks for alerts matching ``matchers`` until ``ends_at``."""
+        if not matchers:
+            raise ValueError("a silence needs at least one matcher")
+        starts_at, ends_at = ensure_utc(starts_at, name="starts_at"), ensure_utc(ends_at)
+        if ends_at <= starts_at:
+            raise ValueError(f"ends_at must be after starts_at, got: {ends_at.isoformat()}")
+        with self._writing("adding a silence") as connection:
+            return alerts.add_silence(
+                connection,
+                matchers=matchers,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                created_by=created_by,
+                comment=comment,
+            )
+
+    def silences(self, *, active_at: datetime | None = None) -> list[Silence]:
+        """Silences newest first; with ``active_at``, only those not over by then."""
+        with self._reading("reading silences") as connection:
+            return alerts.silences(connection, active_at=active_at)
+
+    def alert_history(
+        self, *, fingerprint: str | None = None, limit: int = 100
+    ) -> list[HistoryEntry]:
+        """Alert phase changes, newest first."""
+        with self._reading("reading alert history") as connection:
+            return alerts.history(connection, fingerprint=fingerprint, limit=limit)
 
     # -- plumbing ---------------------------------------------------------------------
 

@@ -29,6 +29,10 @@ from monitor.store.types import UTCDateTime, json_document
 
 __all__ = [
     "NAMING_CONVENTION",
+    "alert_history",
+    "alert_outbox",
+    "alert_silences",
+    "alert_states",
     "baselines",
     "case_results",
     "metadata",
@@ -145,3 +149,75 @@ baselines = Table(
     Index("ix_baselines_suite_model", "suite", "model"),
 )
 """Baseline promotions of a suite x model; the ``active`` row is the current baseline."""
+
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("rule", String(NAME), nullable=False),
+    Column("labels", json_document(), nullable=False),
+    Column("phase", String(16), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("active_since", UTCDateTime, nullable=True),
+    Column("fired_at", UTCDateTime, nullable=True),
+    Column("resolved_at", UTCDateTime, nullable=True),
+    Column("notified_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("value", Float, nullable=True),
+    Column("threshold", Float, nullable=True),
+    Column("details", json_document(), nullable=False),
+    Column("links", json_document(), nullable=False),
+    Index("ix_alert_states_phase", "phase"),
+)
+"""The alert engine's state, one row per fingerprint: what a restart resumes from."""
+
+alert_history = Table(
+    "alert_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("rule", String(NAME), nullable=False),
+    Column("from_phase", String(16), nullable=False),
+    Column("to_phase", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("value", Float, nullable=True),
+    Index("ix_alert_history_fingerprint_id", "fingerprint", "id"),
+)
+"""Every phase change of every alert, oldest first."""
+
+alert_outbox = Table(
+    "alert_outbox",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("sink", String(NAME), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("payload", json_document(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_until", UTCDateTime, nullable=True),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="status"),
+    Index("ix_alert_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_alert_outbox_fingerprint_sink", "fingerprint", "sink"),
+)
+"""Notifications to deliver, written in the same transaction as the state change. The
+``id`` is the idempotency id a receiver sees on every attempt."""
+
+alert_silences = Table(
+    "alert_silences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("matchers", json_document(), nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),
+    Column("created_by", String(NAME), nullable=False),
+    Column("comment", Text, nullable=False),
+    Index("ix_alert_silences_ends_at", "ends_at"),
+)
+"""Silences of direct sinks (webhook, Slack): matching alerts change state, unsent."""

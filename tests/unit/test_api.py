@@ -171,6 +171,7 @@ async def test_openapi_documents_the_routes(client: httpx.AsyncClient) -> None:
         "/healthz",
         "/metrics",
         "/readyz",
+        "/v1/alerts",
         "/v1/runs",
         "/v1/runs/{run_id}",
         "/v1/runs/{run_id}/cases",

@@ -41,7 +41,7 @@ async def test_one_job_per_scheduled_suite_and_model(tmp_path: Path, store: Stor
     scheduler.start(paused=True)  # job defaults (coalesce, max_instances) apply on start
     jobs = {job.id: job for job in scheduler.get_jobs()}
     scheduler.shutdown(wait=False)
-    assert sorted(jobs) == ["hourly/a", "hourly/b", "often/b"]
+    assert sorted(jobs) == ["alerts:tick", "hourly/a", "hourly/b", "often/b"]
     assert isinstance(jobs["hourly/a"].trigger, CronTrigger)
     often = jobs["often/b"]
     assert isinstance(often.trigger, IntervalTrigger)

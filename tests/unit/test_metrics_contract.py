@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import CollectorRegistry
 
 from monitor import __version__
+from monitor.alerts import Phase, Transition
 from monitor.exporter import StoreCollector
 from monitor.records import MetricValue, RunStatus
 from monitor.store import Store
@@ -49,8 +50,15 @@ def seed_every_kind_of_run(store: Store) -> None:
             store.finish_run(run_id, status=status, at=at + timedelta(seconds=1), metrics=metrics)
 
 
+def seed_an_alert(store: Store) -> None:
+    from tests.alerts.test_alert_store import message, state
+
+    store.apply_alert_transitions([Transition(state(), Phase.PENDING, "firing")], [message("m1")])
+
+
 def test_exported_metrics_match_the_documented_contract(store: Store) -> None:
     seed_every_kind_of_run(store)
+    seed_an_alert(store)
     contract = documented()
     assert contract, "docs/metrics.md has no metric table"
     assert exported(store) == contract

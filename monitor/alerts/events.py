@@ -1,0 +1,115 @@
+"""What the alert engine reacts to: small frozen events, one per producer.
+
+The runner's result becomes ``RunFinished``; the daemon's timer makes ``Tick``; the
+verdict and drift producers hand ``VerdictReady`` and ``DriftReportReady`` to the same
+hook (``AlertService.handle``). Events carry plain data only, so the engine that reads
+them stays pure and is tested with events built by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from monitor.records import Run
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    """A run reached a final status (succeeded, failed or interrupted)."""
+
+    run: Run
+
+
+@dataclass(frozen=True, slots=True)
+class MetricVerdict:
+    """One metric of a verdict: run vs baseline."""
+
+    metric: str
+    outcome: str  # pass | regressed | improved | inconclusive
+    baseline: float
+    current: float
+    delta: float
+    lower: float | None = None
+    upper: float | None = None
+    p_value: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictReady:
+    """A run was compared with its baseline."""
+
+    suite: str
+    model: str
+    run_id: int
+    verdict_id: int
+    at: datetime
+    metrics: tuple[MetricVerdict, ...]
+    degraded_cases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnDrift:
+    """One column of a drift report."""
+
+    column: str
+    method: str
+    score: float
+    threshold: float
+    drifted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DriftReportReady:
+    """One window of a stream was compared with its reference."""
+
+    stream: str
+    report_id: int
+    at: datetime
+    dataset_drift: bool
+    drift_share: float
+    columns: tuple[ColumnDrift, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteActivity:
+    """When a suite x model last succeeded (``None``: never)."""
+
+    suite: str
+    model: str
+    last_success_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamActivity:
+    """When a stream last received data (``None``: never)."""
+
+    stream: str
+    last_data_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """The timer: time-based rules (``stale``) and re-notification are checked now.
+
+    ``since`` is when the watch began (daemon start): something that never succeeded is
+    stale once ``after`` has passed since then, not from the epoch.
+    """
+
+    now: datetime
+    since: datetime
+    suites: tuple[SuiteActivity, ...] = ()
+    streams: tuple[StreamActivity, ...] = ()
+
+
+Event = RunFinished | VerdictReady | DriftReportReady | Tick
+
+
+def event_time(event: Event) -> datetime:
+    """When ``event`` happened, as the engine's clock for it."""
+    if isinstance(event, RunFinished):
+        run = event.run
+        return run.finished_at or run.started_at or run.created_at
+    if isinstance(event, Tick):
+        return event.now
+    return event.at

@@ -1,0 +1,73 @@
+"""Plain records of alert delivery and operator actions, shared by store, worker and API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class OutboxStatus(StrEnum):
+    """``pending`` until sent; ``dead`` after ``max_attempts`` failed attempts."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """One notification for one sink. ``id`` is its idempotency id."""
+
+    id: str
+    sink: str
+    fingerprint: str
+    event: str
+    payload: dict[str, Any]
+    status: OutboxStatus
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    delivered_at: datetime | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """Notifications of alerts whose labels match every matcher are not sent by direct
+    sinks between ``starts_at`` and ``ends_at``."""
+
+    id: int
+    matchers: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+
+    def matches(self, labels: dict[str, str], at: datetime) -> bool:
+        """Whether this silence covers an alert with ``labels`` at ``at``."""
+        in_time = self.starts_at <= at < self.ends_at
+        return in_time and all(labels.get(k) == v for k, v in self.matchers.items())
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One phase change of one alert."""
+
+    id: int
+    fingerprint: str
+    rule: str
+    from_phase: str
+    to_phase: str
+    at: datetime
+    summary: str
+    value: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    """Outbox counts for metrics: rows by status, and failed attempts so far."""
+
+    by_status: dict[str, int]
+    failed_attempts: int

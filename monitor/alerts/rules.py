@@ -1,0 +1,211 @@
+"""Rules turn an event into observations: for each alert identity, is the condition on?
+
+Pure: an observation carries the alert's labels (its identity), whether its condition
+holds, and what to tell a human (value, threshold, summary, details, links). A rule that
+has nothing to say about an event returns no observation, which leaves every state as it
+was: a threshold rule is not resolved by a failed run that has no metrics.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.alerts.events import (
+    DriftReportReady,
+    Event,
+    RunFinished,
+    Tick,
+    VerdictReady,
+)
+from monitor.config.alerts import RuleConfig
+from monitor.durations import format_duration
+from monitor.records import Run, RunStatus
+
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One evaluation of a rule for one alert identity."""
+
+    labels: dict[str, str]
+    active: bool
+    summary: str
+    value: float | None = None
+    threshold: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)
+
+
+def observe(rule: RuleConfig, event: Event) -> list[Observation]:
+    """What ``rule`` says about ``event`` (empty when the event is not its business)."""
+    if isinstance(event, RunFinished):
+        return _on_run(rule, event.run)
+    if isinstance(event, VerdictReady):
+        return _on_verdict(rule, event)
+    if isinstance(event, DriftReportReady):
+        return _on_drift(rule, event)
+    return _on_tick(rule, event)
+
+
+def base_labels(rule: RuleConfig, **scope: str) -> dict[str, str]:
+    """An alert's identity: the rule, its severity and kind, what it watches, its labels."""
+    return {
+        "alertname": rule.name,
+        "severity": rule.severity,
+        "rule_kind": rule.kind,
+        **scope,
+        **rule.labels,
+    }
+
+
+def _matches(rule: RuleConfig, suite: str, model: str) -> bool:
+    return rule.suite in (None, suite) and rule.model in (None, model)
+
+
+def _on_run(rule: RuleConfig, run: Run) -> list[Observation]:
+    if rule.kind not in ("threshold", "run_failed", "error_rate", "latency"):
+        return []
+    if not _matches(rule, run.suite, run.model) or run.status is RunStatus.INTERRUPTED:
+        return []
+    labels = base_labels(rule, suite=run.suite, model=run.model)
+    links = {"run": f"/v1/runs/{run.id}"}
+    where = f"suite {run.suite} on model {run.model} (run {run.id})"
+    if rule.kind == "run_failed":
+        failed = run.status is RunStatus.FAILED
+        text = f"run failed: {run.error}" if failed else "run succeeded"
+        return [Observation(labels, failed, f"{where}: {text}", links=links)]
+    if rule.kind == "error_rate":
+        if run.n_cases == 0:
+            return []
+        rate = run.n_errors / run.n_cases
+        limit = rule.value or 0.0
+        summary = f"{where}: error rate {rate:.1%} ({run.n_errors} of {run.n_cases} cases)"
+        return [Observation(labels, rate > limit, summary + f", limit {limit:.1%}", rate, limit)]
+    metric = next((m for m in run.metrics if m.name == rule.metric_name), None)
+    if metric is None:
+        return []
+    assert rule.value is not None
+    active = _COMPARE[rule.operator](metric.value, rule.value)
+    details: dict[str, Any] = {"metric": metric.name, "lower": metric.lower, "upper": metric.upper}
+    summary = f"{where}: {metric.name} = {metric.value:.4g} ({rule.operator} {rule.value:g} is bad)"
+    return [Observation(labels, active, summary, metric.value, rule.value, details, links)]
+
+
+def _on_verdict(rule: RuleConfig, event: VerdictReady) -> list[Observation]:
+    if rule.kind != "regression" or not _matches(rule, event.suite, event.model):
+        return []
+    watched = [m for m in event.metrics if not rule.metrics or m.metric in rule.metrics]
+    regressed = [m for m in watched if m.outcome == "regressed"]
+    labels = base_labels(rule, suite=event.suite, model=event.model)
+    parts = [
+        f"{m.metric} {m.baseline:.4g} -> {m.current:.4g} ({m.delta:+.4g}"
+        + (f", p={m.p_value:.3g}" if m.p_value is not None else "")
+        + ")"
+        for m in regressed
+    ]
+    where = f"suite {event.suite} on model {event.model} (run {event.run_id})"
+    summary = f"{where}: regressed vs baseline: " + "; ".join(parts) if parts else where + ": pass"
+    worst = min(regressed, key=lambda m: m.delta, default=None)
+    details: dict[str, Any] = {
+        "metrics": [
+            {
+                "metric": m.metric,
+                "outcome": m.outcome,
+                "baseline": m.baseline,
+                "current": m.current,
+                "delta": m.delta,
+                "interval": [m.lower, m.upper],
+                "p_value": m.p_value,
+            }
+            for m in watched
+        ],
+        "degraded_cases": list(event.degraded_cases[:10]),
+    }
+    links = {"run": f"/v1/runs/{event.run_id}", "verdict": f"/v1/verdicts/{event.verdict_id}"}
+    value = worst.delta if worst is not None else None
+    return [Observation(labels, bool(regressed), summary, value, None, details, links)]
+
+
+def _on_drift(rule: RuleConfig, event: DriftReportReady) -> list[Observation]:
+    if rule.kind != "drift" or rule.stream not in (None, event.stream):
+        return []
+    labels = base_labels(rule, stream=event.stream)
+    if rule.columns:
+        drifted = [c for c in event.columns if c.column in rule.columns and c.drifted]
+        active = bool(drifted)
+    else:
+        drifted = [c for c in event.columns if c.drifted]
+        active = event.dataset_drift
+    names = ", ".join(c.column for c in drifted) or "none"
+    summary = (
+        f"stream {event.stream}: drift share {event.drift_share:.0%}"
+        f" (dataset drift: {'yes' if event.dataset_drift else 'no'}); drifted columns: {names}"
+    )
+    details: dict[str, Any] = {
+        "drift_share": event.drift_share,
+        "drifted_columns": [
+            {"column": c.column, "method": c.method, "score": c.score, "threshold": c.threshold}
+            for c in drifted
+        ],
+    }
+    links = {"drift_report": f"/v1/drift/reports/{event.report_id}"}
+    return [Observation(labels, active, summary, event.drift_share, None, details, links)]
+
+
+def _on_tick(rule: RuleConfig, tick: Tick) -> list[Observation]:
+    if rule.kind != "stale":
+        return []
+    assert rule.after is not None
+    after = rule.after
+    observations = []
+    if rule.stream is not None:
+        for s in tick.streams:
+            if s.stream == rule.stream:
+                labels = base_labels(rule, stream=s.stream)
+                observations.append(
+                    _stale(
+                        labels,
+                        f"stream {s.stream}",
+                        "data",
+                        s.last_data_at,
+                        tick,
+                        after.total_seconds(),
+                    )
+                )
+        return observations
+    for a in tick.suites:
+        if _matches(rule, a.suite, a.model):
+            labels = base_labels(rule, suite=a.suite, model=a.model)
+            what = f"suite {a.suite} on model {a.model}"
+            observations.append(
+                _stale(
+                    labels, what, "successful run", a.last_success_at, tick, after.total_seconds()
+                )
+            )
+    return observations
+
+
+def _stale(
+    labels: dict[str, str],
+    what: str,
+    thing: str,
+    last: datetime | None,
+    tick: Tick,
+    after_s: float,
+) -> Observation:
+    age = (tick.now - (last or tick.since)).total_seconds()
+    since = "ever" if last is None else f"for {format_duration(timedelta(seconds=round(age)))}"
+    summary = (
+        f"{what}: no {thing} {since} (stale after {format_duration(timedelta(seconds=after_s))})"
+    )
+    return Observation(labels, age >= after_s, summary, age, after_s)

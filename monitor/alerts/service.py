@@ -1,0 +1,148 @@
+"""The alert service: the one hook producers call, tying the pure engine to the store.
+
+``handle(event)`` loads the stored states, lets the engine compute transitions, routes
+each notification to the sinks that take it (dropping it for direct sinks under an active
+silence), and stores the transitions with their outbox rows in one transaction. Then it
+wakes the delivery worker. Producers call it with ``RunFinished`` (the daemon, after each
+run), ``Tick`` (the daemon's timer), and ``VerdictReady`` / ``DriftReportReady`` (the
+verdict and drift producers, once they exist).
+
+Evaluation is serialised within a process; with several replicas only the scheduling
+leader should feed events, as only it runs the scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from monitor.alerts.engine import AlertState, Phase, Transition, evaluate
+from monitor.alerts.events import Event, StreamActivity, SuiteActivity, Tick
+from monitor.alerts.payload import build_payload, new_message_id
+from monitor.alerts.records import OutboxMessage, OutboxStatus, Silence
+from monitor.clock import Clock, utc_now
+from monitor.config.alerts import AlertsConfig, SinkConfig
+from monitor.sinks import DIRECT_KINDS
+from monitor.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+class AlertService:
+    """Evaluates alert rules on events and queues their notifications durably."""
+
+    def __init__(
+        self,
+        config: AlertsConfig,
+        store: Store,
+        *,
+        public_url: str | None = None,
+        clock: Clock = utc_now,
+        on_enqueue: Callable[[], None] | None = None,
+    ) -> None:
+        self.config = config
+        self._store = store
+        self._public_url = public_url
+        self._clock = clock
+        self._on_enqueue = on_enqueue
+        self._lock = threading.Lock()
+        self.started_at = clock()
+
+    async def handle(self, event: Event) -> list[Transition]:
+        """Evaluate ``event`` (in a worker thread: the store is synchronous)."""
+        return await asyncio.to_thread(self.handle_sync, event)
+
+    def handle_sync(self, event: Event) -> list[Transition]:
+        """Evaluate ``event``; store transitions and notifications together."""
+        with self._lock:
+            states = {s.fingerprint: s for s in self._store.alert_states()}
+            transitions = evaluate(self.config.rules, states, event)
+            now = self._clock()
+            silences = self._store.silences(active_at=now) if transitions else []
+            messages = [
+                m
+                for t in transitions
+                if t.notify
+                for m in self._route(t.state, t.notify, now, silences)
+            ]
+            if isinstance(event, Tick):
+                messages += self._refreshes(states, transitions, now)
+            if transitions or messages:
+                self._store.apply_alert_transitions(transitions, messages)
+        for t in transitions:
+            if t.phase_changed:
+                logger.info("alert %s %s: %s", t.state.rule, t.state.phase, t.state.summary)
+        if messages and self._on_enqueue is not None:
+            self._on_enqueue()
+        return transitions
+
+    def tick(
+        self,
+        pairs: Sequence[tuple[str, str]] = (),
+        streams: Sequence[StreamActivity] = (),
+    ) -> Tick:
+        """A ``Tick`` for now: the last success of every stored suite x model, plus the
+        configured ``pairs`` that have no run yet (stale since the service started), and
+        ``streams`` as the drift producer reports them."""
+        summaries = self._store.run_summaries()
+        activity = [SuiteActivity(s.suite, s.model, s.last_success_at) for s in summaries]
+        known = {(a.suite, a.model) for a in activity}
+        activity += [SuiteActivity(s, m, None) for s, m in pairs if (s, m) not in known]
+        return Tick(
+            now=self._clock(), since=self.started_at, suites=tuple(activity), streams=tuple(streams)
+        )
+
+    def _route(
+        self, state: AlertState, event: str, now: datetime, silences: Sequence[Silence]
+    ) -> list[OutboxMessage]:
+        messages = []
+        for sink in self.config.sinks:
+            if not sink.takes(state.severity, state.labels):
+                continue
+            if sink.kind in DIRECT_KINDS and any(s.matches(state.labels, now) for s in silences):
+                logger.info("alert %s silenced for sink %s", state.rule, sink.name)
+                continue
+            messages.append(self._message(sink, state, event, now))
+        return messages
+
+    def _refreshes(
+        self, states: dict[str, AlertState], transitions: Sequence[Transition], now: datetime
+    ) -> list[OutboxMessage]:
+        """Re-send firing alerts to Alertmanager sinks before Alertmanager expires them."""
+        sinks = [s for s in self.config.sinks if s.kind == "alertmanager"]
+        if not sinks:
+            return []
+        current = {**states, **{t.state.fingerprint: t.state for t in transitions}}
+        notified = {t.state.fingerprint for t in transitions if t.notify}
+        last = self._store.last_notified([s.name for s in sinks])
+        messages = []
+        for fp, state in current.items():
+            if state.phase is not Phase.FIRING or fp in notified:
+                continue
+            for sink in sinks:
+                sent = last.get((fp, sink.name))
+                if sink.takes(state.severity, state.labels) and (
+                    sent is None or now - sent >= sink.resend_interval
+                ):
+                    messages.append(self._message(sink, state, "firing", now))
+        return messages
+
+    def _message(
+        self, sink: SinkConfig, state: AlertState, event: str, now: datetime
+    ) -> OutboxMessage:
+        message_id = new_message_id()
+        payload = build_payload(message_id, state, event=event, at=now, public_url=self._public_url)
+        return OutboxMessage(
+            id=message_id,
+            sink=sink.name,
+            fingerprint=state.fingerprint,
+            event=event,
+            payload=payload,
+            status=OutboxStatus.PENDING,
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
+        )

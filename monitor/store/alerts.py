@@ -1,0 +1,295 @@
+"""Statements for alerting: engine state, history, the outbox and silences.
+
+Each function takes an open connection; ``Store`` decides the transaction. The one rule
+that matters: ``apply_transitions`` writes new states, their history and their outbox
+rows together, so a notification exists if and only if its state change does.
+
+Claiming outbox rows uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two replicas
+never take the same row; SQLite's ``BEGIN IMMEDIATE`` serialises writers instead. A claim
+is a lease (``claimed_until``): a worker that dies mid-send leaves the row to be claimed
+again when the lease ends, which is what makes delivery at-least-once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from monitor.alerts.engine import AlertState, Phase, Transition
+from monitor.alerts.records import (
+    HistoryEntry,
+    OutboxMessage,
+    OutboxStats,
+    OutboxStatus,
+    Silence,
+)
+from monitor.store.tables import alert_history, alert_outbox, alert_silences, alert_states
+
+__all__ = [
+    "add_silence",
+    "apply_transitions",
+    "claim_due",
+    "history",
+    "last_sent",
+    "list_outbox",
+    "load_states",
+    "outbox_stats",
+    "record_attempt",
+    "silences",
+]
+
+
+def load_states(connection: Connection, phase: Phase | None = None) -> list[AlertState]:
+    """Stored alert states, optionally of one phase, most recently updated first."""
+    query = select(alert_states).order_by(alert_states.c.updated_at.desc())
+    if phase is not None:
+        query = query.where(alert_states.c.phase == phase.value)
+    return [_to_state(row) for row in connection.execute(query)]
+
+
+def apply_transitions(
+    connection: Connection, transitions: Sequence[Transition], messages: Sequence[OutboxMessage]
+) -> None:
+    """Store new states, a history row per phase change, and their notifications."""
+    if transitions:
+        connection.execute(_upsert_states(connection), [_state_row(t.state) for t in transitions])
+    changed = [
+        {
+            "fingerprint": t.state.fingerprint,
+            "rule": t.state.rule,
+            "from_phase": t.previous.value,
+            "to_phase": t.state.phase.value,
+            "at": t.state.updated_at,
+            "summary": t.state.summary,
+            "value": t.state.value,
+        }
+        for t in transitions
+        if t.phase_changed
+    ]
+    if changed:
+        connection.execute(insert(alert_history), changed)
+    enqueue(connection, messages)
+
+
+def enqueue(connection: Connection, messages: Sequence[OutboxMessage]) -> None:
+    """Insert outbox rows as they are (normally ``pending``, no attempts)."""
+    if messages:
+        connection.execute(
+            insert(alert_outbox),
+            [
+                {
+                    "id": m.id,
+                    "sink": m.sink,
+                    "fingerprint": m.fingerprint,
+                    "event": m.event,
+                    "payload": m.payload,
+                    "status": m.status.value,
+                    "attempts": m.attempts,
+                    "created_at": m.created_at,
+                    "next_attempt_at": m.next_attempt_at,
+                }
+                for m in messages
+            ],
+        )
+
+
+def last_sent(connection: Connection, sinks: Sequence[str]) -> dict[tuple[str, str], datetime]:
+    """When each (fingerprint, sink) last had a notification queued."""
+    query = (
+        select(alert_outbox.c.fingerprint, alert_outbox.c.sink, func.max(alert_outbox.c.created_at))
+        .where(alert_outbox.c.sink.in_(list(sinks)))
+        .group_by(alert_outbox.c.fingerprint, alert_outbox.c.sink)
+    )
+    return {(fp, sink): at for fp, sink, at in connection.execute(query)}
+
+
+def claim_due(
+    connection: Connection, *, now: datetime, lease_until: datetime, limit: int
+) -> list[OutboxMessage]:
+    """Lease up to ``limit`` pending rows that are due and not leased by someone else."""
+    due = (
+        select(alert_outbox)
+        .where(
+            alert_outbox.c.status == OutboxStatus.PENDING.value,
+            alert_outbox.c.next_attempt_at <= now,
+            or_(alert_outbox.c.claimed_until.is_(None), alert_outbox.c.claimed_until < now),
+        )
+        .order_by(alert_outbox.c.created_at, alert_outbox.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = connection.execute(due).all()
+    if rows:
+        connection.execute(
+            update(alert_outbox)
+            .where(alert_outbox.c.id.in_([r.id for r in rows]))
+            .values(claimed_until=lease_until)
+        )
+    return [_to_message(row) for row in rows]
+
+
+def record_attempt(
+    connection: Connection,
+    message_id: str,
+    *,
+    at: datetime,
+    status: OutboxStatus,
+    next_attempt_at: datetime | None = None,
+    error: str | None = None,
+) -> None:
+    """Count one attempt on a row and release its lease."""
+    values: dict[str, Any] = {
+        "attempts": alert_outbox.c.attempts + 1,
+        "status": status.value,
+        "claimed_until": None,
+        "last_error": error,
+    }
+    if status is OutboxStatus.DELIVERED:
+        values["delivered_at"] = at
+    if next_attempt_at is not None:
+        values["next_attempt_at"] = next_attempt_at
+    connection.execute(update(alert_outbox).where(alert_outbox.c.id == message_id).values(values))
+
+
+def list_outbox(
+    connection: Connection, *, status: OutboxStatus | None = None, limit: int = 100
+) -> list[OutboxMessage]:
+    """Outbox rows, newest first, optionally of one status."""
+    query = select(alert_outbox).order_by(alert_outbox.c.created_at.desc()).limit(limit)
+    if status is not None:
+        query = query.where(alert_outbox.c.status == status.value)
+    return [_to_message(row) for row in connection.execute(query)]
+
+
+def outbox_stats(connection: Connection) -> OutboxStats:
+    """Rows by status and the number of failed attempts, in one grouped query."""
+    query = select(
+        alert_outbox.c.status, func.count(), func.coalesce(func.sum(alert_outbox.c.attempts), 0)
+    ).group_by(alert_outbox.c.status)
+    by_status = {s.value: 0 for s in OutboxStatus}
+    failed = 0
+    for status, count, attempts in connection.execute(query):
+        by_status[status] = int(count)
+        # A delivered row's last attempt succeeded; every other attempt failed.
+        failed += int(attempts) - (int(count) if status == OutboxStatus.DELIVERED.value else 0)
+    return OutboxStats(by_status, failed)
+
+
+def add_silence(
+    connection: Connection,
+    *,
+    matchers: dict[str, str],
+    starts_at: datetime,
+    ends_at: datetime,
+    created_by: str,
+    comment: str,
+) -> int:
+    """Store a silence; return its id."""
+    result = connection.execute(
+        insert(alert_silences).values(
+            matchers=matchers,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            created_by=created_by,
+            comment=comment,
+        )
+    )
+    key = result.inserted_primary_key
+    return int(key[0]) if key else 0
+
+
+def silences(connection: Connection, *, active_at: datetime | None = None) -> list[Silence]:
+    """Silences, newest first; with ``active_at``, only those not yet over then."""
+    query = select(alert_silences).order_by(alert_silences.c.id.desc())
+    if active_at is not None:
+        query = query.where(alert_silences.c.ends_at > active_at)
+    return [
+        Silence(r.id, dict(r.matchers), r.starts_at, r.ends_at, r.created_by, r.comment)
+        for r in connection.execute(query)
+    ]
+
+
+def history(
+    connection: Connection, *, fingerprint: str | None = None, limit: int = 100
+) -> list[HistoryEntry]:
+    """Phase changes, newest first."""
+    query = select(alert_history).order_by(alert_history.c.id.desc()).limit(limit)
+    if fingerprint is not None:
+        query = query.where(alert_history.c.fingerprint == fingerprint)
+    return [
+        HistoryEntry(
+            r.id, r.fingerprint, r.rule, r.from_phase, r.to_phase, r.at, r.summary, r.value
+        )
+        for r in connection.execute(query)
+    ]
+
+
+def _upsert_states(connection: Connection) -> Any:
+    make_insert: Callable[[Any], Any] = (
+        postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    )
+    statement = make_insert(alert_states)
+    changes = {
+        c.name: statement.excluded[c.name] for c in alert_states.columns if c.name != "fingerprint"
+    }
+    return statement.on_conflict_do_update(index_elements=["fingerprint"], set_=changes)
+
+
+def _state_row(state: AlertState) -> dict[str, Any]:
+    return {
+        "fingerprint": state.fingerprint,
+        "rule": state.rule,
+        "labels": state.labels,
+        "phase": state.phase.value,
+        "count": state.count,
+        "active_since": state.active_since,
+        "fired_at": state.fired_at,
+        "resolved_at": state.resolved_at,
+        "notified_at": state.notified_at,
+        "updated_at": state.updated_at,
+        "summary": state.summary,
+        "value": state.value,
+        "threshold": state.threshold,
+        "details": state.details,
+        "links": state.links,
+    }
+
+
+def _to_state(row: Row[Any]) -> AlertState:
+    return AlertState(
+        fingerprint=row.fingerprint,
+        rule=row.rule,
+        labels=dict(row.labels),
+        phase=Phase(row.phase),
+        count=row._mapping["count"],
+        active_since=row.active_since,
+        fired_at=row.fired_at,
+        resolved_at=row.resolved_at,
+        notified_at=row.notified_at,
+        updated_at=row.updated_at,
+        summary=row.summary,
+        value=row.value,
+        threshold=row.threshold,
+        details=dict(row.details),
+        links=dict(row.links),
+    )
+
+
+def _to_message(row: Row[Any]) -> OutboxMessage:
+    return OutboxMessage(
+        id=row.id,
+        sink=row.sink,
+        fingerprint=row.fingerprint,
+        event=row.event,
+        payload=dict(row.payload),
+        status=OutboxStatus(row.status),
+        attempts=row.attempts,
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at,
+        delivered_at=row.delivered_at,
+        last_error=row.last_error,
+    )
