@@ -207,11 +207,29 @@ def overview() -> dict[str, Any]:
             kind="table",
             width=12,
         ),
+        Panel(
+            "Firing alerts",
+            "Alerts of monitor's own rules that are firing now (see GET /v1/alerts).",
+            "short",
+            (('sum(monitor_alerts{state="firing"}) or vector(0)', "firing"),),
+            kind="stat",
+            width=12,
+            height=5,
+        ),
+        Panel(
+            "Undeliverable notifications",
+            "Alert notifications given up on after their last attempt (dead letters).",
+            "short",
+            (("sum(monitor_alert_dead_letters) or vector(0)", "dead letters"),),
+            kind="stat",
+            width=12,
+            height=5,
+        ),
     ]
     return dashboard(
         "monitor-overview",
         "monitor / Overview",
-        "Every monitored model at a glance: runs, latest scores, freshness.",
+        "Every monitored model at a glance: runs, latest scores, freshness, alerts.",
         panels,
         SUITE_MODEL,
     )
@@ -300,11 +318,30 @@ def operations() -> dict[str, Any]:
             (("min(monitor_store_up)", "store"),),
             width=12,
         ),
+        Panel(
+            "Alert outbox backlog",
+            "Notifications waiting for delivery; a growing backlog means a sink is down.",
+            "short",
+            (("sum(monitor_alert_outbox_backlog)", "pending"),),
+            width=12,
+        ),
+        Panel(
+            "Alert deliveries by outcome",
+            "Delivery attempts per minute: delivered, failed (retried) and dead.",
+            "short",
+            (
+                (
+                    "sum by (outcome) (rate(monitor_alert_deliveries_total[$__rate_interval])) * 60",  # noqa: E501
+                    "{{outcome}}",
+                ),
+            ),
+            width=12,
+        ),
     ]
     return dashboard(
         "monitor-operations",
         "monitor / Operations",
-        "Is the monitor itself healthy: run throughput, durations, freshness, store.",
+        "Is monitor itself healthy: runs, durations, freshness, store, alert delivery.",
         panels,
         SUITE_MODEL,
     )

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -61,28 +62,13 @@ def prometheus(demo: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         ],
     }
     (workdir / "prometheus.yml").write_text(json.dumps(config))  # JSON is YAML
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    process, url = start_prometheus(binary, workdir)
     try:
 
         def scraped() -> bool:
-            try:
-                result = query(url, "monitor_eval_score")
-            except httpx.TransportError:
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                return False
-            return bool(result) and bool(query(url, 'up{job="monitor"} == 1'))
+            return bool(query(url, "monitor_eval_score")) and bool(
+                query(url, 'up{job="monitor"} == 1')
+            )
 
         wait_for(scraped, timeout=60, what="Prometheus to scrape a score from the daemon")
         # Rates need two samples of a series inside their window.
@@ -95,8 +81,39 @@ def prometheus(demo: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     finally:
         process.terminate()
         process.wait(timeout=30)
-        if process.stderr:
-            process.stderr.close()
+
+
+def start_prometheus(binary: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start Prometheus on a free port (retrying if another process takes it first) and
+    wait until it is ready. Its log goes to a file: an unread pipe would fill and stall it."""
+    log = workdir / "prometheus.log"
+    for _ in range(3):
+        port = free_port()
+        with log.open("ab") as sink:
+            process = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={workdir / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                stdout=sink,
+                stderr=sink,
+            )
+        url = f"http://127.0.0.1:{port}"
+
+        def ready(process: subprocess.Popen[bytes] = process, url: str = url) -> bool | None:
+            if process.poll() is not None:
+                return None
+            try:
+                return httpx.get(f"{url}/-/ready", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(lambda: ready() is not False, timeout=60, what="Prometheus to start")
+        if ready():
+            return process, url
+    raise AssertionError("Prometheus did not start:\n" + log.read_text())
 
 
 def query(url: str, expr: str) -> list[Any]:
