@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry
 from monitor import __version__
 from monitor.api import create_app
 from monitor.clock import Clock, utc_now
-from monitor.config import Config, HttpModelConfig, SuiteConfig, config_hash
+from monitor.config import AnyModelConfig, Config, SuiteConfig, config_hash
 from monitor.errors import StartupError
 from monitor.exporter import StoreCollector
 from monitor.records import CatalogModel, CatalogSuite
@@ -142,7 +142,7 @@ class Daemon:
             )
         return scheduler
 
-    async def _run_job(self, suite: SuiteConfig, model: HttpModelConfig) -> None:
+    async def _run_job(self, suite: SuiteConfig, model: AnyModelConfig) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._inflight.add(task)

@@ -8,7 +8,20 @@ module and receives only what it needs.
 from __future__ import annotations
 
 from monitor.config.loader import Config, config_hash, load_config, parse_config
-from monitor.config.models import ADAPTERS, HttpModelConfig, ModelConfig, PriceConfig, Role
+from monitor.config.models import (
+    ADAPTERS,
+    AnyModelConfig,
+    HttpModelConfig,
+    KServeModelConfig,
+    MlflowModelConfig,
+    ModelConfig,
+    OpenAIModelConfig,
+    PriceConfig,
+    RateLimit,
+    RetryConfig,
+    Role,
+    TensorConfig,
+)
 from monitor.config.server import LogConfig, ServerConfig, StoreConfig
 from monitor.config.suites import ScheduleConfig, SuiteConfig
 from monitor.scoring import TASKS
@@ -16,16 +29,23 @@ from monitor.scoring import TASKS
 __all__ = [
     "ADAPTERS",
     "TASKS",
+    "AnyModelConfig",
     "Config",
     "HttpModelConfig",
+    "KServeModelConfig",
     "LogConfig",
+    "MlflowModelConfig",
     "ModelConfig",
+    "OpenAIModelConfig",
     "PriceConfig",
+    "RateLimit",
+    "RetryConfig",
     "Role",
     "ScheduleConfig",
     "ServerConfig",
     "StoreConfig",
     "SuiteConfig",
+    "TensorConfig",
     "config_hash",
     "load_config",
     "parse_config",

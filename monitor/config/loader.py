@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from monitor.config._base import Section
-from monitor.config.models import ADAPTERS, HttpModelConfig, ModelConfig
+from monitor.config.models import ADAPTERS, AnyModelConfig, ModelConfig
 from monitor.config.problems import format_validation_error, raw_problems
 from monitor.config.server import LogConfig, ServerConfig, StoreConfig
 from monitor.config.suites import SuiteConfig
@@ -40,11 +40,11 @@ class Config(Section):
     models: tuple[ModelConfig, ...] = ()
     suites: tuple[SuiteConfig, ...] = ()
 
-    def model(self, name: str) -> HttpModelConfig:
+    def model(self, name: str) -> AnyModelConfig:
         """The model called ``name`` (validation guarantees suites only name real ones)."""
         return next(m for m in self.models if m.name == name)
 
-    def jobs(self) -> list[tuple[SuiteConfig, HttpModelConfig]]:
+    def jobs(self) -> list[tuple[SuiteConfig, AnyModelConfig]]:
         """Every suite x model pair, in config order."""
         return [(s, self.model(m)) for s in self.suites for m in s.models]
 
