@@ -153,18 +153,8 @@ class Transport:
         self._bucket = TokenBucket(rate, timing.clock, timing.sleep) if rate else None
         self._resume_at = 0.0  # set by Retry-After: no request starts before then
         self.retries = 0  # requests sent again, for tests and logs
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            timeout=config.timeout.total_seconds(),
-            headers={
-                **{k: v.get_secret_value() for k, v in config.headers.items()},
-                **(headers or {}),
-            },
-            limits=httpx.Limits(
-                max_connections=config.concurrency, max_keepalive_connections=config.concurrency
-            ),
-            follow_redirects=False,
-        )
+        self._clients = _clients(config, transport, headers or {})
+        self._load = [0] * len(self._clients)  # requests in flight per client
 
     async def send(self, method: str, url: str, **kwargs: Any) -> Reply:
         """Send a request (retrying as configured) and return its decoded JSON answer.
@@ -203,7 +193,7 @@ class Transport:
         try:
             started = time.perf_counter()
             try:
-                response = await self._client.request(method, url, **kwargs)
+                response = await self._request(method, url, kwargs)
             except httpx.TimeoutException:
                 return _Failure(AdapterError("timeout", f"{where}: no answer within the timeout"))
             except httpx.TransportError as exc:
@@ -224,6 +214,17 @@ class Transport:
             return Reply(body, latency)
         finally:
             self.limit.release(generation, overloaded=overloaded, ok=ok)
+
+    async def _request(self, method: str, url: str, kwargs: dict[str, Any]) -> httpx.Response:
+        """Send on the least busy client (which has a free connection, since the limit
+        never lets more requests out than there are connections)."""
+        load = self._load
+        i = load.index(min(load)) if len(load) > 1 else 0
+        load[i] += 1
+        try:
+            return await self._clients[i].request(method, url, **kwargs)
+        finally:
+            load[i] -= 1
 
     async def _wait_turn(self) -> None:
         """Honour a pending ``Retry-After`` and the rate limit before sending."""
@@ -246,7 +247,38 @@ class Transport:
         return seconds
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for client in self._clients:
+            await client.aclose()
+
+
+# httpcore's pool scans every connection for every queued request: its cost per request
+# grows with the pool's size squared. Several small pools keep that scan short (measured in
+# bench/runner_throughput.py).
+POOL_SIZE = 8
+
+
+def _clients(
+    config: AnyModelConfig, transport: httpx.AsyncBaseTransport | None, extra: dict[str, str]
+) -> list[httpx.AsyncClient]:
+    """The HTTP clients of one model: ``concurrency`` connections in pools of at most
+    ``POOL_SIZE`` (a single client around an injected transport)."""
+    headers = {**{k: v.get_secret_value() for k, v in config.headers.items()}, **extra}
+    total = config.concurrency
+    count = 1 if transport is not None else -(-total // POOL_SIZE)
+    sizes = [total // count + (1 if i < total % count else 0) for i in range(count)]
+    # One TLS context for all of them: loading the CA bundle takes tens of milliseconds.
+    tls = httpx.create_ssl_context() if transport is None else True
+    return [
+        httpx.AsyncClient(
+            transport=transport,
+            timeout=config.timeout.total_seconds(),
+            headers=headers,
+            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+            follow_redirects=False,
+            verify=tls,
+        )
+        for size in sizes
+    ]
 
 
 @dataclass(frozen=True, slots=True)

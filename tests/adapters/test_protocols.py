@@ -182,3 +182,14 @@ async def test_kserve_unknown_output_is_a_bad_response(endpoint: Endpoint) -> No
         await model.predict(case(0, 1.0))
     await model.aclose()
     assert info.value.kind == "bad_response" and "'nope'" in str(info.value)
+
+
+async def test_concurrency_limit_holds_across_connection_pools(endpoint: Endpoint) -> None:
+    endpoint.script(*["slow:0.5"] * 40)
+    model = build_adapter(model_for("http", endpoint.url, concurrency=20))
+    try:
+        await asyncio.gather(*(model.predict(case(i, 1)) for i in range(40)))
+    finally:
+        await model.aclose()
+    assert len(model.transport._clients) == 3  # 7 + 7 + 6 connections
+    assert endpoint.peak == 20
