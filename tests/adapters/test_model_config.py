@@ -40,13 +40,11 @@ retry = { attempts = 5, backoff = "100ms", max_backoff = "10s" }
 """
 
 
-def load(tmp_path: Path, models: str, environ: dict[str, str] | None = None) -> object:
+def load(tmp_path: Path, models: str) -> Config:
     (tmp_path / "data.jsonl").write_text('{"id": 1, "x": 1, "label": "a"}\n')
     path = tmp_path / "config.toml"
     path.write_text(textwrap.dedent(models) + SUITE)
-    return load_config(
-        path, environ={"OPENAI_API_KEY": "sk-secret"} if environ is None else environ
-    )
+    return load_config(path, environ={"OPENAI_API_KEY": "sk-secret"})
 
 
 def problems(tmp_path: Path, models: str) -> list[str]:
