@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import (
+    Config,
     KServeModelConfig,
     MlflowModelConfig,
     OpenAIModelConfig,
