@@ -3,6 +3,7 @@ each mistake names its key path without echoing a secret."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +19,8 @@ from monitor.config import (
     load_config,
 )
 from monitor.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SUITE = """
 [[suites]]
@@ -152,3 +155,14 @@ def test_kserve_tensor_errors(tmp_path: Path) -> None:
     """
     found = problems(tmp_path, text)
     assert any(p.startswith("models[0].inputs[0].datatype: Input should be") for p in found)
+
+
+def test_commented_example_models_are_valid(tmp_path: Path) -> None:
+    """The openai, mlflow and kserve-v2 examples in config.example.toml, uncommented."""
+    text = (ROOT / "config.example.toml").read_text()
+    block = text[text.index("# An OpenAI-compatible server") : text.index("# Suites: a dataset")]
+    key = re.compile(r"^(\[\[models\]\]|[a-z_]+ = )")
+    lines = [line[2:] for line in block.splitlines() if key.match(line[2:])]
+    models = "\n".join(lines).replace("[[models]]", "\n[[models]]")
+    config = load(tmp_path, models + '\n[[models]]\nname = "m"\nadapter = "http"\nurl = "http://h"')
+    assert [m.adapter for m in config.models] == ["openai", "mlflow", "kserve-v2", "http"]
