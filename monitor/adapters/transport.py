@@ -155,6 +155,7 @@ class Transport:
         self.retries = 0  # requests sent again, for tests and logs
         self._clients = _clients(config, transport, headers or {})
         self._load = [0] * len(self._clients)  # requests in flight per client
+        self._timeout = config.timeout.total_seconds()
 
     async def send(self, method: str, url: str, **kwargs: Any) -> Reply:
         """Send a request (retrying as configured) and return its decoded JSON answer.
@@ -194,7 +195,7 @@ class Transport:
             started = time.perf_counter()
             try:
                 response = await self._request(method, url, kwargs)
-            except httpx.TimeoutException:
+            except (httpx.TimeoutException, TimeoutError):
                 return _Failure(AdapterError("timeout", f"{where}: no answer within the timeout"))
             except httpx.TransportError as exc:
                 return _Failure(AdapterError("connection", f"{where}: {type(exc).__name__}"))
@@ -222,7 +223,10 @@ class Transport:
         i = load.index(min(load)) if len(load) > 1 else 0
         load[i] += 1
         try:
-            return await self._clients[i].request(method, url, **kwargs)
+            # httpx's timeout bounds each phase (connect, each read); this bounds the whole
+            # request, so an answer that trickles in byte by byte still times out.
+            async with asyncio.timeout(self._timeout):
+                return await self._clients[i].request(method, url, **kwargs)
         finally:
             load[i] -= 1
 

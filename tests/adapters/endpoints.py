@@ -182,3 +182,25 @@ async def reset_server() -> tuple[str, asyncio.AbstractServer]:
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     return f"http://127.0.0.1:{port}", server
+
+
+async def trickle_server(gap: float) -> tuple[str, asyncio.AbstractServer]:
+    """A raw server whose answer arrives one byte every ``gap`` seconds: every read is
+    quick, the whole answer is not."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        body = b'{"prediction": "pos", "padding": "xxxxxxxxxx"}'
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+        try:
+            for byte in body:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(gap)
+        except ConnectionError:
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return f"http://127.0.0.1:{port}", server

@@ -12,7 +12,7 @@ import pytest
 
 from monitor.adapters import Timing, build_adapter
 from monitor.errors import AdapterError
-from tests.adapters.endpoints import Endpoint, reset_server
+from tests.adapters.endpoints import Endpoint, reset_server, trickle_server
 from tests.adapters.models import HEADER_SECRET, SECRET, case, expected_value, model_for
 
 ADAPTERS = ["http", "openai", "mlflow", "kserve-v2"]
@@ -127,3 +127,16 @@ async def test_connection_refused_is_a_connection_error() -> None:
         await model.predict(case(0, 1.0))
     await model.aclose()
     assert info.value.kind == "connection" and "ConnectError" in str(info.value)
+
+
+async def test_timeout_bounds_the_whole_request_not_each_read() -> None:
+    url, server = await trickle_server(gap=0.05)  # 47 bytes: about 2.4 s in all
+    model = build_adapter(model_for("http", url, timeout="500ms", retry={"attempts": 0}))
+    try:
+        with pytest.raises(AdapterError) as info:
+            await model.predict(case(0, 1.0))
+    finally:
+        await model.aclose()
+        server.close()
+        await server.wait_closed()
+    assert info.value.kind == "timeout"
