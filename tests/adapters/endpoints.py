@@ -168,8 +168,47 @@ def running_endpoint() -> Iterator[Endpoint]:
         yield endpoint
 
 
-async def reset_server() -> tuple[str, asyncio.AbstractServer]:
-    """A raw server that reads the request, starts an answer, then resets the connection."""
+class RawServer:
+    """A raw asyncio server for faults an ASGI app cannot produce. ``close`` also ends
+    handlers still running, so nothing outlives the test's event loop."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: list[asyncio.StreamWriter] = []
+        self._server: asyncio.AbstractServer | None = None
+        self.url = ""
+
+    async def start(self) -> RawServer:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._writers.append(writer)
+        try:
+            await self._handle(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._tasks.discard(task)
+
+    async def close(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for writer in self._writers:
+            writer.close()
+        await self._server.wait_closed()
+
+
+async def reset_server() -> RawServer:
+    """Reads the request, starts an answer, then resets the connection."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
@@ -179,28 +218,20 @@ async def reset_server() -> tuple[str, asyncio.AbstractServer]:
         await writer.drain()
         writer.transport.abort()  # RST, not a clean close
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    return f"http://127.0.0.1:{port}", server
+    return await RawServer(handle).start()
 
 
-async def trickle_server(gap: float) -> tuple[str, asyncio.AbstractServer]:
-    """A raw server whose answer arrives one byte every ``gap`` seconds: every read is
-    quick, the whole answer is not."""
+async def trickle_server(gap: float) -> RawServer:
+    """An answer that arrives one byte every ``gap`` seconds: every read is quick, the
+    whole answer is not."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         body = b'{"prediction": "pos", "padding": "xxxxxxxxxx"}'
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
-        try:
-            for byte in body:
-                writer.write(bytes([byte]))
-                await writer.drain()
-                await asyncio.sleep(gap)
-        except ConnectionError:
-            pass
-        writer.close()
+        for byte in body:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(gap)
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    return f"http://127.0.0.1:{port}", server
+    return await RawServer(handle).start()

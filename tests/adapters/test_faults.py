@@ -104,25 +104,23 @@ async def test_429_retry_after_is_honoured_and_concurrency_backs_off_then_recove
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
 async def test_connection_reset_is_a_connection_error(adapter: str) -> None:
-    url, server = await reset_server()
+    server = await reset_server()
     try:
-        model = build_adapter(model_for(adapter, url))
+        model = build_adapter(model_for(adapter, server.url))
         with pytest.raises(AdapterError) as info:
             await model.predict(case(0, 1.0))
         await model.aclose()
     finally:
-        server.close()
-        await server.wait_closed()
+        await server.close()
     assert info.value.kind == "connection"
     assert str(info.value).endswith("(after 3 attempts)")
     assert_no_secret(str(info.value))
 
 
 async def test_connection_refused_is_a_connection_error() -> None:
-    url, server = await reset_server()
-    server.close()
-    await server.wait_closed()
-    model = build_adapter(model_for("openai", url, retry={"attempts": 1, "backoff": "1ms"}))
+    server = await reset_server()
+    await server.close()
+    model = build_adapter(model_for("openai", server.url, retry={"attempts": 1, "backoff": "1ms"}))
     with pytest.raises(AdapterError) as info:
         await model.predict(case(0, 1.0))
     await model.aclose()
@@ -130,13 +128,12 @@ async def test_connection_refused_is_a_connection_error() -> None:
 
 
 async def test_timeout_bounds_the_whole_request_not_each_read() -> None:
-    url, server = await trickle_server(gap=0.05)  # 47 bytes: about 2.4 s in all
-    model = build_adapter(model_for("http", url, timeout="500ms", retry={"attempts": 0}))
+    server = await trickle_server(gap=0.05)  # 47 bytes: about 2.4 s in all
+    model = build_adapter(model_for("http", server.url, timeout="500ms", retry={"attempts": 0}))
     try:
         with pytest.raises(AdapterError) as info:
             await model.predict(case(0, 1.0))
     finally:
         await model.aclose()
-        server.close()
-        await server.wait_closed()
+        await server.close()
     assert info.value.kind == "timeout"
