@@ -153,8 +153,10 @@ class Transport:
         self._bucket = TokenBucket(rate, timing.clock, timing.sleep) if rate else None
         self._resume_at = 0.0  # set by Retry-After: no request starts before then
         self.retries = 0  # requests sent again, for tests and logs
-        self._clients = _clients(config, transport, headers or {})
-        self._load = [0] * len(self._clients)  # requests in flight per client
+        pools = _pools(config, transport, headers or {})
+        self._clients = [client for client, _ in pools]
+        # Free connections per client: a request goes to the client with the most.
+        self._free = [size for _, size in pools]
         self._timeout = config.timeout.total_seconds()
 
     async def send(self, method: str, url: str, **kwargs: Any) -> Reply:
@@ -217,18 +219,18 @@ class Transport:
             self.limit.release(generation, overloaded=overloaded, ok=ok)
 
     async def _request(self, method: str, url: str, kwargs: dict[str, Any]) -> httpx.Response:
-        """Send on the least busy client (which has a free connection, since the limit
-        never lets more requests out than there are connections)."""
-        load = self._load
-        i = load.index(min(load)) if len(load) > 1 else 0
-        load[i] += 1
+        """Send on the client with the most free connections (there is always one: the
+        limit never lets more requests out than there are connections)."""
+        free = self._free
+        i = free.index(max(free)) if len(free) > 1 else 0
+        free[i] -= 1
         try:
             # httpx's timeout bounds each phase (connect, each read); this bounds the whole
             # request, so an answer that trickles in byte by byte still times out.
             async with asyncio.timeout(self._timeout):
                 return await self._clients[i].request(method, url, **kwargs)
         finally:
-            load[i] -= 1
+            free[i] += 1
 
     async def _wait_turn(self) -> None:
         """Honour a pending ``Retry-After`` and the rate limit before sending."""
@@ -261,11 +263,11 @@ class Transport:
 POOL_SIZE = 8
 
 
-def _clients(
+def _pools(
     config: AnyModelConfig, transport: httpx.AsyncBaseTransport | None, extra: dict[str, str]
-) -> list[httpx.AsyncClient]:
-    """The HTTP clients of one model: ``concurrency`` connections in pools of at most
-    ``POOL_SIZE`` (a single client around an injected transport)."""
+) -> list[tuple[httpx.AsyncClient, int]]:
+    """The HTTP clients of one model and their sizes: ``concurrency`` connections in
+    pools of at most ``POOL_SIZE`` (a single client around an injected transport)."""
     headers = {**{k: v.get_secret_value() for k, v in config.headers.items()}, **extra}
     total = config.concurrency
     count = 1 if transport is not None else -(-total // POOL_SIZE)
@@ -273,13 +275,16 @@ def _clients(
     # One TLS context for all of them: loading the CA bundle takes tens of milliseconds.
     tls = httpx.create_ssl_context() if transport is None else True
     return [
-        httpx.AsyncClient(
-            transport=transport,
-            timeout=config.timeout.total_seconds(),
-            headers=headers,
-            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-            follow_redirects=False,
-            verify=tls,
+        (
+            httpx.AsyncClient(
+                transport=transport,
+                timeout=config.timeout.total_seconds(),
+                headers=headers,
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                follow_redirects=False,
+                verify=tls,
+            ),
+            size,
         )
         for size in sizes
     ]
