@@ -9,7 +9,7 @@ seconds. The same ``--cases`` requests at ``--concurrency`` are then sent by
   dataset load, every request through the transport, scoring, storing every case),
 
 side by side, alternating, in one process. Ideal throughput is concurrency / latency, or
-the server's own capacity (4x the concurrency, from small pools) when that is lower.
+the server's own capacity (4x the concurrency from a raw-socket client) when that is lower.
 
     python bench/runner_throughput.py --cases 10000 --concurrency 64 --latency 0.02
 """
@@ -48,7 +48,10 @@ def serve(port: int, latency: float) -> None:
         while (await receive()).get("more_body"):
             pass
         await asyncio.sleep(latency)
-        headers = [(b"content-type", b"application/json")]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(ANSWER)).encode()),
+        ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": ANSWER})
 
@@ -91,26 +94,33 @@ async def bare_loop(url: str, cases: list[dict[str, Any]], concurrency: int) -> 
     return len(cases) / elapsed
 
 
-async def capacity(url: str, cases: list[dict[str, Any]], concurrency: int) -> float:
-    """The server's own capacity: ``concurrency`` requests in flight from 16-connection
-    clients (one big httpx pool would measure httpx, not the server). Returns requests/s."""
-    clients = [
-        httpx.AsyncClient(limits=httpx.Limits(max_connections=16), timeout=30)
-        for _ in range(max(1, concurrency // 16))
-    ]
-    semaphores = [asyncio.Semaphore(16) for _ in clients]
+async def capacity(port: int, n: int, connections: int) -> float:
+    """The server's own capacity: ``n`` requests over ``connections`` keep-alive
+    connections from a minimal raw-socket HTTP/1.1 client, so the figure is the server's
+    and not an HTTP client library's. Returns requests/s."""
+    body = json.dumps({"x": 1}).encode()
+    request = (
+        b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    left = n
 
-    async def one(i: int, case: dict[str, Any]) -> None:
-        k = i % len(clients)
-        async with semaphores[k]:
-            (await clients[k].post(url, json={"x": case["x"]})).raise_for_status()
+    async def connection() -> None:
+        nonlocal left
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while left > 0:
+            left -= 1
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200"), head
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+        writer.close()
+        await writer.wait_closed()
 
     started = time.perf_counter()
-    await asyncio.gather(*(one(i, c) for i, c in enumerate(cases)))
-    elapsed = time.perf_counter() - started
-    for client in clients:
-        await client.aclose()
-    return len(cases) / elapsed
+    await asyncio.gather(*(connection() for _ in range(connections)))
+    return n / (time.perf_counter() - started)
 
 
 async def runner_run(
@@ -165,7 +175,7 @@ async def main(args: argparse.Namespace) -> None:
             dataset = workdir / "cases.jsonl"
             dataset.write_text("".join(json.dumps(c) + "\n" for c in cases))
             await bare_loop(url, cases[:500], args.concurrency)  # warm-up
-            server_capacity = await capacity(url, cases, args.concurrency * 4)
+            server_capacity = await capacity(port, args.cases, args.concurrency * 4)
             bare, runner = [], []
             for round_ in range(args.rounds):
                 bare.append(await bare_loop(url, cases, args.concurrency))
