@@ -260,7 +260,7 @@ class Transport:
 # httpcore's pool scans every connection for every queued request: its cost per request
 # grows with the pool's size squared. Several small pools keep that scan short (measured in
 # bench/runner_throughput.py).
-POOL_SIZE = 8
+POOL_SIZE = 2
 
 
 def _pools(
