@@ -30,7 +30,7 @@ from monitor.alerts.events import RunFinished
 from monitor.alerts.service import AlertService
 from monitor.api import create_app
 from monitor.clock import Clock, utc_now
-from monitor.config import Config, HttpModelConfig, SuiteConfig, config_hash
+from monitor.config import AnyModelConfig, Config, SuiteConfig, config_hash
 from monitor.errors import StartupError
 from monitor.exporter import StoreCollector
 from monitor.records import CatalogModel, CatalogSuite
@@ -197,7 +197,7 @@ class Daemon:
         if worker is not None and self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(worker.wake)
 
-    async def _run_job(self, suite: SuiteConfig, model: HttpModelConfig) -> None:
+    async def _run_job(self, suite: SuiteConfig, model: AnyModelConfig) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._inflight.add(task)

@@ -17,7 +17,7 @@ import httpx
 
 from monitor.adapters import Adapter, build_adapter
 from monitor.clock import Clock, utc_now
-from monitor.config import HttpModelConfig, SuiteConfig, config_hash
+from monitor.config import AnyModelConfig, SuiteConfig, config_hash
 from monitor.datasets import Case, Dataset, load_dataset
 from monitor.errors import AdapterError, DatasetError
 from monitor.records import CaseResult, MetricValue, Run, RunStatus
@@ -45,7 +45,7 @@ class Runner:
         self._adapters: dict[str, Adapter] = {}
 
     async def run(
-        self, suite: SuiteConfig, model: HttpModelConfig, *, trigger: str = "schedule"
+        self, suite: SuiteConfig, model: AnyModelConfig, *, trigger: str = "schedule"
     ) -> Run:
         """Run ``suite`` against ``model`` and return the stored run, whatever happened."""
         store = self._store
@@ -87,7 +87,7 @@ class Runner:
         return run
 
     async def _execute(
-        self, run_id: int, suite: SuiteConfig, model: HttpModelConfig, cases: Sequence[Case]
+        self, run_id: int, suite: SuiteConfig, model: AnyModelConfig, cases: Sequence[Case]
     ) -> None:
         adapter = self._adapter(model)
         results = await asyncio.gather(*(self._ask(adapter, case) for case in cases))
@@ -130,7 +130,7 @@ class Runner:
             metrics=metrics,
         )
 
-    def _adapter(self, model: HttpModelConfig) -> Adapter:
+    def _adapter(self, model: AnyModelConfig) -> Adapter:
         adapter = self._adapters.get(model.name)
         if adapter is None or adapter.config != model:
             adapter = build_adapter(model, transport=self._transport)

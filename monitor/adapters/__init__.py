@@ -6,16 +6,39 @@ import httpx
 
 from monitor.adapters.base import Adapter, Prediction
 from monitor.adapters.http import HttpAdapter
-from monitor.config import HttpModelConfig
+from monitor.adapters.kserve import KServeAdapter
+from monitor.adapters.mlflow import MlflowAdapter
+from monitor.adapters.openai import OpenAIAdapter
+from monitor.adapters.transport import Timing, Transport
+from monitor.config import AnyModelConfig
 
-ADAPTERS: dict[str, type[Adapter]] = {"http": HttpAdapter}
+ADAPTERS: dict[str, type[Adapter]] = {
+    "http": HttpAdapter,
+    "kserve-v2": KServeAdapter,
+    "mlflow": MlflowAdapter,
+    "openai": OpenAIAdapter,
+}
 
 
 def build_adapter(
-    config: HttpModelConfig, *, transport: httpx.AsyncBaseTransport | None = None
+    config: AnyModelConfig,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    timing: Timing | None = None,
 ) -> Adapter:
     """The adapter ``config.adapter`` names, with its own HTTP client."""
-    return ADAPTERS[config.adapter](config, transport=transport)
+    return ADAPTERS[config.adapter](config, transport=transport, timing=timing)
 
 
-__all__ = ["ADAPTERS", "Adapter", "HttpAdapter", "Prediction", "build_adapter"]
+__all__ = [
+    "ADAPTERS",
+    "Adapter",
+    "HttpAdapter",
+    "KServeAdapter",
+    "MlflowAdapter",
+    "OpenAIAdapter",
+    "Prediction",
+    "Timing",
+    "Transport",
+    "build_adapter",
+]

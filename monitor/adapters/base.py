@@ -1,22 +1,22 @@
-"""The model adapter interface: one case in, one prediction out, over HTTP.
+"""The model adapter interface: one case in, one prediction out.
 
-An adapter owns its ``httpx.AsyncClient`` (so connections are reused across runs), limits
-its own concurrency, and turns every failure into an ``AdapterError`` with a kind, never
-a message that could carry a secret.
+An adapter turns a case into a request and an answer into a ``Prediction``; everything
+about sending (limits, retries, back-off, error kinds) lives in its ``Transport``, one per
+model, so connections are reused across runs and every protocol behaves the same under
+load. Every failure is an ``AdapterError`` with a kind, never a message that could carry
+a secret.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
-from monitor.config import HttpModelConfig
+from monitor.adapters.transport import Reply, Timing, Transport
+from monitor.config import AnyModelConfig
 from monitor.datasets import Case
 from monitor.errors import AdapterError
 
@@ -27,7 +27,8 @@ class Prediction:
 
     ``scores`` holds what the endpoint says about its confidence (class probabilities or a
     score) when it says anything; token counts come from the endpoint's own usage report
-    and are ``None`` when it reports none.
+    and are ``None`` when it reports none. ``latency_seconds`` is the duration of the
+    request that answered (for a batch, the whole batch's request).
     """
 
     value: Any
@@ -41,53 +42,42 @@ class Adapter(ABC):
     """Talks to one model endpoint."""
 
     def __init__(
-        self, config: HttpModelConfig, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        config: AnyModelConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timing: Timing | None = None,
     ) -> None:
         self.config = config
-        self._limit = asyncio.Semaphore(config.concurrency)
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            timeout=config.timeout.total_seconds(),
-            headers={k: v.get_secret_value() for k, v in config.headers.items()},
-            limits=httpx.Limits(max_connections=config.concurrency),
-            follow_redirects=False,
+        self.transport = Transport(
+            config, transport=transport, headers=self._headers(), timing=timing
         )
 
+    def _headers(self) -> dict[str, str]:
+        """Headers this protocol adds to the configured ones (an API key, say)."""
+        return {}
+
     async def predict(self, case: Case) -> Prediction:
-        """Ask the model about ``case``; at most ``concurrency`` requests at once."""
-        async with self._limit:
-            started = time.perf_counter()
-            prediction = await self._predict(case)
-        return replace(prediction, latency_seconds=time.perf_counter() - started)
+        """Ask the model about ``case``; raises ``AdapterError`` on any failure."""
+        try:
+            return await self._predict(case)
+        except KeyError as exc:
+            raise AdapterError(
+                "bad_request", f"the template names field {exc}, which the case lacks"
+            ) from None
 
     @abstractmethod
     async def _predict(self, case: Case) -> Prediction:
-        """One request for one case; raise ``AdapterError`` on any failure. The latency
-        is measured by ``predict`` and overwrites whatever this returns."""
+        """One case's prediction. A ``KeyError`` means the case lacks a field the request
+        template names; ``predict`` reports it as ``bad_request``."""
 
-    async def _send(self, method: str, url: str, **kwargs: Any) -> Any:
-        """Send a request and return its decoded JSON body, mapping failures to kinds."""
-        where = f"{method} {_display(url)}"
-        try:
-            response = await self._client.request(method, url, **kwargs)
-        except httpx.TimeoutException:
-            raise AdapterError("timeout", f"{where}: no answer within the timeout") from None
-        except httpx.TransportError as exc:
-            raise AdapterError("connection", f"{where}: {type(exc).__name__}") from None
-        if response.status_code >= 400:
-            raise AdapterError("http_status", f"{where}: HTTP {response.status_code}")
-        try:
-            return response.json()
-        except ValueError:
-            raise AdapterError("bad_response", f"{where}: the answer is not JSON") from None
+    async def _send(self, method: str, url: str, **kwargs: Any) -> Reply:
+        return await self.transport.send(method, url, **kwargs)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self.transport.aclose()
 
 
-def _display(url: str) -> str:
-    """The URL without credentials or query string, which may hold keys."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+def join_url(base: str, path: str) -> str:
+    """``base`` (which may end in ``/``) followed by ``path``."""
+    return base.rstrip("/") + "/" + path.lstrip("/")

@@ -9,6 +9,7 @@ import httpx
 import jmespath
 
 from monitor.adapters.base import Adapter, Prediction
+from monitor.adapters.transport import Timing
 from monitor.config import HttpModelConfig
 from monitor.datasets import Case
 from monitor.errors import AdapterError
@@ -36,29 +37,38 @@ def render(template: Any, fields: dict[str, Any]) -> Any:
     return _FIELD.sub(lambda m: str(fields[m.group(1)]), template)
 
 
+def search(path: jmespath.parser.ParsedResult, answer: Any, what: str) -> Any:
+    """``path`` applied to ``answer``; ``bad_response`` when it finds nothing."""
+    value = path.search(answer)
+    if value is None:
+        raise AdapterError("bad_response", f"the answer has no {what} at {path.expression!r}")
+    return value
+
+
 class HttpAdapter(Adapter):
     """Any JSON API: ``adapter = "http"``."""
 
+    config: HttpModelConfig
+
     def __init__(
-        self, config: HttpModelConfig, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        config: HttpModelConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timing: Timing | None = None,
     ) -> None:
-        super().__init__(config, transport=transport)
+        super().__init__(config, transport=transport, timing=timing)
         self._prediction = jmespath.compile(config.prediction)
+        self._scores = jmespath.compile(config.scores) if config.scores else None
 
     async def _predict(self, case: Case) -> Prediction:
         config = self.config
-        try:
-            params = render(config.params, case.inputs)
-            body = case.inputs if config.body is None else render(config.body, case.inputs)
-        except KeyError as exc:
-            raise AdapterError(
-                "bad_request", f"the template names field {exc}, which the case lacks"
-            ) from None
+        params = render(config.params, case.inputs)
         if config.method == "GET":
-            answer = await self._send("GET", config.url, params=params)
+            reply = await self._send("GET", config.url, params=params)
         else:
-            answer = await self._send(config.method, config.url, params=params, json=body)
-        value = self._prediction.search(answer)
-        if value is None:
-            raise AdapterError("bad_response", f"the answer has nothing at {config.prediction!r}")
-        return Prediction(value, 0.0)
+            body = case.inputs if config.body is None else render(config.body, case.inputs)
+            reply = await self._send(config.method, config.url, params=params, json=body)
+        value = search(self._prediction, reply.body, "prediction")
+        scores = None if self._scores is None else search(self._scores, reply.body, "scores")
+        return Prediction(value, reply.latency_seconds, scores=scores)

@@ -9,7 +9,20 @@ from __future__ import annotations
 
 from monitor.config.alerts import AlertsConfig, DeliveryConfig, RuleConfig, SinkConfig
 from monitor.config.loader import Config, config_hash, load_config, parse_config
-from monitor.config.models import ADAPTERS, HttpModelConfig, ModelConfig, PriceConfig, Role
+from monitor.config.models import (
+    ADAPTERS,
+    AnyModelConfig,
+    HttpModelConfig,
+    KServeModelConfig,
+    MlflowModelConfig,
+    ModelConfig,
+    OpenAIModelConfig,
+    PriceConfig,
+    RateLimit,
+    RetryConfig,
+    Role,
+    TensorConfig,
+)
 from monitor.config.server import LogConfig, ServerConfig, StoreConfig
 from monitor.config.suites import ScheduleConfig, SuiteConfig
 from monitor.scoring import TASKS
@@ -18,12 +31,18 @@ __all__ = [
     "ADAPTERS",
     "TASKS",
     "AlertsConfig",
+    "AnyModelConfig",
     "Config",
     "DeliveryConfig",
     "HttpModelConfig",
+    "KServeModelConfig",
     "LogConfig",
+    "MlflowModelConfig",
     "ModelConfig",
+    "OpenAIModelConfig",
     "PriceConfig",
+    "RateLimit",
+    "RetryConfig",
     "Role",
     "RuleConfig",
     "ScheduleConfig",
@@ -31,6 +50,7 @@ __all__ = [
     "SinkConfig",
     "StoreConfig",
     "SuiteConfig",
+    "TensorConfig",
     "config_hash",
     "load_config",
     "parse_config",

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from monitor.config._base import Section
 from monitor.config.alerts import AlertsConfig
-from monitor.config.models import ADAPTERS, HttpModelConfig, ModelConfig
+from monitor.config.models import ADAPTERS, AnyModelConfig, ModelConfig
 from monitor.config.problems import format_validation_error, raw_problems
 from monitor.config.server import LogConfig, ServerConfig, StoreConfig
 from monitor.config.suites import SuiteConfig
@@ -42,11 +42,11 @@ class Config(Section):
     suites: tuple[SuiteConfig, ...] = ()
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
-    def model(self, name: str) -> HttpModelConfig:
+    def model(self, name: str) -> AnyModelConfig:
         """The model called ``name`` (validation guarantees suites only name real ones)."""
         return next(m for m in self.models if m.name == name)
 
-    def jobs(self) -> list[tuple[SuiteConfig, HttpModelConfig]]:
+    def jobs(self) -> list[tuple[SuiteConfig, AnyModelConfig]]:
         """Every suite x model pair, in config order."""
         return [(s, self.model(m)) for s in self.suites for m in s.models]
 

@@ -133,7 +133,8 @@ BROKEN = [
     ),
     pytest.param(
         ('adapter = "http"', 'adapter = "grpc"'),
-        "models[0].adapter: unknown adapter 'grpc'; expected one of: http",
+        "models[0].adapter: unknown adapter 'grpc';"
+        " expected one of: openai, http, mlflow, kserve-v2",
         id="unknown-adapter",
     ),
     pytest.param(

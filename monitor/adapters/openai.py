@@ -1,0 +1,91 @@
+"""OpenAI-compatible servers: ``/chat/completions`` and ``/completions``.
+
+vLLM, TGI, Ollama, llama.cpp's server and the hosted APIs all speak this dialect. The
+prompt is a template filled from the case's fields; the API key is sent as a bearer
+token and, like every header, never appears in a message. Token counts come from the
+answer's ``usage`` when the server reports it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.adapters.base import Adapter, Prediction, join_url
+from monitor.adapters.http import render
+from monitor.config import OpenAIModelConfig
+from monitor.datasets import Case
+from monitor.errors import AdapterError
+
+
+class OpenAIAdapter(Adapter):
+    """An OpenAI-compatible completion endpoint: ``adapter = "openai"``."""
+
+    config: OpenAIModelConfig
+
+    def _headers(self) -> dict[str, str]:
+        key = self.config.api_key
+        return {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
+
+    @property
+    def url(self) -> str:
+        path = "chat/completions" if self.config.endpoint == "chat" else "completions"
+        return join_url(self.config.url, path)
+
+    def request_body(self, case: Case) -> dict[str, Any]:
+        """The JSON body for ``case``: options the config leaves out are not sent, so the
+        server's own defaults apply."""
+        config = self.config
+        prompt = render(config.prompt, case.inputs)
+        body: dict[str, Any] = {"model": config.model}
+        if config.endpoint == "chat":
+            messages = [{"role": "user", "content": prompt}]
+            if config.system_prompt is not None:
+                system = render(config.system_prompt, case.inputs)
+                messages.insert(0, {"role": "system", "content": system})
+            body["messages"] = messages
+        else:
+            body["prompt"] = prompt
+        options = {
+            "temperature": config.temperature,
+            "seed": config.seed,
+            "max_tokens": config.max_tokens,
+        }
+        body.update({k: v for k, v in options.items() if v is not None})
+        body.update(config.extra_body)
+        return body
+
+    async def _predict(self, case: Case) -> Prediction:
+        reply = await self._send("POST", self.url, json=self.request_body(case))
+        text = self._text(reply.body)
+        usage = reply.body.get("usage") if isinstance(reply.body, dict) else None
+        return Prediction(
+            text,
+            reply.latency_seconds,
+            prompt_tokens=_count(usage, "prompt_tokens"),
+            completion_tokens=_count(usage, "completion_tokens"),
+        )
+
+    def _text(self, answer: Any) -> str:
+        """The first choice's text, or ``bad_response`` naming what is missing."""
+        try:
+            choice = answer["choices"][0]
+            text = (
+                choice["message"]["content"] if self.config.endpoint == "chat" else choice["text"]
+            )
+        except (KeyError, IndexError, TypeError):
+            where = (
+                "choices[0].message.content"
+                if self.config.endpoint == "chat"
+                else "choices[0].text"
+            )
+            raise AdapterError("bad_response", f"the answer has no {where}") from None
+        if not isinstance(text, str):
+            raise AdapterError(
+                "bad_response", f"the answer's text is {type(text).__name__}, not a string"
+            )
+        return text
+
+
+def _count(usage: Any, key: str) -> int | None:
+    value = usage.get(key) if isinstance(usage, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
