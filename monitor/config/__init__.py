@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from monitor.config.loader import Config, config_hash, load_config, parse_config
 from monitor.config.models import ADAPTERS, HttpModelConfig, ModelConfig, PriceConfig, Role
-from monitor.config.server import LogConfig, ServerConfig, StoreConfig
+from monitor.config.server import LogConfig, ServerConfig, StoreConfig, TokenConfig
+from monitor.config.streams import (
+    FilesSourceConfig,
+    IngestSourceConfig,
+    ReferenceConfig,
+    SqlSourceConfig,
+    StreamConfig,
+    WindowConfig,
+)
 from monitor.config.suites import ScheduleConfig, SuiteConfig
 from monitor.scoring import TASKS
 
@@ -17,15 +25,22 @@ __all__ = [
     "ADAPTERS",
     "TASKS",
     "Config",
+    "FilesSourceConfig",
     "HttpModelConfig",
+    "IngestSourceConfig",
     "LogConfig",
     "ModelConfig",
     "PriceConfig",
+    "ReferenceConfig",
     "Role",
     "ScheduleConfig",
     "ServerConfig",
+    "SqlSourceConfig",
     "StoreConfig",
+    "StreamConfig",
     "SuiteConfig",
+    "TokenConfig",
+    "WindowConfig",
     "config_hash",
     "load_config",
     "parse_config",

@@ -23,6 +23,7 @@ from monitor.config._base import Section
 from monitor.config.models import ADAPTERS, HttpModelConfig, ModelConfig
 from monitor.config.problems import format_validation_error, raw_problems
 from monitor.config.server import LogConfig, ServerConfig, StoreConfig
+from monitor.config.streams import StreamConfig
 from monitor.config.suites import SuiteConfig
 from monitor.errors import ConfigError
 
@@ -39,10 +40,15 @@ class Config(Section):
     log: LogConfig = Field(default_factory=dict, validate_default=True)
     models: tuple[ModelConfig, ...] = ()
     suites: tuple[SuiteConfig, ...] = ()
+    streams: tuple[StreamConfig, ...] = ()
 
     def model(self, name: str) -> HttpModelConfig:
         """The model called ``name`` (validation guarantees suites only name real ones)."""
         return next(m for m in self.models if m.name == name)
+
+    def stream(self, name: str) -> StreamConfig | None:
+        """The stream called ``name``, or ``None``."""
+        return next((s for s in self.streams if s.name == name), None)
 
     def jobs(self) -> list[tuple[SuiteConfig, HttpModelConfig]]:
         """Every suite x model pair, in config order."""

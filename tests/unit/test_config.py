@@ -147,8 +147,8 @@ BROKEN = [
         id="bad-name",
     ),
     pytest.param(
-        ("[[suites]]", "[[streams]]\nname = 'x'\n\n[[suites]]"),
-        "streams: drift streams are not supported by this version yet",
+        ("[[suites]]", "[[alerts]]\nname = 'x'\n\n[[suites]]"),
+        "alerts: alerting is not supported by this version yet",
         id="reserved-section",
     ),
     pytest.param(
