@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -31,10 +32,13 @@ __all__ = [
     "NAMING_CONVENTION",
     "baselines",
     "case_results",
+    "drift_profiles",
+    "drift_reports",
     "metadata",
     "models",
     "run_metrics",
     "runs",
+    "stream_batches",
     "suites",
 ]
 
@@ -145,3 +149,55 @@ baselines = Table(
     Index("ix_baselines_suite_model", "suite", "model"),
 )
 """Baseline promotions of a suite x model; the ``active`` row is the current baseline."""
+
+stream_batches = Table(
+    "stream_batches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("stream", String(NAME), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("first_ts", UTCDateTime, nullable=False),
+    Column("last_ts", UTCDateTime, nullable=False),
+    Column("first_row", Integer, nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Index("ix_stream_batches_stream_last_ts", "stream", "last_ts"),
+    Index("ix_stream_batches_stream_first_row", "stream", "first_row", unique=True),
+)
+"""Ingested records, one row per accepted batch holding its rows as Arrow IPC bytes: a
+batch is stored whole or not at all, and a window reads only the batches it overlaps."""
+
+drift_profiles = Table(
+    "drift_profiles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("stream", String(NAME), nullable=False),
+    Column("reference_hash", String(HASH), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("profile", LargeBinary, nullable=False),
+    Index("ix_drift_profiles_stream_reference_hash", "stream", "reference_hash", unique=True),
+)
+"""Reference profiles (bins, categories, calibrated thresholds), one per stream x
+reference content, so a profile is never recomputed per window."""
+
+drift_reports = Table(
+    "drift_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("stream", String(NAME), nullable=False),
+    Column("window_key", String(NAME), nullable=False),
+    Column("window_start", UTCDateTime, nullable=True),
+    Column("window_end", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("drift_share", Float, nullable=True),
+    Column("dataset_drifted", Boolean(create_constraint=False), nullable=False),
+    Column("columns", json_document(), nullable=False),
+    Column("profile_id", Integer, ForeignKey("drift_profiles.id"), nullable=True),
+    Column("html", Text, nullable=True),
+    Index("ix_drift_reports_stream_window_key", "stream", "window_key", unique=True),
+    Index("ix_drift_reports_stream_id", "stream", "id"),
+)
+"""One drift report per stream window; ``html`` holds the optional Evidently report."""
