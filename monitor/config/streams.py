@@ -229,6 +229,10 @@ class StreamConfig(Section):
             raise ValueError("'label' is joined by record id: set 'record_id' too")
         if self.reference.kind == "window" and not isinstance(self.source, IngestSourceConfig):
             raise ValueError("a past-window reference needs the ingest source")
+        if self.window.rows is not None and not isinstance(self.source, IngestSourceConfig):
+            raise ValueError(
+                "row-count windows need the ingest source; use 'every' for files and SQL"
+            )
         return self
 
     def monitored_columns(self) -> list[tuple[str, Literal["numerical", "categorical", "text"]]]:
