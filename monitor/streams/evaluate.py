@@ -254,7 +254,7 @@ class StreamEvaluator:
         return sources.read_sql(
             self._engine,
             source.query,
-            columns=[ts, *(name for name, _ in self.stream.monitored_columns())],
+            columns=[name for name, _ in self.stream.monitored_columns()],
             timestamp=ts,
             start=window.start,
             end=window.end,

@@ -97,13 +97,15 @@ def read_sql(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> pa.Table:
-    """The rows of ``query``, restricted to ``[start, end)`` on ``timestamp`` when given
-    (the database filters; the query is wrapped as a subquery)."""
+    """The ``columns`` of ``query``'s rows (all of them without ``columns``), restricted to
+    ``[start, end)`` on ``timestamp`` when given: the query is wrapped as a subquery and
+    the database filters. The timestamp itself is not fetched unless asked for."""
     statement: Any = text(query)
-    if timestamp is not None and columns is not None:
-        source = statement.columns(*(column(c) for c in columns)).subquery("src")
+    if columns is not None:
+        declared = list(dict.fromkeys([*columns, *([timestamp] if timestamp else [])]))
+        source = statement.columns(*(column(c) for c in declared)).subquery("src")
         statement = select(*(source.c[c] for c in columns))
-        if start is not None and end is not None:
+        if timestamp is not None and start is not None and end is not None:
             statement = statement.where(source.c[timestamp] >= start, source.c[timestamp] < end)
     try:
         with engine.connect() as connection:
