@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
@@ -24,18 +26,23 @@ from prometheus_client import CollectorRegistry
 from monitor import __version__
 from monitor.api import create_app
 from monitor.clock import Clock, utc_now
-from monitor.config import Config, HttpModelConfig, SuiteConfig, config_hash
+from monitor.config import Config, HttpModelConfig, IngestSourceConfig, SuiteConfig, config_hash
 from monitor.errors import StartupError
 from monitor.exporter import StoreCollector
-from monitor.records import CatalogModel, CatalogSuite
+from monitor.records import CatalogModel, CatalogSuite, DriftReport
 from monitor.runner import Runner
 from monitor.schedules import build_trigger
 from monitor.serving import EmbeddedServer, start_server
 from monitor.store import Store, redact_url
+from monitor.streams.evaluate import StreamEvaluator
 
 logger = logging.getLogger(__name__)
 
 CRASHED = "the daemon stopped unexpectedly during the run (found at the next start)"
+
+DriftHook = Callable[[DriftReport], object]
+"""Called with every new drift report (a coroutine function is awaited). The alerting
+issue registers its rule engine here."""
 
 
 class Daemon:
@@ -52,9 +59,14 @@ class Daemon:
         self.config = config
         self.store = store or Store(config.store.effective_url)
         self.registry = CollectorRegistry()
-        self.registry.register(StoreCollector(self.store, version=__version__))
+        caps = {s.name: s.max_exported_columns for s in config.streams}
+        self.registry.register(StoreCollector(self.store, version=__version__, max_columns=caps))
         self._clock = clock
         self._runner = Runner(self.store, transport=transport, clock=clock)
+        self.on_drift_report: list[DriftHook] = []
+        self._evaluators = {
+            s.name: StreamEvaluator(s, self.store, clock=clock) for s in config.streams
+        }
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self._inflight: set[asyncio.Task[object]] = set()
@@ -105,7 +117,13 @@ class Daemon:
             )
         await asyncio.to_thread(self._sync_catalog)
         server = self.config.server
-        app = create_app(store, self.registry, version=__version__)
+        app = create_app(
+            store,
+            self.registry,
+            version=__version__,
+            streams=self.config.streams,
+            tokens=server.tokens,
+        )
         self._server = await start_server(app, host=server.host, port=server.port, what="HTTP API")
         logger.info("HTTP API on http://%s:%d (metrics at /metrics)", server.host, self.port)
         self._scheduler = self._build_scheduler()
@@ -140,7 +158,59 @@ class Daemon:
                 misfire_grace_time=max(1, round(schedule.misfire_grace.total_seconds())),
                 **({"next_run_time": self._clock()} if schedule.run_at_start else {}),
             )
+        for stream in self.config.streams:
+            if stream.schedule is None:
+                continue
+            scheduler.add_job(
+                self._drift_job,
+                build_trigger(stream.schedule),
+                args=(stream.name,),
+                id=f"stream:{stream.name}",
+                name=f"drift of stream {stream.name}",
+                misfire_grace_time=max(1, round(stream.schedule.misfire_grace.total_seconds())),
+                **({"next_run_time": self._clock()} if stream.schedule.run_at_start else {}),
+            )
         return scheduler
+
+    async def _drift_job(self, name: str) -> None:
+        """Judge the stream's latest complete window in a worker thread (the statistics
+        and the reads block), then hand a new report to every ``on_drift_report`` hook."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._inflight.add(task)
+        try:
+            report = await asyncio.to_thread(self._judge, name)
+            if report is not None:
+                await self._announce(report)
+        except Exception:
+            logger.exception("stream %s: judging the latest window failed", name)
+        finally:
+            self._inflight.discard(task)
+
+    def _judge(self, name: str) -> DriftReport | None:
+        evaluator = self._evaluators[name]
+        source = evaluator.stream.source
+        if isinstance(source, IngestSourceConfig):
+            self.store.delete_batches_before(name, self._clock() - source.retention)
+        report = evaluator.run_latest()
+        if report is not None:
+            logger.info(
+                "stream %s: window %s: %s, drift share %s",
+                name,
+                report.window_key,
+                report.status,
+                report.drift_share,
+            )
+        return report
+
+    async def _announce(self, report: DriftReport) -> None:
+        for hook in list(self.on_drift_report):
+            try:
+                outcome = hook(report)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:
+                logger.exception("drift report hook %r failed", hook)
 
     async def _run_job(self, suite: SuiteConfig, model: HttpModelConfig) -> None:
         task = asyncio.current_task()
@@ -156,6 +226,8 @@ class Daemon:
             self._scheduler.shutdown(wait=False)
         await self._drain(self.config.server.shutdown_grace)
         await self._runner.aclose()
+        for evaluator in self._evaluators.values():
+            evaluator.close()
         if self._server is not None:
             await self._server.stop()
         await asyncio.to_thread(self.store.close)

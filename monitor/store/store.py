@@ -289,7 +289,7 @@ class Store:
             )
 
     def delete_batches_before(self, stream: str, before: datetime) -> int:
-        """Drop batches of ``stream`` entirely older than ``before`` (retention)."""
+        """Drop batches of ``stream`` received before ``before`` (retention)."""
         before = ensure_utc(before, name="before")
         with self._writing(f"expiring batches of stream {stream!r}") as connection:
             return writes.delete_batches_before(connection, stream, before)

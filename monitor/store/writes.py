@@ -278,10 +278,10 @@ def append_batch(
 
 
 def delete_batches_before(connection: Connection, stream: str, before: datetime) -> int:
-    """Drop the stream's batches whose every row is older than ``before``; return how many."""
+    """Drop the stream's batches received before ``before``; return how many."""
     result = connection.execute(
         delete(stream_batches).where(
-            stream_batches.c.stream == stream, stream_batches.c.last_ts < before
+            stream_batches.c.stream == stream, stream_batches.c.received_at < before
         )
     )
     return int(result.rowcount)

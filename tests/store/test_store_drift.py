@@ -51,7 +51,7 @@ def append(store: Store, stream: str, start_minute: int, n_rows: int, payload: b
     first = T0 + timedelta(minutes=start_minute)
     return store.append_batch(
         stream,
-        received_at=T0,
+        received_at=first,
         first_ts=first,
         last_ts=first + timedelta(minutes=9),
         n_rows=n_rows,
