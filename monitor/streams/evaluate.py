@@ -217,6 +217,10 @@ class StreamEvaluator:
         )
         return None if report_id is None else self._store.get_drift_report(report_id)
 
+    def preview(self, window: Window) -> DriftResult:
+        """Judge ``window`` without storing anything (``monitor drift`` without files)."""
+        return self._compare(self.profile()[0], window)[0]
+
     def _compare(
         self, profile: ReferenceProfile, window: Window
     ) -> tuple[DriftResult, pa.Table | None]:
