@@ -70,6 +70,14 @@ def _quantiles(sorted_values: np.ndarray, levels: np.ndarray) -> np.ndarray:
     return np.asarray(sorted_values[lo] + (h - lo) * (sorted_values[hi] - sorted_values[lo]))
 
 
+def _tail_levels(fine: int, n: int) -> np.ndarray:
+    """Extra grid levels halving the outer fine bins down to single values: a heavy tail
+    carries much of the Wasserstein distance, and one grid point per outer bin would lose it."""
+    halvings = np.arange(1, max(1, int(np.log2(max(n / fine, 1.0)))) + 1)
+    low = 2.0**-halvings / fine
+    return np.concatenate([low, 1.0 - low])
+
+
 @dataclass
 class NumericalProfile:
     """The reference of one numerical column (or text descriptor)."""
@@ -88,14 +96,17 @@ class NumericalProfile:
         if sorted_values.size == 0:
             raise ValueError(f"reference column {name!r}: expected some finite values, got none")
         fine = n_bins * FINE_PER_BIN
-        grid = _quantiles(sorted_values, np.arange(1, fine) / fine)
-        coarse = grid[FINE_PER_BIN - 1 :: FINE_PER_BIN]
+        levels = np.arange(1, fine) / fine
+        coarse = _quantiles(sorted_values, levels[FINE_PER_BIN - 1 :: FINE_PER_BIN])
+        grid = _quantiles(
+            sorted_values, np.concatenate([levels, _tail_levels(fine, sorted_values.size)])
+        )
         return cls(
             sorted_values=sorted_values,
             missing=missing,
             std=float(np.std(sorted_values)),
             edges=np.unique(coarse),
-            fine_edges=np.unique(grid),
+            fine_edges=np.unique(np.concatenate([grid, coarse])),
         )
 
     @property
