@@ -129,6 +129,7 @@ def _without(row: int, key: str) -> list[dict[str, Any]]:
 MALFORMED = [
     pytest.param(_bad(3, alcohol="12.5"), (3, "alcohol", "expected a number"), id="wrong-type"),
     pytest.param(_bad(1, region=1.5), (1, "region", "expected a string"), id="float-category"),
+    pytest.param(_bad(2, alcohol=True), (2, "alcohol", "got bool"), id="bool-number"),
     pytest.param(_without(2, "acidity"), (2, "acidity", "missing column"), id="missing-column"),
     pytest.param(_bad(0, extra=1), (0, "extra", "unknown column"), id="unknown-column"),
     pytest.param(_bad(4, ts="yesterday"), (4, "ts", "expected an ISO 8601"), id="bad-ts"),
