@@ -87,10 +87,14 @@ def _counts(shares: np.ndarray, size: int, replicates: int, rng: np.random.Gener
     if shares[~dense].sum() > 0.05:
         return rng.multinomial(size, shares, size=replicates).astype(np.float64)
     out = np.empty((replicates, shares.size))
-    body = shares[dense]
-    x = rng.standard_normal((replicates, body.size)) * np.sqrt(body)
+    body = shares[dense].astype(np.float32)
+    # single precision: the noise needs a few digits only and draws twice as fast
+    x = rng.standard_normal((replicates, body.size), dtype=np.float32)
+    x *= np.sqrt(body)
     x -= body * x.sum(axis=1, keepdims=True)
-    out[:, dense] = np.maximum(size * body + np.sqrt(size) * x, 0.0)
+    x *= np.float32(np.sqrt(size))
+    x += np.float32(size) * body
+    out[:, dense] = np.maximum(x, 0.0)
     sparse = expected[~dense]
     out[:, ~dense] = rng.poisson(sparse, size=(replicates, sparse.size))
     return out
