@@ -148,3 +148,25 @@ def test_list_and_latest_reports(store: Store) -> None:
 def test_non_finite_drift_share_is_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="drift_share must be finite"):
         store.add_drift_report(report(drift_share=float("nan")))
+
+
+def test_concurrent_appends_get_disjoint_row_numbers(store: Store) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(10):
+                append(store, "a", 0, 3)
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    firsts = sorted(b.first_row for b in store.batches_for_rows("a", 0, 1000))
+    assert firsts == list(range(0, 120, 3))
