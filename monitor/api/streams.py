@@ -16,7 +16,7 @@ from monitor.config.streams import IngestSourceConfig, StreamConfig
 from monitor.errors import BatchError
 from monitor.records import DriftReport
 from monitor.store import Store
-from monitor.streams.batch import body_format, encode, parse_batch
+from monitor.streams.batch import body_format, encode, parse_batch, parse_labels
 
 router = APIRouter(tags=["streams"])
 
@@ -133,6 +133,47 @@ async def ingest(
         return JSONResponse(status_code=422, content=_batch_problems(exc))
     except _TooLarge as exc:
         raise HTTPException(413, detail=str(exc)) from None
+
+
+class LabelsOut(BaseModel):
+    stream: str
+    accepted: int
+
+
+@router.post(
+    "/v1/streams/{name}/labels",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        401: {"description": "No or unknown token"},
+        403: {"description": "The token lacks the write scope"},
+        404: {"description": "No such stream"},
+        409: {"description": "The stream has no label column"},
+        413: {"description": "The body is too large"},
+        422: {"description": "A label does not fit; nothing was stored"},
+    },
+)
+async def ingest_labels(
+    request: Request, name: str, _token: Annotated[str, Depends(require_scope("write"))]
+) -> Any:
+    """Attach true labels to records sent earlier, by record id: a JSON array of
+    ``{"<record_id>": ..., "<label>": ...}``. A label sent again replaces the old one."""
+    stream = _stream(request, name)
+    if stream.label is None or stream.record_id is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"stream {name!r} has no label")
+    source = stream.source
+    limit = source.max_body_bytes if isinstance(source, IngestSourceConfig) else 32 << 20
+    body = await _read_body(request, limit)
+    store = _store(request)
+
+    def work() -> LabelsOut:
+        labels = parse_labels(stream, body)
+        store.upsert_labels(name, labels, at=datetime.now(UTC))
+        return LabelsOut(stream=name, accepted=len(labels))
+
+    try:
+        return await anyio.to_thread.run_sync(work)
+    except BatchError as exc:
+        return JSONResponse(status_code=422, content=_batch_problems(exc))
 
 
 class _TooLarge(Exception):

@@ -204,6 +204,7 @@ class StreamConfig(Section):
     prediction: ColumnName | None = None
     prediction_kind: Literal["numerical", "categorical"] = "numerical"
     label: ColumnName | None = None
+    label_kind: Literal["numerical", "categorical"] = "categorical"
     reference: ReferenceConfig
     source: SourceConfig = Field(default_factory=IngestSourceConfig)
     window: WindowConfig
@@ -244,6 +245,15 @@ class StreamConfig(Section):
         ]
         if self.prediction is not None:
             columns.append((self.prediction, self.prediction_kind))
+        return columns
+
+    def drift_columns(self) -> list[tuple[str, Literal["numerical", "categorical", "text"]]]:
+        """The monitored columns plus the label, if any: the columns drift is judged on.
+        Labels may arrive after their records (``POST .../labels``, joined by record id);
+        a window's drift on the label covers the labels known when it is judged."""
+        columns = self.monitored_columns()
+        if self.label is not None:
+            columns.append((self.label, self.label_kind))
         return columns
 
     def schema_columns(self) -> list[str]:

@@ -35,6 +35,7 @@ from monitor.store.tables import (
     run_metrics,
     runs,
     stream_batches,
+    stream_labels,
 )
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "get_drift_report",
     "get_profile",
     "get_run",
+    "labels_for",
     "latest_drift_reports",
     "latest_scores",
     "list_cases",
@@ -269,6 +271,21 @@ def batches_for_rows(
         .order_by(stream_batches.c.first_row)
     )
     return [_to_batch(row) for row in connection.execute(query)]
+
+
+def labels_for(
+    connection: Connection, stream: str, record_ids: Sequence[str]
+) -> dict[str, str | None]:
+    """The stored labels of those records of ``stream`` (absent ids have none)."""
+    found: dict[str, str | None] = {}
+    ids = list(dict.fromkeys(record_ids))
+    for start in range(0, len(ids), 1000):  # bounded IN lists
+        query = select(stream_labels.c.record_id, stream_labels.c.label).where(
+            stream_labels.c.stream == stream,
+            stream_labels.c.record_id.in_(ids[start : start + 1000]),
+        )
+        found.update({row.record_id: row.label for row in connection.execute(query)})
+    return found
 
 
 def stream_counts(connection: Connection) -> list[StreamCount]:

@@ -305,6 +305,24 @@ class Store:
         with self._reading(f"reading batches of stream {stream!r}") as connection:
             return reads.batches_for_rows(connection, stream, first_row, end_row)
 
+    def upsert_labels(
+        self, stream: str, labels: Sequence[tuple[str, str | None]], *, at: datetime
+    ) -> None:
+        """Store late labels ``(record_id, label)`` of ``stream``, replacing older ones."""
+        at = ensure_utc(at, name="at")
+        ids = [record_id for record_id, _ in labels]
+        if len(set(ids)) != len(ids):
+            raise ValueError("labels name a record id twice")
+        if not labels:
+            return
+        with self._writing(f"storing labels of stream {stream!r}") as connection:
+            writes.upsert_labels(connection, stream, labels, at=at)
+
+    def labels_for(self, stream: str, record_ids: Sequence[str]) -> dict[str, str | None]:
+        """Stored labels of those records of ``stream``."""
+        with self._reading(f"reading labels of stream {stream!r}") as connection:
+            return reads.labels_for(connection, stream, record_ids)
+
     def stream_counts(self) -> list[StreamCount]:
         """Rows ingested per stream."""
         with self._reading("counting stream rows") as connection:

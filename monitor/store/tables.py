@@ -39,6 +39,7 @@ __all__ = [
     "run_metrics",
     "runs",
     "stream_batches",
+    "stream_labels",
     "suites",
 ]
 
@@ -201,3 +202,14 @@ drift_reports = Table(
     Index("ix_drift_reports_stream_id", "stream", "id"),
 )
 """One drift report per stream window; ``html`` holds the optional Evidently report."""
+
+stream_labels = Table(
+    "stream_labels",
+    metadata,
+    Column("stream", String(NAME), primary_key=True),
+    Column("record_id", String(NAME), primary_key=True),
+    Column("label", Text, nullable=True),
+    Column("received_at", UTCDateTime, nullable=False),
+)
+"""True labels that arrive after their records, joined to them by record id when a window
+is judged. A label sent again for the same record replaces the old one."""

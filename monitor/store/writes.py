@@ -33,6 +33,7 @@ from monitor.store.tables import (
     run_metrics,
     runs,
     stream_batches,
+    stream_labels,
     suites,
 )
 
@@ -47,6 +48,7 @@ __all__ = [
     "interrupt_running",
     "save_profile",
     "sync_catalog",
+    "upsert_labels",
 ]
 
 
@@ -344,6 +346,25 @@ def add_drift_report(connection: Connection, report: NewDriftReport) -> int | No
     )
     report_id = result.scalar()
     return report_id if isinstance(report_id, int) else None
+
+
+def upsert_labels(
+    connection: Connection, stream: str, labels: Sequence[tuple[str, str | None]], *, at: datetime
+) -> None:
+    """Insert or replace the labels of records ``(record_id, label)`` of ``stream``."""
+    make_insert = _dialect_insert(connection)
+    statement = make_insert(stream_labels)
+    upsert = statement.on_conflict_do_update(
+        index_elements=["stream", "record_id"],
+        set_={"label": statement.excluded.label, "received_at": statement.excluded.received_at},
+    )
+    connection.execute(
+        upsert,
+        [
+            {"stream": stream, "record_id": record_id, "label": label, "received_at": at}
+            for record_id, label in labels
+        ],
+    )
 
 
 def _dialect_insert(connection: Connection) -> Callable[[Table], Any]:

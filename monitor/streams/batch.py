@@ -82,6 +82,37 @@ def parse_batch(stream: StreamConfig, body: bytes, fmt: BodyFormat) -> Batch:
     return _build(stream, columns, n_rows)
 
 
+def parse_labels(stream: StreamConfig, body: bytes) -> list[tuple[str, str | None]]:
+    """Late labels from a JSON array of ``{record_id: ..., label: ...}`` objects, checked
+    whole like a batch; labels are kept as text (numbers in their shortest repr)."""
+    assert stream.label is not None and stream.record_id is not None
+    records = _json_records(body, "json")
+    if not records:
+        raise BatchError([(None, None, "the batch holds no labels")])
+    check = _number if stream.label_kind == "numerical" else _text
+    problems: list[Problem] = []
+    labels: list[tuple[str, str | None]] = []
+    seen: set[str] = set()
+    for row, record in enumerate(records):
+        if not isinstance(record, dict) or set(record) != {stream.record_id, stream.label}:
+            keys = f"{stream.record_id!r} and {stream.label!r}"
+            problems.append((row, None, f"expected an object with exactly {keys}"))
+            continue
+        try:
+            record_id = _text(record[stream.record_id])
+            label = check(record[stream.label])
+        except ValueError as exc:
+            problems.append((row, None, str(exc)))
+            continue
+        if record_id is None or record_id in seen:
+            problems.append((row, stream.record_id, "missing or repeated record id"))
+            continue
+        seen.add(record_id)
+        labels.append((record_id, None if label is None else str(label)))
+    _raise_if(problems)
+    return labels
+
+
 def encode(table: pa.Table) -> bytes:
     """The table as compressed Arrow IPC stream bytes."""
     sink = io.BytesIO()
@@ -99,11 +130,10 @@ def decode(payload: bytes) -> pa.Table:
 def arrow_schema(stream: StreamConfig) -> pa.Schema:
     """The Arrow schema every batch of ``stream`` is stored with."""
     fields = [pa.field(stream.timestamp, pa.timestamp("us", tz="UTC"), nullable=False)]
-    for name, kind in stream.monitored_columns():
+    for name, kind in stream.drift_columns():
         fields.append(pa.field(name, pa.float64() if kind == "numerical" else pa.string()))
-    for extra in (stream.record_id, stream.label):
-        if extra is not None:
-            fields.append(pa.field(extra, pa.string()))
+    if stream.record_id is not None:
+        fields.append(pa.field(stream.record_id, pa.string()))
     return pa.schema(fields)
 
 
@@ -181,7 +211,7 @@ def _columns_of_table(stream: StreamConfig, table: pa.Table) -> dict[str, list[A
 
 def _build(stream: StreamConfig, columns: Mapping[str, list[Any]], n_rows: int) -> Batch:
     schema = arrow_schema(stream)
-    kinds = dict(stream.monitored_columns())
+    kinds = dict(stream.drift_columns())
     problems: list[Problem] = []
     arrays: list[pa.Array] = []
     for field in schema:

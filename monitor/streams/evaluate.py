@@ -60,7 +60,7 @@ def column_specs(stream: StreamConfig) -> list[ColumnSpec]:
     methods = stream.methods
     return [
         ColumnSpec(name, kind, tuple(getattr(methods, kind)))
-        for name, kind in stream.monitored_columns()
+        for name, kind in stream.drift_columns()
     ]
 
 
@@ -92,7 +92,7 @@ def reference_hash(stream: StreamConfig) -> str:
     else:
         digest.update(f"{ref.start}/{ref.end}".encode())
     settings = {
-        "columns": stream.monitored_columns(),
+        "columns": stream.drift_columns(),
         "methods": stream.methods.model_dump(mode="json"),
         "thresholds": stream.thresholds.model_dump(mode="json"),
         "min_rows": stream.window.min_rows,
@@ -242,14 +242,7 @@ class StreamEvaluator:
     def _read(self, window: Window) -> pa.Table:
         source, ts = self.stream.source, self.stream.timestamp
         if isinstance(source, IngestSourceConfig):
-            if window.first_row is not None and window.end_row is not None:
-                return sources.read_store_rows(
-                    self._store, self.stream.name, window.first_row, window.end_row
-                )
-            assert window.start and window.end
-            return sources.read_store_window(
-                self._store, self.stream.name, window.start, window.end, ts
-            )
+            return self._join_labels(self._read_ingested(window))
         assert window.start and window.end
         if isinstance(source, FilesSourceConfig):
             table = sources.read_glob(source.glob, ts, window.start, window.end)
@@ -258,11 +251,40 @@ class StreamEvaluator:
         return sources.read_sql(
             self._engine,
             source.query,
-            columns=[name for name, _ in self.stream.monitored_columns()],
+            columns=[name for name, _ in self.stream.drift_columns()],
             timestamp=ts,
             start=window.start,
             end=window.end,
         )
+
+    def _read_ingested(self, window: Window) -> pa.Table:
+        if window.first_row is not None and window.end_row is not None:
+            return sources.read_store_rows(
+                self._store, self.stream.name, window.first_row, window.end_row
+            )
+        assert window.start and window.end
+        return sources.read_store_window(
+            self._store, self.stream.name, window.start, window.end, self.stream.timestamp
+        )
+
+    def _join_labels(self, table: pa.Table) -> pa.Table:
+        """Fill the label column from labels that arrived later, by record id (a late
+        label wins over one sent with the record)."""
+        stream = self.stream
+        if stream.label is None or stream.record_id is None or table.num_rows == 0:
+            return table
+        ids = table.column(stream.record_id).to_pylist()
+        known = self._store.labels_for(stream.name, [i for i in ids if i is not None])
+        if not known:
+            return table
+        sent = table.column(stream.label).to_pylist()
+        merged = [known.get(i, v) if i is not None else v for i, v in zip(ids, sent, strict=True)]
+        if stream.label_kind == "numerical":
+            array = pa.array([None if v is None else float(v) for v in merged], pa.float64())
+        else:
+            array = pa.array([None if v is None else str(v) for v in merged], pa.string())
+        index = table.column_names.index(stream.label)
+        return table.set_column(index, stream.label, array)
 
     def _render(self, current: pa.Table) -> str | None:
         from monitor.streams.html import render_report

@@ -36,9 +36,9 @@ def _render(stream: StreamConfig, reference: pa.Table, current: pa.Table) -> str
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    numerical = [n for n, k in stream.monitored_columns() if k == "numerical"]
-    categorical = [n for n, k in stream.monitored_columns() if k == "categorical"]
-    text = [n for n, k in stream.monitored_columns() if k == "text"]
+    numerical = [n for n, k in stream.drift_columns() if k == "numerical"]
+    categorical = [n for n, k in stream.drift_columns() if k == "categorical"]
+    text = [n for n, k in stream.drift_columns() if k == "text"]
     definition = DataDefinition(
         numerical_columns=numerical, categorical_columns=categorical, text_columns=text
     )

@@ -141,7 +141,7 @@ def read_store_rows(store: Store, stream: str, first_row: int, end_row: int) -> 
 def to_columns(table: pa.Table, stream: StreamConfig) -> dict[str, np.ndarray]:
     """The monitored columns of ``table`` as the arrays the drift engine takes."""
     out: dict[str, np.ndarray] = {}
-    for name, kind in stream.monitored_columns():
+    for name, kind in stream.drift_columns():
         if name not in table.column_names:
             if table.num_rows == 0:
                 out[name] = np.array([], dtype=float if kind == "numerical" else object)

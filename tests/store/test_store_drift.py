@@ -170,3 +170,13 @@ def test_concurrent_appends_get_disjoint_row_numbers(store: Store) -> None:
     assert errors == []
     firsts = sorted(b.first_row for b in store.batches_for_rows("a", 0, 1000))
     assert firsts == list(range(0, 120, 3))
+
+
+def test_labels_upsert_and_lookup(store: Store) -> None:
+    store.upsert_labels("a", [("r1", "good"), ("r2", None)], at=T0)
+    store.upsert_labels("a", [("r1", "bad")], at=T0 + timedelta(minutes=1))
+    store.upsert_labels("b", [("r1", "other")], at=T0)
+    assert store.labels_for("a", ["r1", "r2", "r3"]) == {"r1": "bad", "r2": None}
+    assert store.labels_for("a", [f"x{i}" for i in range(2500)]) == {}
+    with pytest.raises(ValueError, match="twice"):
+        store.upsert_labels("a", [("r1", "x"), ("r1", "y")], at=T0)

@@ -30,6 +30,7 @@ TABLES = {
     "case_results",
     "baselines",
     "stream_batches",
+    "stream_labels",
     "drift_profiles",
     "drift_reports",
 }

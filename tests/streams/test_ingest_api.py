@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -18,7 +20,8 @@ from monitor.api import create_app
 from monitor.config import Config
 from monitor.store import Store
 from monitor.streams.batch import decode
-from tests.streams.conftest import READ_TOKEN, WRITE_TOKEN, MakeConfig
+from monitor.streams.evaluate import StreamEvaluator
+from tests.streams.conftest import READ_TOKEN, WRITE_TOKEN, MakeConfig, stream_table
 
 URL = "/v1/streams/wine/records"
 AUTH = {"Authorization": f"Bearer {WRITE_TOKEN}"}
@@ -195,3 +198,39 @@ async def test_unknown_stream_and_media_type(client: httpx.AsyncClient) -> None:
     assert missing.status_code == 404
     xml = await client.post(URL, content=b"<a/>", headers={**AUTH, "Content-Type": "text/xml"})
     assert xml.status_code == 415
+
+
+async def test_late_labels_are_joined_by_record_id(
+    store: Store, make_config: MakeConfig, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(0)
+    n = 600
+    (tmp_path / "reference.csv").write_text(
+        "ts,alcohol,acidity,region,quality\n"
+        + "".join(
+            f"2024-04-01T00:00:00Z,{a},{b},{r},{q}\n"
+            for a, b, r, q in zip(
+                rng.normal(10, 1, n), rng.normal(0, 1, n), rng.choice(["north", "south"], n),
+                rng.choice(["good", "bad"], n, p=[0.8, 0.2]), strict=True,
+            )
+        )
+    )  # fmt: skip
+    config = make_config(stream_table(label="quality", window={"rows": 300, "min_rows": 100}))
+    async with client_for(store, config) as http:
+        sent = await http.post(URL, json=records(300), headers=AUTH)
+        assert sent.status_code == 201, sent.text
+        labels = [{"id": f"r{i}", "quality": "bad" if i % 5 else "good"} for i in range(250)]
+        answer = await http.post("/v1/streams/wine/labels", json=labels, headers=AUTH)
+        assert answer.status_code == 201 and answer.json()["accepted"] == 250
+        bad = await http.post(
+            "/v1/streams/wine/labels", json=[{"id": "r1", "quality": 2.5}], headers=AUTH
+        )
+        assert bad.status_code == 422
+        anonymous = await http.post("/v1/streams/wine/labels", json=labels)
+        assert anonymous.status_code == 401
+    report = StreamEvaluator(config.streams[0], store).run_latest()
+    assert report is not None and report.status == "ok"
+    quality = next(c for c in report.columns if c["column"] == "quality")
+    assert quality["quality"]["missing_share"] == pytest.approx(50 / 300)
+    assert quality["drifted"]  # 80% "bad" against 20% in the reference
+    assert store.labels_for("wine", ["r1", "r299"]) == {"r1": "bad"}

@@ -184,6 +184,7 @@ async def test_openapi_documents_the_routes(client: httpx.AsyncClient) -> None:
         "/v1/runs",
         "/v1/runs/{run_id}",
         "/v1/runs/{run_id}/cases",
+        "/v1/streams/{name}/labels",
         "/v1/streams/{name}/records",
         "/v1/streams/{name}/reports",
     ]

@@ -1,4 +1,4 @@
-"""Drift: ingested stream batches, stored reference profiles and drift reports.
+"""Drift: ingested stream batches and late labels, reference profiles, drift reports.
 
 Revision ID: 0003
 Revises: 0001
@@ -48,6 +48,14 @@ def upgrade() -> None:
         unique=True,
     )
     op.create_table(
+        "stream_labels",
+        sa.Column("stream", sa.String(200), nullable=False),
+        sa.Column("record_id", sa.String(200), nullable=False),
+        sa.Column("label", sa.Text(), nullable=True),
+        sa.Column("received_at", _timestamp(), nullable=False),
+        sa.PrimaryKeyConstraint("stream", "record_id", name="pk_stream_labels"),
+    )
+    op.create_table(
         "drift_profiles",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("stream", sa.String(200), nullable=False),
@@ -93,5 +101,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("drift_reports", "drift_profiles", "stream_batches"):
+    for table in ("drift_reports", "drift_profiles", "stream_labels", "stream_batches"):
         op.drop_table(table)
