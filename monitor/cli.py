@@ -21,7 +21,7 @@ import click
 
 from monitor import __version__
 from monitor.config import Config, load_config
-from monitor.durations import parse_duration
+from monitor.durations import format_duration, parse_duration
 from monitor.errors import ConfigError, MonitorError, StartupError
 from monitor.records import RunStatus
 
@@ -158,6 +158,17 @@ def check_config(config_path: Path) -> None:
             click.echo(
                 f"    {suite.name}: {suite.schedule.describe()} on {', '.join(suite.models)}"
             )
+    click.echo(
+        f"  streams: {len(config.streams)} ({', '.join(s.name for s in config.streams) or 'none'})"
+    )
+    for stream in config.streams:
+        window = stream.window
+        cut = f"every {format_duration(window.every)}" if window.every else f"{window.rows} rows"
+        when = stream.schedule.describe() if stream.schedule else "not scheduled"
+        click.echo(
+            f"    {stream.name}: {len(stream.drift_columns())} column(s) from "
+            f"{stream.source.kind}, windows of {cut}, judged {when}"
+        )
     click.echo(f"  store: {redact_url(config.store.effective_url)}")
     click.echo(f"  API: http://{config.server.host}:{config.server.port}")
 

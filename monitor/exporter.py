@@ -141,6 +141,12 @@ class StoreCollector(Collector):
                 "p-value of a drift test (ks, chi2) on the latest window, per column.",
                 labels=method,
             ),
+            "p_value_adjusted": GaugeMetricFamily(
+                f"{PREFIX}_drift_p_value_adjusted",
+                "p-value after the multiple-testing correction across columns "
+                "(p-value mode); compared with the p-value threshold.",
+                labels=method,
+            ),
             "p_value_threshold": GaugeMetricFamily(
                 f"{PREFIX}_drift_p_value_threshold",
                 "Drift is flagged when the p-value is below this.",
@@ -230,6 +236,8 @@ class StoreCollector(Collector):
             statistic, threshold = result.get("statistic"), result.get("threshold")
             if result.get("p_value") is not None:
                 families["p_value"].add_metric(labels, result["p_value"])
+            if result.get("p_value_adjusted") is not None:
+                families["p_value_adjusted"].add_metric(labels, result["p_value_adjusted"])
             if statistic is not None:
                 test = result["method"] in TEST_METHODS
                 families["test_statistic" if test else "distance"].add_metric(labels, statistic)

@@ -89,3 +89,10 @@ def test_html_report_is_written(files: Path) -> None:
 def test_unknown_stream_is_a_usage_error(files: Path) -> None:
     code, _, err = run("drift", "-c", str(files / "config.toml"), "--stream", "nope")
     assert code == 2 and "unknown stream 'nope'; defined: wine" in err
+
+
+def test_check_config_summarises_streams(files: Path) -> None:
+    code, out, _ = run("check-config", str(files / "config.toml"))
+    assert code == 0
+    assert "streams: 1 (wine)" in out
+    assert "wine: 2 column(s) from ingest, windows of every 1h, judged not scheduled" in out

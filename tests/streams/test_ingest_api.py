@@ -234,3 +234,21 @@ async def test_late_labels_are_joined_by_record_id(
     assert quality["quality"]["missing_share"] == pytest.approx(50 / 300)
     assert quality["drifted"]  # 80% "bad" against 20% in the reference
     assert store.labels_for("wine", ["r1", "r299"]) == {"r1": "bad"}
+
+
+async def test_streamed_body_over_the_limit_answers_413(
+    store: Store, make_config: MakeConfig
+) -> None:
+    config = make_config(source={"kind": "ingest", "max_body_bytes": 4096})
+    body = json.dumps(records(100)).encode()
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: chunked upload
+        for start in range(0, len(body), 1000):
+            yield body[start : start + 1000]
+
+    async with client_for(store, config) as http:
+        answer = await http.post(
+            URL, content=chunks(), headers={**AUTH, "Content-Type": "application/json"}
+        )
+    assert answer.status_code == 413
+    assert stored(store) is None
