@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from monitor.config._base import Duration, Name, Section, resolve_path
 from monitor.config.suites import ScheduleConfig
@@ -38,8 +40,13 @@ def _readable_data_file(value: Path, info: ValidationInfo) -> Path:
 
 def _sqlalchemy_url(value: str) -> str:
     # The message never echoes the URL: it may carry a password.
+    expected = "expected a SQLAlchemy URL like 'postgresql://USER@HOST/DB'"
     if "://" not in value:
-        raise ValueError("expected a SQLAlchemy URL like 'postgresql://USER@HOST/DB'")
+        raise ValueError(expected)
+    try:
+        make_url(value)
+    except ArgumentError:
+        raise ValueError(expected) from None
     return value
 
 

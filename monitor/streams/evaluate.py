@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from sqlalchemy import Engine
 
 from monitor.clock import Clock, utc_now
 from monitor.config.streams import (
@@ -107,7 +108,11 @@ def load_reference(stream: StreamConfig, store: Store | None) -> pa.Table:
     if ref.file is not None:
         return sources.read_file(ref.file)
     if ref.query is not None and ref.url is not None:
-        return sources.read_sql(sources.sql_engine(ref.url), ref.query)
+        engine = sources.sql_engine(ref.url)
+        try:
+            return sources.read_sql(engine, ref.query)
+        finally:
+            engine.dispose()
     if store is None or ref.start is None or ref.end is None:
         raise SourceError("a past-window reference needs the store")
     return sources.read_store_window(store, stream.name, ref.start, ref.end, stream.timestamp)
@@ -139,11 +144,9 @@ class StreamEvaluator:
         self._store = store
         self._clock = clock
         self._profile: tuple[ReferenceProfile, int] | None = None
-        self._engine = (
-            sources.sql_engine(stream.source.url)
-            if isinstance(stream.source, SqlSourceConfig)
-            else None
-        )
+        # Made on first use: a missing database driver fails that stream's windows (and
+        # says so in the log), not the daemon's start.
+        self._sql_engine: Engine | None = None
 
     def profile(self) -> tuple[ReferenceProfile, int]:
         """The reference profile and its stored id: from memory, else the store, else
@@ -226,9 +229,9 @@ class StreamEvaluator:
     ) -> tuple[DriftResult, pa.Table | None]:
         source = self.stream.source
         if isinstance(source, SqlSourceConfig) and source.pushdown:
-            assert self._engine is not None and window.start and window.end
+            assert window.start and window.end
             counts, n_rows = pushdown_counts(
-                self._engine,
+                self._engine(source),
                 source.query,
                 profile=profile,
                 timestamp=self.stream.timestamp,
@@ -247,9 +250,8 @@ class StreamEvaluator:
         if isinstance(source, FilesSourceConfig):
             table = sources.read_glob(source.glob, ts, window.start, window.end)
             return table if table is not None else pa.table({})
-        assert self._engine is not None
         return sources.read_sql(
-            self._engine,
+            self._engine(source),
             source.query,
             columns=[name for name, _ in self.stream.drift_columns()],
             timestamp=ts,
@@ -298,5 +300,11 @@ class StreamEvaluator:
 
     def close(self) -> None:
         """Release the connections to the stream's database, if any."""
-        if self._engine is not None:
-            self._engine.dispose()
+        if self._sql_engine is not None:
+            self._sql_engine.dispose()
+            self._sql_engine = None
+
+    def _engine(self, source: SqlSourceConfig) -> Engine:
+        if self._sql_engine is None:
+            self._sql_engine = sources.sql_engine(source.url)
+        return self._sql_engine

@@ -134,3 +134,47 @@ def test_html_report_is_rendered_on_a_sample_and_stored(
     html = store.get_drift_html(report.id)
     assert html is not None and html.lstrip().lower().startswith("<!doctype html")
     assert "alcohol" in html
+
+
+def test_past_window_reference(store: Store, make_config: MakeConfig, reference: Path) -> None:
+    week_ago = T0 - timedelta(days=7)
+    table = stream_table(reference={"start": week_ago, "end": week_ago + timedelta(hours=1)})
+    (stream,) = make_config(table).streams
+    ingest(store, stream, frame(1500, seed=5, start=week_ago))
+    ingest(store, stream, frame(1000, shift=1.0, seed=6))
+    evaluator = StreamEvaluator(stream, store, clock=lambda: T0 + timedelta(hours=1))
+    report = evaluator.run_latest()
+    assert evaluator.profile()[0].n_rows == 1500
+    assert report is not None and report.n_rows == 1000 and report.dataset_drifted
+
+
+def test_sql_reference(
+    store: Store, make_config: MakeConfig, reference: Path, tmp_path: Path
+) -> None:
+    from sqlalchemy import create_engine
+
+    url = f"duckdb:///{tmp_path / 'ref.duckdb'}"
+    engine = create_engine(url)
+    data = frame(2000, seed=7)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TABLE ref (alcohol DOUBLE, acidity DOUBLE, region VARCHAR)"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO ref VALUES (?, ?, ?)",
+            list(
+                zip(
+                    data["alcohol"].tolist(),
+                    data["acidity"].tolist(),
+                    data["region"].tolist(),
+                    strict=True,
+                )
+            ),
+        )
+    engine.dispose()
+    query = "SELECT alcohol, acidity, region FROM ref"
+    (stream,) = make_config(stream_table(reference={"url": url, "query": query})).streams
+    ingest(store, stream, frame(1000, seed=8))
+    report = StreamEvaluator(stream, store, clock=lambda: T0 + timedelta(hours=1)).run_latest()
+    assert report is not None and report.status == "ok" and not report.dataset_drifted
+    assert StreamEvaluator(stream, store).profile()[0].n_rows == 2000

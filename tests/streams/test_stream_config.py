@@ -105,6 +105,19 @@ BROKEN = [
         id="files-without-glob",
     ),
     pytest.param(
+        ("schedule = {", 'source = { kind = "sql", url = "not-a-url", query = "q" }\nschedule = {'),
+        "streams[0].source.url: expected a SQLAlchemy URL",
+        id="bad-sql-url",
+    ),
+    pytest.param(
+        (
+            'window = { every = "1h", min_rows = 50 }',
+            'window = { rows = 100 }\nsource = { kind = "files", glob = "*.csv" }',
+        ),
+        "streams[0]: row-count windows need the ingest source",
+        id="rows-window-on-files",
+    ),
+    pytest.param(
         ("schedule = {", 'source = { kind = "kafka" }\nschedule = {'),
         "streams[0].source",
         id="unknown-source-kind",
