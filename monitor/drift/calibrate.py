@@ -23,6 +23,8 @@ from monitor.drift.types import Method
 
 # Expected count per bin above which multinomial draws are replaced by normal ones.
 GAUSSIAN_MIN_EXPECTED = 25.0
+# Null replicates simulated at a time.
+BLOCK = 250
 
 
 def _rng(profile: ReferenceProfile, column: str, size: int) -> np.random.Generator:
@@ -36,6 +38,13 @@ def thresholds(
 ) -> dict[Method, float]:
     """Calibrated thresholds of ``methods`` on ``column`` for a window of ``size`` present
     values, from the cache when possible."""
+    if "ks" in methods:
+        exact = stats.ks_critical(
+            _reference_size(profile, column), size, profile.settings.false_alarm_rate
+        )
+        rest = [m for m in methods if m != "ks"]
+        return {"ks": exact, **thresholds(profile, column, rest, size)} if rest else {"ks": exact}
+    size = calibration_size(size)
     found: dict[Method, float] = {}
     missing: list[Method] = []
     for method in methods:
@@ -60,11 +69,22 @@ def _simulate(
         null = _categorical_null(profile.categorical[column], methods, size, profile, column)
     else:
         null = _numerical_null(profile.numerical[column], methods, size, profile, column)
-    out = {method: float(np.quantile(values, quantile)) for method, values in null.items()}
-    if "ks" in methods:
-        ref_n = profile.numerical[column].n
-        out["ks"] = stats.ks_critical(ref_n, size, profile.settings.false_alarm_rate)
-    return out
+    return {method: float(np.quantile(values, quantile)) for method, values in null.items()}
+
+
+def calibration_size(size: int) -> int:
+    """The window size thresholds are simulated for: ``size`` rounded DOWN to two
+    significant digits (9,893 -> 9,800). Missing values make the present count vary a little
+    from window to window; without rounding every window would recalibrate. Rounding down
+    errs on the safe side: a smaller window has a slightly higher threshold."""
+    if size < 100:
+        return size
+    scale = int(10 ** (len(str(size)) - 2))
+    return (size // scale) * scale
+
+
+def _reference_size(profile: ReferenceProfile, column: str) -> int:
+    return profile.numerical[column].n
 
 
 def _draw(
@@ -100,6 +120,12 @@ def _counts(shares: np.ndarray, size: int, replicates: int, rng: np.random.Gener
     return out
 
 
+def _blocks(replicates: int) -> list[int]:
+    """Replicates are simulated in blocks of ``BLOCK`` so that the simulation's memory stays
+    small and fixed whatever ``calibration_replicates`` is."""
+    return [min(BLOCK, replicates - start) for start in range(0, replicates, BLOCK)]
+
+
 def _numerical_null(
     num: NumericalProfile,
     methods: Sequence[Method],
@@ -111,33 +137,33 @@ def _numerical_null(
     if not wanted:
         return {}
     fine = num.fine_bins()
-    ref, cur = _draw(
-        fine / fine.sum(),
-        num.n,
-        size,
-        profile.settings.calibration_replicates,
-        _rng(profile, column, size),
-    )
-    out: dict[Method, np.ndarray] = {}
+    shares = fine / fine.sum()
     starts = num.coarse_starts()
-    coarse_ref = np.add.reduceat(ref, starts, axis=1)
-    coarse_cur = np.add.reduceat(cur, starts, axis=1)
-    for method in wanted:
-        if method == "wasserstein":
-            out[method] = _grid_wasserstein(ref, cur, num.fine_points()) / max(
-                num.std, stats.MIN_NORM
-            )
-        else:
-            out[method] = stats.BINNED[method](coarse_ref, coarse_cur)
-    return out
+    steps = np.diff(num.fine_points())
+    norm = max(num.std, stats.MIN_NORM)
+    rng = _rng(profile, column, size)
+    parts: dict[Method, list[np.ndarray]] = {m: [] for m in wanted}
+    for block in _blocks(profile.settings.calibration_replicates):
+        ref, cur = _draw(shares, num.n, size, block, rng)
+        coarse_ref = np.add.reduceat(ref, starts, axis=1)
+        coarse_cur = np.add.reduceat(cur, starts, axis=1)
+        for method in wanted:
+            if method == "wasserstein":
+                parts[method].append(_grid_wasserstein(ref, cur, steps) / norm)
+            else:
+                parts[method].append(stats.BINNED[method](coarse_ref, coarse_cur))
+    return {method: np.concatenate(values) for method, values in parts.items()}
 
 
-def _grid_wasserstein(ref: np.ndarray, cur: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """W1 between histograms whose bins sit at ``points``: the integral of |F_ref - F_cur|."""
-    f_ref = np.cumsum(ref, axis=1) / ref.sum(axis=1, keepdims=True)
-    f_cur = np.cumsum(cur, axis=1) / cur.sum(axis=1, keepdims=True)
-    gaps = np.abs(f_ref - f_cur)[:, :-1]
-    return np.asarray(gaps @ np.diff(points))
+def _grid_wasserstein(ref: np.ndarray, cur: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """W1 between histograms whose bins sit ``steps`` apart: the integral of |F_ref - F_cur|."""
+    f_ref = np.cumsum(ref, axis=1)
+    f_ref /= ref.sum(axis=1, keepdims=True)
+    f_cur = np.cumsum(cur, axis=1)
+    f_cur /= cur.sum(axis=1, keepdims=True)
+    f_ref -= f_cur
+    np.abs(f_ref, out=f_ref)
+    return np.asarray(f_ref[:, :-1] @ steps)
 
 
 def _categorical_null(
@@ -148,7 +174,11 @@ def _categorical_null(
     column: str,
 ) -> dict[Method, np.ndarray]:
     shares = cat.counts / cat.counts.sum()
-    ref, cur = _draw(
-        shares, cat.n, size, profile.settings.calibration_replicates, _rng(profile, column, size)
-    )
-    return {method: stats.BINNED[method](ref, cur) for method in methods if method != "ks"}
+    rng = _rng(profile, column, size)
+    wanted = [m for m in methods if m != "ks"]
+    parts: dict[Method, list[np.ndarray]] = {m: [] for m in wanted}
+    for block in _blocks(profile.settings.calibration_replicates):
+        ref, cur = _draw(shares, cat.n, size, block, rng)
+        for method in wanted:
+            parts[method].append(stats.BINNED[method](ref, cur))
+    return {method: np.concatenate(values) for method, values in parts.items()}

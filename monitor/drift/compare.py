@@ -65,7 +65,8 @@ def _raw_task(profile: ReferenceProfile, spec: ColumnSpec, values: np.ndarray) -
     methods = spec.resolved_methods()
     if spec.kind == "numerical":
         num = profile.numerical[spec.name]
-        return lambda: [measure.numerical(spec.name, num, values, methods)]
+        exact = profile.settings.ks_exact_max_en
+        return lambda: [measure.numerical(spec.name, num, values, methods, None, exact)]
     if spec.kind == "categorical":
         cat = profile.categorical[spec.name]
         return lambda: [measure.categorical(spec.name, cat, values, methods)]
@@ -77,7 +78,8 @@ def _raw_task(profile: ReferenceProfile, spec: ColumnSpec, values: np.ndarray) -
         for descriptor, array in described.items():
             name = text.descriptor_name(spec.name, descriptor)
             num = profile.numerical[name]
-            out.append(measure.numerical(name, num, array, methods, source=spec.name))
+            exact = profile.settings.ks_exact_max_en
+            out.append(measure.numerical(name, num, array, methods, spec.name, exact))
         return out
 
     return text_task

@@ -46,6 +46,7 @@ def numerical(
     values: np.ndarray,
     methods: Sequence[Method],
     source: str | None = None,
+    ks_exact_max_en: float = 10_000,
 ) -> Measured:
     """Measure a numerical column (or text descriptor) from raw values."""
     cur, missing = present_sorted(values)
@@ -66,7 +67,7 @@ def numerical(
             if ks_w is None:
                 ks_w = stats.ks_wasserstein(num.sorted_values, cur)
             if method == "ks":
-                p = stats.ks_pvalue(ks_w[0], num.sorted_values, cur)
+                p = stats.ks_pvalue(ks_w[0], num.sorted_values, cur, ks_exact_max_en)
                 results.append(("ks", ks_w[0], p))
             else:
                 results.append(

@@ -124,16 +124,26 @@ def ks_wasserstein(ref_sorted: FloatArray, cur_sorted: FloatArray) -> tuple[floa
     return d, w
 
 
-def ks_pvalue(d: float, ref_sorted: FloatArray, cur_sorted: FloatArray) -> float:
-    """Two-sided p-value of D exactly as ``ks_2samp(method="auto")``: the exact distribution
-    when both samples have at most 10,000 values, Smirnov's asymptotic one otherwise."""
+def ks_pvalue(
+    d: float, ref_sorted: FloatArray, cur_sorted: FloatArray, exact_max_en: float = 10_000
+) -> float:
+    """Two-sided p-value of D.
+
+    While the effective size en = n m / (n + m) is at most ``exact_max_en`` this is exactly
+    ``ks_2samp(method="auto")``: the exact distribution when both samples have at most
+    10,000 values, else ``kstwo.sf(D, round(en))``. Above, scipy's finite-n formula costs
+    about 6 microseconds per unit of en (3 s for a million rows against a million), so the
+    Kolmogorov limit distribution with Stephens' finite-n correction is used instead:
+    relative difference from scipy under 0.2% for p >= 0.01 and under 2% for p >= 1e-8."""
     n, m = ref_sorted.size, cur_sorted.size
+    en = n * m / (n + m)
+    if en > exact_max_en:
+        root = np.sqrt(en)
+        return float(np.clip(stats.kstwobign.sf(d * (root + 0.12 + 0.11 / root)), 0.0, 1.0))
     if max(n, m) <= KS_EXACT_MAX_N:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             return float(stats.ks_2samp(ref_sorted, cur_sorted).pvalue)
-    big, small = max(n, m), min(n, m)
-    en = big * small / (big + small)
     return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0.0, 1.0))
 
 

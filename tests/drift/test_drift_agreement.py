@@ -17,7 +17,7 @@ def _numeric_pairs() -> list[tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(7)
     return [
         (rng.normal(size=5_000), rng.normal(0.1, size=800)),  # exact p-value path
-        (rng.normal(size=30_000), rng.normal(0.02, 1.1, size=20_000)),  # asymptotic path
+        (rng.normal(size=30_000), rng.normal(0.02, 1.1, size=8_000)),  # asymptotic path
         (rng.lognormal(size=12_000), rng.lognormal(0.05, size=3_000)),
         (rng.integers(0, 5, 4_000).astype(float), rng.integers(0, 6, 900).astype(float)),  # ties
     ]
@@ -26,9 +26,12 @@ def _numeric_pairs() -> list[tuple[np.ndarray, np.ndarray]]:
 PAIR_IDS = ["normal-exact", "normal-asymptotic", "lognormal", "discrete-ties"]
 
 
-def _result(reference: np.ndarray, current: np.ndarray, method: str) -> tuple[float, float | None]:
+def _result(
+    reference: np.ndarray, current: np.ndarray, method: str, exact_max_en: float = 10_000
+) -> tuple[float, float | None]:
     spec = ColumnSpec("x", "numerical", (method,))  # type: ignore[arg-type]
-    profile = build_profile({"x": reference}, [spec], DriftSettings(threshold_mode="fixed"))
+    settings = DriftSettings(threshold_mode="fixed", ks_exact_max_en=exact_max_en)
+    profile = build_profile({"x": reference}, [spec], settings)
     result = compare(profile, {"x": current}).columns[0].results[0]
     return result.statistic, result.p_value
 
@@ -39,6 +42,18 @@ def test_ks_equals_scipy_ks_2samp(reference: np.ndarray, current: np.ndarray) ->
     expected = stats.ks_2samp(reference, current)
     assert d == pytest.approx(expected.statistic, rel=1e-12, abs=1e-15)
     assert p == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-300)
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.015, 0.035], ids=["p-0.84", "p-0.005", "p-4e-10"])
+def test_ks_on_large_samples_is_close_to_scipy_or_exact_on_request(shift: float) -> None:
+    rng = np.random.default_rng(17)
+    reference, current = rng.normal(size=120_000), rng.normal(shift, 1.0, 60_000)  # en = 40,000
+    expected = stats.ks_2samp(reference, current)
+    d, p = _result(reference, current, "ks")
+    assert d == pytest.approx(expected.statistic, rel=1e-12)
+    assert p == pytest.approx(expected.pvalue, rel=2e-2)  # Kolmogorov limit, Stephens-corrected
+    _, exact = _result(reference, current, "ks", exact_max_en=1e9)
+    assert exact == pytest.approx(expected.pvalue, rel=1e-9)
 
 
 @pytest.mark.parametrize(("reference", "current"), _numeric_pairs(), ids=PAIR_IDS)

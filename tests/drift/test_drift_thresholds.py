@@ -11,6 +11,7 @@ from monitor.drift import (
     adjust,
     benjamini_hochberg,
     build_profile,
+    calibrate,
     compare,
     holm,
 )
@@ -170,3 +171,23 @@ def test_one_outlier_neither_hides_nor_inflates_a_shift(where: str) -> None:
     assert moved.results[0].statistic > 0.2  # PSI of a 0.5 SD shift is about 0.25
     # min-max binning, the peers' way, sees nothing: every value shares one bin
     assert _minmax_psi(reference, shifted) < 0.01
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [(57, 57), (100, 100), (9_893, 9_800), (10_049, 10_000), (1_234_567, 1_200_000)],
+    ids=["tiny", "hundred", "just-under-10k", "just-over-10k", "millions"],
+)
+def test_calibration_size_rounds_down_to_two_significant_digits(size: int, expected: int) -> None:
+    assert calibrate.calibration_size(size) == expected
+
+
+def test_windows_of_nearly_equal_size_share_cached_thresholds() -> None:
+    rng = np.random.default_rng(6)
+    profile = build_profile({"x": rng.normal(size=5_000)}, [ColumnSpec("x", "numerical")])
+    for missing in (11, 13, 17):
+        window = rng.normal(size=1_000)
+        window[:missing] = np.nan
+        compare(profile, {"x": window})
+    sizes = {size for (_, _, size) in profile.thresholds}
+    assert sizes == {980}  # 989, 987 and 983 present values all use the 980-row null
