@@ -238,7 +238,18 @@ class StreamEvaluator:
                 start=window.start,
                 end=window.end,
             )
-            return compare_counts(profile, counts, n_rows), None
+            sample = None
+            if self.stream.report.html:  # a bounded sample for the picture only
+                sample = sources.read_sql(
+                    self._engine(source),
+                    source.query,
+                    columns=[name for name, _ in self.stream.drift_columns()],
+                    timestamp=self.stream.timestamp,
+                    start=window.start,
+                    end=window.end,
+                    limit=self.stream.report.sample_rows,
+                )
+            return compare_counts(profile, counts, n_rows), sample
         table = self._read(window)
         return compare(profile, sources.to_columns(table, self.stream)), table
 

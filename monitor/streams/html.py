@@ -29,6 +29,7 @@ def render_report(stream: StreamConfig, reference: pa.Table, current: pa.Table) 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy inside Evidently (0/0 bins)
         return _render(stream, reference, current)
 
 

@@ -96,10 +96,12 @@ def read_sql(
     timestamp: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
+    limit: int | None = None,
 ) -> pa.Table:
     """The ``columns`` of ``query``'s rows (all of them without ``columns``), restricted to
     ``[start, end)`` on ``timestamp`` when given: the query is wrapped as a subquery and
-    the database filters. The timestamp itself is not fetched unless asked for."""
+    the database filters. The timestamp itself is not fetched unless asked for. ``limit``
+    bounds the rows (any ``limit`` rows: a sample for a picture, not for statistics)."""
     statement: Any = text(query)
     if columns is not None:
         declared = list(dict.fromkeys([*columns, *([timestamp] if timestamp else [])]))
@@ -107,6 +109,8 @@ def read_sql(
         statement = select(*(source.c[c] for c in columns))
         if timestamp is not None and start is not None and end is not None:
             statement = statement.where(source.c[timestamp] >= start, source.c[timestamp] < end)
+        if limit is not None:
+            statement = statement.limit(limit)
     try:
         with engine.connect() as connection:
             result = connection.execute(statement)

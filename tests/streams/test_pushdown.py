@@ -152,6 +152,7 @@ def test_sql_stream_reports_agree_with_and_without_pushdown(
             record_id=None,
             methods={"numerical": ["psi", "ks"]},
             source={"kind": "sql", "url": url, "query": QUERY, "pushdown": pushdown},
+            report={"html": pushdown, "sample_rows": 500},
         )
         (stream,) = make_config(table).streams
         store = Store(f"sqlite:///{tmp_path / f'm{pushdown}.db'}")
@@ -171,3 +172,4 @@ def test_sql_stream_reports_agree_with_and_without_pushdown(
         first = pushed[name]["results"][0]
         assert first == next(r for r in pulled[name]["results"] if r["method"] == first["method"])
     assert any("ks" in note for note in pushed["x"]["notes"])
+    assert reports[0].has_html and not reports[1].has_html
