@@ -96,3 +96,35 @@ def test_check_config_summarises_streams(files: Path) -> None:
     assert code == 0
     assert "streams: 1 (wine)" in out
     assert "wine: 2 column(s) from ingest, windows of every 1h, judged not scheduled" in out
+
+
+def test_without_current_the_latest_window_is_judged(files: Path) -> None:
+    config = files / "config.toml"
+    config.write_text(
+        CONFIG.replace('window = { every = "1h", min_rows = 50 }', "window = { rows = 200 }")
+        + f'\n[store]\ndata_dir = "{files / "data"}"\n'
+    )
+    from datetime import UTC, datetime
+
+    from monitor.config import load_config
+    from monitor.store import Store
+    from monitor.streams.batch import encode, parse_batch
+
+    (stream,) = load_config(config).streams
+    store = Store(load_config(config).store.effective_url)
+    store.upgrade()
+    rows = pq.read_table(files / "cur.parquet").slice(0, 250).to_pylist()
+    batch = parse_batch(stream, json.dumps(rows).encode(), "json")
+    store.append_batch(
+        "wine",
+        received_at=datetime.now(UTC),
+        first_ts=batch.first_ts,
+        last_ts=batch.last_ts,
+        n_rows=batch.n_rows,
+        payload=encode(batch.table),
+    )
+    store.close()
+    code, out, err = run("drift", "-c", str(config), "--stream", "wine", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["n_rows"] == 200 and result["dataset_drifted"]
