@@ -5,8 +5,9 @@ edges ``<=`` it (the engine's bin numbering), written as a portable ``CASE`` exp
 that PostgreSQL, DuckDB and SQLite all run; the database answers ``GROUP BY bucket`` with
 one count per bin. A categorical column is ``GROUP BY`` the value itself. What crosses the
 wire is a few rows per column, whatever the window's size; ``compare_counts`` then works
-from the counts. Text columns have no push-down (their descriptors need the text) and are
-left out of a push-down report.
+from the counts. Of a text column's descriptors only the length has a portable SQL form
+(``length()``, in characters); word count, non-letter share and out-of-vocabulary share
+need the text itself and are left out of a push-down report.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql import ColumnElement, Subquery
 
 from monitor.drift import ColumnCounts, ReferenceProfile
+from monitor.drift.text import descriptor_name
 from monitor.errors import SourceError
 from monitor.store.engine import describe_error
 
@@ -47,7 +49,7 @@ def pushdown_counts(
 ) -> tuple[dict[str, ColumnCounts], int]:
     """Counts per bin and per category of every numerical and categorical column of
     ``profile`` over the rows of ``query`` in ``[start, end)``, and the window's row count."""
-    specs = [s for s in profile.columns if s.kind != "text"]
+    specs = list(profile.columns)
     names = [timestamp, *(s.name for s in specs)]
     source = text(query).columns(*(column(n) for n in names)).subquery("src")
     window = (source.c[timestamp] >= start, source.c[timestamp] < end)
@@ -60,6 +62,13 @@ def pushdown_counts(
             for spec in specs:
                 if spec.kind == "numerical":
                     counts[spec.name] = _numerical(connection, source, window, spec.name, profile)
+                elif spec.kind == "text":
+                    # Only the length descriptor has a portable SQL form (length()).
+                    name = descriptor_name(spec.name, "length")
+                    value = func.length(func.nullif(source.c[spec.name], ""))
+                    counts[name] = _binned(
+                        connection, source, window, value, profile.bin_edges(name)
+                    )
                 else:
                     counts[spec.name] = _categorical(connection, source, window, spec.name)
     except SQLAlchemyError as exc:
@@ -70,8 +79,17 @@ def pushdown_counts(
 def _numerical(
     connection: Any, source: Subquery, window: Sequence[Any], name: str, profile: ReferenceProfile
 ) -> ColumnCounts:
-    edges = profile.bin_edges(name)
-    bucket = bucket_expression(source.c[name], edges).label("bucket")
+    return _binned(connection, source, window, source.c[name], profile.bin_edges(name))
+
+
+def _binned(
+    connection: Any,
+    source: Subquery,
+    window: Sequence[Any],
+    value: ColumnElement[Any],
+    edges: np.ndarray,
+) -> ColumnCounts:
+    bucket = bucket_expression(value, edges).label("bucket")
     query = select(bucket, func.count()).select_from(source).where(*window).group_by(bucket)
     bins = np.zeros(len(edges) + 1, dtype=np.int64)
     missing = 0

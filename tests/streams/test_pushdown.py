@@ -20,11 +20,13 @@ from tests.streams.conftest import MakeConfig, stream_table
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 N = 4000
-QUERY = "SELECT ts, x, y, c FROM events"
+QUERY = "SELECT ts, x, y, c, t FROM events"
+WORDS = np.array(["red", "wine", "crisp", "a", "very", "long", "tannic", "finish", "!"])
 SPECS = [
     ColumnSpec("x", "numerical", ("psi", "jensenshannon", "hellinger")),
     ColumnSpec("y", "numerical"),
     ColumnSpec("c", "categorical"),
+    ColumnSpec("t", "text", ("psi", "hellinger")),
 ]
 BINNED = {"psi", "jensenshannon", "hellinger", "chi2", "linf"}
 
@@ -55,12 +57,14 @@ def _fill(engine: Engine) -> None:
     y[::50] = np.nan  # stored as NULL
     c = rng.choice(["a", "b", "c", "d", "zz"], N, p=[0.4, 0.3, 0.2, 0.05, 0.05]).astype(object)
     c[::70] = None
+    t = [" ".join(rng.choice(WORDS, rng.integers(1, 12))) for _ in range(N)]
     rows = [
         {
             "ts": T0 + timedelta(seconds=i),
             "x": float(x[i]),
             "y": None if np.isnan(y[i]) else float(y[i]),
             "c": c[i],
+            "t": "" if i % 90 == 0 else t[i],
         }
         for i in range(N)
     ]
@@ -68,10 +72,10 @@ def _fill(engine: Engine) -> None:
         connection.execute(
             text(
                 "CREATE TABLE events"
-                " (ts TIMESTAMPTZ, x DOUBLE PRECISION, y DOUBLE PRECISION, c VARCHAR)"
+                " (ts TIMESTAMPTZ, x DOUBLE PRECISION, y DOUBLE PRECISION, c VARCHAR, t TEXT)"
             )
         )
-        connection.execute(text("INSERT INTO events VALUES (:ts, :x, :y, :c)"), rows)
+        connection.execute(text("INSERT INTO events VALUES (:ts, :x, :y, :c, :t)"), rows)
 
 
 def _profile():  # type: ignore[no-untyped-def]
@@ -80,6 +84,7 @@ def _profile():  # type: ignore[no-untyped-def]
         "x": rng.normal(0, 1, 5000),
         "y": rng.exponential(2, 5000),
         "c": rng.choice(["a", "b", "c", "d"], 5000, p=[0.4, 0.3, 0.2, 0.1]).astype(object),
+        "t": np.array([" ".join(rng.choice(WORDS, rng.integers(1, 10))) for _ in range(5000)]),
     }
     return build_profile(reference, SPECS, DriftSettings(threshold_mode="fixed"))
 
@@ -91,12 +96,15 @@ def test_pushdown_equals_in_memory(warehouse: Engine) -> None:
         warehouse, QUERY, profile=profile, timestamp="ts", start=start, end=end
     )
     assert n_rows == 3000
-    rows = read_sql(warehouse, QUERY, columns=["x", "y", "c"], timestamp="ts", start=start, end=end)
+    rows = read_sql(
+        warehouse, QUERY, columns=["x", "y", "c", "t"], timestamp="ts", start=start, end=end
+    )
     assert rows.num_rows == 3000
     raw = {
         "x": np.array(rows.column("x").to_pylist(), dtype=float),
         "y": np.array([np.nan if v is None else v for v in rows.column("y").to_pylist()]),
         "c": np.array(rows.column("c").to_pylist(), dtype=object),
+        "t": np.array(rows.column("t").to_pylist(), dtype=object),
     }
     # The database's buckets are the engine's bins.
     for name in ("x", "y"):
@@ -114,7 +122,10 @@ def test_pushdown_equals_in_memory(warehouse: Engine) -> None:
     pushed = compare_counts(profile, counts, n_rows)
     memory = compare(profile, raw)
     assert pushed.status == memory.status == "ok"
-    for p_col, m_col in zip(pushed.columns, memory.columns, strict=True):
+    in_memory = {c.column: c for c in memory.columns}
+    assert [c.column for c in pushed.columns] == ["x", "y", "c", "t:length"]
+    for p_col in pushed.columns:
+        m_col = in_memory[p_col.column]
         assert p_col.column == m_col.column
         m_results = {r.method: r for r in m_col.results if r.method in BINNED}
         p_results = {r.method: r for r in p_col.results}
