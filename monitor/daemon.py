@@ -126,9 +126,20 @@ class Daemon:
         )
         self._server = await start_server(app, host=server.host, port=server.port, what="HTTP API")
         logger.info("HTTP API on http://%s:%d (metrics at /metrics)", server.host, self.port)
+        self._warn_unwritable_streams()
         self._scheduler = self._build_scheduler()
         self._scheduler.start()
         logger.info("scheduled %d job(s)", len(self._scheduler.get_jobs()))
+
+    def _warn_unwritable_streams(self) -> None:
+        writers = [t for t in self.config.server.tokens if "write" in t.scopes]
+        ingest = [s.name for s in self.config.streams if isinstance(s.source, IngestSourceConfig)]
+        if ingest and not writers:
+            logger.warning(
+                "streams %s take ingested records, but no [[server.tokens]] entry has the "
+                "'write' scope: every POST to them will be refused (401)",
+                ", ".join(ingest),
+            )
 
     def _sync_catalog(self) -> None:
         config = self.config

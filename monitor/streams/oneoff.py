@@ -23,7 +23,7 @@ from monitor.streams.evaluate import (
     result_columns,
 )
 
-__all__ = ["compare_files", "format_table", "to_json"]
+__all__ = ["compare_files", "dumps", "format_table", "to_json"]
 
 
 def compare_files(
