@@ -163,7 +163,8 @@ def _grid_wasserstein(ref: np.ndarray, cur: np.ndarray, steps: np.ndarray) -> np
     f_cur /= cur.sum(axis=1, keepdims=True)
     f_ref -= f_cur
     np.abs(f_ref, out=f_ref)
-    return np.asarray(f_ref[:, :-1] @ steps)
+    # multiply-and-sum rather than a BLAS product, whose threads stall on a busy machine
+    return np.asarray((f_ref[:, :-1] * steps).sum(axis=1))
 
 
 def _categorical_null(

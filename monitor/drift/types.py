@@ -90,6 +90,8 @@ class DriftSettings:
             ("drift_share", 0 < self.drift_share <= 1, "a number in (0, 1]"),
             ("min_rows", self.min_rows >= 1, "an integer >= 1"),
             ("calibration_replicates", self.calibration_replicates >= 100, "an integer >= 100"),
+            ("workers", self.workers is None or self.workers >= 1, "None or an integer >= 1"),
+            ("ks_exact_max_en", self.ks_exact_max_en > 0, "a positive number"),
         ]
         for name, ok, expected in checks:
             if not ok:

@@ -176,3 +176,25 @@ def test_ks_on_categorical_is_refused_with_the_column_named() -> None:
         build_profile(
             {"c": np.array(["a"], dtype=object)}, [ColumnSpec("c", "categorical", ("ks",))]
         )
+
+
+def test_a_column_with_no_present_values_is_reported_not_guessed() -> None:
+    rng = np.random.default_rng(12)
+    profile = build_profile(_data(rng, 1_000), COLUMNS)
+    window = _data(rng, 300)
+    window["x"] = np.full(300, np.nan)
+    window["c"] = np.array([None] * 300, dtype=object)
+    result = compare(profile, window)
+    x, _, c = result.columns
+    assert x.results == () and not x.drifted and x.notes == ("no present values",)
+    assert x.quality.missing_share == 1.0
+    assert c.results == () and c.quality.missing_share == 1.0
+
+
+def test_a_missing_column_is_named() -> None:
+    rng = np.random.default_rng(13)
+    profile = build_profile(_data(rng, 1_000), COLUMNS)
+    window = _data(rng, 300)
+    del window["y"]
+    with pytest.raises(ValueError, match="data lacks column 'y'"):
+        compare(profile, window)
