@@ -16,6 +16,7 @@ from monitor.api import create_app
 from monitor.exporter import StoreCollector
 from monitor.records import NewDriftReport
 from monitor.store import Store
+from tests.servers import ROOT
 from tests.streams.conftest import MakeConfig
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -135,3 +136,18 @@ async def test_metrics_cap_columns_per_stream(client: httpx.AsyncClient, store: 
     assert [(s.labels, s.value) for s in share] == [({"stream": "wine"}, pytest.approx(1 / 3))]
     missing = {s.value for s in families["monitor_drift_missing_share"].samples}
     assert missing == {0.25}
+
+
+async def test_every_drift_metric_is_documented(client: httpx.AsyncClient, store: Store) -> None:
+    add(store, 0)
+    store.append_batch("wine", received_at=T0, first_ts=T0, last_ts=T0, n_rows=1, payload=b"x")
+    text = (await client.get("/metrics")).text
+    names = {
+        sample.name
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith(("monitor_drift", "monitor_stream"))
+    }
+    assert len(names) >= 11
+    documented = (ROOT / "docs" / "metrics.md").read_text()
+    assert sorted(n for n in names if f"`{n}`" not in documented) == []
