@@ -21,7 +21,7 @@ import click
 
 from monitor import __version__
 from monitor.config import Config, load_config
-from monitor.durations import parse_duration
+from monitor.durations import format_duration, parse_duration
 from monitor.errors import ConfigError, MonitorError, StartupError
 from monitor.records import RunStatus
 
@@ -158,6 +158,17 @@ def check_config(config_path: Path) -> None:
             click.echo(
                 f"    {suite.name}: {suite.schedule.describe()} on {', '.join(suite.models)}"
             )
+    click.echo(
+        f"  streams: {len(config.streams)} ({', '.join(s.name for s in config.streams) or 'none'})"
+    )
+    for stream in config.streams:
+        window = stream.window
+        cut = f"every {format_duration(window.every)}" if window.every else f"{window.rows} rows"
+        when = stream.schedule.describe() if stream.schedule else "not scheduled"
+        click.echo(
+            f"    {stream.name}: {len(stream.drift_columns())} column(s) from "
+            f"{stream.source.kind}, windows of {cut}, judged {when}"
+        )
     click.echo(f"  store: {redact_url(config.store.effective_url)}")
     click.echo(f"  API: http://{config.server.host}:{config.server.port}")
 
@@ -354,6 +365,52 @@ def _ready_store(config: Config) -> Any:
         store.close()
         _fail(EXIT_STARTUP, reason)
     return store
+
+
+@cli.command()
+@config_option
+@click.option("--stream", "stream_name", required=True, help="The [[streams]] entry to use.")
+@click.option(
+    "--reference",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Reference data (Parquet, CSV, JSONL); default: the stream's reference.",
+)
+@click.option(
+    "--current",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Current data; default: the stream's latest complete window.",
+)
+@click.option("--html", type=click.Path(path_type=Path), help="Write Evidently's HTML report here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def drift(
+    config_path: Path,
+    stream_name: str,
+    reference: Path | None,
+    current: Path | None,
+    html: Path | None,
+    as_json: bool,
+) -> None:
+    """Compare current data with a reference once and print the drift per column."""
+    config = _load(config_path)
+    stream = config.stream(stream_name)
+    if stream is None:
+        known = ", ".join(s.name for s in config.streams) or "none"
+        _fail(EXIT_USAGE, f"--stream: unknown stream {stream_name!r}; defined: {known}")
+    if html is not None and current is None:
+        _fail(EXIT_USAGE, "--html needs --current")
+    from monitor.streams import oneoff
+
+    store = None if current is not None else _open_store(config)
+    try:
+        result = oneoff.compare_files(
+            stream, reference=reference, current=current, store=store, html=html
+        )
+    except (MonitorError, ValueError, KeyError) as exc:
+        _fail(EXIT_STARTUP if isinstance(exc, MonitorError) else EXIT_USAGE, str(exc))
+    finally:
+        if store is not None:
+            store.close()
+    click.echo(oneoff.dumps(stream, result) if as_json else oneoff.format_table(stream, result))
 
 
 def _load(path: Path) -> Config:

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import signal
 import threading
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -26,23 +28,28 @@ from prometheus_client import CollectorRegistry
 
 from monitor import __version__
 from monitor.alerts.delivery import DeliveryWorker
-from monitor.alerts.events import RunFinished
+from monitor.alerts.events import RunFinished, StreamActivity, drift_event
 from monitor.alerts.service import AlertService
 from monitor.api import create_app
 from monitor.clock import Clock, utc_now
-from monitor.config import AnyModelConfig, Config, SuiteConfig, config_hash
+from monitor.config import AnyModelConfig, Config, IngestSourceConfig, SuiteConfig, config_hash
 from monitor.errors import StartupError
 from monitor.exporter import StoreCollector
-from monitor.records import CatalogModel, CatalogSuite
+from monitor.records import CatalogModel, CatalogSuite, DriftReport
 from monitor.runner import Runner
 from monitor.schedules import build_trigger
 from monitor.serving import EmbeddedServer, start_server
 from monitor.sinks import build_sink
 from monitor.store import Store, redact_url
+from monitor.streams.evaluate import StreamEvaluator
 
 logger = logging.getLogger(__name__)
 
 CRASHED = "the daemon stopped unexpectedly during the run (found at the next start)"
+
+DriftHook = Callable[[DriftReport], object]
+"""Called with every new drift report (a coroutine function is awaited). The alerting
+issue registers its rule engine here."""
 
 
 class Daemon:
@@ -60,9 +67,14 @@ class Daemon:
         self.config = config
         self.store = store or Store(config.store.effective_url)
         self.registry = CollectorRegistry()
-        self.registry.register(StoreCollector(self.store, version=__version__))
+        caps = {s.name: s.max_exported_columns for s in config.streams}
+        self.registry.register(StoreCollector(self.store, version=__version__, max_columns=caps))
         self._clock = clock
         self._runner = Runner(self.store, transport=transport, clock=clock)
+        self.on_drift_report: list[DriftHook] = []
+        self._evaluators = {
+            s.name: StreamEvaluator(s, self.store, clock=clock) for s in config.streams
+        }
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self._inflight: set[asyncio.Task[object]] = set()
@@ -80,6 +92,7 @@ class Daemon:
         self._delivery: DeliveryWorker | None = None
         self._delivery_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.on_drift_report.append(self._alert_on_drift)
 
     @property
     def port(self) -> int:
@@ -135,13 +148,30 @@ class Daemon:
             )
             self._delivery_task = asyncio.create_task(self._delivery.run(), name="alert delivery")
         server = self.config.server
-        app = create_app(store, self.registry, version=__version__)
+        app = create_app(
+            store,
+            self.registry,
+            version=__version__,
+            streams=self.config.streams,
+            tokens=server.tokens,
+        )
         self._server = await start_server(app, host=server.host, port=server.port, what="HTTP API")
         logger.info("HTTP API on http://%s:%d (metrics at /metrics)", server.host, self.port)
+        self._warn_unwritable_streams()
         self._scheduler = self._build_scheduler()
         self._scheduler.start()
         suite_jobs = len(self._scheduler.get_jobs()) - 1  # minus the alert timer
         logger.info("scheduled %d job(s) and the alert timer", suite_jobs)
+
+    def _warn_unwritable_streams(self) -> None:
+        writers = [t for t in self.config.server.tokens if "write" in t.scopes]
+        ingest = [s.name for s in self.config.streams if isinstance(s.source, IngestSourceConfig)]
+        if ingest and not writers:
+            logger.warning(
+                "streams %s take ingested records, but no [[server.tokens]] entry has the "
+                "'write' scope: every POST to them will be refused (401)",
+                ", ".join(ingest),
+            )
 
     def _sync_catalog(self) -> None:
         config = self.config
@@ -171,6 +201,18 @@ class Daemon:
                 misfire_grace_time=max(1, round(schedule.misfire_grace.total_seconds())),
                 **({"next_run_time": self._clock()} if schedule.run_at_start else {}),
             )
+        for stream in self.config.streams:
+            if stream.schedule is None:
+                continue
+            scheduler.add_job(
+                self._drift_job,
+                build_trigger(stream.schedule),
+                args=(stream.name,),
+                id=f"stream:{stream.name}",
+                name=f"drift of stream {stream.name}",
+                misfire_grace_time=max(1, round(stream.schedule.misfire_grace.total_seconds())),
+                **({"next_run_time": self._clock()} if stream.schedule.run_at_start else {}),
+            )
         # Always on, even without rules: alerts of rules removed from the configuration
         # are resolved by the tick rather than left firing forever.
         scheduler.add_job(
@@ -186,16 +228,76 @@ class Daemon:
         """Time-based rules (``stale``), repeats and Alertmanager re-sends."""
         pairs = [(s.name, m.name) for s, m in self.config.jobs() if s.schedule is not None]
         try:
-            tick = await asyncio.to_thread(self.alerts.tick, pairs)
+            streams = await asyncio.to_thread(self._stream_activity)
+            tick = await asyncio.to_thread(self.alerts.tick, pairs, streams)
             await self.alerts.handle(tick)
         except Exception:
             logger.exception("alert evaluation on the timer failed")
+
+    def _stream_activity(self) -> list[StreamActivity]:
+        """When each configured stream last had data: its newest ingested batch, or the
+        end of its newest judged window with rows (file and SQL sources)."""
+        last: dict[str, datetime | None] = {s.name: None for s in self.config.streams}
+        for count in self.store.stream_counts():
+            if count.stream in last:
+                last[count.stream] = count.last_received_at
+        for report in self.store.latest_drift_reports():
+            seen, end = last.get(report.stream), report.window_end
+            if report.stream in last and report.n_rows > 0 and end and (seen is None or end > seen):
+                last[report.stream] = end
+        return [StreamActivity(name, at) for name, at in last.items()]
+
+    async def _alert_on_drift(self, report: DriftReport) -> None:
+        """Feed a new drift report to the alert rules of kind ``drift``."""
+        event = drift_event(report)
+        if event is not None:
+            await self.alerts.handle(event)
 
     def _wake_delivery(self) -> None:
         # Called from worker threads: hop onto the loop that owns the worker's event.
         worker = self._delivery
         if worker is not None and self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(worker.wake)
+
+    async def _drift_job(self, name: str) -> None:
+        """Judge the stream's latest complete window in a worker thread (the statistics
+        and the reads block), then hand a new report to every ``on_drift_report`` hook."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._inflight.add(task)
+        try:
+            report = await asyncio.to_thread(self._judge, name)
+            if report is not None:
+                await self._announce(report)
+        except Exception:
+            logger.exception("stream %s: judging the latest window failed", name)
+        finally:
+            self._inflight.discard(task)
+
+    def _judge(self, name: str) -> DriftReport | None:
+        evaluator = self._evaluators[name]
+        source = evaluator.stream.source
+        if isinstance(source, IngestSourceConfig):
+            self.store.delete_batches_before(name, self._clock() - source.retention)
+        report = evaluator.run_latest()
+        if report is not None:
+            logger.info(
+                "stream %s: window %s: %s, drift share %s",
+                name,
+                report.window_key,
+                report.status,
+                report.drift_share,
+            )
+        return report
+
+    async def _announce(self, report: DriftReport) -> None:
+        for hook in list(self.on_drift_report):
+            try:
+                outcome = hook(report)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:
+                logger.exception("drift report hook %r failed", hook)
 
     async def _run_job(self, suite: SuiteConfig, model: AnyModelConfig) -> None:
         task = asyncio.current_task()
@@ -221,6 +323,8 @@ class Daemon:
                 await self._delivery_task
         if self._delivery is not None:
             await self._delivery.aclose()
+        for evaluator in self._evaluators.values():
+            evaluator.close()
         if self._server is not None:
             await self._server.stop()
         await asyncio.to_thread(self.store.close)

@@ -5,6 +5,8 @@
     ├── DatasetError       a suite's dataset cannot be read or a row lacks a mapped field
     ├── AdapterError       one request to a model endpoint failed; carries an error kind
     ├── StoreError         the store refused an operation (unknown run, wrong state, unreachable)
+    ├── BatchError         an ingest batch does not fit its stream's schema; lists rows and columns
+    ├── SourceError        a stream's reference or current data cannot be read
     └── StartupError       the daemon could not start (port in use, store unreachable)
 
 Library code raises these; only ``monitor.cli`` turns them into exit codes.
@@ -49,6 +51,24 @@ class AdapterError(MonitorError):
 
 class StoreError(MonitorError):
     """The store could not do what was asked."""
+
+
+class BatchError(MonitorError):
+    """An ingest batch was refused whole. ``problems`` holds the first few offending
+    ``(row, column, message)`` triples (row and column ``None`` when the batch as a whole
+    is wrong); ``total`` counts them all."""
+
+    def __init__(
+        self, problems: Sequence[tuple[int | None, str | None, str]], *, total: int | None = None
+    ) -> None:
+        self.problems = list(problems)
+        self.total = len(self.problems) if total is None else total
+        first = self.problems[0] if self.problems else (None, None, "invalid batch")
+        super().__init__(f"{self.total} problem(s) in the batch; first: {first[2]}")
+
+
+class SourceError(MonitorError):
+    """A stream's reference or current data cannot be read (missing file, bad query)."""
 
 
 class StartupError(MonitorError):

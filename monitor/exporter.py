@@ -8,26 +8,34 @@ from __future__ import annotations
 
 import logging
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
+from monitor.records import DriftReport
 from monitor.store import Store
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "monitor"
 PAIR = ["suite", "model"]
+DEFAULT_MAX_COLUMNS = 50
+TEST_METHODS = ("ks", "chi2")
 
 
 class StoreCollector(Collector):
     """Reads runs and scores from ``store`` for each scrape."""
 
-    def __init__(self, store: Store, *, version: str) -> None:
+    def __init__(
+        self, store: Store, *, version: str, max_columns: Mapping[str, int] | None = None
+    ) -> None:
         self._store = store
         self._version = version
+        # Per stream, how many columns of its latest report are exported (cardinality cap).
+        self._max_columns = dict(max_columns or {})
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
         # Nothing to describe up front: registering must not query the store.
@@ -41,7 +49,13 @@ class StoreCollector(Collector):
         )
         up = GaugeMetricFamily(f"{PREFIX}_store_up", "1 if the store answered this scrape, else 0.")
         try:
-            families = [*self._run_families(), *self._score_families(), *self._alert_families()]
+            families = [
+                *self._run_families(),
+                *self._score_families(),
+                *self._stream_families(),
+                *self._drift_families(),
+                *self._alert_families(),
+            ]
         except Exception as exc:  # a scrape must answer even when the store does not
             logger.warning("scrape: store unavailable: %s", type(exc).__name__)
             up.add_metric([], 0)
@@ -80,6 +94,131 @@ class StoreCollector(Collector):
             _add(lower, key, s.lower)
             _add(upper, key, s.upper)
         return [score, lower, upper]
+
+    def _stream_families(self) -> list[CounterMetricFamily]:
+        rows = CounterMetricFamily(
+            f"{PREFIX}_stream_rows_ingested",
+            "Rows accepted by the ingest API per stream.",
+            labels=["stream"],
+        )
+        for count in self._store.stream_counts():
+            rows.add_metric([count.stream], count.n_rows)
+        return [rows]
+
+    def _drift_families(self) -> list[GaugeMetricFamily]:
+        """The latest ``ok`` drift report of every stream. p-values and distances are in
+        separately named families, so a series never changes meaning."""
+        col = ["stream", "column"]
+        method = [*col, "method"]
+        families = {
+            "p_value": GaugeMetricFamily(
+                f"{PREFIX}_drift_p_value",
+                "p-value of a drift test (ks, chi2) on the latest window, per column.",
+                labels=method,
+            ),
+            "p_value_adjusted": GaugeMetricFamily(
+                f"{PREFIX}_drift_p_value_adjusted",
+                "p-value after the multiple-testing correction across columns "
+                "(p-value mode); compared with the p-value threshold.",
+                labels=method,
+            ),
+            "p_value_threshold": GaugeMetricFamily(
+                f"{PREFIX}_drift_p_value_threshold",
+                "Drift is flagged when the p-value is below this.",
+                labels=method,
+            ),
+            "test_statistic": GaugeMetricFamily(
+                f"{PREFIX}_drift_test_statistic",
+                "Statistic of a drift test (KS D, chi-square) on the latest window.",
+                labels=method,
+            ),
+            "distance": GaugeMetricFamily(
+                f"{PREFIX}_drift_distance",
+                "Distance between the latest window and the reference "
+                "(wasserstein, psi, jensenshannon, hellinger, linf).",
+                labels=method,
+            ),
+            "threshold": GaugeMetricFamily(
+                f"{PREFIX}_drift_statistic_threshold",
+                "Drift is flagged when the statistic (test statistic or distance) exceeds "
+                "this (calibrated and fixed modes).",
+                labels=method,
+            ),
+            "drifted": GaugeMetricFamily(
+                f"{PREFIX}_drift_column_drifted",
+                "1 if the column drifted in the latest window (by its first method).",
+                labels=col,
+            ),
+            "missing": GaugeMetricFamily(
+                f"{PREFIX}_drift_missing_share",
+                "Share of missing values of the column in the latest window.",
+                labels=col,
+            ),
+        }
+        stream_families = self._dataset_families()
+        for report in self._store.latest_drift_reports():
+            self._add_dataset(stream_families, report)
+            cap = self._max_columns.get(report.stream, DEFAULT_MAX_COLUMNS)
+            for column in report.columns[:cap]:
+                self._add_column(families, report.stream, column)
+        return [*stream_families.values(), *families.values()]
+
+    @staticmethod
+    def _dataset_families() -> dict[str, GaugeMetricFamily]:
+        return {
+            "share": GaugeMetricFamily(
+                f"{PREFIX}_drift_share",
+                "Share of drifted columns in the latest window of a stream.",
+                labels=["stream"],
+            ),
+            "dataset": GaugeMetricFamily(
+                f"{PREFIX}_drift_dataset_drifted",
+                "1 if the share of drifted columns reached the stream's drift_share.",
+                labels=["stream"],
+            ),
+            "rows": GaugeMetricFamily(
+                f"{PREFIX}_drift_window_rows",
+                "Rows in the latest judged window of a stream.",
+                labels=["stream"],
+            ),
+            "at": GaugeMetricFamily(
+                f"{PREFIX}_drift_last_report_timestamp_seconds",
+                "Unix time the latest drift report of a stream was made.",
+                labels=["stream"],
+            ),
+        }
+
+    @staticmethod
+    def _add_dataset(families: dict[str, GaugeMetricFamily], report: DriftReport) -> None:
+        key = [report.stream]
+        if report.drift_share is not None:
+            families["share"].add_metric(key, report.drift_share)
+        families["dataset"].add_metric(key, 1.0 if report.dataset_drifted else 0.0)
+        families["rows"].add_metric(key, report.n_rows)
+        families["at"].add_metric(key, report.created_at.timestamp())
+
+    @staticmethod
+    def _add_column(
+        families: dict[str, GaugeMetricFamily], stream: str, column: Mapping[str, Any]
+    ) -> None:
+        key = [stream, str(column["column"])]
+        families["drifted"].add_metric(key, 1.0 if column.get("drifted") else 0.0)
+        missing = (column.get("quality") or {}).get("missing_share")
+        if missing is not None:
+            families["missing"].add_metric(key, missing)
+        for result in column.get("results", ()):
+            labels = [*key, str(result["method"])]
+            statistic, threshold = result.get("statistic"), result.get("threshold")
+            if result.get("p_value") is not None:
+                families["p_value"].add_metric(labels, result["p_value"])
+            if result.get("p_value_adjusted") is not None:
+                families["p_value_adjusted"].add_metric(labels, result["p_value_adjusted"])
+            if statistic is not None:
+                test = result["method"] in TEST_METHODS
+                families["test_statistic" if test else "distance"].add_metric(labels, statistic)
+            if threshold is not None:
+                kind = "p_value_threshold" if result.get("kind") == "p_value" else "threshold"
+                families[kind].add_metric(labels, threshold)
 
     def _alert_families(self) -> list[GaugeMetricFamily | CounterMetricFamily]:
         alerts = GaugeMetricFamily(

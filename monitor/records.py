@@ -117,3 +117,81 @@ class RunSummary:
     last_finished_at: datetime | None
     last_success_at: datetime | None
     last_duration_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamBatch:
+    """One accepted ingest batch: its rows as Arrow IPC bytes, their time span, and the
+    stream row number of its first row (row-count windows are cut on those numbers)."""
+
+    id: int
+    stream: str
+    received_at: datetime
+    first_ts: datetime
+    last_ts: datetime
+    first_row: int
+    n_rows: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredProfile:
+    """A reference profile, computed once per reference (``reference_hash``) and kept."""
+
+    id: int
+    stream: str
+    reference_hash: str
+    created_at: datetime
+    n_rows: int
+    profile: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DriftReport:
+    """One window of a stream judged against its reference.
+
+    ``columns`` is the JSON form of the engine's per-column result: column, kind,
+    drifted, results (method, statistic, p_value, threshold, drifted, kind), quality.
+    """
+
+    id: int
+    stream: str
+    window_key: str
+    window_start: datetime | None
+    window_end: datetime | None
+    created_at: datetime
+    status: str
+    n_rows: int
+    drift_share: float | None
+    dataset_drifted: bool
+    columns: tuple[dict[str, Any], ...]
+    profile_id: int | None
+    has_html: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StreamCount:
+    """Rows ingested into a stream so far, for the ``rows ingested`` counter."""
+
+    stream: str
+    n_rows: int
+    n_batches: int
+    last_received_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewDriftReport:
+    """A drift report about to be stored (``DriftReport`` without id, plus its HTML)."""
+
+    stream: str
+    window_key: str
+    window_start: datetime | None
+    window_end: datetime | None
+    created_at: datetime
+    status: str
+    n_rows: int
+    drift_share: float | None
+    dataset_drifted: bool
+    columns: tuple[dict[str, Any], ...]
+    profile_id: int | None = None
+    html: str | None = None

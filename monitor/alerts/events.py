@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.records import Run
+from monitor.records import DriftReport, Run
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +69,36 @@ class DriftReportReady:
     dataset_drift: bool
     drift_share: float
     columns: tuple[ColumnDrift, ...] = ()
+
+
+def drift_event(report: DriftReport) -> DriftReportReady | None:
+    """The alerting view of a stored drift report; ``None`` for a window that was not
+    judged (``insufficient_data``)."""
+    if report.status != "ok" or report.drift_share is None:
+        return None
+    columns = []
+    for column in report.columns:
+        results = column.get("results") or ()
+        if not results:
+            continue
+        first = results[0]
+        columns.append(
+            ColumnDrift(
+                column=str(column["column"]),
+                method=str(first["method"]),
+                score=float(first.get("statistic") or 0.0),
+                threshold=float(first.get("threshold") or 0.0),
+                drifted=bool(column.get("drifted")),
+            )
+        )
+    return DriftReportReady(
+        stream=report.stream,
+        report_id=report.id,
+        at=report.created_at,
+        dataset_drift=report.dataset_drifted,
+        drift_share=report.drift_share,
+        columns=tuple(columns),
+    )
 
 
 @dataclass(frozen=True, slots=True)

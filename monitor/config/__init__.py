@@ -23,7 +23,15 @@ from monitor.config.models import (
     Role,
     TensorConfig,
 )
-from monitor.config.server import LogConfig, ServerConfig, StoreConfig
+from monitor.config.server import LogConfig, ServerConfig, StoreConfig, TokenConfig
+from monitor.config.streams import (
+    FilesSourceConfig,
+    IngestSourceConfig,
+    ReferenceConfig,
+    SqlSourceConfig,
+    StreamConfig,
+    WindowConfig,
+)
 from monitor.config.suites import ScheduleConfig, SuiteConfig
 from monitor.scoring import TASKS
 
@@ -34,7 +42,9 @@ __all__ = [
     "AnyModelConfig",
     "Config",
     "DeliveryConfig",
+    "FilesSourceConfig",
     "HttpModelConfig",
+    "IngestSourceConfig",
     "KServeModelConfig",
     "LogConfig",
     "MlflowModelConfig",
@@ -42,15 +52,20 @@ __all__ = [
     "OpenAIModelConfig",
     "PriceConfig",
     "RateLimit",
+    "ReferenceConfig",
     "RetryConfig",
     "Role",
     "RuleConfig",
     "ScheduleConfig",
     "ServerConfig",
     "SinkConfig",
+    "SqlSourceConfig",
     "StoreConfig",
+    "StreamConfig",
     "SuiteConfig",
     "TensorConfig",
+    "TokenConfig",
+    "WindowConfig",
     "config_hash",
     "load_config",
     "parse_config",

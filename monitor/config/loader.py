@@ -24,6 +24,7 @@ from monitor.config.alerts import AlertsConfig
 from monitor.config.models import ADAPTERS, AnyModelConfig, ModelConfig
 from monitor.config.problems import format_validation_error, raw_problems
 from monitor.config.server import LogConfig, ServerConfig, StoreConfig
+from monitor.config.streams import StreamConfig
 from monitor.config.suites import SuiteConfig
 from monitor.errors import ConfigError
 
@@ -41,10 +42,15 @@ class Config(Section):
     models: tuple[ModelConfig, ...] = ()
     suites: tuple[SuiteConfig, ...] = ()
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    streams: tuple[StreamConfig, ...] = ()
 
     def model(self, name: str) -> AnyModelConfig:
         """The model called ``name`` (validation guarantees suites only name real ones)."""
         return next(m for m in self.models if m.name == name)
+
+    def stream(self, name: str) -> StreamConfig | None:
+        """The stream called ``name``, or ``None``."""
+        return next((s for s in self.streams if s.name == name), None)
 
     def jobs(self) -> list[tuple[SuiteConfig, AnyModelConfig]]:
         """Every suite x model pair, in config order."""

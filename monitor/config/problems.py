@@ -15,11 +15,6 @@ from pydantic import BaseModel, ValidationError
 
 from monitor.scoring import TASKS, get_metric, metric_names
 
-# Sections that later versions fill; named here so the message says more than "unknown key".
-RESERVED = {
-    "streams": "drift streams are not supported by this version yet",
-}
-
 
 def key_path(loc: Iterable[int | str]) -> str:
     """``("suites", 1, "schedule", "cron")`` -> ``suites[1].schedule.cron``."""
@@ -49,17 +44,21 @@ def format_validation_error(
     return lines
 
 
+_SOURCE_KINDS = ("ingest", "files", "sql")
+
+
 def _is_union_tag(loc: tuple[int | str, ...], i: int, adapters: Sequence[str]) -> bool:
-    # pydantic puts the discriminator's value into the location: models[0].http.url
-    return i == 2 and loc[0] == "models" and isinstance(loc[1], int) and loc[i] in adapters
+    # pydantic puts the discriminator's value into the location: models[0].http.url,
+    # streams[0].source.files.glob
+    if i == 2 and loc[0] == "models" and isinstance(loc[1], int) and loc[i] in adapters:
+        return True
+    return i == 3 and loc[0] == "streams" and loc[2] == "source" and loc[i] in _SOURCE_KINDS
 
 
 def _describe(err: Any, path: str, templates: Mapping[str, str]) -> str:
     kind, value = err["type"], err.get("input")
     last = path.rsplit(".", 1)[-1]
     if kind == "extra_forbidden":
-        if path in RESERVED:
-            return RESERVED[path]
         close = difflib.get_close_matches(last, _keys_at(err["loc"][:-1]), n=1, cutoff=0.7)
         return "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
     if kind == "missing":
@@ -107,11 +106,13 @@ def raw_problems(raw: Mapping[str, Any]) -> list[str]:
     """Cross-reference problems found on the raw data, whatever else is wrong with it."""
     models = _named_items(raw.get("models"))
     suites = _named_items(raw.get("suites"))
+    streams = _named_items(raw.get("streams"))
     problems = _duplicates("models", models) + _duplicates("suites", suites)
     alerts = raw.get("alerts")
     if isinstance(alerts, dict):
         for key in ("rules", "sinks"):
             problems += _duplicates(f"alerts.{key}", _named_items(alerts.get(key)))
+    problems += _duplicates("streams", streams)
     known = list(dict.fromkeys(name for _, name in models))
     suite_items = raw.get("suites")
     for i, suite in enumerate(suite_items if isinstance(suite_items, list) else []):

@@ -6,9 +6,30 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
-from monitor.config._base import Duration, Section, http_url, resolve_path
+from monitor.config._base import Duration, Name, Section, http_url, resolve_path
+
+Scope = Literal["read", "write"]
+
+
+class TokenConfig(Section):
+    """``[[server.tokens]]``: a bearer token for the API, taken from the environment.
+
+    ``token = "${MONITOR_WRITE_TOKEN}"``; the value is a ``SecretStr``, so it never shows
+    in a dump, a log line or an error message.
+    """
+
+    name: Name
+    token: SecretStr
+    scopes: tuple[Scope, ...] = ("read",)
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("a token must be at least 16 characters long")
+        return value
 
 
 class ServerConfig(Section):
@@ -18,6 +39,7 @@ class ServerConfig(Section):
     port: int = Field(8787, ge=0, le=65535)
     public_url: str | None = None
     shutdown_grace: Duration = timedelta(seconds=5)
+    tokens: tuple[TokenConfig, ...] = ()
 
     @field_validator("public_url")
     @classmethod

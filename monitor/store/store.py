@@ -12,6 +12,7 @@ never the database password; invalid arguments raise ``ValueError`` before any S
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -27,11 +28,16 @@ from monitor.records import (
     CaseResult,
     CatalogModel,
     CatalogSuite,
+    DriftReport,
     LatestScore,
     MetricValue,
+    NewDriftReport,
     Run,
     RunStatus,
     RunSummary,
+    StoredProfile,
+    StreamBatch,
+    StreamCount,
 )
 from monitor.store import alerts, migrate, reads, writes
 from monitor.store.engine import (
@@ -252,6 +258,129 @@ class Store:
         """Run counts and last run times of every suite x model."""
         with self._reading("summarising runs") as connection:
             return reads.run_summaries(connection)
+
+    # -- streams and drift ------------------------------------------------------------
+
+    def append_batch(
+        self,
+        stream: str,
+        *,
+        received_at: datetime,
+        first_ts: datetime,
+        last_ts: datetime,
+        n_rows: int,
+        payload: bytes,
+    ) -> tuple[int, int]:
+        """Store one validated ingest batch whole; return (batch id, its first row number)."""
+        if n_rows < 1:
+            raise ValueError(f"n_rows must be positive, got: {n_rows}")
+        received_at = ensure_utc(received_at, name="received_at")
+        first_ts = ensure_utc(first_ts, name="first_ts")
+        last_ts = ensure_utc(last_ts, name="last_ts")
+        if last_ts < first_ts:
+            raise ValueError(f"last_ts {last_ts} is before first_ts {first_ts}")
+        with self._writing(f"appending a batch to stream {stream!r}") as connection:
+            return writes.append_batch(
+                connection,
+                stream,
+                received_at=received_at,
+                first_ts=first_ts,
+                last_ts=last_ts,
+                n_rows=n_rows,
+                payload=payload,
+            )
+
+    def delete_batches_before(self, stream: str, before: datetime) -> int:
+        """Drop batches of ``stream`` received before ``before`` (retention)."""
+        before = ensure_utc(before, name="before")
+        with self._writing(f"expiring batches of stream {stream!r}") as connection:
+            return writes.delete_batches_before(connection, stream, before)
+
+    def batches_between(self, stream: str, start: datetime, end: datetime) -> list[StreamBatch]:
+        """Batches of ``stream`` holding a row timestamped in ``[start, end)``."""
+        start, end = ensure_utc(start, name="start"), ensure_utc(end, name="end")
+        with self._reading(f"reading batches of stream {stream!r}") as connection:
+            return reads.batches_between(connection, stream, start, end)
+
+    def batches_for_rows(self, stream: str, first_row: int, end_row: int) -> list[StreamBatch]:
+        """Batches of ``stream`` holding a row numbered in ``[first_row, end_row)``."""
+        with self._reading(f"reading batches of stream {stream!r}") as connection:
+            return reads.batches_for_rows(connection, stream, first_row, end_row)
+
+    def upsert_labels(
+        self, stream: str, labels: Sequence[tuple[str, str | None]], *, at: datetime
+    ) -> None:
+        """Store late labels ``(record_id, label)`` of ``stream``, replacing older ones."""
+        at = ensure_utc(at, name="at")
+        ids = [record_id for record_id, _ in labels]
+        if len(set(ids)) != len(ids):
+            raise ValueError("labels name a record id twice")
+        if not labels:
+            return
+        with self._writing(f"storing labels of stream {stream!r}") as connection:
+            writes.upsert_labels(connection, stream, labels, at=at)
+
+    def labels_for(self, stream: str, record_ids: Sequence[str]) -> dict[str, str | None]:
+        """Stored labels of those records of ``stream``."""
+        with self._reading(f"reading labels of stream {stream!r}") as connection:
+            return reads.labels_for(connection, stream, record_ids)
+
+    def stream_counts(self) -> list[StreamCount]:
+        """Rows ingested per stream."""
+        with self._reading("counting stream rows") as connection:
+            return reads.stream_counts(connection)
+
+    def save_profile(
+        self, stream: str, *, reference_hash: str, at: datetime, n_rows: int, profile: bytes
+    ) -> int:
+        """Keep the reference profile of ``stream`` once per reference; return its id."""
+        at = ensure_utc(at, name="at")
+        with self._writing(f"storing the reference profile of {stream!r}") as connection:
+            return writes.save_profile(
+                connection,
+                stream,
+                reference_hash=reference_hash,
+                created_at=at,
+                n_rows=n_rows,
+                profile=profile,
+            )
+
+    def get_profile(self, stream: str, reference_hash: str) -> StoredProfile | None:
+        """The stored profile of ``stream`` for that reference, or ``None``."""
+        with self._reading(f"reading the reference profile of {stream!r}") as connection:
+            return reads.get_profile(connection, stream, reference_hash)
+
+    def add_drift_report(self, report: NewDriftReport) -> int | None:
+        """Store a drift report; ``None`` when its window already has one."""
+        ensure_utc(report.created_at, name="created_at")
+        if report.drift_share is not None and not math.isfinite(report.drift_share):
+            raise ValueError(f"drift_share must be finite, got: {report.drift_share}")
+        with self._writing(f"storing a drift report of {report.stream!r}") as connection:
+            return writes.add_drift_report(connection, report)
+
+    def get_drift_report(self, report_id: int) -> DriftReport | None:
+        """The drift report ``report_id`` (``has_html`` tells whether HTML is stored)."""
+        with self._reading(f"reading drift report {report_id}") as connection:
+            return reads.get_drift_report(connection, report_id)
+
+    def get_drift_html(self, report_id: int) -> str | None:
+        """The HTML report stored with drift report ``report_id``, if any."""
+        with self._reading(f"reading the HTML of drift report {report_id}") as connection:
+            return reads.get_drift_html(connection, report_id)
+
+    def list_drift_reports(
+        self, stream: str, *, limit: int = 50, before_id: int | None = None
+    ) -> list[DriftReport]:
+        """Drift reports of ``stream`` newest first; page with ``before_id``."""
+        if limit < 1:
+            raise ValueError(f"limit must be positive, got: {limit}")
+        with self._reading(f"listing drift reports of {stream!r}") as connection:
+            return reads.list_drift_reports(connection, stream, limit=limit, before_id=before_id)
+
+    def latest_drift_reports(self) -> list[DriftReport]:
+        """The newest ``ok`` drift report of every stream."""
+        with self._reading("reading latest drift reports") as connection:
+            return reads.latest_drift_reports(connection)
 
     # -- alerts -----------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -35,10 +36,14 @@ __all__ = [
     "alert_states",
     "baselines",
     "case_results",
+    "drift_profiles",
+    "drift_reports",
     "metadata",
     "models",
     "run_metrics",
     "runs",
+    "stream_batches",
+    "stream_labels",
     "suites",
 ]
 
@@ -221,3 +226,65 @@ alert_silences = Table(
     Index("ix_alert_silences_ends_at", "ends_at"),
 )
 """Silences of direct sinks (webhook, Slack): matching alerts change state, unsent."""
+stream_batches = Table(
+    "stream_batches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("stream", String(NAME), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("first_ts", UTCDateTime, nullable=False),
+    Column("last_ts", UTCDateTime, nullable=False),
+    Column("first_row", Integer, nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Index("ix_stream_batches_stream_last_ts", "stream", "last_ts"),
+    Index("ix_stream_batches_stream_first_row", "stream", "first_row", unique=True),
+)
+"""Ingested records, one row per accepted batch holding its rows as Arrow IPC bytes: a
+batch is stored whole or not at all, and a window reads only the batches it overlaps."""
+
+drift_profiles = Table(
+    "drift_profiles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("stream", String(NAME), nullable=False),
+    Column("reference_hash", String(HASH), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("profile", LargeBinary, nullable=False),
+    Index("ix_drift_profiles_stream_reference_hash", "stream", "reference_hash", unique=True),
+)
+"""Reference profiles (bins, categories, calibrated thresholds), one per stream x
+reference content, so a profile is never recomputed per window."""
+
+drift_reports = Table(
+    "drift_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("stream", String(NAME), nullable=False),
+    Column("window_key", String(NAME), nullable=False),
+    Column("window_start", UTCDateTime, nullable=True),
+    Column("window_end", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("drift_share", Float, nullable=True),
+    Column("dataset_drifted", Boolean(create_constraint=False), nullable=False),
+    Column("columns", json_document(), nullable=False),
+    Column("profile_id", Integer, ForeignKey("drift_profiles.id"), nullable=True),
+    Column("html", Text, nullable=True),
+    Index("ix_drift_reports_stream_window_key", "stream", "window_key", unique=True),
+    Index("ix_drift_reports_stream_id", "stream", "id"),
+)
+"""One drift report per stream window; ``html`` holds the optional Evidently report."""
+
+stream_labels = Table(
+    "stream_labels",
+    metadata,
+    Column("stream", String(NAME), primary_key=True),
+    Column("record_id", String(NAME), primary_key=True),
+    Column("label", Text, nullable=True),
+    Column("received_at", UTCDateTime, nullable=False),
+)
+"""True labels that arrive after their records, joined to them by record id when a window
+is judged. A label sent again for the same record replaces the old one."""

@@ -172,8 +172,13 @@ async def test_openapi_documents_the_routes(client: httpx.AsyncClient) -> None:
         "/metrics",
         "/readyz",
         "/v1/alerts",
+        "/v1/drift/{report_id}",
+        "/v1/drift/{report_id}/report.html",
         "/v1/runs",
         "/v1/runs/{run_id}",
         "/v1/runs/{run_id}/cases",
+        "/v1/streams/{name}/labels",
+        "/v1/streams/{name}/records",
+        "/v1/streams/{name}/reports",
     ]
     assert (await client.get("/docs")).status_code == 200

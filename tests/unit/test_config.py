@@ -148,9 +148,9 @@ BROKEN = [
         id="bad-name",
     ),
     pytest.param(
-        ("[[suites]]", "[[streams]]\nname = 'x'\n\n[[suites]]"),
-        "streams: drift streams are not supported by this version yet",
-        id="reserved-section",
+        ("[[suites]]", "[[stream]]\nname = 'x'\n\n[[suites]]"),
+        "stream: unknown key; did you mean 'streams'?",
+        id="unknown-section",
     ),
     pytest.param(
         ('task = "classification"', ""), "suites[0].task: required key is missing", id="missing-key"

@@ -1,0 +1,148 @@
+"""Drift engine speed and memory, side by side with Evidently's DataDriftPreset in one run.
+
+Same seeded data for both: ``--rows`` reference rows and as many current rows, with
+``--numerical`` normal-ish columns and ``--categorical`` columns of 3 to 50 levels. Ours runs
+all default methods (numerical: ks, wasserstein, psi, jensenshannon, hellinger; categorical:
+chi2, jensenshannon, psi, linf) in the default calibrated mode; Evidently runs its defaults
+(one method per column). Reported:
+
+- ours: building the profile (once per reference), the first window (which calibrates the
+  thresholds for that window size) and a repeated window of the same size (median of 3);
+- Evidently: ``Report([DataDriftPreset()]).run(current, reference)``, once;
+- the ratio Evidently / ours for the repeated window and for profile + first window;
+- peak memory of ours (tracemalloc, which sees numpy's buffers) during profile + compare,
+  against the raw data (the input arrays' nbytes: 8 bytes per value, category strings
+  shared).
+
+Usage: python bench/drift_speed.py --rows 100000 --numerical 20 --categorical 0
+       python bench/drift_speed.py --rows 1000000 --numerical 20 --categorical 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+import tracemalloc
+import warnings
+
+import numpy as np
+
+from monitor.drift import ColumnSpec, DriftSettings, build_profile, compare
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("EVIDENTLY_DISABLE_TELEMETRY", "1")
+
+
+def make_data(
+    rows: int, numerical: int, categorical: int, seed: int
+) -> tuple[dict[str, np.ndarray], list[ColumnSpec]]:
+    """Seeded columns: normal, log-normal and Student-t numericals; categoricals of 3 to 50
+    levels with uneven frequencies (levels as shared Python strings in object arrays)."""
+    rng = np.random.default_rng(seed)
+    data: dict[str, np.ndarray] = {}
+    columns = []
+    for i in range(numerical):
+        kind = i % 3
+        if kind == 0:
+            data[f"num{i}"] = rng.normal(i, 1 + i / 10, rows)
+        elif kind == 1:
+            data[f"num{i}"] = rng.lognormal(0, 0.5, rows)
+        else:
+            data[f"num{i}"] = rng.standard_t(5, rows)
+        columns.append(ColumnSpec(f"num{i}", "numerical"))
+    for j in range(categorical):
+        levels = np.array([f"level{k}" for k in range(3 + j * 47 // max(categorical - 1, 1))])
+        weights = rng.dirichlet(np.ones(levels.size) * 2)
+        data[f"cat{j}"] = levels[rng.choice(levels.size, rows, p=weights)].astype(object)
+        columns.append(ColumnSpec(f"cat{j}", "categorical"))
+    return data, columns
+
+
+def time_ours(
+    reference: dict[str, np.ndarray], current: dict[str, np.ndarray], columns: list[ColumnSpec]
+) -> dict[str, float]:
+    start = time.perf_counter()
+    profile = build_profile(reference, columns, DriftSettings())
+    built = time.perf_counter()
+    compare(profile, current)
+    first = time.perf_counter()
+    repeats = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        compare(profile, current)
+        repeats.append(time.perf_counter() - t0)
+    return {
+        "profile": built - start,
+        "first": first - built,
+        "repeat": statistics.median(repeats),
+    }
+
+
+def peak_memory(
+    reference: dict[str, np.ndarray], current: dict[str, np.ndarray], columns: list[ColumnSpec]
+) -> int:
+    """Peak traced bytes above the inputs while profiling and comparing."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    profile = build_profile(reference, columns, DriftSettings(seed=1))
+    compare(profile, current)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    return peak
+
+
+def time_evidently(
+    reference: dict[str, np.ndarray], current: dict[str, np.ndarray], columns: list[ColumnSpec]
+) -> float:
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from evidently import DataDefinition, Dataset, Report
+        from evidently.presets import DataDriftPreset
+
+        definition = DataDefinition(
+            numerical_columns=[c.name for c in columns if c.kind == "numerical"],
+            categorical_columns=[c.name for c in columns if c.kind == "categorical"],
+        )
+        ref = Dataset.from_pandas(pd.DataFrame(reference), data_definition=definition)
+        cur = Dataset.from_pandas(pd.DataFrame(current), data_definition=definition)
+        start = time.perf_counter()
+        Report([DataDriftPreset()]).run(cur, ref)
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--numerical", type=int, default=20)
+    parser.add_argument("--categorical", type=int, default=0)
+    parser.add_argument("--skip-evidently", action="store_true")
+    args = parser.parse_args()
+    reference, columns = make_data(args.rows, args.numerical, args.categorical, seed=1)
+    current, _ = make_data(args.rows, args.numerical, args.categorical, seed=2)
+    raw = sum(a.nbytes for a in reference.values()) + sum(a.nbytes for a in current.values())
+    ours = time_ours(reference, current, columns)
+    peak = peak_memory(reference, current, columns)
+    shape = f"{args.rows:,} + {args.rows:,} rows x ({args.numerical} num + {args.categorical} cat)"
+    print(f"data: {shape}; raw data {raw / 2**20:,.0f} MiB; cpus {os.cpu_count()}")
+    print(
+        f"ours: profile {ours['profile']:.3f} s, first window {ours['first']:.3f} s, "
+        f"repeated window {ours['repeat']:.3f} s"
+    )
+    print(f"ours: peak traced memory {peak / 2**20:,.0f} MiB = {peak / raw:.2f}x the raw data")
+    if not args.skip_evidently:
+        theirs = time_evidently(reference, current, columns)
+        cold = ours["profile"] + ours["first"]
+        print(f"evidently DataDriftPreset: {theirs:.2f} s")
+        print(
+            f"ratio evidently/ours: {theirs / ours['repeat']:.0f}x (repeated window), "
+            f"{theirs / cold:.0f}x (profile + first window)"
+        )
+
+
+if __name__ == "__main__":
+    main()

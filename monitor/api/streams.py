@@ -1,0 +1,246 @@
+"""Streams: ingest records (write token) and list a stream's drift reports; drift
+reports by id, with their optional HTML rendering."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel
+
+from monitor.api.auth import require_scope
+from monitor.config.streams import IngestSourceConfig, StreamConfig
+from monitor.errors import BatchError
+from monitor.records import DriftReport
+from monitor.store import Store
+from monitor.streams.batch import body_format, encode, parse_batch, parse_labels
+
+router = APIRouter(tags=["streams"])
+
+
+class IngestOut(BaseModel):
+    stream: str
+    accepted: int
+    batch_id: int
+    first_row: int
+
+
+class DriftReportOut(BaseModel):
+    id: int
+    stream: str
+    window_key: str
+    window_start: datetime | None
+    window_end: datetime | None
+    created_at: datetime
+    status: str
+    n_rows: int
+    drift_share: float | None
+    dataset_drifted: bool
+    drifted_columns: list[str]
+    columns: list[dict[str, Any]]
+    html_url: str | None
+
+    @classmethod
+    def of(cls, report: DriftReport) -> DriftReportOut:
+        return cls(
+            id=report.id,
+            stream=report.stream,
+            window_key=report.window_key,
+            window_start=report.window_start,
+            window_end=report.window_end,
+            created_at=report.created_at,
+            status=report.status,
+            n_rows=report.n_rows,
+            drift_share=report.drift_share,
+            dataset_drifted=report.dataset_drifted,
+            drifted_columns=[c["column"] for c in report.columns if c.get("drifted")],
+            columns=list(report.columns),
+            html_url=f"/v1/drift/{report.id}/report.html" if report.has_html else None,
+        )
+
+
+class DriftReportPage(BaseModel):
+    reports: list[DriftReportOut]
+    next_before: int | None
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _stream(request: Request, name: str) -> StreamConfig:
+    stream: StreamConfig | None = request.app.state.streams.get(name)
+    if stream is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"stream {name!r} not found")
+    return stream
+
+
+@router.post(
+    "/v1/streams/{name}/records",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        401: {"description": "No or unknown token"},
+        403: {"description": "The token lacks the write scope"},
+        404: {"description": "No such stream"},
+        409: {"description": "The stream does not take ingested records"},
+        413: {"description": "The body or the batch is too large"},
+        415: {"description": "Unsupported content type"},
+        422: {"description": "The batch does not fit the schema; nothing was stored"},
+    },
+)
+async def ingest(
+    request: Request, name: str, _token: Annotated[str, Depends(require_scope("write"))]
+) -> Any:
+    """Append a batch of records: a JSON array, NDJSON, CSV or Parquet body. The batch
+    is validated whole; a bad one is refused with the first offending rows and columns."""
+    stream = _stream(request, name)
+    source = stream.source
+    if not isinstance(source, IngestSourceConfig):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail=f"stream {name!r} reads {source.kind}, not ingest"
+        )
+    fmt = body_format(request.headers.get("content-type"))
+    if fmt is None:
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            detail="send application/json, application/x-ndjson, text/csv or "
+            "application/vnd.apache.parquet",
+        )
+    body = await _read_body(request, source.max_body_bytes)
+    store = _store(request)
+
+    def work() -> IngestOut:
+        batch = parse_batch(stream, body, fmt)
+        if batch.n_rows > source.max_batch_rows:
+            raise _TooLarge(f"{batch.n_rows} rows; at most {source.max_batch_rows} per batch")
+        batch_id, first_row = store.append_batch(
+            name,
+            received_at=datetime.now(UTC),
+            first_ts=batch.first_ts,
+            last_ts=batch.last_ts,
+            n_rows=batch.n_rows,
+            payload=encode(batch.table),
+        )
+        return IngestOut(stream=name, accepted=batch.n_rows, batch_id=batch_id, first_row=first_row)
+
+    try:
+        return await anyio.to_thread.run_sync(work)
+    except BatchError as exc:
+        return JSONResponse(status_code=422, content=_batch_problems(exc))
+    except _TooLarge as exc:
+        raise HTTPException(413, detail=str(exc)) from None
+
+
+class LabelsOut(BaseModel):
+    stream: str
+    accepted: int
+
+
+@router.post(
+    "/v1/streams/{name}/labels",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        401: {"description": "No or unknown token"},
+        403: {"description": "The token lacks the write scope"},
+        404: {"description": "No such stream"},
+        409: {"description": "The stream has no label column"},
+        413: {"description": "The body is too large"},
+        422: {"description": "A label does not fit; nothing was stored"},
+    },
+)
+async def ingest_labels(
+    request: Request, name: str, _token: Annotated[str, Depends(require_scope("write"))]
+) -> Any:
+    """Attach true labels to records sent earlier, by record id: a JSON array of
+    ``{"<record_id>": ..., "<label>": ...}``. A label sent again replaces the old one."""
+    stream = _stream(request, name)
+    if stream.label is None or stream.record_id is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"stream {name!r} has no label")
+    source = stream.source
+    limit = source.max_body_bytes if isinstance(source, IngestSourceConfig) else 32 << 20
+    body = await _read_body(request, limit)
+    store = _store(request)
+
+    def work() -> LabelsOut:
+        labels = parse_labels(stream, body)
+        store.upsert_labels(name, labels, at=datetime.now(UTC))
+        return LabelsOut(stream=name, accepted=len(labels))
+
+    try:
+        return await anyio.to_thread.run_sync(work)
+    except BatchError as exc:
+        return JSONResponse(status_code=422, content=_batch_problems(exc))
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, detail=f"body over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, detail=f"body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _batch_problems(exc: BatchError) -> dict[str, Any]:
+    return {
+        "detail": "the batch was refused whole; nothing was stored",
+        "total_problems": exc.total,
+        "problems": [
+            {"row": row, "column": column, "message": message}
+            for row, column, message in exc.problems
+        ],
+    }
+
+
+@router.get("/v1/streams/{name}/reports", responses={404: {"description": "No such stream"}})
+async def list_reports(
+    request: Request,
+    name: str,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before: Annotated[int | None, Query(description="Only reports with a smaller id")] = None,
+) -> DriftReportPage:
+    """A stream's drift reports, newest first. Page with ``before=<next_before>``."""
+    _stream(request, name)
+    store = _store(request)
+    reports = await anyio.to_thread.run_sync(
+        lambda: store.list_drift_reports(name, limit=limit, before_id=before)
+    )
+    next_before = reports[-1].id if len(reports) == limit else None
+    return DriftReportPage(reports=[DriftReportOut.of(r) for r in reports], next_before=next_before)
+
+
+@router.get("/v1/drift/{report_id}", responses={404: {"description": "No such report"}})
+async def get_report(request: Request, report_id: int) -> DriftReportOut:
+    """One drift report: per column method, statistic, threshold, drifted, quality."""
+    report = await anyio.to_thread.run_sync(_store(request).get_drift_report, report_id)
+    if report is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"drift report {report_id} not found")
+    return DriftReportOut.of(report)
+
+
+@router.get(
+    "/v1/drift/{report_id}/report.html",
+    response_class=HTMLResponse,
+    responses={404: {"description": "No such report, or it has no HTML"}},
+)
+async def get_report_html(request: Request, report_id: int) -> HTMLResponse:
+    """The Evidently HTML report of a window, when the stream renders one."""
+    html = await anyio.to_thread.run_sync(_store(request).get_drift_html, report_id)
+    if html is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"drift report {report_id} has no HTML report"
+        )
+    return HTMLResponse(html)

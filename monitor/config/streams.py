@@ -1,0 +1,273 @@
+"""``[[streams]]``: a named feed of production data watched for drift.
+
+A stream names its columns (the schema), where its reference data comes from, where its
+current data comes from (the ingest API, a glob of files or a SQL query), how the data is
+cut into windows, which drift methods and thresholds apply, and when windows are judged.
+Everything is checked here, at load time, so a daemon never discovers a broken stream at
+its first window.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from monitor.config._base import Duration, Name, Section, resolve_path
+from monitor.config.suites import ScheduleConfig
+
+Method = Literal["ks", "wasserstein", "psi", "jensenshannon", "hellinger", "chi2", "linf"]
+NUMERICAL_METHODS = ("ks", "wasserstein", "psi", "jensenshannon", "hellinger")
+CATEGORICAL_METHODS = ("chi2", "jensenshannon", "psi", "linf")
+# Column names become SQL identifiers (push-down) and Prometheus label values.
+ColumnName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+FILE_SUFFIXES = (".parquet", ".csv", ".jsonl", ".ndjson", ".json")
+
+
+def _readable_data_file(value: Path, info: ValidationInfo) -> Path:
+    path = resolve_path(value, info)
+    if path.suffix.lower() not in FILE_SUFFIXES:
+        raise ValueError(f"expected a Parquet, CSV or JSONL file, got '{path.name}'")
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise ValueError(f"no readable file at '{path}'")
+    return path
+
+
+def _sqlalchemy_url(value: str) -> str:
+    # The message never echoes the URL: it may carry a password.
+    expected = "expected a SQLAlchemy URL like 'postgresql://USER@HOST/DB'"
+    if "://" not in value:
+        raise ValueError(expected)
+    try:
+        make_url(value)
+    except ArgumentError:
+        raise ValueError(expected) from None
+    return value
+
+
+class ReferenceConfig(Section):
+    """``reference``: exactly one of a file, a SQL query, or a past window of the stream."""
+
+    file: Path | None = None
+    url: str | None = None
+    query: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _readable_data_file(value, info)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else _sqlalchemy_url(value)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("expected a time with an offset, e.g. 2024-05-01T00:00:00Z")
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ReferenceConfig:
+        kinds = [self.file is not None, self.query is not None, self.start is not None]
+        if sum(kinds) != 1:
+            raise ValueError(
+                "set exactly one of 'file', 'query' (with 'url') or 'start'/'end' (a past window)"
+            )
+        if (self.query is None) != (self.url is None):
+            raise ValueError("'query' and 'url' go together")
+        if (self.start is None) != (self.end is None):
+            raise ValueError("'start' and 'end' go together")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError("'end' must be after 'start'")
+        return self
+
+    @property
+    def kind(self) -> Literal["file", "sql", "window"]:
+        return "file" if self.file else "sql" if self.query else "window"
+
+
+class IngestSourceConfig(Section):
+    """``source`` with ``kind = "ingest"``: records are POSTed to the API."""
+
+    kind: Literal["ingest"] = "ingest"
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    max_batch_rows: int = Field(500_000, ge=1)
+    retention: Duration = timedelta(days=30)
+
+
+class FilesSourceConfig(Section):
+    """``source`` with ``kind = "files"``: a glob of Parquet/CSV/JSONL files."""
+
+    kind: Literal["files"]
+    glob: str
+
+    @field_validator("glob")
+    @classmethod
+    def _absolute(cls, value: str, info: ValidationInfo) -> str:
+        base = (info.context or {}).get("base_dir")
+        expanded = os.path.expanduser(value)
+        if base is not None and not os.path.isabs(expanded):
+            expanded = os.path.join(str(base), expanded)
+        return expanded
+
+
+class SqlSourceConfig(Section):
+    """``source`` with ``kind = "sql"``: a query over the user's database, windowed on the
+    timestamp column. With ``pushdown`` the database computes the bin and category counts."""
+
+    kind: Literal["sql"]
+    url: str
+    query: str
+    pushdown: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _sqlalchemy_url(value)
+
+
+SourceConfig = Annotated[
+    IngestSourceConfig | FilesSourceConfig | SqlSourceConfig, Field(discriminator="kind")
+]
+
+
+class WindowConfig(Section):
+    """``window``: tumbling by time (``every = "1h"``) or by row count (``rows = 10000``)."""
+
+    every: Duration | None = None
+    rows: int | None = Field(None, ge=1)
+    min_rows: int = Field(100, ge=1)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> WindowConfig:
+        if (self.every is None) == (self.rows is None):
+            raise ValueError("set exactly one of 'every' (a duration) or 'rows' (a count)")
+        if self.every is not None and self.every <= timedelta(0):
+            raise ValueError("'every' must be a positive duration")
+        return self
+
+
+class MethodsConfig(Section):
+    """``methods``: per column kind; the first method of a kind decides ``drifted``."""
+
+    numerical: tuple[Method, ...] = ()
+    categorical: tuple[Method, ...] = ()
+    text: tuple[Method, ...] = ()
+
+    @model_validator(mode="after")
+    def _fit_kinds(self) -> MethodsConfig:
+        for kind, allowed in (
+            ("numerical", NUMERICAL_METHODS),
+            ("categorical", CATEGORICAL_METHODS),
+            ("text", NUMERICAL_METHODS),
+        ):
+            wrong = [m for m in getattr(self, kind) if m not in allowed]
+            if wrong:
+                raise ValueError(
+                    f"{kind}: method {wrong[0]!r} does not apply; expected: {', '.join(allowed)}"
+                )
+        return self
+
+
+class ThresholdsConfig(Section):
+    """``thresholds``: how a statistic becomes a ``drifted`` flag."""
+
+    mode: Literal["calibrated", "p-value", "fixed"] = "calibrated"
+    false_alarm_rate: float = Field(0.01, gt=0.0, lt=0.5)
+    alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    correction: Literal["holm", "bh", "none"] = "holm"
+    fixed: dict[Method, float] = Field(default_factory=dict)
+    drift_share: float = Field(0.5, gt=0.0, le=1.0)
+    n_bins: int = Field(20, ge=2, le=1000)
+    seed: int = 0
+
+
+class ReportConfig(Section):
+    """``report``: the optional Evidently HTML report per window, on a bounded sample."""
+
+    html: bool = False
+    sample_rows: int = Field(5000, ge=100, le=1_000_000)
+
+
+class StreamConfig(Section):
+    """``[[streams]]``: schema, reference, source, window, methods, thresholds, schedule."""
+
+    name: Name
+    timestamp: ColumnName
+    record_id: ColumnName | None = None
+    numerical: tuple[ColumnName, ...] = ()
+    categorical: tuple[ColumnName, ...] = ()
+    text: tuple[ColumnName, ...] = ()
+    prediction: ColumnName | None = None
+    prediction_kind: Literal["numerical", "categorical"] = "numerical"
+    label: ColumnName | None = None
+    label_kind: Literal["numerical", "categorical"] = "categorical"
+    reference: ReferenceConfig
+    source: SourceConfig = Field(default_factory=IngestSourceConfig)
+    window: WindowConfig
+    methods: MethodsConfig = Field(default_factory=MethodsConfig)
+    thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig)
+    schedule: ScheduleConfig | None = None
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    max_exported_columns: int = Field(50, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _schema(self) -> StreamConfig:
+        monitored = self.monitored_columns()
+        if not monitored:
+            raise ValueError("name at least one numerical, categorical, text or prediction column")
+        names = [name for name, _ in monitored]
+        extra = [self.timestamp, self.record_id, self.label]
+        seen: set[str] = set()
+        for name in [*names, *(n for n in extra if n is not None)]:
+            if name in seen:
+                raise ValueError(f"column {name!r} is named twice in the schema")
+            seen.add(name)
+        if self.label is not None and self.record_id is None:
+            raise ValueError("'label' is joined by record id: set 'record_id' too")
+        if self.reference.kind == "window" and not isinstance(self.source, IngestSourceConfig):
+            raise ValueError("a past-window reference needs the ingest source")
+        if self.window.rows is not None and not isinstance(self.source, IngestSourceConfig):
+            raise ValueError(
+                "row-count windows need the ingest source; use 'every' for files and SQL"
+            )
+        return self
+
+    def monitored_columns(self) -> list[tuple[str, Literal["numerical", "categorical", "text"]]]:
+        """Every column drift is computed on, with its kind, in schema order."""
+        columns: list[tuple[str, Literal["numerical", "categorical", "text"]]] = [
+            *((c, "numerical") for c in self.numerical),
+            *((c, "categorical") for c in self.categorical),
+            *((c, "text") for c in self.text),
+        ]
+        if self.prediction is not None:
+            columns.append((self.prediction, self.prediction_kind))
+        return columns
+
+    def drift_columns(self) -> list[tuple[str, Literal["numerical", "categorical", "text"]]]:
+        """The monitored columns plus the label, if any: the columns drift is judged on.
+        Labels may arrive after their records (``POST .../labels``, joined by record id);
+        a window's drift on the label covers the labels known when it is judged."""
+        columns = self.monitored_columns()
+        if self.label is not None:
+            columns.append((self.label, self.label_kind))
+        return columns
+
+    def schema_columns(self) -> list[str]:
+        """Every column an ingested record may carry."""
+        optional = [self.record_id, self.label]
+        return [
+            self.timestamp,
+            *(n for n, _ in self.monitored_columns()),
+            *(n for n in optional if n is not None),
+        ]

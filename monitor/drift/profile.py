@@ -1,0 +1,274 @@
+"""The reference profile: everything a window is compared with, computed once.
+
+A profile keeps, per numerical column, the sorted reference values (exact KS and Wasserstein
+by ``np.searchsorted``), the reference-quantile bin edges (``n_bins`` bins with open outer
+bins, so one outlier can neither stretch the bins nor hide a shift) and a finer quantile grid
+nested in them (for simulating null distributions); per categorical column, the category
+counts; per text column, the vocabulary and a numerical profile per descriptor. Calibrated
+thresholds are cached in the profile per window size and serialised with it, so repeated
+windows of the same size cost nothing, even across restarts.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from monitor.drift import text
+from monitor.drift.types import BINNED_METHODS, ColumnSpec, DriftSettings
+
+# Fine quantile bins per coarse bin: the grid on which null distributions are simulated.
+FINE_PER_BIN = 32
+FORMAT_VERSION = 1
+
+
+def is_missing_category(value: object) -> bool:
+    """None, NaN and the empty string are missing categories."""
+    return text.is_missing_text(value)
+
+
+def category_counts(values: np.ndarray | Sequence[object]) -> tuple[Counter[str], int]:
+    """Counts of present categories (as strings) and the number of missing values."""
+    raw = Counter(values.tolist() if isinstance(values, np.ndarray) else list(values))
+    counts: Counter[str] = Counter()
+    missing = 0
+    for key, count in raw.items():
+        if is_missing_category(key):
+            missing += count
+        else:
+            counts[str(key)] += count
+    return counts, missing
+
+
+def present_sorted(values: np.ndarray | Sequence[float]) -> tuple[np.ndarray, int]:
+    """The finite values sorted, and how many were missing (NaN or infinite)."""
+    x = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(x)
+    missing = int(x.size - np.count_nonzero(finite))
+    kept = x[finite] if missing else x.copy()
+    kept.sort()
+    return kept, missing
+
+
+def bin_counts(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts per bin, bin ``i`` holding the values with exactly ``i`` edges ``<=`` them."""
+    positions = np.searchsorted(sorted_values, edges, side="left")
+    return np.diff(positions, prepend=0, append=sorted_values.size).astype(np.int64)
+
+
+def _quantiles(sorted_values: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Linear-interpolated quantiles of already sorted values (numpy's default method)."""
+    h = (sorted_values.size - 1) * levels
+    lo = np.floor(h).astype(np.int64)
+    hi = np.minimum(lo + 1, sorted_values.size - 1)
+    return np.asarray(sorted_values[lo] + (h - lo) * (sorted_values[hi] - sorted_values[lo]))
+
+
+def _tail_levels(fine: int, n: int) -> np.ndarray:
+    """Extra grid levels halving the outer fine bins down to single values: a heavy tail
+    carries much of the Wasserstein distance, and one grid point per outer bin would lose it."""
+    halvings = np.arange(1, max(1, int(np.log2(max(n / fine, 1.0)))) + 1)
+    low = 2.0**-halvings / fine
+    return np.concatenate([low, 1.0 - low])
+
+
+@dataclass
+class NumericalProfile:
+    """The reference of one numerical column (or text descriptor)."""
+
+    sorted_values: np.ndarray
+    missing: int
+    std: float
+    edges: np.ndarray
+    fine_edges: np.ndarray
+
+    @classmethod
+    def build(
+        cls, values: np.ndarray | Sequence[float], n_bins: int, name: str
+    ) -> NumericalProfile:
+        sorted_values, missing = present_sorted(values)
+        if sorted_values.size == 0:
+            raise ValueError(f"reference column {name!r}: expected some finite values, got none")
+        fine = n_bins * FINE_PER_BIN
+        levels = np.arange(1, fine) / fine
+        coarse = _quantiles(sorted_values, levels[FINE_PER_BIN - 1 :: FINE_PER_BIN])
+        grid = _quantiles(
+            sorted_values, np.concatenate([levels, _tail_levels(fine, sorted_values.size)])
+        )
+        return cls(
+            sorted_values=sorted_values,
+            missing=missing,
+            std=float(np.std(sorted_values)),
+            edges=np.unique(coarse),
+            fine_edges=np.unique(np.concatenate([grid, coarse])),
+        )
+
+    @property
+    def n(self) -> int:
+        return int(self.sorted_values.size)
+
+    def bins(self) -> np.ndarray:
+        """Reference counts per coarse bin."""
+        return bin_counts(self.sorted_values, self.edges)
+
+    def fine_bins(self) -> np.ndarray:
+        """Reference counts per fine bin."""
+        return bin_counts(self.sorted_values, self.fine_edges)
+
+    def coarse_starts(self) -> np.ndarray:
+        """Index of the first fine bin of each coarse bin (coarse edges are fine edges)."""
+        inner = np.searchsorted(self.fine_edges, self.edges, side="left") + 1
+        return np.concatenate([[0], inner]).astype(np.int64)
+
+    def fine_points(self) -> np.ndarray:
+        """The mean reference value of each fine bin (the edge for an empty bin)."""
+        positions = np.searchsorted(self.sorted_values, self.fine_edges, side="left")
+        bounds = np.concatenate([[0], positions, [self.n]])
+        sums = np.concatenate([[0.0], np.cumsum(self.sorted_values)])
+        counts = np.diff(bounds)
+        fallback = np.concatenate([self.fine_edges, self.fine_edges[-1:]])
+        means = np.divide(
+            sums[bounds[1:]] - sums[bounds[:-1]], counts, out=fallback.copy(), where=counts > 0
+        )
+        return np.asarray(means)
+
+
+@dataclass
+class CategoricalProfile:
+    """The reference of one categorical column: category counts in a fixed order."""
+
+    categories: tuple[str, ...]
+    counts: np.ndarray
+    missing: int
+
+    @classmethod
+    def build(cls, values: np.ndarray | Sequence[object]) -> CategoricalProfile:
+        counts, missing = category_counts(values)
+        ordered = tuple(sorted(counts))
+        return cls(ordered, np.array([counts[c] for c in ordered], dtype=np.int64), missing)
+
+    @property
+    def n(self) -> int:
+        return int(self.counts.sum())
+
+
+@dataclass
+class ReferenceProfile:
+    """Everything ``compare`` needs from the reference, computed once by ``build_profile``.
+
+    ``numerical`` also holds one entry per text descriptor, named ``"<column>:<descriptor>"``.
+    """
+
+    columns: tuple[ColumnSpec, ...]
+    settings: DriftSettings
+    n_rows: int
+    numerical: dict[str, NumericalProfile] = field(default_factory=dict)
+    categorical: dict[str, CategoricalProfile] = field(default_factory=dict)
+    vocabularies: dict[str, frozenset[str]] = field(default_factory=dict)
+    # (column, method, current size) -> calibrated threshold
+    thresholds: dict[tuple[str, str, int], float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def bin_edges(self, column: str) -> np.ndarray:
+        """Inner bin edges of a numerical column (or ``"<text>:<descriptor>"``), ascending:
+        bin ``i`` holds values with exactly ``i`` edges ``<=`` them, for SQL push-down."""
+        return self._numerical(column).edges.copy()
+
+    def categories(self, column: str) -> tuple[str, ...]:
+        """The reference categories of a categorical column, sorted."""
+        if column not in self.categorical:
+            raise KeyError(f"{column!r} is not a categorical column of this profile")
+        return self.categorical[column].categories
+
+    def cached_threshold(self, key: tuple[str, str, int]) -> float | None:
+        with self._lock:
+            return self.thresholds.get(key)
+
+    def store_threshold(self, key: tuple[str, str, int], value: float) -> None:
+        with self._lock:
+            self.thresholds[key] = value
+
+    def _numerical(self, column: str) -> NumericalProfile:
+        if column not in self.numerical:
+            raise KeyError(f"{column!r} is not a numerical column of this profile")
+        return self.numerical[column]
+
+    def to_bytes(self) -> bytes:
+        """A compact, pickle-free serialisation (an ``.npz`` archive with a JSON header)."""
+        from monitor.drift import serialise
+
+        return serialise.dump(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ReferenceProfile:
+        """The inverse of ``to_bytes``."""
+        from monitor.drift import serialise
+
+        return serialise.load(data)
+
+
+def build_profile(
+    reference: Mapping[str, np.ndarray],
+    columns: Sequence[ColumnSpec],
+    settings: DriftSettings | None = None,
+) -> ReferenceProfile:
+    """Profile the reference data of ``columns`` once; the result is reused for every window."""
+    settings = settings or DriftSettings()
+    n_rows = _row_count(reference, columns)
+    profile = ReferenceProfile(tuple(columns), settings, n_rows)
+    for spec in columns:
+        _check_methods(spec)
+        values = reference[spec.name]
+        if spec.kind == "numerical":
+            profile.numerical[spec.name] = NumericalProfile.build(
+                values, settings.n_bins, spec.name
+            )
+        elif spec.kind == "categorical":
+            profile.categorical[spec.name] = CategoricalProfile.build(values)
+        else:
+            texts = np.asarray(values, dtype=object)
+            vocab, described = text.profile_descriptors(texts)
+            profile.vocabularies[spec.name] = vocab
+            for name, array in described.items():
+                full = text.descriptor_name(spec.name, name)
+                profile.numerical[full] = NumericalProfile.build(array, settings.n_bins, full)
+    return profile
+
+
+def _check_methods(spec: ColumnSpec) -> None:
+    """Raw-value methods (KS, Wasserstein) do not apply to categories."""
+    if spec.kind == "categorical":
+        wrong = [m for m in spec.methods if m not in BINNED_METHODS]
+        if wrong:
+            raise ValueError(
+                f"columns[{spec.name!r}].methods: {wrong} do not apply to a categorical "
+                f"column; expected some of {sorted(BINNED_METHODS)}"
+            )
+
+
+def _row_count(data: Mapping[str, np.ndarray], columns: Sequence[ColumnSpec]) -> int:
+    """The common length of the columns; a missing or ragged column is an error."""
+    lengths = {}
+    for spec in columns:
+        if spec.name not in data:
+            raise ValueError(f"data lacks column {spec.name!r}; got: {sorted(data)}")
+        lengths[spec.name] = len(data[spec.name])
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"columns have different lengths: {lengths}")
+    return next(iter(lengths.values()), 0)
+
+
+def encode_header(header: Mapping[str, object]) -> np.ndarray:
+    return np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+
+
+def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=False, **arrays)
+    return buffer.getvalue()

@@ -1,0 +1,164 @@
+"""Reading a stream's data: reference and current windows, from files, SQL or the store.
+
+Every reader returns an Arrow table; ``to_columns`` turns it into the column -> numpy
+array mapping the drift engine takes (numerical as float64 with NaN for missing,
+categorical and text as object arrays with ``None`` for missing). Windows are half-open,
+``[start, end)``, on the stream's timestamp column.
+"""
+
+from __future__ import annotations
+
+import glob as globbing
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+import pyarrow.parquet as pa_parquet
+from sqlalchemy import Engine, column, create_engine, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitor.config.streams import StreamConfig
+from monitor.errors import SourceError
+from monitor.store import Store, redact_url
+from monitor.store.engine import describe_error
+from monitor.streams.batch import decode
+
+__all__ = [
+    "read_file",
+    "read_glob",
+    "read_sql",
+    "read_store_rows",
+    "read_store_window",
+    "sql_engine",
+    "to_columns",
+]
+
+
+def read_file(path: Path | str) -> pa.Table:
+    """A Parquet, CSV or JSONL file as a table (by suffix)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return pa_parquet.read_table(path)
+        if suffix == ".csv":
+            return pa_csv.read_csv(path)
+        if suffix in (".jsonl", ".ndjson", ".json"):
+            return pa_json.read_json(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise SourceError(f"cannot read '{path}': {exc}") from None
+    raise SourceError(f"'{path}': expected a .parquet, .csv or .jsonl file")
+
+
+def read_glob(pattern: str, timestamp: str, start: datetime, end: datetime) -> pa.Table | None:
+    """Rows of every file matching ``pattern`` with ``timestamp`` in ``[start, end)``;
+    ``None`` when no file matches."""
+    paths = sorted(globbing.glob(pattern))
+    if not paths:
+        return None
+    tables = [_in_window(read_file(p), timestamp, start, end) for p in paths]
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _in_window(table: pa.Table, timestamp: str, start: datetime, end: datetime) -> pa.Table:
+    if timestamp not in table.column_names:
+        raise SourceError(f"the data has no timestamp column {timestamp!r}")
+    stamps = table.column(timestamp)
+    if pa.types.is_string(stamps.type) or pa.types.is_large_string(stamps.type):
+        stamps = pc.cast(stamps, pa.timestamp("us", tz="UTC"))
+    elif pa.types.is_timestamp(stamps.type) and stamps.type.tz is None:
+        stamps = pc.assume_timezone(stamps, "UTC")
+    lower = pa.scalar(start, type=pa.timestamp("us", tz="UTC"))
+    upper = pa.scalar(end, type=pa.timestamp("us", tz="UTC"))
+    mask = pc.and_(pc.greater_equal(stamps, lower), pc.less(stamps, upper))
+    return table.filter(mask)
+
+
+def sql_engine(url: str) -> Engine:
+    """An engine for a user's database; the URL never appears in an error."""
+    try:
+        return create_engine(url)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise SourceError(f"{redact_url(url)}: cannot connect: {type(exc).__name__}") from None
+
+
+def read_sql(
+    engine: Engine,
+    query: str,
+    *,
+    columns: Sequence[str] | None = None,
+    timestamp: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int | None = None,
+) -> pa.Table:
+    """The ``columns`` of ``query``'s rows (all of them without ``columns``), restricted to
+    ``[start, end)`` on ``timestamp`` when given: the query is wrapped as a subquery and
+    the database filters. The timestamp itself is not fetched unless asked for. ``limit``
+    bounds the rows (any ``limit`` rows: a sample for a picture, not for statistics)."""
+    statement: Any = text(query)
+    if columns is not None:
+        declared = list(dict.fromkeys([*columns, *([timestamp] if timestamp else [])]))
+        source = statement.columns(*(column(c) for c in declared)).subquery("src")
+        statement = select(*(source.c[c] for c in columns))
+        if timestamp is not None and start is not None and end is not None:
+            statement = statement.where(source.c[timestamp] >= start, source.c[timestamp] < end)
+        if limit is not None:
+            statement = statement.limit(limit)
+    try:
+        with engine.connect() as connection:
+            result = connection.execute(statement)
+            names = list(result.keys())
+            rows = result.all()
+    except SQLAlchemyError as exc:
+        raise SourceError(f"query failed: {describe_error(exc, engine.url)}") from None
+    return pa.table({name: [row[i] for row in rows] for i, name in enumerate(names)})
+
+
+def read_store_window(
+    store: Store, stream: str, start: datetime, end: datetime, ts: str
+) -> pa.Table:
+    """Ingested rows of ``stream`` timestamped in ``[start, end)``."""
+    batches = store.batches_between(stream, start, end)
+    if not batches:
+        return pa.table({})
+    table = pa.concat_tables([decode(b.payload) for b in batches], promote_options="permissive")
+    return _in_window(table, ts, start, end)
+
+
+def read_store_rows(store: Store, stream: str, first_row: int, end_row: int) -> pa.Table:
+    """Ingested rows of ``stream`` numbered ``[first_row, end_row)``."""
+    batches = store.batches_for_rows(stream, first_row, end_row)
+    if not batches:
+        return pa.table({})
+    table = pa.concat_tables([decode(b.payload) for b in batches], promote_options="permissive")
+    offset = first_row - batches[0].first_row
+    return table.slice(max(offset, 0), end_row - first_row)
+
+
+def to_columns(table: pa.Table, stream: StreamConfig) -> dict[str, np.ndarray]:
+    """The monitored columns of ``table`` as the arrays the drift engine takes."""
+    out: dict[str, np.ndarray] = {}
+    for name, kind in stream.drift_columns():
+        if name not in table.column_names:
+            if table.num_rows == 0:
+                out[name] = np.array([], dtype=float if kind == "numerical" else object)
+                continue
+            raise SourceError(f"the data has no column {name!r} (stream {stream.name!r})")
+        values = table.column(name)
+        if kind == "numerical":
+            try:
+                floats = pc.cast(values, pa.float64())
+            except pa.ArrowInvalid:
+                raise SourceError(f"column {name!r}: expected numbers") from None
+            out[name] = floats.to_numpy(zero_copy_only=False).astype(float, copy=False)
+        else:
+            strings = values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
+            out[name] = np.array(strings.to_pylist(), dtype=object)
+    return out

@@ -1,0 +1,118 @@
+"""The daemon end to end: records POSTed to its API drift, a scheduled job judges the
+window, the report is stored, served, exported and handed to the drift hooks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.daemon import Daemon
+from monitor.records import DriftReport
+from tests.streams.conftest import WRITE_TOKEN, MakeConfig, stream_table
+
+AUTH = {"Authorization": f"Bearer {WRITE_TOKEN}"}
+
+
+def rows(n: int, *, shift: float, seed: int) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(seed)
+    regions = ["north", "south", "east"]
+    p = [0.5, 0.3, 0.2] if not shift else [0.1, 0.2, 0.7]
+    return [
+        {
+            "ts": f"2024-05-01T12:{i % 60:02d}:00Z",
+            "id": f"r{seed}-{i}",
+            "alcohol": float(rng.normal(10 + shift, 1)),
+            "acidity": float(rng.lognormal(0, 0.5)),
+            "region": str(rng.choice(regions, p=p)),
+        }
+        for i in range(n)
+    ]
+
+
+async def until(check: Callable[[], Awaitable[Any]], *, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def test_ingested_drift_is_reported(make_config: MakeConfig, tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    reference = {
+        "ts": ["2024-04-01T00:00:00Z"] * 3000,
+        "alcohol": rng.normal(10, 1, 3000),
+        "acidity": rng.lognormal(0, 0.5, 3000),
+        "region": rng.choice(["north", "south", "east"], 3000, p=[0.5, 0.3, 0.2]),
+    }
+    table = stream_table(
+        window={"rows": 500, "min_rows": 100},
+        schedule={"every": "1s", "run_at_start": True},
+    )
+    config = make_config(table)
+    pa_csv.write_csv(pa.table(reference), tmp_path / "reference.csv")
+    config = config.model_copy(update={"server": config.server.model_copy(update={"port": 0})})
+    daemon = Daemon(config)
+    seen: list[DriftReport] = []
+    daemon.on_drift_report.append(seen.append)
+    started = asyncio.Event()
+    serving = asyncio.create_task(daemon.serve(started=started))
+    await asyncio.wait_for(started.wait(), timeout=30)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{daemon.port}") as http:
+            url = "/v1/streams/wine/records"
+            calm = await http.post(url, json=rows(500, shift=0, seed=2), headers=AUTH)
+            assert calm.status_code == 201, calm.text
+
+            async def reports() -> list[dict[str, Any]]:
+                answer = await http.get("/v1/streams/wine/reports")
+                found: list[dict[str, Any]] = answer.json()["reports"]
+                return found
+
+            first = (await until(reports, timeout=30, what="the first drift report"))[0]
+            assert first["window_key"] == "rows:0-500" and not first["dataset_drifted"]
+            drifted = await http.post(url, json=rows(500, shift=1.5, seed=3), headers=AUTH)
+            assert drifted.status_code == 201
+
+            async def second() -> list[dict[str, Any]]:
+                return [r for r in await reports() if r["window_key"] == "rows:500-1000"]
+
+            (latest,) = await until(second, timeout=30, what="the second drift report")
+            assert latest["dataset_drifted"] and {"alcohol", "region"} <= set(
+                latest["drifted_columns"]
+            )
+            detail = (await http.get(f"/v1/drift/{latest['id']}")).json()
+            assert detail == latest
+            metrics = (await http.get("/metrics")).text
+        families = {f.name: f for f in text_string_to_metric_families(metrics)}
+        ingested = families["monitor_stream_rows_ingested"].samples
+        assert [(s.labels, s.value) for s in ingested if s.name.endswith("_total")] == [
+            ({"stream": "wine"}, 1000.0)
+        ]
+        dataset = families["monitor_drift_dataset_drifted"].samples
+        assert [(s.labels["stream"], s.value) for s in dataset] == [("wine", 1.0)]
+        p_values = {
+            (s.labels["column"], s.labels["method"]): s.value
+            for s in families["monitor_drift_p_value"].samples
+        }
+        assert p_values[("alcohol", "ks")] < 1e-6 and ("region", "chi2") in p_values
+        distances = {s.labels["method"] for s in families["monitor_drift_distance"].samples}
+        assert "psi" in distances and "ks" not in distances
+        assert [r.window_key for r in seen] == ["rows:0-500", "rows:500-1000"]
+    finally:
+        daemon.request_stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(serving, timeout=30)

@@ -1,0 +1,180 @@
+"""Judging windows: profile stored once, ingested windows compared, reports stored."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pytest
+
+from monitor.config import StreamConfig
+from monitor.store import Store
+from monitor.streams.batch import encode, parse_batch
+from monitor.streams.evaluate import StreamEvaluator
+from tests.streams.conftest import MakeConfig, stream_table
+
+T0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
+REGIONS = np.array(["north", "south", "east"], dtype=object)
+
+
+def frame(n: int, *, shift: float = 0.0, seed: int = 0, start: datetime = T0) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    return {
+        "ts": [start + timedelta(seconds=i * 3600 / n) for i in range(n)],
+        "alcohol": rng.normal(10 + shift, 1, n),
+        "acidity": rng.lognormal(0, 0.5, n),
+        "region": rng.choice(REGIONS, n, p=[0.5, 0.3, 0.2] if not shift else [0.2, 0.3, 0.5]),
+    }
+
+
+def write_reference(path: Path, n: int = 5000) -> None:
+    pa_csv.write_csv(pa.table(frame(n, seed=1)), path)
+
+
+def ingest(store: Store, stream: StreamConfig, data: dict[str, Any]) -> None:
+    rows = pa.table(data).to_pylist()
+    for row in rows:
+        row["ts"] = row["ts"].isoformat()
+    import json
+
+    batch = parse_batch(stream, json.dumps(rows).encode(), "json")
+    store.append_batch(
+        stream.name,
+        received_at=T0,
+        first_ts=batch.first_ts,
+        last_ts=batch.last_ts,
+        n_rows=batch.n_rows,
+        payload=encode(batch.table),
+    )
+
+
+@pytest.fixture
+def reference(tmp_path: Path) -> Path:
+    path = tmp_path / "reference.csv"
+    write_reference(path)
+    return path
+
+
+def test_time_windows_are_judged_once_and_profile_stored_once(
+    store: Store, make_config: MakeConfig, reference: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (stream,) = make_config().streams
+    ingest(store, stream, frame(1000, seed=2))  # 12:00-13:00, like the reference
+    ingest(store, stream, frame(1000, shift=1.0, seed=3, start=T0 + timedelta(hours=1)))
+    clock = [T0 + timedelta(hours=1, minutes=5)]
+    evaluator = StreamEvaluator(stream, store, clock=lambda: clock[0])
+    calm = evaluator.run_latest()
+    assert calm is not None and calm.status == "ok" and calm.n_rows == 1000
+    assert calm.window_start == T0 and calm.window_end == T0 + timedelta(hours=1)
+    assert not calm.dataset_drifted
+    assert evaluator.run_latest() is None  # the same window is not judged twice
+    clock[0] += timedelta(hours=1)
+    drifted = evaluator.run_latest()
+    assert drifted is not None and drifted.dataset_drifted
+    flagged = {c["column"] for c in drifted.columns if c["drifted"]}
+    assert {"alcohol", "region"} <= flagged and "acidity" not in flagged
+    alcohol = next(c for c in drifted.columns if c["column"] == "alcohol")
+    assert alcohol["results"][0]["method"] == "ks" and alcohol["results"][0]["p_value"] < 1e-6
+    # A second evaluator (a restart) finds the stored profile instead of recomputing it.
+    assert drifted.profile_id == calm.profile_id
+    restarted = StreamEvaluator(stream, store, clock=lambda: clock[0])
+
+    def no_rebuild(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the reference profile was recomputed")
+
+    monkeypatch.setattr("monitor.streams.evaluate.build_profile", no_rebuild)
+    assert restarted.profile()[1] == calm.profile_id
+
+
+def test_small_window_is_insufficient_data(
+    store: Store, make_config: MakeConfig, reference: Path
+) -> None:
+    (stream,) = make_config().streams
+    ingest(store, stream, frame(20, seed=2))
+    evaluator = StreamEvaluator(stream, store, clock=lambda: T0 + timedelta(hours=2))
+    window = evaluator.latest_window()
+    assert window is not None
+    report = evaluator.evaluate(window.__class__(key="w", start=T0, end=T0 + timedelta(hours=1)))
+    assert report is not None and report.status == "insufficient_data" and report.n_rows == 20
+    assert report.drift_share is None and report.columns == ()
+
+
+def test_row_windows(store: Store, make_config: MakeConfig, reference: Path) -> None:
+    (stream,) = make_config(stream_table(window={"rows": 300, "min_rows": 100})).streams
+    evaluator = StreamEvaluator(stream, store, clock=lambda: T0)
+    assert evaluator.run_latest() is None
+    ingest(store, stream, frame(250, seed=2))
+    ingest(store, stream, frame(250, seed=3, shift=2.0))
+    report = evaluator.run_latest()
+    assert report is not None and report.window_key == "rows:0-300" and report.n_rows == 300
+
+
+def test_files_source(
+    store: Store, make_config: MakeConfig, reference: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "in").mkdir()
+    pa_csv.write_csv(pa.table(frame(800, shift=1.0, seed=4)), tmp_path / "in" / "a.csv")
+    table = stream_table(source={"kind": "files", "glob": "in/*.csv"})
+    (stream,) = make_config(table).streams
+    report = StreamEvaluator(stream, store, clock=lambda: T0 + timedelta(hours=1)).run_latest()
+    assert report is not None and report.n_rows == 800 and report.dataset_drifted
+
+
+def test_html_report_is_rendered_on_a_sample_and_stored(
+    store: Store, make_config: MakeConfig, reference: Path
+) -> None:
+    (stream,) = make_config(stream_table(report={"html": True, "sample_rows": 200})).streams
+    ingest(store, stream, frame(1000, shift=1.0, seed=2))
+    report = StreamEvaluator(stream, store, clock=lambda: T0 + timedelta(hours=1)).run_latest()
+    assert report is not None and report.has_html
+    html = store.get_drift_html(report.id)
+    assert html is not None and html.lstrip().lower().startswith("<!doctype html")
+    assert "alcohol" in html
+
+
+def test_past_window_reference(store: Store, make_config: MakeConfig, reference: Path) -> None:
+    week_ago = T0 - timedelta(days=7)
+    table = stream_table(reference={"start": week_ago, "end": week_ago + timedelta(hours=1)})
+    (stream,) = make_config(table).streams
+    ingest(store, stream, frame(1500, seed=5, start=week_ago))
+    ingest(store, stream, frame(1000, shift=1.0, seed=6))
+    evaluator = StreamEvaluator(stream, store, clock=lambda: T0 + timedelta(hours=1))
+    report = evaluator.run_latest()
+    assert evaluator.profile()[0].n_rows == 1500
+    assert report is not None and report.n_rows == 1000 and report.dataset_drifted
+
+
+def test_sql_reference(
+    store: Store, make_config: MakeConfig, reference: Path, tmp_path: Path
+) -> None:
+    from sqlalchemy import create_engine
+
+    url = f"duckdb:///{tmp_path / 'ref.duckdb'}"
+    engine = create_engine(url)
+    data = frame(2000, seed=7)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TABLE ref (alcohol DOUBLE, acidity DOUBLE, region VARCHAR)"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO ref VALUES (?, ?, ?)",
+            list(
+                zip(
+                    data["alcohol"].tolist(),
+                    data["acidity"].tolist(),
+                    data["region"].tolist(),
+                    strict=True,
+                )
+            ),
+        )
+    engine.dispose()
+    query = "SELECT alcohol, acidity, region FROM ref"
+    (stream,) = make_config(stream_table(reference={"url": url, "query": query})).streams
+    ingest(store, stream, frame(1000, seed=8))
+    report = StreamEvaluator(stream, store, clock=lambda: T0 + timedelta(hours=1)).run_latest()
+    assert report is not None and report.status == "ok" and not report.dataset_drifted
+    assert StreamEvaluator(stream, store).profile()[0].n_rows == 2000

@@ -1,0 +1,174 @@
+"""``[[streams]]`` and ``[[server.tokens]]``: valid tables load, broken ones name their key."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.config import FilesSourceConfig, IngestSourceConfig, load_config
+from monitor.errors import ConfigError
+
+STREAM = """
+[server]
+tokens = [{ name = "ci", token = "${WRITE_TOKEN}", scopes = ["read", "write"] }]
+
+[[streams]]
+name = "wine"
+timestamp = "ts"
+record_id = "id"
+numerical = ["alcohol", "ash"]
+categorical = ["color"]
+text = ["note"]
+prediction = "quality"
+prediction_kind = "categorical"
+label = "truth"
+reference = { file = "ref.csv" }
+window = { every = "1h", min_rows = 50 }
+methods = { numerical = ["psi", "ks"] }
+thresholds = { mode = "p-value", alpha = 0.01, correction = "bh" }
+schedule = { every = "5m" }
+"""
+
+SECRET = "a-long-secret-token-value"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "ref.csv").write_text("ts,alcohol\n2024-01-01T00:00:00Z,1\n")
+    path = tmp_path / "config.toml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={"WRITE_TOKEN": SECRET})
+    return info.value.problems
+
+
+def test_stream_loads_with_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, STREAM), environ={"WRITE_TOKEN": SECRET})
+    (stream,) = config.streams
+    assert stream.reference.file == tmp_path / "ref.csv"
+    assert stream.reference.kind == "file"
+    assert isinstance(stream.source, IngestSourceConfig)
+    assert stream.window.every == timedelta(hours=1) and stream.window.min_rows == 50
+    assert stream.monitored_columns() == [
+        ("alcohol", "numerical"),
+        ("ash", "numerical"),
+        ("color", "categorical"),
+        ("note", "text"),
+        ("quality", "categorical"),
+    ]
+    assert stream.schema_columns()[0] == "ts" and stream.schema_columns()[-1] == "truth"
+    assert config.stream("wine") is stream and config.stream("nope") is None
+    (token,) = config.server.tokens
+    assert token.token.get_secret_value() == SECRET
+    assert SECRET not in repr(config) and SECRET not in str(config.model_dump())
+
+
+def test_files_source_resolves_glob(tmp_path: Path) -> None:
+    text = STREAM.replace(
+        "schedule = {", 'source = { kind = "files", glob = "in/*.csv" }\nschedule = {'
+    )
+    (stream,) = load_config(write(tmp_path, text), environ={"WRITE_TOKEN": SECRET}).streams
+    assert isinstance(stream.source, FilesSourceConfig)
+    assert stream.source.glob == str(tmp_path / "in/*.csv")
+
+
+BROKEN = [
+    pytest.param(
+        ('window = { every = "1h", min_rows = 50 }', 'window = { every = "1h", rows = 10 }'),
+        "streams[0].window: set exactly one of 'every' (a duration) or 'rows' (a count)",
+        id="window-both",
+    ),
+    pytest.param(
+        ('reference = { file = "ref.csv" }', 'reference = { file = "missing.csv" }'),
+        "streams[0].reference.file: no readable file at",
+        id="reference-missing-file",
+    ),
+    pytest.param(
+        ('reference = { file = "ref.csv" }', 'reference = { query = "SELECT 1" }'),
+        "streams[0].reference: 'query' and 'url' go together",
+        id="reference-query-without-url",
+    ),
+    pytest.param(
+        ('reference = { file = "ref.csv" }', "reference = {}"),
+        "streams[0].reference: set exactly one of",
+        id="reference-none",
+    ),
+    pytest.param(
+        ("schedule = {", 'source = { kind = "files" }\nschedule = {'),
+        "streams[0].source.glob: required key is missing",
+        id="files-without-glob",
+    ),
+    pytest.param(
+        ("schedule = {", 'source = { kind = "sql", url = "not-a-url", query = "q" }\nschedule = {'),
+        "streams[0].source.url: expected a SQLAlchemy URL",
+        id="bad-sql-url",
+    ),
+    pytest.param(
+        (
+            'window = { every = "1h", min_rows = 50 }',
+            'window = { rows = 100 }\nsource = { kind = "files", glob = "*.csv" }',
+        ),
+        "streams[0]: row-count windows need the ingest source",
+        id="rows-window-on-files",
+    ),
+    pytest.param(
+        ("schedule = {", 'source = { kind = "kafka" }\nschedule = {'),
+        "streams[0].source",
+        id="unknown-source-kind",
+    ),
+    pytest.param(
+        ('methods = { numerical = ["psi", "ks"] }', 'methods = { numerical = ["chi2"] }'),
+        "streams[0].methods: numerical: method 'chi2' does not apply",
+        id="method-kind-mismatch",
+    ),
+    pytest.param(
+        ('categorical = ["color"]', 'categorical = ["alcohol"]'),
+        "streams[0]: column 'alcohol' is named twice in the schema",
+        id="duplicate-column",
+    ),
+    pytest.param(
+        ('record_id = "id"', ""),
+        "streams[0]: 'label' is joined by record id: set 'record_id' too",
+        id="label-without-record-id",
+    ),
+    pytest.param(
+        ('numerical = ["alcohol", "ash"]', 'numerical = ["al cohol"]'),
+        "streams[0].numerical[0]: String should match pattern",
+        id="bad-column-name",
+    ),
+    pytest.param(
+        ("alpha = 0.01", "alpha = 2"),
+        "streams[0].thresholds.alpha: Input should be less than 1",
+        id="alpha-out-of-range",
+    ),
+    pytest.param(
+        ("[[streams]]", '[[streams]]\nname = "wine"\ntimestamp = "ts"\n[[streams]]'),
+        "streams[1].name: duplicate name 'wine' (first used by streams[0])",
+        id="duplicate-stream",
+    ),
+]
+
+
+@pytest.mark.parametrize(("edit", "expected"), BROKEN)
+def test_broken_stream_names_the_key_path(
+    tmp_path: Path, edit: tuple[str, str], expected: str
+) -> None:
+    old, new = edit
+    assert old in STREAM
+    problems = problems_of(write(tmp_path, STREAM.replace(old, new, 1)))
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_short_token_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    path = write(tmp_path, STREAM)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={"WRITE_TOKEN": "short-secret"})
+    message = str(info.value)
+    assert "server.tokens[0].token: a token must be at least 16 characters long" in message
+    assert "short-secret" not in message
