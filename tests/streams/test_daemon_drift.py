@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitor.config import AlertsConfig
 from monitor.daemon import Daemon
 from monitor.records import DriftReport
 from tests.streams.conftest import WRITE_TOKEN, MakeConfig, stream_table
@@ -64,7 +65,13 @@ async def test_ingested_drift_is_reported(make_config: MakeConfig, tmp_path: Pat
     )
     config = make_config(table)
     pa_csv.write_csv(pa.table(reference), tmp_path / "reference.csv")
-    config = config.model_copy(update={"server": config.server.model_copy(update={"port": 0})})
+    rule = {"name": "wine-drift", "kind": "drift", "stream": "wine", "severity": "warning"}
+    config = config.model_copy(
+        update={
+            "server": config.server.model_copy(update={"port": 0}),
+            "alerts": AlertsConfig.model_validate({"rules": [rule]}),
+        }
+    )
     daemon = Daemon(config)
     seen: list[DriftReport] = []
     daemon.on_drift_report.append(seen.append)
@@ -94,6 +101,13 @@ async def test_ingested_drift_is_reported(make_config: MakeConfig, tmp_path: Pat
             assert latest["dataset_drifted"] and {"alcohol", "region"} <= set(
                 latest["drifted_columns"]
             )
+
+            # The drift report reaches the alert rules: the drift alert fires.
+            async def firing() -> list[str]:
+                states = await asyncio.to_thread(daemon.store.alert_states)
+                return [s.rule for s in states if s.phase.value == "firing"]
+
+            assert await until(firing, timeout=30, what="the drift alert") == ["wine-drift"]
             detail = (await http.get(f"/v1/drift/{latest['id']}")).json()
             assert detail == latest
             metrics = (await http.get("/metrics")).text
