@@ -174,7 +174,11 @@ def _categorical_null(
     profile: ReferenceProfile,
     column: str,
 ) -> dict[Method, np.ndarray]:
-    shares = cat.counts / cat.counts.sum()
+    # Half a count added to every category and to one unseen category: with a small
+    # reference, rare categories are under- or unrepresented, and a null drawn from the raw
+    # shares would never produce the window's share of them.
+    smoothed = np.append(cat.counts, 0) + 0.5
+    shares = smoothed / smoothed.sum()
     rng = _rng(profile, column, size)
     wanted = [m for m in methods if m != "ks"]
     parts: dict[Method, list[np.ndarray]] = {m: [] for m in wanted}
