@@ -347,7 +347,93 @@ def operations() -> dict[str, Any]:
     )
 
 
-DASHBOARDS = {"overview": overview, "model-quality": model_quality, "operations": operations}
+def drift() -> dict[str, Any]:
+    variables = [
+        variable("stream", "Stream", "label_values(monitor_drift_window_rows, stream)"),
+        variable(
+            "column",
+            "Column",
+            'label_values(monitor_drift_column_drifted{stream=~"$stream"}, column)',
+        ),
+    ]
+    col = 'stream=~"$stream", column=~"$column"'
+    panels = [
+        Panel(
+            "Dataset drift share",
+            "Share of monitored columns that drifted in each stream's latest judged window; "
+            "the stream counts as drifted when it reaches its drift_share.",
+            "percentunit",
+            (('monitor_drift_share{stream=~"$stream"}', "{{stream}}"),),
+            width=12,
+        ),
+        Panel(
+            "Streams drifted",
+            "1 when the latest window of the stream drifted as a dataset.",
+            "bool_yes_no",
+            (('monitor_drift_dataset_drifted{stream=~"$stream"}', "{{stream}}"),),
+            kind="stat",
+            width=12,
+        ),
+        Panel(
+            "Drifted columns over time",
+            "1 while a column is drifted (by its first method); one row per column.",
+            "short",
+            ((f"monitor_drift_column_drifted{{{col}}}", "{{stream}} / {{column}}"),),
+            kind="heatmap",
+            width=24,
+            height=9,
+        ),
+        Panel(
+            "Test p-values",
+            "p-values of the drift tests (KS, chi-square) per column; low means the window "
+            "differs from the reference.",
+            "none",
+            ((f"monitor_drift_p_value{{{col}}}", "{{stream}} / {{column}} / {{method}}"),),
+            width=12,
+        ),
+        Panel(
+            "Distances",
+            "Distances between the window and the reference (Wasserstein, PSI, "
+            "Jensen-Shannon, Hellinger, L-infinity) per column.",
+            "none",
+            ((f"monitor_drift_distance{{{col}}}", "{{stream}} / {{column}} / {{method}}"),),
+            width=12,
+        ),
+        Panel(
+            "Missing values",
+            "Share of missing values per column in the latest window.",
+            "percentunit",
+            ((f"monitor_drift_missing_share{{{col}}}", "{{stream}} / {{column}}"),),
+            width=12,
+        ),
+        Panel(
+            "Rows ingested per minute",
+            "Rows accepted by the ingest API per stream.",
+            "short",
+            (
+                (
+                    'sum by (stream) (rate(monitor_stream_rows_ingested_total{stream=~"$stream"}[$__rate_interval])) * 60',  # noqa: E501
+                    "{{stream}}",
+                ),
+            ),
+            width=12,
+        ),
+    ]
+    return dashboard(
+        "monitor-drift",
+        "monitor / Drift",
+        "Production data against its reference: drift per stream and column over time.",
+        panels,
+        variables,
+    )
+
+
+DASHBOARDS = {
+    "overview": overview,
+    "model-quality": model_quality,
+    "drift": drift,
+    "operations": operations,
+}
 
 
 def render() -> dict[str, str]:
