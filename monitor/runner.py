@@ -21,7 +21,7 @@ from monitor.config import HttpModelConfig, SuiteConfig, config_hash
 from monitor.datasets import Case, Dataset, load_dataset
 from monitor.errors import AdapterError, DatasetError
 from monitor.records import CaseResult, MetricValue, Run, RunStatus
-from monitor.scoring import PerCaseMetric, get_metric
+from monitor.scoring import PerCaseMetric
 from monitor.store import Store
 
 logger = logging.getLogger(__name__)
@@ -161,8 +161,8 @@ def score_cases(suite: SuiteConfig, results: Sequence[CaseResult]) -> ScoredCase
     if answered:
         predictions = [r.prediction for r in answered]
         expected = [r.expected for r in answered]
-        for name in suite.metrics:
-            metric = get_metric(name)
+        for metric in suite.build_metrics():
+            name = metric.label
             score = metric.compute(predictions, expected)
             metrics.append(MetricValue(name, score.value, score.lower, score.upper, len(answered)))
             if isinstance(metric, PerCaseMetric) and score.per_case is not None:
