@@ -30,7 +30,7 @@ def test_upgrade_creates_every_table_at_head(bare_store: Store) -> None:
 
     bare_store.upgrade()
 
-    assert bare_store.current_revision() == bare_store.head_revision() == "0001"
+    assert bare_store.current_revision() == bare_store.head_revision() == "0002"
     assert set(inspect(bare_store.engine).get_table_names()) >= TABLES
     assert bare_store.check_ready() is None
 
@@ -87,7 +87,7 @@ def test_concurrent_upgrades_from_several_replicas(bare_store: Store, store_url:
 def test_check_ready_before_upgrade_names_the_command(bare_store: Store) -> None:
     reason = bare_store.check_ready()
 
-    assert reason == ("migrations not at head (current none, head 0001); run 'monitor db upgrade'")
+    assert reason == ("migrations not at head (current none, head 0002); run 'monitor db upgrade'")
 
 
 @pytest.mark.parametrize(
