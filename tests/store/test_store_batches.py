@@ -192,7 +192,7 @@ def test_ten_thousand_case_run_stores_every_case_exactly_once(store: Store, tmp_
     counting = CountingStore.from_engine(store.engine)
     with serve_in_thread(_echo_model()) as url:
         model = HttpModelConfig.model_validate(
-            {"name": "m", "adapter": "http", "url": f"{url}/predict", "concurrency": 32}
+            {"name": "m", "adapter": "http", "url": f"{url}/predict", "concurrency": 8}
         )
 
         async def go() -> Any:
