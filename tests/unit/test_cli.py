@@ -23,6 +23,7 @@ COMMANDS = [
     ["db", "upgrade"],
     ["runs"],
     ["runs", "list"],
+    ["bench"],
 ]
 
 
