@@ -164,3 +164,29 @@ async def test_cost_comes_from_the_price_table_and_usage(store: SpyStore, tmp_pa
     assert run.operations.currency == "USD"
     stored: CaseResult = store.list_cases(run.id)[0]
     assert (stored.prompt_tokens, stored.completion_tokens) == (100, 20)
+
+
+async def test_interrupted_run_keeps_every_answered_case(store: SpyStore, tmp_path: Path) -> None:
+    stuck = asyncio.Event()
+
+    async def hang_from_the_sixth(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["x"] >= 5:
+            stuck.set()  # one worker: the five cases before are recorded by now
+            await asyncio.Event().wait()
+        return _answer(request)
+
+    suite = _suite(tmp_path, 20)
+    runner = Runner(
+        store, transport=httpx.MockTransport(hang_from_the_sixth), clock=lambda: NOW, batch_size=2
+    )
+    task = asyncio.create_task(runner.run(suite, _model(concurrency=1)))
+    await asyncio.wait_for(stuck.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await runner.aclose()
+    (run,) = store.list_runs()
+    assert run.status is RunStatus.INTERRUPTED
+    # Two full batches went out while running; the fifth case was still buffered and is
+    # stored when the run is interrupted.
+    assert (run.n_cases, run.n_errors) == (5, 0) and store.batches[:2] == [2, 2]
