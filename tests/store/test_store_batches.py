@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI, Request
 from sqlalchemy import func, select
 
 from monitor.config import HttpModelConfig, SuiteConfig
@@ -146,15 +145,21 @@ def _one_case() -> list[Any]:
     return [CaseResult("only", {}, "x", prediction="x")]
 
 
-def _echo_model() -> FastAPI:
-    app = FastAPI()
-
-    @app.post("/predict")
-    async def predict(request: Request) -> dict[str, Any]:
-        body = await request.json()
-        return {"prediction": "yes" if body["x"] % 4 else "no"}
-
-    return app
+async def _echo_model(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A bare ASGI model (no framework): the test measures the runner and the store, so
+    the server in the same process should cost as little as possible."""
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    answer = "yes" if json.loads(body)["x"] % 4 else "no"
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": json.dumps({"prediction": answer}).encode()})
 
 
 @pytest.mark.integration
@@ -190,7 +195,7 @@ def test_ten_thousand_case_run_stores_every_case_exactly_once(store: Store, tmp_
             super().append_cases(run_id, cases)
 
     counting = CountingStore.from_engine(store.engine)
-    with serve_in_thread(_echo_model()) as url:
+    with serve_in_thread(_echo_model) as url:
         model = HttpModelConfig.model_validate(
             {"name": "m", "adapter": "http", "url": f"{url}/predict", "concurrency": 8}
         )
