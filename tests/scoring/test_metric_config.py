@@ -80,3 +80,37 @@ def test_bad_suites_name_the_key_path(
     with pytest.raises(ConfigError) as caught:
         parse_config(_config(tmp_path, task, metrics, **suite), base_dir=tmp_path)
     assert any(message in problem for problem in caught.value.problems), caught.value.problems
+
+
+def test_metric_names_are_a_public_contract() -> None:
+    """Renaming a metric is BREAKING (stored runs, dashboards and alerts use the names)."""
+    from monitor.scoring import metric_names
+
+    assert metric_names() == [
+        "accuracy",
+        "bleu",
+        "chrf",
+        "contains",
+        "exact-match",
+        "f1",
+        "f1-score",
+        "json-schema",
+        "json-valid",
+        "log-loss",
+        "mae",
+        "mape",
+        "mrr",
+        "ndcg@k",
+        "precision",
+        "precision@k",
+        "r2",
+        "recall",
+        "recall@k",
+        "regex",
+        "rmse",
+        "roc-auc",
+        "rouge-1",
+        "rouge-2",
+        "rouge-l",
+        "rouge-lsum",
+    ]
