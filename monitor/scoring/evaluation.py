@@ -21,6 +21,7 @@ import numpy as np
 
 from monitor.records import MetricValue, SliceGap, SliceMetric
 from monitor.scoring.base import Metric, MetricScore, PerCaseMetric
+from monitor.scoring.intervals import bootstrap_mean, wilson
 from monitor.scoring.repeats import Reducer, majority_index, reduce_scores, representative
 
 
@@ -81,7 +82,9 @@ class Evaluation:
         self._per_case = {m.label: array("d") for m in self._metrics if _per_case(m)}
         self._corpus = [m for m in self._metrics if not _per_case(m)]
         self._columns: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
-        self._slice_values: dict[str, list[str]] = {name: [] for name in self._slice_fields}
+        # Slice values as small integer codes (4 bytes a case), decoded at the end.
+        self._slice_codes: dict[str, array[int]] = {name: array("i") for name in slices}
+        self._slice_names: dict[str, dict[str, int]] = {name: {} for name in slices}
         self._repeated = False
         self.n = 0
 
@@ -113,7 +116,9 @@ class Evaluation:
         for label, values in self._per_case.items():
             values.append(scores[label])
         for name in self._slice_fields:
-            self._slice_values[name].append(_slice_key(slices.get(name)))
+            codes = self._slice_names[name]
+            key = _slice_key(slices.get(name))
+            self._slice_codes[name].append(codes.setdefault(key, len(codes)))
         self._repeated |= len(attempts) > 1
         self.n += 1
         return Scored(answer, predictions if len(attempts) > 1 else None, scores)
@@ -125,12 +130,10 @@ class Evaluation:
         skipped: list[str] = []
         metrics = self._values(np.arange(self.n), skipped, "")
         slices: list[SliceMetric] = []
-        for name, keys in self._slice_values.items():
-            groups: dict[str, list[int]] = defaultdict(list)
-            for index, key in enumerate(keys):
-                groups[key].append(index)
-            for key in sorted(groups):
-                members = np.array(groups[key])
+        for name, codes in self._slice_codes.items():
+            column = np.frombuffer(codes, dtype=np.int32)
+            for key, code in sorted(self._slice_names[name].items()):
+                members = np.flatnonzero(column == code)
                 for value in self._values(members, skipped, f" for {name}={key}"):
                     slices.append(
                         SliceMetric(
@@ -169,7 +172,7 @@ class Evaluation:
             values = np.frombuffer(self._per_case[label], dtype=np.float64)[members]
             proportion = metric.binary and not (self._repeated and self._repeats.reducer == "mean")
             if proportion:
-                return metric.aggregate(values.tolist(), seed=self._seed)
+                return _proportion(metric, values)
             return _continuous(metric, values, self._seed)
         predictions, expected, scores = self._columns
         pick = members.tolist()
@@ -183,9 +186,13 @@ class Evaluation:
 
 
 def _continuous(metric: PerCaseMetric, values: np.ndarray[Any, Any], seed: int) -> MetricScore:
-    from monitor.scoring.intervals import bootstrap_mean
-
     mean, lower, upper = bootstrap_mean(values, seed=seed)
+    return MetricScore(mean, lower, upper, None, metric.detail())
+
+
+def _proportion(metric: PerCaseMetric, values: np.ndarray[Any, Any]) -> MetricScore:
+    """Wilson from the count of successes, without materialising per-case Python floats."""
+    mean, lower, upper = wilson(round(float(values.sum())), len(values))
     return MetricScore(mean, lower, upper, None, metric.detail())
 
 

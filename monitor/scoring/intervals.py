@@ -24,9 +24,8 @@ def mean_interval(
         raise ValueError("cannot average zero scores")
     mean = math.fsum(scores) / n
     if binary:
-        successes = round(math.fsum(scores))
-        ci = stats.binomtest(successes, n).proportion_ci(confidence, method="wilson")
-        return mean, float(ci.low), float(ci.high)
+        _, low, high = wilson(round(math.fsum(scores)), n, confidence=confidence)
+        return mean, low, high
     if n < 2:
         return mean, None, None
     sem = stats.sem(scores)
@@ -34,6 +33,12 @@ def mean_interval(
         return mean, mean, mean
     low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=sem)
     return mean, float(low), float(high)
+
+
+def wilson(successes: int, n: int, *, confidence: float = 0.95) -> tuple[float, float, float]:
+    """The share ``successes / n`` with its Wilson score interval (scipy's)."""
+    ci = stats.binomtest(successes, n).proportion_ci(confidence, method="wilson")
+    return successes / n, float(ci.low), float(ci.high)
 
 
 RESAMPLES = 1000
