@@ -77,6 +77,9 @@ def table(runs: Sequence[Run]) -> Table:
             metric = next((m for m in run.metrics if m.name == name), None)
             cells.append("-" if metric is None else _with_interval(metric.value, metric))
         result.add_row(name, *cells)
+    details = {m.name: m.detail for run in runs for m in run.metrics if m.detail}
+    if details:
+        result.caption = "\n".join(f"{name}: {detail}" for name, detail in details.items())
     result.add_section()
     for label, cell in _OPERATION_ROWS:
         result.add_row(label, *(cell(run) for run in runs))

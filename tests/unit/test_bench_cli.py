@@ -119,3 +119,35 @@ def test_bench_json_and_failed_run_exit_3(config: Path) -> None:
 def test_bench_usage_errors_exit_2(config: Path, args: list[str], message: str) -> None:
     result = _invoke("-c", str(config), *args)
     assert result.exit_code == 2 and message in result.stderr
+
+
+def test_table_shows_sacrebleu_signature_and_unknown_cost() -> None:
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from monitor.bench import table
+    from monitor.records import MetricValue, Run, RunStatus
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    run = Run(
+        id=7,
+        suite="mt",
+        model="m",
+        status=RunStatus.SUCCEEDED,
+        trigger="bench",
+        created_at=at,
+        started_at=at,
+        finished_at=at,
+        dataset_sha256="0" * 64,
+        config_hash="h",
+        n_cases=3,
+        n_errors=0,
+        error=None,
+        metrics=(MetricValue("bleu", 31.2, 25.0, 36.0, 3, "nrefs:1|tok:13a|version:2.6.0"),),
+    )
+    console = Console(record=True, width=200)
+    console.print(table([run]))
+    text = console.export_text()
+    assert "bleu: nrefs:1|tok:13a|version:2.6.0" in text
+    assert "31.2000 [25.0000, 36.0000] (n=3)" in text and "unknown" in text
