@@ -4,7 +4,8 @@ Runs the same suite at 10,000 and 100,000 cases against a fast loopback model se
 (a bare ASGI app under uvicorn, in its own process) with the daemon's ``Runner`` and a
 SQLite store, each size in a fresh Python process, and reports:
 
-- RSS after loading the dataset (the cases themselves: input, inherently O(n));
+- RSS after loading the dataset (the cases themselves: input, inherently O(n)), and the
+  peak while loading it;
 - peak RSS over the whole run (``ru_maxrss``);
 - the run's own overhead: peak minus the dataset-loaded RSS, i.e. what results, scoring,
   batching and HTTP cost on top of the input;
@@ -98,6 +99,7 @@ def child(size: int, url: str, workdir: Path) -> dict[str, Any]:
     before = _rss_mib()
     cases = load_dataset(suite).cases  # what the runner will hold: the input itself
     loaded = _rss_mib()
+    load_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     del cases
 
     async def go() -> Any:
@@ -120,6 +122,7 @@ def child(size: int, url: str, workdir: Path) -> dict[str, Any]:
         "seconds": round(seconds, 1),
         "rss_before_mib": round(before, 1),
         "rss_dataset_loaded_mib": round(loaded, 1),
+        "peak_rss_while_loading_mib": round(load_peak, 1),
         "peak_rss_mib": round(peak, 1),
         "run_overhead_mib": round(peak - loaded, 1),
         "overhead_bytes_per_case": round((peak - loaded) * 1024 * 1024 / size),

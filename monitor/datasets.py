@@ -118,13 +118,14 @@ def _rows(path: Path, data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
     if suffix == ".parquet":
         yield from _parquet_rows(path, data)
         return
+    if suffix in (".jsonl", ".ndjson"):
+        yield from _jsonl_rows(path, data)
+        return
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    if suffix in (".jsonl", ".ndjson"):
-        yield from _jsonl_rows(path, text)
-    elif suffix == ".csv":
+    if suffix == ".csv":
         for n, row in enumerate(csv.DictReader(io.StringIO(text), strict=True), start=2):
             yield n, dict(row)
     else:
@@ -148,8 +149,14 @@ def _parquet_rows(path: Path, data: bytes) -> Iterator[tuple[int, dict[str, Any]
             yield n, row
 
 
-def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    for n, line in enumerate(text.splitlines(), start=1):
+def _jsonl_rows(path: Path, data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
+    # Line by line over the bytes: no decoded copy of the file and no list of its lines,
+    # so loading a large dataset peaks at little more than the cases it produces.
+    for n, raw in enumerate(io.BytesIO(data), start=1):
+        try:
+            line = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise DatasetError(f"{path}:{n}: not UTF-8 text ({exc.reason})") from None
         if not line.strip():
             continue
         try:
