@@ -16,6 +16,7 @@ Flat means the overhead does not grow with the number of cases the way holding e
 
     python bench/runner_memory.py            # 10k and 100k cases
     python bench/runner_memory.py --sizes 10000 50000
+    python bench/runner_memory.py --tracemalloc   # plus the Python heap (slower)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +67,9 @@ def _rss_mib() -> float:
     return float("nan")
 
 
-def child(size: int, url: str, workdir: Path) -> dict[str, Any]:
-    """One run of ``size`` cases in this (fresh) process."""
+def child(size: int, url: str, workdir: Path, trace: bool) -> dict[str, Any]:
+    """One run of ``size`` cases in this (fresh) process. With ``trace``, tracemalloc
+    also measures the Python heap: the dataset's share and the run's peak."""
     sys.path.insert(0, str(ROOT))
     from monitor.config import HttpModelConfig, SuiteConfig
     from monitor.datasets import load_dataset
@@ -96,11 +99,17 @@ def child(size: int, url: str, workdir: Path) -> dict[str, Any]:
     )
     store = Store(f"sqlite:///{workdir / f'monitor-{size}.db'}")
     store.upgrade()
+    if trace:
+        tracemalloc.start()
+    heap_base = tracemalloc.get_traced_memory()[0] if trace else 0
     before = _rss_mib()
     cases = load_dataset(suite).cases  # what the runner will hold: the input itself
     loaded = _rss_mib()
     load_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    heap_dataset = tracemalloc.get_traced_memory()[0] - heap_base if trace else 0
     del cases
+    if trace:
+        tracemalloc.reset_peak()
 
     async def go() -> Any:
         runner = Runner(store)
@@ -113,6 +122,7 @@ def child(size: int, url: str, workdir: Path) -> dict[str, Any]:
     run = asyncio.run(go())
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    heap_peak = tracemalloc.get_traced_memory()[1] - heap_base if trace else 0
     assert run.status == "succeeded" and run.n_cases == size, run
     stored = store.count_cases(run.id)
     store.close()
@@ -126,6 +136,15 @@ def child(size: int, url: str, workdir: Path) -> dict[str, Any]:
         "peak_rss_mib": round(peak, 1),
         "run_overhead_mib": round(peak - loaded, 1),
         "overhead_bytes_per_case": round((peak - loaded) * 1024 * 1024 / size),
+        **(
+            {
+                "heap_dataset_mib": round(heap_dataset / 2**20, 1),
+                "heap_run_peak_mib": round(heap_peak / 2**20, 1),
+                "heap_run_beyond_dataset_mib": round((heap_peak - heap_dataset) / 2**20, 1),
+            }
+            if trace
+            else {}
+        ),
     }
 
 
@@ -149,12 +168,17 @@ def _wait_listening(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="also measure the Python heap with tracemalloc (about 2x slower)",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.url, Path(args.workdir))))
+        print(json.dumps(child(args.child, args.url, Path(args.workdir), args.tracemalloc)))
         return
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
@@ -173,6 +197,7 @@ def main() -> None:
                         f"http://127.0.0.1:{port}",
                         "--workdir",
                         workdir,
+                        *(["--tracemalloc"] if args.tracemalloc else []),
                     ],
                     check=True,
                     capture_output=True,
