@@ -3,7 +3,8 @@
 Exit codes:
     0  success
     2  usage or configuration error (every problem printed, one line each)
-    3  start-up or infrastructure failure (store unreachable, port in use, ...)
+    3  start-up or infrastructure failure (store unreachable, port in use, ...); for
+       ``bench``, a run that did not succeed (endpoint unreachable, error budget exceeded)
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ def demo(
             f"\nmonitor demo is running (Ctrl-C to stop)\n"
             f"  metrics:  {api}/metrics\n"
             f"  runs:     {api}/v1/runs\n"
+            f"  drift:    {api}/v1/streams/wine-traffic/reports\n"
             f"  API docs: {api}/docs\n"
             f"  model:    {model}/predict\n"
             f"  store:    {data_dir / 'monitor.db'}\n"
@@ -135,6 +137,57 @@ def demo(
             on_ready=ready,
         )
     )
+
+
+@cli.command()
+@config_option
+@click.option("--suite", "suite_name", required=True, help="The suite to run.")
+@click.option(
+    "--model",
+    "model_names",
+    multiple=True,
+    help="A model to run it against; repeat for several (default: the suite's models).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON document.")
+def bench(config_path: Path, suite_name: str, model_names: tuple[str, ...], as_json: bool) -> None:
+    """Run a suite once now, in the foreground, and print its metrics side by side.
+
+    Exit code 3 when a run did not succeed (endpoint unreachable, error budget exceeded).
+    """
+    config = _load(config_path)
+    _setup_logging("warning")
+    suite = next((s for s in config.suites if s.name == suite_name), None)
+    if suite is None:
+        known = ", ".join(s.name for s in config.suites) or "none"
+        raise click.BadParameter(
+            f"no suite {suite_name!r} (defined: {known})", param_hint="--suite"
+        )
+    names = list(model_names) or list(suite.models)
+    defined = [m.name for m in config.models]
+    for name in names:
+        if name not in defined:
+            raise click.BadParameter(
+                f"no model {name!r} (defined: {', '.join(defined) or 'none'})",
+                param_hint="--model",
+            )
+    from rich.console import Console
+
+    from monitor import bench as benchmark
+
+    store = _open_store(config)
+    try:
+        store.upgrade()
+        console = None if as_json else Console(stderr=True)
+        runs = asyncio.run(benchmark.bench(config, suite, names, store, console=console))
+    except MonitorError as exc:
+        _fail(EXIT_STARTUP, str(exc))
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(benchmark.as_json(runs), indent=2, default=str))
+    else:
+        Console().print(benchmark.table(runs))
+    sys.exit(EXIT_OK if benchmark.succeeded(runs) else EXIT_STARTUP)
 
 
 @cli.command("check-config")

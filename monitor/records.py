@@ -29,6 +29,53 @@ class MetricValue:
     lower: float | None
     upper: float | None
     n: int
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SliceMetric:
+    """One metric over the cases whose field ``field`` has the value ``value``."""
+
+    field: str
+    value: str
+    metric: str
+    score: float
+    lower: float | None
+    upper: float | None
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class SliceGap:
+    """The largest difference of a metric between two values of a slice field: the signal
+    that one segment collapsed while the average held."""
+
+    field: str
+    metric: str
+    gap: float
+    best: str
+    worst: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunOperations:
+    """How a run went operationally, measured at the client.
+
+    Token counts are ``None`` when any answered request came back without a usage report,
+    and ``cost`` is ``None`` when tokens are unknown or the model has no price: an unknown
+    cost is never reported as 0.
+    """
+
+    latency_p50: float | None
+    latency_p90: float | None
+    latency_p95: float | None
+    latency_p99: float | None
+    error_rate: float | None
+    throughput: float | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost: float | None
+    currency: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +91,12 @@ class CaseResult:
     latency_seconds: float | None = None
     error_kind: str | None = None
     error: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    attempts: list[Any] | None = None
+    """Every attempt's prediction when the suite repeats cases; ``prediction`` is then the
+    reducer's representative answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +117,8 @@ class Run:
     n_errors: int
     error: str | None
     metrics: tuple[MetricValue, ...] = ()
+    operations: RunOperations | None = None
+    slices: tuple[SliceMetric, ...] = ()
 
     @property
     def duration_seconds(self) -> float | None:

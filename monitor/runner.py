@@ -1,32 +1,46 @@
-"""Execute one run: a suite's cases against one model, scored and stored.
+"""Execute one run: a suite's cases against one model, scored and stored as they arrive.
 
 The runner never lets a misbehaving endpoint crash it: each failed case is recorded with
-its error kind, and the run ends ``failed`` with a reason when too many cases failed. A
-cancelled run (daemon shutdown) is stored as ``interrupted``, never left ``running``.
+its error kind, and the run ends ``failed`` with a reason when too many cases failed. Cases
+are asked by a pool of workers, scored as each answer arrives, and written to the store in
+batches (every ``batch_size`` cases or ``flush_interval`` seconds), so a 100k-case run
+holds neither every result in memory nor writes row by row. ``finish_run`` then stores the
+aggregates and the final status in one transaction. A cancelled run (daemon shutdown) keeps
+the cases it had and is stored as ``interrupted``, never left ``running``. A suite's
+``deadline`` bounds the whole run: cases not answered by then are recorded with error kind
+``timeout`` and the run is judged by its error budget.
+
+``monitor bench`` and the daemon's scheduled runs both call ``Runner.run``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 import httpx
 
-from monitor.adapters import Adapter, build_adapter
+from monitor.adapters import Adapter, Prediction, build_adapter
 from monitor.clock import Clock, utc_now
 from monitor.config import AnyModelConfig, SuiteConfig, config_hash
-from monitor.datasets import Case, Dataset, load_dataset
+from monitor.datasets import Case, Dataset, field_value, load_dataset
 from monitor.errors import AdapterError, DatasetError
-from monitor.records import CaseResult, MetricValue, Run, RunStatus
-from monitor.scoring import PerCaseMetric, get_metric
+from monitor.records import CaseResult, Run, RunOperations, RunStatus
+from monitor.scoring.evaluation import Attempt, Evaluation, EvaluationResult, Repeats
+from monitor.scoring.operations import OperationsRecorder, Price
 from monitor.store import Store
 
 logger = logging.getLogger(__name__)
 
 INTERRUPTED = "the daemon stopped before the run finished"
+DEADLINE = "not answered before the run's deadline"
+
+Progress = Callable[[int, int], None]
+"""Called with (cases done, cases in the run) as cases complete."""
 
 
 class Runner:
@@ -38,14 +52,23 @@ class Runner:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock = utc_now,
+        batch_size: int = 500,
+        flush_interval: float = 1.0,
     ) -> None:
         self._store = store
         self._transport = transport
         self._clock = clock
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
         self._adapters: dict[str, Adapter] = {}
 
     async def run(
-        self, suite: SuiteConfig, model: AnyModelConfig, *, trigger: str = "schedule"
+        self,
+        suite: SuiteConfig,
+        model: AnyModelConfig,
+        *,
+        trigger: str = "schedule",
+        progress: Progress | None = None,
     ) -> Run:
         """Run ``suite`` against ``model`` and return the stored run, whatever happened."""
         store = self._store
@@ -64,13 +87,15 @@ class Runner:
             at=self._clock(),
         )
         logger.info("run %d started: suite %s, model %s", run_id, suite.name, model.name)
+        execution = _Execution(self, run_id, suite, model, dataset.cases, progress)
         try:
             if failure is not None:
                 await self._finish(run_id, RunStatus.FAILED, failure)
             else:
-                await self._execute(run_id, suite, model, dataset.cases)
+                await execution.execute()
         except asyncio.CancelledError:
             # Synchronous on purpose: the task is being cancelled and must not await.
+            execution.flush_now()
             store.finish_run(
                 run_id, status=RunStatus.INTERRUPTED, at=self._clock(), error=INTERRUPTED
             )
@@ -78,6 +103,7 @@ class Runner:
             raise
         except Exception as exc:
             logger.exception("run %d failed with an internal error", run_id)
+            await asyncio.to_thread(execution.flush_now)
             await self._finish(
                 run_id, RunStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}"
             )
@@ -86,48 +112,24 @@ class Runner:
         logger.info("run %d %s%s", run_id, run.status, f": {run.error}" if run.error else "")
         return run
 
-    async def _execute(
-        self, run_id: int, suite: SuiteConfig, model: AnyModelConfig, cases: Sequence[Case]
-    ) -> None:
-        adapter = self._adapter(model)
-        results = await asyncio.gather(*(self._ask(adapter, case) for case in cases))
-        scored = score_cases(suite, results)
-        failure = error_budget_failure(scored.cases, suite.max_error_rate)
-        status = RunStatus.FAILED if failure else RunStatus.SUCCEEDED
-        metrics = () if failure else scored.metrics
-        await self._finish(run_id, status, failure, scored.cases, metrics)
-
-    async def _ask(self, adapter: Adapter, case: Case) -> CaseResult:
-        try:
-            prediction = await adapter.predict(case)
-        except AdapterError as exc:
-            return CaseResult(
-                case.id, case.inputs, case.expected, error_kind=exc.kind, error=str(exc)
-            )
-        return CaseResult(
-            case.id,
-            case.inputs,
-            case.expected,
-            prediction=prediction.value,
-            latency_seconds=prediction.latency_seconds,
-        )
-
     async def _finish(
         self,
         run_id: int,
         status: RunStatus,
         error: str | None,
-        cases: Sequence[CaseResult] = (),
-        metrics: Sequence[MetricValue] = (),
+        result: EvaluationResult | None = None,
+        execution: _Execution | None = None,
     ) -> None:
+        operations = execution.operations() if execution is not None else None
         await asyncio.to_thread(
             self._store.finish_run,
             run_id,
             status=status,
             at=self._clock(),
             error=error,
-            cases=cases,
-            metrics=metrics,
+            metrics=result.metrics if result else (),
+            slices=result.slices if result else (),
+            operations=operations,
         )
 
     def _adapter(self, model: AnyModelConfig) -> Adapter:
@@ -144,43 +146,205 @@ class Runner:
             await adapter.aclose()
 
 
-@dataclass(frozen=True, slots=True)
-class ScoredCases:
-    """Case results with their per-case scores filled in, and the run's aggregates."""
+@dataclass
+class _Execution:
+    """The moving parts of one run: workers, the evaluation, the batch buffer."""
 
-    cases: list[CaseResult]
-    metrics: list[MetricValue]
+    runner: Runner
+    run_id: int
+    suite: SuiteConfig
+    model: AnyModelConfig
+    cases: Sequence[Case]
+    progress: Progress | None
+    buffer: list[CaseResult] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    first_error: str | None = None
+    done: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        suite = self.suite
+        self.evaluation = Evaluation(
+            suite.build_metrics(),
+            repeats=Repeats(
+                reducer=suite.reducer,
+                pass_score=suite.pass_score,
+                at_least=suite.at_least,
+                numeric=suite.task == "regression",
+            ),
+            slices=suite.slices,
+            seed=suite.seed,
+        )
+        price = self.model.price
+        self.recorder = OperationsRecorder(
+            None
+            if price is None
+            else Price(price.prompt, price.completion, price.per_tokens, price.currency)
+        )
+        self.last_flush = time.monotonic()
+        self.next_case = 0
+        self.in_flight: set[int] = set()
+        self.writes: set[asyncio.Future[None]] = set()
+
+    async def execute(self) -> None:
+        adapter = self.runner._adapter(self.model)
+        deadline = self.suite.deadline
+        workers = [
+            asyncio.create_task(self._worker(adapter))
+            for _ in range(min(self.model.concurrency, len(self.cases)))
+        ]
+        try:
+            async with asyncio.timeout(deadline.total_seconds() if deadline else None):
+                await asyncio.gather(*workers)
+        except TimeoutError:
+            await self.settle()
+            await self._expire(workers)
+        await self._flush()
+        await self.settle()
+        result = await asyncio.to_thread(self.evaluation.results)
+        for reason in result.skipped:
+            logger.warning("run %d: metric skipped: %s", self.run_id, reason)
+        failure = self._budget_failure()
+        status = RunStatus.FAILED if failure else RunStatus.SUCCEEDED
+        await self.runner._finish(
+            self.run_id, status, failure, None if failure else result, execution=self
+        )
+
+    async def _worker(self, adapter: Adapter) -> None:
+        while self.next_case < len(self.cases):
+            index = self.next_case
+            self.next_case += 1
+            self.in_flight.add(index)
+            result = await self._ask(adapter, self.cases[index])
+            self.in_flight.discard(index)
+            self._record(result)
+            if self._flush_due():
+                await self._flush()
+
+    async def _ask(self, adapter: Adapter, case: Case) -> CaseResult:
+        predictions: list[Prediction] = []
+        for _ in range(self.suite.repeats):
+            try:
+                prediction = await adapter.predict(case)
+            except AdapterError as exc:
+                return self._failed(case, exc.kind, str(exc))
+            predictions.append(prediction)
+            self.recorder.request(
+                prediction.latency_seconds, prediction.prompt_tokens, prediction.completion_tokens
+            )
+        return self._scored(case, predictions)
+
+    def _scored(self, case: Case, predictions: Sequence[Prediction]) -> CaseResult:
+        slices = {name: field_value(case, name) for name in self.suite.slices}
+        scored = self.evaluation.add(
+            case.expected, [Attempt(p.value, p.scores) for p in predictions], slices
+        )
+        return CaseResult(
+            case.id,
+            case.inputs,
+            case.expected,
+            prediction=scored.prediction,
+            scores=scored.scores,
+            latency_seconds=sum(p.latency_seconds for p in predictions) / len(predictions),
+            metadata=case.metadata,
+            prompt_tokens=_total(p.prompt_tokens for p in predictions),
+            completion_tokens=_total(p.completion_tokens for p in predictions),
+            attempts=scored.attempts,
+        )
+
+    def _failed(self, case: Case, kind: str, error: str) -> CaseResult:
+        return CaseResult(
+            case.id,
+            case.inputs,
+            case.expected,
+            error_kind=kind,
+            error=error,
+            metadata=case.metadata,
+        )
+
+    def _record(self, result: CaseResult) -> None:
+        failed = result.error_kind is not None
+        self.recorder.case(failed=failed)
+        if failed:
+            self.errors[str(result.error_kind)] += 1
+            self.first_error = self.first_error or result.error
+        self.buffer.append(result)
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, len(self.cases))
+
+    async def _expire(self, workers: Sequence[asyncio.Task[None]]) -> None:
+        """The deadline passed: stop asking, and record every unanswered case as a
+        ``timeout``, in batches like any other result."""
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        unanswered = sorted(self.in_flight) + list(range(self.next_case, len(self.cases)))
+        self.next_case = len(self.cases)
+        logger.warning("run %d: deadline passed, %d cases unanswered", self.run_id, len(unanswered))
+        for index in unanswered:
+            self._record(self._failed(self.cases[index], "timeout", DEADLINE))
+            if len(self.buffer) >= self.runner._batch_size:
+                await self._flush()
+
+    def _flush_due(self) -> bool:
+        return len(self.buffer) >= self.runner._batch_size or (
+            bool(self.buffer) and time.monotonic() - self.last_flush >= self.runner._flush_interval
+        )
+
+    async def _flush(self) -> None:
+        batch, self.buffer = self.buffer, []
+        self.last_flush = time.monotonic()
+        if batch:
+            # Shielded and tracked: a worker cancelled at the deadline must not leave its
+            # batch half-way, and the run is finished only after every batch is stored.
+            write = asyncio.ensure_future(
+                asyncio.to_thread(self.runner._store.append_cases, self.run_id, batch)
+            )
+            self.writes.add(write)
+            write.add_done_callback(self.writes.discard)
+            await asyncio.shield(write)
+
+    async def settle(self) -> None:
+        """Wait for every batch write in flight."""
+        if self.writes:
+            await asyncio.gather(*list(self.writes))
+
+    def flush_now(self) -> None:
+        """Store what is buffered, synchronously: for a run being cancelled or failing."""
+        batch, self.buffer = self.buffer, []
+        if batch:
+            self.runner._store.append_cases(self.run_id, batch)
+
+    def operations(self) -> RunOperations:
+        return self.recorder.summary(time.perf_counter() - self.started)
+
+    def _budget_failure(self) -> str | None:
+        return error_budget_failure(
+            self.recorder.cases, self.errors, self.first_error, self.suite.max_error_rate
+        )
 
 
-def score_cases(suite: SuiteConfig, results: Sequence[CaseResult]) -> ScoredCases:
-    """Score the cases that got an answer; failed cases keep no scores and count only
-    toward the error rate."""
-    answered = [r for r in results if r.error_kind is None]
-    per_case: dict[str, dict[str, float]] = {r.case_id: {} for r in answered}
-    metrics: list[MetricValue] = []
-    if answered:
-        predictions = [r.prediction for r in answered]
-        expected = [r.expected for r in answered]
-        for name in suite.metrics:
-            metric = get_metric(name)
-            score = metric.compute(predictions, expected)
-            metrics.append(MetricValue(name, score.value, score.lower, score.upper, len(answered)))
-            if isinstance(metric, PerCaseMetric) and score.per_case is not None:
-                for r, s in zip(answered, score.per_case, strict=True):
-                    per_case[r.case_id][name] = s
-    cases = [replace(r, scores=per_case.get(r.case_id, {})) for r in results]
-    return ScoredCases(cases, metrics)
+def _total(values: Iterable[int | None]) -> int | None:
+    total = 0
+    for value in values:
+        if value is None:
+            return None
+        total += value
+    return total
 
 
-def error_budget_failure(cases: Sequence[CaseResult], max_error_rate: float) -> str | None:
+def error_budget_failure(
+    total: int, errors: Counter[str], first: str | None, max_error_rate: float
+) -> str | None:
     """The reason a run failed its error budget, or None when it is within it."""
-    errors = Counter(c.error_kind for c in cases if c.error_kind is not None)
     failed = sum(errors.values())
-    if not cases or (failed / len(cases) <= max_error_rate and failed < len(cases)):
-        return None if cases else "the dataset has no cases"
+    if not total:
+        return "the dataset has no cases"
+    if failed / total <= max_error_rate and failed < total:
+        return None
     kinds = ", ".join(f"{kind} x{count}" for kind, count in errors.most_common())
-    first = next(c.error for c in cases if c.error_kind is not None)
     return (
-        f"error rate {failed / len(cases):.0%} ({failed} of {len(cases)} cases) exceeds"
+        f"error rate {failed / total:.0%} ({failed} of {total} cases) exceeds"
         f" max_error_rate {max_error_rate:.0%}: {kinds}; first: {first}"
     )

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from monitor.records import CaseResult, Run, RunStatus
+from monitor.scoring.evaluation import slice_gaps
 from monitor.store import Store
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
@@ -21,6 +22,41 @@ class MetricOut(BaseModel):
     lower: float | None
     upper: float | None
     n: int
+    detail: str | None = None
+
+
+class OperationsOut(BaseModel):
+    """Client-side latency percentiles (seconds), error rate, throughput (requests per
+    second), token totals and cost. ``null`` tokens or cost mean unknown, never zero."""
+
+    latency_p50: float | None
+    latency_p90: float | None
+    latency_p95: float | None
+    latency_p99: float | None
+    error_rate: float | None
+    throughput: float | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost: float | None
+    currency: str | None
+
+
+class SliceOut(BaseModel):
+    field: str
+    value: str
+    metric: str
+    score: float
+    lower: float | None
+    upper: float | None
+    n: int
+
+
+class SliceGapOut(BaseModel):
+    field: str
+    metric: str
+    gap: float
+    best: str
+    worst: str
 
 
 class RunOut(BaseModel):
@@ -39,12 +75,19 @@ class RunOut(BaseModel):
     n_errors: int
     error: str | None
     metrics: list[MetricOut]
+    operations: OperationsOut | None = None
+    slices: list[SliceOut] = []
+    slice_gaps: list[SliceGapOut] = []
 
     @classmethod
     def of(cls, run: Run) -> RunOut:
+        composite = {"metrics", "operations", "slices", "slice_gaps"}
         return cls(
-            **{name: getattr(run, name) for name in cls.model_fields if name != "metrics"},
+            **{name: getattr(run, name) for name in cls.model_fields if name not in composite},
             metrics=[MetricOut(**vars_of(m)) for m in run.metrics],
+            operations=OperationsOut(**vars_of(run.operations)) if run.operations else None,
+            slices=[SliceOut(**vars_of(s)) for s in run.slices],
+            slice_gaps=[SliceGapOut(**vars_of(g)) for g in slice_gaps(run.slices)],
         )
 
 
@@ -62,6 +105,10 @@ class CaseOut(BaseModel):
     latency_seconds: float | None
     error_kind: str | None
     error: str | None
+    metadata: dict[str, Any] = {}
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    attempts: list[Any] | None = None
 
 
 def vars_of(record: Any) -> dict[str, Any]:
@@ -96,7 +143,8 @@ async def list_runs(
 
 @router.get("/{run_id}", responses={404: {"description": "No such run"}})
 async def get_run(request: Request, run_id: int) -> RunOut:
-    """One run with its aggregate metrics."""
+    """One run with its aggregate metrics, operational metrics (latency percentiles,
+    error rate, throughput, tokens, cost) and per-slice metrics with their largest gaps."""
     return RunOut.of(await _run_or_404(_store(request), run_id))
 
 

@@ -13,7 +13,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from monitor.scoring import TASKS, get_metric, metric_names
+from monitor.scoring import TASKS, metric_class
 
 
 def key_path(loc: Iterable[int | str]) -> str:
@@ -136,9 +136,13 @@ def _unknown_models(i: int, refs: Any, known: list[str]) -> list[str]:
 
 def _misfit_metrics(i: int, task: Any, names: Any) -> list[str]:
     problems = []
-    for j, name in enumerate(names if isinstance(names, list) else []):
-        if isinstance(name, str) and name in metric_names() and isinstance(task, str):
-            tasks = get_metric(name).tasks
+    for j, spec in enumerate(names if isinstance(names, list) else []):
+        name = spec.get("name") if isinstance(spec, dict) else spec
+        if isinstance(name, str) and isinstance(task, str):
+            try:
+                tasks = metric_class(name).tasks
+            except KeyError:
+                continue
             if task in TASKS and task not in tasks:
                 problems.append(
                     f"suites[{i}].metrics[{j}]: metric {name!r} does not apply to task {task!r}"

@@ -5,23 +5,26 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from monitor.config._base import Duration, Name, Section, resolve_path
 from monitor.durations import format_duration
 from monitor.schedules import cron_trigger
-from monitor.scoring import Task, metric_names, unknown_metric_message
+from monitor.scoring import Metric, Task, build_metric
+
+Reducer = Literal["mean", "majority", "pass_at_k", "at_least_k"]
 
 
-def _known_metric(name: str) -> str:
-    if name not in metric_names():
-        raise ValueError(unknown_metric_message(name))
-    return name
+def _valid_metric(spec: str | dict[str, Any]) -> str | dict[str, Any]:
+    build_metric(spec)
+    return spec
 
 
-MetricName = Annotated[str, AfterValidator(_known_metric)]
+MetricSpec = Annotated[str | dict[str, Any], AfterValidator(_valid_metric)]
+"""A metric as users write it: ``"accuracy"``, ``"ndcg@10"`` or a table with ``name``
+and options, ``{name = "f1", average = "weighted"}``."""
 
 
 class ScheduleConfig(Section):
@@ -72,13 +75,58 @@ class SuiteConfig(Section):
     name: Name
     dataset: Path
     task: Task
-    metrics: tuple[MetricName, ...] = Field(min_length=1)
+    metrics: tuple[MetricSpec, ...] = Field(min_length=1)
     models: tuple[str, ...] = Field(min_length=1)
     id: str | None = "id"
     inputs: tuple[str, ...] | None = None
     expected: str = "expected"
+    metadata: tuple[str, ...] = ()
+    slices: tuple[str, ...] = ()
+    sample: int | Literal["full"] = "full"
+    seed: int = 0
+    stratify: str | None = None
+    repeats: int = Field(1, ge=1, le=100)
+    reducer: Reducer = "mean"
+    at_least: int | None = Field(None, ge=1)
+    pass_score: float = 1.0
+    deadline: Duration | None = None
     schedule: ScheduleConfig | None = None
     max_error_rate: float = Field(0.1, ge=0.0, le=1.0)
+
+    def build_metrics(self) -> list[Metric]:
+        """Configured metric instances, in config order (validation guarantees they build)."""
+        return [build_metric(spec) for spec in self.metrics]
+
+    @field_validator("sample")
+    @classmethod
+    def _positive_sample(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError('must be a positive number of cases or "full"')
+        return value
+
+    @field_validator("deadline")
+    @classmethod
+    def _positive_deadline(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SuiteConfig:
+        if self.reducer == "at_least_k":
+            if self.at_least is None:
+                raise ValueError("reducer 'at_least_k' needs 'at_least' (attempts that must pass)")
+            if self.at_least > self.repeats:
+                raise ValueError(
+                    f"at_least ({self.at_least}) cannot exceed repeats ({self.repeats})"
+                )
+        if self.stratify is not None and self.sample == "full":
+            raise ValueError("'stratify' only applies with 'sample = N'")
+        labels = [m.label for m in self.build_metrics()]
+        twice = {label for label in labels if labels.count(label) > 1}
+        if twice:
+            raise ValueError(f"metric {sorted(twice)[0]!r} is listed twice")
+        return self
 
     @field_validator("dataset")
     @classmethod

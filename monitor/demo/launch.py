@@ -7,12 +7,15 @@ demo shows is exactly what ``monitor run`` does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from importlib.resources import as_file
 from pathlib import Path
 
 from monitor.config import Config, parse_config
+from monitor.demo import traffic
 from monitor.demo.dataset import bundled_test_set
 from monitor.demo.model import DemoModel
 from monitor.demo.server import serve_demo_model
@@ -23,11 +26,24 @@ SUITE = "wine-holdout"
 
 
 def demo_config(
-    model_url: str, *, dataset: Path, host: str, port: int, data_dir: Path, every: timedelta
+    model_url: str,
+    *,
+    dataset: Path,
+    host: str,
+    port: int,
+    data_dir: Path,
+    every: timedelta,
+    token: str,
 ) -> Config:
-    """The demo's configuration: one model, one suite on a short schedule, SQLite."""
+    """The demo's configuration: one model, one suite on a short schedule, one drift
+    stream fed by the demo's own traffic, SQLite. ``token`` lets that traffic in."""
     raw = {
-        "server": {"host": host, "port": port, "shutdown_grace": "5s"},
+        "server": {
+            "host": host,
+            "port": port,
+            "shutdown_grace": "5s",
+            "tokens": [{"name": "demo-traffic", "token": token, "scopes": ["write"]}],
+        },
         "store": {"data_dir": str(data_dir)},
         "models": [
             {
@@ -53,6 +69,7 @@ def demo_config(
                 "schedule": {"every": format_duration(every), "run_at_start": True},
             }
         ],
+        "streams": [traffic.stream_table(data_dir / "demo-reference.csv")],
     }
     return parse_config(raw, base_dir=Path.cwd(), environ={}, source="demo")
 
@@ -71,6 +88,8 @@ async def run_demo(
     from monitor.daemon import Daemon
 
     model = DemoModel(degrade_after=degrade_after)
+    token = secrets.token_urlsafe(24)
+    await asyncio.to_thread(traffic.write_reference, data_dir / "demo-reference.csv", model)
     async with await serve_demo_model(model, port=0) as model_server:
         with as_file(bundled_test_set()) as dataset:
             config = demo_config(
@@ -80,6 +99,7 @@ async def run_demo(
                 port=port,
                 data_dir=data_dir,
                 every=every,
+                token=token,
             )
             daemon = Daemon(config)
             started = asyncio.Event()
@@ -87,7 +107,15 @@ async def run_demo(
             waiting = asyncio.create_task(started.wait())
             await asyncio.wait([serving, waiting], return_when=asyncio.FIRST_COMPLETED)
             waiting.cancel()
-            if started.is_set() and on_ready is not None:
-                shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-                on_ready(f"http://{shown}:{daemon.port}", model_server.url)
-            await serving
+            shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+            api = f"http://{shown}:{daemon.port}" if started.is_set() else ""
+            if api and on_ready is not None:
+                on_ready(api, model_server.url)
+            sending = asyncio.create_task(traffic.send_traffic(api, token, model)) if api else None
+            try:
+                await serving
+            finally:
+                if sending is not None:
+                    sending.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sending

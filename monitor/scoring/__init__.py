@@ -5,14 +5,17 @@ Importing this package registers every built-in metric.
 
 from __future__ import annotations
 
-from monitor.scoring import classification, text
+from monitor.scoring import classification, generation, ranking, regression, text
 from monitor.scoring.base import (
     TASKS,
+    CorpusMetric,
     Metric,
     MetricScore,
     PerCaseMetric,
     Task,
+    build_metric,
     get_metric,
+    metric_class,
     metric_names,
     register,
     unknown_metric_message,
@@ -20,14 +23,20 @@ from monitor.scoring.base import (
 
 __all__ = [
     "TASKS",
+    "CorpusMetric",
     "Metric",
     "MetricScore",
     "PerCaseMetric",
     "Task",
+    "build_metric",
     "classification",
+    "generation",
     "get_metric",
+    "metric_class",
     "metric_names",
+    "ranking",
     "register",
+    "regression",
     "text",
     "unknown_metric_message",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -22,8 +23,10 @@ from monitor.records import (
     LatestScore,
     MetricValue,
     Run,
+    RunOperations,
     RunStatus,
     RunSummary,
+    SliceMetric,
     StoredProfile,
     StreamBatch,
     StreamCount,
@@ -33,6 +36,7 @@ from monitor.store.tables import (
     drift_profiles,
     drift_reports,
     run_metrics,
+    run_slices,
     runs,
     stream_batches,
     stream_labels,
@@ -41,6 +45,7 @@ from monitor.store.tables import (
 __all__ = [
     "batches_between",
     "batches_for_rows",
+    "count_cases",
     "get_drift_html",
     "get_drift_report",
     "get_profile",
@@ -63,7 +68,10 @@ def get_run(connection: Connection, run_id: int) -> Run | None:
     row = connection.execute(select(runs).where(runs.c.id == run_id)).one_or_none()
     if row is None:
         return None
-    return _to_run(row, _metrics_by_run(connection, [run_id]).get(run_id, ()))
+    return replace(
+        _to_run(row, _metrics_by_run(connection, [run_id]).get(run_id, ())),
+        slices=_slices(connection, run_id),
+    )
 
 
 def list_runs(
@@ -115,9 +123,42 @@ def list_cases(
             latency_seconds=row.latency_seconds,
             error_kind=row.error_kind,
             error=row.error,
+            metadata=dict(row.metadata or {}),
+            prompt_tokens=row.prompt_tokens,
+            completion_tokens=row.completion_tokens,
+            attempts=row.attempts,
         )
         for row in connection.execute(query)
     ]
+
+
+def count_cases(connection: Connection, run_id: int) -> tuple[int, int]:
+    """How many cases of a run are stored, and how many of them failed."""
+    query = select(func.count(), func.count(case_results.c.error_kind)).where(
+        case_results.c.run_id == run_id
+    )
+    total, errors = connection.execute(query).one()
+    return int(total), int(errors)
+
+
+def _slices(connection: Connection, run_id: int) -> tuple[SliceMetric, ...]:
+    query = (
+        select(run_slices)
+        .where(run_slices.c.run_id == run_id)
+        .order_by(run_slices.c.field, run_slices.c.value, run_slices.c.metric)
+    )
+    return tuple(
+        SliceMetric(
+            field=row.field,
+            value=row.value,
+            metric=row.metric,
+            score=row.score,
+            lower=row.lower,
+            upper=row.upper,
+            n=row.n,
+        )
+        for row in connection.execute(query)
+    )
 
 
 def latest_scores(connection: Connection) -> list[LatestScore]:
@@ -217,7 +258,14 @@ def _metrics_by_run(
     grouped: dict[int, list[MetricValue]] = defaultdict(list)
     for row in connection.execute(query):
         grouped[row.run_id].append(
-            MetricValue(name=row.name, value=row.value, lower=row.lower, upper=row.upper, n=row.n)
+            MetricValue(
+                name=row.name,
+                value=row.value,
+                lower=row.lower,
+                upper=row.upper,
+                n=row.n,
+                detail=row.detail,
+            )
         )
     return {run_id: tuple(values) for run_id, values in grouped.items()}
 
@@ -238,6 +286,24 @@ def _to_run(row: Row[tuple[object, ...]], metrics: Iterable[MetricValue]) -> Run
         n_errors=row.n_errors,
         error=row.error,
         metrics=tuple(metrics),
+        operations=_operations(row),
+    )
+
+
+def _operations(row: Row[tuple[object, ...]]) -> RunOperations | None:
+    if row.status == RunStatus.RUNNING.value or row.n_cases == 0:
+        return None
+    return RunOperations(
+        latency_p50=row.latency_p50,
+        latency_p90=row.latency_p90,
+        latency_p95=row.latency_p95,
+        latency_p99=row.latency_p99,
+        error_rate=row.n_errors / row.n_cases,
+        throughput=row.throughput,
+        prompt_tokens=row.prompt_tokens,
+        completion_tokens=row.completion_tokens,
+        cost=row.cost,
+        currency=row.currency,
     )
 
 

@@ -33,8 +33,10 @@ from monitor.records import (
     MetricValue,
     NewDriftReport,
     Run,
+    RunOperations,
     RunStatus,
     RunSummary,
+    SliceMetric,
     StoredProfile,
     StreamBatch,
     StreamCount,
@@ -174,6 +176,17 @@ class Store:
                 at=at,
             )
 
+    def append_cases(self, run_id: int, cases: Sequence[CaseResult]) -> None:
+        """Store a batch of a running run's case results in one transaction.
+
+        The runner calls this as results arrive (every few hundred cases or second), so
+        a long run never holds every result in memory and a crashed run keeps the cases
+        it had. Raises ``StoreError`` if the run is not running or a case id is already
+        stored for it; then nothing of the batch is stored.
+        """
+        with self._writing(f"storing {len(cases)} cases of run {run_id}") as connection:
+            writes.append_cases(connection, run_id, cases)
+
     def finish_run(
         self,
         run_id: int,
@@ -183,15 +196,18 @@ class Store:
         error: str | None = None,
         cases: Sequence[CaseResult] = (),
         metrics: Sequence[MetricValue] = (),
+        slices: Sequence[SliceMetric] = (),
+        operations: RunOperations | None = None,
     ) -> None:
-        """Store a running run's results and final ``status``, all or nothing.
+        """Store a running run's last cases, aggregates and final ``status``, all or
+        nothing. ``n_cases`` and ``n_errors`` count every stored case of the run.
 
         Raises ``StoreError`` if the run does not exist, is no longer running, or the
         results cannot be stored (e.g. two cases share a ``case_id``); then nothing
         changed. Raises ``ValueError`` for a non-final status or a non-finite metric.
         """
         at = ensure_utc(at, name="at")
-        writes.check_finish(status, metrics)
+        writes.check_finish(status, metrics, slices)
         with self._writing(f"finishing run {run_id}") as connection:
             writes.finish_run(
                 connection,
@@ -201,6 +217,8 @@ class Store:
                 error=error,
                 cases=cases,
                 metrics=metrics,
+                slices=slices,
+                operations=operations,
             )
 
     def interrupt_running(self, *, reason: str, at: datetime) -> list[int]:
@@ -248,6 +266,11 @@ class Store:
             raise ValueError(f"need limit >= 1 and offset >= 0, got: {limit}, {offset}")
         with self._reading(f"listing cases of run {run_id}") as connection:
             return reads.list_cases(connection, run_id, limit=limit, offset=offset)
+
+    def count_cases(self, run_id: int) -> tuple[int, int]:
+        """How many cases of the run are stored, and how many of them failed."""
+        with self._reading(f"counting cases of run {run_id}") as connection:
+            return reads.count_cases(connection, run_id)
 
     def latest_scores(self) -> list[LatestScore]:
         """Metrics of the latest succeeded run of every suite x model."""

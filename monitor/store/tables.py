@@ -11,6 +11,7 @@ them by a predictable name on every backend.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -41,6 +42,7 @@ __all__ = [
     "metadata",
     "models",
     "run_metrics",
+    "run_slices",
     "runs",
     "stream_batches",
     "stream_labels",
@@ -105,6 +107,17 @@ runs = Table(
     Column("n_cases", Integer, nullable=False, default=0),
     Column("n_errors", Integer, nullable=False, default=0),
     Column("error", Text, nullable=True),
+    # Operational metrics, measured at the client (revision 0002). Tokens and cost are
+    # NULL when unknown: a missing price or usage report is never stored as 0.
+    Column("latency_p50", Float, nullable=True),
+    Column("latency_p90", Float, nullable=True),
+    Column("latency_p95", Float, nullable=True),
+    Column("latency_p99", Float, nullable=True),
+    Column("throughput", Float, nullable=True),
+    Column("prompt_tokens", BigInteger, nullable=True),
+    Column("completion_tokens", BigInteger, nullable=True),
+    Column("cost", Float, nullable=True),
+    Column("currency", String(3), nullable=True),
     CheckConstraint(f"status IN ({_STATUSES})", name="status"),
     Index("ix_runs_suite_model_id", "suite", "model", "id"),
     Index("ix_runs_status", "status"),
@@ -121,8 +134,24 @@ run_metrics = Table(
     Column("lower", Float, nullable=True),
     Column("upper", Float, nullable=True),
     Column("n", Integer, nullable=False),
+    Column("detail", Text, nullable=True),
 )
-"""Aggregate metrics of a run with their confidence interval."""
+"""Aggregate metrics of a run with their confidence interval; ``detail`` says how the
+number was computed when that matters (sacrebleu's signature)."""
+
+run_slices = Table(
+    "run_slices",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("field", String(NAME), primary_key=True),
+    Column("value", String(NAME), primary_key=True),
+    Column("metric", String(NAME), primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("lower", Float, nullable=True),
+    Column("upper", Float, nullable=True),
+    Column("n", Integer, nullable=False),
+)
+"""Every metric of a run per value of a slice field (``slices`` of the suite)."""
 
 case_results = Table(
     "case_results",
@@ -136,8 +165,13 @@ case_results = Table(
     Column("latency_seconds", Float, nullable=True),
     Column("error_kind", String(32), nullable=True),
     Column("error", Text, nullable=True),
+    Column("metadata", json_document(nullable=True), nullable=True),
+    Column("prompt_tokens", Integer, nullable=True),
+    Column("completion_tokens", Integer, nullable=True),
+    Column("attempts", json_document(nullable=True), nullable=True),
 )
-"""What happened to each case of a run."""
+"""What happened to each case of a run; ``attempts`` holds every prediction when the suite
+repeats cases."""
 
 baselines = Table(
     "baselines",

@@ -23,14 +23,18 @@ from monitor.records import (
     CatalogSuite,
     MetricValue,
     NewDriftReport,
+    RunOperations,
     RunStatus,
+    SliceMetric,
 )
 from monitor.store.tables import (
+    NAME,
     case_results,
     drift_profiles,
     drift_reports,
     models,
     run_metrics,
+    run_slices,
     runs,
     stream_batches,
     stream_labels,
@@ -40,6 +44,7 @@ from monitor.store.tables import (
 __all__ = [
     "add_drift_report",
     "append_batch",
+    "append_cases",
     "check_catalog",
     "check_finish",
     "create_run",
@@ -62,7 +67,9 @@ def check_catalog(models: Sequence[CatalogModel], suites: Sequence[CatalogSuite]
             seen.add(name)
 
 
-def check_finish(status: RunStatus, metrics: Sequence[MetricValue]) -> None:
+def check_finish(
+    status: RunStatus, metrics: Sequence[MetricValue], slices: Sequence[SliceMetric] = ()
+) -> None:
     """Refuse a non-final status and metric values SQLite could not store.
 
     SQLite stores NaN as NULL, so a NaN metric would fail on one backend and succeed on
@@ -77,6 +84,11 @@ def check_finish(status: RunStatus, metrics: Sequence[MetricValue]) -> None:
                 raise ValueError(
                     f"metrics[{index}] {metric.name!r}: {field} must be finite, got: {number}"
                 )
+    for index, item in enumerate(slices):
+        for field in ("score", "lower", "upper"):
+            number = getattr(item, field)
+            if number is not None and not math.isfinite(number):
+                raise ValueError(f"slices[{index}] {item.metric!r}: {field} must be finite")
 
 
 def sync_catalog(
@@ -144,6 +156,17 @@ def create_run(
     return run_id
 
 
+def append_cases(connection: Connection, run_id: int, cases: Sequence[CaseResult]) -> None:
+    """Insert a batch of a running run's case results with one multi-row statement.
+
+    The run's row is read first (and locked on PostgreSQL), so a batch never lands in a run
+    that has already finished; a case id stored twice violates the primary key.
+    """
+    _require_running(connection, run_id, "take more cases")
+    if cases:
+        connection.execute(insert(case_results), _case_rows(run_id, cases))
+
+
 def finish_run(
     connection: Connection,
     run_id: int,
@@ -153,11 +176,15 @@ def finish_run(
     error: str | None,
     cases: Sequence[CaseResult],
     metrics: Sequence[MetricValue],
+    slices: Sequence[SliceMetric] = (),
+    operations: RunOperations | None = None,
 ) -> None:
-    """Mark a running run final and store its case results and metrics.
+    """Mark a running run final and store its last cases, aggregates and operations.
 
     The conditional UPDATE comes first: it locks the run's row on PostgreSQL, so of two
     concurrent finishers exactly one sees ``running``; the other gets a ``StoreError``.
+    ``n_cases`` and ``n_errors`` count every case stored for the run, including batches
+    appended earlier.
     """
     updated = connection.execute(
         update(runs)
@@ -166,19 +193,54 @@ def finish_run(
             status=RunStatus(status).value,
             finished_at=at,
             error=error,
-            n_cases=len(cases),
-            n_errors=sum(1 for case in cases if case.error_kind is not None),
+            **_operation_values(operations),
         )
     )
     if updated.rowcount != 1:
-        current = connection.scalar(select(runs.c.status).where(runs.c.id == run_id))
-        if current is None:
-            raise StoreError(f"run {run_id} does not exist")
-        raise StoreError(f"run {run_id} is {current}, not running; it cannot be finished again")
+        _require_running(connection, run_id, "be finished again")
     if cases:
         connection.execute(insert(case_results), _case_rows(run_id, cases))
     if metrics:
         connection.execute(insert(run_metrics), _metric_rows(run_id, metrics))
+    if slices:
+        connection.execute(insert(run_slices), _slice_rows(run_id, slices))
+    counted = select(func.count(), func.count(case_results.c.error_kind)).where(
+        case_results.c.run_id == run_id
+    )
+    n_cases, n_errors = connection.execute(counted).one()
+    connection.execute(
+        update(runs).where(runs.c.id == run_id).values(n_cases=n_cases, n_errors=n_errors)
+    )
+
+
+def _require_running(connection: Connection, run_id: int, action: str) -> None:
+    query = select(runs.c.status).where(runs.c.id == run_id)
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update()
+    current = connection.scalar(query)
+    if current is None:
+        raise StoreError(f"run {run_id} does not exist")
+    if current != RunStatus.RUNNING.value:
+        raise StoreError(f"run {run_id} is {current}, not running; it cannot {action}")
+
+
+def _operation_values(operations: RunOperations | None) -> dict[str, Any]:
+    if operations is None:
+        return {}
+    return {
+        name: getattr(operations, name)
+        for name in (
+            "latency_p50",
+            "latency_p90",
+            "latency_p95",
+            "latency_p99",
+            "throughput",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost",
+            "currency",
+        )
+    }
 
 
 def interrupt_running(connection: Connection, *, reason: str, at: datetime) -> list[int]:
@@ -219,6 +281,10 @@ def _case_rows(run_id: int, cases: Iterable[CaseResult]) -> list[dict[str, Any]]
             "latency_seconds": case.latency_seconds,
             "error_kind": case.error_kind,
             "error": case.error,
+            "metadata": dict(case.metadata) or None,
+            "prompt_tokens": case.prompt_tokens,
+            "completion_tokens": case.completion_tokens,
+            "attempts": case.attempts,
         }
         for case in cases
     ]
@@ -233,6 +299,7 @@ def _metric_rows(run_id: int, metrics: Iterable[MetricValue]) -> list[dict[str, 
             "lower": metric.lower,
             "upper": metric.upper,
             "n": metric.n,
+            "detail": metric.detail,
         }
         for metric in metrics
     ]
@@ -369,3 +436,19 @@ def upsert_labels(
 
 def _dialect_insert(connection: Connection) -> Callable[[Table], Any]:
     return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+
+
+def _slice_rows(run_id: int, slices: Iterable[SliceMetric]) -> list[dict[str, Any]]:
+    return [
+        {
+            "run_id": run_id,
+            "field": item.field,
+            "value": item.value[:NAME],
+            "metric": item.metric,
+            "score": item.score,
+            "lower": item.lower,
+            "upper": item.upper,
+            "n": item.n,
+        }
+        for item in slices
+    ]

@@ -21,7 +21,14 @@ from tests.servers import ROOT, MonitorProcess, wait_for
 pytestmark = pytest.mark.integration
 
 # How the dashboards' variables are filled in when the queries run outside Grafana.
-VARIABLES = {"$__rate_interval": "30s", "$suite": ".*", "$model": ".*", "$metric": ".*"}
+VARIABLES = {
+    "$__rate_interval": "30s",
+    "$suite": ".*",
+    "$model": ".*",
+    "$metric": ".*",
+    "$stream": ".*",
+    "$column": ".*",
+}
 
 
 def tool(name: str) -> str:
@@ -73,9 +80,13 @@ def prometheus(demo: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         wait_for(scraped, timeout=60, what="Prometheus to scrape a score from the daemon")
         # Rates need two samples of a series inside their window.
         wait_for(
-            lambda: query(url, "min(count_over_time(monitor_runs_total[30s])) >= 2"),
+            lambda: (
+                query(url, "min(count_over_time(monitor_runs_total[30s])) >= 2")
+                and query(url, "min(count_over_time(monitor_stream_rows_ingested_total[30s])) >= 2")
+                and query(url, "monitor_drift_share")
+            ),
             timeout=60,
-            what="two scrapes of the runs counter",
+            what="two scrapes of the runs and rows counters, and a drift report",
         )
         yield url
     finally:

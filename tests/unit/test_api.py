@@ -95,8 +95,19 @@ async def test_run_detail_cases_and_404(store: Store, client: httpx.AsyncClient)
     assert run["status"] == "succeeded" and run["duration_seconds"] == 3.0
     assert run["created_at"].endswith("Z") or run["created_at"].endswith("+00:00")
     assert run["metrics"] == [
-        {"name": "accuracy", "value": 0.9, "lower": 0.8, "upper": pytest.approx(0.95), "n": 2}
+        {
+            "name": "accuracy",
+            "value": 0.9,
+            "lower": 0.8,
+            "upper": pytest.approx(0.95),
+            "n": 2,
+            "detail": None,
+        }
     ]
+    # Finished without operational figures: error rate from the stored cases, the rest
+    # unknown (null), never zero.
+    assert run["operations"]["error_rate"] == 0.5 and run["operations"]["cost"] is None
+    assert run["slices"] == [] and run["slice_gaps"] == []
     cases = (await client.get(f"/v1/runs/{run_id}/cases")).json()
     assert [c["case_id"] for c in cases] == ["k1", "k2"] and cases[1]["error_kind"] == "timeout"
     missing = await client.get("/v1/runs/999")

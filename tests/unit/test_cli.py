@@ -24,6 +24,7 @@ COMMANDS = [
     ["runs"],
     ["runs", "list"],
     ["drift"],
+    ["bench"],
 ]
 
 

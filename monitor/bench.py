@@ -1,0 +1,152 @@
+"""``monitor bench``: run one suite against one or more models now, in the foreground.
+
+It uses the daemon's own ``Runner`` (same batching, scoring and store), shows a rich
+progress bar on stderr, and renders the stored runs side by side: every metric with its
+95% interval, the operational metrics, and the largest gap between slices. ``as_json``
+gives the same facts for machines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from monitor.config import Config, SuiteConfig
+from monitor.records import Run, RunStatus
+from monitor.runner import Runner
+from monitor.scoring.evaluation import slice_gaps
+from monitor.store import Store
+
+
+async def bench(
+    config: Config,
+    suite: SuiteConfig,
+    models: Sequence[str],
+    store: Store,
+    *,
+    console: Console | None,
+) -> list[Run]:
+    """Run ``suite`` against each of ``models`` in turn; return the stored runs."""
+    runner = Runner(store)
+    runs: list[Run] = []
+    try:
+        for name in models:
+            model = config.model(name)
+            if console is None:
+                runs.append(await runner.run(suite, model, trigger="bench"))
+                continue
+            with Progress(
+                TextColumn(f"{suite.name} x {name}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=False,
+            ) as bar:
+                task = bar.add_task(name, total=None)
+
+                def advance(done: int, total: int, task: Any = task, bar: Progress = bar) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                runs.append(await runner.run(suite, model, trigger="bench", progress=advance))
+    finally:
+        await runner.aclose()
+    return runs
+
+
+def succeeded(runs: Sequence[Run]) -> bool:
+    """Whether every run succeeded (the command's exit code depends on it)."""
+    return all(run.status is RunStatus.SUCCEEDED for run in runs)
+
+
+def table(runs: Sequence[Run]) -> Table:
+    """Metrics (value and 95% interval) and operations, one column per model."""
+    result = Table(title=f"suite {runs[0].suite}" if runs else "no runs")
+    result.add_column("")
+    for run in runs:
+        result.add_column(f"{run.model}\n(run {run.id})", justify="right")
+    names = list(dict.fromkeys(m.name for run in runs for m in run.metrics))
+    for name in names:
+        cells = []
+        for run in runs:
+            metric = next((m for m in run.metrics if m.name == name), None)
+            cells.append("-" if metric is None else _with_interval(metric.value, metric))
+        result.add_row(name, *cells)
+    details = {m.name: m.detail for run in runs for m in run.metrics if m.detail}
+    if details:
+        result.caption = "\n".join(f"{name}: {detail}" for name, detail in details.items())
+    result.add_section()
+    for label, cell in _OPERATION_ROWS:
+        result.add_row(label, *(cell(run) for run in runs))
+    for run in runs:
+        for gap in slice_gaps(run.slices):
+            result.add_row(
+                f"gap {gap.metric} by {gap.field}",
+                *(
+                    f"{gap.gap:.4f} ({gap.worst} < {gap.best})" if other is run else ""
+                    for other in runs
+                ),
+            )
+    return result
+
+
+def _with_interval(value: float, metric: Any) -> str:
+    if metric.lower is None or metric.upper is None:
+        return f"{value:.4f} (n={metric.n})"
+    return f"{value:.4f} [{metric.lower:.4f}, {metric.upper:.4f}] (n={metric.n})"
+
+
+def _ops(run: Run, name: str, fmt: str) -> str:
+    value = getattr(run.operations, name, None) if run.operations else None
+    return "unknown" if value is None else format(value, fmt)
+
+
+_OPERATION_ROWS: list[tuple[str, Any]] = [
+    ("status", lambda run: str(run.status) + (f": {run.error}" if run.error else "")),
+    ("cases (errors)", lambda run: f"{run.n_cases} ({run.n_errors})"),
+    (
+        "latency p50 / p95 / p99 s",
+        lambda run: " / ".join(_ops(run, f"latency_{p}", ".3f") for p in ("p50", "p95", "p99")),
+    ),
+    ("throughput req/s", lambda run: _ops(run, "throughput", ".1f")),
+    (
+        "tokens prompt / completion",
+        lambda run: f"{_ops(run, 'prompt_tokens', 'd')} / {_ops(run, 'completion_tokens', 'd')}",
+    ),
+    (
+        "cost",
+        lambda run: (
+            f"{_ops(run, 'cost', '.6f')} {run.operations.currency or ''}".strip()
+            if run.operations is not None and run.operations.cost is not None
+            else "unknown"
+        ),
+    ),
+]
+
+
+def as_json(runs: Sequence[Run]) -> dict[str, Any]:
+    """The runs as plain JSON data: metrics with intervals, operations, slices, gaps."""
+    return {
+        "suite": runs[0].suite if runs else None,
+        "runs": [
+            {
+                "id": run.id,
+                "model": run.model,
+                "status": str(run.status),
+                "error": run.error,
+                "n_cases": run.n_cases,
+                "n_errors": run.n_errors,
+                "dataset_sha256": run.dataset_sha256,
+                "metrics": [dataclasses.asdict(m) for m in run.metrics],
+                "operations": dataclasses.asdict(run.operations) if run.operations else None,
+                "slices": [dataclasses.asdict(s) for s in run.slices],
+                "slice_gaps": [dataclasses.asdict(g) for g in slice_gaps(run.slices)],
+            }
+            for run in runs
+        ],
+    }

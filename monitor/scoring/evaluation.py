@@ -1,0 +1,223 @@
+"""Score a run case by case as answers arrive, and aggregate at the end.
+
+The runner hands each answered case to ``Evaluation.add`` and stores the returned per-case
+scores right away; the evaluation keeps only what the aggregates need: one float per case
+and per-case metric, the answers themselves only when a corpus metric (F1 macro, BLEU,
+ROC AUC, ...) needs them, and each case's slice values. ``results`` then computes every
+aggregate with n and a 95% interval, overall and per slice, plus the largest gap between
+slices.
+"""
+
+from __future__ import annotations
+
+import json
+from array import array
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from monitor.records import MetricValue, SliceGap, SliceMetric
+from monitor.scoring.base import Metric, MetricScore, PerCaseMetric
+from monitor.scoring.intervals import bootstrap_mean, wilson
+from monitor.scoring.repeats import Reducer, majority_index, reduce_scores, representative
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One answer of the model to a case: the prediction and the endpoint's own scores."""
+
+    prediction: Any
+    scores: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """What is stored for an answered case: the representative prediction, every attempt's
+    prediction when repeated, and the per-case metric scores."""
+
+    prediction: Any
+    attempts: list[Any] | None
+    scores: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationResult:
+    """Aggregates of a run. ``skipped`` names metrics that could not be computed (e.g.
+    ROC AUC without the endpoint's scores) with the reason, overall or for a slice."""
+
+    metrics: list[MetricValue]
+    slices: list[SliceMetric]
+    gaps: list[SliceGap]
+    skipped: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Repeats:
+    """How repeated attempts are reduced (see ``monitor.scoring.repeats``)."""
+
+    reducer: Reducer = "mean"
+    pass_score: float = 1.0
+    at_least: int | None = None
+    numeric: bool = False
+
+
+class Evaluation:
+    """Per-case scoring now, aggregates later, for one run."""
+
+    def __init__(
+        self,
+        metrics: Sequence[Metric],
+        *,
+        repeats: Repeats | None = None,
+        slices: Sequence[str] = (),
+        seed: int = 0,
+    ) -> None:
+        self._metrics = list(metrics)
+        self._repeats = repeats or Repeats()
+        self._slice_fields = list(slices)
+        self._seed = seed
+        self._per_case = {m.label: array("d") for m in self._metrics if _per_case(m)}
+        self._corpus = [m for m in self._metrics if not _per_case(m)]
+        self._columns: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
+        # Slice values as small integer codes (4 bytes a case), decoded at the end.
+        self._slice_codes: dict[str, array[int]] = {name: array("i") for name in slices}
+        self._slice_names: dict[str, dict[str, int]] = {name: {} for name in slices}
+        self._repeated = False
+        self.n = 0
+
+    def add(self, expected: Any, attempts: Sequence[Attempt], slices: Mapping[str, Any]) -> Scored:
+        """Score one answered case (one or more attempts); return what to store for it."""
+        predictions = [a.prediction for a in attempts]
+        settings = self._repeats
+        chosen = majority_index(predictions) if len(attempts) > 1 else 0
+        scores: dict[str, float] = {}
+        for metric in self._metrics:
+            if isinstance(metric, PerCaseMetric):
+                each = [metric.score_case(a.prediction, expected, a.scores) for a in attempts]
+                scores[metric.label] = reduce_scores(
+                    each,
+                    settings.reducer,
+                    majority=chosen,
+                    pass_score=settings.pass_score,
+                    at_least=settings.at_least,
+                )
+        answer = (
+            representative(predictions, settings.reducer, numeric=settings.numeric)
+            if len(attempts) > 1
+            else predictions[0]
+        )
+        if self._corpus:
+            self._columns[0].append(answer)
+            self._columns[1].append(expected)
+            self._columns[2].append(attempts[chosen].scores)
+        for label, values in self._per_case.items():
+            values.append(scores[label])
+        for name in self._slice_fields:
+            codes = self._slice_names[name]
+            key = _slice_key(slices.get(name))
+            self._slice_codes[name].append(codes.setdefault(key, len(codes)))
+        self._repeated |= len(attempts) > 1
+        self.n += 1
+        return Scored(answer, predictions if len(attempts) > 1 else None, scores)
+
+    def results(self) -> EvaluationResult:
+        """Every metric overall and per slice value; empty when no case was answered."""
+        if self.n == 0:
+            return EvaluationResult([], [], [], [])
+        skipped: list[str] = []
+        metrics = self._values(np.arange(self.n), skipped, "")
+        slices: list[SliceMetric] = []
+        for name, codes in self._slice_codes.items():
+            column = np.frombuffer(codes, dtype=np.int32)
+            for key, code in sorted(self._slice_names[name].items()):
+                members = np.flatnonzero(column == code)
+                for value in self._values(members, skipped, f" for {name}={key}"):
+                    slices.append(
+                        SliceMetric(
+                            name, key, value.name, value.value, value.lower, value.upper, value.n
+                        )
+                    )
+        return EvaluationResult(metrics, slices, slice_gaps(slices), skipped)
+
+    def _values(
+        self, members: np.ndarray[Any, Any], skipped: list[str], where: str
+    ) -> list[MetricValue]:
+        values = []
+        for metric in self._metrics:
+            try:
+                score = self._score(metric, metric.label, members)
+            except ValueError as exc:
+                skipped.append(f"{metric.label}{where}: {exc}")
+                continue
+            if np.isfinite(score.value):
+                values.append(
+                    MetricValue(
+                        metric.label,
+                        score.value,
+                        score.lower,
+                        score.upper,
+                        len(members),
+                        score.detail,
+                    )
+                )
+            else:
+                skipped.append(f"{metric.label}{where}: undefined on these cases")
+        return values
+
+    def _score(self, metric: Metric, label: str, members: np.ndarray[Any, Any]) -> MetricScore:
+        if isinstance(metric, PerCaseMetric):
+            values = np.frombuffer(self._per_case[label], dtype=np.float64)[members]
+            proportion = metric.binary and not (self._repeated and self._repeats.reducer == "mean")
+            if proportion:
+                return _proportion(metric, values)
+            return _continuous(metric, values, self._seed)
+        predictions, expected, scores = self._columns
+        pick = members.tolist()
+        subset_scores = [scores[i] for i in pick] if metric.needs_scores else None
+        return metric.compute(
+            [predictions[i] for i in pick],
+            [expected[i] for i in pick],
+            subset_scores,
+            seed=self._seed,
+        )
+
+
+def _continuous(metric: PerCaseMetric, values: np.ndarray[Any, Any], seed: int) -> MetricScore:
+    mean, lower, upper = bootstrap_mean(values, seed=seed)
+    return MetricScore(mean, lower, upper, None, metric.detail())
+
+
+def _proportion(metric: PerCaseMetric, values: np.ndarray[Any, Any]) -> MetricScore:
+    """Wilson from the count of successes, without materialising per-case Python floats."""
+    mean, lower, upper = wilson(round(float(values.sum())), len(values))
+    return MetricScore(mean, lower, upper, None, metric.detail())
+
+
+def _per_case(metric: Metric) -> bool:
+    return isinstance(metric, PerCaseMetric)
+
+
+def _slice_key(value: Any) -> str:
+    if value is None:
+        return "(missing)"
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def slice_gaps(slices: Sequence[SliceMetric]) -> list[SliceGap]:
+    """Per slice field and metric with at least two slice values: the largest difference
+    between them, and which values are best and worst (ties to the value sorting first)."""
+    grouped: dict[tuple[str, str], list[SliceMetric]] = defaultdict(list)
+    for item in slices:
+        grouped[item.field, item.metric].append(item)
+    gaps = []
+    for (field, metric), items in sorted(grouped.items()):
+        if len(items) < 2:
+            continue
+        # Items arrive sorted by slice value, and max/min keep the first of equals.
+        best = max(items, key=lambda s: s.score)
+        worst = min(items, key=lambda s: s.score)
+        gaps.append(SliceGap(field, metric, best.score - worst.score, best.value, worst.value))
+    return gaps

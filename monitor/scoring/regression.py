@@ -1,0 +1,65 @@
+"""Regression metrics, computed with scikit-learn over every answered case."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn import metrics as skm
+
+from monitor.scoring.base import CorpusMetric, Statistic, Task, register
+
+_REGRESSION: frozenset[Task] = frozenset({"regression"})
+
+
+class _Regression(CorpusMetric):
+    tasks = _REGRESSION
+    function: ClassVar[Any]
+
+    def statistic(
+        self, predictions: Sequence[Any], expected: Sequence[Any], scores: Sequence[Any] | None
+    ) -> Statistic:
+        y_true = np.array([_number(e, "expected") for e in expected])
+        y_pred = np.array([_number(p, "prediction") for p in predictions])
+        function = type(self).function
+        return lambda idx: float(function(y_true[idx], y_pred[idx]))
+
+
+def _number(value: Any, what: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"a regression {what} must be a number, got {value!r:.40}") from None
+
+
+@register
+class MeanAbsoluteError(_Regression):
+    """Mean absolute error."""
+
+    name = "mae"
+    function = skm.mean_absolute_error
+
+
+@register
+class RootMeanSquaredError(_Regression):
+    """Root mean squared error."""
+
+    name = "rmse"
+    function = skm.root_mean_squared_error
+
+
+@register
+class R2(_Regression):
+    """Coefficient of determination."""
+
+    name = "r2"
+    function = skm.r2_score
+
+
+@register
+class MeanAbsolutePercentageError(_Regression):
+    """Mean absolute percentage error, as a fraction (scikit-learn's definition)."""
+
+    name = "mape"
+    function = skm.mean_absolute_percentage_error

@@ -1,0 +1,42 @@
+"""The demo's production traffic: healthy wines look like the reference, a degrading
+model's traffic shifts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from monitor.config import parse_config
+from monitor.demo import DemoModel
+from monitor.demo.traffic import FEATURES, sample_rows, stream_table, write_reference
+
+
+@pytest.fixture(scope="module")
+def model() -> DemoModel:
+    return DemoModel()
+
+
+def test_traffic_rows_match_the_stream_schema(model: DemoModel, tmp_path: Path) -> None:
+    write_reference(tmp_path / "ref.csv", model)
+    config = parse_config({"streams": [stream_table(tmp_path / "ref.csv")]}, base_dir=tmp_path)
+    (stream,) = config.streams
+    (row,) = sample_rows(model, np.random.default_rng(0), 1, level=0.0)
+    assert (
+        set(row)
+        == {"ts", "prediction", *FEATURES.values()}
+        == {stream.timestamp, stream.prediction, *stream.numerical}
+    )
+    assert row["prediction"] in model.labels
+
+
+def test_degraded_traffic_shifts_and_healthy_traffic_does_not(model: DemoModel) -> None:
+    rng = np.random.default_rng(1)
+    reference = [r["alcohol"] for r in sample_rows(model, rng, 1000, level=0.0)]
+    healthy = [r["alcohol"] for r in sample_rows(model, rng, 500, level=0.0)]
+    degraded = [r["alcohol"] for r in sample_rows(model, rng, 500, level=0.6)]
+    assert stats.ks_2samp(reference, healthy).pvalue > 0.01
+    assert stats.ks_2samp(reference, degraded).pvalue < 1e-6
+    assert np.mean(degraded) > np.mean(reference)
