@@ -9,8 +9,9 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY monitor ./monitor
+# The report extra brings Evidently (HTML drift reports); its telemetry is off below.
 RUN python -m venv /opt/monitor \
-    && /opt/monitor/bin/pip install --no-compile .
+    && /opt/monitor/bin/pip install --no-compile ".[report]"
 
 FROM python:3.11-slim-bookworm
 # tini reaps zombies and forwards signals; the daemon itself handles SIGTERM gracefully.

@@ -23,7 +23,7 @@ from monitor.alerts.events import (
 )
 from monitor.config.alerts import RuleConfig
 from monitor.durations import format_duration
-from monitor.records import Run, RunStatus
+from monitor.records import MetricValue, Run, RunStatus
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -91,7 +91,7 @@ def _on_run(rule: RuleConfig, run: Run) -> list[Observation]:
         limit = rule.value or 0.0
         summary = f"{where}: error rate {rate:.1%} ({run.n_errors} of {run.n_cases} cases)"
         return [Observation(labels, rate > limit, summary + f", limit {limit:.1%}", rate, limit)]
-    metric = next((m for m in run.metrics if m.name == rule.metric_name), None)
+    metric = _run_metric(run, rule.metric_name)
     if metric is None:
         return []
     assert rule.value is not None
@@ -99,6 +99,18 @@ def _on_run(rule: RuleConfig, run: Run) -> list[Observation]:
     details: dict[str, Any] = {"metric": metric.name, "lower": metric.lower, "upper": metric.upper}
     summary = f"{where}: {metric.name} = {metric.value:.4g} ({rule.operator} {rule.value:g} is bad)"
     return [Observation(labels, active, summary, metric.value, rule.value, details, links)]
+
+
+def _run_metric(run: Run, name: str) -> MetricValue | None:
+    """A run's metric by name; ``latency-p50`` .. ``latency-p99`` (seconds, at the client)
+    come from the run's operational figures, which are not scores."""
+    metric = next((m for m in run.metrics if m.name == name), None)
+    if metric is not None or run.operations is None or not name.startswith("latency-p"):
+        return metric
+    value = getattr(run.operations, f"latency_{name.removeprefix('latency-')}", None)
+    if not isinstance(value, float):
+        return None
+    return MetricValue(name, value, None, None, run.n_cases - run.n_errors)
 
 
 def _on_verdict(rule: RuleConfig, event: VerdictReady) -> list[Observation]:

@@ -282,3 +282,22 @@ def test_alerts_of_a_removed_rule_resolve_on_the_next_tick() -> None:
     assert new.sent == [("r", "resolved")]
     new.feed(Tick(now=T0 + timedelta(minutes=2), since=T0))
     assert new.sent == [("r", "resolved")]
+
+
+def test_latency_rule_reads_the_runs_operational_percentiles() -> None:
+    from dataclasses import replace
+
+    from monitor.records import RunOperations
+
+    def timed(p95: float, p99: float) -> RunFinished:
+        ops = RunOperations(0.1, 0.2, p95, p99, 0.0, 50.0, None, None, None, None)
+        return RunFinished(replace(run().run, operations=ops))
+
+    p95 = Machine(rule(kind="latency", value=0.5))
+    p95.feed(timed(0.4, 2.0))
+    assert p95.phase() is Phase.INACTIVE
+    p95.feed(timed(0.7, 2.0))
+    assert p95.phase() is Phase.FIRING
+    p99 = Machine(rule(kind="latency", metric="latency-p99", value=1.0))
+    p99.feed(timed(0.1, 1.5))
+    assert p99.phase() is Phase.FIRING
