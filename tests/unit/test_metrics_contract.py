@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from monitor import __version__
 from monitor.alerts import Phase, Transition
 from monitor.exporter import StoreCollector
-from monitor.records import MetricValue, RunStatus
+from monitor.records import MetricValue, NewDriftReport, RunStatus
 from monitor.store import Store
 from tests.servers import ROOT
 
@@ -56,9 +56,41 @@ def seed_an_alert(store: Store) -> None:
     store.apply_alert_transitions([Transition(state(), Phase.PENDING, "firing")], [message("m1")])
 
 
+def seed_a_stream(store: Store) -> None:
+    store.append_batch("s", received_at=T0, first_ts=T0, last_ts=T0, n_rows=3, payload=b"x")
+    results = [
+        {
+            "method": "ks",
+            "statistic": 0.25,
+            "p_value": 0.001,
+            "p_value_adjusted": 0.002,
+            "threshold": 0.05,
+            "drifted": True,
+            "kind": "p_value",
+        },
+        {
+            "method": "psi",
+            "statistic": 0.3,
+            "p_value": None,
+            "threshold": 0.1,
+            "drifted": True,
+            "kind": "distance",
+        },
+    ]
+    column = {
+        "column": "x",
+        "kind": "numerical",
+        "drifted": True,
+        "results": results,
+        "quality": {"missing_share": 0.0, "out_of_range_share": 0.0, "new_categories": []},
+    }
+    store.add_drift_report(NewDriftReport("s", "w1", T0, T0, T0, "ok", 500, 1.0, True, (column,)))
+
+
 def test_exported_metrics_match_the_documented_contract(store: Store) -> None:
     seed_every_kind_of_run(store)
     seed_an_alert(store)
+    seed_a_stream(store)
     contract = documented()
     assert contract, "docs/metrics.md has no metric table"
     assert exported(store) == contract
