@@ -12,12 +12,11 @@ again when the lease ends, which is what makes delivery at-least-once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.alerts.engine import AlertState, Phase, Transition
 from monitor.alerts.records import (
@@ -27,6 +26,7 @@ from monitor.alerts.records import (
     OutboxStatus,
     Silence,
 )
+from monitor.store.engine import dialect_insert
 from monitor.store.tables import alert_history, alert_outbox, alert_silences, alert_states
 
 __all__ = [
@@ -229,10 +229,7 @@ def history(
 
 
 def _upsert_states(connection: Connection) -> Any:
-    make_insert: Callable[[Any], Any] = (
-        postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    )
-    statement = make_insert(alert_states)
+    statement = dialect_insert(connection)(alert_states)
     changes = {
         c.name: statement.excluded[c.name] for c in alert_states.columns if c.name != "fingerprint"
     }

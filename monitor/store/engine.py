@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT_S",
     "create_store_engine",
     "describe_error",
+    "dialect_insert",
     "redact_url",
     "write_engine",
 ]
@@ -87,6 +89,12 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT
         f"store url {redact_url(parsed)}: unsupported backend {backend!r}; "
         "expected sqlite:///PATH or postgresql://USER@HOST/DB"
     )
+
+
+def dialect_insert(connection: Connection) -> Any:
+    """The INSERT construct with ``ON CONFLICT`` support for the connection's backend: both
+    PostgreSQL and SQLite spell upserts the same way through it."""
+    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
 
 
 def write_engine(engine: Engine) -> Engine:

@@ -13,13 +13,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, Row, func, select
 
 from monitor.records import (
     CaseResult,
-    DriftReport,
     LatestScore,
     MetricValue,
     Run,
@@ -27,37 +25,21 @@ from monitor.records import (
     RunStatus,
     RunSummary,
     SliceMetric,
-    StoredProfile,
-    StreamBatch,
-    StreamCount,
 )
 from monitor.store.tables import (
     case_results,
-    drift_profiles,
-    drift_reports,
     run_metrics,
     run_slices,
     runs,
-    stream_batches,
-    stream_labels,
 )
 
 __all__ = [
-    "batches_between",
-    "batches_for_rows",
     "count_cases",
-    "get_drift_html",
-    "get_drift_report",
-    "get_profile",
     "get_run",
-    "labels_for",
-    "latest_drift_reports",
     "latest_scores",
     "list_cases",
-    "list_drift_reports",
     "list_runs",
     "run_summaries",
-    "stream_counts",
 ]
 
 _FINAL = [status.value for status in RunStatus if status is not RunStatus.RUNNING]
@@ -304,170 +286,4 @@ def _operations(row: Row[tuple[object, ...]]) -> RunOperations | None:
         completion_tokens=row.completion_tokens,
         cost=row.cost,
         currency=row.currency,
-    )
-
-
-def batches_between(
-    connection: Connection, stream: str, start: datetime, end: datetime
-) -> list[StreamBatch]:
-    """The stream's batches with a row in ``[start, end)``, oldest first."""
-    query = (
-        select(stream_batches)
-        .where(
-            stream_batches.c.stream == stream,
-            stream_batches.c.last_ts >= start,
-            stream_batches.c.first_ts < end,
-        )
-        .order_by(stream_batches.c.first_row)
-    )
-    return [_to_batch(row) for row in connection.execute(query)]
-
-
-def batches_for_rows(
-    connection: Connection, stream: str, first_row: int, end_row: int
-) -> list[StreamBatch]:
-    """The stream's batches holding a row numbered in ``[first_row, end_row)``."""
-    query = (
-        select(stream_batches)
-        .where(
-            stream_batches.c.stream == stream,
-            stream_batches.c.first_row < end_row,
-            stream_batches.c.first_row + stream_batches.c.n_rows > first_row,
-        )
-        .order_by(stream_batches.c.first_row)
-    )
-    return [_to_batch(row) for row in connection.execute(query)]
-
-
-def labels_for(
-    connection: Connection, stream: str, record_ids: Sequence[str]
-) -> dict[str, str | None]:
-    """The stored labels of those records of ``stream`` (absent ids have none)."""
-    found: dict[str, str | None] = {}
-    ids = list(dict.fromkeys(record_ids))
-    for start in range(0, len(ids), 1000):  # bounded IN lists
-        query = select(stream_labels.c.record_id, stream_labels.c.label).where(
-            stream_labels.c.stream == stream,
-            stream_labels.c.record_id.in_(ids[start : start + 1000]),
-        )
-        found.update({row.record_id: row.label for row in connection.execute(query)})
-    return found
-
-
-def stream_counts(connection: Connection) -> list[StreamCount]:
-    """Rows and batches ingested per stream (batches dropped by retention not counted)."""
-    query = (
-        select(
-            stream_batches.c.stream,
-            func.max(stream_batches.c.first_row + stream_batches.c.n_rows),
-            func.count(),
-            func.max(stream_batches.c.received_at),
-        )
-        .group_by(stream_batches.c.stream)
-        .order_by(stream_batches.c.stream)
-    )
-    return [
-        StreamCount(stream, int(rows or 0), int(count), last)
-        for stream, rows, count, last in connection.execute(query)
-    ]
-
-
-def get_profile(connection: Connection, stream: str, reference_hash: str) -> StoredProfile | None:
-    """The stored profile of ``stream`` for the reference with ``reference_hash``."""
-    row = connection.execute(
-        select(drift_profiles).where(
-            drift_profiles.c.stream == stream, drift_profiles.c.reference_hash == reference_hash
-        )
-    ).one_or_none()
-    if row is None:
-        return None
-    return StoredProfile(
-        id=row.id,
-        stream=row.stream,
-        reference_hash=row.reference_hash,
-        created_at=row.created_at,
-        n_rows=row.n_rows,
-        profile=bytes(row.profile),
-    )
-
-
-_REPORT_COLUMNS = [c for c in drift_reports.c if c.name != "html"]
-
-
-def get_drift_report(connection: Connection, report_id: int) -> DriftReport | None:
-    """The drift report with ``report_id`` (without its HTML), or ``None``."""
-    row = connection.execute(
-        select(*_REPORT_COLUMNS, drift_reports.c.html.is_not(None).label("has_html")).where(
-            drift_reports.c.id == report_id
-        )
-    ).one_or_none()
-    return None if row is None else _to_report(row)
-
-
-def get_drift_html(connection: Connection, report_id: int) -> str | None:
-    """The stored HTML report of drift report ``report_id``, if any."""
-    html = connection.scalar(select(drift_reports.c.html).where(drift_reports.c.id == report_id))
-    return html if isinstance(html, str) else None
-
-
-def list_drift_reports(
-    connection: Connection, stream: str, *, limit: int = 50, before_id: int | None = None
-) -> list[DriftReport]:
-    """A stream's drift reports newest first; keyset-paged by ``before_id``."""
-    query = (
-        select(*_REPORT_COLUMNS, drift_reports.c.html.is_not(None).label("has_html"))
-        .where(drift_reports.c.stream == stream)
-        .order_by(drift_reports.c.id.desc())
-        .limit(limit)
-    )
-    if before_id is not None:
-        query = query.where(drift_reports.c.id < before_id)
-    return [_to_report(row) for row in connection.execute(query)]
-
-
-def latest_drift_reports(connection: Connection) -> list[DriftReport]:
-    """The newest ``ok`` report of every stream (one grouped query: the exporter calls it
-    on every scrape)."""
-    latest = (
-        select(func.max(drift_reports.c.id).label("report_id"))
-        .where(drift_reports.c.status == "ok")
-        .group_by(drift_reports.c.stream)
-        .subquery()
-    )
-    query = (
-        select(*_REPORT_COLUMNS, drift_reports.c.html.is_not(None).label("has_html"))
-        .join(latest, latest.c.report_id == drift_reports.c.id)
-        .order_by(drift_reports.c.stream)
-    )
-    return [_to_report(row) for row in connection.execute(query)]
-
-
-def _to_batch(row: Row[tuple[object, ...]]) -> StreamBatch:
-    return StreamBatch(
-        id=row.id,
-        stream=row.stream,
-        received_at=row.received_at,
-        first_ts=row.first_ts,
-        last_ts=row.last_ts,
-        first_row=row.first_row,
-        n_rows=row.n_rows,
-        payload=bytes(row.payload),
-    )
-
-
-def _to_report(row: Any) -> DriftReport:
-    return DriftReport(
-        id=row.id,
-        stream=row.stream,
-        window_key=row.window_key,
-        window_start=row.window_start,
-        window_end=row.window_end,
-        created_at=row.created_at,
-        status=row.status,
-        n_rows=row.n_rows,
-        drift_share=row.drift_share,
-        dataset_drifted=bool(row.dataset_drifted),
-        columns=tuple(row.columns),
-        profile_id=row.profile_id,
-        has_html=bool(row.has_html),
     )

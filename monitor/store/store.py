@@ -41,7 +41,7 @@ from monitor.records import (
     StreamBatch,
     StreamCount,
 )
-from monitor.store import alerts, migrate, reads, writes
+from monitor.store import alerts, drift, migrate, reads, writes
 from monitor.store.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
     create_store_engine,
@@ -303,7 +303,7 @@ class Store:
         if last_ts < first_ts:
             raise ValueError(f"last_ts {last_ts} is before first_ts {first_ts}")
         with self._writing(f"appending a batch to stream {stream!r}") as connection:
-            return writes.append_batch(
+            return drift.append_batch(
                 connection,
                 stream,
                 received_at=received_at,
@@ -317,18 +317,18 @@ class Store:
         """Drop batches of ``stream`` received before ``before`` (retention)."""
         before = ensure_utc(before, name="before")
         with self._writing(f"expiring batches of stream {stream!r}") as connection:
-            return writes.delete_batches_before(connection, stream, before)
+            return drift.delete_batches_before(connection, stream, before)
 
     def batches_between(self, stream: str, start: datetime, end: datetime) -> list[StreamBatch]:
         """Batches of ``stream`` holding a row timestamped in ``[start, end)``."""
         start, end = ensure_utc(start, name="start"), ensure_utc(end, name="end")
         with self._reading(f"reading batches of stream {stream!r}") as connection:
-            return reads.batches_between(connection, stream, start, end)
+            return drift.batches_between(connection, stream, start, end)
 
     def batches_for_rows(self, stream: str, first_row: int, end_row: int) -> list[StreamBatch]:
         """Batches of ``stream`` holding a row numbered in ``[first_row, end_row)``."""
         with self._reading(f"reading batches of stream {stream!r}") as connection:
-            return reads.batches_for_rows(connection, stream, first_row, end_row)
+            return drift.batches_for_rows(connection, stream, first_row, end_row)
 
     def upsert_labels(
         self, stream: str, labels: Sequence[tuple[str, str | None]], *, at: datetime
@@ -341,17 +341,17 @@ class Store:
         if not labels:
             return
         with self._writing(f"storing labels of stream {stream!r}") as connection:
-            writes.upsert_labels(connection, stream, labels, at=at)
+            drift.upsert_labels(connection, stream, labels, at=at)
 
     def labels_for(self, stream: str, record_ids: Sequence[str]) -> dict[str, str | None]:
         """Stored labels of those records of ``stream``."""
         with self._reading(f"reading labels of stream {stream!r}") as connection:
-            return reads.labels_for(connection, stream, record_ids)
+            return drift.labels_for(connection, stream, record_ids)
 
     def stream_counts(self) -> list[StreamCount]:
         """Rows ingested per stream."""
         with self._reading("counting stream rows") as connection:
-            return reads.stream_counts(connection)
+            return drift.stream_counts(connection)
 
     def save_profile(
         self, stream: str, *, reference_hash: str, at: datetime, n_rows: int, profile: bytes
@@ -359,7 +359,7 @@ class Store:
         """Keep the reference profile of ``stream`` once per reference; return its id."""
         at = ensure_utc(at, name="at")
         with self._writing(f"storing the reference profile of {stream!r}") as connection:
-            return writes.save_profile(
+            return drift.save_profile(
                 connection,
                 stream,
                 reference_hash=reference_hash,
@@ -371,7 +371,7 @@ class Store:
     def get_profile(self, stream: str, reference_hash: str) -> StoredProfile | None:
         """The stored profile of ``stream`` for that reference, or ``None``."""
         with self._reading(f"reading the reference profile of {stream!r}") as connection:
-            return reads.get_profile(connection, stream, reference_hash)
+            return drift.get_profile(connection, stream, reference_hash)
 
     def add_drift_report(self, report: NewDriftReport) -> int | None:
         """Store a drift report; ``None`` when its window already has one."""
@@ -379,17 +379,17 @@ class Store:
         if report.drift_share is not None and not math.isfinite(report.drift_share):
             raise ValueError(f"drift_share must be finite, got: {report.drift_share}")
         with self._writing(f"storing a drift report of {report.stream!r}") as connection:
-            return writes.add_drift_report(connection, report)
+            return drift.add_drift_report(connection, report)
 
     def get_drift_report(self, report_id: int) -> DriftReport | None:
         """The drift report ``report_id`` (``has_html`` tells whether HTML is stored)."""
         with self._reading(f"reading drift report {report_id}") as connection:
-            return reads.get_drift_report(connection, report_id)
+            return drift.get_drift_report(connection, report_id)
 
     def get_drift_html(self, report_id: int) -> str | None:
         """The HTML report stored with drift report ``report_id``, if any."""
         with self._reading(f"reading the HTML of drift report {report_id}") as connection:
-            return reads.get_drift_html(connection, report_id)
+            return drift.get_drift_html(connection, report_id)
 
     def list_drift_reports(
         self, stream: str, *, limit: int = 50, before_id: int | None = None
@@ -398,12 +398,12 @@ class Store:
         if limit < 1:
             raise ValueError(f"limit must be positive, got: {limit}")
         with self._reading(f"listing drift reports of {stream!r}") as connection:
-            return reads.list_drift_reports(connection, stream, limit=limit, before_id=before_id)
+            return drift.list_drift_reports(connection, stream, limit=limit, before_id=before_id)
 
     def latest_drift_reports(self) -> list[DriftReport]:
         """The newest ``ok`` drift report of every stream."""
         with self._reading("reading latest drift reports") as connection:
-            return reads.latest_drift_reports(connection)
+            return drift.latest_drift_reports(connection)
 
     # -- alerts -----------------------------------------------------------------------
 

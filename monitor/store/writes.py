@@ -8,12 +8,11 @@ with a ``ValueError`` naming the argument, not with a constraint error from the 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table, func, insert, select, update
 from sqlalchemy.sql.dml import Insert
 
 from monitor.errors import StoreError
@@ -22,38 +21,29 @@ from monitor.records import (
     CatalogModel,
     CatalogSuite,
     MetricValue,
-    NewDriftReport,
     RunOperations,
     RunStatus,
     SliceMetric,
 )
+from monitor.store.engine import dialect_insert
 from monitor.store.tables import (
     NAME,
     case_results,
-    drift_profiles,
-    drift_reports,
     models,
     run_metrics,
     run_slices,
     runs,
-    stream_batches,
-    stream_labels,
     suites,
 )
 
 __all__ = [
-    "add_drift_report",
-    "append_batch",
     "append_cases",
     "check_catalog",
     "check_finish",
     "create_run",
-    "delete_batches_before",
     "finish_run",
     "interrupt_running",
-    "save_profile",
     "sync_catalog",
-    "upsert_labels",
 ]
 
 
@@ -255,11 +245,7 @@ def interrupt_running(connection: Connection, *, reason: str, at: datetime) -> l
 
 
 def _upsert_by_name(connection: Connection, table: Table) -> Insert:
-    # Both dialects spell "INSERT ... ON CONFLICT (name) DO UPDATE" the same way.
-    make_insert: Callable[[Table], Any] = (
-        postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    )
-    statement = make_insert(table)
+    statement = dialect_insert(connection)(table)
     changes = {
         column.name: statement.excluded[column.name]
         for column in table.columns
@@ -303,139 +289,6 @@ def _metric_rows(run_id: int, metrics: Iterable[MetricValue]) -> list[dict[str, 
         }
         for metric in metrics
     ]
-
-
-def append_batch(
-    connection: Connection,
-    stream: str,
-    *,
-    received_at: datetime,
-    first_ts: datetime,
-    last_ts: datetime,
-    n_rows: int,
-    payload: bytes,
-) -> tuple[int, int]:
-    """Store one ingest batch after the stream's last row; return (batch id, first row).
-
-    Row numbers must not overlap: on PostgreSQL a transaction-scoped advisory lock per
-    stream serialises appenders (SQLite's ``BEGIN IMMEDIATE`` already does), and the
-    unique (stream, first_row) index catches anything that slips through.
-    """
-    if connection.dialect.name == "postgresql":
-        connection.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"stream:{stream}"))))
-    next_row = connection.scalar(
-        select(
-            func.coalesce(func.max(stream_batches.c.first_row + stream_batches.c.n_rows), 0)
-        ).where(stream_batches.c.stream == stream)
-    )
-    first_row = int(next_row or 0)
-    result = connection.execute(
-        insert(stream_batches).values(
-            stream=stream,
-            received_at=received_at,
-            first_ts=first_ts,
-            last_ts=last_ts,
-            first_row=first_row,
-            n_rows=n_rows,
-            payload=payload,
-        )
-    )
-    batch_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
-    if not isinstance(batch_id, int):
-        raise StoreError(f"inserting a batch into stream {stream!r} returned no id")
-    return batch_id, first_row
-
-
-def delete_batches_before(connection: Connection, stream: str, before: datetime) -> int:
-    """Drop the stream's batches received before ``before``; return how many."""
-    result = connection.execute(
-        delete(stream_batches).where(
-            stream_batches.c.stream == stream, stream_batches.c.received_at < before
-        )
-    )
-    return int(result.rowcount)
-
-
-def save_profile(
-    connection: Connection,
-    stream: str,
-    *,
-    reference_hash: str,
-    created_at: datetime,
-    n_rows: int,
-    profile: bytes,
-) -> int:
-    """Keep a reference profile; if one for the same reference exists, keep that one and
-    return its id (two replicas computing it at once store it once)."""
-    make_insert = _dialect_insert(connection)
-    connection.execute(
-        make_insert(drift_profiles)
-        .values(
-            stream=stream,
-            reference_hash=reference_hash,
-            created_at=created_at,
-            n_rows=n_rows,
-            profile=profile,
-        )
-        .on_conflict_do_nothing(index_elements=["stream", "reference_hash"])
-    )
-    profile_id = connection.scalar(
-        select(drift_profiles.c.id).where(
-            drift_profiles.c.stream == stream, drift_profiles.c.reference_hash == reference_hash
-        )
-    )
-    if not isinstance(profile_id, int):
-        raise StoreError(f"storing the reference profile of stream {stream!r} returned no id")
-    return profile_id
-
-
-def add_drift_report(connection: Connection, report: NewDriftReport) -> int | None:
-    """Store a drift report; ``None`` if the stream's window already has one."""
-    make_insert = _dialect_insert(connection)
-    result = connection.execute(
-        make_insert(drift_reports)
-        .values(
-            stream=report.stream,
-            window_key=report.window_key,
-            window_start=report.window_start,
-            window_end=report.window_end,
-            created_at=report.created_at,
-            status=report.status,
-            n_rows=report.n_rows,
-            drift_share=report.drift_share,
-            dataset_drifted=report.dataset_drifted,
-            columns=list(report.columns),
-            profile_id=report.profile_id,
-            html=report.html,
-        )
-        .on_conflict_do_nothing(index_elements=["stream", "window_key"])
-        .returning(drift_reports.c.id)
-    )
-    report_id = result.scalar()
-    return report_id if isinstance(report_id, int) else None
-
-
-def upsert_labels(
-    connection: Connection, stream: str, labels: Sequence[tuple[str, str | None]], *, at: datetime
-) -> None:
-    """Insert or replace the labels of records ``(record_id, label)`` of ``stream``."""
-    make_insert = _dialect_insert(connection)
-    statement = make_insert(stream_labels)
-    upsert = statement.on_conflict_do_update(
-        index_elements=["stream", "record_id"],
-        set_={"label": statement.excluded.label, "received_at": statement.excluded.received_at},
-    )
-    connection.execute(
-        upsert,
-        [
-            {"stream": stream, "record_id": record_id, "label": label, "received_at": at}
-            for record_id, label in labels
-        ],
-    )
-
-
-def _dialect_insert(connection: Connection) -> Callable[[Table], Any]:
-    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
 
 
 def _slice_rows(run_id: int, slices: Iterable[SliceMetric]) -> list[dict[str, Any]]:
