@@ -250,3 +250,84 @@ class NewDriftReport:
     columns: tuple[dict[str, Any], ...]
     profile_id: int | None = None
     html: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """A promotion of a run to be the golden baseline of a suite x model. Every promotion
+    is kept; the ``active`` one is the baseline now. ``dataset_sha256`` is the dataset the
+    baseline run scored: a run on another dataset version is not compared with it unless
+    the suite allows it."""
+
+    id: int
+    suite: str
+    model: str
+    run_id: int
+    dataset_sha256: str
+    promoted_at: datetime
+    promoted_by: str
+    reason: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MetricComparison:
+    """One metric (overall, or in one slice ``field=value``) of a run against its baseline:
+    the paired test, the outcome and why. ``p_value`` is two-sided and raw; ``p_adjusted``
+    is one-sided in the direction of the outcome it supports and Holm-adjusted over every
+    metric and slice of the verdict. ``degraded`` / ``improved`` count pass-to-fail and
+    fail-to-pass cases for pass/fail metrics."""
+
+    metric: str
+    slice: str
+    outcome: str
+    method: str
+    n: int
+    baseline: float
+    new: float
+    delta: float
+    lower: float
+    upper: float
+    p_value: float
+    p_adjusted: float
+    margin: float
+    reason: str
+    cases_needed: int | None = None
+    unpaired: int = 0
+    degraded: int | None = None
+    improved: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseChange:
+    """A case whose score changed between the baseline and the run: ``degraded`` (pass to
+    fail, or among the largest score drops) or ``improved``. Inputs, expected values and
+    predictions are truncated for display."""
+
+    case_id: str
+    change: str
+    metric: str
+    baseline_score: float
+    new_score: float
+    input: Any
+    expected: Any
+    baseline_prediction: Any
+    new_prediction: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A run judged against a baseline run. ``outcome`` is ``regressed``, ``improved``,
+    ``pass`` or ``inconclusive``."""
+
+    id: int
+    run_id: int
+    baseline_run_id: int
+    suite: str
+    model: str
+    outcome: str
+    reason: str
+    created_at: datetime
+    dataset_changed: bool
+    metrics: tuple[MetricComparison, ...] = ()
+    changes: tuple[CaseChange, ...] = ()
