@@ -28,20 +28,21 @@ from prometheus_client import CollectorRegistry
 
 from monitor import __version__
 from monitor.alerts.delivery import DeliveryWorker
-from monitor.alerts.events import RunFinished, StreamActivity, drift_event
+from monitor.alerts.events import RunFinished, StreamActivity, drift_event, verdict_event
 from monitor.alerts.service import AlertService
 from monitor.api import create_app
 from monitor.clock import Clock, utc_now
 from monitor.config import AnyModelConfig, Config, IngestSourceConfig, SuiteConfig, config_hash
 from monitor.errors import StartupError
 from monitor.exporter import StoreCollector
-from monitor.records import CatalogModel, CatalogSuite, DriftReport
+from monitor.records import CatalogModel, CatalogSuite, DriftReport, Run, RunStatus, Verdict
 from monitor.runner import Runner
 from monitor.schedules import build_trigger
 from monitor.serving import EmbeddedServer, start_server
 from monitor.sinks import build_sink
 from monitor.store import Store, redact_url
 from monitor.streams.evaluate import StreamEvaluator
+from monitor.verdicts.service import VerdictError, auto_promote, judge_run
 
 logger = logging.getLogger(__name__)
 
@@ -309,8 +310,39 @@ class Daemon:
                 await self.alerts.handle(RunFinished(run))
             except Exception:
                 logger.exception("alert evaluation after run %d failed", run.id)
+            await self._judge_run(run)
         finally:
             self._inflight.discard(task)
+
+    async def _judge_run(self, run: Run) -> Verdict | None:
+        """Judge a succeeded run against its baseline (promoting it first when the suite's
+        baseline is ``auto`` and it has none), store the verdict and hand it to alerting."""
+        if run.status != RunStatus.SUCCEEDED:
+            return None
+        at = self._clock()
+        try:
+            if await asyncio.to_thread(auto_promote, self.store, self.config, run, at=at):
+                logger.info("run %d is now the baseline of %s on %s", run.id, run.suite, run.model)
+                return None
+            verdict = await asyncio.to_thread(judge_run, self.store, self.config, run, at=at)
+        except VerdictError as exc:
+            logger.warning("run %d: no verdict: %s", run.id, exc)
+            return None
+        except Exception:
+            logger.exception("judging run %d failed", run.id)
+            return None
+        logger.info(
+            "run %d %s against run %d: %s",
+            run.id,
+            verdict.outcome,
+            verdict.baseline_run_id,
+            verdict.reason,
+        )
+        try:
+            await self.alerts.handle(verdict_event(verdict))
+        except Exception:
+            logger.exception("alert evaluation after verdict %d failed", verdict.id)
+        return verdict
 
     async def _shutdown(self) -> None:
         if self._scheduler is not None and self._scheduler.running:

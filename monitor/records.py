@@ -97,6 +97,9 @@ class CaseResult:
     attempts: list[Any] | None = None
     """Every attempt's prediction when the suite repeats cases; ``prediction`` is then the
     reducer's representative answer."""
+    model_scores: Any = None
+    """What the endpoint said about the representative answer (class probabilities, a
+    score), kept so a verdict can recompute score-based metrics such as ROC AUC."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -250,6 +250,7 @@ class _Execution:
             prompt_tokens=_total(p.prompt_tokens for p in predictions),
             completion_tokens=_total(p.completion_tokens for p in predictions),
             attempts=scored.attempts,
+            model_scores=scored.model_scores,
         )
 
     def _failed(self, case: Case, kind: str, error: str) -> CaseResult:

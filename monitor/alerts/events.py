@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.records import DriftReport, Run
+from monitor.records import DriftReport, Run, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +69,39 @@ class DriftReportReady:
     dataset_drift: bool
     drift_share: float
     columns: tuple[ColumnDrift, ...] = ()
+
+
+def verdict_event(verdict: Verdict) -> VerdictReady:
+    """The alerting view of a stored verdict: its overall metric rows (slices that
+    regressed are folded into their metric's row as a regression) and degraded cases."""
+    rows: dict[str, MetricVerdict] = {}
+    for m in verdict.metrics:
+        if not m.slice:
+            rows[m.metric] = MetricVerdict(
+                m.metric, m.outcome, m.baseline, m.new, m.delta, m.lower, m.upper, m.p_adjusted
+            )
+    for m in verdict.metrics:
+        row = rows.get(m.metric)
+        if m.slice and m.outcome == "regressed" and row is not None and row.outcome != "regressed":
+            rows[m.metric] = MetricVerdict(
+                m.metric,
+                "regressed",
+                row.baseline,
+                row.current,
+                row.delta,
+                row.lower,
+                row.upper,
+                m.p_adjusted,
+            )
+    return VerdictReady(
+        suite=verdict.suite,
+        model=verdict.model,
+        run_id=verdict.run_id,
+        verdict_id=verdict.id,
+        at=verdict.created_at,
+        metrics=tuple(rows.values()),
+        degraded_cases=tuple(c.case_id for c in verdict.changes if c.change == "degraded"),
+    )
 
 
 def drift_event(report: DriftReport) -> DriftReportReady | None:

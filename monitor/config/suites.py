@@ -69,6 +69,67 @@ class ScheduleConfig(Section):
         return self
 
 
+OPERATIONAL = ("latency", "tokens", "cost")
+"""Per-case operational measures a verdict can judge when ``[suites.verdict.metrics]``
+names them (all lower-is-better): latency in seconds, tokens, cost."""
+
+
+def _drop(value: float | str) -> float | str:
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.endswith("%"):
+            raise ValueError(f'expected a number or a percentage like "3%", got {value!r}')
+        try:
+            share = float(text[:-1]) / 100
+        except ValueError:
+            raise ValueError(f'expected a percentage like "3%", got {value!r}') from None
+        if share < 0:
+            raise ValueError("must not be negative")
+        return text
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+Drop = Annotated[float | str, AfterValidator(_drop)]
+"""An absolute amount (``0.02``) or a share of the baseline value (``"3%"``)."""
+
+
+class MetricPolicyConfig(Section):
+    """``[suites.verdict.metrics.<metric>]``: how one metric is judged against its baseline.
+
+    ``min`` is a floor (a ceiling for lower-is-better metrics) that regresses whatever the
+    statistics say; ``max_drop`` is the drop tolerated before a significant one regresses
+    (absolute, or ``"3%"`` of the baseline value); ``min_effect`` the smallest change worth
+    telling apart (below it a run is ``pass``, above it but unproven ``inconclusive``);
+    ``direction`` defaults to the metric's own (lower is better for error metrics)."""
+
+    min: float | None = None
+    max_drop: Drop = 0.0
+    min_effect: Drop | None = None
+    alpha: float | None = Field(None, gt=0.0, lt=1.0)
+    direction: Literal["higher", "lower"] | None = None
+
+    @model_validator(mode="after")
+    def _same_terms(self) -> MetricPolicyConfig:
+        if self.min_effect is not None and isinstance(self.min_effect, str) != isinstance(
+            self.max_drop, str
+        ):
+            raise ValueError("give max_drop and min_effect both as numbers or both as percentages")
+        return self
+
+
+class VerdictConfig(Section):
+    """``[suites.verdict]``: how runs of the suite are compared with their baseline."""
+
+    alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    seed: int = 0
+    resamples: int = Field(1000, ge=100, le=100_000)
+    min_slice_cases: int = Field(20, ge=1)
+    changes: int = Field(10, ge=0, le=1000)
+    metrics: dict[str, MetricPolicyConfig] = Field(default_factory=dict)
+
+
 class SuiteConfig(Section):
     """``[[suites]]``: a dataset, how to score it, which models, and when."""
 
@@ -92,6 +153,9 @@ class SuiteConfig(Section):
     deadline: Duration | None = None
     schedule: ScheduleConfig | None = None
     max_error_rate: float = Field(0.1, ge=0.0, le=1.0)
+    baseline: Literal["manual", "auto"] = "manual"
+    allow_dataset_change: bool = False
+    verdict: VerdictConfig = Field(default_factory=VerdictConfig)
 
     def build_metrics(self) -> list[Metric]:
         """Configured metric instances, in config order (validation guarantees they build)."""
@@ -126,6 +190,13 @@ class SuiteConfig(Section):
         twice = {label for label in labels if labels.count(label) > 1}
         if twice:
             raise ValueError(f"metric {sorted(twice)[0]!r} is listed twice")
+        judged = set(labels) | set(OPERATIONAL)
+        unknown = sorted(set(self.verdict.metrics) - judged)
+        if unknown:
+            raise ValueError(
+                f"verdict.metrics.{unknown[0]}: not a metric of this suite"
+                f" (expected one of: {', '.join(sorted(judged))})"
+            )
         return self
 
     @field_validator("dataset")

@@ -41,6 +41,7 @@ class Scored:
     prediction: Any
     attempts: list[Any] | None
     scores: dict[str, float]
+    model_scores: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,9 @@ class Evaluation:
             self._slice_codes[name].append(codes.setdefault(key, len(codes)))
         self._repeated |= len(attempts) > 1
         self.n += 1
-        return Scored(answer, predictions if len(attempts) > 1 else None, scores)
+        return Scored(
+            answer, predictions if len(attempts) > 1 else None, scores, attempts[chosen].scores
+        )
 
     def results(self) -> EvaluationResult:
         """Every metric overall and per slice value; empty when no case was answered."""

@@ -85,9 +85,10 @@ def list_runs(
 
 
 def list_cases(
-    connection: Connection, run_id: int, *, limit: int = 100, offset: int = 0
+    connection: Connection, run_id: int, *, limit: int | None = 100, offset: int = 0
 ) -> list[CaseResult]:
-    """A page of a run's case results, ordered by ``case_id``."""
+    """A page of a run's case results, ordered by ``case_id`` (every case when ``limit``
+    is None)."""
     query = (
         select(case_results)
         .where(case_results.c.run_id == run_id)
@@ -109,6 +110,7 @@ def list_cases(
             prompt_tokens=row.prompt_tokens,
             completion_tokens=row.completion_tokens,
             attempts=row.attempts,
+            model_scores=row.model_scores,
         )
         for row in connection.execute(query)
     ]

@@ -19,17 +19,20 @@ from datetime import datetime
 from types import TracebackType
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from monitor.alerts.engine import AlertState, Phase, Transition
 from monitor.alerts.records import HistoryEntry, OutboxMessage, OutboxStats, OutboxStatus, Silence
 from monitor.errors import StoreError
 from monitor.records import (
+    Baseline,
+    CaseChange,
     CaseResult,
     CatalogModel,
     CatalogSuite,
     DriftReport,
     LatestScore,
+    MetricComparison,
     MetricValue,
     NewDriftReport,
     Run,
@@ -40,8 +43,9 @@ from monitor.records import (
     StoredProfile,
     StreamBatch,
     StreamCount,
+    Verdict,
 )
-from monitor.store import alerts, drift, migrate, reads, writes
+from monitor.store import alerts, drift, migrate, reads, verdicts, writes
 from monitor.store.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
     create_store_engine,
@@ -260,9 +264,12 @@ class Store:
                 before_id=before_id,
             )
 
-    def list_cases(self, run_id: int, *, limit: int = 100, offset: int = 0) -> list[CaseResult]:
-        """A page of a run's case results ordered by ``case_id``."""
-        if limit < 1 or offset < 0:
+    def list_cases(
+        self, run_id: int, *, limit: int | None = 100, offset: int = 0
+    ) -> list[CaseResult]:
+        """A page of a run's case results ordered by ``case_id`` (all of them when
+        ``limit`` is None)."""
+        if (limit is not None and limit < 1) or offset < 0:
             raise ValueError(f"need limit >= 1 and offset >= 0, got: {limit}, {offset}")
         with self._reading(f"listing cases of run {run_id}") as connection:
             return reads.list_cases(connection, run_id, limit=limit, offset=offset)
@@ -404,6 +411,117 @@ class Store:
         """The newest ``ok`` drift report of every stream."""
         with self._reading("reading latest drift reports") as connection:
             return drift.latest_drift_reports(connection)
+
+    # -- baselines and verdicts -------------------------------------------------------
+
+    def promote_baseline(
+        self,
+        run_id: int,
+        *,
+        by: str,
+        reason: str,
+        at: datetime,
+        model: str | None = None,
+        only_if_none: bool = False,
+    ) -> Baseline | None:
+        """Make a succeeded run the active baseline of its suite x model (or of ``model``),
+        keeping the earlier promotions as history. ``LookupError`` for an unknown run,
+        ``ValueError`` for a run that did not succeed. With ``only_if_none`` (``baseline =
+        "auto"``) an existing baseline is kept and None returned."""
+        at = ensure_utc(at, name="at")
+        try:
+            with self._writing(f"promoting run {run_id} to baseline") as connection:
+                return verdicts.promote(
+                    connection,
+                    run_id,
+                    model=model,
+                    by=by,
+                    reason=reason,
+                    at=at,
+                    only_if_none=only_if_none,
+                )
+        except StoreError as exc:
+            if only_if_none and isinstance(exc.__cause__, IntegrityError):
+                # Another replica promoted at the same moment: the unique index kept one.
+                return None
+            raise
+
+    def active_baseline(self, suite: str, model: str) -> Baseline | None:
+        with self._reading(f"reading the baseline of {suite} x {model}") as connection:
+            return verdicts.active_baseline(connection, suite, model)
+
+    def get_baseline(self, baseline_id: int) -> Baseline | None:
+        with self._reading(f"reading baseline {baseline_id}") as connection:
+            return verdicts.get_baseline(connection, baseline_id)
+
+    def list_baselines(
+        self, *, suite: str | None = None, model: str | None = None, limit: int = 100
+    ) -> list[Baseline]:
+        """Every promotion (active or not), newest first."""
+        with self._reading("listing baselines") as connection:
+            return verdicts.list_baselines(connection, suite=suite, model=model, limit=limit)
+
+    def add_verdict(
+        self,
+        *,
+        run_id: int,
+        baseline_run_id: int,
+        suite: str,
+        model: str,
+        outcome: str,
+        reason: str,
+        at: datetime,
+        dataset_changed: bool,
+        metrics: Sequence[MetricComparison],
+        changes: Sequence[CaseChange],
+    ) -> int:
+        """Store a verdict with its metrics in one transaction; returns its id."""
+        at = ensure_utc(at, name="at")
+        with self._writing(f"storing the verdict of run {run_id}") as connection:
+            return verdicts.add_verdict(
+                connection,
+                run_id=run_id,
+                baseline_run_id=baseline_run_id,
+                suite=suite,
+                model=model,
+                outcome=outcome,
+                reason=reason,
+                at=at,
+                dataset_changed=dataset_changed,
+                metrics=metrics,
+                changes=changes,
+            )
+
+    def get_verdict(self, verdict_id: int) -> Verdict | None:
+        with self._reading(f"reading verdict {verdict_id}") as connection:
+            return verdicts.get_verdict(connection, verdict_id)
+
+    def list_verdicts(
+        self,
+        *,
+        suite: str | None = None,
+        model: str | None = None,
+        run_id: int | None = None,
+        baseline_run_id: int | None = None,
+        limit: int = 50,
+        before_id: int | None = None,
+    ) -> list[Verdict]:
+        """Verdicts with their metrics, newest first."""
+        with self._reading("listing verdicts") as connection:
+            return verdicts.list_verdicts(
+                connection,
+                suite=suite,
+                model=model,
+                run_id=run_id,
+                baseline_run_id=baseline_run_id,
+                limit=limit,
+                before_id=before_id,
+            )
+
+    def latest_verdicts(self) -> list[Verdict]:
+        """The newest verdict of every suite x model."""
+        with self._reading("reading latest verdicts") as connection:
+            return verdicts.latest_verdicts(connection)
 
     # -- alerts -----------------------------------------------------------------------
 

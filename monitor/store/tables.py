@@ -24,6 +24,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
+    text,
 )
 
 from monitor.records import RunStatus
@@ -47,6 +49,8 @@ __all__ = [
     "stream_batches",
     "stream_labels",
     "suites",
+    "verdict_metrics",
+    "verdicts",
 ]
 
 NAMING_CONVENTION = {
@@ -169,6 +173,9 @@ case_results = Table(
     Column("prompt_tokens", Integer, nullable=True),
     Column("completion_tokens", Integer, nullable=True),
     Column("attempts", json_document(nullable=True), nullable=True),
+    # What the endpoint said about its answer (probabilities, a score), for metrics that
+    # need it when a verdict recomputes them on resampled cases (revision 0005).
+    Column("model_scores", json_document(nullable=True), nullable=True),
 )
 """What happened to each case of a run; ``attempts`` holds every prediction when the suite
 repeats cases."""
@@ -185,9 +192,64 @@ baselines = Table(
     Column("promoted_by", String(NAME), nullable=False),
     Column("reason", Text, nullable=False),
     Column("active", Boolean(create_constraint=False), nullable=False),
+    Column("dataset_sha256", String(HASH), nullable=False, server_default=""),
     Index("ix_baselines_suite_model", "suite", "model"),
+    Index(
+        "uq_baselines_active",
+        "suite",
+        "model",
+        unique=True,
+        sqlite_where=text("active"),
+        postgresql_where=text("active"),
+    ),
 )
-"""Baseline promotions of a suite x model; the ``active`` row is the current baseline."""
+"""Baseline promotions of a suite x model; the ``active`` row is the current baseline (at
+most one, by a partial unique index)."""
+
+verdicts = Table(
+    "verdicts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("baseline_run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    Column("suite", String(NAME), nullable=False),
+    Column("model", String(NAME), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("dataset_changed", Boolean(create_constraint=False), nullable=False),
+    Column("changes", json_document(), nullable=False),
+    UniqueConstraint("run_id", "baseline_run_id"),
+    Index("ix_verdicts_suite_model_id", "suite", "model", "id"),
+)
+"""A run judged against a baseline run; ``changes`` holds the per-case diff shown in
+reports (degraded and improved cases, truncated)."""
+
+verdict_metrics = Table(
+    "verdict_metrics",
+    metadata,
+    Column("verdict_id", Integer, ForeignKey("verdicts.id", ondelete="CASCADE"), primary_key=True),
+    Column("metric", String(NAME), primary_key=True),
+    Column("slice", String(2 * NAME), primary_key=True),
+    Column("outcome", String(16), nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("baseline", Float, nullable=False),
+    Column("new", Float, nullable=False),
+    Column("delta", Float, nullable=False),
+    Column("lower", Float, nullable=False),
+    Column("upper", Float, nullable=False),
+    Column("p_value", Float, nullable=False),
+    Column("p_adjusted", Float, nullable=False),
+    Column("margin", Float, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("cases_needed", Integer, nullable=True),
+    Column("unpaired", Integer, nullable=False),
+    Column("degraded", Integer, nullable=True),
+    Column("improved", Integer, nullable=True),
+    Column("position", Integer, nullable=False),
+)
+"""One metric (overall, or per slice ``field=value``) of a verdict, in report order."""
 
 alert_states = Table(
     "alert_states",

@@ -271,6 +271,7 @@ def _case_rows(run_id: int, cases: Iterable[CaseResult]) -> list[dict[str, Any]]
             "prompt_tokens": case.prompt_tokens,
             "completion_tokens": case.completion_tokens,
             "attempts": case.attempts,
+            "model_scores": case.model_scores,
         }
         for case in cases
     ]

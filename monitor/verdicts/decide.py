@@ -71,10 +71,14 @@ class MetricVerdict:
 
 
 def judge(
-    comparisons: Sequence[Comparison], policies: Mapping[str, Policy], *, seed: int = 0
+    comparisons: Sequence[Comparison],
+    policies: Mapping[str, Policy],
+    *,
+    seed: int = 0,
+    resamples: int = 2000,
 ) -> list[MetricVerdict]:
     """One verdict per comparison, with Holm's correction across all of them."""
-    tests = [_test(c, seed) for c in comparisons]
+    tests = [_test(c, seed, resamples) for c in comparisons]
     chosen = [policies.get(c.metric, Policy()) for c in comparisons]
     worse = holm([_p_worse(t, p) for t, p in zip(tests, chosen, strict=True)])
     better = holm([_p_worse(t, p, flip=True) for t, p in zip(tests, chosen, strict=True)])
@@ -90,22 +94,26 @@ def _p_worse(test: PairedTest, policy: Policy, *, flip: bool = False) -> float:
 
 
 def overall(verdicts: Sequence[MetricVerdict]) -> Outcome:
-    """The verdict of a run: regressed if anything regressed, then inconclusive, then
-    improved if anything improved, else pass."""
-    outcomes = {v.outcome for v in verdicts}
-    for outcome in ("regressed", "inconclusive", "improved"):
+    """The verdict of a run: regressed if any metric regressed, overall or in any slice;
+    else inconclusive if an overall metric is; else improved if an overall metric
+    improved; else pass. A small slice that cannot tell does not make the whole run
+    inconclusive, but a slice that collapsed makes it regressed."""
+    if any(v.outcome == "regressed" for v in verdicts):
+        return "regressed"
+    outcomes = {v.outcome for v in verdicts if not v.slice}
+    for outcome in ("inconclusive", "improved"):
         if outcome in outcomes:
             return outcome
     return "pass"
 
 
-def _test(c: Comparison, seed: int) -> PairedTest:
+def _test(c: Comparison, seed: int, resamples: int) -> PairedTest:
     ids = sorted(set(c.baseline) & set(c.new))
     base = [c.baseline[i] for i in ids]
     new = [c.new[i] for i in ids]
     if c.kind == "binary":
         return mcnemar_exact(base, new)
-    return paired_bootstrap(base, new, statistic=c.statistic, seed=seed)
+    return paired_bootstrap(base, new, statistic=c.statistic, seed=seed, resamples=resamples)
 
 
 def _decide(
