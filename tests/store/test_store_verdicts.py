@@ -14,7 +14,6 @@ from monitor.config import Config, parse_config
 from monitor.records import CaseResult, RunStatus
 from monitor.store import Store
 from monitor.verdicts.service import VerdictError, auto_promote, find_baseline, judge_run
-
 from tests.store.conftest import T0
 
 
@@ -25,7 +24,12 @@ def config_for(tmp_path: Path, **suite: Any) -> Config:
         {
             "models": [
                 {"name": "prod", "adapter": "http", "url": "http://127.0.0.1:9/"},
-                {"name": "cand", "adapter": "http", "url": "http://127.0.0.1:9/", "role": "candidate"},
+                {
+                    "name": "cand",
+                    "adapter": "http",
+                    "url": "http://127.0.0.1:9/",
+                    "role": "candidate",
+                },
             ],
             "suites": [
                 {
