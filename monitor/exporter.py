@@ -24,6 +24,7 @@ PREFIX = "monitor"
 PAIR = ["suite", "model"]
 DEFAULT_MAX_COLUMNS = 50
 TEST_METHODS = ("ks", "chi2")
+OUTCOMES = ("regressed", "inconclusive", "improved", "pass")
 
 
 class StoreCollector(Collector):
@@ -52,6 +53,7 @@ class StoreCollector(Collector):
             families = [
                 *self._run_families(),
                 *self._score_families(),
+                *self._verdict_families(),
                 *self._stream_families(),
                 *self._drift_families(),
                 *self._alert_families(),
@@ -94,6 +96,46 @@ class StoreCollector(Collector):
             _add(lower, key, s.lower)
             _add(upper, key, s.upper)
         return [score, lower, upper]
+
+    def _verdict_families(self) -> list[GaugeMetricFamily]:
+        labels = [*PAIR, "metric"]
+        baseline = _gauge("baseline_score", "The active baseline run's score per metric.", labels)
+        for s in self._store.baseline_scores():
+            baseline.add_metric([s.suite, s.model, s.metric], s.value)
+        outcome = _gauge(
+            "verdict_outcome",
+            "1 for the outcome of the latest verdict (regressed, inconclusive, improved,"
+            " pass), 0 for the others.",
+            [*PAIR, "outcome"],
+        )
+        at = _gauge("verdict_timestamp_seconds", "Unix time of the latest verdict.", PAIR)
+        delta = _gauge(
+            "verdict_delta",
+            "Latest verdict: new minus baseline, per metric (paired cases).",
+            labels,
+        )
+        p_value = _gauge(
+            "verdict_p_value",
+            "Latest verdict: one-sided Holm-adjusted p-value per metric.",
+            labels,
+        )
+        regressed = _gauge(
+            "verdict_metric_regressed",
+            "Latest verdict: 1 if the metric regressed overall or in any slice, else 0.",
+            labels,
+        )
+        for verdict in self._store.latest_verdicts():
+            pair = [verdict.suite, verdict.model]
+            for name in OUTCOMES:
+                outcome.add_metric([*pair, name], 1.0 if verdict.outcome == name else 0.0)
+            at.add_metric(pair, verdict.created_at.timestamp())
+            worse = {m.metric for m in verdict.metrics if m.outcome == "regressed"}
+            for m in verdict.metrics:
+                if not m.slice:
+                    delta.add_metric([*pair, m.metric], m.delta)
+                    p_value.add_metric([*pair, m.metric], m.p_adjusted)
+                    regressed.add_metric([*pair, m.metric], 1.0 if m.metric in worse else 0.0)
+        return [baseline, outcome, at, delta, p_value, regressed]
 
     def _stream_families(self) -> list[CounterMetricFamily]:
         rows = CounterMetricFamily(

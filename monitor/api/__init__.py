@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from monitor.api import alerts, health, runs
+from monitor.api import alerts, health, runs, verdicts
 from monitor.api import streams as stream_routes
 from monitor.config.server import TokenConfig
 from monitor.config.streams import StreamConfig
@@ -39,6 +39,7 @@ def create_app(
     app.state.tokens = tuple(tokens)
     app.include_router(health.router)
     app.include_router(runs.router)
+    app.include_router(verdicts.router)
     app.include_router(alerts.router)
     app.include_router(stream_routes.router)
     return app

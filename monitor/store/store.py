@@ -518,6 +518,11 @@ class Store:
                 before_id=before_id,
             )
 
+    def baseline_scores(self) -> list[LatestScore]:
+        """Every metric of each active baseline run (for the metrics exporter)."""
+        with self._reading("reading baseline scores") as connection:
+            return verdicts.baseline_scores(connection)
+
     def latest_verdicts(self) -> list[Verdict]:
         """The newest verdict of every suite x model."""
         with self._reading("reading latest verdicts") as connection:

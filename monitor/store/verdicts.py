@@ -15,12 +15,20 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, insert, select, update
 
-from monitor.records import Baseline, CaseChange, MetricComparison, RunStatus, Verdict
-from monitor.store.tables import baselines, runs, verdict_metrics, verdicts
+from monitor.records import (
+    Baseline,
+    CaseChange,
+    LatestScore,
+    MetricComparison,
+    RunStatus,
+    Verdict,
+)
+from monitor.store.tables import baselines, run_metrics, runs, verdict_metrics, verdicts
 
 __all__ = [
     "active_baseline",
     "add_verdict",
+    "baseline_scores",
     "get_baseline",
     "get_verdict",
     "latest_verdicts",
@@ -187,6 +195,30 @@ def latest_verdicts(connection: Connection) -> list[Verdict]:
     )
     query = select(verdicts).join(newest, newest.c.id == verdicts.c.id).order_by(verdicts.c.id)
     return _verdicts(connection, list(connection.execute(query)))
+
+
+def baseline_scores(connection: Connection) -> list[LatestScore]:
+    """Every metric of each suite x model's active baseline run."""
+    query = (
+        select(baselines.c.suite, baselines.c.model, runs.c.finished_at, run_metrics)
+        .join(runs, runs.c.id == baselines.c.run_id)
+        .join(run_metrics, run_metrics.c.run_id == runs.c.id)
+        .where(baselines.c.active)
+        .order_by(baselines.c.suite, baselines.c.model, run_metrics.c.name)
+    )
+    return [
+        LatestScore(
+            suite=row.suite,
+            model=row.model,
+            metric=row.name,
+            value=row.value,
+            lower=row.lower,
+            upper=row.upper,
+            run_id=row.run_id,
+            finished_at=row.finished_at,
+        )
+        for row in connection.execute(query)
+    ]
 
 
 def _active(connection: Connection, suite: str, model: str) -> Row[Any] | None:

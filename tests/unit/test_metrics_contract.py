@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from monitor import __version__
 from monitor.alerts import Phase, Transition
 from monitor.exporter import StoreCollector
-from monitor.records import MetricValue, NewDriftReport, RunStatus
+from monitor.records import MetricComparison, MetricValue, NewDriftReport, RunStatus
 from monitor.store import Store
 from tests.servers import ROOT
 
@@ -48,6 +48,39 @@ def seed_every_kind_of_run(store: Store) -> None:
         if status is not RunStatus.RUNNING:
             metrics = [MetricValue("accuracy", 0.9, 0.8, 0.95, 10)] if status == "succeeded" else []
             store.finish_run(run_id, status=status, at=at + timedelta(seconds=1), metrics=metrics)
+
+
+def seed_a_verdict(store: Store) -> None:
+    base = store.list_runs(status=RunStatus.SUCCEEDED, limit=1)[0]
+    store.promote_baseline(base.id, by="test", reason="", at=T0)
+    row = MetricComparison(
+        "accuracy",
+        "",
+        "regressed",
+        "mcnemar-exact",
+        10,
+        0.9,
+        0.7,
+        -0.2,
+        -0.4,
+        -0.05,
+        0.01,
+        0.005,
+        0.0,
+        "dropped",
+    )
+    store.add_verdict(
+        run_id=base.id,
+        baseline_run_id=base.id,
+        suite="s",
+        model="m",
+        outcome="regressed",
+        reason="r",
+        at=T0,
+        dataset_changed=False,
+        metrics=[row],
+        changes=[],
+    )
 
 
 def seed_an_alert(store: Store) -> None:
@@ -89,6 +122,7 @@ def seed_a_stream(store: Store) -> None:
 
 def test_exported_metrics_match_the_documented_contract(store: Store) -> None:
     seed_every_kind_of_run(store)
+    seed_a_verdict(store)
     seed_an_alert(store)
     seed_a_stream(store)
     contract = documented()
