@@ -516,3 +516,7 @@ def _setup_logging(level: str) -> None:
     # which may carry keys; the scheduler's per-job lines repeat what the runner says.
     for noisy in ("httpx", "httpcore", "apscheduler.executors", "apscheduler.scheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+# Commands kept in their own module; importing it registers them on ``cli``.
+from monitor import cli_verdicts  # noqa: E402,F401

@@ -66,6 +66,7 @@ def demo_config(
                 "inputs": ["features"],
                 "metrics": ["accuracy"],
                 "models": [MODEL],
+                "baseline": "auto",
                 "schedule": {"every": format_duration(every), "run_at_start": True},
             }
         ],

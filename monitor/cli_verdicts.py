@@ -1,0 +1,282 @@
+"""``monitor baseline`` and ``monitor gate``: pin golden runs, and judge a model in CI.
+
+``monitor gate`` exit codes (see docs/ci.md):
+    0  pass, improved or inconclusive (the report says how many cases would tell)
+    1  regressed
+    2  usage or configuration error (unknown suite or model, no baseline, the dataset
+       changed since the baseline, a token without the scope)
+    3  infrastructure error (the endpoint unreachable, the error budget exceeded, the
+       store or the remote daemon unreachable)
+A regression and a broken endpoint are never confused: a run that failed never gets a
+verdict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from monitor.cli import EXIT_STARTUP, EXIT_USAGE, _fail, _load, _ready_store, cli, config_option
+from monitor.clock import utc_now
+from monitor.config import Config
+from monitor.records import Baseline, RunStatus
+
+EXIT_REGRESSED = 1
+EXIT_INFRASTRUCTURE = EXIT_STARTUP
+TOKEN_ENV = "MONITOR_TOKEN"
+
+
+@cli.group()
+def baseline() -> None:
+    """Pin, list and show golden baselines."""
+
+
+@baseline.command("promote")
+@config_option
+@click.argument("run_id", type=int)
+@click.option("--model", default=None, help="Pin it as another model's baseline (a role).")
+@click.option("--reason", default="", help="Why (kept in the history).")
+@click.option("--by", "promoted_by", default=None, help="Who (default: $USER).")
+def promote(
+    config_path: Path, run_id: int, model: str | None, reason: str, promoted_by: str | None
+) -> None:
+    """Make a succeeded run the baseline of its suite x model."""
+    store = _ready_store(_load(config_path))
+    who = promoted_by or os.environ.get("USER") or "cli"
+    try:
+        promoted = store.promote_baseline(run_id, model=model, by=who, reason=reason, at=utc_now())
+    except LookupError as exc:
+        _fail(EXIT_USAGE, str(exc.args[0]))
+    except ValueError as exc:
+        _fail(EXIT_USAGE, str(exc))
+    finally:
+        store.close()
+    assert promoted is not None
+    click.echo(
+        f"run {run_id} is now the baseline of {promoted.suite} on {promoted.model}"
+        f" (promotion {promoted.id})"
+    )
+
+
+@baseline.command("list")
+@config_option
+@click.option("--suite", help="Only this suite.")
+@click.option("--model", help="Only this model.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def list_baselines(config_path: Path, suite: str | None, model: str | None, as_json: bool) -> None:
+    """Every promotion, newest first; * marks the active baseline."""
+    store = _ready_store(_load(config_path))
+    try:
+        found = store.list_baselines(suite=suite, model=model)
+    finally:
+        store.close()
+    for b in found:
+        if as_json:
+            click.echo(json.dumps(_baseline_json(b)))
+        else:
+            mark = "*" if b.active else " "
+            when = b.promoted_at.strftime("%Y-%m-%d %H:%M:%S")
+            click.echo(
+                f"{mark} {b.id:>5}  {b.suite}  {b.model}  run {b.run_id}  {when}"
+                f"  by {b.promoted_by}{f': {b.reason}' if b.reason else ''}"
+            )
+
+
+@baseline.command("show")
+@config_option
+@click.option("--suite", required=True, help="The suite.")
+@click.option("--model", required=True, help="The model.")
+def show_baseline(config_path: Path, suite: str, model: str) -> None:
+    """The active baseline of a suite x model, with its scores."""
+    store = _ready_store(_load(config_path))
+    try:
+        found = store.active_baseline(suite, model)
+        run = store.get_run(found.run_id) if found else None
+    finally:
+        store.close()
+    if found is None or run is None:
+        _fail(EXIT_USAGE, f"{suite} on {model} has no baseline")
+    click.echo(json.dumps(_baseline_json(found), indent=2))
+    for metric in run.metrics:
+        click.echo(f"  {metric.name} = {metric.value:.4f}  [{metric.lower}, {metric.upper}]")
+
+
+def _baseline_json(b: Baseline) -> dict[str, Any]:
+    return {
+        "id": b.id,
+        "suite": b.suite,
+        "model": b.model,
+        "run_id": b.run_id,
+        "dataset_sha256": b.dataset_sha256,
+        "promoted_at": b.promoted_at.isoformat(),
+        "promoted_by": b.promoted_by,
+        "reason": b.reason,
+        "active": b.active,
+    }
+
+
+@cli.command()
+@config_option
+@click.option("--suite", "suite_name", required=True, help="The suite to run.")
+@click.option("--model", "model_name", required=True, help="The model to judge.")
+@click.option(
+    "--baseline",
+    "baseline_choice",
+    default=None,
+    help="A run id, or 'production' (default: the model's baseline, else production's).",
+)
+@click.option("--sample", type=click.IntRange(min=1), default=None, help="Run N sampled cases.")
+@click.option("--report-md", type=click.Path(path_type=Path), help="Write the Markdown report.")
+@click.option("--report-json", type=click.Path(path_type=Path), help="Write the JSON report.")
+@click.option("--junit", type=click.Path(path_type=Path), help="Write a JUnit XML report.")
+@click.option(
+    "--remote",
+    default=None,
+    help=f"Ask the daemon at this URL to do the run (token from ${TOKEN_ENV}).",
+)
+@click.option(
+    "--allow-dataset-change",
+    is_flag=True,
+    help="Compare even if the dataset changed since the baseline.",
+)
+@click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait (--remote).")
+def gate(
+    config_path: Path,
+    suite_name: str,
+    model_name: str,
+    baseline_choice: str | None,
+    sample: int | None,
+    report_md: Path | None,
+    report_json: Path | None,
+    junit: Path | None,
+    remote: str | None,
+    allow_dataset_change: bool,
+    timeout: float,
+) -> None:
+    """Run a suite against a model, judge it against its baseline, and exit 0 (pass),
+    1 (regressed), 2 (usage or config error) or 3 (infrastructure error)."""
+    from monitor.gate import GateReport, render_failure_markdown, render_json, render_junit
+    from monitor.gate.report import render_markdown
+
+    config = _load(config_path)
+    if baseline_choice is not None and not (
+        baseline_choice.isdigit() or baseline_choice == "production"
+    ):
+        _fail(EXIT_USAGE, f"--baseline must be a run id or 'production', got {baseline_choice!r}")
+    if remote is not None:
+        outcome = _remote(remote, suite_name, model_name, baseline_choice, sample, timeout)
+    else:
+        outcome = _local(
+            config, suite_name, model_name, baseline_choice, sample, allow_dataset_change
+        )
+    if isinstance(outcome, GateReport):
+        _write(report_md, render_markdown(outcome))
+        _write(report_json, render_json(outcome))
+        _write(junit, render_junit(outcome))
+        click.echo(outcome.summary)
+        sys.exit(outcome.exit_code)
+    code, message, run = outcome
+    if code == EXIT_INFRASTRUCTURE:
+        _write(report_md, render_failure_markdown(suite_name, model_name, run, message))
+    _fail(code, message)
+
+
+Failure = tuple[int, str, Any]
+
+
+def _local(
+    config: Config,
+    suite_name: str,
+    model_name: str,
+    baseline_choice: str | None,
+    sample: int | None,
+    allow_dataset_change: bool,
+) -> Any:
+    from monitor.api.runs import RunOut
+    from monitor.gate import GateReport
+    from monitor.runner import Runner
+    from monitor.verdicts.service import VerdictError, find_baseline, judge_run
+
+    suite = next((s for s in config.suites if s.name == suite_name), None)
+    model = next((m for m in config.models if m.name == model_name), None)
+    if suite is None:
+        _fail(EXIT_USAGE, f"no suite {suite_name!r} in the configuration")
+    if model is None:
+        _fail(EXIT_USAGE, f"no model {model_name!r} in the configuration")
+    if sample is not None:
+        suite = suite.model_copy(update={"sample": sample})
+    store = _ready_store(config)
+    try:
+        # Know the baseline before spending a run on it.
+        try:
+            reference = find_baseline(store, config, suite.name, model.name, baseline_choice)
+        except VerdictError as exc:
+            return EXIT_USAGE, str(exc), None
+        runner = Runner(store)
+
+        async def execute() -> Any:
+            try:
+                return await runner.run(suite, model, trigger="gate", progress=None)
+            finally:
+                await runner.aclose()
+
+        run = asyncio.run(execute())
+        if run.status != RunStatus.SUCCEEDED:
+            reason = f"run {run.id} {run.status}: {run.error}"
+            return EXIT_INFRASTRUCTURE, reason, RunOut.of(run)
+        try:
+            verdict = judge_run(
+                store,
+                config,
+                run,
+                at=utc_now(),
+                baseline=reference.run.id,
+                allow_dataset_change=allow_dataset_change,
+            )
+        except VerdictError as exc:
+            return EXIT_USAGE, str(exc), RunOut.of(run)
+        return GateReport.build(verdict, run, reference.run)
+    finally:
+        store.close()
+
+
+def _remote(
+    url: str,
+    suite: str,
+    model: str,
+    baseline_choice: str | None,
+    sample: int | None,
+    timeout: float,
+) -> Any:
+    from monitor.gate import GateReport
+    from monitor.gate.remote import RemoteFailure, remote_report
+
+    token = os.environ.get(TOKEN_ENV)
+    if not token:
+        _fail(EXIT_USAGE, f"--remote needs a token with the write scope in ${TOKEN_ENV}")
+    result = asyncio.run(
+        remote_report(
+            url, token, suite, model, baseline=baseline_choice, sample=sample, timeout=timeout
+        )
+    )
+    if isinstance(result, GateReport):
+        return result
+    assert isinstance(result, RemoteFailure)
+    return result.exit_code, result.message, result.run
+
+
+def _write(path: Path | None, text: str) -> None:
+    if path is not None:
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            _fail(EXIT_USAGE, f"cannot write {path}: {exc.strerror or exc}")
+
+
+__all__ = ["baseline", "gate"]
