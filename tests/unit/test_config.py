@@ -156,6 +156,33 @@ BROKEN = [
         ('task = "classification"', ""), "suites[0].task: required key is missing", id="missing-key"
     ),
     pytest.param(("port = 9000", "port = 9000\n[server.x"), "not valid TOML", id="toml-syntax"),
+    pytest.param(
+        (
+            'models = ["m1"]',
+            'models = ["m1"]\nverdict = { metrics = { accuracy = { max_drop = "3 points" } } }',
+        ),
+        "suites[0].verdict.metrics.accuracy.max_drop",
+        id="bad-max-drop",
+    ),
+    pytest.param(
+        ('models = ["m1"]', 'models = ["m1"]\nverdict = { metrics = { f1 = { min = 0.8 } } }'),
+        "verdict.metrics.f1: not a metric of this suite (expected one of: accuracy, cost,"
+        " latency, tokens)",
+        id="verdict-unknown-metric",
+    ),
+    pytest.param(
+        (
+            'models = ["m1"]',
+            'models = ["m1"]\nverdict = { metrics = { accuracy = { max_drop = 0.02, min_effect = "1%" } } }',
+        ),
+        "give max_drop and min_effect both as numbers or both as percentages",
+        id="verdict-mixed-terms",
+    ),
+    pytest.param(
+        ('models = ["m1"]', 'models = ["m1"]\nbaseline = "latest"'),
+        "suites[0].baseline: Input should be 'manual' or 'auto'",
+        id="bad-baseline-mode",
+    ),
 ]
 
 
