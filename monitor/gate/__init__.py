@@ -1,12 +1,14 @@
-"""The CI gate's reports.
+"""The CI gate's reports and remote client.
 
 ``monitor gate`` runs a suite against a model (locally, or on a daemon with ``--remote``),
 judges the run against its baseline and exits with a documented code. This package renders
-what it found (:mod:`monitor.gate.report`). See ``docs/ci.md``.
+what it found (:mod:`monitor.gate.report`) and asks a daemon to do the run
+(:mod:`monitor.gate.remote`). See ``docs/ci.md``.
 """
 
 from __future__ import annotations
 
+from monitor.gate.remote import TOKEN_ENV, RemoteFailure, remote_report
 from monitor.gate.report import (
     EXIT_INFRASTRUCTURE,
     EXIT_PASS,
@@ -41,7 +43,10 @@ __all__ = [
     "EXIT_REGRESSED",
     "EXIT_USAGE",
     "GATE_FLAGS",
+    "TOKEN_ENV",
     "GateReport",
+    "RemoteFailure",
+    "remote_report",
     "render_failure_markdown",
     "render_json",
     "render_junit",
