@@ -16,7 +16,7 @@ from monitor import __version__
 from monitor.api.runs import RunOut
 from monitor.api.verdicts import CaseChangeOut, MetricComparisonOut
 from monitor.gate import formatting as fmt
-from monitor.gate.summary import WORDS, detail, headline, label
+from monitor.gate.summary import detail, headline, label, word
 
 if TYPE_CHECKING:
     from monitor.gate.report import GateReport
@@ -43,7 +43,7 @@ def render_markdown(report: GateReport, *, version: str = __version__) -> str:
     """The report as a pull-request comment. ``version`` names the monitor that rendered
     it in the footer."""
     v = report.verdict
-    line = f"**{WORDS[v.outcome]}**: {fmt.escape(headline(v, report.baseline))}."
+    line = f"**{fmt.escape(word(v.outcome))}**: {fmt.escape(headline(v, report.baseline))}."
     why = detail(v)
     lines = [MARKER, "### monitor gate", ""]
     lines += [f"{line} {fmt.escape(why)}" if why else line, ""]

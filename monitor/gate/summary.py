@@ -21,6 +21,12 @@ WORDS = {
 _NAMES_SHOWN = 5
 
 
+def word(outcome: str) -> str:
+    """The status word of an outcome (a report read from a newer daemon may carry one this
+    version does not know: it is shown as it is)."""
+    return WORDS.get(outcome, outcome.capitalize())
+
+
 def headline(verdict: VerdictOut, baseline: RunOut) -> str:
     """``qa on model-x vs baseline run 12`` (naming the baseline's model when a candidate is
     judged against another model's baseline)."""

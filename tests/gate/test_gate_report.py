@@ -421,3 +421,12 @@ def test_junit_shows_a_regressed_verdict_without_a_regressed_row_as_a_failure() 
     assert suite is not None and suite.get("failures") == "1" and suite.get("tests") == "2"
     failure = suite.find("testcase[@name='verdict']/failure")
     assert failure is not None and failure.get("message") == "p99 doubled"
+
+
+def test_an_outcome_this_version_does_not_know_still_renders() -> None:
+    report = samples.passed()
+    newer = report.model_copy(
+        update={"verdict": report.verdict.model_copy(update={"outcome": "flaky"})}
+    )
+    assert "**Flaky**: qa-suite on model-x vs baseline run 12." in render_markdown(newer)
+    assert ET.fromstring(render_junit(newer)).find("testsuite") is not None
