@@ -1,0 +1,54 @@
+"""The CI gate's reports and remote client.
+
+``monitor gate`` runs a suite against a model (locally, or on a daemon with ``--remote``),
+judges the run against its baseline and exits with a documented code. This package renders
+what it found (:mod:`monitor.gate.report`) and asks a daemon to do the run
+(:mod:`monitor.gate.remote`). See ``docs/ci.md``.
+"""
+
+from __future__ import annotations
+
+from monitor.gate.remote import TOKEN_ENV, RemoteFailure, remote_report
+from monitor.gate.report import (
+    EXIT_INFRASTRUCTURE,
+    EXIT_PASS,
+    EXIT_REGRESSED,
+    EXIT_USAGE,
+    GateReport,
+    render_failure_markdown,
+    render_json,
+    render_junit,
+    render_markdown,
+)
+
+# Every flag of ``monitor gate``, as docs/ci.md writes the command line (``-c`` is the
+# short form of ``--config``). The command defines these and no others; a test checks that
+# the docs and the example CI files use only these.
+GATE_FLAGS: tuple[str, ...] = (
+    "-c",
+    "--suite",
+    "--model",
+    "--baseline",
+    "--sample",
+    "--report-md",
+    "--report-json",
+    "--junit",
+    "--remote",
+    "--allow-dataset-change",
+)
+
+__all__ = [
+    "EXIT_INFRASTRUCTURE",
+    "EXIT_PASS",
+    "EXIT_REGRESSED",
+    "EXIT_USAGE",
+    "GATE_FLAGS",
+    "TOKEN_ENV",
+    "GateReport",
+    "RemoteFailure",
+    "remote_report",
+    "render_failure_markdown",
+    "render_json",
+    "render_junit",
+    "render_markdown",
+]

@@ -1,0 +1,244 @@
+"""The gate's report as a GitHub-flavoured Markdown pull-request comment.
+
+Top to bottom: the verdict line, the runs and dataset (a warning when the dataset changed),
+the metrics table (overall rows, then slices that did not pass; passing slices fold into a
+``<details>``), why each flagged row is flagged, the degraded and improved cases, tokens,
+cost and latency of both runs, and a footer with monitor's version. Untrusted text goes
+through :func:`monitor.gate.format.cell`, so no input can break a table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from monitor import __version__
+from monitor.api.runs import RunOut
+from monitor.api.verdicts import CaseChangeOut, MetricComparisonOut
+from monitor.gate import formatting as fmt
+from monitor.gate.summary import detail, headline, label, word
+
+if TYPE_CHECKING:
+    from monitor.gate.report import GateReport
+
+# The first line of every comment, so a bot can find and replace its previous one.
+MARKER = "<!-- monitor-gate -->"
+# GitHub refuses comments over 65,536 characters: long lists are capped here; the JSON
+# report keeps everything.
+CHANGE_ROWS = 20
+SLICE_ROWS = 100
+
+_METRIC_HEADER = [
+    "| Metric | Slice | Cases | Baseline | New | Delta | 95% interval of delta"
+    " | p (adjusted) | Outcome |",
+    "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | --- |",
+]
+_CHANGE_HEADER = [
+    "| Case | Metric | Baseline -> new | Input | Expected | Baseline prediction | New prediction |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+]
+
+
+def render_markdown(report: GateReport, *, version: str = __version__) -> str:
+    """The report as a pull-request comment. ``version`` names the monitor that rendered
+    it in the footer."""
+    v = report.verdict
+    line = f"**{fmt.escape(word(v.outcome))}**: {fmt.escape(headline(v, report.baseline))}."
+    why = detail(v)
+    lines = [MARKER, "### monitor gate", ""]
+    lines += [f"{line} {fmt.escape(why)}" if why else line, ""]
+    lines += _runs_lines(report)
+    lines += _metrics_section(v.metrics)
+    lines += _reasons_section(v.metrics)
+    lines += _changes_section("Degraded cases", [c for c in v.changes if c.change != "improved"])
+    lines += _changes_section("Improved cases", [c for c in v.changes if c.change == "improved"])
+    lines += _operations_section(report.baseline, report.run)
+    lines.append(_footer(f"monitor {version}; verdict {v.id} of {fmt.when(v.created_at)}"))
+    return "\n".join(lines) + "\n"
+
+
+def render_failure_markdown(
+    suite: str, model: str, run: RunOut | None, reason: str, *, version: str = __version__
+) -> str:
+    """The comment for an infrastructure failure (exit code 3): the run could not be
+    completed, so the model was not judged. It gives the reason and, when the run exists,
+    its status and error count; it never says the model regressed."""
+    lines = [
+        MARKER,
+        "### monitor gate",
+        "",
+        f"**Infrastructure error**: {fmt.escape(suite)} on {fmt.escape(model)} was not"
+        " judged. The evaluation could not be completed, so this says nothing about the"
+        " model's quality: the endpoint or the monitor needs attention.",
+        "",
+        f"Reason: {fmt.escape(fmt.truncate(reason, 1000))}",
+        "",
+    ]
+    if run is not None:
+        share = fmt.percent(run.n_errors / run.n_cases) if run.n_cases else "n/a"
+        lines += [
+            f"Run {run.id}: status {run.status.value}, {run.n_errors:,} of {run.n_cases:,}"
+            f" cases failed ({share}), started {fmt.when(run.started_at)}, finished"
+            f" {fmt.when(run.finished_at)}; dataset `{fmt.short_hash(run.dataset_sha256)}`.",
+            "",
+        ]
+    lines.append(_footer(f"monitor {version}"))
+    return "\n".join(lines) + "\n"
+
+
+def _runs_lines(report: GateReport) -> list[str]:
+    run, base = report.run, report.baseline
+    lines = [
+        f"Run {run.id} ({run.n_cases:,} cases, finished {fmt.when(run.finished_at)}) vs"
+        f" baseline run {base.id} ({base.n_cases:,} cases, finished"
+        f" {fmt.when(base.finished_at)}); dataset `{fmt.short_hash(run.dataset_sha256)}`.",
+        "",
+    ]
+    if report.verdict.dataset_changed:
+        unpaired = max((m.unpaired for m in report.verdict.metrics), default=0)
+        left_out = (
+            f"; {unpaired:,} cases are in only one of the runs and were not compared"
+            if unpaired
+            else ""
+        )
+        lines += [
+            "**Warning**: the dataset changed since the baseline (baseline"
+            f" `{fmt.short_hash(base.dataset_sha256)}`, this run"
+            f" `{fmt.short_hash(run.dataset_sha256)}`). Cases are paired by case id{left_out}.",
+            "",
+        ]
+    return lines
+
+
+def _metrics_section(rows: Sequence[MetricComparisonOut]) -> list[str]:
+    """Overall rows, then slice rows that did not pass; passing slices fold away."""
+    if not rows:
+        return ["No metric was compared.", ""]
+    shown = [m for m in rows if not m.slice] + [m for m in rows if m.slice and m.outcome != "pass"]
+    folded = [m for m in rows if m.slice and m.outcome == "pass"]
+    lines = ["#### Metrics", ""]
+    if shown:
+        lines += [*_METRIC_HEADER, *map(_metric_row, shown), ""]
+    if folded:
+        lines += [
+            "<details>",
+            f"<summary>{len(folded):,} slice comparisons passed</summary>",
+            "",
+            *_METRIC_HEADER,
+            *map(_metric_row, folded[:SLICE_ROWS]),
+            "",
+            *_more(len(folded) - SLICE_ROWS, "slice comparisons"),
+            "</details>",
+            "",
+        ]
+    return lines
+
+
+def _metric_row(m: MetricComparisonOut) -> str:
+    outcome = fmt.escape(m.outcome)
+    return _row(
+        fmt.cell(m.metric),
+        fmt.cell(m.slice) if m.slice else "(all)",
+        fmt.count(m.n),
+        fmt.num(m.baseline),
+        fmt.num(m.new),
+        fmt.signed(m.delta),
+        fmt.interval(m.lower, m.upper),
+        fmt.p_value(m.p_adjusted),
+        f"**{outcome}**" if m.outcome == "regressed" else outcome,
+    )
+
+
+def _reasons_section(rows: Sequence[MetricComparisonOut]) -> list[str]:
+    flagged = [m for m in rows if m.outcome != "pass"]
+    if not flagged:
+        return []
+    return ["#### Why", "", *(f"- {_reason_line(m)}" for m in flagged), ""]
+
+
+def _reason_line(m: MetricComparisonOut) -> str:
+    line = f"{fmt.escape(m.outcome)}, {fmt.escape(label(m))}: {fmt.escape(m.reason)}"
+    notes = []
+    if m.degraded is not None and m.improved is not None:
+        notes.append(f"{m.degraded:,} cases pass to fail, {m.improved:,} fail to pass")
+    if m.unpaired:
+        notes.append(f"{m.unpaired:,} cases in one run only")
+    return f"{line} ({'; '.join(notes)})" if notes else line
+
+
+def _changes_section(title: str, changes: Sequence[CaseChangeOut]) -> list[str]:
+    if not changes:
+        return []
+    rows = [
+        _row(
+            fmt.cell(c.case_id),
+            fmt.cell(c.metric),
+            f"{fmt.num(c.baseline_score)} -> {fmt.num(c.new_score)}",
+            fmt.cell(c.input),
+            fmt.cell(c.expected),
+            fmt.cell(c.baseline_prediction),
+            fmt.cell(c.new_prediction),
+        )
+        for c in changes[:CHANGE_ROWS]
+    ]
+    return [
+        f"#### {title} ({len(changes):,})",
+        "",
+        *_CHANGE_HEADER,
+        *rows,
+        "",
+        *_more(len(changes) - CHANGE_ROWS, "cases"),
+    ]
+
+
+def _operations_section(baseline: RunOut, run: RunOut) -> list[str]:
+    rows = [
+        ("Cases", "cases"),
+        ("Errors", "errors"),
+        ("Prompt tokens", "prompt_tokens"),
+        ("Completion tokens", "completion_tokens"),
+        ("Cost", "cost"),
+        ("Latency p50", "latency_p50"),
+        ("Latency p95", "latency_p95"),
+        ("Latency p99", "latency_p99"),
+        ("Duration", "duration"),
+    ]
+    return [
+        "#### Cost and latency",
+        "",
+        f"| | Baseline (run {baseline.id}) | This run (run {run.id}) |",
+        "| --- | ---: | ---: |",
+        *(_row(name, _operation(baseline, key), _operation(run, key)) for name, key in rows),
+        "",
+    ]
+
+
+def _operation(run: RunOut, key: str) -> str:
+    """One operational figure of a run; ``unknown`` (never 0) when it was not measured."""
+    ops = run.operations
+    if key == "cases":
+        return fmt.count(run.n_cases)
+    if key == "errors":
+        share = fmt.percent(run.n_errors / run.n_cases) if run.n_cases else "n/a"
+        return f"{run.n_errors:,} ({share})"
+    if key == "duration":
+        return fmt.seconds(run.duration_seconds)
+    if ops is None:
+        return "unknown"
+    if key == "cost":
+        return fmt.escape(fmt.money(ops.cost, ops.currency))
+    if key in ("prompt_tokens", "completion_tokens"):
+        return fmt.count(getattr(ops, key))
+    return fmt.seconds(getattr(ops, key))
+
+
+def _row(*cells: str) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _more(hidden: int, what: str) -> list[str]:
+    return [f"{hidden:,} more {what} in the JSON report.", ""] if hidden > 0 else []
+
+
+def _footer(text: str) -> str:
+    return f"<sub>{text}</sub>"
