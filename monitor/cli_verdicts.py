@@ -25,11 +25,11 @@ import click
 from monitor.cli import EXIT_STARTUP, EXIT_USAGE, _fail, _load, _ready_store, cli, config_option
 from monitor.clock import utc_now
 from monitor.config import Config
+from monitor.gate.remote import TOKEN_ENV
 from monitor.records import Baseline, RunStatus
 
 EXIT_REGRESSED = 1
 EXIT_INFRASTRUCTURE = EXIT_STARTUP
-TOKEN_ENV = "MONITOR_TOKEN"
 
 
 @cli.group()
@@ -161,8 +161,13 @@ def gate(
 ) -> None:
     """Run a suite against a model, judge it against its baseline, and exit 0 (pass),
     1 (regressed), 2 (usage or config error) or 3 (infrastructure error)."""
-    from monitor.gate import GateReport, render_failure_markdown, render_json, render_junit
-    from monitor.gate.report import render_markdown
+    from monitor.gate import (
+        GateReport,
+        render_failure_markdown,
+        render_json,
+        render_junit,
+        render_markdown,
+    )
 
     config = _load(config_path)
     if baseline_choice is not None and not (
@@ -254,8 +259,7 @@ def _remote(
     sample: int | None,
     timeout: float,
 ) -> Any:
-    from monitor.gate import GateReport
-    from monitor.gate.remote import RemoteFailure, remote_report
+    from monitor.gate import GateReport, RemoteFailure, remote_report
 
     token = os.environ.get(TOKEN_ENV)
     if not token:

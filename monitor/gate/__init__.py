@@ -35,6 +35,7 @@ GATE_FLAGS: tuple[str, ...] = (
     "--junit",
     "--remote",
     "--allow-dataset-change",
+    "--timeout",
 )
 
 __all__ = [

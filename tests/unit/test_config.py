@@ -173,7 +173,8 @@ BROKEN = [
     pytest.param(
         (
             'models = ["m1"]',
-            'models = ["m1"]\nverdict = { metrics = { accuracy = { max_drop = 0.02, min_effect = "1%" } } }',
+            'models = ["m1"]\nverdict = { metrics = { accuracy = '
+            '{ max_drop = 0.02, min_effect = "1%" } } }',
         ),
         "give max_drop and min_effect both as numbers or both as percentages",
         id="verdict-mixed-terms",

@@ -1,0 +1,198 @@
+"""``monitor gate`` end to end, as a CI job runs it: the real command in a subprocess,
+against loopback model servers (one unchanged, one degraded, one down), judged against a
+baseline promoted with ``monitor baseline promote``. Exit codes 0, 1, 2 and 3, and the
+reports it writes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from monitor.cli_verdicts import gate
+from monitor.gate import GATE_FLAGS
+from tests.servers import serve_in_thread
+
+CASES = 200
+
+
+def parity_model(*, degraded: bool) -> FastAPI:
+    """Answers the parity of ``n``; degraded, every tenth case is wrong."""
+    app = FastAPI()
+
+    @app.post("/predict")
+    async def predict(body: dict[str, Any]) -> dict[str, Any]:
+        n = int(body["n"])
+        wrong = degraded and n % 10 == 0
+        return {"label": "odd" if (n % 2 == 0) == wrong else "even"}
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A config with three models and a promoted production baseline."""
+    root = tmp_path_factory.mktemp("gate")
+    (root / "parity.jsonl").write_text(
+        "".join(
+            json.dumps({"id": f"n{n:03d}", "n": n, "label": "even" if n % 2 == 0 else "odd"}) + "\n"
+            for n in range(CASES)
+        )
+    )
+    with (
+        serve_in_thread(parity_model(degraded=False)) as good,
+        serve_in_thread(parity_model(degraded=True)) as bad,
+    ):
+        model = "{{n}}"
+        (root / "monitor.toml").write_text(
+            f"""
+[store]
+data_dir = "data"
+
+[[models]]
+name = "prod"
+adapter = "http"
+url = "{good}/predict"
+body = {{ n = "{model}" }}
+prediction = "label"
+
+[[models]]
+name = "candidate"
+role = "candidate"
+adapter = "http"
+url = "{bad}/predict"
+body = {{ n = "{model}" }}
+prediction = "label"
+
+[[models]]
+name = "broken"
+role = "candidate"
+adapter = "http"
+url = "http://127.0.0.1:1/predict"
+body = {{ n = "{model}" }}
+prediction = "label"
+retry = {{ attempts = 0 }}
+
+[[suites]]
+name = "numbers"
+dataset = "parity.jsonl"
+task = "classification"
+expected = "label"
+inputs = ["n"]
+metrics = ["accuracy"]
+models = ["prod", "candidate", "broken"]
+"""
+        )
+        first = monitor(
+            "bench",
+            "-c",
+            "monitor.toml",
+            "--suite",
+            "numbers",
+            "--model",
+            "prod",
+            "--json",
+            cwd=root,
+        )
+        assert first.returncode == 0, first.stderr
+        run_id = json.loads(first.stdout)["runs"][0]["id"]
+        promoted = monitor(
+            "baseline", "promote", "-c", "monitor.toml", str(run_id), "--reason", "v1", cwd=root
+        )
+        assert promoted.returncode == 0, promoted.stderr
+        assert f"run {run_id} is now the baseline of numbers on prod" in promoted.stdout
+        yield root
+
+
+def monitor(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def run_gate(root: Path, model: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return monitor(
+        "gate",
+        "-c",
+        "monitor.toml",
+        "--suite",
+        "numbers",
+        "--model",
+        model,
+        "--report-md",
+        f"{model}.md",
+        "--report-json",
+        f"{model}.json",
+        "--junit",
+        f"{model}.xml",
+        *extra,
+        cwd=root,
+    )
+
+
+def test_an_unchanged_model_passes(setup: Path) -> None:
+    done = run_gate(setup, "prod")
+    assert done.returncode == 0, done.stderr
+    report = json.loads((setup / "prod.json").read_text())
+    assert report["verdict"]["outcome"] == "pass" and report["exit_code"] == 0
+    assert report["verdict"]["metrics"][0]["n"] == CASES
+    assert report["run"]["trigger"] == "gate"
+    markdown = (setup / "prod.md").read_text()
+    assert "**Pass**" in markdown and "| accuracy |" in markdown
+
+
+def test_a_degraded_candidate_is_judged_against_production_and_regresses(setup: Path) -> None:
+    done = run_gate(setup, "candidate")
+    assert done.returncode == 1, done.stderr
+    report = json.loads((setup / "candidate.json").read_text())
+    verdict = report["verdict"]
+    assert verdict["outcome"] == "regressed" and verdict["model"] == "candidate"
+    assert report["baseline"]["model"] == "prod"
+    (row,) = verdict["metrics"]
+    assert (row["degraded"], row["improved"]) == (CASES // 10, 0)
+    markdown = (setup / "candidate.md").read_text()
+    assert "**Regressed**" in markdown
+    # The degraded cases are listed with both predictions.
+    assert "n000" in markdown and "even" in markdown and "odd" in markdown
+    suite = ET.parse(setup / "candidate.xml").getroot().find("testsuite")
+    assert suite is not None and suite.find("testcase/failure") is not None
+    # The same report can be asked against production explicitly.
+    again = run_gate(setup, "candidate", "--baseline", "production", "--sample", "50")
+    assert again.returncode in (0, 1), again.stderr
+    sampled = json.loads((setup / "candidate.json").read_text())
+    assert sampled["verdict"]["metrics"][0]["n"] == 50
+
+
+def test_a_broken_endpoint_is_an_infrastructure_error_not_a_regression(setup: Path) -> None:
+    done = run_gate(setup, "broken")
+    assert done.returncode == 3, done.stderr
+    assert "connection" in done.stderr and "exceeds max_error_rate" in done.stderr
+    markdown = (setup / "broken.md").read_text()
+    assert "not judged" in markdown and "Regressed" not in markdown
+    assert not (setup / "broken.json").exists()
+
+
+def test_usage_errors_exit_2(setup: Path) -> None:
+    unknown = run_gate(setup, "nobody")
+    assert unknown.returncode == 2 and "no model 'nobody'" in unknown.stderr
+    bad_choice = run_gate(setup, "prod", "--baseline", "latest")
+    assert bad_choice.returncode == 2 and "run id or 'production'" in bad_choice.stderr
+    missing = run_gate(setup, "prod", "--baseline", "9999")
+    assert missing.returncode == 2 and "baseline run 9999 not found" in missing.stderr
+
+
+def test_the_command_takes_exactly_the_documented_flags() -> None:
+    options = [opt for param in gate.params for opt in param.opts if opt.startswith("-")]
+    documented = set(GATE_FLAGS) | {"--config"}
+    assert set(options) == documented
