@@ -9,6 +9,7 @@ import httpx
 import jmespath
 
 from monitor.adapters.base import Adapter, Prediction
+from monitor.adapters.observer import NO_OBSERVER, RequestObserver
 from monitor.adapters.transport import Timing
 from monitor.config import HttpModelConfig
 from monitor.datasets import Case
@@ -56,8 +57,9 @@ class HttpAdapter(Adapter):
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         timing: Timing | None = None,
+        observer: RequestObserver = NO_OBSERVER,
     ) -> None:
-        super().__init__(config, transport=transport, timing=timing)
+        super().__init__(config, transport=transport, timing=timing, observer=observer)
         self._prediction = jmespath.compile(config.prediction)
         self._scores = jmespath.compile(config.scores) if config.scores else None
 
