@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import SupportsFloat, SupportsInt
 
 from sqlalchemy import Connection, Row, func, select
 
@@ -177,40 +178,121 @@ def latest_scores(connection: Connection) -> list[LatestScore]:
 
 
 def run_summaries(connection: Connection) -> list[RunSummary]:
-    """Per suite x model: run counts by status and when runs last finished and succeeded.
+    """Per suite x model: run counts by status, when runs last finished and succeeded,
+    the cases, tokens and cost of the finished runs, and the latest finished run's.
 
-    Two grouped queries: counts and last finish per status, then the duration of the
-    run that finished last (ties broken by the higher id).
+    Two grouped queries whatever the number of pairs: counts, sums and last finish per
+    status (and currency), then the run that finished last (ties broken by the higher id).
+    SUM skips NULL, so a run whose tokens or cost are unknown adds nothing, and a pair with
+    none known gets ``None``.
     """
     counts: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
     finished: dict[tuple[str, str], dict[str, datetime]] = defaultdict(dict)
+    totals: dict[tuple[str, str], _Totals] = defaultdict(_Totals)
     grouped = select(
-        runs.c.suite, runs.c.model, runs.c.status, func.count(), func.max(runs.c.finished_at)
-    ).group_by(runs.c.suite, runs.c.model, runs.c.status)
-    for suite, model, status, count, last in connection.execute(grouped):
-        counts[suite, model][status] = count
+        runs.c.suite,
+        runs.c.model,
+        runs.c.status,
+        runs.c.currency,
+        func.count(),
+        func.max(runs.c.finished_at),
+        func.sum(runs.c.n_cases),
+        func.sum(runs.c.n_errors),
+        func.sum(runs.c.prompt_tokens),
+        func.sum(runs.c.completion_tokens),
+        func.sum(runs.c.cost),
+    ).group_by(runs.c.suite, runs.c.model, runs.c.status, runs.c.currency)
+    for suite, model, status, currency, count, last, *sums in connection.execute(grouped):
+        pair = (suite, model)
+        counts[pair][status] = counts[pair].get(status, 0) + count
         if last is not None and status in _FINAL:
-            finished[suite, model][status] = last
-    durations = _last_durations(connection)
+            finished[pair][status] = max(last, finished[pair].get(status, last))
+            totals[pair].add(currency, *sums)
+    latest = _last_runs(connection)
     return [
-        RunSummary(
-            suite=suite,
-            model=model,
-            counts=counts[suite, model],
-            last_finished_at=max(finished[suite, model].values(), default=None),
-            last_success_at=finished[suite, model].get(RunStatus.SUCCEEDED.value),
-            last_duration_seconds=durations.get((suite, model)),
-        )
-        for suite, model in sorted(counts)
+        _summary(pair, counts[pair], finished[pair], totals[pair], latest.get(pair))
+        for pair in sorted(counts)
     ]
 
 
-def _last_durations(connection: Connection) -> dict[tuple[str, str], float]:
+@dataclass
+class _Totals:
+    """Sums over a pair's finished runs, added up group by group."""
+
+    cases: int = 0
+    errors: int = 0
+    prompt: int | None = None
+    completion: int | None = None
+    cost: dict[str, float] = field(default_factory=dict)
+
+    def add(
+        self,
+        currency: str | None,
+        cases: SupportsInt | None,
+        errors: SupportsInt | None,
+        prompt: SupportsInt | None,
+        completion: SupportsInt | None,
+        cost: SupportsFloat | None,
+    ) -> None:
+        # PostgreSQL sums BIGINT as NUMERIC (Decimal): convert every sum.
+        self.cases += _int(cases) or 0
+        self.errors += _int(errors) or 0
+        self.prompt = _plus(self.prompt, _int(prompt))
+        self.completion = _plus(self.completion, _int(completion))
+        if cost is not None and currency is not None:
+            self.cost[currency] = self.cost.get(currency, 0.0) + float(cost)
+
+
+def _summary(
+    pair: tuple[str, str],
+    counts: dict[str, int],
+    finished: dict[str, datetime],
+    totals: _Totals,
+    latest: Row[tuple[object, ...]] | None,
+) -> RunSummary:
+    duration = None
+    if latest is not None and latest.started_at is not None:
+        duration = (latest.finished_at - latest.started_at).total_seconds()
+    return RunSummary(
+        suite=pair[0],
+        model=pair[1],
+        counts=counts,
+        last_finished_at=max(finished.values(), default=None),
+        last_success_at=finished.get(RunStatus.SUCCEEDED.value),
+        last_duration_seconds=duration,
+        cases=totals.cases,
+        case_errors=totals.errors,
+        prompt_tokens=totals.prompt,
+        completion_tokens=totals.completion,
+        cost=totals.cost,
+        last_cases=None if latest is None else latest.n_cases,
+        last_case_errors=None if latest is None else latest.n_errors,
+        last_cost=None if latest is None or latest.currency is None else latest.cost,
+        last_currency=None if latest is None or latest.cost is None else latest.currency,
+    )
+
+
+def _int(value: SupportsInt | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _plus(total: int | None, value: int | None) -> int | None:
+    if value is None:
+        return total
+    return value if total is None else total + value
+
+
+def _last_runs(connection: Connection) -> dict[tuple[str, str], Row[tuple[object, ...]]]:
+    """The run of each pair that finished last, as a row."""
     ranked = select(
         runs.c.suite,
         runs.c.model,
         runs.c.started_at,
         runs.c.finished_at,
+        runs.c.n_cases,
+        runs.c.n_errors,
+        runs.c.cost,
+        runs.c.currency,
         func.row_number()
         .over(
             partition_by=(runs.c.suite, runs.c.model),
@@ -220,11 +302,7 @@ def _last_durations(connection: Connection) -> dict[tuple[str, str], float]:
     ).where(runs.c.finished_at.is_not(None), runs.c.status.in_(_FINAL))
     latest = ranked.subquery()
     query = select(latest).where(latest.c.rank == 1)
-    return {
-        (row.suite, row.model): (row.finished_at - row.started_at).total_seconds()
-        for row in connection.execute(query)
-        if row.started_at is not None
-    }
+    return {(row.suite, row.model): row for row in connection.execute(query)}
 
 
 def _metrics_by_run(
