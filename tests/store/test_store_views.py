@@ -137,3 +137,16 @@ def test_run_summaries_add_up_cases_tokens_and_cost_of_finished_runs(
     assert (cand.last_cases, cand.last_cost, cand.last_currency) == (2, 0.125, "USD")
     assert (other.cases, other.prompt_tokens, other.completion_tokens) == (1, None, None)
     assert other.cost == {} and other.last_cost is None
+
+
+def test_of_runs_that_finished_together_the_later_one_is_the_latest(
+    store: Store, start_run: Callable[..., int], make_cases: Callable[..., Any]
+) -> None:
+    end = T0 + timedelta(minutes=5)
+    for started, count in ((T0, 3), (T0 + timedelta(minutes=1), 2)):
+        run_id = start_run("qa", "prod", at=started)
+        store.finish_run(run_id, status=RunStatus.SUCCEEDED, at=end, cases=make_cases(count))
+
+    (summary,) = store.run_summaries()
+
+    assert (summary.last_cases, summary.last_duration_seconds) == (2, 240.0)
