@@ -283,8 +283,117 @@ def model_quality() -> dict[str, Any]:
     )
 
 
+def latency_quantile(q: float) -> tuple[str, str]:
+    buckets = 'monitor_model_request_duration_seconds_bucket{model=~"$model"}'
+    return (
+        f"histogram_quantile({q}, sum by (model, le) (rate({buckets}[$__rate_interval])))",
+        f"{{{{model}}}} p{round(q * 100)}",
+    )
+
+
+def request_panels() -> list[Panel]:
+    requests = 'monitor_model_requests_total{model=~"$model"}'
+    failed = 'monitor_model_requests_total{model=~"$model", outcome!="ok"}'
+    return [
+        Panel(
+            "Model request latency",
+            "Quantiles (p50, p95, p99) of the duration of requests to each model endpoint, "
+            "retries counted one by one, failures included (a timeout counts its full wait).",
+            "s",
+            (latency_quantile(0.5), latency_quantile(0.95), latency_quantile(0.99)),
+            width=12,
+        ),
+        Panel(
+            "Model requests by outcome",
+            "Requests per second to model endpoints: ok, rate_limited (429), http_status, "
+            "timeout, connection, bad_response. Retries count; a case that needed three "
+            "tries is three requests.",
+            "reqps",
+            (
+                (
+                    f"sum by (outcome) (rate({requests}[$__rate_interval]))",
+                    "{{outcome}}",
+                ),
+            ),
+            width=12,
+        ),
+        Panel(
+            "Model request error ratio",
+            "Share of requests to each model that did not end ok (any outcome but ok, "
+            "retries included); the Prometheus rule MonitorModelEndpointErrors fires on it.",
+            "percentunit",
+            (
+                (
+                    f"sum by (model) (rate({failed}[$__rate_interval])) / "
+                    f"sum by (model) (rate({requests}[$__rate_interval]))",
+                    "{{model}}",
+                ),
+            ),
+            width=12,
+        ),
+        Panel(
+            "Failed cases in the latest run",
+            "Share of the latest finished run's cases that failed (timeout, http_status, "
+            "bad_response, ...), per suite x model; above max_error_rate the run fails.",
+            "percentunit",
+            (
+                (
+                    f"monitor_last_run_case_errors{{{PAIR}}} / monitor_last_run_cases{{{PAIR}}}",
+                    "{{suite}} / {{model}}",
+                ),
+            ),
+            width=12,
+        ),
+    ]
+
+
+def usage_panels() -> list[Panel]:
+    return [
+        Panel(
+            "Tokens per hour",
+            "Tokens of the runs that finished in the last hour, by kind (prompt, completion); "
+            "runs whose endpoint reported no usage are not counted.",
+            "short",
+            (
+                (
+                    f"sum by (kind) (increase(monitor_tokens_total{{{PAIR}}}[1h]))",
+                    "{{kind}}",
+                ),
+            ),
+            width=12,
+        ),
+        Panel(
+            "Cost per day",
+            "Cost of the runs that finished in the last 24 hours, in the currency of the "
+            "model's price (in the legend); runs with unknown usage or no price are not counted.",
+            "short",
+            (
+                (
+                    f"sum by (suite, model, currency) (increase(monitor_cost_total{{{PAIR}}}[24h]))",  # noqa: E501
+                    "{{suite}} / {{model}} ({{currency}})",
+                ),
+            ),
+            width=12,
+        ),
+        Panel(
+            "Cost of the latest run",
+            "What the latest finished run of each suite x model cost, in the currency of the "
+            "model's price; absent when its usage or price is unknown.",
+            "short",
+            (
+                (
+                    f"monitor_last_run_cost{{{PAIR}}}",
+                    "{{suite}} / {{model}} ({{currency}})",
+                ),
+            ),
+            width=12,
+        ),
+    ]
+
+
 def operations() -> dict[str, Any]:
     panels = [
+        *request_panels(),
         Panel(
             "Runs per hour by status",
             "Rate of finished runs by status.",
@@ -311,6 +420,7 @@ def operations() -> dict[str, Any]:
             ((f"time() - monitor_last_run_timestamp_seconds{{{PAIR}}}", "{{suite}} / {{model}}"),),
             width=12,
         ),
+        *usage_panels(),
         Panel(
             "Store up",
             "1 when the store answered the scrape; 0 means the daemon cannot read its database.",
@@ -341,7 +451,8 @@ def operations() -> dict[str, Any]:
     return dashboard(
         "monitor-operations",
         "monitor / Operations",
-        "Is monitor itself healthy: runs, durations, freshness, store, alert delivery.",
+        "Is monitor itself healthy: model requests, runs, durations, freshness, tokens, "
+        "cost, store, alert delivery.",
         panels,
         SUITE_MODEL,
     )

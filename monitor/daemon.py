@@ -35,6 +35,7 @@ from monitor.clock import Clock, utc_now
 from monitor.config import AnyModelConfig, Config, IngestSourceConfig, SuiteConfig, config_hash
 from monitor.errors import StartupError
 from monitor.exporter import StoreCollector
+from monitor.instruments import RequestMetrics
 from monitor.records import CatalogModel, CatalogSuite, DriftReport, Run, RunStatus, Verdict
 from monitor.runner import Runner
 from monitor.schedules import build_trigger
@@ -70,8 +71,11 @@ class Daemon:
         self.registry = CollectorRegistry()
         caps = {s.name: s.max_exported_columns for s in config.streams}
         self.registry.register(StoreCollector(self.store, version=__version__, max_columns=caps))
+        self.request_metrics = RequestMetrics(self.registry, models=[m.name for m in config.models])
         self._clock = clock
-        self._runner = Runner(self.store, transport=transport, clock=clock)
+        self._runner = Runner(
+            self.store, transport=transport, clock=clock, observer=self.request_metrics
+        )
         self.on_drift_report: list[DriftHook] = []
         self._evaluators = {
             s.name: StreamEvaluator(s, self.store, clock=clock) for s in config.streams

@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
-from monitor.records import DriftReport
+from monitor.records import DriftReport, RunSummary
 from monitor.store import Store
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ class StoreCollector(Collector):
             "last_success_timestamp_seconds", "Unix time the latest succeeded run finished.", PAIR
         )
         duration = _gauge("last_run_duration_seconds", "Wall time of the latest run.", PAIR)
+        usage = _UsageFamilies()
         for summary in self._store.run_summaries():
             pair = [summary.suite, summary.model]
             for status, count in summary.counts.items():
@@ -83,7 +84,8 @@ class StoreCollector(Collector):
             _add(last, pair, _timestamp(summary.last_finished_at))
             _add(success, pair, _timestamp(summary.last_success_at))
             _add(duration, pair, summary.last_duration_seconds)
-        return [runs, last, success, duration]
+            usage.add(summary)
+        return [runs, last, success, duration, *usage.families()]
 
     def _score_families(self) -> list[GaugeMetricFamily]:
         labels = [*PAIR, "metric"]
@@ -294,6 +296,68 @@ class StoreCollector(Collector):
         deliveries.add_metric(["failed"], stats.failed_attempts)
         deliveries.add_metric(["dead"], stats.by_status.get("dead", 0))
         return [alerts, backlog, dead, deliveries]
+
+
+class _UsageFamilies:
+    """Cases, errors, tokens and cost: totals over finished runs as counters, and the
+    latest finished run's as gauges. Unknown tokens or cost are absent, never 0."""
+
+    def __init__(self) -> None:
+        self.cases = CounterMetricFamily(
+            f"{PREFIX}_cases", "Cases of finished runs, answered or failed.", labels=PAIR
+        )
+        self.errors = CounterMetricFamily(
+            f"{PREFIX}_case_errors",
+            "Cases of finished runs that failed (timeout, http_status, ...).",
+            labels=PAIR,
+        )
+        self.tokens = CounterMetricFamily(
+            f"{PREFIX}_tokens",
+            "Tokens of finished runs whose endpoint reported usage, by kind (prompt, completion).",
+            labels=[*PAIR, "kind"],
+        )
+        self.cost = CounterMetricFamily(
+            f"{PREFIX}_cost",
+            "Cost of finished runs whose tokens and price are known, in the price's currency.",
+            labels=[*PAIR, "currency"],
+        )
+        self.last_cases = _gauge("last_run_cases", "Cases of the latest finished run.", PAIR)
+        self.last_errors = _gauge(
+            "last_run_case_errors", "Cases of the latest finished run that failed.", PAIR
+        )
+        self.last_cost = _gauge(
+            "last_run_cost",
+            "Cost of the latest finished run, when known, in the price's currency.",
+            [*PAIR, "currency"],
+        )
+
+    def add(self, summary: RunSummary) -> None:
+        pair = [summary.suite, summary.model]
+        if summary.last_finished_at is None:
+            return  # only running runs so far: nothing finished to count
+        self.cases.add_metric(pair, summary.cases)
+        self.errors.add_metric(pair, summary.case_errors)
+        if summary.prompt_tokens is not None:
+            self.tokens.add_metric([*pair, "prompt"], summary.prompt_tokens)
+        if summary.completion_tokens is not None:
+            self.tokens.add_metric([*pair, "completion"], summary.completion_tokens)
+        for currency, cost in sorted(summary.cost.items()):
+            self.cost.add_metric([*pair, currency], cost)
+        _add(self.last_cases, pair, summary.last_cases)
+        _add(self.last_errors, pair, summary.last_case_errors)
+        if summary.last_cost is not None and summary.last_currency is not None:
+            self.last_cost.add_metric([*pair, summary.last_currency], summary.last_cost)
+
+    def families(self) -> list[GaugeMetricFamily | CounterMetricFamily]:
+        return [
+            self.cases,
+            self.errors,
+            self.tokens,
+            self.cost,
+            self.last_cases,
+            self.last_errors,
+            self.last_cost,
+        ]
 
 
 def _gauge(name: str, documentation: str, labels: list[str]) -> GaugeMetricFamily:

@@ -167,7 +167,13 @@ class LatestScore:
 
 @dataclass(frozen=True, slots=True)
 class RunSummary:
-    """Per suite x model: run counts by status and the times of the latest runs."""
+    """Per suite x model: run counts by status, the times of the latest runs, and what
+    the finished runs asked and spent.
+
+    The totals add up every finished run (succeeded, failed, interrupted); tokens and
+    cost only where they are known, so they are ``None`` (empty) until some run knows
+    them, never 0 by default. ``last_*`` describe the run that finished last.
+    """
 
     suite: str
     model: str
@@ -175,6 +181,16 @@ class RunSummary:
     last_finished_at: datetime | None
     last_success_at: datetime | None
     last_duration_seconds: float | None
+    cases: int = 0
+    case_errors: int = 0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost: dict[str, float] = field(default_factory=dict)
+    """Currency -> total cost."""
+    last_cases: int | None = None
+    last_case_errors: int | None = None
+    last_cost: float | None = None
+    last_currency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

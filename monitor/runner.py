@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from monitor.adapters import Adapter, Prediction, build_adapter
+from monitor.adapters import NO_OBSERVER, Adapter, Prediction, RequestObserver, build_adapter
 from monitor.clock import Clock, utc_now
 from monitor.config import AnyModelConfig, SuiteConfig, config_hash
 from monitor.datasets import Case, Dataset, field_value, load_dataset
@@ -44,7 +44,11 @@ Progress = Callable[[int, int], None]
 
 
 class Runner:
-    """Runs suites against models. Keeps one adapter (and HTTP client) per model."""
+    """Runs suites against models. Keeps one adapter (and HTTP client) per model.
+
+    ``observer`` hears about every request sent to a model (the daemon's Prometheus
+    instruments); by default nothing is observed.
+    """
 
     def __init__(
         self,
@@ -54,9 +58,11 @@ class Runner:
         clock: Clock = utc_now,
         batch_size: int = 500,
         flush_interval: float = 1.0,
+        observer: RequestObserver = NO_OBSERVER,
     ) -> None:
         self._store = store
         self._transport = transport
+        self._observer = observer
         self._clock = clock
         self._batch_size = batch_size
         self._flush_interval = flush_interval
@@ -135,7 +141,7 @@ class Runner:
     def _adapter(self, model: AnyModelConfig) -> Adapter:
         adapter = self._adapters.get(model.name)
         if adapter is None or adapter.config != model:
-            adapter = build_adapter(model, transport=self._transport)
+            adapter = build_adapter(model, transport=self._transport, observer=self._observer)
             self._adapters[model.name] = adapter
         return adapter
 

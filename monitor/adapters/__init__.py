@@ -8,6 +8,13 @@ from monitor.adapters.base import Adapter, Prediction
 from monitor.adapters.http import HttpAdapter
 from monitor.adapters.kserve import KServeAdapter
 from monitor.adapters.mlflow import MlflowAdapter
+from monitor.adapters.observer import (
+    NO_OBSERVER,
+    OUTCOMES,
+    NoObserver,
+    RequestObserver,
+    RequestOutcome,
+)
 from monitor.adapters.openai import OpenAIAdapter
 from monitor.adapters.transport import Timing, Transport
 from monitor.config import AnyModelConfig
@@ -25,19 +32,26 @@ def build_adapter(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     timing: Timing | None = None,
+    observer: RequestObserver = NO_OBSERVER,
 ) -> Adapter:
-    """The adapter ``config.adapter`` names, with its own HTTP client."""
-    return ADAPTERS[config.adapter](config, transport=transport, timing=timing)
+    """The adapter ``config.adapter`` names, with its own HTTP client; ``observer`` hears
+    about every request it sends."""
+    return ADAPTERS[config.adapter](config, transport=transport, timing=timing, observer=observer)
 
 
 __all__ = [
     "ADAPTERS",
+    "NO_OBSERVER",
+    "OUTCOMES",
     "Adapter",
     "HttpAdapter",
     "KServeAdapter",
     "MlflowAdapter",
+    "NoObserver",
     "OpenAIAdapter",
     "Prediction",
+    "RequestObserver",
+    "RequestOutcome",
     "Timing",
     "Transport",
     "build_adapter",

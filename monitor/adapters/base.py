@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from monitor.adapters.observer import NO_OBSERVER, RequestObserver
 from monitor.adapters.transport import Reply, Timing, Transport
 from monitor.config import AnyModelConfig
 from monitor.datasets import Case
@@ -47,10 +48,11 @@ class Adapter(ABC):
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         timing: Timing | None = None,
+        observer: RequestObserver = NO_OBSERVER,
     ) -> None:
         self.config = config
         self.transport = Transport(
-            config, transport=transport, headers=self._headers(), timing=timing
+            config, transport=transport, headers=self._headers(), timing=timing, observer=observer
         )
 
     def _headers(self) -> dict[str, str]:

@@ -9,6 +9,7 @@ import httpx
 import jmespath
 
 from monitor.adapters.base import Adapter, Prediction
+from monitor.adapters.observer import NO_OBSERVER, RequestObserver
 from monitor.adapters.transport import Timing
 from monitor.config import HttpModelConfig
 from monitor.datasets import Case
@@ -56,10 +57,16 @@ class HttpAdapter(Adapter):
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         timing: Timing | None = None,
+        observer: RequestObserver = NO_OBSERVER,
     ) -> None:
-        super().__init__(config, transport=transport, timing=timing)
+        super().__init__(config, transport=transport, timing=timing, observer=observer)
         self._prediction = jmespath.compile(config.prediction)
         self._scores = jmespath.compile(config.scores) if config.scores else None
+        self._usage = (
+            (jmespath.compile(config.prompt_tokens), jmespath.compile(config.completion_tokens))
+            if config.prompt_tokens and config.completion_tokens
+            else None
+        )
 
     async def _predict(self, case: Case) -> Prediction:
         config = self.config
@@ -71,4 +78,19 @@ class HttpAdapter(Adapter):
             reply = await self._send(config.method, config.url, params=params, json=body)
         value = search(self._prediction, reply.body, "prediction")
         scores = None if self._scores is None else search(self._scores, reply.body, "scores")
-        return Prediction(value, reply.latency_seconds, scores=scores)
+        prompt = completion = None
+        if self._usage is not None:
+            # Usage the answer does not report is unknown, not an error and not 0.
+            prompt, completion = (token_count(path.search(reply.body)) for path in self._usage)
+        return Prediction(
+            value,
+            reply.latency_seconds,
+            scores=scores,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+        )
+
+
+def token_count(value: Any) -> int | None:
+    """``value`` if it is a token count (a non-negative integer), else ``None``."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

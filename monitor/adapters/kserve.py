@@ -15,6 +15,7 @@ import httpx
 
 from monitor.adapters.base import Adapter, Prediction, join_url
 from monitor.adapters.batching import MicroBatcher
+from monitor.adapters.observer import NO_OBSERVER, RequestObserver
 from monitor.adapters.transport import Timing
 from monitor.config import KServeModelConfig, TensorConfig
 from monitor.datasets import Case
@@ -57,8 +58,9 @@ class KServeAdapter(Adapter):
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         timing: Timing | None = None,
+        observer: RequestObserver = NO_OBSERVER,
     ) -> None:
-        super().__init__(config, transport=transport, timing=timing)
+        super().__init__(config, transport=transport, timing=timing, observer=observer)
         version = f"/versions/{config.version}" if config.version else ""
         self._url = join_url(config.url, f"v2/models/{config.model}{version}/infer")
         self._batcher: MicroBatcher[Row, Answer] = MicroBatcher(

@@ -16,6 +16,7 @@ import jmespath
 from monitor.adapters.base import Adapter, Prediction, join_url
 from monitor.adapters.batching import MicroBatcher
 from monitor.adapters.http import search
+from monitor.adapters.observer import NO_OBSERVER, RequestObserver
 from monitor.adapters.transport import Timing
 from monitor.config import MlflowModelConfig
 from monitor.datasets import Case
@@ -33,8 +34,9 @@ class MlflowAdapter(Adapter):
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         timing: Timing | None = None,
+        observer: RequestObserver = NO_OBSERVER,
     ) -> None:
-        super().__init__(config, transport=transport, timing=timing)
+        super().__init__(config, transport=transport, timing=timing, observer=observer)
         self._url = join_url(config.url, "invocations")
         self._predictions = jmespath.compile(config.predictions)
         self._prediction = jmespath.compile(config.prediction) if config.prediction else None

@@ -7,7 +7,8 @@ One ``Transport`` per model owns the ``httpx.AsyncClient`` and applies, to every
 - ``Retry-After`` (seconds or an HTTP date) on 429 and 503, which pauses the whole model;
 - bounded retries with exponential back-off and full jitter on 429, 5xx, connection errors
   and timeouts (``retry.attempts``, never unbounded);
-- an optional token-bucket ``rate_limit``.
+- an optional token-bucket ``rate_limit``;
+- one call to the ``RequestObserver`` per request sent (its outcome and duration).
 
 The clock, ``sleep`` and the random source are injected so back-off is tested without
 waiting. Messages name the method and the URL without its query string, never a header.
@@ -28,6 +29,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from monitor.adapters.observer import NO_OBSERVER, RequestObserver, RequestOutcome
 from monitor.config import AnyModelConfig, RateLimit
 from monitor.errors import AdapterError
 
@@ -144,9 +146,11 @@ class Transport:
         transport: httpx.AsyncBaseTransport | None = None,
         headers: dict[str, str] | None = None,
         timing: Timing | None = None,
+        observer: RequestObserver = NO_OBSERVER,
     ) -> None:
         timing = timing or Timing()
         self.config = config
+        self._observer = observer
         self.limit = AdaptiveLimit(config.concurrency)
         self._clock, self._sleep, self._rand = timing.clock, timing.sleep, timing.rand
         rate = config.rate_limit
@@ -189,34 +193,44 @@ class Transport:
     async def _attempt(
         self, method: str, url: str, where: str, kwargs: dict[str, Any]
     ) -> Reply | _Failure:
-        """One try: the answer, or the failure and whether it is worth retrying."""
+        """One try: the answer, or the failure and whether it is worth retrying. Every
+        try that ends (answered or failed, not cancelled) is reported to the observer."""
         await self._wait_turn()
         generation = await self.limit.acquire()
         overloaded = ok = False
+        started = time.perf_counter()
+        # Stays None when the try is cancelled (deadline, shutdown): it did not end.
+        outcome: RequestOutcome | None = None
         try:
-            started = time.perf_counter()
             try:
                 response = await self._request(method, url, kwargs)
             except (httpx.TimeoutException, TimeoutError):
+                outcome = "timeout"
                 return _Failure(AdapterError("timeout", f"{where}: no answer within the timeout"))
             except httpx.TransportError as exc:
+                outcome = "connection"
                 return _Failure(AdapterError("connection", f"{where}: {type(exc).__name__}"))
-            latency = time.perf_counter() - started
+            finally:
+                latency = time.perf_counter() - started
             status = response.status_code
             overloaded = status == 429
             if status >= 400:
+                outcome = "rate_limited" if overloaded else "http_status"
                 error = AdapterError("http_status", f"{where}: HTTP {status}")
                 retryable = status in (408, 429) or status >= 500
                 return _Failure(error, retryable, self._retry_after(response))
             try:
                 body = response.json()
             except ValueError:
+                outcome = "bad_response"
                 error = AdapterError("bad_response", f"{where}: the answer is not JSON")
                 return _Failure(error, retryable=False)
-            ok = True
+            ok, outcome = True, "ok"
             return Reply(body, latency)
         finally:
             self.limit.release(generation, overloaded=overloaded, ok=ok)
+            if outcome is not None:
+                self._observer.observe_request(self.config.name, outcome, latency)
 
     async def _request(self, method: str, url: str, kwargs: dict[str, Any]) -> httpx.Response:
         """Send on the client with the most free connections (there is always one: the

@@ -116,7 +116,9 @@ class HttpModelConfig(_ModelBase):
     """A model behind any JSON API. ``body`` is a template: a string ``"{{field}}"`` is
     replaced by that case field's value (any JSON type); without ``body`` the case's input
     fields are sent as one JSON object. ``prediction`` is a JMESPath into the response, and
-    ``scores`` an optional one to the model's score or class probabilities."""
+    ``scores`` an optional one to the model's score or class probabilities.
+    ``prompt_tokens`` and ``completion_tokens`` (both or neither) are JMESPaths to the
+    usage the endpoint reports, for tokens and cost."""
 
     adapter: Literal["http"]
     method: Literal["POST", "PUT", "GET"] = "POST"
@@ -124,8 +126,20 @@ class HttpModelConfig(_ModelBase):
     body: Any = None
     prediction: str = "prediction"
     scores: str | None = None
+    prompt_tokens: str | None = None
+    completion_tokens: str | None = None
 
-    _paths = field_validator("prediction", "scores")(_check_jmespath)
+    _paths = field_validator("prediction", "scores", "prompt_tokens", "completion_tokens")(
+        _check_jmespath
+    )
+
+    @model_validator(mode="after")
+    def _usage_pair(self) -> HttpModelConfig:
+        if (self.prompt_tokens is None) != (self.completion_tokens is None):
+            raise ValueError(
+                "prompt_tokens and completion_tokens go together: set both JMESPaths or neither"
+            )
+        return self
 
 
 class OpenAIModelConfig(_ModelBase):

@@ -23,6 +23,8 @@ from monitor.durations import format_duration
 
 MODEL = "wine-classifier"
 SUITE = "wine-holdout"
+# Per 1000 tokens: about a cent per run of the 60-case suite.
+DEMO_PRICE = {"prompt": 0.01, "completion": 0.03, "per_tokens": 1000, "currency": "USD"}
 
 
 def demo_config(
@@ -54,6 +56,11 @@ def demo_config(
                 "prediction": "prediction",
                 "timeout": "5s",
                 "concurrency": 8,
+                # The demo model reports a metered API's usage; a made-up price turns it
+                # into a cost, so the token and cost metrics have something to show.
+                "prompt_tokens": "usage.prompt_tokens",
+                "completion_tokens": "usage.completion_tokens",
+                "price": DEMO_PRICE,
             }
         ],
         "suites": [

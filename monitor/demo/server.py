@@ -7,7 +7,8 @@ process signals, so the uvicorn server here never installs handlers of its own.
 
 Routes::
 
-    POST /predict      {"features": [13 numbers]} -> {"prediction": ..., "probabilities": {...}}
+    POST /predict      {"features": [13 numbers]}
+                       -> {"prediction": ..., "probabilities": {...}, "usage": {...}}
     GET  /healthz      -> {"status": "ok"}
     GET  /degradation  -> {"level": p}
     POST /degradation  {"level": p in 0..1, or null to follow the time ramp} -> {"level": p}
@@ -46,11 +47,21 @@ class PredictRequest(BaseModel):
     )
 
 
+class Usage(BaseModel):
+    """What a request "cost", the way metered model APIs report it: the demo bills one
+    prompt token per feature and one completion token per label, so that ``monitor demo``
+    has tokens and a cost to show (the demo config reads them and sets a price)."""
+
+    prompt_tokens: int = N_FEATURES
+    completion_tokens: int = 1
+
+
 class PredictResponse(BaseModel):
-    """Answer of ``POST /predict``: the label and every class's probability."""
+    """Answer of ``POST /predict``: the label, every class's probability, the usage."""
 
     prediction: str
     probabilities: dict[str, float]
+    usage: Usage = Field(default_factory=Usage)
 
 
 class Degradation(BaseModel):

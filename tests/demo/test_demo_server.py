@@ -67,7 +67,11 @@ async def test_predict_answers_like_the_model(
         body = response.json()
         assert body["prediction"] in model_for_server.labels
         label, probabilities = model_for_server.predict(case.features)
-        assert body == {"prediction": label, "probabilities": pytest.approx(probabilities)}
+        assert body == {
+            "prediction": label,
+            "probabilities": pytest.approx(probabilities),
+            "usage": {"prompt_tokens": 13, "completion_tokens": 1},
+        }
 
 
 @pytest.mark.parametrize(

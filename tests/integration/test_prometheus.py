@@ -79,14 +79,21 @@ def prometheus(demo: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
         wait_for(scraped, timeout=60, what="Prometheus to scrape a score from the daemon")
         # Rates need two samples of a series inside their window.
+        counters = [
+            "monitor_runs_total",
+            "monitor_stream_rows_ingested_total",
+            "monitor_model_requests_total",
+            "monitor_tokens_total",
+            "monitor_cost_total",
+        ]
         wait_for(
             lambda: (
-                query(url, "min(count_over_time(monitor_runs_total[30s])) >= 2")
-                and query(url, "min(count_over_time(monitor_stream_rows_ingested_total[30s])) >= 2")
+                all(query(url, f"min(count_over_time({c}[30s])) >= 2") for c in counters)
                 and query(url, "monitor_drift_share")
             ),
             timeout=60,
-            what="two scrapes of the runs and rows counters, and a drift report",
+            what="two scrapes of the runs, rows, requests, tokens and cost counters, "
+            "and a drift report",
         )
         yield url
     finally:

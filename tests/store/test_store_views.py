@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from monitor.records import LatestScore, RunStatus, RunSummary
+from monitor.records import LatestScore, RunOperations, RunStatus, RunSummary
 from monitor.store import Store
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -62,6 +63,8 @@ def test_run_summaries_count_and_time_runs_per_pair(
             last_finished_at=T0 + timedelta(minutes=1, seconds=30),
             last_success_at=T0 + timedelta(seconds=10),
             last_duration_seconds=30.0,
+            last_cases=0,
+            last_case_errors=0,
         ),
         RunSummary(
             "summarise",
@@ -70,6 +73,8 @@ def test_run_summaries_count_and_time_runs_per_pair(
             last_finished_at=T0 + timedelta(seconds=2),
             last_success_at=None,
             last_duration_seconds=2.0,
+            last_cases=0,
+            last_case_errors=0,
         ),
     ]
     assert all(
@@ -77,3 +82,71 @@ def test_run_summaries_count_and_time_runs_per_pair(
         for summary in summaries
         for moment in (summary.last_finished_at, summary.last_success_at)
     )
+
+
+def operations(
+    prompt: int | None, completion: int | None, cost: float | None, currency: str | None
+) -> RunOperations:
+    return RunOperations(None, None, None, None, None, None, prompt, completion, cost, currency)
+
+
+def test_run_summaries_add_up_cases_tokens_and_cost_of_finished_runs(
+    store: Store, start_run: Callable[..., int], make_cases: Callable[..., Any]
+) -> None:
+    finished = [
+        # status, cases, errors, operations
+        (RunStatus.SUCCEEDED, 4, 0, operations(100, 20, 0.5, "USD")),
+        (RunStatus.FAILED, 5, 3, operations(2**40, 7, 0.25, "USD")),  # BIGINT sums
+        (RunStatus.SUCCEEDED, 3, 1, operations(None, None, None, "USD")),  # no usage report
+        (RunStatus.SUCCEEDED, 2, 0, operations(10, 1, None, None)),  # no price
+        (RunStatus.SUCCEEDED, 1, 0, operations(1, 1, 2.0, "EUR")),  # price changed
+        (RunStatus.INTERRUPTED, 2, 2, None),
+    ]
+    for i, (status, count, errors, ops) in enumerate(finished):
+        run_id = start_run("qa", "prod", at=T0 + timedelta(minutes=i))
+        store.finish_run(
+            run_id,
+            status=status,
+            at=T0 + timedelta(minutes=i, seconds=1),
+            cases=make_cases(count, errors=errors),
+            operations=ops,
+        )
+    running = start_run("qa", "prod", at=T0 + timedelta(hours=1))
+    store.append_cases(running, make_cases(9))  # not finished: not counted yet
+    priced = start_run("qa", "cand")
+    cand_ops = operations(3, 4, 0.125, "USD")
+    store.finish_run(
+        priced, status=RunStatus.SUCCEEDED, at=T0, cases=make_cases(2), operations=cand_ops
+    )
+    unknown = start_run("qa", "other")
+    no_usage = operations(None, None, None, None)
+    store.finish_run(
+        unknown, status=RunStatus.SUCCEEDED, at=T0, cases=make_cases(1), operations=no_usage
+    )
+
+    cand, other, prod = store.run_summaries()
+
+    assert (prod.cases, prod.case_errors) == (17, 6)
+    assert (prod.prompt_tokens, prod.completion_tokens) == (100 + 2**40 + 10 + 1, 20 + 7 + 1 + 1)
+    assert prod.cost == {"USD": 0.75, "EUR": 2.0}
+    assert isinstance(prod.prompt_tokens, int) and isinstance(prod.cases, int)
+    # The latest finished run was interrupted: its cases are known, its cost is not.
+    assert (prod.last_cases, prod.last_case_errors) == (2, 2)
+    assert (prod.last_cost, prod.last_currency) == (None, None)
+    assert (cand.prompt_tokens, cand.completion_tokens, cand.cost) == (3, 4, {"USD": 0.125})
+    assert (cand.last_cases, cand.last_cost, cand.last_currency) == (2, 0.125, "USD")
+    assert (other.cases, other.prompt_tokens, other.completion_tokens) == (1, None, None)
+    assert other.cost == {} and other.last_cost is None
+
+
+def test_of_runs_that_finished_together_the_later_one_is_the_latest(
+    store: Store, start_run: Callable[..., int], make_cases: Callable[..., Any]
+) -> None:
+    end = T0 + timedelta(minutes=5)
+    for started, count in ((T0, 3), (T0 + timedelta(minutes=1), 2)):
+        run_id = start_run("qa", "prod", at=started)
+        store.finish_run(run_id, status=RunStatus.SUCCEEDED, at=end, cases=make_cases(count))
+
+    (summary,) = store.run_summaries()
+
+    assert (summary.last_cases, summary.last_duration_seconds) == (2, 240.0)

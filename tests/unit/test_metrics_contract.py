@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry
-
-from monitor import __version__
 from monitor.alerts import Phase, Transition
-from monitor.exporter import StoreCollector
-from monitor.records import MetricComparison, MetricValue, NewDriftReport, RunStatus
+from monitor.config import parse_config
+from monitor.daemon import Daemon
+from monitor.records import (
+    CaseResult,
+    MetricComparison,
+    MetricValue,
+    NewDriftReport,
+    RunOperations,
+    RunStatus,
+)
 from monitor.store import Store
 from tests.servers import ROOT
 
@@ -29,25 +35,42 @@ def documented() -> dict[str, tuple[str, frozenset[str]]]:
     return rows
 
 
-def exported(store: Store) -> dict[str, tuple[str, frozenset[str]]]:
-    registry = CollectorRegistry()
-    registry.register(StoreCollector(store, version=__version__))
+def exported(store: Store, tmp_path: Path) -> dict[str, tuple[str, frozenset[str]]]:
+    """What the daemon's own registry exports: the store collector and the runner's
+    instruments, as the daemon composes them."""
+    config = parse_config(
+        {"models": [{"name": "m", "adapter": "http", "url": "http://127.0.0.1:1/p"}]},
+        base_dir=tmp_path,
+    )
+    registry = Daemon(config, store=store).registry
     families = {}
     for family in registry.collect():
-        labels = frozenset(label for s in family.samples for label in s.labels)
+        # A histogram's bucket label "le" belongs to the type, not to the contract.
+        labels = frozenset(label for s in family.samples for label in s.labels if label != "le")
         families[family.name + SUFFIX.get(family.type, "")] = (family.type, labels)
     return families
 
 
 def seed_every_kind_of_run(store: Store) -> None:
-    for minute, status in enumerate(RunStatus):
+    # The succeeded run finishes last, with tokens and a cost.
+    order = [RunStatus.RUNNING, RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.SUCCEEDED]
+    assert sorted(order) == sorted(RunStatus)
+    operations = RunOperations(0.1, 0.2, 0.3, 0.4, 0.0, 5.0, 120, 30, 0.002, "USD")
+    for minute, status in enumerate(order):
         at = T0 + timedelta(minutes=minute)
         run_id = store.create_run(
             suite="s", model="m", trigger="schedule", dataset_sha256="d", config_hash="c", at=at
         )
         if status is not RunStatus.RUNNING:
-            metrics = [MetricValue("accuracy", 0.9, 0.8, 0.95, 10)] if status == "succeeded" else []
-            store.finish_run(run_id, status=status, at=at + timedelta(seconds=1), metrics=metrics)
+            succeeded = status == "succeeded"
+            store.finish_run(
+                run_id,
+                status=status,
+                at=at + timedelta(seconds=1),
+                cases=[CaseResult("c1", {}, "a", prediction="a")],
+                metrics=[MetricValue("accuracy", 0.9, 0.8, 0.95, 10)] if succeeded else [],
+                operations=operations if succeeded else None,
+            )
 
 
 def seed_a_verdict(store: Store) -> None:
@@ -120,14 +143,14 @@ def seed_a_stream(store: Store) -> None:
     store.add_drift_report(NewDriftReport("s", "w1", T0, T0, T0, "ok", 500, 1.0, True, (column,)))
 
 
-def test_exported_metrics_match_the_documented_contract(store: Store) -> None:
+def test_exported_metrics_match_the_documented_contract(store: Store, tmp_path: Path) -> None:
     seed_every_kind_of_run(store)
     seed_a_verdict(store)
     seed_an_alert(store)
     seed_a_stream(store)
     contract = documented()
     assert contract, "docs/metrics.md has no metric table"
-    assert exported(store) == contract
+    assert exported(store, tmp_path) == contract
 
 
 def test_metric_names_follow_prometheus_conventions() -> None:
