@@ -133,6 +133,13 @@ BAND = (
             {"id": "custom.hideFrom", "value": {"legend": True, "tooltip": False, "viz": False}},
         ],
     },
+    {
+        # The baseline: a dashed line beside the score it is compared with.
+        "matcher": {"id": "byFrameRefID", "options": "D"},
+        "properties": [
+            {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+        ],
+    },
 )
 
 
@@ -194,6 +201,29 @@ def overview() -> dict[str, Any]:
             width=12,
         ),
         Panel(
+            "Latest verdicts",
+            "The outcome of each suite x model's latest verdict against its baseline "
+            "(regressed, inconclusive, improved, pass); see docs/verdicts.md.",
+            "short",
+            (
+                (
+                    f"monitor_verdict_outcome{{{PAIR}}} == 1",
+                    "{{suite}} / {{model}}: {{outcome}}",
+                ),
+            ),
+            kind="table",
+            width=12,
+        ),
+        Panel(
+            "Models regressed",
+            "Suite x model pairs whose latest verdict is regressed.",
+            "short",
+            (('sum(monitor_verdict_outcome{outcome="regressed"}) or vector(0)', "regressed"),),
+            kind="stat",
+            width=12,
+            height=5,
+        ),
+        Panel(
             "Time since last success",
             "Seconds since each suite x model last finished a succeeded run; "
             "a growing value means evaluations stopped or keep failing.",
@@ -242,12 +272,14 @@ def model_quality() -> dict[str, Any]:
         Panel(
             "Score with 95% interval",
             "Each succeeded run's score over time; the band is its 95% "
-            "confidence interval (Wilson for proportions).",
+            "confidence interval (Wilson for proportions); the dashed line is the "
+            "active baseline run's score.",
             "percentunit",
             (
                 (f"monitor_eval_score{{{selector}}}", "{{suite}} / {{model}} / {{metric}}"),
                 (f"monitor_eval_score_lower{{{selector}}}", "lower"),
                 (f"monitor_eval_score_upper{{{selector}}}", "upper"),
+                (f"monitor_baseline_score{{{selector}}}", "baseline {{model}} / {{metric}}"),
             ),
             width=24,
             height=10,
@@ -263,6 +295,22 @@ def model_quality() -> dict[str, Any]:
                     "{{suite}} / {{model}} / {{metric}}",
                 ),
             ),
+            width=12,
+        ),
+        Panel(
+            "Change against the baseline",
+            "Latest verdict: new minus baseline over the paired cases, per metric "
+            "(negative is worse for scores, better for error metrics).",
+            "short",
+            ((f"monitor_verdict_delta{{{selector}}}", "{{suite}} / {{model}} / {{metric}}"),),
+            width=12,
+        ),
+        Panel(
+            "Verdict p-value",
+            "Latest verdict: one-sided, Holm-adjusted p-value per metric; below the "
+            "suite's alpha (0.05 by default) the change is significant.",
+            "short",
+            ((f"monitor_verdict_p_value{{{selector}}}", "{{suite}} / {{model}} / {{metric}}"),),
             width=12,
         ),
         Panel(

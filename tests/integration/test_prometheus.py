@@ -90,10 +90,11 @@ def prometheus(demo: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             lambda: (
                 all(query(url, f"min(count_over_time({c}[30s])) >= 2") for c in counters)
                 and query(url, "monitor_drift_share")
+                and query(url, "monitor_verdict_outcome")
             ),
             timeout=60,
             what="two scrapes of the runs, rows, requests, tokens and cost counters, "
-            "and a drift report",
+            "a drift report and a verdict (the demo's second run)",
         )
         yield url
     finally:
