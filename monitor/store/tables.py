@@ -174,7 +174,7 @@ case_results = Table(
     Column("completion_tokens", Integer, nullable=True),
     Column("attempts", json_document(nullable=True), nullable=True),
     # What the endpoint said about its answer (probabilities, a score), for metrics that
-    # need it when a verdict recomputes them on resampled cases (revision 0005).
+    # need it when a verdict recomputes them on resampled cases (revision 0006).
     Column("model_scores", json_document(nullable=True), nullable=True),
 )
 """What happened to each case of a run; ``attempts`` holds every prediction when the suite
