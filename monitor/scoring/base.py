@@ -69,6 +69,9 @@ class Metric(ABC):
     options: ClassVar[Mapping[str, Option]] = {}
     needs_scores: ClassVar[bool] = False
     """True when the metric reads the endpoint's probabilities/scores, not the answer."""
+    higher_is_better: ClassVar[bool] = True
+    """False for error metrics (MAE, RMSE, MAPE, log loss): a verdict judges a rise as a
+    regression."""
 
     def __init__(self, **options: Any) -> None:
         for key, value in options.items():

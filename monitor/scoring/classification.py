@@ -218,6 +218,7 @@ class LogLoss(_ScoreMetric):
     """Cross-entropy of the predicted probabilities against the true classes."""
 
     name = "log-loss"
+    higher_is_better = False
 
     def statistic(
         self, predictions: Sequence[Any], expected: Sequence[Any], scores: Sequence[Any] | None

@@ -38,6 +38,7 @@ class MeanAbsoluteError(_Regression):
     """Mean absolute error."""
 
     name = "mae"
+    higher_is_better = False
     function = skm.mean_absolute_error
 
 
@@ -46,6 +47,7 @@ class RootMeanSquaredError(_Regression):
     """Root mean squared error."""
 
     name = "rmse"
+    higher_is_better = False
     function = skm.root_mean_squared_error
 
 
@@ -62,4 +64,5 @@ class MeanAbsolutePercentageError(_Regression):
     """Mean absolute percentage error, as a fraction (scikit-learn's definition)."""
 
     name = "mape"
+    higher_is_better = False
     function = skm.mean_absolute_percentage_error
