@@ -146,9 +146,7 @@ def make_config(tmp_path: Path, model_server: ModelServer) -> MakeConfig:
 class Recorder:
     """A stand-in for the daemon's ``submit``: remembers what it was handed."""
 
-    handed: list[tuple[SuiteConfig, list[tuple[AnyModelConfig, int]]]] = field(
-        default_factory=list
-    )
+    handed: list[tuple[SuiteConfig, list[tuple[AnyModelConfig, int]]]] = field(default_factory=list)
 
     def __call__(self, suite: SuiteConfig, queued: Any) -> None:
         self.handed.append((suite, list(queued)))
