@@ -8,11 +8,13 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry
@@ -194,3 +196,29 @@ async def running(config: Config) -> AsyncIterator[tuple[Daemon, str]]:
     finally:
         daemon.request_stop()
         await asyncio.wait_for(serving, timeout=30)
+
+
+async def until(check: Callable[[], Awaitable[Any]], *, timeout: float, what: str) -> Any:
+    """Await ``check()`` until it returns something truthy; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def status_of(http: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
+    """``GET /v1/runs/{run_id}`` with a read token."""
+    answer = await http.get(f"/v1/runs/{run_id}", headers=READ)
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+async def finished(http: httpx.AsyncClient, run_id: str) -> dict[str, Any] | None:
+    """The request's status once it is ``completed`` or ``failed``, else ``None``."""
+    body = await status_of(http, run_id)
+    return body if body["status"] in ("completed", "failed") else None

@@ -4,35 +4,21 @@ polled to completion, and results equal to the stored runs' metrics."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 import httpx
 import pytest
 
 from monitor.records import RunStatus
 from monitor.store import Store
-from tests.api.conftest import READ, WRITE, MakeConfig, ModelServer, running
-
-
-async def until(check: Callable[[], Awaitable[Any]], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-async def status_of(http: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
-    answer = await http.get(f"/v1/runs/{run_id}", headers=READ)
-    assert answer.status_code == 200, answer.text
-    body: dict[str, Any] = answer.json()
-    return body
+from tests.api.conftest import (
+    READ,
+    WRITE,
+    MakeConfig,
+    ModelServer,
+    finished,
+    running,
+    status_of,
+    until,
+)
 
 
 async def test_post_poll_results(make_config: MakeConfig, model_server: ModelServer) -> None:
@@ -47,9 +33,11 @@ async def test_post_poll_results(make_config: MakeConfig, model_server: ModelSer
         first_id = first.json()["runId"]
         assert first.json() == {"runId": first_id, "status": "queued"}
         assert first_id.startswith("req-") and not first_id.isdigit()
-        await until(
-            lambda: model_server_called(model_server, "good"), timeout=30, what="the first run"
-        )
+
+        async def called() -> bool:
+            return model_server.calls.get("good", 0) > 0
+
+        await until(called, timeout=30, what="the first run to call the model")
 
         body = {
             "benchmarkId": "qa",
@@ -104,18 +92,6 @@ async def test_post_poll_results(make_config: MakeConfig, model_server: ModelSer
     assert by_model["meh"]["exact-match"] == 0.5
     # The ad-hoc model ran with the openai adapter, sending its id as the model name.
     assert model_server.calls["meh"] == 8 and model_server.calls["good"] == 16
-
-
-def model_server_called(server: ModelServer, model: str) -> Awaitable[bool]:
-    async def check() -> bool:
-        return server.calls.get(model, 0) > 0
-
-    return check()
-
-
-async def finished(http: httpx.AsyncClient, run_id: str) -> dict[str, Any] | None:
-    body = await status_of(http, run_id)
-    return body if body["status"] in ("completed", "failed") else None
 
 
 async def test_failed_model_makes_the_request_failed(make_config: MakeConfig) -> None:

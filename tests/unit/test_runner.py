@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from monitor.config import HttpModelConfig, SuiteConfig
+from monitor.errors import StoreError
 from monitor.records import RunStatus
 from monitor.runner import INTERRUPTED, Runner
 from monitor.store import Store
@@ -130,3 +131,26 @@ async def test_cancelled_run_is_stored_interrupted(store: Store, suite: SuiteCon
     await runner.aclose()
     (run,) = store.list_runs()
     assert run.status is RunStatus.INTERRUPTED and run.error == INTERRUPTED
+
+
+async def test_queued_run_is_started_then_finished(store: Store, suite: SuiteConfig) -> None:
+    queued = store.create_run(
+        suite="s",
+        model="m",
+        trigger="api",
+        dataset_sha256="",
+        config_hash="queued-hash",
+        at=NOW,
+        status=RunStatus.QUEUED,
+    )
+    runner = Runner(store, transport=answering(wrong={0}), clock=lambda: NOW)
+    try:
+        run = await runner.run(suite, MODEL, run_id=queued)
+        assert run.id == queued and run.status is RunStatus.SUCCEEDED
+        assert run.trigger == "api" and run.started_at == NOW and len(run.dataset_sha256) == 64
+        assert {m.name: m.value for m in run.metrics}["accuracy"] == pytest.approx(0.9)
+        assert [r.id for r in store.list_runs()] == [queued]  # no second run was created
+        with pytest.raises(StoreError, match=f"run {queued} is succeeded, not queued"):
+            await runner.run(suite, MODEL, run_id=queued)
+    finally:
+        await runner.aclose()
