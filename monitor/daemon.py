@@ -140,7 +140,9 @@ class Daemon:
         )
         if interrupted:
             logger.warning(
-                "marked %d run(s) left queued or running as interrupted: %s", len(interrupted), interrupted
+                "marked %d run(s) left queued or running as interrupted: %s",
+                len(interrupted),
+                interrupted,
             )
         await asyncio.to_thread(self._sync_catalog)
         self._loop = asyncio.get_running_loop()

@@ -45,7 +45,7 @@ Progress = Callable[[int, int], None]
 
 
 class Runner:
-    """Runs suites against models. Keeps one adapter (and HTTP client) per model."""
+    """Runs suites against models. Keeps one adapter (and HTTP client) per model and URL."""
 
     def __init__(
         self,
@@ -148,10 +148,16 @@ class Runner:
         )
 
     def _adapter(self, model: AnyModelConfig) -> Adapter:
-        adapter = self._adapters.get(model.name)
+        key = model.name
+        adapter = self._adapters.get(key)
+        if adapter is not None and adapter.config.url != model.url:
+            # An API run pointed the model at another endpoint: it gets an adapter of its
+            # own rather than replace (and leak) the one other runs of the model use.
+            key = f"{model.name} {model.url}"
+            adapter = self._adapters.get(key)
         if adapter is None or adapter.config != model:
             adapter = build_adapter(model, transport=self._transport)
-            self._adapters[model.name] = adapter
+            self._adapters[key] = adapter
         return adapter
 
     async def aclose(self) -> None:
