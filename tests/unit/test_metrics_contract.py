@@ -42,10 +42,17 @@ def exported(store: Store) -> dict[str, tuple[str, frozenset[str]]]:
 def seed_every_kind_of_run(store: Store) -> None:
     for minute, status in enumerate(RunStatus):
         at = T0 + timedelta(minutes=minute)
+        queued = status is RunStatus.QUEUED
         run_id = store.create_run(
-            suite="s", model="m", trigger="schedule", dataset_sha256="d", config_hash="c", at=at
+            suite="s",
+            model="m",
+            trigger="schedule",
+            dataset_sha256="d",
+            config_hash="c",
+            at=at,
+            status=RunStatus.QUEUED if queued else RunStatus.RUNNING,
         )
-        if status is not RunStatus.RUNNING:
+        if status not in (RunStatus.QUEUED, RunStatus.RUNNING):
             metrics = [MetricValue("accuracy", 0.9, 0.8, 0.95, 10)] if status == "succeeded" else []
             store.finish_run(run_id, status=status, at=at + timedelta(seconds=1), metrics=metrics)
 
