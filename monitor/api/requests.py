@@ -201,7 +201,7 @@ async def create_request(
             runs=[QueuedRun(p.config.name, config_hash(suite, p.config)) for p in plans],
         )
     )
-    _hand_over(store, submit, suite, plans, run_ids)
+    await _hand_over(store, submit, suite, plans, run_ids)
     pairs = zip(plans, run_ids, strict=True)
     listed = ", ".join(f"{run_id} ({plan.config.name})" for plan, run_id in pairs)
     logger.info("run request %s by %r: suite %s, runs %s", request_id, token, suite.name, listed)
@@ -236,7 +236,7 @@ async def _check_baseline(store: Store, baseline: str | None, suite: str) -> Non
         raise field_error(("body", "baseline"), f"run {baseline} is of suite {run.suite!r}")
 
 
-def _hand_over(
+async def _hand_over(
     store: Store,
     submit: Submit,
     suite: SuiteConfig,
@@ -247,7 +247,11 @@ def _hand_over(
         submit(suite, [(plan.config, run_id) for plan, run_id in zip(plans, run_ids, strict=True)])
     except SubmitRefused:
         # Stored but never to run: say so in the runs rather than leave them queued.
-        store.interrupt_running(reason=SHUTTING_DOWN, at=datetime.now(UTC), run_ids=run_ids)
+        await anyio.to_thread.run_sync(
+            lambda: store.interrupt_running(
+                reason=SHUTTING_DOWN, at=datetime.now(UTC), run_ids=run_ids
+            )
+        )
         raise HTTPException(503, detail=SHUTTING_DOWN) from None
 
 

@@ -171,8 +171,7 @@ async def list_cases(
 
 
 async def _run_or_404(store: Store, run_id: int) -> Run:
-    # Ids are 32-bit integers in the store: a longer number names no run.
-    run = await anyio.to_thread.run_sync(store.get_run, run_id) if run_id < 2**31 else None
+    run = await anyio.to_thread.run_sync(store.get_run, run_id)
     if run is None:
         raise HTTPException(status_code=404, detail=f"run {run_id} not found")
     return run

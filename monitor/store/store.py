@@ -284,6 +284,8 @@ class Store:
 
     def get_run(self, run_id: int) -> Run | None:
         """The run with ``run_id`` and its metrics sorted by name, or ``None``."""
+        if not 0 < run_id < 2**31:
+            return None  # ids are 32-bit; PostgreSQL would refuse to compare with this
         with self._reading(f"reading run {run_id}") as connection:
             return reads.get_run(connection, run_id)
 

@@ -293,3 +293,8 @@ def test_sqlite_migration_refuses_dangling_rows(sqlite_path: Path) -> None:
         assert store.current_revision() == "0004"  # rolled back whole
     finally:
         store.close()
+
+
+def test_ids_beyond_32_bits_name_no_run(store: Store) -> None:
+    assert store.get_run(2**31) is None and store.get_run(10**20) is None
+    assert store.get_run(0) is None and store.get_run(-1) is None
