@@ -154,3 +154,24 @@ async def test_queued_run_is_started_then_finished(store: Store, suite: SuiteCon
             await runner.run(suite, MODEL, run_id=queued)
     finally:
         await runner.aclose()
+
+
+async def test_an_endpoint_override_gets_its_own_adapter(store: Store, suite: SuiteConfig) -> None:
+    moved = MODEL.model_copy(update={"url": "http://elsewhere.test/p"})
+    hosts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        hosts.append(request.url.host)
+        return httpx.Response(200, json={"prediction": LABELS[json.loads(request.content)["x"]]})
+
+    runner = Runner(store, transport=httpx.MockTransport(handler), clock=lambda: NOW)
+    try:
+        await runner.run(suite, MODEL)
+        configured = runner._adapter(MODEL)
+        await runner.run(suite, moved)
+        await runner.run(suite, MODEL)
+        assert runner._adapter(MODEL) is configured  # not replaced by the override's
+        assert runner._adapter(moved) is not configured
+    finally:
+        await runner.aclose()
+    assert hosts == ["model.test"] * 10 + ["elsewhere.test"] * 10 + ["model.test"] * 10
