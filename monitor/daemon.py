@@ -1,12 +1,14 @@
 """The daemon: owns the lifecycle, the signals and the wiring of every component.
 
-start:    migrate the store, mark runs a crash left ``running`` as ``interrupted``, record
-          the catalog, start the alert delivery worker, the HTTP server, then the
-          scheduler (suite jobs and the alert timer);
-run:      until SIGTERM/SIGINT (or ``request_stop``); after each run and on a timer the
-          alert service evaluates the rules;
-shutdown: stop scheduling, give in-flight runs ``server.shutdown_grace`` to finish, cancel
-          the rest (stored ``interrupted``), stop the HTTP server, close the store.
+start:    migrate the store, mark runs a crash left ``queued`` or ``running`` as
+          ``interrupted``, record the catalog, start the alert delivery worker, the HTTP
+          server, then the scheduler (suite jobs and the alert timer);
+run:      until SIGTERM/SIGINT (or ``request_stop``); scheduled runs and the runs the API
+          queues (``submit``) all go through ``_execute``, one run per suite x model at a
+          time; after each run and on a timer the alert service evaluates the rules;
+shutdown: stop scheduling and taking API runs, give in-flight runs (and queued API runs)
+          ``server.shutdown_grace`` to finish, cancel the rest (stored ``interrupted``),
+          stop the HTTP server, close the store.
 A second signal skips the grace period.
 """
 
@@ -18,7 +20,7 @@ import inspect
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import httpx
@@ -31,6 +33,7 @@ from monitor.alerts.delivery import DeliveryWorker
 from monitor.alerts.events import RunFinished, StreamActivity, drift_event, verdict_event
 from monitor.alerts.service import AlertService
 from monitor.api import create_app
+from monitor.api.requests import SubmitRefused
 from monitor.clock import Clock, utc_now
 from monitor.config import AnyModelConfig, Config, IngestSourceConfig, SuiteConfig, config_hash
 from monitor.errors import StartupError
@@ -48,6 +51,7 @@ from monitor.verdicts.service import VerdictError, auto_promote, judge_run
 logger = logging.getLogger(__name__)
 
 CRASHED = "the daemon stopped unexpectedly during the run (found at the next start)"
+NOT_STARTED = "the daemon stopped before the run's turn came"
 
 DriftHook = Callable[[DriftReport], object]
 """Called with every new drift report (a coroutine function is awaited). The alerting
@@ -83,6 +87,8 @@ class Daemon:
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self._inflight: set[asyncio.Task[object]] = set()
+        # One run per suite x model at a time, whether scheduled or asked for by the API.
+        self._pair_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._server: EmbeddedServer | None = None
         self._scheduler: AsyncIOScheduler | None = None
         alerts = config.alerts
@@ -139,7 +145,9 @@ class Daemon:
         )
         if interrupted:
             logger.warning(
-                "marked %d run(s) left running as interrupted: %s", len(interrupted), interrupted
+                "marked %d run(s) left queued or running as interrupted: %s",
+                len(interrupted),
+                interrupted,
             )
         await asyncio.to_thread(self._sync_catalog)
         self._loop = asyncio.get_running_loop()
@@ -159,6 +167,11 @@ class Daemon:
             version=__version__,
             streams=self.config.streams,
             tokens=server.tokens,
+            suites=self.config.suites,
+            models=self.config.models,
+            allowed_endpoint_prefixes=server.allowed_endpoint_prefixes,
+            max_body_bytes=server.max_body_bytes,
+            submit=self.submit,
         )
         self._server = await start_server(app, host=server.host, port=server.port, what="HTTP API")
         logger.info("HTTP API on http://%s:%d (metrics at /metrics)", server.host, self.port)
@@ -309,14 +322,55 @@ class Daemon:
         assert task is not None
         self._inflight.add(task)
         try:
-            run = await self._runner.run(suite, model, trigger="schedule")
-            try:
-                await self.alerts.handle(RunFinished(run))
-            except Exception:
-                logger.exception("alert evaluation after run %d failed", run.id)
-            await self._judge_run(run)
+            await self._execute(suite, model, trigger="schedule")
         finally:
             self._inflight.discard(task)
+
+    def submit(self, suite: SuiteConfig, queued: Sequence[tuple[AnyModelConfig, int]]) -> None:
+        """Execute runs the API stored ``queued``, each as a task tracked like a scheduled
+        run (drained, then interrupted, at shutdown). Called on the daemon's loop by
+        ``POST /v1/runs``; ``SubmitRefused`` once shutting down."""
+        if self._stop.is_set():
+            raise SubmitRefused("shutting down")
+        for model, run_id in queued:
+            task = asyncio.create_task(
+                self._api_job(suite, model, run_id), name=f"run {run_id} (api)"
+            )
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+
+    async def _api_job(self, suite: SuiteConfig, model: AnyModelConfig, run_id: int) -> None:
+        try:
+            await self._execute(suite, model, trigger="api", run_id=run_id)
+        except Exception:
+            logger.exception("queued run %d of %s x %s failed", run_id, suite.name, model.name)
+
+    async def _execute(
+        self,
+        suite: SuiteConfig,
+        model: AnyModelConfig,
+        *,
+        trigger: str,
+        run_id: int | None = None,
+    ) -> Run:
+        """Every run goes through here: wait for the suite x model's turn, run (the
+        queued run ``run_id``, or a new one), then let the alert rules see it."""
+        lock = self._pair_locks.setdefault((suite.name, model.name), asyncio.Lock())
+        try:
+            async with lock:
+                run = await self._runner.run(suite, model, trigger=trigger, run_id=run_id)
+        except asyncio.CancelledError:
+            if run_id is not None:
+                # Cancelled before it started (waiting for its turn, or reading the
+                # dataset): never leave it queued. Synchronous: the task must not await.
+                self.store.interrupt_running(reason=NOT_STARTED, at=self._clock(), run_ids=[run_id])
+            raise
+        try:
+            await self.alerts.handle(RunFinished(run))
+        except Exception:
+            logger.exception("alert evaluation after run %d failed", run.id)
+        await self._judge_run(run)
+        return run
 
     async def _judge_run(self, run: Run) -> Verdict | None:
         """Judge a succeeded run against its baseline (promoting it first when the suite's

@@ -12,8 +12,10 @@ from typing import Any
 
 
 class RunStatus(StrEnum):
-    """Where a run is in its life. ``running`` is the only non-final state."""
+    """Where a run is in its life. ``queued`` (accepted by the API, waiting for its turn)
+    and ``running`` are the non-final states."""
 
+    QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -122,12 +124,31 @@ class Run:
     metrics: tuple[MetricValue, ...] = ()
     operations: RunOperations | None = None
     slices: tuple[SliceMetric, ...] = ()
+    request_id: str | None = None
+    """The ``POST /v1/runs`` request the run belongs to, if any."""
 
     @property
     def duration_seconds(self) -> float | None:
         if self.started_at is None or self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """A request of the compatible runs API (``POST /v1/runs``): one suite against one or
+    more models, one run each. ``models`` holds each model entry as it is kept: ``id`` as
+    sent, ``model`` the name its run is stored under, ``endpoint`` the ad-hoc URL or
+    ``None``. ``baseline`` is a run id or ``"production"`` when the request named one."""
+
+    id: str
+    suite: str
+    models: tuple[dict[str, Any], ...]
+    sample: int | None
+    baseline: str | None
+    requested_by: str
+    created_at: datetime
+    runs: tuple[Run, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,8 @@ the cases it had and is stored as ``interrupted``, never left ``running``. A sui
 ``deadline`` bounds the whole run: cases not answered by then are recorded with error kind
 ``timeout`` and the run is judged by its error budget.
 
-``monitor bench`` and the daemon's scheduled runs both call ``Runner.run``.
+``monitor bench``, the daemon's scheduled runs and the runs the API queued all call
+``Runner.run``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ Progress = Callable[[int, int], None]
 
 
 class Runner:
-    """Runs suites against models. Keeps one adapter (and HTTP client) per model.
+    """Runs suites against models. Keeps one adapter (and HTTP client) per model and URL.
 
     ``observer`` hears about every request sent to a model (the daemon's Prometheus
     instruments); by default nothing is observed.
@@ -75,23 +76,37 @@ class Runner:
         *,
         trigger: str = "schedule",
         progress: Progress | None = None,
+        run_id: int | None = None,
     ) -> Run:
-        """Run ``suite`` against ``model`` and return the stored run, whatever happened."""
+        """Run ``suite`` against ``model`` and return the stored run, whatever happened.
+
+        With ``run_id``, execute that ``queued`` run (an API request) instead of creating
+        one: it becomes ``running`` here, then final. ``StoreError`` if it is not queued.
+        """
         store = self._store
         failure: str | None = None
         try:
             dataset = await asyncio.to_thread(load_dataset, suite)
         except DatasetError as exc:
             dataset, failure = Dataset((), ""), str(exc)
-        run_id = await asyncio.to_thread(
-            store.create_run,
-            suite=suite.name,
-            model=model.name,
-            trigger=trigger,
-            dataset_sha256=dataset.sha256,
-            config_hash=config_hash(suite, model),
-            at=self._clock(),
-        )
+        if run_id is None:
+            run_id = await asyncio.to_thread(
+                store.create_run,
+                suite=suite.name,
+                model=model.name,
+                trigger=trigger,
+                dataset_sha256=dataset.sha256,
+                config_hash=config_hash(suite, model),
+                at=self._clock(),
+            )
+        else:
+            await asyncio.to_thread(
+                store.start_run,
+                run_id,
+                dataset_sha256=dataset.sha256,
+                config_hash=config_hash(suite, model),
+                at=self._clock(),
+            )
         logger.info("run %d started: suite %s, model %s", run_id, suite.name, model.name)
         execution = _Execution(self, run_id, suite, model, dataset.cases, progress)
         try:
@@ -139,10 +154,16 @@ class Runner:
         )
 
     def _adapter(self, model: AnyModelConfig) -> Adapter:
-        adapter = self._adapters.get(model.name)
+        key = model.name
+        adapter = self._adapters.get(key)
+        if adapter is not None and adapter.config.url != model.url:
+            # An API run pointed the model at another endpoint: it gets an adapter of its
+            # own rather than replace (and leak) the one other runs of the model use.
+            key = f"{model.name} {model.url}"
+            adapter = self._adapters.get(key)
         if adapter is None or adapter.config != model:
             adapter = build_adapter(model, transport=self._transport, observer=self._observer)
-            self._adapters[model.name] = adapter
+            self._adapters[key] = adapter
         return adapter
 
     async def aclose(self) -> None:

@@ -1,20 +1,31 @@
-"""The HTTP API: health, readiness, runs, streams, drift, alerts and ``/metrics``, on one
-FastAPI app.
+"""The HTTP API: health, readiness, runs (native and compatible), suites, streams, drift,
+alerts and ``/metrics``, on one FastAPI app.
 
 One router per concern; handlers find the store and the registry on ``app.state`` and call
 the synchronous store through a worker thread, so a slow query never stalls the event loop
-the scheduler shares.
+the scheduler shares. Every route under ``/v1`` needs a token with ``read`` once a token
+is configured (writes always need ``write``); ``/healthz``, ``/readyz`` and ``/metrics``
+stay open. Request bodies are size-limited (``limits.BodyLimit``), and 422 answers name
+the field (``problems``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry
 
-from monitor.api import alerts, health, runs, verdicts
+from monitor.api import alerts, health, requests, runs, verdicts
 from monitor.api import streams as stream_routes
+from monitor.api import suites as suite_routes
+from monitor.api.auth import read_access
+from monitor.api.endpoints import EndpointGuard
+from monitor.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from monitor.api.problems import validation_problems
+from monitor.api.requests import Submit
+from monitor.config import AnyModelConfig, SuiteConfig
 from monitor.config.server import TokenConfig
 from monitor.config.streams import StreamConfig
 from monitor.store import Store
@@ -27,9 +38,15 @@ def create_app(
     version: str,
     streams: Sequence[StreamConfig] = (),
     tokens: Sequence[TokenConfig] = (),
+    suites: Sequence[SuiteConfig] = (),
+    models: Sequence[AnyModelConfig] = (),
+    allowed_endpoint_prefixes: Sequence[str] = (),
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    submit: Submit | None = None,
 ) -> FastAPI:
     """The daemon's HTTP app. ``registry`` is the daemon's own, never the global one;
-    ``tokens`` guard the routes that write (ingest)."""
+    ``tokens`` guard the routes; ``submit`` hands runs queued by ``POST /v1/runs`` to
+    the daemon (without it, that route answers 503)."""
     app = FastAPI(
         title="monitor", version=version, description="Model evaluation and drift monitor."
     )
@@ -37,11 +54,22 @@ def create_app(
     app.state.registry = registry
     app.state.streams = {stream.name: stream for stream in streams}
     app.state.tokens = tuple(tokens)
+    app.state.suites = {suite.name: suite for suite in suites}
+    app.state.models = {model.name: model for model in models}
+    app.state.endpoint_guard = EndpointGuard(allowed_endpoint_prefixes)
+    app.state.submit = submit
+    app.add_middleware(
+        BodyLimit, default=max_body_bytes, per_path=stream_routes.body_limits(streams)
+    )
+    app.add_exception_handler(RequestValidationError, validation_problems)
+    guarded = [Depends(read_access)]
     app.include_router(health.router)
-    app.include_router(runs.router)
-    app.include_router(verdicts.router)
-    app.include_router(alerts.router)
-    app.include_router(stream_routes.router)
+    app.include_router(requests.router, dependencies=guarded)
+    app.include_router(runs.router, dependencies=guarded)
+    app.include_router(verdicts.router, dependencies=guarded)
+    app.include_router(suite_routes.router, dependencies=guarded)
+    app.include_router(alerts.router, dependencies=guarded)
+    app.include_router(stream_routes.router, dependencies=guarded)
     return app
 
 

@@ -1,9 +1,11 @@
-"""Bearer-token authorisation for API routes that change state.
+"""Bearer-token authorisation for the API.
 
 Tokens are configured under ``[[server.tokens]]`` (values from the environment) and kept
 on ``app.state.tokens``. ``require_scope("write")`` is a FastAPI dependency: no or an
 unknown token answers 401 (with ``WWW-Authenticate: Bearer``), a known token without
-the scope answers 403. The presented token is compared with every configured one in
+the scope answers 403. A token with ``write`` may read too. ``read_access`` guards every
+read route under ``/v1``: open while no token is configured, ``require_scope("read")``
+as soon as one is. The presented token is compared with every configured one in
 constant time (``hmac.compare_digest``), and no answer or log line ever contains it.
 """
 
@@ -18,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from monitor.config.server import Scope, TokenConfig
 
-__all__ = ["require_scope"]
+__all__ = ["read_access", "require_scope"]
 
 _bearer = HTTPBearer(auto_error=False, description="A token from [[server.tokens]].")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -43,7 +45,7 @@ def require_scope(scope: Scope) -> Callable[..., Awaitable[str]]:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, detail="unknown token", headers=_CHALLENGE
             )
-        if scope not in token.scopes:
+        if not _grants(token, scope):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 detail=f"token {token.name!r} lacks the {scope!r} scope",
@@ -51,6 +53,26 @@ def require_scope(scope: Scope) -> Callable[..., Awaitable[str]]:
         return token.name
 
     return check
+
+
+_read = require_scope("read")
+
+
+async def read_access(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str | None:
+    """A dependency for read routes: anyone may read while no token is configured;
+    otherwise a token with ``read`` (or ``write``) is required. Returns the token's name,
+    ``None`` for an open read."""
+    if not request.app.state.tokens:
+        return None
+    return await _read(request, credentials)
+
+
+def _grants(token: TokenConfig, scope: Scope) -> bool:
+    # Whoever may start runs and ingest data may also read what came of it.
+    return scope in token.scopes or (scope == "read" and "write" in token.scopes)
 
 
 def _match(tokens: Sequence[TokenConfig], presented: str) -> TokenConfig | None:

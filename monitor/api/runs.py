@@ -9,6 +9,7 @@ import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel
 
+from monitor.api.requests import RunRequestOut, request_status
 from monitor.records import CaseResult, Run, RunStatus
 from monitor.scoring.evaluation import slice_gaps
 from monitor.store import Store
@@ -74,6 +75,7 @@ class RunOut(BaseModel):
     n_cases: int
     n_errors: int
     error: str | None
+    request_id: str | None = None
     metrics: list[MetricOut]
     operations: OperationsOut | None = None
     slices: list[SliceOut] = []
@@ -141,11 +143,15 @@ async def list_runs(
     return RunPage(runs=[RunOut.of(r) for r in runs], next_before=next_before)
 
 
-@router.get("/{run_id}", responses={404: {"description": "No such run"}})
-async def get_run(request: Request, run_id: int) -> RunOut:
-    """One run with its aggregate metrics, operational metrics (latency percentiles,
-    error rate, throughput, tokens, cost) and per-slice metrics with their largest gaps."""
-    return RunOut.of(await _run_or_404(_store(request), run_id))
+@router.get("/{run_id}", responses={404: {"description": "No such run or request"}})
+async def get_run(request: Request, run_id: str) -> RunOut | RunRequestOut:
+    """A run id (digits): that run with its aggregate metrics, operational metrics
+    (latency percentiles, error rate, throughput, tokens, cost) and per-slice metrics
+    with their largest gaps. A request id of ``POST /v1/runs``: the request's status
+    (see the compatible API)."""
+    if not run_id.isdigit():
+        return await request_status(request, run_id)
+    return RunOut.of(await _run_or_404(_store(request), int(run_id)))
 
 
 @router.get("/{run_id}/cases", responses={404: {"description": "No such run"}})

@@ -3,6 +3,7 @@ reports by id, with their optional HTML rendering."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -110,7 +111,7 @@ async def ingest(
             detail="send application/json, application/x-ndjson, text/csv or "
             "application/vnd.apache.parquet",
         )
-    body = await _read_body(request, source.max_body_bytes)
+    body = await request.body()  # at most max_body_bytes: see body_limits()
     store = _store(request)
 
     def work() -> IngestOut:
@@ -160,9 +161,7 @@ async def ingest_labels(
     stream = _stream(request, name)
     if stream.label is None or stream.record_id is None:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"stream {name!r} has no label")
-    source = stream.source
-    limit = source.max_body_bytes if isinstance(source, IngestSourceConfig) else 32 << 20
-    body = await _read_body(request, limit)
+    body = await request.body()  # size-limited by body_limits()
     store = _store(request)
 
     def work() -> LabelsOut:
@@ -180,18 +179,17 @@ class _TooLarge(Exception):
     pass
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, detail=f"body over {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, detail=f"body over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+def body_limits(streams: Iterable[StreamConfig]) -> dict[str, int]:
+    """The body size limit of each stream's ingest and labels paths (for ``BodyLimit``):
+    an ingest stream's ``max_body_bytes``, 32 MiB for labels of other streams."""
+    limits: dict[str, int] = {}
+    for stream in streams:
+        source = stream.source
+        limit = source.max_body_bytes if isinstance(source, IngestSourceConfig) else 32 << 20
+        limits[f"/v1/streams/{stream.name}/labels"] = limit
+        if isinstance(source, IngestSourceConfig):
+            limits[f"/v1/streams/{stream.name}/records"] = limit
+    return limits
 
 
 def _batch_problems(exc: BatchError) -> dict[str, Any]:

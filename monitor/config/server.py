@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, SecretStr, ValidationInfo, field_validator
 
 from monitor.config._base import Duration, Name, Section, http_url, resolve_path
 
 Scope = Literal["read", "write"]
+
+
+def _endpoint_prefix(value: str) -> str:
+    parts = urlsplit(http_url(value))
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("a prefix must not carry credentials (user:password@)")
+    if parts.query or parts.fragment:
+        raise ValueError("a prefix is scheme://host[:port][/path], without '?' or '#'")
+    return value
+
+
+EndpointPrefix = Annotated[str, AfterValidator(_endpoint_prefix)]
 
 
 class TokenConfig(Section):
@@ -40,6 +53,12 @@ class ServerConfig(Section):
     public_url: str | None = None
     shutdown_grace: Duration = timedelta(seconds=5)
     tokens: tuple[TokenConfig, ...] = ()
+    allowed_endpoint_prefixes: tuple[EndpointPrefix, ...] = ()
+    """Where ``POST /v1/runs`` may send a model's requests besides the configured URLs:
+    an ad-hoc ``endpoint`` must match one of these on scheme, host, port and path prefix.
+    Empty (the default): no ad-hoc endpoints at all."""
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    """The largest request body any route accepts (stream ingest has its own limit)."""
 
     @field_validator("public_url")
     @classmethod

@@ -141,6 +141,9 @@ class SuiteConfig(Section):
     id: str | None = "id"
     inputs: tuple[str, ...] | None = None
     expected: str = "expected"
+    # What the compatible runs API reports as a result's "task" and "dataset".
+    benchmark_task: str | None = Field(None, min_length=1, max_length=200)
+    benchmark_dataset: str | None = Field(None, min_length=1, max_length=200)
     metadata: tuple[str, ...] = ()
     slices: tuple[str, ...] = ()
     sample: int | Literal["full"] = "full"
@@ -174,6 +177,16 @@ class SuiteConfig(Section):
         if value is not None and value <= timedelta(0):
             raise ValueError("must be a positive duration")
         return value
+
+    @property
+    def task_label(self) -> str:
+        """The task the runs API reports: ``benchmark_task``, else the task kind."""
+        return self.benchmark_task or self.task
+
+    @property
+    def dataset_label(self) -> str:
+        """The dataset the runs API reports: ``benchmark_dataset``, else the file's stem."""
+        return self.benchmark_dataset or self.dataset.stem
 
     @model_validator(mode="after")
     def _consistent(self) -> SuiteConfig:

@@ -8,6 +8,12 @@ Several replicas sharing one PostgreSQL database may start at the same moment. T
 runs in one transaction that first takes a transaction-scoped advisory lock, so the
 replicas upgrade one after another; the later ones find the schema already at head and
 do nothing. The lock is released by COMMIT or ROLLBACK, even if the process dies.
+
+On SQLite a migration that changes a constraint recreates the table (Alembic's batch
+mode: copy, drop, rename). With foreign keys enforced, dropping ``runs`` would cascade
+to every table that refers to it, or fail, so SQLite migrations run with foreign keys
+off (a pragma that only takes effect outside a transaction) and ``PRAGMA
+foreign_key_check`` must come back empty before the transaction commits.
 """
 
 from __future__ import annotations
@@ -77,9 +83,37 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     Idempotent: at head it only reads the version table. On PostgreSQL concurrent callers
     are serialised by an advisory lock (see the module docstring).
     """
-    with write_engine(engine).begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
-            )
-        command.upgrade(alembic_config(connection), revision)
+    with write_engine(engine).connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            _foreign_keys(connection, on=False)
+        try:
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                    )
+                command.upgrade(alembic_config(connection), revision)
+                if sqlite:
+                    _check_foreign_keys(connection)
+        finally:
+            if sqlite:
+                _foreign_keys(connection, on=True)
+
+
+def _foreign_keys(connection: Connection, *, on: bool) -> None:
+    # Straight to the driver: through SQLAlchemy the statement would begin a transaction
+    # first, and SQLite ignores this pragma inside one.
+    connection.connection.driver_connection.execute(  # type: ignore[union-attr]
+        f"PRAGMA foreign_keys={'ON' if on else 'OFF'}"
+    )
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        table, rowid, parent, _ = broken[0]
+        raise StoreError(
+            f"the migration left {len(broken)} row(s) referring to missing rows, e.g. "
+            f"{table} row {rowid} -> {parent}; nothing was changed"
+        )

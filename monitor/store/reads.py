@@ -43,7 +43,7 @@ __all__ = [
     "run_summaries",
 ]
 
-_FINAL = [status.value for status in RunStatus if status is not RunStatus.RUNNING]
+_FINAL = [s.value for s in RunStatus if s not in (RunStatus.QUEUED, RunStatus.RUNNING)]
 
 
 def get_run(connection: Connection, run_id: int) -> Run | None:
@@ -65,6 +65,7 @@ def list_runs(
     status: RunStatus | None = None,
     limit: int = 50,
     before_id: int | None = None,
+    request_id: str | None = None,
 ) -> list[Run]:
     """Runs newest first, optionally filtered; page on with ``before_id`` = last id seen.
 
@@ -80,6 +81,8 @@ def list_runs(
         query = query.where(runs.c.status == RunStatus(status).value)
     if before_id is not None:
         query = query.where(runs.c.id < before_id)
+    if request_id is not None:
+        query = query.where(runs.c.request_id == request_id)
     rows = connection.execute(query).all()
     metrics = _metrics_by_run(connection, [row.id for row in rows])
     return [_to_run(row, metrics.get(row.id, ())) for row in rows]
@@ -146,18 +149,19 @@ def _slices(connection: Connection, run_id: int) -> tuple[SliceMetric, ...]:
     )
 
 
-def latest_scores(connection: Connection) -> list[LatestScore]:
-    """Every metric of the latest succeeded run (highest id) of each suite x model.
+def latest_scores(connection: Connection, *, suite: str | None = None) -> list[LatestScore]:
+    """Every metric of the latest succeeded run (highest id) of each suite x model, of
+    one ``suite`` if given.
 
     Pairs whose runs all failed or were interrupted are absent: a failed run has no
     scores, and hiding the last good ones would make a dashboard read "no data".
     """
-    latest = (
-        select(func.max(runs.c.id).label("run_id"))
-        .where(runs.c.status == RunStatus.SUCCEEDED.value)
-        .group_by(runs.c.suite, runs.c.model)
-        .subquery()
+    succeeded = select(func.max(runs.c.id).label("run_id")).where(
+        runs.c.status == RunStatus.SUCCEEDED.value
     )
+    if suite is not None:
+        succeeded = succeeded.where(runs.c.suite == suite)
+    latest = succeeded.group_by(runs.c.suite, runs.c.model).subquery()
     query = (
         select(runs.c.suite, runs.c.model, runs.c.finished_at, run_metrics)
         .join(latest, latest.c.run_id == runs.c.id)
@@ -384,11 +388,12 @@ def _to_run(row: Row[tuple[object, ...]], metrics: Iterable[MetricValue]) -> Run
         error=row.error,
         metrics=tuple(metrics),
         operations=_operations(row),
+        request_id=row.request_id,
     )
 
 
 def _operations(row: Row[tuple[object, ...]]) -> RunOperations | None:
-    if row.status == RunStatus.RUNNING.value or row.n_cases == 0:
+    if row.status not in _FINAL or row.n_cases == 0:
         return None
     return RunOperations(
         latency_p50=row.latency_p50,

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -37,6 +38,7 @@ from monitor.records import (
     NewDriftReport,
     Run,
     RunOperations,
+    RunRequest,
     RunStatus,
     RunSummary,
     SliceMetric,
@@ -45,7 +47,7 @@ from monitor.records import (
     StreamCount,
     Verdict,
 )
-from monitor.store import alerts, drift, migrate, reads, verdicts, writes
+from monitor.store import alerts, drift, migrate, reads, requests, verdicts, writes
 from monitor.store.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
     create_store_engine,
@@ -53,6 +55,7 @@ from monitor.store.engine import (
     redact_url,
     write_engine,
 )
+from monitor.store.requests import QueuedRun
 from monitor.store.types import ensure_utc
 
 __all__ = ["Store"]
@@ -166,8 +169,10 @@ class Store:
         dataset_sha256: str,
         config_hash: str,
         at: datetime,
+        status: RunStatus = RunStatus.RUNNING,
     ) -> int:
-        """Record a new ``running`` run of ``suite`` against ``model``; return its id."""
+        """Record a new run of ``suite`` against ``model``, ``running`` from ``at`` or
+        ``queued`` (started later with ``start_run``); return its id."""
         at = ensure_utc(at, name="at")
         with self._writing(f"creating a run of {suite!r} x {model!r}") as connection:
             return writes.create_run(
@@ -178,6 +183,47 @@ class Store:
                 dataset_sha256=dataset_sha256,
                 config_hash=config_hash,
                 at=at,
+                status=status,
+            )
+
+    def start_run(
+        self, run_id: int, *, dataset_sha256: str, config_hash: str, at: datetime
+    ) -> None:
+        """Move a ``queued`` run to ``running``; ``StoreError`` if it is not queued."""
+        at = ensure_utc(at, name="at")
+        with self._writing(f"starting run {run_id}") as connection:
+            writes.start_run(
+                connection, run_id, dataset_sha256=dataset_sha256, config_hash=config_hash, at=at
+            )
+
+    def create_run_request(
+        self,
+        *,
+        request_id: str,
+        suite: str,
+        models: Sequence[dict[str, Any]],
+        sample: int | None,
+        baseline: str | None,
+        requested_by: str,
+        at: datetime,
+        runs: Sequence[QueuedRun],
+    ) -> list[int]:
+        """Store an API request and its ``queued`` runs, all or nothing; return the run
+        ids in the order of ``runs``. ``ValueError`` for a numeric id, no runs, too many
+        runs or a model asked for twice."""
+        at = ensure_utc(at, name="at")
+        requests.check_request(request_id, runs)
+        with self._writing(f"storing run request {request_id!r}") as connection:
+            return requests.create_request(
+                connection,
+                request_id=request_id,
+                suite=suite,
+                models=models,
+                sample=sample,
+                baseline=baseline,
+                requested_by=requested_by,
+                at=at,
+                runs=runs,
             )
 
     def append_cases(self, run_id: int, cases: Sequence[CaseResult]) -> None:
@@ -225,19 +271,25 @@ class Store:
                 operations=operations,
             )
 
-    def interrupt_running(self, *, reason: str, at: datetime) -> list[int]:
-        """Mark every running run ``interrupted`` with ``reason``; return their ids.
+    def interrupt_running(
+        self, *, reason: str, at: datetime, run_ids: Sequence[int] | None = None
+    ) -> list[int]:
+        """Mark every queued or running run (of ``run_ids``, if given) ``interrupted``
+        with ``reason``; return their ids.
 
-        Called at daemon start: a run still ``running`` then was orphaned by a crash.
+        Called at daemon start: a run still queued or running then was orphaned by a
+        crash. With ``run_ids``, for runs cancelled before they started.
         """
         at = ensure_utc(at, name="at")
         with self._writing("interrupting running runs") as connection:
-            return writes.interrupt_running(connection, reason=reason, at=at)
+            return writes.interrupt_running(connection, reason=reason, at=at, run_ids=run_ids)
 
     # -- reads ------------------------------------------------------------------------
 
     def get_run(self, run_id: int) -> Run | None:
         """The run with ``run_id`` and its metrics sorted by name, or ``None``."""
+        if not 0 < run_id < 2**31:
+            return None  # ids are 32-bit; PostgreSQL would refuse to compare with this
         with self._reading(f"reading run {run_id}") as connection:
             return reads.get_run(connection, run_id)
 
@@ -264,6 +316,11 @@ class Store:
                 before_id=before_id,
             )
 
+    def get_run_request(self, request_id: str) -> RunRequest | None:
+        """The API request ``request_id`` with its runs, or ``None``."""
+        with self._reading(f"reading run request {request_id!r}") as connection:
+            return requests.get_request(connection, request_id)
+
     def list_cases(
         self, run_id: int, *, limit: int | None = 100, offset: int = 0
     ) -> list[CaseResult]:
@@ -279,10 +336,10 @@ class Store:
         with self._reading(f"counting cases of run {run_id}") as connection:
             return reads.count_cases(connection, run_id)
 
-    def latest_scores(self) -> list[LatestScore]:
-        """Metrics of the latest succeeded run of every suite x model."""
+    def latest_scores(self, *, suite: str | None = None) -> list[LatestScore]:
+        """Metrics of the latest succeeded run of every suite x model (of one suite)."""
         with self._reading("reading latest scores") as connection:
-            return reads.latest_scores(connection)
+            return reads.latest_scores(connection, suite=suite)
 
     def run_summaries(self) -> list[RunSummary]:
         """Run counts and last run times of every suite x model."""

@@ -44,6 +44,7 @@ __all__ = [
     "metadata",
     "models",
     "run_metrics",
+    "run_requests",
     "run_slices",
     "runs",
     "stream_batches",
@@ -122,12 +123,31 @@ runs = Table(
     Column("completion_tokens", BigInteger, nullable=True),
     Column("cost", Float, nullable=True),
     Column("currency", String(3), nullable=True),
+    # The API request the run belongs to, if any (revision 0005).
+    Column("request_id", String(64), ForeignKey("run_requests.id"), nullable=True),
     CheckConstraint(f"status IN ({_STATUSES})", name="status"),
     Index("ix_runs_suite_model_id", "suite", "model", "id"),
     Index("ix_runs_status", "status"),
+    Index("ix_runs_request_id", "request_id"),
 )
 """One execution of a suite against a model. ``suite`` and ``model`` are names, not
 foreign keys: a run stays readable after its model leaves the configuration."""
+
+run_requests = Table(
+    "run_requests",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("suite", String(NAME), nullable=False),
+    Column("models", json_document(), nullable=False),
+    Column("sample", Integer, nullable=True),
+    Column("baseline", String(NAME), nullable=True),
+    Column("requested_by", String(NAME), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_run_requests_created_at", "created_at"),
+)
+"""Requests of the compatible runs API: a suite against several models, one run each
+(``runs.request_id``). ``models`` keeps each entry without secrets: the id as sent, the
+run's model name and the ad-hoc endpoint (no credentials, query or fragment)."""
 
 run_metrics = Table(
     "run_metrics",

@@ -43,8 +43,12 @@ __all__ = [
     "create_run",
     "finish_run",
     "interrupt_running",
+    "start_run",
     "sync_catalog",
 ]
+
+
+_UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
 def check_catalog(models: Sequence[CatalogModel], suites: Sequence[CatalogSuite]) -> None:
@@ -65,7 +69,7 @@ def check_finish(
     SQLite stores NaN as NULL, so a NaN metric would fail on one backend and succeed on
     the other; refusing it everywhere keeps the two backends' contracts identical.
     """
-    if RunStatus(status) is RunStatus.RUNNING:
+    if RunStatus(status) in _UNFINISHED:
         raise ValueError(f"status must be final (succeeded, failed, interrupted), got: {status}")
     for index, metric in enumerate(metrics):
         for field in ("value", "lower", "upper"):
@@ -124,26 +128,56 @@ def create_run(
     dataset_sha256: str,
     config_hash: str,
     at: datetime,
+    status: RunStatus = RunStatus.RUNNING,
+    request_id: str | None = None,
 ) -> int:
-    """Insert a ``running`` run created and started at ``at``; return its id."""
+    """Insert a run created at ``at``, either ``running`` (started at ``at``) or
+    ``queued`` (not started); return its id."""
+    status = RunStatus(status)
+    if status not in _UNFINISHED:
+        raise ValueError(f"a new run is queued or running, got: {status}")
     result = connection.execute(
         insert(runs).values(
             suite=suite,
             model=model,
-            status=RunStatus.RUNNING.value,
+            status=status.value,
             trigger=trigger,
             created_at=at,
-            started_at=at,
+            started_at=at if status is RunStatus.RUNNING else None,
             dataset_sha256=dataset_sha256,
             config_hash=config_hash,
             n_cases=0,
             n_errors=0,
+            request_id=request_id,
         )
     )
     run_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
     if not isinstance(run_id, int):
         raise StoreError(f"inserting a run for {suite!r} x {model!r} returned no id")
     return run_id
+
+
+def start_run(
+    connection: Connection, run_id: int, *, dataset_sha256: str, config_hash: str, at: datetime
+) -> None:
+    """Move a ``queued`` run to ``running``, started at ``at``, with the fingerprint of
+    the dataset it reads. ``StoreError`` if the run does not exist or is not queued (a
+    run interrupted while it waited is never started)."""
+    updated = connection.execute(
+        update(runs)
+        .where(runs.c.id == run_id, runs.c.status == RunStatus.QUEUED.value)
+        .values(
+            status=RunStatus.RUNNING.value,
+            started_at=at,
+            dataset_sha256=dataset_sha256,
+            config_hash=config_hash,
+        )
+    )
+    if updated.rowcount != 1:
+        current = connection.scalar(select(runs.c.status).where(runs.c.id == run_id))
+        if current is None:
+            raise StoreError(f"run {run_id} does not exist")
+        raise StoreError(f"run {run_id} is {current}, not queued; it cannot be started")
 
 
 def append_cases(connection: Connection, run_id: int, cases: Sequence[CaseResult]) -> None:
@@ -233,13 +267,22 @@ def _operation_values(operations: RunOperations | None) -> dict[str, Any]:
     }
 
 
-def interrupt_running(connection: Connection, *, reason: str, at: datetime) -> list[int]:
-    """Mark every ``running`` run ``interrupted`` at ``at``; return their ids, ascending."""
+def interrupt_running(
+    connection: Connection,
+    *,
+    reason: str,
+    at: datetime,
+    run_ids: Sequence[int] | None = None,
+) -> list[int]:
+    """Mark every ``queued`` or ``running`` run (of ``run_ids``, if given) ``interrupted``
+    at ``at``; return their ids, ascending. Finished runs are left alone."""
+    query = update(runs).where(runs.c.status.in_([s.value for s in _UNFINISHED]))
+    if run_ids is not None:
+        query = query.where(runs.c.id.in_(run_ids))
     result = connection.execute(
-        update(runs)
-        .where(runs.c.status == RunStatus.RUNNING.value)
-        .values(status=RunStatus.INTERRUPTED.value, finished_at=at, error=reason)
-        .returning(runs.c.id)
+        query.values(status=RunStatus.INTERRUPTED.value, finished_at=at, error=reason).returning(
+            runs.c.id
+        )
     )
     return sorted(result.scalars())
 

@@ -79,7 +79,9 @@ async def test_ingested_drift_is_reported(make_config: MakeConfig, tmp_path: Pat
     serving = asyncio.create_task(daemon.serve(started=started))
     await asyncio.wait_for(started.wait(), timeout=30)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{daemon.port}") as http:
+        # The write token reads too: with tokens configured every /v1 route needs one.
+        base = f"http://127.0.0.1:{daemon.port}"
+        async with httpx.AsyncClient(base_url=base, headers=AUTH) as http:
             url = "/v1/streams/wine/records"
             calm = await http.post(url, json=rows(500, shift=0, seed=2), headers=AUTH)
             assert calm.status_code == 201, calm.text

@@ -178,18 +178,24 @@ async def test_metrics_answer_when_the_store_does_not() -> None:
 
 async def test_openapi_documents_the_routes(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
-    assert sorted(spec["paths"]) == [
-        "/healthz",
-        "/metrics",
-        "/readyz",
-        "/v1/alerts",
-        "/v1/drift/{report_id}",
-        "/v1/drift/{report_id}/report.html",
-        "/v1/runs",
-        "/v1/runs/{run_id}",
-        "/v1/runs/{run_id}/cases",
-        "/v1/streams/{name}/labels",
-        "/v1/streams/{name}/records",
-        "/v1/streams/{name}/reports",
-    ]
+    routes = {path: sorted(operations) for path, operations in spec["paths"].items()}
+    assert routes == {
+        "/healthz": ["get"],
+        "/metrics": ["get"],
+        "/readyz": ["get"],
+        "/v1/alerts": ["get"],
+        "/v1/drift/{report_id}": ["get"],
+        "/v1/drift/{report_id}/report.html": ["get"],
+        "/v1/runs": ["get", "post"],
+        "/v1/runs/{run_id}": ["get"],
+        "/v1/runs/{run_id}/cases": ["get"],
+        "/v1/runs/{run_id}/results": ["get"],
+        "/v1/streams/{name}/labels": ["post"],
+        "/v1/streams/{name}/records": ["post"],
+        "/v1/streams/{name}/reports": ["get"],
+        "/v1/suites/{suite}/leaderboard": ["get"],
+    }
+    body = spec["paths"]["/v1/runs"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["required"] == ["benchmarkId", "models"]
+    assert "$ref" not in str(body)  # written out in place: resolvable in this document
     assert (await client.get("/docs")).status_code == 200

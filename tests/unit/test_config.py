@@ -77,6 +77,21 @@ def test_env_default_and_escape(tmp_path: Path) -> None:
 
 BROKEN = [
     pytest.param(
+        ("port = 9000", 'port = 9000\nallowed_endpoint_prefixes = ["http://vllm:8000", "ftp://x"]'),
+        "server.allowed_endpoint_prefixes[1]: expected an http:// or https:// URL with a host",
+        id="prefix-not-http",
+    ),
+    pytest.param(
+        ("port = 9000", 'port = 9000\nallowed_endpoint_prefixes = ["http://h/v1?key=1"]'),
+        "server.allowed_endpoint_prefixes[0]: a prefix is scheme://host[:port][/path]",
+        id="prefix-with-query",
+    ),
+    pytest.param(
+        ("port = 9000", "port = 9000\nmax_body_bytes = 10"),
+        "server.max_body_bytes: Input should be greater than or equal to 1024",
+        id="tiny-body-limit",
+    ),
+    pytest.param(
         ("[server]", "[server]\nprot = 1"),
         "server.prot: unknown key; did you mean 'port'?",
         id="unknown-key",

@@ -58,10 +58,17 @@ def seed_every_kind_of_run(store: Store) -> None:
     operations = RunOperations(0.1, 0.2, 0.3, 0.4, 0.0, 5.0, 120, 30, 0.002, "USD")
     for minute, status in enumerate(order):
         at = T0 + timedelta(minutes=minute)
+        queued = status is RunStatus.QUEUED
         run_id = store.create_run(
-            suite="s", model="m", trigger="schedule", dataset_sha256="d", config_hash="c", at=at
+            suite="s",
+            model="m",
+            trigger="schedule",
+            dataset_sha256="d",
+            config_hash="c",
+            at=at,
+            status=RunStatus.QUEUED if queued else RunStatus.RUNNING,
         )
-        if status is not RunStatus.RUNNING:
+        if status not in (RunStatus.QUEUED, RunStatus.RUNNING):
             succeeded = status == "succeeded"
             store.finish_run(
                 run_id,

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from monitor.config import HttpModelConfig, SuiteConfig
+from monitor.errors import StoreError
 from monitor.records import RunStatus
 from monitor.runner import INTERRUPTED, Runner
 from monitor.store import Store
@@ -130,3 +131,47 @@ async def test_cancelled_run_is_stored_interrupted(store: Store, suite: SuiteCon
     await runner.aclose()
     (run,) = store.list_runs()
     assert run.status is RunStatus.INTERRUPTED and run.error == INTERRUPTED
+
+
+async def test_queued_run_is_started_then_finished(store: Store, suite: SuiteConfig) -> None:
+    queued = store.create_run(
+        suite="s",
+        model="m",
+        trigger="api",
+        dataset_sha256="",
+        config_hash="queued-hash",
+        at=NOW,
+        status=RunStatus.QUEUED,
+    )
+    runner = Runner(store, transport=answering(wrong={0}), clock=lambda: NOW)
+    try:
+        run = await runner.run(suite, MODEL, run_id=queued)
+        assert run.id == queued and run.status is RunStatus.SUCCEEDED
+        assert run.trigger == "api" and run.started_at == NOW and len(run.dataset_sha256) == 64
+        assert {m.name: m.value for m in run.metrics}["accuracy"] == pytest.approx(0.9)
+        assert [r.id for r in store.list_runs()] == [queued]  # no second run was created
+        with pytest.raises(StoreError, match=f"run {queued} is succeeded, not queued"):
+            await runner.run(suite, MODEL, run_id=queued)
+    finally:
+        await runner.aclose()
+
+
+async def test_an_endpoint_override_gets_its_own_adapter(store: Store, suite: SuiteConfig) -> None:
+    moved = MODEL.model_copy(update={"url": "http://elsewhere.test/p"})
+    hosts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        hosts.append(request.url.host)
+        return httpx.Response(200, json={"prediction": LABELS[json.loads(request.content)["x"]]})
+
+    runner = Runner(store, transport=httpx.MockTransport(handler), clock=lambda: NOW)
+    try:
+        await runner.run(suite, MODEL)
+        configured = runner._adapter(MODEL)
+        await runner.run(suite, moved)
+        await runner.run(suite, MODEL)
+        assert runner._adapter(MODEL) is configured  # not replaced by the override's
+        assert runner._adapter(moved) is not configured
+    finally:
+        await runner.aclose()
+    assert hosts == ["model.test"] * 10 + ["elsewhere.test"] * 10 + ["model.test"] * 10
