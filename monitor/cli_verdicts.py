@@ -175,7 +175,9 @@ def gate(
     ):
         _fail(EXIT_USAGE, f"--baseline must be a run id or 'production', got {baseline_choice!r}")
     if remote is not None:
-        outcome = _remote(remote, suite_name, model_name, baseline_choice, sample, timeout)
+        outcome = _remote(
+            remote, suite_name, model_name, baseline_choice, sample, timeout, allow_dataset_change
+        )
     else:
         outcome = _local(
             config, suite_name, model_name, baseline_choice, sample, allow_dataset_change
@@ -258,6 +260,7 @@ def _remote(
     baseline_choice: str | None,
     sample: int | None,
     timeout: float,
+    allow_dataset_change: bool,
 ) -> Any:
     from monitor.gate import GateReport, RemoteFailure, remote_report
 
@@ -266,7 +269,14 @@ def _remote(
         _fail(EXIT_USAGE, f"--remote needs a token with the write scope in ${TOKEN_ENV}")
     result = asyncio.run(
         remote_report(
-            url, token, suite, model, baseline=baseline_choice, sample=sample, timeout=timeout
+            url,
+            token,
+            suite,
+            model,
+            baseline=baseline_choice,
+            sample=sample,
+            timeout=timeout,
+            allow_dataset_change=allow_dataset_change,
         )
     )
     if isinstance(result, GateReport):

@@ -2,95 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.api.auth import require_scope
-from monitor.api.runs import vars_of
+from monitor.api.verdict_models import BaselineOut, VerdictOut
 from monitor.clock import utc_now
-from monitor.records import Baseline, Verdict
+from monitor.gate.report import GateReport
+from monitor.records import RunStatus
 from monitor.store import Store
-
-
-class BaselineOut(BaseModel):
-    id: int
-    suite: str
-    model: str
-    run_id: int
-    dataset_sha256: str
-    promoted_at: datetime
-    promoted_by: str
-    reason: str
-    active: bool
-
-    @classmethod
-    def of(cls, baseline: Baseline) -> BaselineOut:
-        return cls(**vars_of(baseline))
-
-
-class MetricComparisonOut(BaseModel):
-    """One metric, overall (``slice`` empty) or in one slice (``field=value``), against the
-    baseline. ``lower``/``upper`` bound the 95% interval of ``delta`` (new - baseline);
-    ``p_value`` is two-sided; ``p_adjusted`` one-sided and Holm-adjusted."""
-
-    metric: str
-    slice: str
-    outcome: str
-    method: str
-    n: int
-    baseline: float
-    new: float
-    delta: float
-    lower: float
-    upper: float
-    p_value: float
-    p_adjusted: float
-    margin: float
-    reason: str
-    cases_needed: int | None = None
-    unpaired: int = 0
-    degraded: int | None = None
-    improved: int | None = None
-
-
-class CaseChangeOut(BaseModel):
-    case_id: str
-    change: str
-    metric: str
-    baseline_score: float
-    new_score: float
-    input: Any
-    expected: Any
-    baseline_prediction: Any
-    new_prediction: Any
-
-
-class VerdictOut(BaseModel):
-    id: int
-    run_id: int
-    baseline_run_id: int
-    suite: str
-    model: str
-    outcome: str
-    reason: str
-    created_at: datetime
-    dataset_changed: bool
-    metrics: list[MetricComparisonOut]
-    changes: list[CaseChangeOut]
-
-    @classmethod
-    def of(cls, verdict: Verdict) -> VerdictOut:
-        composite = {"metrics", "changes"}
-        return cls(
-            **{k: getattr(verdict, k) for k in cls.model_fields if k not in composite},
-            metrics=[MetricComparisonOut(**vars_of(m)) for m in verdict.metrics],
-            changes=[CaseChangeOut(**vars_of(c)) for c in verdict.changes],
-        )
-
+from monitor.verdicts.service import Configured, VerdictError, find_baseline, judge_run
 
 router = APIRouter(tags=["verdicts"])
 
@@ -202,3 +126,60 @@ async def run_verdict(request: Request, run_id: int) -> VerdictOut:
     if not found:
         raise HTTPException(404, detail=f"run {run_id} has no verdict")
     return VerdictOut.of(found[0])
+
+
+@router.get(
+    "/v1/runs/{run_id}/report",
+    responses={
+        404: {"description": "No such run"},
+        409: {
+            "description": "The run did not succeed, or it cannot be judged (no baseline, "
+            "a changed dataset): the detail says which"
+        },
+    },
+)
+async def run_report(
+    request: Request,
+    run_id: int,
+    baseline: Annotated[
+        str | None,
+        Query(description="A run id, or 'production'; default: the run's own baseline"),
+    ] = None,
+    allow_dataset_change: bool = False,
+) -> GateReport:
+    """The gate's report of a run: its verdict against ``baseline`` with both runs. The
+    verdict the daemon stored is reused; otherwise it is computed now and stored (the same
+    two runs always give the same verdict). This is what ``monitor gate --remote`` reads."""
+    store = _store(request)
+    catalog = Configured(
+        tuple(request.app.state.suites.values()), tuple(request.app.state.models.values())
+    )
+
+    def build() -> GateReport:
+        run = store.get_run(run_id)
+        if run is None:
+            raise HTTPException(404, detail=f"run {run_id} not found")
+        if run.status != RunStatus.SUCCEEDED:
+            raise HTTPException(
+                409, detail=f"run {run_id} is {run.status}: {run.error or 'not finished'}"
+            )
+        try:
+            reference = find_baseline(store, catalog, run.suite, run.model, baseline)
+            stored = store.list_verdicts(run_id=run_id, baseline_run_id=reference.run.id, limit=1)
+            verdict = (
+                stored[0]
+                if stored and (allow_dataset_change or not stored[0].dataset_changed)
+                else judge_run(
+                    store,
+                    catalog,
+                    run,
+                    at=utc_now(),
+                    baseline=reference.run.id,
+                    allow_dataset_change=allow_dataset_change,
+                )
+            )
+        except VerdictError as exc:
+            raise HTTPException(409, detail=str(exc)) from None
+        return GateReport.build(verdict, run, reference.run)
+
+    return await anyio.to_thread.run_sync(build)

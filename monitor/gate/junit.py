@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from monitor.api.verdicts import CaseChangeOut, MetricComparisonOut, VerdictOut
+from monitor.api.verdict_models import CaseChangeOut, MetricComparisonOut, VerdictOut
 from monitor.gate import formatting as fmt
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from monitor import __version__
 from monitor.api.runs import RunOut
-from monitor.api.verdicts import CaseChangeOut, MetricComparisonOut
+from monitor.api.verdict_models import CaseChangeOut, MetricComparisonOut
 from monitor.gate import formatting as fmt
 from monitor.gate.summary import detail, headline, label, word
 

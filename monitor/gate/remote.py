@@ -84,6 +84,7 @@ async def remote_report(
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Clock = time.monotonic,
     sleep: Sleep = asyncio.sleep,
+    allow_dataset_change: bool = False,
 ) -> GateReport | RemoteFailure:
     """Run ``suite`` against ``model`` on the daemon at ``url`` and return its report, or
     why there is none. ``timeout`` (seconds) bounds the whole exchange, run included (a
@@ -102,7 +103,13 @@ async def remote_report(
     ) as client:
         session = _Session(client, shown, token or "", clock() + timeout, timeout, clock, sleep)
         try:
-            return await session.gate(suite, model, baseline=baseline, sample=sample)
+            return await session.gate(
+                suite,
+                model,
+                baseline=baseline,
+                sample=sample,
+                allow_dataset_change=allow_dataset_change,
+            )
         except _Stop as stop:
             return stop.failure
 
@@ -127,7 +134,13 @@ class _Session:
     sleep: Sleep
 
     async def gate(
-        self, suite: str, model: str, *, baseline: int | str | None, sample: int | None
+        self,
+        suite: str,
+        model: str,
+        *,
+        baseline: int | str | None,
+        sample: int | None,
+        allow_dataset_change: bool = False,
     ) -> GateReport | RemoteFailure:
         body = {
             "benchmarkId": suite,
@@ -146,6 +159,8 @@ class _Session:
         if native is None:
             raise self.stop(EXIT_INFRASTRUCTURE, f"remote run {run_id} completed without a run")
         params = {} if baseline is None else {"baseline": str(baseline)}
+        if allow_dataset_change:
+            params["allow_dataset_change"] = "true"
         answer = await self.call("GET", f"/v1/runs/{native}/report", params=params)
         try:
             return GateReport.model_validate(answer)

@@ -18,10 +18,12 @@ the comparison is refused with a clear message, unless the suite sets
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-from monitor.config import AnyModelConfig, Config, SuiteConfig
+from monitor.config import AnyModelConfig, SuiteConfig
 from monitor.records import Run, RunStatus, Verdict
 from monitor.scoring.operations import Price
 from monitor.store import Store
@@ -29,6 +31,25 @@ from monitor.verdicts.compare import compare_cases
 
 BaselineChoice = int | str | None
 """A run id, ``"production"``, or None for the run's own baseline (then production's)."""
+
+
+class Catalog(Protocol):
+    """What judging needs of the configuration: its suites and models (``Config`` is
+    one)."""
+
+    @property
+    def suites(self) -> Sequence[SuiteConfig]: ...
+
+    @property
+    def models(self) -> Sequence[AnyModelConfig]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Configured:
+    """A catalog from the suites and models an API app holds."""
+
+    suites: Sequence[SuiteConfig]
+    models: Sequence[AnyModelConfig]
 
 
 class VerdictError(Exception):
@@ -45,7 +66,7 @@ class Reference:
 
 
 def find_baseline(
-    store: Store, config: Config, suite: str, model: str, choice: BaselineChoice = None
+    store: Store, config: Catalog, suite: str, model: str, choice: BaselineChoice = None
 ) -> Reference:
     """The baseline run for a run of ``suite`` on ``model`` (see the module docstring);
     ``VerdictError`` when there is none."""
@@ -94,7 +115,7 @@ def find_baseline(
 
 def judge_run(
     store: Store,
-    config: Config,
+    config: Catalog,
     run: Run,
     *,
     at: datetime,
@@ -141,7 +162,7 @@ def judge_run(
     return verdict
 
 
-def auto_promote(store: Store, config: Config, run: Run, *, at: datetime) -> bool:
+def auto_promote(store: Store, config: Catalog, run: Run, *, at: datetime) -> bool:
     """With ``baseline = "auto"``, make a succeeded scheduled run the baseline of its suite
     x model when it has none. True when ``run`` became the baseline."""
     suite = next((s for s in config.suites if s.name == run.suite), None)
@@ -166,18 +187,18 @@ def _reference(store: Store, run_id: int, source: str) -> Reference:
     return Reference(run, source)
 
 
-def _suite(config: Config, name: str) -> SuiteConfig:
+def _suite(config: Catalog, name: str) -> SuiteConfig:
     for suite in config.suites:
         if suite.name == name:
             return suite
     raise VerdictError(f"suite {name!r} is not in the configuration")
 
 
-def _model(config: Config, name: str) -> AnyModelConfig | None:
+def _model(config: Catalog, name: str) -> AnyModelConfig | None:
     return next((m for m in config.models if m.name == name), None)
 
 
-def _role(config: Config, name: str) -> str:
+def _role(config: Catalog, name: str) -> str:
     model = _model(config, name)
     return model.role if model is not None else "candidate"
 

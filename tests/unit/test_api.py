@@ -184,16 +184,22 @@ async def test_openapi_documents_the_routes(client: httpx.AsyncClient) -> None:
         "/metrics": ["get"],
         "/readyz": ["get"],
         "/v1/alerts": ["get"],
+        "/v1/baselines": ["get", "post"],
+        "/v1/baselines/{baseline_id}": ["get"],
         "/v1/drift/{report_id}": ["get"],
         "/v1/drift/{report_id}/report.html": ["get"],
         "/v1/runs": ["get", "post"],
         "/v1/runs/{run_id}": ["get"],
         "/v1/runs/{run_id}/cases": ["get"],
+        "/v1/runs/{run_id}/report": ["get"],
         "/v1/runs/{run_id}/results": ["get"],
+        "/v1/runs/{run_id}/verdict": ["get"],
         "/v1/streams/{name}/labels": ["post"],
         "/v1/streams/{name}/records": ["post"],
         "/v1/streams/{name}/reports": ["get"],
         "/v1/suites/{suite}/leaderboard": ["get"],
+        "/v1/verdicts": ["get"],
+        "/v1/verdicts/{verdict_id}": ["get"],
     }
     body = spec["paths"]["/v1/runs"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"]["required"] == ["benchmarkId", "models"]

@@ -53,7 +53,13 @@ def exported(store: Store, tmp_path: Path) -> dict[str, tuple[str, frozenset[str
 
 def seed_every_kind_of_run(store: Store) -> None:
     # The succeeded run finishes last, with tokens and a cost.
-    order = [RunStatus.RUNNING, RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.SUCCEEDED]
+    order = [
+        RunStatus.QUEUED,
+        RunStatus.RUNNING,
+        RunStatus.FAILED,
+        RunStatus.INTERRUPTED,
+        RunStatus.SUCCEEDED,
+    ]
     assert sorted(order) == sorted(RunStatus)
     operations = RunOperations(0.1, 0.2, 0.3, 0.4, 0.0, 5.0, 120, 30, 0.002, "USD")
     for minute, status in enumerate(order):

@@ -1,0 +1,87 @@
+"""The API's views of baselines and verdicts (also the body of the gate's reports)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from monitor.api.runs import vars_of
+from monitor.records import Baseline, Verdict
+
+
+class BaselineOut(BaseModel):
+    id: int
+    suite: str
+    model: str
+    run_id: int
+    dataset_sha256: str
+    promoted_at: datetime
+    promoted_by: str
+    reason: str
+    active: bool
+
+    @classmethod
+    def of(cls, baseline: Baseline) -> BaselineOut:
+        return cls(**vars_of(baseline))
+
+
+class MetricComparisonOut(BaseModel):
+    """One metric, overall (``slice`` empty) or in one slice (``field=value``), against the
+    baseline. ``lower``/``upper`` bound the 95% interval of ``delta`` (new - baseline);
+    ``p_value`` is two-sided; ``p_adjusted`` one-sided and Holm-adjusted."""
+
+    metric: str
+    slice: str
+    outcome: str
+    method: str
+    n: int
+    baseline: float
+    new: float
+    delta: float
+    lower: float
+    upper: float
+    p_value: float
+    p_adjusted: float
+    margin: float
+    reason: str
+    cases_needed: int | None = None
+    unpaired: int = 0
+    degraded: int | None = None
+    improved: int | None = None
+
+
+class CaseChangeOut(BaseModel):
+    case_id: str
+    change: str
+    metric: str
+    baseline_score: float
+    new_score: float
+    input: Any
+    expected: Any
+    baseline_prediction: Any
+    new_prediction: Any
+
+
+class VerdictOut(BaseModel):
+    id: int
+    run_id: int
+    baseline_run_id: int
+    suite: str
+    model: str
+    outcome: str
+    reason: str
+    created_at: datetime
+    dataset_changed: bool
+    metrics: list[MetricComparisonOut]
+    changes: list[CaseChangeOut]
+
+    @classmethod
+    def of(cls, verdict: Verdict) -> VerdictOut:
+        composite = {"metrics", "changes"}
+        return cls(
+            **{k: getattr(verdict, k) for k in cls.model_fields if k not in composite},
+            metrics=[MetricComparisonOut(**vars_of(m)) for m in verdict.metrics],
+            changes=[CaseChangeOut(**vars_of(c)) for c in verdict.changes],
+        )
