@@ -6,6 +6,7 @@ reports it writes."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -18,9 +19,11 @@ from fastapi import FastAPI
 
 from monitor.cli_verdicts import gate
 from monitor.gate import GATE_FLAGS
-from tests.servers import serve_in_thread
+from tests.servers import MonitorProcess, serve_in_thread
 
 CASES = 200
+TOKEN = "gate-token-0123456789abcdef"
+ENV = {"GATE_TOKEN": TOKEN}
 
 
 def parity_model(*, degraded: bool) -> FastAPI:
@@ -53,6 +56,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         model = "{{n}}"
         (root / "monitor.toml").write_text(
             f"""
+[server]
+port = 0
+
+[[server.tokens]]
+name = "ci"
+token = "${{GATE_TOKEN}}"
+scopes = ["read", "write"]
+
 [store]
 data_dir = "data"
 
@@ -111,17 +122,24 @@ models = ["prod", "candidate", "broken"]
         yield root
 
 
-def monitor(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def monitor(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "monitor", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, **ENV, **(env or {})},
     )
 
 
-def run_gate(root: Path, model: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def run_gate(
+    root: Path, model: str, *extra: str, name: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    name = name or model
+    reports = ["--report-md", f"{name}.md", "--report-json", f"{name}.json"]
     return monitor(
         "gate",
         "-c",
@@ -130,14 +148,12 @@ def run_gate(root: Path, model: str, *extra: str) -> subprocess.CompletedProcess
         "numbers",
         "--model",
         model,
-        "--report-md",
-        f"{model}.md",
-        "--report-json",
-        f"{model}.json",
+        *reports,
         "--junit",
-        f"{model}.xml",
+        f"{name}.xml",
         *extra,
         cwd=root,
+        env=env,
     )
 
 
@@ -190,6 +206,47 @@ def test_usage_errors_exit_2(setup: Path) -> None:
     assert bad_choice.returncode == 2 and "run id or 'production'" in bad_choice.stderr
     missing = run_gate(setup, "prod", "--baseline", "9999")
     assert missing.returncode == 2 and "baseline run 9999 not found" in missing.stderr
+
+
+def test_remote_and_local_gates_give_the_same_report(setup: Path) -> None:
+    daemon = MonitorProcess("run", "-c", "monitor.toml", cwd=setup, env=ENV)
+    try:
+        url = daemon.wait_for_line(r"HTTP API on (http://\S+) ").group(1)
+        remote = run_gate(
+            setup, "candidate", "--remote", url, name="remote", env={"MONITOR_TOKEN": TOKEN}
+        )
+        assert remote.returncode == 1, remote.stderr + daemon.output()
+        local = run_gate(setup, "candidate", name="local")
+        assert local.returncode == 1, local.stderr
+        reports = [json.loads((setup / f"{n}.json").read_text()) for n in ("remote", "local")]
+        assert reports[0]["run"]["trigger"] == "api" and reports[1]["run"]["trigger"] == "gate"
+        assert reports[0]["run"]["id"] != reports[1]["run"]["id"]
+        for key in ("outcome", "metrics", "changes", "baseline_run_id", "suite", "model"):
+            assert reports[0]["verdict"][key] == reports[1]["verdict"][key], key
+        assert reports[0]["summary"] == reports[1]["summary"].replace(
+            f"run {reports[1]['run']['id']}", f"run {reports[0]['run']['id']}"
+        )
+        # The Markdown differs only where the runs do: ids, times, durations.
+        remote_md, local_md = ((setup / f"{n}.md").read_text() for n in ("remote", "local"))
+        assert remote_md.splitlines()[0] == local_md.splitlines()[0]
+        metric_rows = [
+            [line for line in md.splitlines() if line.startswith("| accuracy |")]
+            for md in (remote_md, local_md)
+        ]
+        assert metric_rows[0] == metric_rows[1] and metric_rows[0]
+        # A token the daemon does not know is a usage error, never a regression.
+        refused = run_gate(
+            setup,
+            "candidate",
+            "--remote",
+            url,
+            name="refused",
+            env={"MONITOR_TOKEN": "not-the-token-0123456789"},
+        )
+        assert refused.returncode == 2, refused.stderr
+        assert "not-the-token" not in refused.stderr
+    finally:
+        daemon.stop()
 
 
 def test_the_command_takes_exactly_the_documented_flags() -> None:
