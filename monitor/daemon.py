@@ -171,6 +171,7 @@ class Daemon:
             models=self.config.models,
             allowed_endpoint_prefixes=server.allowed_endpoint_prefixes,
             max_body_bytes=server.max_body_bytes,
+            open_reads=server.open_reads,
             submit=self.submit,
         )
         self._server = await start_server(app, host=server.host, port=server.port, what="HTTP API")

@@ -42,6 +42,7 @@ def create_app(
     models: Sequence[AnyModelConfig] = (),
     allowed_endpoint_prefixes: Sequence[str] = (),
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    open_reads: bool = False,
     submit: Submit | None = None,
 ) -> FastAPI:
     """The daemon's HTTP app. ``registry`` is the daemon's own, never the global one;
@@ -54,6 +55,7 @@ def create_app(
     app.state.registry = registry
     app.state.streams = {stream.name: stream for stream in streams}
     app.state.tokens = tuple(tokens)
+    app.state.open_reads = open_reads
     app.state.suites = {suite.name: suite for suite in suites}
     app.state.models = {model.name: model for model in models}
     app.state.endpoint_guard = EndpointGuard(allowed_endpoint_prefixes)

@@ -62,10 +62,11 @@ async def read_access(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str | None:
-    """A dependency for read routes: anyone may read while no token is configured;
-    otherwise a token with ``read`` (or ``write``) is required. Returns the token's name,
+    """A dependency for read routes: anyone may read while no token is configured (or
+    with ``server.open_reads``); otherwise a token with ``read`` (or ``write``) is
+    required. Returns the token's name,
     ``None`` for an open read."""
-    if not request.app.state.tokens:
+    if not request.app.state.tokens or request.app.state.open_reads:
         return None
     return await _read(request, credentials)
 

@@ -59,6 +59,9 @@ class ServerConfig(Section):
     Empty (the default): no ad-hoc endpoints at all."""
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     """The largest request body any route accepts (stream ingest has its own limit)."""
+    open_reads: bool = False
+    """Let anyone read ``/v1`` without a token even when tokens are configured (writes
+    still need one). For a daemon that only listens on loopback, like the demo."""
 
     @field_validator("public_url")
     @classmethod

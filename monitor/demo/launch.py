@@ -45,6 +45,8 @@ def demo_config(
             "port": port,
             "shutdown_grace": "5s",
             "tokens": [{"name": "demo-traffic", "token": token, "scopes": ["write"]}],
+            # The token only lets the demo's own traffic in; the URLs it prints stay open.
+            "open_reads": True,
         },
         "store": {"data_dir": str(data_dir)},
         "models": [

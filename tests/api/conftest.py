@@ -170,6 +170,7 @@ def served_app(
         models=config.models,
         allowed_endpoint_prefixes=server.allowed_endpoint_prefixes,
         max_body_bytes=server.max_body_bytes,
+        open_reads=server.open_reads,
         submit=submit,
     )
     with serve_in_thread(app) as url:

@@ -312,3 +312,12 @@ def test_body_limits(small: tuple[httpx.Client, Recorder], store: Store) -> None
     small_chunks = http.post("/v1/runs", content=chunks(padded(1500)), headers=WRITE)
     assert small_chunks.status_code == 202, small_chunks.text
     assert stored(store) == (2, 2) and len(recorder.handed) == 2
+
+
+def test_open_reads_leave_writes_guarded(make_config: MakeConfig, store: Store) -> None:
+    config = make_config(server={"open_reads": True})
+    with served_app(config, store) as url, httpx.Client(base_url=url) as http:
+        assert http.get("/v1/runs").status_code == 200
+        assert http.get("/v1/verdicts").status_code == 200
+        assert http.post("/v1/runs", json=GOOD).status_code == 401
+        assert http.post("/v1/runs", json=GOOD, headers=READ).status_code == 403

@@ -190,6 +190,13 @@ def test_monitor_demo_shows_a_score_and_stops_on_ctrl_c(tmp_path: Path) -> None:
 
         line = wait_for(score, timeout=30, what="the demo's first score")
         assert 'suite="wine-holdout"' in line and float(line.rsplit(" ", 1)[1]) > 0.85
+        # The URLs it prints open without a token (its token only guards its traffic),
+        # and its first run became the suite's baseline.
+        runs = httpx.get(f"{api}/v1/runs")
+        assert runs.status_code == 200 and runs.json()["runs"]
+        baselines = httpx.get(f"{api}/v1/baselines").json()
+        assert [b["promoted_by"] for b in baselines] == ["auto"]
+        assert httpx.post(f"{api}/v1/baselines", json={"run_id": 1}).status_code == 401
         started = time.monotonic()
         demo.proc.send_signal(signal.SIGINT)
         assert demo.proc.wait(timeout=10) == 0
