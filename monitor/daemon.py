@@ -397,6 +397,8 @@ class Daemon:
             verdict.baseline_run_id,
             verdict.reason,
         )
+        if run.trigger != "schedule":
+            return verdict  # an API run's verdict is for whoever asked, not for alerting
         try:
             await self.alerts.handle(verdict_event(verdict))
         except Exception:

@@ -187,9 +187,13 @@ def list_verdicts(
 
 
 def latest_verdicts(connection: Connection) -> list[Verdict]:
-    """The newest verdict of every suite x model (for the metrics exporter)."""
+    """The newest verdict of a scheduled run of every suite x model (for the metrics
+    exporter): a CI gate's or an API run's verdict on a candidate says nothing about what
+    serves in production."""
     newest = (
         select(func.max(verdicts.c.id).label("id"))
+        .join(runs, runs.c.id == verdicts.c.run_id)
+        .where(runs.c.trigger == "schedule")
         .group_by(verdicts.c.suite, verdicts.c.model)
         .subquery()
     )

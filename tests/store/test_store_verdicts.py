@@ -184,3 +184,16 @@ def test_a_run_is_not_judged_against_itself(store: Store, tmp_path: Path) -> Non
     assert run is not None
     with pytest.raises(VerdictError, match="is itself the baseline"):
         judge_run(store, config_for(tmp_path), run, at=T0)
+
+
+def test_only_scheduled_runs_verdicts_are_the_latest(store: Store, tmp_path: Path) -> None:
+    config = config_for(tmp_path)
+    base = finished_run(store, [1] * 50)
+    store.promote_baseline(base, by="alice", reason="", at=T0)
+    scheduled = store.get_run(finished_run(store, [1] * 50))
+    gated = store.get_run(finished_run(store, [0] * 50, trigger="gate"))
+    assert scheduled is not None and gated is not None
+    kept = judge_run(store, config, scheduled, at=T0)
+    judge_run(store, config, gated, at=T0 + timedelta(minutes=1))
+    assert [v.id for v in store.latest_verdicts()] == [kept.id]
+    assert kept.outcome == "pass"
