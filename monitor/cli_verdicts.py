@@ -169,18 +169,24 @@ def gate(
         render_markdown,
     )
 
-    config = _load(config_path)
     if baseline_choice is not None and not (
         baseline_choice.isdigit() or baseline_choice == "production"
     ):
         _fail(EXIT_USAGE, f"--baseline must be a run id or 'production', got {baseline_choice!r}")
     if remote is not None:
+        # The daemon runs with its own configuration: the file (and the secrets it names)
+        # need not be readable here.
         outcome = _remote(
             remote, suite_name, model_name, baseline_choice, sample, timeout, allow_dataset_change
         )
     else:
         outcome = _local(
-            config, suite_name, model_name, baseline_choice, sample, allow_dataset_change
+            _load(config_path),
+            suite_name,
+            model_name,
+            baseline_choice,
+            sample,
+            allow_dataset_change,
         )
     if isinstance(outcome, GateReport):
         _write(report_md, render_markdown(outcome))
@@ -192,9 +198,6 @@ def gate(
     if code == EXIT_INFRASTRUCTURE:
         _write(report_md, render_failure_markdown(suite_name, model_name, run, message))
     _fail(code, message)
-
-
-Failure = tuple[int, str, Any]
 
 
 def _local(
