@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import SupportsFloat, SupportsInt
+from typing import Any, SupportsFloat, SupportsInt
 
 from sqlalchemy import Connection, Row, func, select
 
@@ -168,19 +168,22 @@ def latest_scores(connection: Connection, *, suite: str | None = None) -> list[L
         .join(run_metrics, run_metrics.c.run_id == runs.c.id)
         .order_by(runs.c.suite, runs.c.model, run_metrics.c.name)
     )
-    return [
-        LatestScore(
-            suite=row.suite,
-            model=row.model,
-            metric=row.name,
-            value=row.value,
-            lower=row.lower,
-            upper=row.upper,
-            run_id=row.run_id,
-            finished_at=row.finished_at,
-        )
-        for row in connection.execute(query)
-    ]
+    return [latest_score(row) for row in connection.execute(query)]
+
+
+def latest_score(row: Row[Any]) -> LatestScore:
+    """A score from a row of ``run_metrics`` joined with its run's suite, model and
+    ``finished_at`` (the suite and model may be a baseline's)."""
+    return LatestScore(
+        suite=row.suite,
+        model=row.model,
+        metric=row.name,
+        value=row.value,
+        lower=row.lower,
+        upper=row.upper,
+        run_id=row.run_id,
+        finished_at=row.finished_at,
+    )
 
 
 def run_summaries(connection: Connection) -> list[RunSummary]:

@@ -23,6 +23,7 @@ from monitor.records import (
     RunStatus,
     Verdict,
 )
+from monitor.store.reads import latest_score
 from monitor.store.tables import baselines, run_metrics, runs, verdict_metrics, verdicts
 
 __all__ = [
@@ -210,19 +211,7 @@ def baseline_scores(connection: Connection) -> list[LatestScore]:
         .where(baselines.c.active)
         .order_by(baselines.c.suite, baselines.c.model, run_metrics.c.name)
     )
-    return [
-        LatestScore(
-            suite=row.suite,
-            model=row.model,
-            metric=row.name,
-            value=row.value,
-            lower=row.lower,
-            upper=row.upper,
-            run_id=row.run_id,
-            finished_at=row.finished_at,
-        )
-        for row in connection.execute(query)
-    ]
+    return [latest_score(row) for row in connection.execute(query)]
 
 
 def _active(connection: Connection, suite: str, model: str) -> Row[Any] | None:

@@ -8,8 +8,7 @@ import asyncio
 import contextlib
 import json
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,18 +196,6 @@ async def running(config: Config) -> AsyncIterator[tuple[Daemon, str]]:
     finally:
         daemon.request_stop()
         await asyncio.wait_for(serving, timeout=30)
-
-
-async def until(check: Callable[[], Awaitable[Any]], *, timeout: float, what: str) -> Any:
-    """Await ``check()`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def status_of(http: httpx.AsyncClient, run_id: str) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from tests.api.conftest import (
     finished,
     running,
     status_of,
-    until,
 )
+from tests.servers import until
 
 
 async def test_post_poll_results(make_config: MakeConfig, model_server: ModelServer) -> None:

@@ -26,9 +26,8 @@ from tests.api.conftest import (
     running,
     served_app,
     status_of,
-    until,
 )
-from tests.servers import MonitorProcess, wait_for
+from tests.servers import MonitorProcess, until, wait_for
 
 ONE = {"benchmarkId": "qa", "models": [{"id": "prod"}]}
 

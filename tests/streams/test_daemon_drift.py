@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitor.config import AlertsConfig
 from monitor.daemon import Daemon
 from monitor.records import DriftReport
+from tests.servers import until
 from tests.streams.conftest import WRITE_TOKEN, MakeConfig, stream_table
 
 AUTH = {"Authorization": f"Bearer {WRITE_TOKEN}"}
@@ -38,17 +37,6 @@ def rows(n: int, *, shift: float, seed: int) -> list[dict[str, Any]]:
         }
         for i in range(n)
     ]
-
-
-async def until(check: Callable[[], Awaitable[Any]], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def test_ingested_drift_is_reported(make_config: MakeConfig, tmp_path: Path) -> None:

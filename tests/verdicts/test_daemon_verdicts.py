@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import parse_config
 from monitor.daemon import Daemon
-from tests.servers import serve_in_thread
+from tests.servers import serve_in_thread, until
 
 CASES = 300
 
@@ -40,17 +38,6 @@ class Model:
             return {"label": label}
 
         return app
-
-
-async def until(check: Callable[[], Awaitable[Any]], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def test_runs_are_judged_against_the_auto_baseline_and_a_regression_fires(
