@@ -21,6 +21,7 @@ import collections
 import contextlib
 import email.utils
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from monitor.adapters.http11 import Http11Transport
 from monitor.adapters.observer import NO_OBSERVER, RequestObserver, RequestOutcome
 from monitor.config import AnyModelConfig, RateLimit
 from monitor.errors import AdapterError
@@ -272,22 +274,27 @@ class Transport:
 
 
 # httpcore's pool scans every connection for every queued request: its cost per request
-# grows with the pool's size squared. Several small pools keep that scan short (measured in
-# bench/runner_throughput.py).
+# grows with the pool's size squared. With ``http_client = "httpx"``, several small pools
+# keep that scan short (measured in bench/runner_throughput.py).
 POOL_SIZE = 2
 
 
 def _pools(
     config: AnyModelConfig, transport: httpx.AsyncBaseTransport | None, extra: dict[str, str]
 ) -> list[tuple[httpx.AsyncClient, int]]:
-    """The HTTP clients of one model and their sizes: ``concurrency`` connections in
-    pools of at most ``POOL_SIZE`` (a single client around an injected transport)."""
+    """The HTTP clients of one model and their sizes: one client over an injected
+    transport or ``Http11Transport`` (whose pool costs O(1) per request), or, with
+    ``http_client = "httpx"``, ``concurrency`` connections in httpx pools of at most
+    ``POOL_SIZE``."""
     headers = {**{k: v.get_secret_value() for k, v in config.headers.items()}, **extra}
     total = config.concurrency
-    count = 1 if transport is not None else -(-total // POOL_SIZE)
-    sizes = [total // count + (1 if i < total % count else 0) for i in range(count)]
     # One TLS context for all of them: loading the CA bundle takes tens of milliseconds.
     tls = httpx.create_ssl_context() if transport is None else True
+    if transport is None and config.http_client == "fast":
+        assert isinstance(tls, ssl.SSLContext)
+        transport = Http11Transport(max_connections=total, ssl_context=tls)
+    count = 1 if transport is not None else -(-total // POOL_SIZE)
+    sizes = [total // count + (1 if i < total % count else 0) for i in range(count)]
     return [
         (
             httpx.AsyncClient(
