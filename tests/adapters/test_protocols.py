@@ -197,5 +197,5 @@ async def test_concurrency_limit_holds_across_connection_pools(
     finally:
         await model.aclose()
     # Http11Transport pools every connection in one client; httpx's pools hold 2 each.
-    assert len(model.transport._clients) == (1 if http_client == "fast" else 10)
+    assert len(model.transport.http.clients) == (1 if http_client == "fast" else 10)
     assert endpoint.peak == 20
