@@ -21,6 +21,7 @@ import asyncio
 import collections
 import contextlib
 import email.utils
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -283,6 +284,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+@functools.lru_cache(maxsize=256)  # a model asks the same few URLs over and over
 def display_url(url: str) -> str:
     """The URL without credentials or query string, which may hold keys."""
     parts = urlsplit(url)

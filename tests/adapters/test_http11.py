@@ -527,6 +527,24 @@ async def test_unsupported_scheme() -> None:
             await transport.handle_async_request(httpx.Request("GET", "ftp://127.0.0.1/"))
 
 
+def test_works_on_uvloop(server: str) -> None:
+    # uvicorn's default loop when uvloop is installed (uvicorn[standard] installs it);
+    # its transports are not asyncio.Transport subclasses.
+    import uvloop
+
+    async def scenario() -> tuple[set[int], bytes]:
+        async with client() as (http, transport):
+            ports = {(await http.get(f"{server}/port")).json()["port"] for _ in range(3)}
+            chunked = await http.get(f"{server}/chunked", params={"n": 3, "size": 10})
+            assert transport.pool.open_connections == 1
+            return ports, chunked.content
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        ports, chunked = runner.run(scenario())
+    assert len(ports) == 1
+    assert chunked == b"".join(b"%d:" % i + pattern(10) for i in range(3))
+
+
 # -- TLS ---------------------------------------------------------------------------------
 
 

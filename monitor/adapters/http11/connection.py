@@ -18,6 +18,7 @@ import asyncio
 import re
 import ssl
 from collections.abc import AsyncIterator, Callable
+from typing import cast
 
 import httptools
 import httpx
@@ -237,8 +238,8 @@ class Connection(asyncio.Protocol):
     # -- asyncio.Protocol --------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # A stream transport (uvloop's is not an ``asyncio.Transport`` subclass).
+        self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         if not self._active or self._complete:
