@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import gzip
 import hashlib
 import ipaddress
 import json
@@ -473,6 +474,22 @@ async def test_answer_without_a_length_ends_with_the_connection() -> None:
         response = await http.get(server.url)
         assert transport.pool.open_connections == 0
     assert response.text == "hello, world"
+
+
+async def test_compressed_answer_is_decoded_by_httpx() -> None:
+    body = gzip.compress(b'{"prediction": "pos"}')
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(body), body)
+        )
+        await writer.drain()
+
+    async with raw_server(handle) as server, client() as (http, _):
+        response = await http.get(server.url)
+    assert response.json() == {"prediction": "pos"}
 
 
 async def test_pool_timeout_when_every_connection_is_busy() -> None:

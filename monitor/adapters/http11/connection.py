@@ -56,14 +56,14 @@ def encode_head(request: httpx.Request) -> bytes:
 
 
 async def open_connection(
-    origin: Origin, ssl_context: ssl.SSLContext | None, timeout: float | None
+    origin: Origin, tls: ssl.SSLContext | None, timeout: float | None
 ) -> Connection:
-    """A new connection to ``origin``; ``httpx.ConnectTimeout`` or ``httpx.ConnectError``
-    when it cannot be opened (refused, unknown host, TLS handshake failed)."""
-    scheme, host, port = origin
+    """A new connection to ``origin``, over TLS with ``tls`` (for https);
+    ``httpx.ConnectTimeout`` or ``httpx.ConnectError`` when it cannot be opened (refused,
+    unknown host, TLS handshake failed)."""
+    _, host, port = origin
     loop = asyncio.get_running_loop()
     connection = Connection(origin, loop)
-    tls = (ssl_context or ssl.create_default_context()) if scheme == "https" else None
     try:
         async with asyncio.timeout(timeout):
             await loop.create_connection(

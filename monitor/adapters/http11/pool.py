@@ -171,7 +171,8 @@ class ConnectionPool:
     async def _open(self, origin: Origin, timeouts: Timeouts) -> Connection:
         """Open a connection in a slot already counted for it."""
         try:
-            connection = await open_connection(origin, self._ssl, timeouts.get("connect"))
+            tls = self._tls() if origin[0] == "https" else None
+            connection = await open_connection(origin, tls, timeouts.get("connect"))
         except BaseException:
             self._free_slot()
             raise
@@ -180,6 +181,12 @@ class ConnectionPool:
             raise RuntimeError("the connection pool is closed")
         self._connections.add(connection)
         return connection
+
+    def _tls(self) -> ssl.SSLContext:
+        # Made once: loading the CA certificates takes tens of milliseconds.
+        if self._ssl is None:
+            self._ssl = ssl.create_default_context()
+        return self._ssl
 
     def _free_slot(self) -> None:
         """A slot became free: hand it to the first waiter, or count it free."""
