@@ -9,7 +9,8 @@ seconds. The same ``--cases`` requests at ``--concurrency`` are then sent by
 - a minimal raw-socket HTTP/1.1 client at the same concurrency (what any client can reach
   on this machine: the server's latency plus the round trip), and
 - ``monitor.runner.Runner`` with the ``http`` adapter and a SQLite store (the whole run:
-  dataset load, every request through the transport, scoring, storing every case),
+  dataset load, every request through the transport, scoring, storing every case), with
+  the default ``http_client = "fast"`` and with ``"httpx"``,
 
 side by side, alternating, in one process. Ideal throughput is concurrency / latency, or
 the server's own capacity (4x the concurrency from a raw-socket client) when that is lower.
@@ -132,10 +133,16 @@ async def capacity(port: int, n: int, connections: int) -> float:
 
 
 async def runner_run(
-    url: str, dataset: Path, workdir: Path, concurrency: int, n: int, round_: int
+    url: str,
+    dataset: Path,
+    workdir: Path,
+    concurrency: int,
+    n: int,
+    round_: int,
+    http_client: str = "fast",
 ) -> float:
     """``Runner.run`` end to end on a fresh SQLite store. Returns requests/s."""
-    store = Store(f"sqlite:///{workdir / f'bench-{round_}.db'}")
+    store = Store(f"sqlite:///{workdir / f'bench-{round_}-{http_client}.db'}")
     store.upgrade()
     suite = SuiteConfig.model_validate(
         {
@@ -154,6 +161,7 @@ async def runner_run(
             "url": url,
             "body": {"x": "{{x}}"},
             "concurrency": concurrency,
+            "http_client": http_client,
         }
     )
     runner = Runner(store)
@@ -194,6 +202,11 @@ async def main(args: argparse.Namespace) -> None:
                 results["runner"].append(
                     await runner_run(url, dataset, workdir, args.concurrency, args.cases, round_)
                 )
+                results["runner_httpx"].append(
+                    await runner_run(
+                        url, dataset, workdir, args.concurrency, args.cases, round_, "httpx"
+                    )
+                )
     finally:
         server.terminate()
         server.join()
@@ -205,6 +218,7 @@ LINES = {
     "bare_fast": "same loop on Http11Transport",
     "raw": "raw-socket client, same concurrency",
     "runner": "monitor Runner.run (end to end)",
+    "runner_httpx": "the same, http_client = httpx",
 }
 
 
@@ -219,7 +233,7 @@ def report(args: argparse.Namespace, capacity: float, results: dict[str, list[fl
         rounds = ", ".join(f"{value:.0f}" for value in results[key])
         print(f"{label:37s} {best:8.0f} req/s  {best / ideal:6.1%} of ideal  [{rounds}]")
     runner = max(results["runner"])
-    for key in ("bare", "bare_fast", "raw"):
+    for key in ("bare", "bare_fast", "raw", "runner_httpx"):
         ratio = max(results[key]) / runner
         print(f"runner time / {LINES[key]:37s} {ratio:5.2f}x")
 
