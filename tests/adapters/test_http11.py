@@ -342,6 +342,21 @@ async def test_silent_server_is_a_read_timeout(answer: bytes) -> None:
         released.set()
 
 
+async def test_server_that_does_not_read_the_body_is_a_write_timeout() -> None:
+    released = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")  # and never the body
+        await released.wait()
+
+    async with raw_server(handle) as server:
+        async with client(timeout=httpx.Timeout(10, write=0.2)) as (http, transport):
+            with pytest.raises(httpx.WriteTimeout):
+                await http.post(server.url, content=pattern(64 * 1024 * 1024))
+            assert transport.pool.open_connections == 0
+        released.set()
+
+
 def keep_alive_server(answered_per_connection: int) -> tuple[Handler, dict[str, int]]:
     """Answers the first ``answered_per_connection`` requests of each connection with
     keep-alive, then reads the next one and closes without a byte: what a server does
