@@ -4,9 +4,13 @@ A loopback model server (a minimal ASGI app under uvicorn, in its own process so
 not share the client's event loop) answers every request after exactly ``--latency``
 seconds. The same ``--cases`` requests at ``--concurrency`` are then sent by
 
-- a bare ``httpx.AsyncClient`` + ``asyncio.Semaphore`` loop (the peer), and
+- a bare ``httpx.AsyncClient`` + ``asyncio.Semaphore`` loop (the peer), on httpx's own
+  transport and on ``Http11Transport`` (what the runner uses by default),
+- a minimal raw-socket HTTP/1.1 client at the same concurrency (what any client can reach
+  on this machine: the server's latency plus the round trip), and
 - ``monitor.runner.Runner`` with the ``http`` adapter and a SQLite store (the whole run:
-  dataset load, every request through the transport, scoring, storing every case),
+  dataset load, every request through the transport, scoring, storing every case), with
+  the default ``http_client = "fast"`` and with ``"httpx"``,
 
 side by side, alternating, in one process. Ideal throughput is concurrency / latency, or
 the server's own capacity (4x the concurrency from a raw-socket client) when that is lower.
@@ -31,6 +35,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from monitor.adapters.http11 import Http11Transport
 from monitor.config import HttpModelConfig, SuiteConfig
 from monitor.runner import Runner
 from monitor.store import Store
@@ -75,10 +80,14 @@ async def wait_listening(url: str) -> None:
     raise RuntimeError("the model server did not start")
 
 
-async def bare_loop(url: str, cases: list[dict[str, Any]], concurrency: int) -> float:
-    """The peer: one client, one semaphore, the same requests. Returns requests/s."""
+async def bare_loop(
+    url: str, cases: list[dict[str, Any]], concurrency: int, *, fast: bool = False
+) -> float:
+    """The peer: one client, one semaphore, the same requests, on httpx's transport or
+    (``fast``) on ``Http11Transport``. Returns requests/s."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+    transport = Http11Transport(max_connections=concurrency) if fast else None
+    async with httpx.AsyncClient(limits=limits, timeout=30, transport=transport) as client:
         semaphore = asyncio.Semaphore(concurrency)
 
         async def one(case: dict[str, Any]) -> Any:
@@ -124,10 +133,16 @@ async def capacity(port: int, n: int, connections: int) -> float:
 
 
 async def runner_run(
-    url: str, dataset: Path, workdir: Path, concurrency: int, n: int, round_: int
+    url: str,
+    dataset: Path,
+    workdir: Path,
+    concurrency: int,
+    n: int,
+    round_: int,
+    http_client: str = "fast",
 ) -> float:
     """``Runner.run`` end to end on a fresh SQLite store. Returns requests/s."""
-    store = Store(f"sqlite:///{workdir / f'bench-{round_}.db'}")
+    store = Store(f"sqlite:///{workdir / f'bench-{round_}-{http_client}.db'}")
     store.upgrade()
     suite = SuiteConfig.model_validate(
         {
@@ -146,6 +161,7 @@ async def runner_run(
             "url": url,
             "body": {"x": "{{x}}"},
             "concurrency": concurrency,
+            "http_client": http_client,
         }
     )
     runner = Runner(store)
@@ -176,27 +192,50 @@ async def main(args: argparse.Namespace) -> None:
             dataset.write_text("".join(json.dumps(c) + "\n" for c in cases))
             await bare_loop(url, cases[:500], args.concurrency)  # warm-up
             server_capacity = await capacity(port, args.cases, args.concurrency * 4)
-            bare, runner = [], []
+            results: dict[str, list[float]] = {name: [] for name in LINES}
             for round_ in range(args.rounds):
-                bare.append(await bare_loop(url, cases, args.concurrency))
-                runner.append(
+                results["bare"].append(await bare_loop(url, cases, args.concurrency))
+                results["bare_fast"].append(
+                    await bare_loop(url, cases, args.concurrency, fast=True)
+                )
+                results["raw"].append(await capacity(port, args.cases, args.concurrency))
+                results["runner"].append(
                     await runner_run(url, dataset, workdir, args.concurrency, args.cases, round_)
+                )
+                results["runner_httpx"].append(
+                    await runner_run(
+                        url, dataset, workdir, args.concurrency, args.cases, round_, "httpx"
+                    )
                 )
     finally:
         server.terminate()
         server.join()
-    report(args, server_capacity, max(bare), max(runner))
+    report(args, server_capacity, results)
 
 
-def report(args: argparse.Namespace, capacity: float, bare: float, runner: float) -> None:
+LINES = {
+    "bare": "bare httpx + semaphore loop",
+    "bare_fast": "same loop on Http11Transport",
+    "raw": "raw-socket client, same concurrency",
+    "runner": "monitor Runner.run (end to end)",
+    "runner_httpx": "the same, http_client = httpx",
+}
+
+
+def report(args: argparse.Namespace, capacity: float, results: dict[str, list[float]]) -> None:
+    """Best of the rounds per line (every round in brackets), as shares of ideal."""
     ideal = min(args.concurrency / args.latency, capacity)
     print(f"cases {args.cases}, concurrency {args.concurrency}, latency {args.latency * 1000:g} ms")
-    print(f"ideal (concurrency / latency)       {args.concurrency / args.latency:8.0f} req/s")
-    print(f"server capacity (at {args.concurrency * 4} in flight)    {capacity:8.0f} req/s")
-    share = "of ideal"
-    print(f"bare httpx + semaphore loop         {bare:8.0f} req/s  {bare / ideal:6.1%} {share}")
-    print(f"monitor Runner.run (end to end)     {runner:8.0f} req/s  {runner / ideal:6.1%} {share}")
-    print(f"bare loop / runner time ratio       {bare / runner:8.2f}x")
+    print(f"ideal (concurrency / latency)         {args.concurrency / args.latency:8.0f} req/s")
+    print(f"server capacity (at {args.concurrency * 4} in flight)      {capacity:8.0f} req/s")
+    for key, label in LINES.items():
+        best = max(results[key])
+        rounds = ", ".join(f"{value:.0f}" for value in results[key])
+        print(f"{label:37s} {best:8.0f} req/s  {best / ideal:6.1%} of ideal  [{rounds}]")
+    runner = max(results["runner"])
+    for key in ("bare", "bare_fast", "raw", "runner_httpx"):
+        ratio = max(results[key]) / runner
+        print(f"runner time / {LINES[key]:37s} {ratio:5.2f}x")
 
 
 if __name__ == "__main__":

@@ -48,17 +48,21 @@ async def until(check: Callable[[], Awaitable[Any]], *, timeout: float, what: st
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """Serve ``app`` on a free loopback port in a background thread; yields its base URL."""
+def serve_in_thread(app: Any, **options: Any) -> Iterator[str]:
+    """Serve ``app`` on a free loopback port in a background thread; yields its base URL.
+    ``options`` go to ``uvicorn.Config`` (``timeout_keep_alive``, ``ssl_certfile``, ...)."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", **options
+        )
     )
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     wait_for(lambda: server.started, timeout=10, what="the test server to listen")
     port = server.servers[0].sockets[0].getsockname()[1]
+    scheme = "https" if options.get("ssl_certfile") else "http"
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{scheme}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

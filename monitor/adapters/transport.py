@@ -1,6 +1,7 @@
 """How every adapter talks HTTP: limits, retries, back-off, and failures mapped to kinds.
 
-One ``Transport`` per model owns the ``httpx.AsyncClient`` and applies, to every request:
+One ``Transport`` per model owns its ``HttpClient`` (see ``clients``) and applies, to every
+request:
 
 - a concurrency limit that adapts (AIMD): a burst of 429 answers halves it once, each
   success adds ``1/limit`` back, up to the configured ``concurrency``;
@@ -20,6 +21,7 @@ import asyncio
 import collections
 import contextlib
 import email.utils
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +31,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from monitor.adapters.clients import HttpClient
 from monitor.adapters.observer import NO_OBSERVER, RequestObserver, RequestOutcome
 from monitor.config import AnyModelConfig, RateLimit
 from monitor.errors import AdapterError
@@ -157,10 +160,7 @@ class Transport:
         self._bucket = TokenBucket(rate, timing.clock, timing.sleep) if rate else None
         self._resume_at = 0.0  # set by Retry-After: no request starts before then
         self.retries = 0  # requests sent again, for tests and logs
-        pools = _pools(config, transport, headers or {})
-        self._clients = [client for client, _ in pools]
-        # Free connections per client: a request goes to the client with the most.
-        self._free = [size for _, size in pools]
+        self.http = HttpClient(config, transport, headers or {})
         self._timeout = config.timeout.total_seconds()
 
     async def send(self, method: str, url: str, **kwargs: Any) -> Reply:
@@ -233,18 +233,10 @@ class Transport:
                 self._observer.observe_request(self.config.name, outcome, latency)
 
     async def _request(self, method: str, url: str, kwargs: dict[str, Any]) -> httpx.Response:
-        """Send on the client with the most free connections (there is always one: the
-        limit never lets more requests out than there are connections)."""
-        free = self._free
-        i = free.index(max(free)) if len(free) > 1 else 0
-        free[i] -= 1
-        try:
-            # httpx's timeout bounds each phase (connect, each read); this bounds the whole
-            # request, so an answer that trickles in byte by byte still times out.
-            async with asyncio.timeout(self._timeout):
-                return await self._clients[i].request(method, url, **kwargs)
-        finally:
-            free[i] += 1
+        # httpx's timeout bounds each phase (connect, each read); this bounds the whole
+        # request, so an answer that trickles in byte by byte still times out.
+        async with asyncio.timeout(self._timeout):
+            return await self.http.request(method, url, kwargs)
 
     async def _wait_turn(self) -> None:
         """Honour a pending ``Retry-After`` and the rate limit before sending."""
@@ -267,41 +259,7 @@ class Transport:
         return seconds
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
-
-
-# httpcore's pool scans every connection for every queued request: its cost per request
-# grows with the pool's size squared. Several small pools keep that scan short (measured in
-# bench/runner_throughput.py).
-POOL_SIZE = 2
-
-
-def _pools(
-    config: AnyModelConfig, transport: httpx.AsyncBaseTransport | None, extra: dict[str, str]
-) -> list[tuple[httpx.AsyncClient, int]]:
-    """The HTTP clients of one model and their sizes: ``concurrency`` connections in
-    pools of at most ``POOL_SIZE`` (a single client around an injected transport)."""
-    headers = {**{k: v.get_secret_value() for k, v in config.headers.items()}, **extra}
-    total = config.concurrency
-    count = 1 if transport is not None else -(-total // POOL_SIZE)
-    sizes = [total // count + (1 if i < total % count else 0) for i in range(count)]
-    # One TLS context for all of them: loading the CA bundle takes tens of milliseconds.
-    tls = httpx.create_ssl_context() if transport is None else True
-    return [
-        (
-            httpx.AsyncClient(
-                transport=transport,
-                timeout=config.timeout.total_seconds(),
-                headers=headers,
-                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-                follow_redirects=False,
-                verify=tls,
-            ),
-            size,
-        )
-        for size in sizes
-    ]
+        await self.http.aclose()
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +284,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+@functools.lru_cache(maxsize=256)  # a model asks the same few URLs over and over
 def display_url(url: str) -> str:
     """The URL without credentials or query string, which may hold keys."""
     parts = urlsplit(url)

@@ -1,8 +1,8 @@
 """``[[models]]``: the deployed endpoints to evaluate, one config class per adapter.
 
 Every adapter shares the transport keys of ``_ModelBase`` (URL, headers, timeout,
-concurrency, ``retry``, ``rate_limit``); the ``adapter`` key picks the class, so a key that
-only one protocol understands is an error anywhere else.
+concurrency, ``retry``, ``rate_limit``, ``http_client``); the ``adapter`` key picks the
+class, so a key that only one protocol understands is an error anywhere else.
 """
 
 from __future__ import annotations
@@ -87,6 +87,8 @@ class _ModelBase(Section):
     rate_limit: RateLimit | None = None
     role: Role = "production"
     price: PriceConfig | None = None
+    # "fast": monitor's HTTP/1.1 transport under httpx; "httpx": httpx's own (httpcore).
+    http_client: Literal["fast", "httpx"] = "fast"
 
     @field_validator("url")
     @classmethod

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.adapters import models
 from tests.adapters.endpoints import Endpoint, running_endpoint
 
 
@@ -21,3 +22,10 @@ def endpoint(_server: Endpoint) -> Endpoint:
     _server.requests.clear()
     _server.peak = 0
     return _server
+
+
+@pytest.fixture(params=models.HTTP_CLIENTS)
+def http_client(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs the test once per HTTP client under the transport (``model_for`` uses it)."""
+    monkeypatch.setattr(models, "http_client", request.param)
+    return str(request.param)

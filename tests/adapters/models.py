@@ -13,6 +13,10 @@ from tests.adapters.endpoints import proba
 SECRET = "sk-very-secret-key"
 HEADER_SECRET = "header-secret-value"
 _MODELS: TypeAdapter[AnyModelConfig] = TypeAdapter(ModelConfig)
+# The HTTP client under the transport; the ``http_client`` fixture runs a module's tests
+# on each.
+HTTP_CLIENTS = ("fast", "httpx")
+http_client = "fast"
 
 BASES: dict[str, dict[str, Any]] = {
     "http": {"url": "{url}/predict?key=querysecret", "body": {"x": "{{x}}"}},
@@ -35,6 +39,7 @@ def model_for(adapter: str, url: str, **overrides: Any) -> AnyModelConfig:
         "adapter": adapter,
         "headers": {"X-Api-Token": HEADER_SECRET},
         "retry": {"attempts": 2, "backoff": "10ms", "max_backoff": "50ms"},
+        "http_client": http_client,
         **BASES[adapter],
         **overrides,
     }

@@ -15,6 +15,9 @@ from monitor.errors import AdapterError
 from tests.adapters.endpoints import Endpoint, reset_server, trickle_server
 from tests.adapters.models import HEADER_SECRET, SECRET, case, expected_value, model_for
 
+# Against real servers: once per HTTP client under the transport.
+pytestmark = pytest.mark.usefixtures("http_client")
+
 ADAPTERS = ["http", "openai", "mlflow", "kserve-v2"]
 
 

@@ -116,6 +116,10 @@ def test_batching_models_load(tmp_path: Path) -> None:
             ('model = "llama-3.1-8b"', 'model = "x"\nsytem_prompt = "hi"'),
             "models[0].sytem_prompt: unknown key; did you mean 'system_prompt'?",
         ),
+        (
+            ('model = "llama-3.1-8b"', 'model = "x"\nhttp_client = "aiohttp"'),
+            "models[0].http_client: Input should be 'fast' or 'httpx'",
+        ),
     ],
     ids=[
         "rate-syntax",
@@ -127,6 +131,7 @@ def test_batching_models_load(tmp_path: Path) -> None:
         "batching-key-on-openai",
         "endpoint-choice",
         "typo",
+        "http-client-choice",
     ],
 )
 def test_broken_model_names_the_key_path(

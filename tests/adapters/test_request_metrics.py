@@ -25,6 +25,9 @@ from tests.adapters.endpoints import Endpoint
 from tests.adapters.models import case, model_for
 from tests.servers import ROOT
 
+# Against real servers: once per HTTP client under the transport.
+pytestmark = pytest.mark.usefixtures("http_client")
+
 
 class Recorder:
     """An observer that keeps every call."""

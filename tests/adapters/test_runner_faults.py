@@ -18,6 +18,9 @@ from monitor.store import Store
 from tests.adapters.endpoints import Endpoint
 from tests.adapters.models import HEADER_SECRET, SECRET, model_for
 
+# Against real servers: once per HTTP client under the transport.
+pytestmark = pytest.mark.usefixtures("http_client")
+
 N = 40
 
 

@@ -1,0 +1,18 @@
+"""A fast HTTP/1.1 transport for httpx: asyncio protocol, ``httptools`` parser, O(1) pool.
+
+The adapters build ``httpx.Request`` objects and read ``httpx.Response`` objects through an
+``httpx.AsyncClient``; only the transport under the client is ours. httpx's default
+transport (httpcore over anyio, with h11 in pure Python) spends most of a loopback
+request's client time in its own machinery and scans its whole pool for every request, so
+at concurrency 64 the client, not the model, set the pace (see ``docs/benchmarks.md``).
+
+- ``connection``: one connection, an ``asyncio.Protocol`` feeding ``httptools``;
+- ``pool``: idle connections per origin in deques, a FIFO queue when the pool is full;
+- ``transport``: ``Http11Transport``, the ``httpx.AsyncBaseTransport`` over both.
+"""
+
+from __future__ import annotations
+
+from monitor.adapters.http11.transport import Http11Transport
+
+__all__ = ["Http11Transport"]
