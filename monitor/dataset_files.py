@@ -1,10 +1,10 @@
 """Read a dataset file row by row, hashing its bytes on the way.
 
 JSONL and CSV are read one line at a time from the binary file (the CSV module is fed the
-decoded lines), Parquet one record batch at a time, so reading a file of any size holds
-about one row (JSONL, CSV) or one row group (Parquet) at a time. Every reader updates the
-given sha256 with the file's bytes: JSONL and CSV as they stream by, Parquet (read by
-seeking, footer first) in one chunked pass after its rows.
+decoded lines), Parquet one record batch at a time with its pages read as they are
+decoded, so reading a file of any size holds about one row or one batch. Every reader
+updates the given sha256 with the file's bytes: JSONL and CSV as they stream by, Parquet
+(read by seeking, footer first) in one chunked pass after its rows.
 
 A reader can skip rows it is told to skip (``Selection``): skipped JSONL lines are not
 parsed as JSON, skipped Parquet rows are not turned into Python values. Row numbers in
@@ -178,7 +178,9 @@ def parquet_batches(path: Path, file: IO[bytes], columns: list[str] | None = Non
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(file)
+        # pyarrow's default pre_buffer reads every row group asked for up front: for
+        # iter_batches, the whole file. Unbuffered, pages are read as they are decoded.
+        parquet = pq.ParquetFile(file, pre_buffer=False, buffer_size=_CHUNK)
         yield from parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns)
     except (pa.ArrowException, OSError) as exc:
         raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from None

@@ -219,7 +219,9 @@ def _mapped(suite: SuiteConfig, name: str, columns: list[str]) -> bool:
 
 
 def _repeated(hashes: array[int]) -> set[int]:
-    ordered = np.sort(np.frombuffer(hashes, dtype=np.int64))
+    """The hashes that occur more than once. Sorts ``hashes`` in place (no copy)."""
+    ordered = np.frombuffer(hashes, dtype=np.int64)
+    ordered.sort()
     return set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
 
 
