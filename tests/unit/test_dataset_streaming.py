@@ -239,6 +239,16 @@ def test_a_file_replaced_after_the_check_is_refused(tmp_path: Path) -> None:
         next(stream.cases())
 
 
+def test_a_file_replaced_during_the_stream_is_read_to_its_end(tmp_path: Path) -> None:
+    path = _write(tmp_path / "d.jsonl", _rows())
+    suite = _suite(path)
+    expected, _ = eager_load(suite)
+    cases = open_dataset(suite).cases()
+    first = next(cases)
+    os.replace(_write(tmp_path / "new.jsonl", _rows(10)), path)
+    assert (first, *cases) == expected  # the open file is the one that was checked
+
+
 @pytest.mark.parametrize("name", FORMATS, ids=lambda n: n.split(".")[1])
 def test_bytes_changed_in_place_fail_the_hash_at_the_end(tmp_path: Path, name: str) -> None:
     path = _write(tmp_path / name, _rows(), plain=True)
