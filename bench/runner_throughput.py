@@ -6,7 +6,7 @@ seconds. The same ``--cases`` requests at ``--concurrency`` are then sent by
 
 - a bare ``httpx.AsyncClient`` + ``asyncio.Semaphore`` loop (the peer), and
 - ``monitor.runner.Runner`` with the ``http`` adapter and a SQLite store (the whole run:
-  reading the dataset, every request through the transport, scoring, storing every case),
+  dataset load, every request through the transport, scoring, storing every case),
 
 side by side, alternating, in one process. Ideal throughput is concurrency / latency, or
 the server's own capacity (4x the concurrency from a raw-socket client) when that is lower.
