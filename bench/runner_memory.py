@@ -4,25 +4,25 @@ Runs the same suite at 10,000 and 100,000 cases against a fast loopback model se
 (a bare ASGI app under uvicorn, in its own process) with the daemon's ``Runner`` and a
 SQLite store, each size in a fresh Python process, and reports:
 
-- RSS after loading the dataset (the cases themselves: input, inherently O(n)), and the
-  peak while loading it;
-- peak RSS over the whole run (``ru_maxrss``);
-- the run's own overhead: peak minus the dataset-loaded RSS, i.e. what results, scoring,
-  batching and HTTP cost on top of the input;
-- the same overhead divided by the number of cases.
+- RSS after ``open_dataset``'s checking pass (the runner streams the cases afterwards, so
+  nothing of the dataset should stay), and the peak while checking;
+- peak RSS over the whole run (``ru_maxrss``), the runner's own check and stream included;
+- the run's growth: peak minus the RSS before the dataset was touched, in all and per case.
 
-Flat means the overhead does not grow with the number of cases the way holding every
-``CaseResult`` would (several hundred bytes to kilobytes per case). Usage:
+Flat means the peak does not grow with the number of cases beyond what the run must keep
+per case (one float per per-case metric, a slice code and a latency). Usage:
 
     python bench/runner_memory.py            # 10k and 100k cases
     python bench/runner_memory.py --sizes 10000 50000
     python bench/runner_memory.py --tracemalloc   # plus the Python heap (slower)
+    python bench/runner_memory.py --format parquet   # the same cases as Parquet (or csv)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import json
 import os
 import resource
@@ -49,7 +49,7 @@ async def app(scope, receive, send):
         body += message.get("body", b"")
         if not message.get("more_body"):
             break
-    x = json.loads(body)["x"]
+    x = int(json.loads(body)["x"])  # a CSV dataset sends text
     out = json.dumps({"prediction": "yes" if x % 4 else "no"}).encode()
     headers = [(b"content-type", b"application/json")]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -67,20 +67,18 @@ def _rss_mib() -> float:
     return float("nan")
 
 
-def child(size: int, url: str, workdir: Path, trace: bool) -> dict[str, Any]:
-    """One run of ``size`` cases in this (fresh) process. With ``trace``, tracemalloc
-    also measures the Python heap: the dataset's share and the run's peak."""
+def child(size: int, url: str, workdir: Path, trace: bool, form: str = "jsonl") -> dict[str, Any]:
+    """One run of ``size`` cases in this (fresh) process, from the dataset the parent
+    wrote as ``form`` (written there, so building it costs this process nothing).
+    With ``trace``, tracemalloc also measures the Python heap: the checking pass's peak
+    and what it keeps, and the run's peak."""
     sys.path.insert(0, str(ROOT))
     from monitor.config import HttpModelConfig, SuiteConfig
-    from monitor.datasets import load_dataset
+    from monitor.datasets import open_dataset
     from monitor.runner import Runner
     from monitor.store import Store
 
-    dataset = workdir / f"cases-{size}.jsonl"
-    with dataset.open("w") as out:
-        for i in range(size):
-            row = {"id": f"c{i:06d}", "x": i, "segment": f"s{i % 5}", "label": "yes"}
-            out.write(json.dumps(row) + "\n")
+    dataset = workdir / f"cases-{size}.{form}"
     suite = SuiteConfig.model_validate(
         {
             "name": "memory",
@@ -103,11 +101,12 @@ def child(size: int, url: str, workdir: Path, trace: bool) -> dict[str, Any]:
         tracemalloc.start()
     heap_base = tracemalloc.get_traced_memory()[0] if trace else 0
     before = _rss_mib()
-    cases = load_dataset(suite).cases  # what the runner will hold: the input itself
-    loaded = _rss_mib()
-    load_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    heap_dataset = tracemalloc.get_traced_memory()[0] - heap_base if trace else 0
-    del cases
+    stream = open_dataset(suite)  # the runner checks the file the same way, then streams it
+    checked = _rss_mib()
+    check_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    heap_check_peak = tracemalloc.get_traced_memory()[1] - heap_base if trace else 0
+    heap_check_kept = tracemalloc.get_traced_memory()[0] - heap_base if trace else 0
+    del stream
     if trace:
         tracemalloc.reset_peak()
 
@@ -131,21 +130,41 @@ def child(size: int, url: str, workdir: Path, trace: bool) -> dict[str, Any]:
         "stored": stored[0],
         "seconds": round(seconds, 1),
         "rss_before_mib": round(before, 1),
-        "rss_dataset_loaded_mib": round(loaded, 1),
-        "peak_rss_while_loading_mib": round(load_peak, 1),
+        "rss_dataset_checked_mib": round(checked, 1),
+        "peak_rss_while_checking_mib": round(check_peak, 1),
         "peak_rss_mib": round(peak, 1),
-        "run_overhead_mib": round(peak - loaded, 1),
-        "overhead_bytes_per_case": round((peak - loaded) * 1024 * 1024 / size),
+        "run_growth_mib": round(peak - before, 1),
+        "growth_bytes_per_case": round((peak - before) * 1024 * 1024 / size),
         **(
             {
-                "heap_dataset_mib": round(heap_dataset / 2**20, 1),
-                "heap_run_peak_mib": round(heap_peak / 2**20, 1),
-                "heap_run_beyond_dataset_mib": round((heap_peak - heap_dataset) / 2**20, 1),
+                "heap_check_peak_mib": round(heap_check_peak / 2**20, 2),
+                "heap_check_kept_kib": round(heap_check_kept / 2**10, 1),
+                "heap_run_peak_mib": round(heap_peak / 2**20, 2),
             }
             if trace
             else {}
         ),
     }
+
+
+def _write_dataset(path: Path, size: int) -> Path:
+    rows = (
+        {"id": f"c{i:06d}", "x": i, "segment": f"s{i % 5}", "label": "yes"} for i in range(size)
+    )
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(list(rows)), path)
+        return path
+    with path.open("w", newline="") as out:
+        if path.suffix == ".csv":
+            writer = csv.DictWriter(out, fieldnames=["id", "x", "segment", "label"])
+            writer.writeheader()
+            writer.writerows(rows)
+        else:
+            out.writelines(json.dumps(row) + "\n" for row in rows)
+    return path
 
 
 def _free_port() -> int:
@@ -173,12 +192,14 @@ def main() -> None:
         action="store_true",
         help="also measure the Python heap with tracemalloc (about 2x slower)",
     )
+    parser.add_argument("--format", choices=["jsonl", "csv", "parquet"], default="jsonl")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.url, Path(args.workdir), args.tracemalloc)))
+        result = child(args.child, args.url, Path(args.workdir), args.tracemalloc, args.format)
+        print(json.dumps(result))
         return
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
@@ -187,6 +208,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as workdir:
             results = []
             for size in args.sizes:
+                _write_dataset(Path(workdir) / f"cases-{size}.{args.format}", size)
                 output = subprocess.run(
                     [
                         sys.executable,
@@ -198,6 +220,8 @@ def main() -> None:
                         "--workdir",
                         workdir,
                         *(["--tracemalloc"] if args.tracemalloc else []),
+                        "--format",
+                        args.format,
                     ],
                     check=True,
                     capture_output=True,
@@ -215,8 +239,8 @@ def main() -> None:
             f"peak RSS {small['peak_rss_mib']} MiB at {small['cases']} cases, "
             f"{large['peak_rss_mib']} MiB at {large['cases']} cases "
             f"(x{large['peak_rss_mib'] / small['peak_rss_mib']:.2f} for "
-            f"x{large['cases'] / small['cases']:.0f} cases); run overhead "
-            f"{small['run_overhead_mib']} -> {large['run_overhead_mib']} MiB"
+            f"x{large['cases'] / small['cases']:.0f} cases); run growth "
+            f"{small['run_growth_mib']} -> {large['run_growth_mib']} MiB"
         )
 
 

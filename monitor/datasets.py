@@ -1,4 +1,4 @@
-"""Load a suite's dataset into cases, sample it, and fingerprint the file it came from.
+"""Read a suite's dataset as a stream of cases, sample it, and fingerprint its file.
 
 Every run records the dataset's sha256, so a changed file is visible next to the scores
 it produced. Datasets are JSONL, CSV or Parquet (by suffix). A suite maps fields to the
@@ -7,24 +7,44 @@ with each case, stored with its result, and what ``slices`` and ``stratify`` gro
 
 ``sample = N`` keeps N cases drawn with a fixed ``seed``: the same file and seed give the
 same cases on every run and every machine, so a fast tier is comparable run to run.
+
+A run never holds the dataset. ``open_dataset`` reads the file once to check it: every row
+against the field mapping, duplicate case ids, the sha256, and which rows a sample keeps;
+a bad file fails here, naming the row, before any case is asked. It keeps 8 bytes a row
+for the duplicate check (a 64-bit hash of each id; ids whose hashes meet are compared in
+full in a third read, only then) and 4 bytes a row for ``stratify``, then lets go of
+them. ``DatasetStream.cases()`` reads the file a second time and yields the chosen cases
+one by one, in file order. The second read checks that the file is still the one that was
+checked: replaced or rewritten before it starts, or bytes that no longer match the sha256
+at its end, is a ``DatasetError``.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from array import array
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 from monitor.config import SuiteConfig
+from monitor.dataset_files import (
+    Selection,
+    Sha256,
+    hash_file,
+    identity,
+    open_file,
+    parquet_batches,
+    parquet_columns,
+    read_rows,
+)
 from monitor.errors import DatasetError
+
+Positions = np.ndarray[Any, np.dtype[np.int64]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,56 +60,98 @@ class Case:
 
 @dataclass(frozen=True, slots=True)
 class Dataset:
+    """Every case of a dataset in memory: for tests and small tools. Runs stream theirs
+    (``open_dataset``)."""
+
     cases: tuple[Case, ...]
     sha256: str
 
 
-def load_dataset(suite: SuiteConfig) -> Dataset:
-    """Read ``suite.dataset``, map its fields to cases and apply ``sample``.
+@dataclass(frozen=True, slots=True, eq=False)
+class DatasetStream:
+    """A checked dataset, ready to be read case by case: ``size`` cases (after
+    ``sample``), from a file whose bytes hash to ``sha256``."""
+
+    suite: SuiteConfig
+    sha256: str
+    size: int
+    chosen: Positions | None = field(repr=False)
+    identity: tuple[int, int, int, int] = field(repr=False)
+
+    def cases(self) -> Generator[Case, None, None]:
+        """The chosen cases in file order, read one at a time. Raises ``DatasetError``
+        when the file is no longer the one ``open_dataset`` checked."""
+        path = self.suite.dataset
+        with open_file(path) as file:
+            if identity(file) != self.identity:
+                raise DatasetError(f"{path}: replaced or rewritten since it was checked")
+            sha = hashlib.sha256()
+            for n, row in read_rows(path, file, sha, Selection(self.chosen)):
+                yield _to_case(self.suite, n, row)
+        if (now := sha.hexdigest()) != self.sha256:
+            raise DatasetError(
+                f"{path}: changed while the run was reading it "
+                f"(sha256 {self.sha256[:12]}... when checked, {now[:12]}... at the end)"
+            )
+
+
+def open_dataset(suite: SuiteConfig) -> DatasetStream:
+    """Check ``suite.dataset`` end to end and choose its cases, holding none of them.
 
     Raises ``DatasetError`` naming the file and row for unreadable files, rows without a
     mapped field, and duplicate case ids.
     """
     path = suite.dataset
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    cases = tuple(_to_case(suite, n, row) for n, row in _rows(path, data))
-    if not cases:
+    stratify = suite.stratify if suite.sample != "full" else None
+    ids, codes, strata = array("q"), array("i"), dict[str, int]()
+    count = 0
+    with open_file(path) as file:
+        seen = identity(file)
+        sha = hashlib.sha256()
+        for _, case_id, stratum in _keys(suite, path, file, sha, stratify):
+            count += 1
+            if suite.id is not None:  # row numbers are unique by construction
+                ids.append(hash(case_id))
+            if stratify is not None:
+                codes.append(strata.setdefault(_text(stratum), len(strata)))
+    if not count:
         raise DatasetError(f"{path}: the dataset has no rows")
-    seen: set[str] = set()
-    for case in cases:
-        if case.id in seen:
-            raise DatasetError(f"{path}: case id {case.id!r} appears more than once")
-        seen.add(case.id)
-    if suite.sample != "full":
-        cases = sample_cases(cases, suite.sample, seed=suite.seed, stratify=suite.stratify)
-    return Dataset(cases, hashlib.sha256(data).hexdigest())
+    if (suspects := _repeated(ids)) and (duplicate := _first_duplicate(suite, suspects)):
+        raise DatasetError(f"{path}: case id {duplicate!r} appears more than once")
+    chosen = None
+    if suite.sample != "full" and suite.sample < count:
+        groups = (codes, strata) if stratify is not None else None
+        chosen = sample_positions(count, suite.sample, seed=suite.seed, strata=groups)
+    size = count if chosen is None else len(chosen)
+    return DatasetStream(suite, sha.hexdigest(), size, chosen, seen)
 
 
-def sample_cases(
-    cases: Sequence[Case], size: int, *, seed: int, stratify: str | None = None
-) -> tuple[Case, ...]:
-    """``size`` cases drawn without replacement with a generator seeded by ``seed``,
-    returned in file order. With ``stratify``, each value of that field keeps its share of
-    the dataset (largest-remainder rounding, ties to the value that sorts first), so a
-    rare segment is not lost from the fast tier by chance."""
-    if size >= len(cases):
-        return tuple(cases)
+def load_dataset(suite: SuiteConfig) -> Dataset:
+    """Every case of ``suite.dataset`` (after ``sample``) in memory, with the sha256."""
+    stream = open_dataset(suite)
+    return Dataset(tuple(stream.cases()), stream.sha256)
+
+
+def sample_positions(
+    count: int, size: int, *, seed: int, strata: tuple[array[int], dict[str, int]] | None = None
+) -> Positions:
+    """Positions of ``size`` of ``count`` rows drawn without replacement with a generator
+    seeded by ``seed``, ascending (file order). With ``strata`` (each row's stratum code
+    and the code of each stratum value), each value keeps its share of the rows
+    (largest-remainder rounding, ties to the value that sorts first), so a rare segment is
+    not lost from the fast tier by chance."""
     rng = np.random.default_rng(seed)
-    if stratify is None:
-        chosen = rng.choice(len(cases), size=size, replace=False)
-        return tuple(cases[i] for i in sorted(chosen.tolist()))
-    groups: dict[str, list[int]] = defaultdict(list)
-    for index, case in enumerate(cases):
-        groups[_text(field_value(case, stratify))].append(index)
+    if strata is None:
+        return np.sort(rng.choice(count, size=size, replace=False)).astype(np.int64)
+    codes, names = strata
+    column = np.frombuffer(codes, dtype=np.int32)
+    groups = {key: np.flatnonzero(column == code) for key, code in names.items()}
     quotas = _allocate(size, {key: len(members) for key, members in groups.items()})
-    picked: list[int] = []
-    for key in sorted(groups):
-        members = groups[key]
-        picked += [members[i] for i in rng.choice(len(members), size=quotas[key], replace=False)]
-    return tuple(cases[i] for i in sorted(picked))
+    picked = [
+        groups[key][rng.choice(len(groups[key]), size=quotas[key], replace=False)]
+        for key in sorted(groups)
+    ]
+    return np.sort(np.concatenate(picked)).astype(np.int64)
 
 
 def _allocate(size: int, counts: dict[str, int]) -> dict[str, int]:
@@ -113,59 +175,66 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
-def _rows(path: Path, data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        yield from _parquet_rows(path, data)
+def _keys(
+    suite: SuiteConfig, path: Path, file: IO[bytes], sha: Sha256, stratify: str | None
+) -> Iterator[tuple[int, str, Any]]:
+    """(row number, case id, ``stratify`` value) of every row, each row checked against
+    the suite's field mapping, the whole file hashed."""
+    if path.suffix.lower() == ".parquet":
+        yield from _parquet_keys(suite, path, file, sha, stratify)
         return
-    if suffix in (".jsonl", ".ndjson"):
-        yield from _jsonl_rows(path, data)
-        return
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    if suffix == ".csv":
-        for n, row in enumerate(csv.DictReader(io.StringIO(text), strict=True), start=2):
-            yield n, dict(row)
-    else:
-        raise DatasetError(
-            f"{path}: unsupported dataset format {suffix!r}; expected .jsonl, .csv or .parquet"
-        )
+    for n, row in read_rows(path, file, sha):
+        case = _to_case(suite, n, row)
+        yield n, case.id, None if stratify is None else field_value(case, stratify)
 
 
-def _parquet_rows(path: Path, data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(pa.BufferReader(data))
-    except (pa.ArrowException, OSError) as exc:
-        raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from None
+def _parquet_keys(
+    suite: SuiteConfig, path: Path, file: IO[bytes], sha: Sha256, stratify: str | None
+) -> Iterator[tuple[int, str, Any]]:
+    # Every row of a Parquet file has every column: the mapping is checked once, as row 1
+    # would fail it. Every page is decoded (a corrupt file fails now, not mid-run), but
+    # only the id and stratify columns become Python values.
+    columns, rows = parquet_columns(path, file)
+    if rows:
+        _to_case(suite, 1, dict.fromkeys(columns))
+    if stratify is not None and not _mapped(suite, stratify, columns):
+        stratify = None  # not a field of the case: field_value gives None for every row
     n = 0
-    for batch in table.to_batches():
-        for row in batch.to_pylist():
+    for batch in parquet_batches(path, file):
+        ids = batch.column(suite.id).to_pylist() if suite.id is not None else None
+        values = batch.column(stratify).to_pylist() if stratify is not None else None
+        for i in range(batch.num_rows):
             n += 1
-            yield n, row
+            yield n, str(n) if ids is None else str(ids[i]), None if values is None else values[i]
+    hash_file(file, sha)
 
 
-def _jsonl_rows(path: Path, data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
-    # Line by line over the bytes: no decoded copy of the file and no list of its lines,
-    # so loading a large dataset peaks at little more than the cases it produces.
-    for n, raw in enumerate(io.BytesIO(data), start=1):
-        try:
-            line = raw.decode("utf-8-sig" if n == 1 else "utf-8")
-        except UnicodeDecodeError as exc:
-            raise DatasetError(f"{path}:{n}: not UTF-8 text ({exc.reason})") from None
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise DatasetError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
-        yield n, row
+def _mapped(suite: SuiteConfig, name: str, columns: list[str]) -> bool:
+    """Whether field ``name`` is in a case's metadata or inputs (see ``_to_case``)."""
+    if name in suite.metadata:
+        return True
+    if suite.inputs is not None:
+        return name in suite.inputs
+    return name in columns and name not in (suite.expected, suite.id)
+
+
+def _repeated(hashes: array[int]) -> set[int]:
+    """The hashes that occur more than once. Sorts ``hashes`` in place (no copy)."""
+    ordered = np.frombuffer(hashes, dtype=np.int64)
+    ordered.sort()
+    return set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
+
+
+def _first_duplicate(suite: SuiteConfig, suspects: set[int]) -> str | None:
+    """The first id, in file order, seen twice among ids whose hash is a suspect."""
+    path, seen = suite.dataset, set()
+    with open_file(path) as file:
+        for _, case_id, _ in _keys(suite, path, file, hashlib.sha256(), None):
+            if hash(case_id) in suspects:
+                if case_id in seen:
+                    return case_id
+                seen.add(case_id)
+    return None
 
 
 def _to_case(suite: SuiteConfig, n: int, row: dict[str, Any]) -> Case:

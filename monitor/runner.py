@@ -10,6 +10,11 @@ the cases it had and is stored as ``interrupted``, never left ``running``. A sui
 ``deadline`` bounds the whole run: cases not answered by then are recorded with error kind
 ``timeout`` and the run is judged by its error budget.
 
+The dataset is streamed, never held: ``open_dataset`` checks the whole file first (a bad
+file fails the run before any case is asked), then workers take cases from a ``CaseFeed``
+that reads the file a chunk ahead of them. At the deadline, the cases still in the file are
+read through to be recorded as ``timeout``, one batch at a time.
+
 ``monitor bench``, the daemon's scheduled runs and the runs the API queued all call
 ``Runner.run``.
 """
@@ -20,15 +25,16 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import httpx
 
 from monitor.adapters import NO_OBSERVER, Adapter, Prediction, RequestObserver, build_adapter
+from monitor.case_feed import CaseFeed
 from monitor.clock import Clock, utc_now
 from monitor.config import AnyModelConfig, SuiteConfig, config_hash
-from monitor.datasets import Case, Dataset, field_value, load_dataset
+from monitor.datasets import Case, DatasetStream, field_value, open_dataset
 from monitor.errors import AdapterError, DatasetError
 from monitor.records import CaseResult, Run, RunOperations, RunStatus
 from monitor.scoring.evaluation import Attempt, Evaluation, EvaluationResult, Repeats
@@ -85,17 +91,19 @@ class Runner:
         """
         store = self._store
         failure: str | None = None
+        dataset: DatasetStream | None = None
         try:
-            dataset = await asyncio.to_thread(load_dataset, suite)
+            dataset = await asyncio.to_thread(open_dataset, suite)
         except DatasetError as exc:
-            dataset, failure = Dataset((), ""), str(exc)
+            failure = str(exc)
+        sha256 = dataset.sha256 if dataset else ""
         if run_id is None:
             run_id = await asyncio.to_thread(
                 store.create_run,
                 suite=suite.name,
                 model=model.name,
                 trigger=trigger,
-                dataset_sha256=dataset.sha256,
+                dataset_sha256=sha256,
                 config_hash=config_hash(suite, model),
                 at=self._clock(),
             )
@@ -103,12 +111,14 @@ class Runner:
             await asyncio.to_thread(
                 store.start_run,
                 run_id,
-                dataset_sha256=dataset.sha256,
+                dataset_sha256=sha256,
                 config_hash=config_hash(suite, model),
                 at=self._clock(),
             )
         logger.info("run %d started: suite %s, model %s", run_id, suite.name, model.name)
-        execution = _Execution(self, run_id, suite, model, dataset.cases, progress)
+        feed = CaseFeed(dataset.cases() if dataset else _no_cases())
+        size = dataset.size if dataset else 0
+        execution = _Execution(self, run_id, suite, model, feed, size, progress)
         try:
             if failure is not None:
                 await self._finish(run_id, RunStatus.FAILED, failure)
@@ -122,12 +132,17 @@ class Runner:
             )
             logger.warning("run %d interrupted: %s", run_id, INTERRUPTED)
             raise
+        except DatasetError as exc:  # the file changed under the run
+            await asyncio.to_thread(execution.flush_now)
+            await self._finish(run_id, RunStatus.FAILED, str(exc))
         except Exception as exc:
             logger.exception("run %d failed with an internal error", run_id)
             await asyncio.to_thread(execution.flush_now)
             await self._finish(
                 run_id, RunStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}"
             )
+        finally:
+            feed.close()
         run = await asyncio.to_thread(store.get_run, run_id)
         assert run is not None
         logger.info("run %d %s%s", run_id, run.status, f": {run.error}" if run.error else "")
@@ -181,7 +196,8 @@ class _Execution:
     run_id: int
     suite: SuiteConfig
     model: AnyModelConfig
-    cases: Sequence[Case]
+    feed: CaseFeed
+    size: int
     progress: Progress | None
     buffer: list[CaseResult] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
@@ -210,7 +226,7 @@ class _Execution:
         )
         self.last_flush = time.monotonic()
         self.next_case = 0
-        self.in_flight: set[int] = set()
+        self.in_flight: dict[int, Case] = {}
         self.writes: set[asyncio.Future[None]] = set()
 
     async def execute(self) -> None:
@@ -218,7 +234,7 @@ class _Execution:
         deadline = self.suite.deadline
         workers = [
             asyncio.create_task(self._worker(adapter))
-            for _ in range(min(self.model.concurrency, len(self.cases)))
+            for _ in range(min(self.model.concurrency, self.size))
         ]
         try:
             async with asyncio.timeout(deadline.total_seconds() if deadline else None):
@@ -226,8 +242,13 @@ class _Execution:
         except TimeoutError:
             await self.settle()
             await self._expire(workers)
+        except Exception:
+            await _stop(workers)
+            raise
         await self._flush()
         await self.settle()
+        if self.feed.error is not None:
+            raise self.feed.error
         result = await asyncio.to_thread(self.evaluation.results)
         for reason in result.skipped:
             logger.warning("run %d: metric skipped: %s", self.run_id, reason)
@@ -238,12 +259,12 @@ class _Execution:
         )
 
     async def _worker(self, adapter: Adapter) -> None:
-        while self.next_case < len(self.cases):
+        while (case := await self.feed.next()) is not None:
             index = self.next_case
             self.next_case += 1
-            self.in_flight.add(index)
-            result = await self._ask(adapter, self.cases[index])
-            self.in_flight.discard(index)
+            self.in_flight[index] = case
+            result = await self._ask(adapter, case)
+            del self.in_flight[index]
             self._record(result)
             if self._flush_due():
                 await self._flush()
@@ -299,21 +320,26 @@ class _Execution:
         self.buffer.append(result)
         self.done += 1
         if self.progress is not None:
-            self.progress(self.done, len(self.cases))
+            self.progress(self.done, self.size)
 
     async def _expire(self, workers: Sequence[asyncio.Task[None]]) -> None:
         """The deadline passed: stop asking, and record every unanswered case as a
-        ``timeout``, in batches like any other result."""
-        for worker in workers:
-            worker.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-        unanswered = sorted(self.in_flight) + list(range(self.next_case, len(self.cases)))
-        self.next_case = len(self.cases)
-        logger.warning("run %d: deadline passed, %d cases unanswered", self.run_id, len(unanswered))
-        for index in unanswered:
-            self._record(self._failed(self.cases[index], "timeout", DEADLINE))
-            if len(self.buffer) >= self.runner._batch_size:
-                await self._flush()
+        ``timeout``, in batches like any other result: first the cases being asked, then
+        the rest of the dataset, read through."""
+        await _stop(workers)
+        asked, self.in_flight = [self.in_flight[i] for i in sorted(self.in_flight)], {}
+        logger.warning(
+            "run %d: deadline passed, %d cases unanswered", self.run_id, self.size - self.done
+        )
+        for case in asked:
+            await self._timed_out(case)
+        while (rest := await self.feed.next()) is not None:
+            await self._timed_out(rest)
+
+    async def _timed_out(self, case: Case) -> None:
+        self._record(self._failed(case, "timeout", DEADLINE))
+        if len(self.buffer) >= self.runner._batch_size:
+            await self._flush()
 
     def _flush_due(self) -> bool:
         return len(self.buffer) >= self.runner._batch_size or (
@@ -351,6 +377,16 @@ class _Execution:
         return error_budget_failure(
             self.recorder.cases, self.errors, self.first_error, self.suite.max_error_rate
         )
+
+
+async def _stop(workers: Sequence[asyncio.Task[None]]) -> None:
+    for worker in workers:
+        worker.cancel()
+    await asyncio.gather(*workers, return_exceptions=True)
+
+
+def _no_cases() -> Generator[Case, None, None]:
+    yield from ()
 
 
 def _total(values: Iterable[int | None]) -> int | None:
