@@ -79,7 +79,8 @@ def compare_cases(
             if name in settings.metrics:
                 values = _operational(name, base_ok, new_ok, ids, price)
                 if values is None:
-                    skipped.append(f"{name}: not known for every paired case")
+                    if not slice_name:
+                        skipped.append(f"{name}: not known for every paired case")
                 else:
                     comparisons.append(Comparison(name, "continuous", *values, slice=slice_name))
     if not comparisons:

@@ -125,7 +125,8 @@ def _decide(
     margin = policy.max_drop * scale
     unpaired = len(set(c.baseline) ^ set(c.new))
     verdict = MetricVerdict(c.metric, c.slice, "pass", t, p_worse, margin, "", None, unpaired)
-    if policy.minimum is not None and sign * (t.new - policy.minimum) < 0:
+    # The floor is the metric's, overall: a slice is judged against its own baseline only.
+    if policy.minimum is not None and not c.slice and sign * (t.new - policy.minimum) < 0:
         bound = "floor" if sign > 0 else "ceiling"
         return replace(
             verdict,

@@ -226,3 +226,13 @@ def test_clip_keeps_short_values_and_cuts_long_ones() -> None:
     long = clip("x" * 1000)
     assert isinstance(long, str) and len(long) == CLIP and long.endswith("…")
     assert len(clip({"text": "y" * 1000})) == CLIP
+
+
+def test_the_floor_is_checked_overall_not_per_slice(tmp_path: Path) -> None:
+    group = ["en"] * 100 + ["fr"] * 100
+    correct = np.array([1] * 100 + [1] * 80 + [0] * 20)  # fr sits at 0.8 in both runs
+    suite = suite_of(tmp_path, slices=["lang"], verdict={"metrics": {"accuracy": {"min": 0.85}}})
+    cases = labelled(correct, group=group)
+    result = compare_cases(suite, cases, cases)
+    assert result.outcome == "pass", result.reason
+    assert {r.slice: r.outcome for r in result.metrics}["lang=fr"] == "pass"
