@@ -253,3 +253,36 @@ def test_the_command_takes_exactly_the_documented_flags() -> None:
     options = [opt for param in gate.params for opt in param.opts if opt.startswith("-")]
     documented = set(GATE_FLAGS) | {"--config"}
     assert set(options) == documented
+
+
+def test_baseline_list_show_and_refusals(setup: Path) -> None:
+    listed = monitor("baseline", "list", "-c", "monitor.toml", "--json", cwd=setup)
+    assert listed.returncode == 0, listed.stderr
+    (entry,) = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert entry["active"] and entry["reason"] == "v1" and entry["model"] == "prod"
+    shown = monitor(
+        "baseline",
+        "show",
+        "-c",
+        "monitor.toml",
+        "--suite",
+        "numbers",
+        "--model",
+        "prod",
+        cwd=setup,
+    )
+    assert shown.returncode == 0 and "accuracy = 1.0000" in shown.stdout
+    none = monitor(
+        "baseline",
+        "show",
+        "-c",
+        "monitor.toml",
+        "--suite",
+        "numbers",
+        "--model",
+        "broken",
+        cwd=setup,
+    )
+    assert none.returncode == 2 and "numbers on broken has no baseline" in none.stderr
+    missing = monitor("baseline", "promote", "-c", "monitor.toml", "9999", cwd=setup)
+    assert missing.returncode == 2 and "run 9999 not found" in missing.stderr
