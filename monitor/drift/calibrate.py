@@ -1,36 +1,57 @@
 """Calibrated thresholds: each statistic's null distribution at the current window size.
 
 Under "no drift" both the reference (n values) and the window (m values) are samples of the
-same distribution, estimated by the reference itself. For binned statistics this null is a
-pair of multinomials over the reference bin shares, so it is simulated exactly and cheaply in
-count space: ``replicates`` draws of (reference counts, window counts), the statistic on each,
-the threshold at its upper ``1 - false_alarm_rate`` quantile. The normalised Wasserstein
-distance is simulated the same way on the fine quantile grid (each fine bin at its mean
-value). KS needs no simulation: its null is distribution-free, so the threshold is the exact
-critical value of D. Thresholds are cached per (column, method, window size) in the profile.
+same distribution, estimated by the reference itself; a threshold is the upper
+``1 - false_alarm_rate`` quantile of the statistic over ``calibration_replicates`` simulated
+(reference, window) pairs. Everything is simulated in count space, never by resampling data:
+
+- binned statistics (PSI, Jensen-Shannon, Hellinger; chi-square and L-infinity on categories)
+  from pairs of multinomial counts over the bin shares;
+- the normalised Wasserstein distance from the gap between the two empirical CDFs on the fine
+  quantile grid (each fine bin at its mean value), weighted by the grid's steps;
+- KS from its exact distribution (``scipy.stats.kstwo``): on continuous data D is
+  distribution-free; on discrete references (few distinct values, see
+  ``profile.DISCRETE_MAX_LEVELS``) it is simulated over the distinct values instead.
+
+Bins are reference quantiles, so the counts a null pair produces depend on the reference only
+through its size and its counts per fine bin (``NullShape.key``), which every tie-free column
+of a given size shares. Columns with the same key are calibrated together: one simulation
+gives PSI, Jensen-Shannon and Hellinger for all of them, and one set of CDF gaps gives each
+column's Wasserstein null as a weighted sum. Thresholds are cached per (column, method,
+window size) in the profile, so a repeated window size costs nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from monitor.drift import stats
-from monitor.drift.profile import CategoricalProfile, NumericalProfile, ReferenceProfile
+from monitor.drift.profile import (
+    FINE_PER_BIN,
+    CategoricalProfile,
+    NumericalProfile,
+    ReferenceProfile,
+)
 from monitor.drift.types import Method
 
 # Expected count per bin above which multinomial draws are replaced by normal ones.
 GAUSSIAN_MIN_EXPECTED = 25.0
-# Null replicates simulated at a time.
-BLOCK = 250
+# Above this share of the mass in sparser bins, counts are drawn as exact multinomials.
+SPARSE_MAX_SHARE = 0.05
+# The same for the coarse bins of numerical columns (FINE_PER_BIN fine bins each).
+COARSE_MIN_EXPECTED = GAUSSIAN_MIN_EXPECTED * FINE_PER_BIN
+# Null replicates simulated at a time: the memory of a simulation stays small and fixed.
+BLOCK = 500
+# Binned statistics of numerical columns, all computed from one simulation per null shape.
+NUMERICAL_BINNED: tuple[Method, ...] = ("psi", "jensenshannon", "hellinger")
 
-
-def _rng(profile: ReferenceProfile, column: str, size: int) -> np.random.Generator:
-    """A generator seeded by (seed, column, size): thresholds are reproducible and do not
-    depend on the order in which windows arrive."""
-    return np.random.default_rng([profile.settings.seed, zlib.crc32(column.encode()), size])
+# A calibration request: column, methods, present values in the window.
+Request = tuple[str, Sequence[Method], int]
+Members = list[tuple[str, NumericalProfile, list[Method]]]
 
 
 def thresholds(
@@ -38,38 +59,32 @@ def thresholds(
 ) -> dict[Method, float]:
     """Calibrated thresholds of ``methods`` on ``column`` for a window of ``size`` present
     values, from the cache when possible."""
-    if "ks" in methods:
-        exact = stats.ks_critical(
-            _reference_size(profile, column), size, profile.settings.false_alarm_rate
-        )
-        rest = [m for m in methods if m != "ks"]
-        return {"ks": exact, **thresholds(profile, column, rest, size)} if rest else {"ks": exact}
-    size = calibration_size(size)
-    found: dict[Method, float] = {}
-    missing: list[Method] = []
-    for method in methods:
-        cached = profile.cached_threshold((column, method, size))
-        if cached is None:
-            missing.append(method)
+    prepare(profile, [(column, methods, size)])
+    return {method: _lookup(profile, column, method, size) for method in methods}
+
+
+def prepare(profile: ReferenceProfile, requests: Iterable[Request]) -> None:
+    """Calibrate, and cache in the profile, every threshold ``requests`` need that the cache
+    lacks, simulating each null distribution once for all columns that share it."""
+    groups: dict[tuple[bytes, int], Members] = {}
+    for column, methods, size in requests:
+        rounded = calibration_size(size)
+        missing = [
+            m
+            for m in methods
+            if _simulated(profile, column, m)
+            and profile.cached_threshold((column, m, rounded)) is None
+        ]
+        if not missing:
+            continue
+        if column in profile.categorical:
+            cat = profile.categorical[column]
+            _store(profile, rounded, _categorical(profile, column, cat, missing, rounded))
         else:
-            found[method] = cached
-    if missing:
-        computed = _simulate(profile, column, missing, size)
-        for method, value in computed.items():
-            profile.store_threshold((column, method, size), value)
-        found.update(computed)
-    return found
-
-
-def _simulate(
-    profile: ReferenceProfile, column: str, methods: Sequence[Method], size: int
-) -> dict[Method, float]:
-    quantile = 1.0 - profile.settings.false_alarm_rate
-    if column in profile.categorical:
-        null = _categorical_null(profile.categorical[column], methods, size, profile, column)
-    else:
-        null = _numerical_null(profile.numerical[column], methods, size, profile, column)
-    return {method: float(np.quantile(values, quantile)) for method, values in null.items()}
+            num = profile.numerical[column]
+            groups.setdefault((num.null_shape.key, rounded), []).append((column, num, missing))
+    for (_, rounded), members in groups.items():
+        _store(profile, rounded, _numerical_group(profile, members, rounded))
 
 
 def calibration_size(size: int) -> int:
@@ -83,28 +98,134 @@ def calibration_size(size: int) -> int:
     return (size // scale) * scale
 
 
-def _reference_size(profile: ReferenceProfile, column: str) -> int:
-    return profile.numerical[column].n
+def _simulated(profile: ReferenceProfile, column: str, method: Method) -> bool:
+    """KS on a continuous reference has an exact threshold; everything else is simulated."""
+    if method != "ks":
+        return True
+    return profile.numerical[column].null_shape.discrete_counts is not None
 
 
-def _draw(
-    shares: np.ndarray, n: int, m: int, replicates: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Null pairs of (reference counts, window counts) over bins with ``shares``."""
-    return _counts(shares, n, replicates, rng), _counts(shares, m, replicates, rng)
+def _lookup(profile: ReferenceProfile, column: str, method: Method, size: int) -> float:
+    if not _simulated(profile, column, method):
+        n = profile.numerical[column].n
+        return _ks_exact(n, size, profile.settings.false_alarm_rate)
+    value = profile.cached_threshold((column, method, calibration_size(size)))
+    if value is None:  # prepare() just stored it; only a concurrent clear could remove it
+        raise KeyError(f"thresholds[{column!r}, {method!r}]: not calibrated")
+    return value
 
 
-def _counts(shares: np.ndarray, size: int, replicates: int, rng: np.random.Generator) -> np.ndarray:
+@functools.lru_cache(maxsize=1024)
+def _ks_exact(n: int, m: int, false_alarm_rate: float) -> float:
+    """The exact critical D (``scipy.stats.kstwo``; a few milliseconds, hence the cache)."""
+    return stats.ks_critical(n, m, false_alarm_rate)
+
+
+def _store(profile: ReferenceProfile, size: int, values: dict[tuple[str, Method], float]) -> None:
+    for (column, method), value in values.items():
+        profile.store_threshold((column, method, size), value)
+
+
+def _rng(profile: ReferenceProfile, key: bytes, size: int, stream: int) -> np.random.Generator:
+    """A generator seeded by (seed, null key, size, stream): thresholds are reproducible and
+    depend neither on the order in which windows arrive nor on which other columns or
+    methods are calibrated at the same time."""
+    words = np.frombuffer(key, dtype=np.uint32).tolist()
+    return np.random.default_rng([profile.settings.seed, *words, size, stream])
+
+
+def _quantile(values: np.ndarray, profile: ReferenceProfile) -> float:
+    return float(np.quantile(values, 1.0 - profile.settings.false_alarm_rate))
+
+
+def _blocks(replicates: int) -> list[int]:
+    return [min(BLOCK, replicates - start) for start in range(0, replicates, BLOCK)]
+
+
+def _numerical_group(
+    profile: ReferenceProfile, members: Members, size: int
+) -> dict[tuple[str, Method], float]:
+    """Thresholds of numerical columns sharing one null shape."""
+    shape = members[0][1].null_shape
+    n = members[0][1].n
+    replicates = profile.settings.calibration_replicates
+    wanted = {method for _, _, methods in members for method in methods}
+    shared: dict[Method, float] = {}
+    binned = [m for m in NUMERICAL_BINNED if m in wanted]
+    if binned:
+        coarse = np.add.reduceat(shape.fine_shares, shape.coarse_starts)
+        rng = _rng(profile, shape.key, size, 0)
+        # Normal draws only where the fine bins would allow them (as when the coarse counts
+        # were sums of fine ones): PSI's skew at tens of values per bin needs exact counts.
+        null = _binned_null(coarse, n, size, binned, replicates, rng, COARSE_MIN_EXPECTED)
+        shared.update({m: _quantile(values, profile) for m, values in null.items()})
+    if "ks" in wanted and shape.discrete_counts is not None:
+        rng = _rng(profile, shape.key, size, 2)
+        shares = shape.discrete_counts / n
+        d = np.concatenate(
+            [_cdf_gaps(shares, n, size, b, rng).max(axis=0) for b in _blocks(replicates)]
+        )
+        shared["ks"] = _quantile(d, profile)
+    out = {(column, m): shared[m] for column, _, methods in members for m in methods if m in shared}
+    movers = [(column, num) for column, num, methods in members if "wasserstein" in methods]
+    if movers:
+        weights = np.stack(
+            [num.null_shape.steps / max(num.std, stats.MIN_NORM) for _, num in movers]
+        ).astype(np.float32)
+        rng = _rng(profile, shape.key, size, 1)
+        # einsum's own loop rather than a BLAS product, whose threads stall on a busy machine
+        w = np.concatenate(
+            [
+                np.einsum("ck,kr->cr", weights, _cdf_gaps(shape.fine_shares, n, size, b, rng))
+                for b in _blocks(replicates)
+            ],
+            axis=1,
+        )
+        out.update(
+            {
+                (column, "wasserstein"): _quantile(row, profile)
+                for (column, _), row in zip(movers, w, strict=True)
+            }
+        )
+    return out
+
+
+def _binned_null(
+    shares: np.ndarray,
+    n: int,
+    m: int,
+    methods: Sequence[Method],
+    replicates: int,
+    rng: np.random.Generator,
+    min_expected: float = GAUSSIAN_MIN_EXPECTED,
+) -> dict[Method, np.ndarray]:
+    """The null values of binned ``methods``: pairs of (reference, window) counts."""
+    parts: dict[Method, list[np.ndarray]] = {method: [] for method in methods}
+    for block in _blocks(replicates):
+        ref = _counts(shares, n, block, rng, min_expected)
+        cur = _counts(shares, m, block, rng, min_expected)
+        for method in methods:
+            parts[method].append(stats.BINNED[method](ref, cur))
+    return {method: np.concatenate(values) for method, values in parts.items()}
+
+
+def _counts(
+    shares: np.ndarray,
+    size: int,
+    replicates: int,
+    rng: np.random.Generator,
+    min_expected: float = GAUSSIAN_MIN_EXPECTED,
+) -> np.ndarray:
     """``replicates`` multinomial count vectors of ``size`` draws over bins with ``shares``.
 
     Drawing exact multinomials costs one binomial per bin and replicate; when most of the
-    mass sits in bins expecting at least ``GAUSSIAN_MIN_EXPECTED`` values, those bins are
+    mass sits in bins expecting at least ``min_expected`` values, those bins are
     drawn from the normal distribution with the multinomial's mean and covariance
     (size * (diag(p) - p p^T)) and the few sparse (tail) bins from independent Poissons:
     an order of magnitude cheaper and indistinguishable at such counts."""
     expected = size * shares
-    dense = expected >= GAUSSIAN_MIN_EXPECTED
-    if shares[~dense].sum() > 0.05:
+    dense = expected >= min_expected
+    if shares[~dense].sum() > SPARSE_MAX_SHARE:
         return rng.multinomial(size, shares, size=replicates).astype(np.float64)
     out = np.empty((replicates, shares.size))
     body = shares[dense].astype(np.float32)
@@ -120,70 +241,82 @@ def _counts(shares: np.ndarray, size: int, replicates: int, rng: np.random.Gener
     return out
 
 
-def _blocks(replicates: int) -> list[int]:
-    """Replicates are simulated in blocks of ``BLOCK`` so that the simulation's memory stays
-    small and fixed whatever ``calibration_replicates`` is."""
-    return [min(BLOCK, replicates - start) for start in range(0, replicates, BLOCK)]
+def _cdf_gaps(
+    shares: np.ndarray, n: int, m: int, replicates: int, rng: np.random.Generator
+) -> np.ndarray:
+    """|F_ref - F_cur| at the inner bin edges for ``replicates`` null pairs of a reference of
+    ``n`` and a window of ``m`` values over bins with ``shares``: shape (bins - 1,
+    replicates), bins first so that the cumulative sum runs over contiguous rows.
+
+    Each sample's shares are its bins' multinomial noise around ``shares``, drawn as in
+    ``_counts``. When both samples are in the normal regime, the dense bins' noise of the
+    difference is ONE normal draw scaled by sqrt(1/n + 1/m) (the sum of two independent
+    normals is normal), which halves the work; sparse bins get a Poisson draw each."""
+    dense = shares * min(n, m) >= GAUSSIAN_MIN_EXPECTED
+    if shares[~dense].sum() <= SPARSE_MAX_SHARE:
+        noise = np.zeros((shares.size, replicates), dtype=np.float32)
+        noise[dense] = _normal_noise(shares[dense], replicates, rng) * np.sqrt(1 / n + 1 / m)
+        if not dense.all():
+            sparse = shares[~dense]
+            noise[~dense] = _poisson_noise(sparse, n, replicates, rng) - _poisson_noise(
+                sparse, m, replicates, rng
+            )
+    else:
+        noise = _share_noise(shares, n, replicates, rng)
+        noise -= _share_noise(shares, m, replicates, rng)
+    # Shares sum to one: remove the drawn noise's total in proportion to the shares (to
+    # first order, dividing counts by their own total), else it would pile up in the upper
+    # tail's gaps, where the heaviest Wasserstein weights sit.
+    noise -= shares.astype(np.float32)[:, None] * noise.sum(axis=0)
+    gaps = np.cumsum(noise[:-1], axis=0)
+    return np.abs(gaps, out=gaps)
 
 
-def _numerical_null(
-    num: NumericalProfile,
-    methods: Sequence[Method],
-    size: int,
+def _share_noise(
+    shares: np.ndarray, size: int, replicates: int, rng: np.random.Generator
+) -> np.ndarray:
+    """One sample's bin shares minus ``shares``: shape (bins, replicates), float32."""
+    dense = shares * size >= GAUSSIAN_MIN_EXPECTED
+    if shares[~dense].sum() > SPARSE_MAX_SHARE:
+        counts = rng.multinomial(size, shares, size=replicates).T
+        return np.asarray(counts / size - shares[:, None], dtype=np.float32)
+    noise = np.zeros((shares.size, replicates), dtype=np.float32)
+    noise[dense] = _normal_noise(shares[dense], replicates, rng) / np.float32(np.sqrt(size))
+    if not dense.all():
+        noise[~dense] = _poisson_noise(shares[~dense], size, replicates, rng)
+    return noise
+
+
+def _normal_noise(body: np.ndarray, replicates: int, rng: np.random.Generator) -> np.ndarray:
+    """Normal draws with covariance diag(p) - p p^T over the bins with shares ``body``: the
+    multinomial's share noise at one draw (scale by 1/sqrt(size))."""
+    p = body.astype(np.float32)[:, None]
+    x = rng.standard_normal((body.size, replicates), dtype=np.float32)
+    x *= np.sqrt(p)
+    x -= p * x.sum(axis=0)
+    return x
+
+
+def _poisson_noise(
+    shares: np.ndarray, size: int, replicates: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Independent Poisson counts over sparse bins, as shares minus ``shares``."""
+    counts = rng.poisson(size * shares[:, None], size=(shares.size, replicates))
+    return np.asarray(counts / size - shares[:, None], dtype=np.float32)
+
+
+def _categorical(
     profile: ReferenceProfile,
     column: str,
-) -> dict[Method, np.ndarray]:
-    wanted = [m for m in methods if m != "ks"]
-    if not wanted:
-        return {}
-    fine = num.fine_bins()
-    shares = fine / fine.sum()
-    starts = num.coarse_starts()
-    steps = np.diff(num.fine_points())
-    norm = max(num.std, stats.MIN_NORM)
-    rng = _rng(profile, column, size)
-    parts: dict[Method, list[np.ndarray]] = {m: [] for m in wanted}
-    for block in _blocks(profile.settings.calibration_replicates):
-        ref, cur = _draw(shares, num.n, size, block, rng)
-        coarse_ref = np.add.reduceat(ref, starts, axis=1)
-        coarse_cur = np.add.reduceat(cur, starts, axis=1)
-        for method in wanted:
-            if method == "wasserstein":
-                parts[method].append(_grid_wasserstein(ref, cur, steps) / norm)
-            else:
-                parts[method].append(stats.BINNED[method](coarse_ref, coarse_cur))
-    return {method: np.concatenate(values) for method, values in parts.items()}
-
-
-def _grid_wasserstein(ref: np.ndarray, cur: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """W1 between histograms whose bins sit ``steps`` apart: the integral of |F_ref - F_cur|."""
-    f_ref = np.cumsum(ref, axis=1)
-    f_ref /= ref.sum(axis=1, keepdims=True)
-    f_cur = np.cumsum(cur, axis=1)
-    f_cur /= cur.sum(axis=1, keepdims=True)
-    f_ref -= f_cur
-    np.abs(f_ref, out=f_ref)
-    # multiply-and-sum rather than a BLAS product, whose threads stall on a busy machine
-    return np.asarray((f_ref[:, :-1] * steps).sum(axis=1))
-
-
-def _categorical_null(
     cat: CategoricalProfile,
     methods: Sequence[Method],
     size: int,
-    profile: ReferenceProfile,
-    column: str,
-) -> dict[Method, np.ndarray]:
+) -> dict[tuple[str, Method], float]:
     # Half a count added to every category and to one unseen category: with a small
     # reference, rare categories are under- or unrepresented, and a null drawn from the raw
     # shares would never produce the window's share of them.
     smoothed = np.append(cat.counts, 0) + 0.5
     shares = smoothed / smoothed.sum()
-    rng = _rng(profile, column, size)
-    wanted = [m for m in methods if m != "ks"]
-    parts: dict[Method, list[np.ndarray]] = {m: [] for m in wanted}
-    for block in _blocks(profile.settings.calibration_replicates):
-        ref, cur = _draw(shares, cat.n, size, block, rng)
-        for method in wanted:
-            parts[method].append(stats.BINNED[method](ref, cur))
-    return {method: np.concatenate(values) for method, values in parts.items()}
+    rng = np.random.default_rng([profile.settings.seed, zlib.crc32(column.encode()), size])
+    null = _binned_null(shares, cat.n, size, methods, profile.settings.calibration_replicates, rng)
+    return {(column, method): _quantile(values, profile) for method, values in null.items()}

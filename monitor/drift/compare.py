@@ -136,6 +136,9 @@ def _insufficient(n_rows: int) -> DriftResult:
 
 def _decide(profile: ReferenceProfile, n_rows: int, measured: Sequence[Measured]) -> DriftResult:
     """Apply the thresholds of the settings' mode and aggregate to dataset drift."""
+    if profile.settings.threshold_mode == "calibrated":
+        # all columns at once: columns that share a null distribution share its simulation
+        calibrate.prepare(profile, [(m.column, [v[0] for v in m.values], m.size) for m in measured])
     decided = [_decide_column(profile, m) for m in measured]
     if profile.settings.threshold_mode == "p-value":
         decided = _apply_correction(profile, decided)

@@ -11,6 +11,8 @@ windows of the same size cost nothing, even across restarts.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import json
 import threading
@@ -25,6 +27,11 @@ from monitor.drift.types import BINNED_METHODS, ColumnSpec, DriftSettings
 
 # Fine quantile bins per coarse bin: the grid on which null distributions are simulated.
 FINE_PER_BIN = 32
+# A reference counts as discrete (KS calibrated by simulation over its distinct values) when
+# it has at most this many distinct values and at most this share of values seen only once
+# (the Good-Turing estimate of the mass of values the reference has not seen).
+DISCRETE_MAX_LEVELS = 2_000
+DISCRETE_MAX_SINGLETONS = 0.01
 FORMAT_VERSION = 1
 
 
@@ -129,14 +136,61 @@ class NumericalProfile:
     def fine_points(self) -> np.ndarray:
         """The mean reference value of each fine bin (the edge for an empty bin)."""
         positions = np.searchsorted(self.sorted_values, self.fine_edges, side="left")
-        bounds = np.concatenate([[0], positions, [self.n]])
-        sums = np.concatenate([[0.0], np.cumsum(self.sorted_values)])
-        counts = np.diff(bounds)
+        counts = np.diff(positions, prepend=0, append=self.n)
+        # reduceat sums each run of sorted values in one pass, without an n-sized cumsum
+        # (edges lie within [min, max], so every start is a valid index); an empty bin's
+        # bogus sum (one value) is replaced by its edge below
+        sums = np.add.reduceat(self.sorted_values, np.concatenate([[0], positions]))
         fallback = np.concatenate([self.fine_edges, self.fine_edges[-1:]])
-        means = np.divide(
-            sums[bounds[1:]] - sums[bounds[:-1]], counts, out=fallback.copy(), where=counts > 0
-        )
+        means = np.divide(sums, counts, out=fallback.copy(), where=counts > 0)
         return np.asarray(means)
+
+    @functools.cached_property
+    def null_shape(self) -> NullShape:
+        """What the calibrated null distributions need from this reference (computed on first
+        use, not stored: it is cheap to derive again after loading)."""
+        fine = self.fine_bins()
+        starts = self.coarse_starts()
+        discrete = self._discrete_counts()
+        digest = hashlib.blake2b(digest_size=16)
+        parts = [np.array([self.n]), fine, starts] + ([] if discrete is None else [discrete])
+        for part in parts:
+            digest.update(np.ascontiguousarray(part, dtype=np.int64).tobytes())
+        return NullShape(
+            key=digest.digest(),
+            fine_shares=fine / self.n,
+            coarse_starts=starts,
+            steps=np.diff(self.fine_points()),
+            discrete_counts=discrete,
+        )
+
+    def _discrete_counts(self) -> np.ndarray | None:
+        """Counts of the distinct reference values when the reference is discrete (see
+        ``DISCRETE_MAX_LEVELS``); None for continuous (or mostly continuous) data."""
+        values = self.sorted_values
+        starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
+        # a constant reference keeps the continuous value: any other value would be drift
+        if not 2 <= starts.size <= DISCRETE_MAX_LEVELS or starts.size == self.n:
+            return None
+        counts = np.diff(starts, append=self.n)
+        if np.count_nonzero(counts == 1) > DISCRETE_MAX_SINGLETONS * self.n:
+            return None
+        return counts
+
+
+@dataclass(frozen=True)
+class NullShape:
+    """A numerical reference as calibration sees it. ``key`` identifies the null distribution
+    of every statistic but Wasserstein: references with the same size, the same counts per
+    fine quantile bin and the same distinct-value counts (if discrete) have the same null for
+    KS, PSI, Jensen-Shannon and Hellinger; every tie-free reference of a given size does.
+    Wasserstein also depends on ``steps``, the distances between fine bins' mean values."""
+
+    key: bytes
+    fine_shares: np.ndarray
+    coarse_starts: np.ndarray
+    steps: np.ndarray
+    discrete_counts: np.ndarray | None
 
 
 @dataclass
