@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import functools
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from monitor.drift import stats
 from monitor.drift.profile import (
     FINE_PER_BIN,
-    CategoricalProfile,
     NumericalProfile,
     ReferenceProfile,
 )
@@ -52,6 +52,24 @@ NUMERICAL_BINNED: tuple[Method, ...] = ("psi", "jensenshannon", "hellinger")
 # A calibration request: column, methods, present values in the window.
 Request = tuple[str, Sequence[Method], int]
 Members = list[tuple[str, NumericalProfile, list[Method]]]
+# Runs zero-argument jobs and returns their results in order (a thread pool, or inline).
+Runner = Callable[[Sequence[Callable[[], np.ndarray]]], list[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One null distribution to simulate: ``draw(replicates, rng)`` gives one row per entry
+    of ``targets`` (the (column, method) pairs whose threshold is that row's quantile) and
+    one column per replicate. Blocks of replicates are drawn from generators seeded by
+    (``seed``, block index), so they can run in any order, on any thread, with the same
+    result; and one plan's draws never depend on what else is being calibrated."""
+
+    seed: tuple[int, ...]
+    targets: tuple[tuple[tuple[str, Method], ...], ...]
+    draw: Callable[[int, np.random.Generator], np.ndarray]
+
+    def block(self, index: int, replicates: int) -> np.ndarray:
+        return self.draw(replicates, np.random.default_rng([*self.seed, index]))
 
 
 def thresholds(
@@ -63,9 +81,13 @@ def thresholds(
     return {method: _lookup(profile, column, method, size) for method in methods}
 
 
-def prepare(profile: ReferenceProfile, requests: Iterable[Request]) -> None:
+def prepare(
+    profile: ReferenceProfile, requests: Iterable[Request], run: Runner | None = None
+) -> None:
     """Calibrate, and cache in the profile, every threshold ``requests`` need that the cache
-    lacks, simulating each null distribution once for all columns that share it."""
+    lacks, simulating each null distribution once for all columns that share it; ``run``
+    executes the blocks of replicates (default: one after the other)."""
+    plans: list[tuple[_Plan, int]] = []
     groups: dict[tuple[bytes, int], Members] = {}
     for column, methods, size in requests:
         rounded = calibration_size(size)
@@ -78,13 +100,29 @@ def prepare(profile: ReferenceProfile, requests: Iterable[Request]) -> None:
         if not missing:
             continue
         if column in profile.categorical:
-            cat = profile.categorical[column]
-            _store(profile, rounded, _categorical(profile, column, cat, missing, rounded))
+            plans.append((_categorical_plan(profile, column, missing, rounded), rounded))
         else:
             num = profile.numerical[column]
             groups.setdefault((num.null_shape.key, rounded), []).append((column, num, missing))
     for (_, rounded), members in groups.items():
-        _store(profile, rounded, _numerical_group(profile, members, rounded))
+        plans.extend((plan, rounded) for plan in _numerical_plans(profile, members, rounded))
+    blocks = _blocks(profile.settings.calibration_replicates)
+    jobs = [
+        functools.partial(plan.block, index, count)
+        for plan, _ in plans
+        for index, count in enumerate(blocks)
+    ]
+    drawn = (run or _inline)(jobs)
+    level = 1.0 - profile.settings.false_alarm_rate
+    for i, (plan, size) in enumerate(plans):
+        null = np.concatenate(drawn[i * len(blocks) : (i + 1) * len(blocks)], axis=1)
+        for targets, value in zip(plan.targets, np.quantile(null, level, axis=1), strict=True):
+            for column, method in targets:
+                profile.store_threshold((column, method, size), float(value))
+
+
+def _inline(jobs: Sequence[Callable[[], np.ndarray]]) -> list[np.ndarray]:
+    return [job() for job in jobs]
 
 
 def calibration_size(size: int) -> int:
@@ -121,76 +159,64 @@ def _ks_exact(n: int, m: int, false_alarm_rate: float) -> float:
     return stats.ks_critical(n, m, false_alarm_rate)
 
 
-def _store(profile: ReferenceProfile, size: int, values: dict[tuple[str, Method], float]) -> None:
-    for (column, method), value in values.items():
-        profile.store_threshold((column, method, size), value)
-
-
-def _rng(profile: ReferenceProfile, key: bytes, size: int, stream: int) -> np.random.Generator:
-    """A generator seeded by (seed, null key, size, stream): thresholds are reproducible and
-    depend neither on the order in which windows arrive nor on which other columns or
-    methods are calibrated at the same time."""
-    words = np.frombuffer(key, dtype=np.uint32).tolist()
-    return np.random.default_rng([profile.settings.seed, *words, size, stream])
-
-
-def _quantile(values: np.ndarray, profile: ReferenceProfile) -> float:
-    return float(np.quantile(values, 1.0 - profile.settings.false_alarm_rate))
-
-
 def _blocks(replicates: int) -> list[int]:
     return [min(BLOCK, replicates - start) for start in range(0, replicates, BLOCK)]
 
 
-def _numerical_group(
-    profile: ReferenceProfile, members: Members, size: int
-) -> dict[tuple[str, Method], float]:
-    """Thresholds of numerical columns sharing one null shape."""
+def _numerical_plans(profile: ReferenceProfile, members: Members, size: int) -> list[_Plan]:
+    """The nulls of numerical columns sharing one null shape: binned statistics and KS once
+    for all of them, Wasserstein as one weighted sum of CDF gaps per column."""
     shape = members[0][1].null_shape
     n = members[0][1].n
-    replicates = profile.settings.calibration_replicates
+    seed = (profile.settings.seed, *np.frombuffer(shape.key, dtype=np.uint32).tolist(), size)
     wanted = {method for _, _, methods in members for method in methods}
-    shared: dict[Method, float] = {}
+    plans = []
     binned = [m for m in NUMERICAL_BINNED if m in wanted]
     if binned:
         coarse = np.add.reduceat(shape.fine_shares, shape.coarse_starts)
-        rng = _rng(profile, shape.key, size, 0)
-        # Normal draws only where the fine bins would allow them (as when the coarse counts
-        # were sums of fine ones): PSI's skew at tens of values per bin needs exact counts.
-        null = _binned_null(coarse, n, size, binned, replicates, rng, COARSE_MIN_EXPECTED)
-        shared.update({m: _quantile(values, profile) for m, values in null.items()})
+
+        def draw_binned(replicates: int, rng: np.random.Generator) -> np.ndarray:
+            # Normal draws only where the fine bins would allow them too: PSI's skew at
+            # tens of values per bin needs exact counts.
+            return _binned_block(coarse, n, size, binned, replicates, rng, COARSE_MIN_EXPECTED)
+
+        plans.append(_Plan((*seed, 0), _targets(members, binned), draw_binned))
     if "ks" in wanted and shape.discrete_counts is not None:
-        rng = _rng(profile, shape.key, size, 2)
         shares = shape.discrete_counts / n
-        d = np.concatenate(
-            [_cdf_gaps(shares, n, size, b, rng).max(axis=0) for b in _blocks(replicates)]
-        )
-        shared["ks"] = _quantile(d, profile)
-    out = {(column, m): shared[m] for column, _, methods in members for m in methods if m in shared}
+
+        def draw_ks(replicates: int, rng: np.random.Generator) -> np.ndarray:
+            return np.asarray(_cdf_gaps(shares, n, size, replicates, rng).max(axis=0))[None, :]
+
+        plans.append(_Plan((*seed, 2), _targets(members, ["ks"]), draw_ks))
     movers = [(column, num) for column, num, methods in members if "wasserstein" in methods]
     if movers:
         weights = np.stack(
             [num.null_shape.steps / max(num.std, stats.MIN_NORM) for _, num in movers]
         ).astype(np.float32)
-        rng = _rng(profile, shape.key, size, 1)
-        # einsum's own loop rather than a BLAS product, whose threads stall on a busy machine
-        w = np.concatenate(
-            [
-                np.einsum("ck,kr->cr", weights, _cdf_gaps(shape.fine_shares, n, size, b, rng))
-                for b in _blocks(replicates)
-            ],
-            axis=1,
-        )
-        out.update(
-            {
-                (column, "wasserstein"): _quantile(row, profile)
-                for (column, _), row in zip(movers, w, strict=True)
-            }
-        )
-    return out
+
+        def draw_wasserstein(replicates: int, rng: np.random.Generator) -> np.ndarray:
+            gaps = _cdf_gaps(shape.fine_shares, n, size, replicates, rng)
+            # einsum's own loop rather than a BLAS product, whose threads stall on a busy
+            # machine
+            return np.asarray(np.einsum("ck,kr->cr", weights, gaps))
+
+        wasserstein: Method = "wasserstein"
+        targets = tuple(((column, wasserstein),) for column, _ in movers)
+        plans.append(_Plan((*seed, 1), targets, draw_wasserstein))
+    return plans
 
 
-def _binned_null(
+def _targets(
+    members: Members, methods: Sequence[Method]
+) -> tuple[tuple[tuple[str, Method], ...], ...]:
+    """Per method, every (column, method) of ``members`` that asked for it."""
+    return tuple(
+        tuple((column, method) for column, _, wanted in members if method in wanted)
+        for method in methods
+    )
+
+
+def _binned_block(
     shares: np.ndarray,
     n: int,
     m: int,
@@ -198,15 +224,11 @@ def _binned_null(
     replicates: int,
     rng: np.random.Generator,
     min_expected: float = GAUSSIAN_MIN_EXPECTED,
-) -> dict[Method, np.ndarray]:
-    """The null values of binned ``methods``: pairs of (reference, window) counts."""
-    parts: dict[Method, list[np.ndarray]] = {method: [] for method in methods}
-    for block in _blocks(replicates):
-        ref = _counts(shares, n, block, rng, min_expected)
-        cur = _counts(shares, m, block, rng, min_expected)
-        for method in methods:
-            parts[method].append(stats.BINNED[method](ref, cur))
-    return {method: np.concatenate(values) for method, values in parts.items()}
+) -> np.ndarray:
+    """Binned ``methods`` (rows) on null pairs of (reference, window) counts (columns)."""
+    ref = _counts(shares, n, replicates, rng, min_expected)
+    cur = _counts(shares, m, replicates, rng, min_expected)
+    return np.stack([stats.BINNED[method](ref, cur) for method in methods])
 
 
 def _counts(
@@ -305,18 +327,19 @@ def _poisson_noise(
     return np.asarray(counts / size - shares[:, None], dtype=np.float32)
 
 
-def _categorical(
-    profile: ReferenceProfile,
-    column: str,
-    cat: CategoricalProfile,
-    methods: Sequence[Method],
-    size: int,
-) -> dict[tuple[str, Method], float]:
+def _categorical_plan(
+    profile: ReferenceProfile, column: str, methods: Sequence[Method], size: int
+) -> _Plan:
+    cat = profile.categorical[column]
     # Half a count added to every category and to one unseen category: with a small
     # reference, rare categories are under- or unrepresented, and a null drawn from the raw
     # shares would never produce the window's share of them.
     smoothed = np.append(cat.counts, 0) + 0.5
     shares = smoothed / smoothed.sum()
-    rng = np.random.default_rng([profile.settings.seed, zlib.crc32(column.encode()), size])
-    null = _binned_null(shares, cat.n, size, methods, profile.settings.calibration_replicates, rng)
-    return {(column, method): _quantile(values, profile) for method, values in null.items()}
+    n = cat.n
+
+    def draw(replicates: int, rng: np.random.Generator) -> np.ndarray:
+        return _binned_block(shares, n, size, methods, replicates, rng)
+
+    seed = (profile.settings.seed, zlib.crc32(column.encode()), size)
+    return _Plan(seed, tuple(((column, m),) for m in methods), draw)

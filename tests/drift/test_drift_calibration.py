@@ -16,6 +16,7 @@ import pytest
 from scipy import stats
 
 from monitor.drift import ColumnSpec, DriftSettings, Method, build_profile, calibrate
+from monitor.drift import compare as calibrate_window
 from monitor.drift import stats as drift_stats
 from monitor.drift.profile import bin_counts
 
@@ -214,3 +215,30 @@ def test_a_mostly_continuous_reference_with_ties_keeps_the_continuous_ks_value()
     reference = np.where(rng.random(6_000) < 0.3, 0.0, rng.normal(size=6_000))
     expected = stats.kstwo.isf(RATE, round(6_000 * 1_000 / 7_000))
     assert _threshold(reference, "numerical", "ks", 1_000) == pytest.approx(expected)
+
+
+def test_thresholds_do_not_depend_on_the_number_of_threads() -> None:
+    rng = np.random.default_rng(15)
+    reference = {
+        "a": rng.normal(size=30_000),
+        "b": rng.lognormal(size=30_000),
+        "c": rng.poisson(2.0, 30_000).astype(float),
+        "k": rng.choice(np.array(["x", "y", "z"], dtype=object), 30_000),
+    }
+    window = {
+        "a": rng.normal(size=20_000),
+        "b": rng.lognormal(size=20_000),
+        "c": rng.poisson(2.0, 20_000).astype(float),
+        "k": rng.choice(np.array(["x", "y", "z"], dtype=object), 20_000),
+    }
+    columns = [ColumnSpec(name, "categorical" if name == "k" else "numerical") for name in "abck"]
+    calibrated = []
+    for workers in (1, 2, 4):
+        profile = build_profile(reference, columns, DriftSettings(seed=2, workers=workers))
+        compare_result = [
+            (c.column, r.method, r.threshold)
+            for c in calibrate_window(profile, window).columns
+            for r in c.results
+        ]
+        calibrated.append((profile.thresholds, compare_result))
+    assert calibrated[0] == calibrated[1] == calibrated[2]
