@@ -270,25 +270,26 @@ def _cdf_gaps(
     ``n`` and a window of ``m`` values over bins with ``shares``: shape (bins - 1,
     replicates), bins first so that the cumulative sum runs over contiguous rows.
 
-    Each sample's shares are its bins' multinomial noise around ``shares``, drawn as in
-    ``_counts``. When both samples are in the normal regime, the dense bins' noise of the
-    difference is ONE normal draw scaled by sqrt(1/n + 1/m) (the sum of two independent
-    normals is normal), which halves the work; sparse bins get a Poisson draw each."""
+    A sample's bin shares are drawn as independent noise of variance p / size per bin
+    (normal in bins expecting ``GAUSSIAN_MIN_EXPECTED`` values or more, Poisson below), then
+    projected to sum to zero: subtracting p times the total turns the covariance into the
+    multinomial's (diag(p) - p p^T) / size. Exact multinomials are drawn instead when the
+    sparse bins hold more than ``SPARSE_MAX_SHARE`` of the mass. When both samples are in
+    the normal regime, the difference's noise in the dense bins is ONE normal draw of
+    variance p (1/n + 1/m): half the work."""
     dense = shares * min(n, m) >= GAUSSIAN_MIN_EXPECTED
     if shares[~dense].sum() <= SPARSE_MAX_SHARE:
-        noise = np.zeros((shares.size, replicates), dtype=np.float32)
-        noise[dense] = _normal_noise(shares[dense], replicates, rng) * np.sqrt(1 / n + 1 / m)
+        noise = rng.standard_normal((shares.size, replicates), dtype=np.float32)
+        noise *= np.sqrt(shares * (1 / n + 1 / m)).astype(np.float32)[:, None]
         if not dense.all():
             sparse = shares[~dense]
-            noise[~dense] = _poisson_noise(sparse, n, replicates, rng) - _poisson_noise(
-                sparse, m, replicates, rng
-            )
+            noise[~dense] = _poisson_noise(sparse, n, replicates, rng)
+            noise[~dense] -= _poisson_noise(sparse, m, replicates, rng)
     else:
         noise = _share_noise(shares, n, replicates, rng)
         noise -= _share_noise(shares, m, replicates, rng)
-    # Shares sum to one: remove the drawn noise's total in proportion to the shares (to
-    # first order, dividing counts by their own total), else it would pile up in the upper
-    # tail's gaps, where the heaviest Wasserstein weights sit.
+    # The projection also matters beyond second order: without it the noise's total would
+    # pile up in the upper tail's gaps, where the heaviest Wasserstein weights sit.
     noise -= shares.astype(np.float32)[:, None] * noise.sum(axis=0)
     gaps = np.cumsum(noise[:-1], axis=0)
     return np.abs(gaps, out=gaps)
@@ -297,26 +298,17 @@ def _cdf_gaps(
 def _share_noise(
     shares: np.ndarray, size: int, replicates: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """One sample's bin shares minus ``shares``: shape (bins, replicates), float32."""
+    """One sample's bin shares minus ``shares``, shape (bins, replicates), float32: exact
+    multinomial shares, or independent noise to be projected (see ``_cdf_gaps``)."""
     dense = shares * size >= GAUSSIAN_MIN_EXPECTED
     if shares[~dense].sum() > SPARSE_MAX_SHARE:
         counts = rng.multinomial(size, shares, size=replicates).T
         return np.asarray(counts / size - shares[:, None], dtype=np.float32)
-    noise = np.zeros((shares.size, replicates), dtype=np.float32)
-    noise[dense] = _normal_noise(shares[dense], replicates, rng) / np.float32(np.sqrt(size))
+    noise = rng.standard_normal((shares.size, replicates), dtype=np.float32)
+    noise *= np.sqrt(shares / size).astype(np.float32)[:, None]
     if not dense.all():
         noise[~dense] = _poisson_noise(shares[~dense], size, replicates, rng)
     return noise
-
-
-def _normal_noise(body: np.ndarray, replicates: int, rng: np.random.Generator) -> np.ndarray:
-    """Normal draws with covariance diag(p) - p p^T over the bins with shares ``body``: the
-    multinomial's share noise at one draw (scale by 1/sqrt(size))."""
-    p = body.astype(np.float32)[:, None]
-    x = rng.standard_normal((body.size, replicates), dtype=np.float32)
-    x *= np.sqrt(p)
-    x -= p * x.sum(axis=0)
-    return x
 
 
 def _poisson_noise(
