@@ -1,36 +1,75 @@
 """Calibrated thresholds: each statistic's null distribution at the current window size.
 
 Under "no drift" both the reference (n values) and the window (m values) are samples of the
-same distribution, estimated by the reference itself. For binned statistics this null is a
-pair of multinomials over the reference bin shares, so it is simulated exactly and cheaply in
-count space: ``replicates`` draws of (reference counts, window counts), the statistic on each,
-the threshold at its upper ``1 - false_alarm_rate`` quantile. The normalised Wasserstein
-distance is simulated the same way on the fine quantile grid (each fine bin at its mean
-value). KS needs no simulation: its null is distribution-free, so the threshold is the exact
-critical value of D. Thresholds are cached per (column, method, window size) in the profile.
+same distribution, estimated by the reference itself; a threshold is the upper
+``1 - false_alarm_rate`` quantile of the statistic over ``calibration_replicates`` simulated
+(reference, window) pairs. Everything is simulated in count space, never by resampling data:
+
+- binned statistics (PSI, Jensen-Shannon, Hellinger; chi-square and L-infinity on categories)
+  from pairs of multinomial counts over the bin shares;
+- the normalised Wasserstein distance from the gap between the two empirical CDFs on the fine
+  quantile grid (each fine bin at its mean value), weighted by the grid's steps;
+- KS from its exact distribution (``scipy.stats.kstwo``): on continuous data D is
+  distribution-free; on discrete references (few distinct values, see
+  ``profile.DISCRETE_MAX_LEVELS``) it is simulated over the distinct values instead.
+
+Bins are reference quantiles, so the counts a null pair produces depend on the reference only
+through its size and its counts per fine bin (``NullShape.key``), which every tie-free column
+of a given size shares. Columns with the same key are calibrated together: one simulation
+gives PSI, Jensen-Shannon and Hellinger for all of them, and one set of CDF gaps gives each
+column's Wasserstein null as a weighted sum. Thresholds are cached per (column, method,
+window size) in the profile, so a repeated window size costs nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from monitor.drift import stats
-from monitor.drift.profile import CategoricalProfile, NumericalProfile, ReferenceProfile
+from monitor.drift.profile import (
+    FINE_PER_BIN,
+    NumericalProfile,
+    ReferenceProfile,
+)
 from monitor.drift.types import Method
 
 # Expected count per bin above which multinomial draws are replaced by normal ones.
 GAUSSIAN_MIN_EXPECTED = 25.0
-# Null replicates simulated at a time.
-BLOCK = 250
+# Above this share of the mass in sparser bins, counts are drawn as exact multinomials.
+SPARSE_MAX_SHARE = 0.05
+# The same for the coarse bins of numerical columns (FINE_PER_BIN fine bins each).
+COARSE_MIN_EXPECTED = GAUSSIAN_MIN_EXPECTED * FINE_PER_BIN
+# Null replicates simulated at a time: the memory of a simulation stays small and fixed.
+BLOCK = 500
+# Binned statistics of numerical columns, all computed from one simulation per null shape.
+NUMERICAL_BINNED: tuple[Method, ...] = ("psi", "jensenshannon", "hellinger")
+
+# A calibration request: column, methods, present values in the window.
+Request = tuple[str, Sequence[Method], int]
+Members = list[tuple[str, NumericalProfile, list[Method]]]
+# Runs zero-argument jobs and returns their results in order (a thread pool, or inline).
+Runner = Callable[[Sequence[Callable[[], np.ndarray]]], list[np.ndarray]]
 
 
-def _rng(profile: ReferenceProfile, column: str, size: int) -> np.random.Generator:
-    """A generator seeded by (seed, column, size): thresholds are reproducible and do not
-    depend on the order in which windows arrive."""
-    return np.random.default_rng([profile.settings.seed, zlib.crc32(column.encode()), size])
+@dataclass(frozen=True)
+class _Plan:
+    """One null distribution to simulate: ``draw(replicates, rng)`` gives one row per entry
+    of ``targets`` (the (column, method) pairs whose threshold is that row's quantile) and
+    one column per replicate. Blocks of replicates are drawn from generators seeded by
+    (``seed``, block index), so they can run in any order, on any thread, with the same
+    result; and one plan's draws never depend on what else is being calibrated."""
+
+    seed: tuple[int, ...]
+    targets: tuple[tuple[tuple[str, Method], ...], ...]
+    draw: Callable[[int, np.random.Generator], np.ndarray]
+
+    def block(self, index: int, replicates: int) -> np.ndarray:
+        return self.draw(replicates, np.random.default_rng([*self.seed, index]))
 
 
 def thresholds(
@@ -38,38 +77,52 @@ def thresholds(
 ) -> dict[Method, float]:
     """Calibrated thresholds of ``methods`` on ``column`` for a window of ``size`` present
     values, from the cache when possible."""
-    if "ks" in methods:
-        exact = stats.ks_critical(
-            _reference_size(profile, column), size, profile.settings.false_alarm_rate
-        )
-        rest = [m for m in methods if m != "ks"]
-        return {"ks": exact, **thresholds(profile, column, rest, size)} if rest else {"ks": exact}
-    size = calibration_size(size)
-    found: dict[Method, float] = {}
-    missing: list[Method] = []
-    for method in methods:
-        cached = profile.cached_threshold((column, method, size))
-        if cached is None:
-            missing.append(method)
+    prepare(profile, [(column, methods, size)])
+    return {method: _lookup(profile, column, method, size) for method in methods}
+
+
+def prepare(
+    profile: ReferenceProfile, requests: Iterable[Request], run: Runner | None = None
+) -> None:
+    """Calibrate, and cache in the profile, every threshold ``requests`` need that the cache
+    lacks, simulating each null distribution once for all columns that share it; ``run``
+    executes the blocks of replicates (default: one after the other)."""
+    plans: list[tuple[_Plan, int]] = []
+    groups: dict[tuple[bytes, int], Members] = {}
+    for column, methods, size in requests:
+        rounded = calibration_size(size)
+        missing = [
+            m
+            for m in methods
+            if _simulated(profile, column, m)
+            and profile.cached_threshold((column, m, rounded)) is None
+        ]
+        if not missing:
+            continue
+        if column in profile.categorical:
+            plans.append((_categorical_plan(profile, column, missing, rounded), rounded))
         else:
-            found[method] = cached
-    if missing:
-        computed = _simulate(profile, column, missing, size)
-        for method, value in computed.items():
-            profile.store_threshold((column, method, size), value)
-        found.update(computed)
-    return found
+            num = profile.numerical[column]
+            groups.setdefault((num.null_shape.key, rounded), []).append((column, num, missing))
+    for (_, rounded), members in groups.items():
+        plans.extend((plan, rounded) for plan in _numerical_plans(profile, members, rounded))
+    blocks = _blocks(profile.settings.calibration_replicates)
+    jobs = [
+        functools.partial(plan.block, index, count)
+        for plan, _ in plans
+        for index, count in enumerate(blocks)
+    ]
+    drawn = (run or _inline)(jobs)
+    level = 1.0 - profile.settings.false_alarm_rate
+    for i, (plan, size) in enumerate(plans):
+        null = np.concatenate(drawn[i * len(blocks) : (i + 1) * len(blocks)], axis=1)
+        for targets, value in zip(plan.targets, np.quantile(null, level, axis=1), strict=True):
+            for column, method in targets:
+                profile.store_threshold((column, method, size), float(value))
 
 
-def _simulate(
-    profile: ReferenceProfile, column: str, methods: Sequence[Method], size: int
-) -> dict[Method, float]:
-    quantile = 1.0 - profile.settings.false_alarm_rate
-    if column in profile.categorical:
-        null = _categorical_null(profile.categorical[column], methods, size, profile, column)
-    else:
-        null = _numerical_null(profile.numerical[column], methods, size, profile, column)
-    return {method: float(np.quantile(values, quantile)) for method, values in null.items()}
+def _inline(jobs: Sequence[Callable[[], np.ndarray]]) -> list[np.ndarray]:
+    return [job() for job in jobs]
 
 
 def calibration_size(size: int) -> int:
@@ -83,28 +136,118 @@ def calibration_size(size: int) -> int:
     return (size // scale) * scale
 
 
-def _reference_size(profile: ReferenceProfile, column: str) -> int:
-    return profile.numerical[column].n
+def _simulated(profile: ReferenceProfile, column: str, method: Method) -> bool:
+    """KS on a continuous reference has an exact threshold; everything else is simulated."""
+    if method != "ks":
+        return True
+    return profile.numerical[column].null_shape.discrete_counts is not None
 
 
-def _draw(
-    shares: np.ndarray, n: int, m: int, replicates: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Null pairs of (reference counts, window counts) over bins with ``shares``."""
-    return _counts(shares, n, replicates, rng), _counts(shares, m, replicates, rng)
+def _lookup(profile: ReferenceProfile, column: str, method: Method, size: int) -> float:
+    if not _simulated(profile, column, method):
+        n = profile.numerical[column].n
+        return _ks_exact(n, size, profile.settings.false_alarm_rate)
+    value = profile.cached_threshold((column, method, calibration_size(size)))
+    if value is None:  # prepare() just stored it; only a concurrent clear could remove it
+        raise KeyError(f"thresholds[{column!r}, {method!r}]: not calibrated")
+    return value
 
 
-def _counts(shares: np.ndarray, size: int, replicates: int, rng: np.random.Generator) -> np.ndarray:
+@functools.lru_cache(maxsize=1024)
+def _ks_exact(n: int, m: int, false_alarm_rate: float) -> float:
+    """The exact critical D (``scipy.stats.kstwo``; a few milliseconds, hence the cache)."""
+    return stats.ks_critical(n, m, false_alarm_rate)
+
+
+def _blocks(replicates: int) -> list[int]:
+    return [min(BLOCK, replicates - start) for start in range(0, replicates, BLOCK)]
+
+
+def _numerical_plans(profile: ReferenceProfile, members: Members, size: int) -> list[_Plan]:
+    """The nulls of numerical columns sharing one null shape: binned statistics and KS once
+    for all of them, Wasserstein as one weighted sum of CDF gaps per column."""
+    shape = members[0][1].null_shape
+    n = members[0][1].n
+    seed = (profile.settings.seed, *np.frombuffer(shape.key, dtype=np.uint32).tolist(), size)
+    wanted = {method for _, _, methods in members for method in methods}
+    plans = []
+    binned = [m for m in NUMERICAL_BINNED if m in wanted]
+    if binned:
+        coarse = np.add.reduceat(shape.fine_shares, shape.coarse_starts)
+
+        def draw_binned(replicates: int, rng: np.random.Generator) -> np.ndarray:
+            # Normal draws only where the fine bins would allow them too: PSI's skew at
+            # tens of values per bin needs exact counts.
+            return _binned_block(coarse, n, size, binned, replicates, rng, COARSE_MIN_EXPECTED)
+
+        plans.append(_Plan((*seed, 0), _targets(members, binned), draw_binned))
+    if "ks" in wanted and shape.discrete_counts is not None:
+        shares = shape.discrete_counts / n
+
+        def draw_ks(replicates: int, rng: np.random.Generator) -> np.ndarray:
+            return np.asarray(_cdf_gaps(shares, n, size, replicates, rng).max(axis=0))[None, :]
+
+        plans.append(_Plan((*seed, 2), _targets(members, ["ks"]), draw_ks))
+    movers = [(column, num) for column, num, methods in members if "wasserstein" in methods]
+    if movers:
+        weights = np.stack(
+            [num.null_shape.steps / max(num.std, stats.MIN_NORM) for _, num in movers]
+        ).astype(np.float32)
+
+        def draw_wasserstein(replicates: int, rng: np.random.Generator) -> np.ndarray:
+            gaps = _cdf_gaps(shape.fine_shares, n, size, replicates, rng)
+            # einsum's own loop rather than a BLAS product, whose threads stall on a busy
+            # machine
+            return np.asarray(np.einsum("ck,kr->cr", weights, gaps))
+
+        wasserstein: Method = "wasserstein"
+        targets = tuple(((column, wasserstein),) for column, _ in movers)
+        plans.append(_Plan((*seed, 1), targets, draw_wasserstein))
+    return plans
+
+
+def _targets(
+    members: Members, methods: Sequence[Method]
+) -> tuple[tuple[tuple[str, Method], ...], ...]:
+    """Per method, every (column, method) of ``members`` that asked for it."""
+    return tuple(
+        tuple((column, method) for column, _, wanted in members if method in wanted)
+        for method in methods
+    )
+
+
+def _binned_block(
+    shares: np.ndarray,
+    n: int,
+    m: int,
+    methods: Sequence[Method],
+    replicates: int,
+    rng: np.random.Generator,
+    min_expected: float = GAUSSIAN_MIN_EXPECTED,
+) -> np.ndarray:
+    """Binned ``methods`` (rows) on null pairs of (reference, window) counts (columns)."""
+    ref = _counts(shares, n, replicates, rng, min_expected)
+    cur = _counts(shares, m, replicates, rng, min_expected)
+    return np.stack([stats.BINNED[method](ref, cur) for method in methods])
+
+
+def _counts(
+    shares: np.ndarray,
+    size: int,
+    replicates: int,
+    rng: np.random.Generator,
+    min_expected: float = GAUSSIAN_MIN_EXPECTED,
+) -> np.ndarray:
     """``replicates`` multinomial count vectors of ``size`` draws over bins with ``shares``.
 
     Drawing exact multinomials costs one binomial per bin and replicate; when most of the
-    mass sits in bins expecting at least ``GAUSSIAN_MIN_EXPECTED`` values, those bins are
+    mass sits in bins expecting at least ``min_expected`` values, those bins are
     drawn from the normal distribution with the multinomial's mean and covariance
     (size * (diag(p) - p p^T)) and the few sparse (tail) bins from independent Poissons:
     an order of magnitude cheaper and indistinguishable at such counts."""
     expected = size * shares
-    dense = expected >= GAUSSIAN_MIN_EXPECTED
-    if shares[~dense].sum() > 0.05:
+    dense = expected >= min_expected
+    if shares[~dense].sum() > SPARSE_MAX_SHARE:
         return rng.multinomial(size, shares, size=replicates).astype(np.float64)
     out = np.empty((replicates, shares.size))
     body = shares[dense].astype(np.float32)
@@ -120,70 +263,75 @@ def _counts(shares: np.ndarray, size: int, replicates: int, rng: np.random.Gener
     return out
 
 
-def _blocks(replicates: int) -> list[int]:
-    """Replicates are simulated in blocks of ``BLOCK`` so that the simulation's memory stays
-    small and fixed whatever ``calibration_replicates`` is."""
-    return [min(BLOCK, replicates - start) for start in range(0, replicates, BLOCK)]
+def _cdf_gaps(
+    shares: np.ndarray, n: int, m: int, replicates: int, rng: np.random.Generator
+) -> np.ndarray:
+    """|F_ref - F_cur| at the inner bin edges for ``replicates`` null pairs of a reference of
+    ``n`` and a window of ``m`` values over bins with ``shares``: shape (bins - 1,
+    replicates), bins first so that the cumulative sum runs over contiguous rows.
+
+    A sample's bin shares are drawn as independent noise of variance p / size per bin
+    (normal in bins expecting ``GAUSSIAN_MIN_EXPECTED`` values or more, Poisson below), then
+    projected to sum to zero: subtracting p times the total turns the covariance into the
+    multinomial's (diag(p) - p p^T) / size. Exact multinomials are drawn instead when the
+    sparse bins hold more than ``SPARSE_MAX_SHARE`` of the mass. When both samples are in
+    the normal regime, the difference's noise in the dense bins is ONE normal draw of
+    variance p (1/n + 1/m): half the work."""
+    dense = shares * min(n, m) >= GAUSSIAN_MIN_EXPECTED
+    if shares[~dense].sum() <= SPARSE_MAX_SHARE:
+        noise = rng.standard_normal((shares.size, replicates), dtype=np.float32)
+        noise *= np.sqrt(shares * (1 / n + 1 / m)).astype(np.float32)[:, None]
+        if not dense.all():
+            sparse = shares[~dense]
+            noise[~dense] = _poisson_noise(sparse, n, replicates, rng)
+            noise[~dense] -= _poisson_noise(sparse, m, replicates, rng)
+    else:
+        noise = _share_noise(shares, n, replicates, rng)
+        noise -= _share_noise(shares, m, replicates, rng)
+    # The projection also matters beyond second order: without it the noise's total would
+    # pile up in the upper tail's gaps, where the heaviest Wasserstein weights sit.
+    noise -= shares.astype(np.float32)[:, None] * noise.sum(axis=0)
+    gaps = np.cumsum(noise[:-1], axis=0)
+    return np.abs(gaps, out=gaps)
 
 
-def _numerical_null(
-    num: NumericalProfile,
-    methods: Sequence[Method],
-    size: int,
-    profile: ReferenceProfile,
-    column: str,
-) -> dict[Method, np.ndarray]:
-    wanted = [m for m in methods if m != "ks"]
-    if not wanted:
-        return {}
-    fine = num.fine_bins()
-    shares = fine / fine.sum()
-    starts = num.coarse_starts()
-    steps = np.diff(num.fine_points())
-    norm = max(num.std, stats.MIN_NORM)
-    rng = _rng(profile, column, size)
-    parts: dict[Method, list[np.ndarray]] = {m: [] for m in wanted}
-    for block in _blocks(profile.settings.calibration_replicates):
-        ref, cur = _draw(shares, num.n, size, block, rng)
-        coarse_ref = np.add.reduceat(ref, starts, axis=1)
-        coarse_cur = np.add.reduceat(cur, starts, axis=1)
-        for method in wanted:
-            if method == "wasserstein":
-                parts[method].append(_grid_wasserstein(ref, cur, steps) / norm)
-            else:
-                parts[method].append(stats.BINNED[method](coarse_ref, coarse_cur))
-    return {method: np.concatenate(values) for method, values in parts.items()}
+def _share_noise(
+    shares: np.ndarray, size: int, replicates: int, rng: np.random.Generator
+) -> np.ndarray:
+    """One sample's bin shares minus ``shares``, shape (bins, replicates), float32: exact
+    multinomial shares, or independent noise to be projected (see ``_cdf_gaps``)."""
+    dense = shares * size >= GAUSSIAN_MIN_EXPECTED
+    if shares[~dense].sum() > SPARSE_MAX_SHARE:
+        counts = rng.multinomial(size, shares, size=replicates).T
+        return np.asarray(counts / size - shares[:, None], dtype=np.float32)
+    noise = rng.standard_normal((shares.size, replicates), dtype=np.float32)
+    noise *= np.sqrt(shares / size).astype(np.float32)[:, None]
+    if not dense.all():
+        noise[~dense] = _poisson_noise(shares[~dense], size, replicates, rng)
+    return noise
 
 
-def _grid_wasserstein(ref: np.ndarray, cur: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """W1 between histograms whose bins sit ``steps`` apart: the integral of |F_ref - F_cur|."""
-    f_ref = np.cumsum(ref, axis=1)
-    f_ref /= ref.sum(axis=1, keepdims=True)
-    f_cur = np.cumsum(cur, axis=1)
-    f_cur /= cur.sum(axis=1, keepdims=True)
-    f_ref -= f_cur
-    np.abs(f_ref, out=f_ref)
-    # multiply-and-sum rather than a BLAS product, whose threads stall on a busy machine
-    return np.asarray((f_ref[:, :-1] * steps).sum(axis=1))
+def _poisson_noise(
+    shares: np.ndarray, size: int, replicates: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Independent Poisson counts over sparse bins, as shares minus ``shares``."""
+    counts = rng.poisson(size * shares[:, None], size=(shares.size, replicates))
+    return np.asarray(counts / size - shares[:, None], dtype=np.float32)
 
 
-def _categorical_null(
-    cat: CategoricalProfile,
-    methods: Sequence[Method],
-    size: int,
-    profile: ReferenceProfile,
-    column: str,
-) -> dict[Method, np.ndarray]:
+def _categorical_plan(
+    profile: ReferenceProfile, column: str, methods: Sequence[Method], size: int
+) -> _Plan:
+    cat = profile.categorical[column]
     # Half a count added to every category and to one unseen category: with a small
     # reference, rare categories are under- or unrepresented, and a null drawn from the raw
     # shares would never produce the window's share of them.
     smoothed = np.append(cat.counts, 0) + 0.5
     shares = smoothed / smoothed.sum()
-    rng = _rng(profile, column, size)
-    wanted = [m for m in methods if m != "ks"]
-    parts: dict[Method, list[np.ndarray]] = {m: [] for m in wanted}
-    for block in _blocks(profile.settings.calibration_replicates):
-        ref, cur = _draw(shares, cat.n, size, block, rng)
-        for method in wanted:
-            parts[method].append(stats.BINNED[method](ref, cur))
-    return {method: np.concatenate(values) for method, values in parts.items()}
+    n = cat.n
+
+    def draw(replicates: int, rng: np.random.Generator) -> np.ndarray:
+        return _binned_block(shares, n, size, methods, replicates, rng)
+
+    seed = (profile.settings.seed, zlib.crc32(column.encode()), size)
+    return _Plan(seed, tuple(((column, m),) for m in methods), draw)

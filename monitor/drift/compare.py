@@ -8,15 +8,14 @@ deciding are separate steps.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from monitor.drift import calibrate, measure, text
 from monitor.drift.corrections import adjust
 from monitor.drift.measure import Measured
+from monitor.drift.parallel import run_all
 from monitor.drift.profile import ReferenceProfile, _row_count
 from monitor.drift.types import (
     TEST_METHODS,
@@ -37,8 +36,14 @@ def compare(profile: ReferenceProfile, current: Mapping[str, np.ndarray]) -> Dri
     n_rows = _row_count(current, profile.columns)
     if n_rows < profile.settings.min_rows:
         return _insufficient(n_rows)
-    tasks = [_raw_task(profile, spec, current[spec.name]) for spec in profile.columns]
-    return _decide(profile, n_rows, _run(profile, tasks))
+    # Counting categories and describing texts hold the GIL: they start first, so that the
+    # numerical columns (numpy, GIL released) fill the other threads meanwhile.
+    specs = sorted(profile.columns, key=lambda spec: spec.kind == "numerical")
+    tasks = [_raw_task(profile, spec, current[spec.name]) for spec in specs]
+    results = run_all(tasks, profile.settings.workers)
+    done = {spec.name: result for spec, result in zip(specs, results, strict=True)}
+    measured = [m for spec in profile.columns for m in done[spec.name]]
+    return _decide(profile, n_rows, measured)
 
 
 def compare_counts(
@@ -121,21 +126,16 @@ def _bins_of(name: str, column: ColumnCounts) -> np.ndarray:
     return np.asarray(column.bins)
 
 
-def _run(profile: ReferenceProfile, tasks: Sequence[Task]) -> list[Measured]:
-    """Run the per-column tasks on a thread pool, keeping column order."""
-    workers = profile.settings.workers or os.cpu_count() or 1
-    if workers == 1 or len(tasks) == 1:
-        return [m for task in tasks for m in task()]
-    with ThreadPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-        return [m for result in pool.map(lambda task: task(), tasks) for m in result]
-
-
 def _insufficient(n_rows: int) -> DriftResult:
     return DriftResult("insufficient_data", n_rows, (), 0.0, False)
 
 
 def _decide(profile: ReferenceProfile, n_rows: int, measured: Sequence[Measured]) -> DriftResult:
     """Apply the thresholds of the settings' mode and aggregate to dataset drift."""
+    if profile.settings.threshold_mode == "calibrated":
+        # all columns at once: columns that share a null distribution share its simulation
+        requests = [(m.column, [v[0] for v in m.values], m.size) for m in measured]
+        calibrate.prepare(profile, requests, lambda jobs: run_all(jobs, profile.settings.workers))
     decided = [_decide_column(profile, m) for m in measured]
     if profile.settings.threshold_mode == "p-value":
         decided = _apply_correction(profile, decided)

@@ -11,6 +11,8 @@ windows of the same size cost nothing, even across restarts.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import json
 import threading
@@ -21,10 +23,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from monitor.drift import text
+from monitor.drift.parallel import run_all
 from monitor.drift.types import BINNED_METHODS, ColumnSpec, DriftSettings
 
 # Fine quantile bins per coarse bin: the grid on which null distributions are simulated.
 FINE_PER_BIN = 32
+# A reference counts as discrete (KS calibrated by simulation over its distinct values) when
+# it has at most this many distinct values and at most this share of values seen only once
+# (the Good-Turing estimate of the mass of values the reference has not seen).
+DISCRETE_MAX_LEVELS = 2_000
+DISCRETE_MAX_SINGLETONS = 0.01
+# Category values counted per step (see _raw_counts).
+COUNT_CHUNK = 65_536
 FORMAT_VERSION = 1
 
 
@@ -35,7 +45,7 @@ def is_missing_category(value: object) -> bool:
 
 def category_counts(values: np.ndarray | Sequence[object]) -> tuple[Counter[str], int]:
     """Counts of present categories (as strings) and the number of missing values."""
-    raw = Counter(values.tolist() if isinstance(values, np.ndarray) else list(values))
+    raw = _raw_counts(values)
     counts: Counter[str] = Counter()
     missing = 0
     for key, count in raw.items():
@@ -44,6 +54,21 @@ def category_counts(values: np.ndarray | Sequence[object]) -> tuple[Counter[str]
         else:
             counts[str(key)] += count
     return counts, missing
+
+
+def _raw_counts(values: np.ndarray | Sequence[object]) -> Counter[object]:
+    """Counts of distinct values. Numeric arrays are counted by numpy (sorting, no GIL);
+    Python objects by ``Counter`` in chunks of ``COUNT_CHUNK``, so that the GIL is handed
+    over between chunks and other columns' threads keep running."""
+    if not isinstance(values, np.ndarray):
+        return Counter(values)
+    if values.dtype != object:
+        keys, counts = np.unique(values, return_counts=True)
+        return Counter(dict(zip(keys.tolist(), counts.tolist(), strict=True)))
+    raw: Counter[object] = Counter()
+    for start in range(0, values.size, COUNT_CHUNK):
+        raw.update(values[start : start + COUNT_CHUNK])
+    return raw
 
 
 def present_sorted(values: np.ndarray | Sequence[float]) -> tuple[np.ndarray, int]:
@@ -129,14 +154,61 @@ class NumericalProfile:
     def fine_points(self) -> np.ndarray:
         """The mean reference value of each fine bin (the edge for an empty bin)."""
         positions = np.searchsorted(self.sorted_values, self.fine_edges, side="left")
-        bounds = np.concatenate([[0], positions, [self.n]])
-        sums = np.concatenate([[0.0], np.cumsum(self.sorted_values)])
-        counts = np.diff(bounds)
+        counts = np.diff(positions, prepend=0, append=self.n)
+        # reduceat sums each run of sorted values in one pass, without an n-sized cumsum
+        # (edges lie within [min, max], so every start is a valid index); an empty bin's
+        # bogus sum (one value) is replaced by its edge below
+        sums = np.add.reduceat(self.sorted_values, np.concatenate([[0], positions]))
         fallback = np.concatenate([self.fine_edges, self.fine_edges[-1:]])
-        means = np.divide(
-            sums[bounds[1:]] - sums[bounds[:-1]], counts, out=fallback.copy(), where=counts > 0
-        )
+        means = np.divide(sums, counts, out=fallback.copy(), where=counts > 0)
         return np.asarray(means)
+
+    @functools.cached_property
+    def null_shape(self) -> NullShape:
+        """What the calibrated null distributions need from this reference (computed on first
+        use, not stored: it is cheap to derive again after loading)."""
+        fine = self.fine_bins()
+        starts = self.coarse_starts()
+        discrete = self._discrete_counts()
+        digest = hashlib.blake2b(digest_size=16)
+        parts = [np.array([self.n]), fine, starts] + ([] if discrete is None else [discrete])
+        for part in parts:
+            digest.update(np.ascontiguousarray(part, dtype=np.int64).tobytes())
+        return NullShape(
+            key=digest.digest(),
+            fine_shares=fine / self.n,
+            coarse_starts=starts,
+            steps=np.diff(self.fine_points()),
+            discrete_counts=discrete,
+        )
+
+    def _discrete_counts(self) -> np.ndarray | None:
+        """Counts of the distinct reference values when the reference is discrete (see
+        ``DISCRETE_MAX_LEVELS``); None for continuous (or mostly continuous) data."""
+        values = self.sorted_values
+        changes = values[1:] != values[:-1]
+        # a constant reference keeps the continuous value: any other value would be drift
+        if not 1 <= np.count_nonzero(changes) < DISCRETE_MAX_LEVELS:
+            return None
+        counts = np.diff(np.flatnonzero(changes), prepend=-1, append=self.n - 1)
+        if np.count_nonzero(counts == 1) > DISCRETE_MAX_SINGLETONS * self.n:
+            return None
+        return counts
+
+
+@dataclass(frozen=True)
+class NullShape:
+    """A numerical reference as calibration sees it. ``key`` identifies the null distribution
+    of every statistic but Wasserstein: references with the same size, the same counts per
+    fine quantile bin and the same distinct-value counts (if discrete) have the same null for
+    KS, PSI, Jensen-Shannon and Hellinger; every tie-free reference of a given size does.
+    Wasserstein also depends on ``steps``, the distances between fine bins' mean values."""
+
+    key: bytes
+    fine_shares: np.ndarray
+    coarse_starts: np.ndarray
+    steps: np.ndarray
+    discrete_counts: np.ndarray | None
 
 
 @dataclass
@@ -224,21 +296,36 @@ def build_profile(
     profile = ReferenceProfile(tuple(columns), settings, n_rows)
     for spec in columns:
         _check_methods(spec)
-        values = reference[spec.name]
-        if spec.kind == "numerical":
-            profile.numerical[spec.name] = NumericalProfile.build(
-                values, settings.n_bins, spec.name
-            )
-        elif spec.kind == "categorical":
-            profile.categorical[spec.name] = CategoricalProfile.build(values)
+    # GIL-bound columns (categories, texts) first, as in compare
+    specs = sorted(columns, key=lambda spec: spec.kind == "numerical")
+    jobs = [functools.partial(_build_column, s, reference[s.name], settings) for s in specs]
+    built = dict(zip([s.name for s in specs], run_all(jobs, settings.workers), strict=True))
+    for spec in columns:
+        part = built[spec.name]
+        if isinstance(part, CategoricalProfile):
+            profile.categorical[spec.name] = part
         else:
-            texts = np.asarray(values, dtype=object)
-            vocab, described = text.profile_descriptors(texts)
-            profile.vocabularies[spec.name] = vocab
-            for name, array in described.items():
-                full = text.descriptor_name(spec.name, name)
-                profile.numerical[full] = NumericalProfile.build(array, settings.n_bins, full)
+            profile.numerical.update(part[1])
+            if part[0] is not None:
+                profile.vocabularies[spec.name] = part[0]
     return profile
+
+
+def _build_column(
+    spec: ColumnSpec, values: np.ndarray, settings: DriftSettings
+) -> CategoricalProfile | tuple[frozenset[str] | None, dict[str, NumericalProfile]]:
+    """One column's part of the profile: a categorical profile, or (vocabulary for a text
+    column, numerical profiles by name)."""
+    if spec.kind == "numerical":
+        return None, {spec.name: NumericalProfile.build(values, settings.n_bins, spec.name)}
+    if spec.kind == "categorical":
+        return CategoricalProfile.build(values)
+    vocab, described = text.profile_descriptors(np.asarray(values, dtype=object))
+    numerical = {}
+    for name, array in described.items():
+        full = text.descriptor_name(spec.name, name)
+        numerical[full] = NumericalProfile.build(array, settings.n_bins, full)
+    return vocab, numerical
 
 
 def _check_methods(spec: ColumnSpec) -> None:

@@ -105,16 +105,16 @@ def ks_wasserstein(ref_sorted: FloatArray, cur_sorted: FloatArray) -> tuple[floa
     merged = np.concatenate([ref_sorted, cur_sorted])
     order = np.argsort(merged, kind="stable")
     values = merged[order]
-    # n * m * |F_ref - F_cur| = |k * m - seen_cur * (n + m)| after k merged values: exact
-    # integers (an integer cumsum is ten times faster than a float one), in place.
-    seen = np.cumsum(order >= n, dtype=np.int64)
-    seen *= n + m
-    gap = np.arange(m, (n + m + 1) * m, m, dtype=np.int64)
-    gap -= seen
-    np.abs(gap, out=gap)
-    del seen
-    step = np.diff(values)
+    # Buffers are reused once free (merged for the steps, order for the gaps): fewer fresh
+    # big arrays, fewer page faults, which cost as much as the arithmetic at 100k rows.
+    step = np.subtract(values[1:], values[:-1], out=merged[:-1])
     ties = step.size - np.count_nonzero(step)
+    # n * m * |F_ref - F_cur| after k merged values = |k * m - seen_cur * (n + m)|: exact
+    # integers (an integer cumsum is ten times faster than a float one), in place.
+    gap = np.cumsum(order >= n, out=order)
+    gap *= -(n + m)
+    gap += np.arange(m, (n + m + 1) * m, m, dtype=np.int64)
+    np.abs(gap, out=gap)
     # multiply-and-sum, not np.dot: BLAS threads stall on a busy machine (20 ms for 200k)
     step *= gap[:-1]
     w = float(step.sum()) / (n * m)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -15,7 +17,7 @@ from monitor.drift import (
     compare,
     compare_counts,
 )
-from monitor.drift.profile import encode_header, npz_bytes
+from monitor.drift.profile import category_counts, encode_header, npz_bytes
 
 COLUMNS = [
     ColumnSpec("x", "numerical"),
@@ -198,3 +200,37 @@ def test_a_missing_column_is_named() -> None:
     del window["y"]
     with pytest.raises(ValueError, match="data lacks column 'y'"):
         compare(profile, window)
+
+
+@pytest.mark.parametrize(
+    "as_array",
+    [
+        lambda v: np.array(v, dtype=object),
+        lambda v: np.array([np.nan if x is None else x for x in v], dtype=float),
+        lambda v: list(v),
+    ],
+    ids=["objects", "floats-counted-by-numpy", "list"],
+)
+def test_categories_count_the_same_whatever_the_container(
+    as_array: Callable[[list[float | None]], np.ndarray | list[float | None]],
+) -> None:
+    values: list[float | None] = [1.0, 2.0, 2.0, None, 3.0, 1.0, 1.0, None]
+    counts, missing = category_counts(as_array(values))
+    assert counts == {"1.0": 3, "2.0": 2, "3.0": 1}
+    assert missing == 2
+
+
+def test_a_profile_built_on_threads_equals_one_built_inline() -> None:
+    rng = np.random.default_rng(14)
+    data = _data(rng, 20_000)
+    data["t"] = np.array([" ".join(["word"] * int(k)) for k in rng.integers(1, 9, 20_000)])
+    columns = [*COLUMNS, ColumnSpec("t", "text")]
+    inline = build_profile(data, columns, DriftSettings(workers=1))
+    threaded = build_profile(data, columns, DriftSettings(workers=4))
+    assert list(threaded.numerical) == list(inline.numerical)
+    for name, num in inline.numerical.items():
+        np.testing.assert_array_equal(threaded.numerical[name].sorted_values, num.sorted_values)
+        np.testing.assert_array_equal(threaded.numerical[name].fine_edges, num.fine_edges)
+    assert threaded.categorical["c"].categories == inline.categorical["c"].categories
+    np.testing.assert_array_equal(threaded.categorical["c"].counts, inline.categorical["c"].counts)
+    assert threaded.vocabularies == inline.vocabularies
