@@ -18,18 +18,19 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from monitor.cli import EXIT_STARTUP, EXIT_USAGE, _fail, _load, _ready_store, cli, config_option
+from monitor.cli import EXIT_USAGE, _fail, _load, _ready_store, cli, config_option
 from monitor.clock import utc_now
-from monitor.config import Config
+from monitor.config import AnyModelConfig, Config, SuiteConfig
 from monitor.gate.remote import TOKEN_ENV
-from monitor.records import Baseline, RunStatus
+from monitor.gate.report import EXIT_INFRASTRUCTURE
+from monitor.records import Baseline, Run, RunStatus
 
-EXIT_REGRESSED = 1
-EXIT_INFRASTRUCTURE = EXIT_STARTUP
+if TYPE_CHECKING:
+    from monitor.runner import Runner
 
 
 @cli.group()
@@ -213,14 +214,7 @@ def _local(
     from monitor.runner import Runner
     from monitor.verdicts.service import VerdictError, find_baseline, judge_run
 
-    suite = next((s for s in config.suites if s.name == suite_name), None)
-    model = next((m for m in config.models if m.name == model_name), None)
-    if suite is None:
-        _fail(EXIT_USAGE, f"no suite {suite_name!r} in the configuration")
-    if model is None:
-        _fail(EXIT_USAGE, f"no model {model_name!r} in the configuration")
-    if sample is not None:
-        suite = suite.model_copy(update={"sample": sample})
+    suite, model = _configured(config, suite_name, model_name, sample)
     store = _ready_store(config)
     try:
         # Know the baseline before spending a run on it.
@@ -228,15 +222,7 @@ def _local(
             reference = find_baseline(store, config, suite.name, model.name, baseline_choice)
         except VerdictError as exc:
             return EXIT_USAGE, str(exc), None
-        runner = Runner(store)
-
-        async def execute() -> Any:
-            try:
-                return await runner.run(suite, model, trigger="gate", progress=None)
-            finally:
-                await runner.aclose()
-
-        run = asyncio.run(execute())
+        run = asyncio.run(_run_once(Runner(store), suite, model))
         if run.status != RunStatus.SUCCEEDED:
             reason = f"run {run.id} {run.status}: {run.error}"
             return EXIT_INFRASTRUCTURE, reason, RunOut.of(run)
@@ -246,7 +232,7 @@ def _local(
                 config,
                 run,
                 at=utc_now(),
-                baseline=reference.run.id,
+                baseline=reference,
                 allow_dataset_change=allow_dataset_change,
             )
         except VerdictError as exc:
@@ -254,6 +240,28 @@ def _local(
         return GateReport.build(verdict, run, reference.run)
     finally:
         store.close()
+
+
+def _configured(
+    config: Config, suite_name: str, model_name: str, sample: int | None
+) -> tuple[SuiteConfig, AnyModelConfig]:
+    """The named suite (with ``--sample`` applied) and model; exit 2 when unknown."""
+    suite = next((s for s in config.suites if s.name == suite_name), None)
+    model = next((m for m in config.models if m.name == model_name), None)
+    if suite is None:
+        _fail(EXIT_USAGE, f"no suite {suite_name!r} in the configuration")
+    if model is None:
+        _fail(EXIT_USAGE, f"no model {model_name!r} in the configuration")
+    if sample is not None:
+        suite = suite.model_copy(update={"sample": sample})
+    return suite, model
+
+
+async def _run_once(runner: Runner, suite: SuiteConfig, model: AnyModelConfig) -> Run:
+    try:
+        return await runner.run(suite, model, trigger="gate")
+    finally:
+        await runner.aclose()
 
 
 def _remote(

@@ -97,24 +97,7 @@ class Runner:
         except DatasetError as exc:
             failure = str(exc)
         sha256 = dataset.sha256 if dataset else ""
-        if run_id is None:
-            run_id = await asyncio.to_thread(
-                store.create_run,
-                suite=suite.name,
-                model=model.name,
-                trigger=trigger,
-                dataset_sha256=sha256,
-                config_hash=config_hash(suite, model),
-                at=self._clock(),
-            )
-        else:
-            await asyncio.to_thread(
-                store.start_run,
-                run_id,
-                dataset_sha256=sha256,
-                config_hash=config_hash(suite, model),
-                at=self._clock(),
-            )
+        run_id = await asyncio.to_thread(self._register, suite, model, trigger, sha256, run_id)
         logger.info("run %d started: suite %s, model %s", run_id, suite.name, model.name)
         feed = CaseFeed(dataset.cases() if dataset else _no_cases())
         size = dataset.size if dataset else 0
@@ -147,6 +130,30 @@ class Runner:
         assert run is not None
         logger.info("run %d %s%s", run_id, run.status, f": {run.error}" if run.error else "")
         return run
+
+    def _register(
+        self,
+        suite: SuiteConfig,
+        model: AnyModelConfig,
+        trigger: str,
+        sha256: str,
+        run_id: int | None,
+    ) -> int:
+        """Store the run as ``running``: a new row, or the queued run ``run_id``."""
+        digest = config_hash(suite, model)
+        if run_id is not None:
+            self._store.start_run(
+                run_id, dataset_sha256=sha256, config_hash=digest, at=self._clock()
+            )
+            return run_id
+        return self._store.create_run(
+            suite=suite.name,
+            model=model.name,
+            trigger=trigger,
+            dataset_sha256=sha256,
+            config_hash=digest,
+            at=self._clock(),
+        )
 
     async def _finish(
         self,

@@ -174,7 +174,7 @@ async def run_report(
                     catalog,
                     run,
                     at=utc_now(),
-                    baseline=reference.run.id,
+                    baseline=reference,
                     allow_dataset_change=allow_dataset_change,
                 )
             )

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from monitor.config.suites import OPERATIONAL, MetricPolicyConfig, SuiteConfig
+from monitor.config.suites import OPERATIONAL, MetricPolicyConfig, SuiteConfig, VerdictConfig
 from monitor.records import CaseChange, CaseResult, MetricComparison
 from monitor.scoring.base import Metric, PerCaseMetric
 from monitor.scoring.operations import Price
@@ -62,27 +62,10 @@ def compare_cases(
             f" {len(new_ok)} in the new run, none with the same id)"
         )
     metrics = suite.build_metrics()
-    policies = {m.label: _policy(settings.metrics.get(m.label), m, settings.alpha) for m in metrics}
-    for name in OPERATIONAL:
-        if name in settings.metrics:
-            policies[name] = _policy(settings.metrics[name], None, settings.alpha)
-    groups = _groups(suite, base_ok, new_ok, paired)
-    comparisons: list[Comparison] = []
-    skipped: list[str] = []
-    for slice_name, ids in groups:
-        for metric in metrics:
-            try:
-                comparisons.append(_comparison(metric, base_ok, new_ok, ids, slice_name))
-            except ValueError as exc:
-                skipped.append(f"{metric.label}{f' [{slice_name}]' if slice_name else ''}: {exc}")
-        for name in OPERATIONAL:
-            if name in settings.metrics:
-                values = _operational(name, base_ok, new_ok, ids, price)
-                if values is None:
-                    if not slice_name:
-                        skipped.append(f"{name}: not known for every paired case")
-                else:
-                    comparisons.append(Comparison(name, "continuous", *values, slice=slice_name))
+    policies = _policies(metrics, settings)
+    comparisons, skipped = _comparisons(
+        metrics, settings, base_ok, new_ok, _groups(suite, base_ok, new_ok, paired), price
+    )
     if not comparisons:
         raise ValueError("no metric could be compared: " + "; ".join(skipped))
     verdicts = judge(comparisons, policies, seed=settings.seed, resamples=settings.resamples)
@@ -95,6 +78,43 @@ def compare_cases(
         rows,
         _changes(metrics, policies, base_ok, new_ok, paired, settings.changes),
     )
+
+
+def _policies(metrics: Sequence[Metric], settings: VerdictConfig) -> dict[str, Policy]:
+    """Each metric's policy, and those of the operational measures the suite judges."""
+    policies = {m.label: _policy(settings.metrics.get(m.label), m, settings.alpha) for m in metrics}
+    for name in OPERATIONAL:
+        if name in settings.metrics:
+            policies[name] = _policy(settings.metrics[name], None, settings.alpha)
+    return policies
+
+
+def _comparisons(
+    metrics: Sequence[Metric],
+    settings: VerdictConfig,
+    base: Mapping[str, CaseResult],
+    new: Mapping[str, CaseResult],
+    groups: Sequence[tuple[str, list[str]]],
+    price: Price | None,
+) -> tuple[list[Comparison], list[str]]:
+    """Every metric (and judged operational measure) in every group of cases, and what
+    could not be compared, with why."""
+    comparisons: list[Comparison] = []
+    skipped: list[str] = []
+    for slice_name, ids in groups:
+        for metric in metrics:
+            try:
+                comparisons.append(_comparison(metric, base, new, ids, slice_name))
+            except ValueError as exc:
+                skipped.append(f"{metric.label}{f' [{slice_name}]' if slice_name else ''}: {exc}")
+        for name in OPERATIONAL:
+            if name in settings.metrics:
+                values = _operational(name, base, new, ids, price)
+                if values is not None:
+                    comparisons.append(Comparison(name, "continuous", *values, slice=slice_name))
+                elif not slice_name:
+                    skipped.append(f"{name}: not known for every paired case")
+    return comparisons, skipped
 
 
 def _policy(config: MetricPolicyConfig | None, metric: Metric | None, alpha: float) -> Policy:

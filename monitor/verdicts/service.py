@@ -119,14 +119,19 @@ def judge_run(
     run: Run,
     *,
     at: datetime,
-    baseline: BaselineChoice = None,
+    baseline: BaselineChoice | Reference = None,
     allow_dataset_change: bool = False,
 ) -> Verdict:
-    """Judge a succeeded ``run`` against its baseline, store the verdict and return it."""
+    """Judge a succeeded ``run`` against its baseline (a choice as ``find_baseline``
+    takes, or the ``Reference`` it already found), store the verdict and return it."""
     if run.status != RunStatus.SUCCEEDED:
         raise VerdictError(f"run {run.id} is {run.status}: only a succeeded run is judged")
     suite = _suite(config, run.suite)
-    reference = find_baseline(store, config, run.suite, run.model, baseline)
+    reference = (
+        baseline
+        if isinstance(baseline, Reference)
+        else find_baseline(store, config, run.suite, run.model, baseline)
+    )
     if reference.run.id == run.id:
         raise VerdictError(f"run {run.id} is itself the baseline")
     changed = reference.run.dataset_sha256 != run.dataset_sha256
