@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from monitor.adapters.clients import HttpClient
+from monitor.adapters.clients import Answered, HttpClient
 from monitor.adapters.observer import NO_OBSERVER, RequestObserver, RequestOutcome
 from monitor.config import AnyModelConfig, RateLimit
 from monitor.errors import AdapterError
@@ -232,11 +232,10 @@ class Transport:
             if outcome is not None:
                 self._observer.observe_request(self.config.name, outcome, latency)
 
-    async def _request(self, method: str, url: str, kwargs: dict[str, Any]) -> httpx.Response:
-        # httpx's timeout bounds each phase (connect, each read); this bounds the whole
-        # request, so an answer that trickles in byte by byte still times out.
-        async with asyncio.timeout(self._timeout):
-            return await self.http.request(method, url, kwargs)
+    async def _request(self, method: str, url: str, kwargs: dict[str, Any]) -> Answered:
+        # httpx's timeout bounds each phase (connect, each read); ``total`` bounds the
+        # whole request, so an answer that trickles in byte by byte still times out.
+        return await self.http.request(method, url, kwargs, total=self._timeout)
 
     async def _wait_turn(self) -> None:
         """Honour a pending ``Retry-After`` and the rate limit before sending."""
@@ -246,7 +245,7 @@ class Transport:
         if self._bucket is not None:
             await self._bucket.take()
 
-    def _retry_after(self, response: httpx.Response) -> float | None:
+    def _retry_after(self, response: Answered) -> float | None:
         """Seconds the server asked us to wait (``Retry-After``), capped at
         ``max_backoff``; the whole model pauses that long."""
         if response.status_code not in (429, 503):

@@ -1,7 +1,8 @@
 """A fast HTTP/1.1 transport for httpx: asyncio protocol, ``httptools`` parser, O(1) pool.
 
-The adapters build ``httpx.Request`` objects and read ``httpx.Response`` objects through an
-``httpx.AsyncClient``; only the transport under the client is ours. httpx's default
+It is an ``httpx.AsyncBaseTransport`` (``httpx.Request`` in, ``httpx.Response`` out), and
+has a faster form for the model adapters, ``exchange``: request bytes in, a whole
+``Answer`` out, with no httpx objects built on the way. httpx's default
 transport (httpcore over anyio, with h11 in pure Python) spends most of a loopback
 request's client time in its own machinery and scans its whole pool for every request, so
 at concurrency 64 the client, not the model, set the pace (see ``docs/benchmarks.md``).
@@ -13,6 +14,7 @@ at concurrency 64 the client, not the model, set the pace (see ``docs/benchmarks
 
 from __future__ import annotations
 
+from monitor.adapters.http11.connection import Answer
 from monitor.adapters.http11.transport import Http11Transport
 
-__all__ = ["Http11Transport"]
+__all__ = ["Answer", "Http11Transport"]

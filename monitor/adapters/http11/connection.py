@@ -5,6 +5,11 @@ llhttp) turns it into status, headers and body callbacks, which only record stat
 the one coroutine waiting on this connection. A small answer therefore costs one write, one
 read and one wake-up, with no task, no lock and no per-read timeout context.
 
+``exchange`` is the whole-message form the adapters use: the request written in one
+``write``, the answer collected whole in the protocol (status, headers, body), and the
+waiting coroutine woken once, when it is complete, with a single timer that covers both the
+wait for each byte (``read``) and the whole exchange (a deadline).
+
 A connection serves one request at a time (no pipelining). It tells its pool whether it can
 be reused (the answer was complete, the server kept the connection alive, nothing
 unexpected arrived) and raises ``Stale`` when a connection that had already served a
@@ -15,10 +20,12 @@ back: the request may then be sent again on a fresh connection.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import ssl
 from collections.abc import AsyncIterator, Callable
-from typing import cast
+from dataclasses import dataclass
+from typing import Any, cast
 
 import httptools
 import httpx
@@ -35,6 +42,25 @@ _UNSAFE_VALUE = re.compile(rb"[\x00\r\n]")
 _UNSAFE_TARGET = re.compile(rb"[\x00-\x20\x7f]")
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A whole answer, as ``Http11Transport.exchange`` returns it: the parts of an
+    ``httpx.Response`` a model adapter reads, without building one."""
+
+    status_code: int
+    raw_headers: list[tuple[bytes, bytes]]
+    content: bytes
+
+    @property
+    def headers(self) -> httpx.Headers:
+        return httpx.Headers(self.raw_headers)
+
+    def json(self) -> Any:
+        """The body decoded as JSON (as ``httpx.Response.json`` does); ``ValueError``
+        when it is not."""
+        return json.loads(self.content)
+
+
 class Stale(Exception):
     """A reused connection died before the request went out or before any byte of the
     answer came back: sending the request again on a fresh connection is safe."""
@@ -42,16 +68,28 @@ class Stale(Exception):
 
 def encode_head(request: httpx.Request) -> bytes:
     """The request line and headers, refusing anything that could split the message."""
-    method = request.method.encode("ascii")
-    target = request.url.raw_path
-    if not _TOKEN.fullmatch(method) or _UNSAFE_TARGET.search(target):
-        raise httpx.LocalProtocolError("invalid request method or target", request=request)
-    lines = [b"%s %s HTTP/1.1\r\n" % (method, target)]
-    for name, value in request.headers.raw:
+    return request_line(request.method, request.url.raw_path) + encode_headers(request.headers.raw)
+
+
+def request_line(method: str, target: bytes) -> bytes:
+    """``METHOD target HTTP/1.1``; ``httpx.LocalProtocolError`` for a method or target
+    that could split the message."""
+    name = method.encode("ascii")
+    if not _TOKEN.fullmatch(name) or _UNSAFE_TARGET.search(target):
+        raise httpx.LocalProtocolError("invalid request method or target")
+    return b"%s %s HTTP/1.1\r\n" % (name, target)
+
+
+def encode_headers(headers: list[tuple[bytes, bytes]], *, end: bool = True) -> bytes:
+    """Header lines (and, with ``end``, the blank line closing the head);
+    ``httpx.LocalProtocolError`` for a name or value that could split the message."""
+    lines = []
+    for name, value in headers:
         if not _TOKEN.fullmatch(name) or _UNSAFE_VALUE.search(value):
-            raise httpx.LocalProtocolError("invalid request header", request=request)
+            raise httpx.LocalProtocolError("invalid request header")
         lines.append(b"%s: %s\r\n" % (name, value))
-    lines.append(b"\r\n")
+    if end:
+        lines.append(b"\r\n")
     return b"".join(lines)
 
 
@@ -90,13 +128,21 @@ class Connection(asyncio.Protocol):
         self._lost: Exception | None = None  # the OS error that ended it, if any
         self._writing_paused = False
         self._reading_paused = False
+        self._last_read = 0.0  # loop time of the last bytes received
+        self._timer: asyncio.TimerHandle | None = None
+        self._head_only = False
         self._begin(head_only=False, active=False)
 
-    def _begin(self, *, head_only: bool, active: bool) -> None:
+    def _begin(self, *, head_only: bool, active: bool, whole: bool = False) -> None:
         """Fresh state for the next answer."""
-        self._parser = httptools.HttpResponseParser(self)
+        if head_only or self._head_only or self.served == 0:
+            # A parser reads one answer after another on a kept-alive connection; only
+            # the answer to HEAD, which has no body whatever its headers say, needs one
+            # told so (a fresh one, after which the next answer gets a fresh one too).
+            self._parser = httptools.HttpResponseParser(self)
         self._active = active  # a request is outstanding: bytes are expected
         self._head_only = head_only
+        self._whole = whole  # wake the waiter only when the answer is complete
         self._received = False  # any byte of the answer arrived
         self._head_done = self._complete = self._keep_alive = self._unexpected = False
         self._error: httpx.TransportError | None = None
@@ -164,6 +210,71 @@ class Connection(asyncio.Protocol):
         if chunked:
             self._transport.write(b"0\r\n\r\n")
 
+    async def exchange(
+        self,
+        message: bytes,
+        *,
+        head_only: bool,
+        read: float | None,
+        write: float | None,
+        deadline: float | None,
+    ) -> Answer:
+        """Write ``message`` (a whole request) and return the whole answer.
+
+        ``read`` bounds each wait for the server's next bytes, ``deadline`` (loop time)
+        the whole exchange: both raise ``httpx.ReadTimeout``. The body is collected as it
+        arrives and the caller is woken once, when the answer is complete.
+        """
+        self._begin(head_only=head_only, active=True, whole=True)
+        transport = self._transport
+        if self._closed or transport is None or transport.is_closing():
+            raise self._gone(None)
+        transport.write(message)
+        if self._writing_paused:
+            await self._drain(None, write)
+        self._last_read = self._loop.time()
+        while not self._complete:
+            self._check(None)
+            if not await self._until_complete(read, deadline):
+                raise httpx.ReadTimeout(
+                    "no data within the read timeout"
+                    if deadline is None or self._loop.time() < deadline
+                    else "no complete answer before the deadline"
+                )
+        body = self._take_body() if self._body else b""
+        return Answer(self.status, self.headers, body)
+
+    async def _until_complete(self, read: float | None, deadline: float | None) -> bool:
+        """Wait for the answer to complete (or fail); ``False`` if ``read`` seconds passed
+        without bytes, or ``deadline``. One timer, moved on lazily as bytes arrive."""
+        waiter: asyncio.Future[bool] = self._loop.create_future()
+        self._waiter = waiter
+        due = self._due(read, deadline)
+        if due is not None:
+            self._timer = self._loop.call_at(due, self._on_timer, waiter, read, deadline)
+        try:
+            return await waiter
+        finally:
+            self._waiter = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def _due(self, read: float | None, deadline: float | None) -> float | None:
+        if read is None:
+            return deadline
+        idle = self._last_read + read
+        return idle if deadline is None else min(idle, deadline)
+
+    def _on_timer(
+        self, waiter: asyncio.Future[bool], read: float | None, deadline: float | None
+    ) -> None:
+        due = self._due(read, deadline)
+        if due is None or self._loop.time() >= due:
+            _expire(waiter)
+        elif not waiter.done():
+            self._timer = self._loop.call_at(due, self._on_timer, waiter, read, deadline)
+
     async def read(self, request: httpx.Request, timeout: float | None) -> bytes:
         """The next piece of the answer's body; ``b""`` at its end."""
         while True:
@@ -183,15 +294,16 @@ class Connection(asyncio.Protocol):
             self._transport.resume_reading()
         return data
 
-    def _check(self, request: httpx.Request) -> None:
+    def _check(self, request: httpx.Request | None) -> None:
         """Raise what ended the answer early, if something did."""
         if self._error is not None:
-            self._error.request = request
+            if request is not None:
+                self._error.request = request
             raise self._error
         if self._closed:
             raise self._gone(request)
 
-    def _gone(self, request: httpx.Request) -> Exception:
+    def _gone(self, request: httpx.Request | None) -> Exception:
         """The error for a socket that closed before the answer was complete."""
         if not self._received:
             if self.served:
@@ -207,7 +319,7 @@ class Connection(asyncio.Protocol):
             "server disconnected before the end of the response", request=request
         )
 
-    async def _drain(self, request: httpx.Request, timeout: float | None) -> None:
+    async def _drain(self, request: httpx.Request | None, timeout: float | None) -> None:
         while self._writing_paused:
             if self._closed:
                 raise httpx.WriteError("connection lost while sending", request=request)
@@ -249,12 +361,14 @@ class Connection(asyncio.Protocol):
             self.close()
             return
         self._received = True
+        self._last_read = self._loop.time()
         try:
             self._parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
             self._error = httpx.RemoteProtocolError(f"malformed response: {exc}")
             self.close()
-        self._wake()
+        if not self._whole or self._complete or self._closed:
+            self._wake()
 
     def eof_received(self) -> bool:
         return False  # close our side too
@@ -302,7 +416,7 @@ class Connection(asyncio.Protocol):
             return
         self._body.append(body)
         self._buffered += len(body)
-        if self._buffered > READ_HIGH_WATER and not self._reading_paused:
+        if self._buffered > READ_HIGH_WATER and not self._reading_paused and not self._whole:
             assert self._transport is not None
             self._reading_paused = True
             self._transport.pause_reading()

@@ -68,6 +68,13 @@ class ConnectionPool:
         """The open connections, busy or idle."""
         return frozenset(self._connections)
 
+    def take_idle(self, origin: Origin) -> Connection | None:
+        """An idle connection to ``origin`` when one is free and nobody waits before us,
+        without waiting: the common case, with no coroutine to run."""
+        if self._closed or self._waiters:
+            return None
+        return self._take_idle(origin)
+
     async def acquire(self, origin: Origin, timeouts: Timeouts) -> Connection:
         """A connection to ``origin``: an idle one, a new one, or the first one freed.
         Raises ``httpx.PoolTimeout`` after ``timeouts["pool"]`` seconds of waiting."""
@@ -183,9 +190,10 @@ class ConnectionPool:
         return connection
 
     def _tls(self) -> ssl.SSLContext:
-        # Made once: loading the CA certificates takes tens of milliseconds.
+        # Made once, when first needed: loading the CA certificates takes tens of
+        # milliseconds. httpx's own default (its CA bundle, ``SSL_CERT_FILE``).
         if self._ssl is None:
-            self._ssl = ssl.create_default_context()
+            self._ssl = httpx.create_ssl_context()
         return self._ssl
 
     def _free_slot(self) -> None:
