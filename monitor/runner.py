@@ -22,10 +22,12 @@ read through to be recorded as ``timeout``, one batch at a time.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
@@ -48,6 +50,13 @@ DEADLINE = "not answered before the run's deadline"
 
 Progress = Callable[[int, int], None]
 """Called with (cases done, cases in the run) as cases complete."""
+
+_Answer = tuple[list[Prediction], AdapterError | None]
+"""A case's predictions, and the error that stopped it (its earlier attempts still count
+for latency, tokens and cost)."""
+
+_WRITES_IN_FLIGHT = 2
+"""Batch writes under way at which the workers wait for the store."""
 
 
 class Runner:
@@ -74,6 +83,8 @@ class Runner:
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._adapters: dict[str, Adapter] = {}
+        # Batch writes, in order, off the event loop; one thread for every run.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-writer")
 
     async def run(
         self,
@@ -116,11 +127,11 @@ class Runner:
             logger.warning("run %d interrupted: %s", run_id, INTERRUPTED)
             raise
         except DatasetError as exc:  # the file changed under the run
-            await asyncio.to_thread(execution.flush_now)
+            await execution.store_the_rest()
             await self._finish(run_id, RunStatus.FAILED, str(exc))
         except Exception as exc:
             logger.exception("run %d failed with an internal error", run_id)
-            await asyncio.to_thread(execution.flush_now)
+            await execution.store_the_rest()
             await self._finish(
                 run_id, RunStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}"
             )
@@ -189,10 +200,11 @@ class Runner:
         return adapter
 
     async def aclose(self) -> None:
-        """Close every adapter's HTTP client."""
+        """Close every adapter's HTTP client, and the writer thread."""
         adapters, self._adapters = list(self._adapters.values()), {}
         for adapter in adapters:
             await adapter.aclose()
+        self._writer.shutdown(wait=False)
 
 
 @dataclass
@@ -235,6 +247,10 @@ class _Execution:
         self.next_case = 0
         self.in_flight: dict[int, Case] = {}
         self.writes: set[asyncio.Future[None]] = set()
+        self.pending: set[concurrent.futures.Future[None]] = set()  # the same writes
+        self.answers: deque[tuple[Case, _Answer]] = deque()
+        self.scoring_due = False
+        self.broken: BaseException | None = None  # what stops the run: a bug, a failed write
 
     async def execute(self) -> None:
         adapter = self.runner._adapter(self.model)
@@ -254,6 +270,8 @@ class _Execution:
             raise
         await self._flush()
         await self.settle()
+        if self.broken is not None:
+            raise self.broken
         if self.feed.error is not None:
             raise self.feed.error
         result = await asyncio.to_thread(self.evaluation.results)
@@ -270,24 +288,65 @@ class _Execution:
             index = self.next_case
             self.next_case += 1
             self.in_flight[index] = case
-            result = await self._ask(adapter, case)
+            answer = await self._ask(adapter, case)
             del self.in_flight[index]
-            self._record(result)
-            if self._flush_due():
-                await self._flush()
+            self._answered(case, answer)
+            if self.broken is not None:
+                raise self.broken
+            if len(self.writes) >= _WRITES_IN_FLIGHT:
+                # The store is behind: wait for it rather than buffer without bound.
+                await asyncio.wait(list(self.writes), return_when=asyncio.FIRST_COMPLETED)
 
-    async def _ask(self, adapter: Adapter, case: Case) -> CaseResult:
+    async def _ask(self, adapter: Adapter, case: Case) -> _Answer:
         predictions: list[Prediction] = []
         for _ in range(self.suite.repeats):
             try:
-                prediction = await adapter.predict(case)
+                predictions.append(await adapter.predict(case))
             except AdapterError as exc:
-                return self._failed(case, exc.kind, str(exc))
-            predictions.append(prediction)
-            self.recorder.request(
-                prediction.latency_seconds, prediction.prompt_tokens, prediction.completion_tokens
-            )
-        return self._scored(case, predictions)
+                return predictions, exc
+        return predictions, None
+
+    def _answered(self, case: Case, answer: _Answer) -> None:
+        """Queue an answer to be scored once every worker woken with it has sent its
+        next request (see ``_score_answers``)."""
+        self.answers.append((case, answer))
+        if not self.scoring_due:
+            self.scoring_due = True
+            asyncio.get_running_loop().call_soon(self._score_answers)
+
+    def _score_answers(self) -> None:
+        """Score and record the answers queued since the last call, and start a batch
+        write when one is due.
+
+        Answers arrive together (the model answers the requests sent together), and the
+        event loop wakes every worker with an answer in one pass. Scoring in that pass
+        would hold back each worker's next request by the scoring of every answer before
+        it; scheduled with ``call_soon``, this runs after the pass, when every one of those
+        requests is on its way. An error here (a bug, not a model's) ends the run: the
+        workers raise it.
+        """
+        self.scoring_due = False
+        try:
+            self._score_pending(flush=True)
+            if self._flush_due():
+                self._start_flush()
+        except Exception as exc:
+            self.broken = exc
+
+    def _score_pending(self, *, flush: bool) -> None:
+        """Score and record every queued answer; with ``flush``, start a write at each
+        full batch."""
+        answers, size = self.answers, self.runner._batch_size
+        while answers:
+            case, (predictions, error) = answers.popleft()
+            for p in predictions:
+                self.recorder.request(p.latency_seconds, p.prompt_tokens, p.completion_tokens)
+            if error is not None:
+                self._record(self._failed(case, error.kind, str(error)))
+            else:
+                self._record(self._scored(case, predictions))
+            if flush and len(self.buffer) >= size:
+                self._start_flush()
 
     def _scored(self, case: Case, predictions: Sequence[Prediction]) -> CaseResult:
         slices = {name: field_value(case, name) for name in self.suite.slices}
@@ -334,6 +393,7 @@ class _Execution:
         ``timeout``, in batches like any other result: first the cases being asked, then
         the rest of the dataset, read through."""
         await _stop(workers)
+        self._score_pending(flush=True)
         asked, self.in_flight = [self.in_flight[i] for i in sorted(self.in_flight)], {}
         logger.warning(
             "run %d: deadline passed, %d cases unanswered", self.run_id, self.size - self.done
@@ -353,17 +413,33 @@ class _Execution:
             bool(self.buffer) and time.monotonic() - self.last_flush >= self.runner._flush_interval
         )
 
-    async def _flush(self) -> None:
+    def _start_flush(self) -> asyncio.Future[None] | None:
+        """Start writing the buffered results on the writer thread; the write, or None."""
         batch, self.buffer = self.buffer, []
         self.last_flush = time.monotonic()
-        if batch:
-            # Shielded and tracked: a worker cancelled at the deadline must not leave its
-            # batch half-way, and the run is finished only after every batch is stored.
-            write = asyncio.ensure_future(
-                asyncio.to_thread(self.runner._store.append_cases, self.run_id, batch)
-            )
-            self.writes.add(write)
-            write.add_done_callback(self.writes.discard)
+        if not batch:
+            return None
+        # Tracked: the run is finished only after every batch is stored, and a failed
+        # write ends the run.
+        pending = self.runner._writer.submit(self.runner._store.append_cases, self.run_id, batch)
+        self.pending.add(pending)
+        pending.add_done_callback(self.pending.discard)
+        write = asyncio.wrap_future(pending)
+        self.writes.add(write)
+        write.add_done_callback(self._written)
+        return write
+
+    def _written(self, write: asyncio.Future[None]) -> None:
+        self.writes.discard(write)
+        if not write.cancelled() and (error := write.exception()) is not None:
+            self.broken = self.broken or error
+
+    async def _flush(self) -> None:
+        self._score_pending(flush=True)
+        write = self._start_flush()
+        if write is not None:
+            # Shielded: a worker cancelled at the deadline must not leave its batch
+            # half-way.
             await asyncio.shield(write)
 
     async def settle(self) -> None:
@@ -371,8 +447,23 @@ class _Execution:
         if self.writes:
             await asyncio.gather(*list(self.writes))
 
+    async def store_the_rest(self) -> None:
+        """For a run that is failing: score what was answered, let the writes under way
+        end (failed or not), and store what is buffered."""
+        self._score_pending(flush=False)
+        if self.writes:
+            await asyncio.wait(list(self.writes))
+        await asyncio.to_thread(self._write_buffer)
+
     def flush_now(self) -> None:
-        """Store what is buffered, synchronously: for a run being cancelled or failing."""
+        """``store_the_rest``, synchronously: for a run being cancelled."""
+        try:
+            self._score_pending(flush=False)
+        finally:
+            concurrent.futures.wait(list(self.pending))
+            self._write_buffer()
+
+    def _write_buffer(self) -> None:
         batch, self.buffer = self.buffer, []
         if batch:
             self.runner._store.append_cases(self.run_id, batch)
