@@ -86,8 +86,9 @@ class DatasetStream:
             if identity(file) != self.identity:
                 raise DatasetError(f"{path}: replaced or rewritten since it was checked")
             sha = hashlib.sha256()
+            mapping = _Mapping(self.suite)
             for n, row in read_rows(path, file, sha, Selection(self.chosen)):
-                yield _to_case(self.suite, n, row)
+                yield mapping.case(n, row)
         if (now := sha.hexdigest()) != self.sha256:
             raise DatasetError(
                 f"{path}: changed while the run was reading it "
@@ -183,8 +184,9 @@ def _keys(
     if path.suffix.lower() == ".parquet":
         yield from _parquet_keys(suite, path, file, sha, stratify)
         return
+    mapping = _Mapping(suite)
     for n, row in read_rows(path, file, sha):
-        case = _to_case(suite, n, row)
+        case = mapping.case(n, row)
         yield n, case.id, None if stratify is None else field_value(case, stratify)
 
 
@@ -196,7 +198,7 @@ def _parquet_keys(
     # only the id and stratify columns become Python values.
     columns, rows = parquet_columns(path, file)
     if rows:
-        _to_case(suite, 1, dict.fromkeys(columns))
+        _Mapping(suite).case(1, dict.fromkeys(columns))
     if stratify is not None and not _mapped(suite, stratify, columns):
         stratify = None  # not a field of the case: field_value gives None for every row
     n = 0
@@ -210,7 +212,7 @@ def _parquet_keys(
 
 
 def _mapped(suite: SuiteConfig, name: str, columns: list[str]) -> bool:
-    """Whether field ``name`` is in a case's metadata or inputs (see ``_to_case``)."""
+    """Whether field ``name`` is in a case's metadata or inputs (see ``_Mapping.case``)."""
     if name in suite.metadata:
         return True
     if suite.inputs is not None:
@@ -237,25 +239,39 @@ def _first_duplicate(suite: SuiteConfig, suspects: set[int]) -> str | None:
     return None
 
 
-def _to_case(suite: SuiteConfig, n: int, row: dict[str, Any]) -> Case:
-    where = f"{suite.dataset}:{n}"
-    if suite.expected not in row:
-        raise DatasetError(f"{where}: no field {suite.expected!r} (the suite's 'expected')")
-    if suite.id is None:
-        case_id = str(n)
-    elif suite.id in row:
-        case_id = str(row[suite.id])
-    else:
-        raise DatasetError(f"{where}: no field {suite.id!r} (the suite's 'id')")
-    for name, key in [(f, "metadata") for f in suite.metadata] + [
-        (f, "inputs") for f in suite.inputs or ()
-    ]:
-        if name not in row:
-            raise DatasetError(f"{where}: no field {name!r} (listed in the suite's {key!r})")
-    if suite.inputs is None:
-        skip = {suite.expected, suite.id, *suite.metadata}
-        inputs = {k: v for k, v in row.items() if k not in skip}
-    else:
-        inputs = {f: row[f] for f in suite.inputs}
-    metadata = {f: row[f] for f in suite.metadata}
-    return Case(case_id, inputs, row[suite.expected], metadata)
+class _Mapping:
+    """A suite's field mapping, worked out once: what every row must have, and which of
+    its fields are inputs and metadata."""
+
+    def __init__(self, suite: SuiteConfig) -> None:
+        self.suite = suite
+        self._expected = suite.expected
+        self._id = suite.id
+        self._metadata = list(suite.metadata)
+        self._inputs = None if suite.inputs is None else list(suite.inputs)
+        self._required = [suite.expected, *([] if suite.id is None else [suite.id])]
+        self._required += [*self._metadata, *(self._inputs or ())]
+        self._skip = {suite.expected, suite.id, *suite.metadata}
+
+    def case(self, n: int, row: dict[str, Any]) -> Case:
+        """Row ``n`` as a case; ``DatasetError`` naming the row and the field it lacks."""
+        for name in self._required:
+            if name not in row:
+                raise self._missing(n, name)
+        case_id = str(n) if self._id is None else str(row[self._id])
+        if self._inputs is None:
+            skip = self._skip
+            inputs = {k: v for k, v in row.items() if k not in skip}
+        else:
+            inputs = {f: row[f] for f in self._inputs}
+        metadata = {f: row[f] for f in self._metadata}
+        return Case(case_id, inputs, row[self._expected], metadata)
+
+    def _missing(self, n: int, name: str) -> DatasetError:
+        suite, where = self.suite, f"{self.suite.dataset}:{n}"
+        if name == suite.expected:
+            return DatasetError(f"{where}: no field {name!r} (the suite's 'expected')")
+        if name == suite.id:
+            return DatasetError(f"{where}: no field {name!r} (the suite's 'id')")
+        key = "metadata" if name in suite.metadata else "inputs"
+        return DatasetError(f"{where}: no field {name!r} (listed in the suite's {key!r})")

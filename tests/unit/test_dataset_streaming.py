@@ -24,7 +24,7 @@ import pytest
 
 import monitor.datasets
 from monitor.config import SuiteConfig
-from monitor.datasets import Case, _to_case, field_value, load_dataset, open_dataset
+from monitor.datasets import Case, _Mapping, field_value, load_dataset, open_dataset
 from monitor.errors import DatasetError
 
 # -- the reference: the whole-file loader and sampler as they were ------------------------
@@ -32,7 +32,8 @@ from monitor.errors import DatasetError
 
 def eager_load(suite: SuiteConfig) -> tuple[tuple[Case, ...], str]:
     data = suite.dataset.read_bytes()
-    cases = tuple(_to_case(suite, n, row) for n, row in _eager_rows(suite.dataset, data))
+    mapping = _Mapping(suite)
+    cases = tuple(mapping.case(n, row) for n, row in _eager_rows(suite.dataset, data))
     if suite.sample != "full":
         cases = _eager_sample(cases, suite.sample, seed=suite.seed, stratify=suite.stratify)
     return cases, hashlib.sha256(data).hexdigest()
