@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.adapters.http11 import Http11Transport
 from monitor.config import HttpModelConfig, SuiteConfig
+from monitor.heap import freeze_startup_objects, own_process
 from monitor.runner import Runner
 from monitor.store import Store
 
@@ -333,4 +334,7 @@ if __name__ == "__main__":
         default="precise",
         help="the model server: a minimal one that holds its latency, or an ASGI app",
     )
+    # As the monitor command does before its event loop starts (monitor/heap.py).
+    own_process()
+    freeze_startup_objects()
     asyncio.run(main(parser.parse_args()))

@@ -24,6 +24,7 @@ from monitor import __version__
 from monitor.config import Config, load_config
 from monitor.durations import format_duration, parse_duration
 from monitor.errors import ConfigError, MonitorError, StartupError
+from monitor.heap import freeze_startup_objects, own_process
 from monitor.records import RunStatus
 
 EXIT_OK, EXIT_USAGE, EXIT_STARTUP = 0, 2, 3
@@ -43,6 +44,7 @@ def main() -> None:
     # No dependency may call home: set the opt-outs before anything imports them.
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("EVIDENTLY_DISABLE_TELEMETRY", "1")
+    own_process()
     cli(prog_name="monitor")
 
 
@@ -178,6 +180,7 @@ def bench(config_path: Path, suite_name: str, model_names: tuple[str, ...], as_j
     try:
         store.upgrade()
         console = None if as_json else Console(stderr=True)
+        freeze_startup_objects()
         runs = asyncio.run(benchmark.bench(config, suite, names, store, console=console))
     except MonitorError as exc:
         _fail(EXIT_STARTUP, str(exc))
@@ -485,6 +488,7 @@ def _open_store(config: Config) -> Any:
 
 
 def _serve(start: Callable[[], Any]) -> NoReturn:
+    freeze_startup_objects()
     try:
         asyncio.run(start())
     except StartupError as exc:

@@ -27,6 +27,7 @@ from monitor.clock import utc_now
 from monitor.config import AnyModelConfig, Config, SuiteConfig
 from monitor.gate.remote import TOKEN_ENV
 from monitor.gate.report import EXIT_INFRASTRUCTURE
+from monitor.heap import freeze_startup_objects
 from monitor.records import Baseline, Run, RunStatus
 
 if TYPE_CHECKING:
@@ -222,6 +223,7 @@ def _local(
             reference = find_baseline(store, config, suite.name, model.name, baseline_choice)
         except VerdictError as exc:
             return EXIT_USAGE, str(exc), None
+        freeze_startup_objects()
         run = asyncio.run(_run_once(Runner(store), suite, model))
         if run.status != RunStatus.SUCCEEDED:
             reason = f"run {run.id} {run.status}: {run.error}"
