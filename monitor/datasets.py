@@ -185,9 +185,13 @@ def _keys(
         yield from _parquet_keys(suite, path, file, sha, stratify)
         return
     mapping = _Mapping(suite)
+    if stratify is None:
+        for n, row in read_rows(path, file, sha):
+            yield n, mapping.check(n, row), None
+        return
     for n, row in read_rows(path, file, sha):
         case = mapping.case(n, row)
-        yield n, case.id, None if stratify is None else field_value(case, stratify)
+        yield n, case.id, field_value(case, stratify)
 
 
 def _parquet_keys(
@@ -253,12 +257,17 @@ class _Mapping:
         self._required += [*self._metadata, *(self._inputs or ())]
         self._skip = {suite.expected, suite.id, *suite.metadata}
 
-    def case(self, n: int, row: dict[str, Any]) -> Case:
-        """Row ``n`` as a case; ``DatasetError`` naming the row and the field it lacks."""
+    def check(self, n: int, row: dict[str, Any]) -> str:
+        """Row ``n``'s case id, when the row has every mapped field (``case`` would
+        accept it); ``DatasetError`` naming the row and the field it lacks."""
         for name in self._required:
             if name not in row:
                 raise self._missing(n, name)
-        case_id = str(n) if self._id is None else str(row[self._id])
+        return str(n) if self._id is None else str(row[self._id])
+
+    def case(self, n: int, row: dict[str, Any]) -> Case:
+        """Row ``n`` as a case; ``DatasetError`` naming the row and the field it lacks."""
+        case_id = self.check(n, row)
         if self._inputs is None:
             skip = self._skip
             inputs = {k: v for k, v in row.items() if k not in skip}
