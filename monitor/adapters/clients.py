@@ -156,6 +156,10 @@ class HttpClient:
             await client.aclose()
 
 
+class Unsendable(ValueError):
+    """A request that cannot be encoded; the message names why, never a value."""
+
+
 class Answered(Protocol):
     """What ``HttpClient.request`` returns: an ``httpx.Response`` or an ``Answer``."""
 
@@ -208,7 +212,10 @@ class _Encoder:
         """Where the request goes and its whole message. ``key`` names the method and
         URL whose head may be reused (None: build it afresh)."""
         if not self._plain or kwargs.keys() - {"json"}:
-            request = httpx.Request(method, url, headers=self._headers, **kwargs)
+            try:
+                request = httpx.Request(method, url, headers=self._headers, **kwargs)
+            except ValueError as exc:
+                raise _unencodable(exc) from None
             return origin_of(url), encode_head(request) + request.read()
         if "json" not in kwargs:
             if method in _BODY_METHODS:  # httpx puts Content-Length: 0 right after Host
@@ -216,9 +223,12 @@ class _Encoder:
                 return origin_of(url), encode_head(request)
             origin, head = self._head(method, url, key)
             return origin, head + b"\r\n"
-        body = json.dumps(
-            kwargs["json"], ensure_ascii=False, separators=(",", ":"), allow_nan=False
-        ).encode()
+        try:
+            body = json.dumps(
+                kwargs["json"], ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode()
+        except ValueError as exc:
+            raise _unencodable(exc) from None
         origin, head = self._head(method, url, key)
         return origin, b"%sContent-Length: %d\r\nContent-Type: application/json\r\n\r\n%s" % (
             head,
@@ -240,6 +250,14 @@ class _Encoder:
                 self._heads.clear()
             self._heads[key] = known
         return known
+
+
+def _unencodable(error: ValueError) -> ValueError:
+    """``Unsendable`` for what ``json`` refuses (NaN, an infinity); any other error as it
+    is (the transport reports only its type)."""
+    if "JSON" not in str(error):
+        return error
+    return Unsendable("the JSON body holds NaN or an infinity, which JSON cannot carry")
 
 
 def _no_cookies() -> http.cookiejar.CookieJar:

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from monitor.adapters.clients import Answered, HttpClient
+from monitor.adapters.clients import Answered, HttpClient, Unsendable
 from monitor.adapters.observer import NO_OBSERVER, RequestObserver, RequestOutcome
 from monitor.config import AnyModelConfig, RateLimit
 from monitor.errors import AdapterError
@@ -207,6 +207,13 @@ class Transport:
             except (httpx.TimeoutException, TimeoutError):
                 outcome = "timeout"
                 return _Failure(AdapterError("timeout", f"{where}: no answer within the timeout"))
+            except (ValueError, httpx.LocalProtocolError) as exc:
+                # Never sent (so not observed), and sending it again would not help.
+                return _Failure(AdapterError("bad_request", f"{where}: {_unsendable(exc)}"), False)
+            except httpx.DecodingError:
+                outcome = "bad_response"
+                error = AdapterError("bad_response", f"{where}: the answer cannot be decompressed")
+                return _Failure(error, retryable=False)
             except httpx.TransportError as exc:
                 outcome = "connection"
                 return _Failure(AdapterError("connection", f"{where}: {type(exc).__name__}"))
@@ -266,6 +273,14 @@ class _Failure:
     error: AdapterError
     retryable: bool = True
     retry_after: float | None = None
+
+
+def _unsendable(error: Exception) -> str:
+    """Why a request could not be encoded, without the value that could not be: it may
+    be a header's secret."""
+    if isinstance(error, Unsendable):
+        return str(error)
+    return f"the request cannot be encoded ({type(error).__name__})"
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
