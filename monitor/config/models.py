@@ -59,6 +59,21 @@ class RateLimit(Section):
         return self.count / self.period.total_seconds()
 
 
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+
+
+def check_header_value(what: str, value: SecretStr) -> None:
+    """``ValueError`` when ``value`` cannot travel in an HTTP header (a character outside
+    printable ASCII, a line break). The message names ``what``, never the value: headers
+    carry credentials."""
+    if not _HEADER_VALUE.fullmatch(value.get_secret_value()):
+        raise ValueError(
+            f"{what} holds a character an HTTP header cannot carry"
+            " (only printable ASCII; no line breaks)"
+        )
+
+
 def parse_rate(value: object) -> object:
     """``"20/s"``, ``"600/m"`` or ``"5/250ms"`` into a ``RateLimit``; other values pass on."""
     if not isinstance(value, str):
@@ -99,6 +114,15 @@ class _ModelBase(Section):
     @classmethod
     def _rate(cls, value: object) -> object:
         return parse_rate(value)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name, secret in value.items():
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(f"header name {name!r} is not an HTTP token")
+            check_header_value(f"header {name!r}", secret)
+        return value
 
 
 def _check_jmespath(value: str | None) -> str | None:
@@ -159,6 +183,13 @@ class OpenAIModelConfig(_ModelBase):
     seed: int | None = None
     max_tokens: int | None = Field(None, ge=1)
     extra_body: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_header_value("api_key", value)
+        return value
 
 
 class _BatchingBase(_ModelBase):

@@ -69,7 +69,7 @@ def _describe(err: Any, path: str, templates: Mapping[str, str]) -> str:
 
 
 # Keys whose value is a secret: a message about them never shows the value.
-_SECRET_KEYS = {"secret", "password", "bearer_token", "token"}
+_SECRET_KEYS = {"secret", "password", "bearer_token", "token", "api_key"}
 
 
 def _shown(value: Any, path: str, templates: Mapping[str, str]) -> str | None:

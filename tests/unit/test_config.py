@@ -202,6 +202,30 @@ BROKEN = [
 ]
 
 
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            ('"Bearer ${TOKEN}"', '"Bearer s3cr\u00e9t-value"'),
+            "models[0].headers: header 'Authorization' holds a character an HTTP header"
+            " cannot carry",
+        ),
+        (
+            ('adapter = "http"', 'adapter = "openai"\nmodel = "x"\napi_key = "s3cr\\nvalue"'),
+            "models[0].api_key: api_key holds a character an HTTP header cannot carry",
+        ),
+    ],
+    ids=["header", "api-key"],
+)
+def test_a_header_value_that_cannot_be_sent_is_refused_without_showing_it(
+    tmp_path: Path, edit: tuple[str, str], expected: str
+) -> None:
+    old, new = edit
+    problems = problems_of(write(tmp_path, VALID.replace(old, new, 1)))
+    assert any(expected in p for p in problems), problems
+    assert not any("s3cr" in p for p in problems), problems
+
+
 @pytest.mark.parametrize(("edit", "expected"), BROKEN)
 def test_broken_config_names_the_key_path(
     tmp_path: Path, edit: tuple[str, str], expected: str
