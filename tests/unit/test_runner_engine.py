@@ -166,6 +166,42 @@ async def test_cost_comes_from_the_price_table_and_usage(store: SpyStore, tmp_pa
     assert (stored.prompt_tokens, stored.completion_tokens) == (100, 20)
 
 
+async def test_answers_arriving_together_are_scored_after_every_next_request_went_out(
+    store: SpyStore, tmp_path: Path
+) -> None:
+    """Four answers arrive at once: each of the four workers sends its next request
+    before any of the four answers is scored (scoring first would hold back the later
+    workers' requests by the earlier answers' scoring)."""
+    sent = 0
+    gates = [asyncio.Event(), asyncio.Event()]
+
+    async def answer_in_waves(request: httpx.Request) -> httpx.Response:
+        nonlocal sent
+        sent += 1
+        wave = gates[(sent - 1) // 4]
+        if sent % 4 == 0:
+            wave.set()  # the fourth request of a wave releases the whole wave together
+        await wave.wait()
+        return _answer(request)
+
+    seen_at_scoring: list[int] = []
+    runner = Runner(store, transport=httpx.MockTransport(answer_in_waves), clock=lambda: NOW)
+    run = await _run_with_progress(
+        runner, _suite(tmp_path, 8), _model(concurrency=4), lambda: seen_at_scoring.append(sent)
+    )
+    assert run.status is RunStatus.SUCCEEDED and run.n_cases == 8
+    assert seen_at_scoring[:4] == [8, 8, 8, 8]
+
+
+async def _run_with_progress(
+    runner: Runner, suite: SuiteConfig, model: HttpModelConfig, on_progress: Any
+) -> Any:
+    try:
+        return await runner.run(suite, model, progress=lambda done, total: on_progress())
+    finally:
+        await runner.aclose()
+
+
 async def test_interrupted_run_keeps_every_answered_case(store: SpyStore, tmp_path: Path) -> None:
     stuck = asyncio.Event()
 
