@@ -2,9 +2,11 @@
 
 The runner never lets a misbehaving endpoint crash it: each failed case is recorded with
 its error kind, and the run ends ``failed`` with a reason when too many cases failed. Cases
-are asked by a pool of workers, scored as each answer arrives, and written to the store in
-batches (every ``batch_size`` cases or ``flush_interval`` seconds), so a 100k-case run
-holds neither every result in memory nor writes row by row. ``finish_run`` then stores the
+are asked by a pool of workers; the answers that arrive together are scored together, once
+every worker woken with one has sent its next request, and written to the store in batches
+(every ``batch_size`` cases or ``flush_interval`` seconds) on a writer thread, so a
+100k-case run holds neither every result in memory nor writes row by row, and the model
+never waits for scoring or the store. ``finish_run`` then stores the
 aggregates and the final status in one transaction. A cancelled run (daemon shutdown) keeps
 the cases it had and is stored as ``interrupted``, never left ``running``. A suite's
 ``deadline`` bounds the whole run: cases not answered by then are recorded with error kind
