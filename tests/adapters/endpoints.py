@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import gzip
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -235,3 +236,37 @@ async def trickle_server(gap: float) -> RawServer:
             await asyncio.sleep(gap)
 
     return await RawServer(handle).start()
+
+
+@contextlib.asynccontextmanager
+async def raw_server(handle: Any) -> AsyncIterator[RawServer]:
+    """A ``RawServer`` running ``handle`` for the block."""
+    server = await RawServer(handle).start()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    """Read one request (its body by ``Content-Length``); its head."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            await reader.readexactly(int(line.split(b":")[1]))
+    return head
+
+
+def gzip_answer(document: bytes) -> Any:
+    """A handler that answers one request with ``document`` gzip-compressed."""
+    body = gzip.compress(document)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(body), body)
+        )
+        await writer.drain()
+
+    return handle

@@ -10,10 +10,7 @@ silent and trickling servers, kept-alive connections the server dropped, HEAD.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gzip
 import math
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -25,7 +22,7 @@ from monitor.adapters.http11 import Http11Transport
 from monitor.adapters.http11.connection import encode_head
 from monitor.adapters.observer import RequestOutcome
 from monitor.errors import AdapterError
-from tests.adapters.endpoints import RawServer
+from tests.adapters.endpoints import gzip_answer, raw_server, read_request
 from tests.adapters.models import case, model_for
 
 DEFAULTS = httpx.AsyncClient().headers  # httpx's own: Accept, Accept-Encoding, ...
@@ -83,39 +80,13 @@ def test_unsupported_scheme_is_refused_before_anything_is_sent() -> None:
 # -- the exchange against raw servers ------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def raw_server(handle: Any) -> AsyncIterator[RawServer]:
-    server = await RawServer(handle).start()
-    try:
-        yield server
-    finally:
-        await server.close()
-
-
-async def _read_request(reader: asyncio.StreamReader) -> bytes:
-    head = await reader.readuntil(b"\r\n\r\n")
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            await reader.readexactly(int(line.split(b":")[1]))
-    return head
-
-
 def _get(url: str) -> tuple[tuple[str, str, int], bytes]:
     target = httpx.URL(url)
     return origin_of(target), _httpx_bytes(httpx.Headers(DEFAULTS), "GET", url)
 
 
 async def test_compressed_answer_is_decoded() -> None:
-    body = gzip.compress(b'{"prediction": "pos"}')
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s"
-            % (len(body), body)
-        )
-        await writer.drain()
-
+    handle = gzip_answer(b'{"prediction": "pos"}')
     transport = Http11Transport()
     async with raw_server(handle) as server:
         origin, message = _get(server.url)
@@ -129,7 +100,7 @@ async def test_silent_server_is_a_read_timeout_and_the_connection_is_dropped() -
     released = asyncio.Event()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234")
         await released.wait()
 
@@ -147,7 +118,7 @@ async def test_a_trickling_answer_ends_at_the_deadline() -> None:
     """Each byte comes within the read timeout; the whole answer never does."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
         for _ in range(1000):
             writer.write(b".")
@@ -171,7 +142,7 @@ async def test_kept_alive_connection_the_server_dropped_is_replaced_once() -> No
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal served
-        await _read_request(reader)
+        await read_request(reader)
         served += 1
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         await writer.drain()
@@ -190,7 +161,7 @@ async def test_kept_alive_connection_the_server_dropped_is_replaced_once() -> No
 async def test_head_answer_has_no_body_and_the_next_answer_parses() -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
-            head = await _read_request(reader)
+            head = await read_request(reader)
             if head.startswith(b"HEAD"):
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
             else:
@@ -229,7 +200,7 @@ async def test_a_body_json_cannot_carry_fails_the_case_as_bad_request(http_clien
     received: list[bytes] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        received.append(await _read_request(reader))
+        received.append(await read_request(reader))
 
     observer = Observed()
     async with raw_server(handle) as server:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import gzip
 import hashlib
 import ipaddress
 import json
@@ -23,7 +22,7 @@ import httpx
 import pytest
 
 from monitor.adapters.http11 import Http11Transport
-from tests.adapters.endpoints import RawServer
+from tests.adapters.endpoints import gzip_answer, raw_server, read_request
 from tests.servers import serve_in_thread
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -115,15 +114,6 @@ async def client(**options: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Http1
     transport = Http11Transport(**options)
     async with httpx.AsyncClient(transport=transport, timeout=timeout) as http:
         yield http, transport
-
-
-@contextlib.asynccontextmanager
-async def raw_server(handle: Handler) -> AsyncIterator[RawServer]:
-    server = await RawServer(handle).start()
-    try:
-        yield server
-    finally:
-        await server.close()
 
 
 async def eventually(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
@@ -238,14 +228,6 @@ async def test_requests_over_the_pool_limit_wait_for_a_connection() -> None:
 # -- failures ----------------------------------------------------------------------------
 
 
-async def _read_request(reader: asyncio.StreamReader) -> bytes:
-    head = await reader.readuntil(b"\r\n\r\n")
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            await reader.readexactly(int(line.split(b":")[1]))
-    return head
-
-
 async def test_refused_port_is_a_connect_error() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -298,7 +280,7 @@ async def test_truncated_or_malformed_answer_is_a_remote_protocol_error(
     answer: bytes, message: str
 ) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         writer.write(answer)
         await writer.drain()
         writer.close()
@@ -311,7 +293,7 @@ async def test_truncated_or_malformed_answer_is_a_remote_protocol_error(
 
 async def test_reset_connection_is_a_read_error() -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n01234")
         await writer.drain()
         writer.transport.abort()
@@ -330,7 +312,7 @@ async def test_silent_server_is_a_read_timeout(answer: bytes) -> None:
     released = asyncio.Event()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         writer.write(answer)
         await released.wait()
 
@@ -366,11 +348,11 @@ def keep_alive_server(answered_per_connection: int) -> tuple[Handler, dict[str, 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         seen["connections"] += 1
         for _ in range(answered_per_connection):
-            await _read_request(reader)
+            await read_request(reader)
             seen["requests"] += 1
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             await writer.drain()
-        await _read_request(reader)
+        await read_request(reader)
         seen["requests"] += 1
         writer.close()
 
@@ -404,7 +386,7 @@ async def test_stray_bytes_after_an_answer_retire_the_connection() -> None:
         nonlocal connections
         connections += 1
         while True:
-            await _read_request(reader)
+            await read_request(reader)
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokGARBAGE")
             await writer.drain()
 
@@ -417,7 +399,7 @@ async def test_bytes_arriving_on_an_idle_connection_retire_it() -> None:
     answered, goodbye = asyncio.Event(), asyncio.Event()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         await writer.drain()
         answered.set()
@@ -440,7 +422,7 @@ async def test_a_slow_reader_holds_the_sender_back() -> None:
     sent = asyncio.Event()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
         writer.write(pattern(size))
         await writer.drain()
@@ -464,7 +446,7 @@ async def test_a_slow_reader_holds_the_sender_back() -> None:
 
 async def test_informational_answer_is_skipped() -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         writer.write(
             b"HTTP/1.1 100 Continue\r\n\r\n"
             b"HTTP/1.1 201 Created\r\nContent-Length: 4\r\nX-Id: 7\r\n\r\ndone"
@@ -479,7 +461,7 @@ async def test_informational_answer_is_skipped() -> None:
 
 async def test_answer_without_a_length_ends_with_the_connection() -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello, ")
         await writer.drain()
         writer.write(b"world")
@@ -492,17 +474,13 @@ async def test_answer_without_a_length_ends_with_the_connection() -> None:
 
 
 async def test_compressed_answer_is_decoded_by_httpx() -> None:
-    body = gzip.compress(b'{"prediction": "pos"}')
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s"
-            % (len(body), body)
-        )
-        await writer.drain()
-
-    async with raw_server(handle) as server, client() as (http, _):
+    async with (
+        raw_server(gzip_answer(b'{"prediction": "pos"}')) as server,
+        client() as (
+            http,
+            _,
+        ),
+    ):
         response = await http.get(server.url)
     assert response.json() == {"prediction": "pos"}
 
@@ -511,7 +489,7 @@ async def test_pool_timeout_when_every_connection_is_busy() -> None:
     released = asyncio.Event()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         await released.wait()
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         await writer.drain()
@@ -532,7 +510,7 @@ async def test_cancelled_request_gives_its_connection_back() -> None:
     arrived = asyncio.Event()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
+        await read_request(reader)
         arrived.set()
         await asyncio.Event().wait()
 
