@@ -96,6 +96,25 @@ async def test_compressed_answer_is_decoded() -> None:
     assert answer.headers["content-encoding"] == "gzip"
 
 
+async def test_an_answer_that_cannot_be_decompressed_is_a_bad_response() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 9\r\n\r\nnot gzip!"
+        )
+        await writer.drain()
+
+    async with raw_server(handle) as server:
+        adapter = build_adapter(model_for("http", server.url))
+        try:
+            with pytest.raises(AdapterError) as failure:
+                await adapter.predict(case(1, 1.0))
+        finally:
+            await adapter.aclose()
+    assert failure.value.kind == "bad_response"
+    assert "decompressed" in str(failure.value)
+
+
 async def test_silent_server_is_a_read_timeout_and_the_connection_is_dropped() -> None:
     released = asyncio.Event()
 
