@@ -9,8 +9,14 @@ integration test fails the run instead, so CI can never go green without them.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from monitor.store import Store
 
 REQUIRE_INTEGRATION = os.environ.get("MONITOR_REQUIRE_INTEGRATION") == "1"
 
@@ -27,3 +33,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         report.outcome = "failed"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.longrepr = f"integration test skipped while MONITOR_REQUIRE_INTEGRATION=1: {reason}"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A migrated SQLite store in the test's temporary directory (the store tests have
+    their own, on every backend). Imported here, after the telemetry opt-outs above."""
+    from monitor.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'monitor.db'}")
+    store.upgrade()
+    yield store
+    store.close()

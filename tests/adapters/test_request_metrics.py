@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,14 +39,6 @@ class Recorder:
 
     def outcomes(self) -> Counter[str]:
         return Counter(outcome for _, outcome, _ in self.calls)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'monitor.db'}")
-    store.upgrade()
-    yield store
-    store.close()
 
 
 def suite_of(tmp_path: Path, n: int) -> SuiteConfig:

@@ -4,7 +4,6 @@ is accounted for (a prediction or an error kind), and no secret is stored."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import get_args
 
@@ -22,14 +21,6 @@ from tests.adapters.models import HEADER_SECRET, SECRET, model_for
 pytestmark = pytest.mark.usefixtures("http_client")
 
 N = 40
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'monitor.db'}")
-    store.upgrade()
-    yield store
-    store.close()
 
 
 @pytest.fixture

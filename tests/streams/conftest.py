@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from monitor.config import Config, StreamConfig, parse_config
-from monitor.store import Store
 
 WRITE_TOKEN = "write-token-0123456789abcdef"
 READ_TOKEN = "read-token-0123456789abcdef"
@@ -56,11 +55,3 @@ def make_config(tmp_path: Path) -> MakeConfig:
 @pytest.fixture
 def stream(make_config: MakeConfig) -> StreamConfig:
     return make_config().streams[0]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'monitor.db'}")
-    store.upgrade()
-    yield store
-    store.close()

@@ -9,7 +9,7 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,14 +28,6 @@ from monitor.runner import DEADLINE, Runner
 from monitor.store import Store
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'monitor.db'}")
-    store.upgrade()
-    yield store
-    store.close()
 
 
 def _suite(tmp_path: Path, n: int, **extra: Any) -> SuiteConfig:
