@@ -248,8 +248,7 @@ class _Execution:
         self.last_flush = time.monotonic()
         self.next_case = 0
         self.in_flight: dict[int, Case] = {}
-        self.writes: set[asyncio.Future[None]] = set()
-        self.pending: set[concurrent.futures.Future[None]] = set()  # the same writes
+        self.writes = _BatchWrites(self.runner, self.run_id, self._write_failed)
         self.answers: deque[tuple[Case, _Answer]] = deque()
         self.scoring_due = False
         self.broken: BaseException | None = None  # what stops the run: a bug, a failed write
@@ -265,13 +264,13 @@ class _Execution:
             async with asyncio.timeout(deadline.total_seconds() if deadline else None):
                 await asyncio.gather(*workers)
         except TimeoutError:
-            await self.settle()
+            await self.writes.settle()
             await self._expire(workers)
         except Exception:
             await _stop(workers)
             raise
         await self._flush()
-        await self.settle()
+        await self.writes.settle()
         if self.broken is not None:
             raise self.broken
         if self.feed.error is not None:
@@ -295,9 +294,7 @@ class _Execution:
             self._answered(case, answer)
             if self.broken is not None:
                 raise self.broken
-            if len(self.writes) >= _WRITES_IN_FLIGHT:
-                # The store is behind: wait for it rather than buffer without bound.
-                await asyncio.wait(list(self.writes), return_when=asyncio.FIRST_COMPLETED)
+            await self.writes.keep_up()
 
     async def _ask(self, adapter: Adapter, case: Case) -> _Answer:
         predictions: list[Prediction] = []
@@ -416,25 +413,13 @@ class _Execution:
         )
 
     def _start_flush(self) -> asyncio.Future[None] | None:
-        """Start writing the buffered results on the writer thread; the write, or None."""
+        """Start writing the buffered results; the write, or None."""
         batch, self.buffer = self.buffer, []
         self.last_flush = time.monotonic()
-        if not batch:
-            return None
-        # Tracked: the run is finished only after every batch is stored, and a failed
-        # write ends the run.
-        pending = self.runner._writer.submit(self.runner._store.append_cases, self.run_id, batch)
-        self.pending.add(pending)
-        pending.add_done_callback(self.pending.discard)
-        write = asyncio.wrap_future(pending)
-        self.writes.add(write)
-        write.add_done_callback(self._written)
-        return write
+        return self.writes.start(batch) if batch else None
 
-    def _written(self, write: asyncio.Future[None]) -> None:
-        self.writes.discard(write)
-        if not write.cancelled() and (error := write.exception()) is not None:
-            self.broken = self.broken or error
+    def _write_failed(self, error: BaseException) -> None:
+        self.broken = self.broken or error
 
     async def _flush(self) -> None:
         self._score_pending(flush=True)
@@ -444,31 +429,22 @@ class _Execution:
             # half-way.
             await asyncio.shield(write)
 
-    async def settle(self) -> None:
-        """Wait for every batch write in flight."""
-        if self.writes:
-            await asyncio.gather(*list(self.writes))
-
     async def store_the_rest(self) -> None:
         """For a run that is failing: score what was answered, let the writes under way
         end (failed or not), and store what is buffered."""
         self._score_pending(flush=False)
-        if self.writes:
-            await asyncio.wait(list(self.writes))
-        await asyncio.to_thread(self._write_buffer)
+        await self.writes.ended()
+        batch, self.buffer = self.buffer, []
+        await asyncio.to_thread(self.writes.write_now, batch)
 
     def flush_now(self) -> None:
         """``store_the_rest``, synchronously: for a run being cancelled."""
         try:
             self._score_pending(flush=False)
         finally:
-            concurrent.futures.wait(list(self.pending))
-            self._write_buffer()
-
-    def _write_buffer(self) -> None:
-        batch, self.buffer = self.buffer, []
-        if batch:
-            self.runner._store.append_cases(self.run_id, batch)
+            self.writes.ended_now()
+            batch, self.buffer = self.buffer, []
+            self.writes.write_now(batch)
 
     def operations(self) -> RunOperations:
         return self.recorder.summary(time.perf_counter() - self.started)
@@ -477,6 +453,59 @@ class _Execution:
         return error_budget_failure(
             self.recorder.cases, self.errors, self.first_error, self.suite.max_error_rate
         )
+
+
+class _BatchWrites:
+    """One run's batch writes, on its runner's writer thread, tracked until stored: the
+    run is finished only after every batch is, and a failed write (``on_error``) ends
+    it."""
+
+    def __init__(
+        self, runner: Runner, run_id: int, on_error: Callable[[BaseException], None]
+    ) -> None:
+        self._runner = runner
+        self._run_id = run_id
+        self._on_error = on_error
+        self._writes: set[asyncio.Future[None]] = set()
+        self._pending: set[concurrent.futures.Future[None]] = set()  # the same writes
+
+    def start(self, batch: list[CaseResult]) -> asyncio.Future[None]:
+        pending = self._runner._writer.submit(self._runner._store.append_cases, self._run_id, batch)
+        self._pending.add(pending)
+        pending.add_done_callback(self._pending.discard)
+        write = asyncio.wrap_future(pending)
+        self._writes.add(write)
+        write.add_done_callback(self._done)
+        return write
+
+    def _done(self, write: asyncio.Future[None]) -> None:
+        self._writes.discard(write)
+        if not write.cancelled() and (error := write.exception()) is not None:
+            self._on_error(error)
+
+    async def keep_up(self) -> None:
+        """Wait while the store is behind, rather than buffer without bound."""
+        if len(self._writes) >= _WRITES_IN_FLIGHT:
+            await asyncio.wait(list(self._writes), return_when=asyncio.FIRST_COMPLETED)
+
+    async def settle(self) -> None:
+        """Wait for every write under way; raises the first that failed."""
+        if self._writes:
+            await asyncio.gather(*list(self._writes))
+
+    async def ended(self) -> None:
+        """Wait for every write under way to end, failed or not."""
+        if self._writes:
+            await asyncio.wait(list(self._writes))
+
+    def ended_now(self) -> None:
+        """``ended``, blocking: for a run being cancelled, which must not await."""
+        concurrent.futures.wait(list(self._pending))
+
+    def write_now(self, batch: list[CaseResult]) -> None:
+        """Store ``batch`` in the calling thread."""
+        if batch:
+            self._runner._store.append_cases(self._run_id, batch)
 
 
 async def _stop(workers: Sequence[asyncio.Task[None]]) -> None:
