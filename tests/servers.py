@@ -8,6 +8,7 @@ import contextlib
 import os
 import queue
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -20,29 +21,51 @@ import uvicorn
 
 ROOT = Path(__file__).resolve().parents[1]
 
+TIMEOUT_SCALE = float(os.environ.get("MONITOR_TEST_TIMEOUT_SCALE", "1"))
+"""Every deadline in the tests is multiplied by this: ``.ci/run`` raises it, because a
+shared runner with its other core busy takes several times as long to start a daemon."""
+
+
+def find_tool(name: str) -> str | None:
+    """The path of the command ``name``: first beside this interpreter (a tool that a
+    Python package installs, such as hadolint or docker-compose, when the virtual
+    environment is not activated), then on ``PATH``."""
+    beside = shutil.which(name, path=str(Path(sys.executable).parent))
+    return beside or shutil.which(name)
+
+
+def deadline(seconds: float) -> float:
+    """``seconds`` scaled by ``MONITOR_TEST_TIMEOUT_SCALE``: the one place a test's patience
+    is set. ``wait_for``, ``until`` and ``wait_for_line`` apply it themselves."""
+    return seconds * TIMEOUT_SCALE
+
 
 def wait_for(
     condition: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.05
 ) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds
+    (scaled by ``deadline``)."""
+    timeout = deadline(timeout)
+    end = time.monotonic() + timeout
     while True:
         result = condition()
         if result:
             return result
-        if time.monotonic() > deadline:
+        if time.monotonic() > end:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
 
 
 async def until(check: Callable[[], Awaitable[Any]], *, timeout: float, what: str) -> Any:
-    """Await ``check()`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
+    """Await ``check()`` until it returns something truthy; fail after ``timeout`` s
+    (scaled by ``deadline``)."""
+    timeout = deadline(timeout)
+    end = time.monotonic() + timeout
     while True:
         result = await check()
         if result:
             return result
-        if time.monotonic() > deadline:
+        if time.monotonic() > end:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.05)
 
@@ -65,7 +88,7 @@ def serve_in_thread(app: Any, **options: Any) -> Iterator[str]:
         yield f"{scheme}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=deadline(10))
 
 
 class MonitorProcess:
@@ -100,8 +123,8 @@ class MonitorProcess:
         for line in self.lines:
             if match := compiled.search(line):
                 return match
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
+        end = time.monotonic() + deadline(timeout)
+        while (left := end - time.monotonic()) > 0:
             try:
                 line = self._queue.get(timeout=min(left, 0.1))
             except queue.Empty:
@@ -121,5 +144,5 @@ class MonitorProcess:
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-        self.proc.wait(timeout=10)
-        self._reader.join(timeout=10)
+        self.proc.wait(timeout=deadline(10))
+        self._reader.join(timeout=deadline(10))

@@ -3,7 +3,6 @@ through Alertmanager's own ``GET /api/v2/alerts``."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from monitor.config.alerts import AlertsConfig
 from monitor.records import Run, RunStatus
 from monitor.sinks import build_sink
 from monitor.store import Store
-from tests.servers import wait_for
+from tests.servers import deadline, find_tool, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +44,7 @@ def free_port() -> int:
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[str]:
     """An Alertmanager on loopback with no cluster port; yields its base URL."""
-    binary = next((b for b in BINARIES if shutil.which(b)), None)
+    binary = next((path for b in BINARIES if (path := find_tool(b))), None)
     if binary is None:
         pytest.skip(
             "Alertmanager is not installed (apt-get install prometheus-alertmanager); "
@@ -80,7 +79,7 @@ def alertmanager(tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=deadline(10))
         if proc.stderr is not None:
             proc.stderr.close()
 

@@ -23,7 +23,7 @@ from monitor.api import create_app
 from monitor.config import AnyModelConfig, Config, SuiteConfig, parse_config
 from monitor.daemon import Daemon
 from monitor.store import Store
-from tests.servers import serve_in_thread
+from tests.servers import deadline, serve_in_thread
 
 WRITE_TOKEN = "api-write-token-0123456789"
 READ_TOKEN = "api-read-token-0123456789"
@@ -190,12 +190,12 @@ async def running(config: Config) -> AsyncIterator[tuple[Daemon, str]]:
     daemon = Daemon(config)
     started = asyncio.Event()
     serving = asyncio.create_task(daemon.serve(started=started))
-    await asyncio.wait_for(started.wait(), timeout=30)
+    await asyncio.wait_for(started.wait(), timeout=deadline(30))
     try:
         yield daemon, f"http://127.0.0.1:{daemon.port}"
     finally:
         daemon.request_stop()
-        await asyncio.wait_for(serving, timeout=30)
+        await asyncio.wait_for(serving, timeout=deadline(30))
 
 
 async def status_of(http: httpx.AsyncClient, run_id: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.api.conftest import WRITE_TOKEN, MakeConfig, ModelServer, running
-from tests.servers import ROOT
+from tests.servers import ROOT, deadline
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ async def run_script(script: Path, url: str, model: str, minimum: str) -> tuple[
         "bash", str(script), env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=deadline(120))
     assert process.returncode is not None
     return process.returncode, output.decode()
 

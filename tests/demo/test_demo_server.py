@@ -16,6 +16,7 @@ import pytest
 from monitor.demo import DemoModel, read_test_set, serve_demo_model
 from monitor.errors import StartupError
 from monitor.serving import EmbeddedServer as DemoServer
+from tests.servers import deadline
 
 
 @pytest.fixture(scope="module")
@@ -171,13 +172,14 @@ print("stopped", flush=True)
 """
 
 
-def read_line(process: subprocess.Popen[str], deadline: float) -> str:
-    """One line of the child's stdout, failing if none comes within ``deadline`` seconds."""
+def read_line(process: subprocess.Popen[str], within: float) -> str:
+    """One line of the child's stdout, failing if none comes within ``within`` seconds
+    (scaled by ``deadline``)."""
     assert process.stdout is not None
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ)
-        if not selector.select(deadline):
-            pytest.fail(f"no output from the demo model within {deadline}s")
+        if not selector.select(deadline(within)):
+            pytest.fail(f"no output from the demo model within {deadline(within)}s")
     return process.stdout.readline().strip()
 
 
@@ -188,10 +190,10 @@ def test_run_demo_model_serves_until_signalled(stop_signal: signal.Signals) -> N
         [sys.executable, "-c", READY_SCRIPT], stdout=subprocess.PIPE, text=True
     ) as process:
         try:
-            url = read_line(process, deadline=60)
+            url = read_line(process, within=60)
             assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
             process.send_signal(stop_signal)
-            assert read_line(process, deadline=30) == "stopped"
-            assert process.wait(timeout=30) == 0
+            assert read_line(process, within=30) == "stopped"
+            assert process.wait(timeout=deadline(30)) == 0
         finally:
             process.kill()

@@ -24,7 +24,7 @@ import yaml
 from fastapi import FastAPI, Request, Response
 
 from monitor.gate import GATE_FLAGS, TOKEN_ENV
-from tests.servers import ROOT, serve_in_thread
+from tests.servers import ROOT, deadline, serve_in_thread
 
 DOCS = ROOT / "docs" / "ci.md"
 GITHUB = ROOT / "docs" / "examples" / "github-actions-gate.yml"
@@ -241,7 +241,7 @@ class GitHubRunner:
             env=_environment(self.stand_in, self.gate_exit, **env),
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=deadline(60),
         )
         if "id" in step:
             pairs = [line.split("=", 1) for line in output.read_text().splitlines()]
@@ -321,7 +321,7 @@ def test_gitlab_job_posts_the_note_and_fails_with_the_gates_code(
             env=env,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=deadline(60),
         )
     assert done.returncode == gate_exit, done.stderr
     assert api.notes == [{"project": "5", "iid": "9", "token": "glpat-notes", "body": REPORT}]
@@ -351,7 +351,7 @@ def test_gitlab_job_still_fails_with_the_gates_code_when_the_note_cannot_be_post
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=deadline(60),
     )
     assert done.returncode == 1
     assert "could not post the report to the merge request" in done.stdout

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 
 from monitor.cli_verdicts import gate
 from monitor.gate import GATE_FLAGS
-from tests.servers import MonitorProcess, serve_in_thread
+from tests.servers import MonitorProcess, deadline, serve_in_thread
 
 CASES = 200
 TOKEN = "gate-token-0123456789abcdef"
@@ -130,7 +130,7 @@ def monitor(
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=deadline(120),
         env={**os.environ, **ENV, **(env or {})},
     )
 

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from monitor.daemon import CRASHED
 from monitor.records import RunStatus
 from monitor.store import Store
-from tests.servers import ROOT, MonitorProcess, serve_in_thread, wait_for
+from tests.servers import ROOT, MonitorProcess, deadline, serve_in_thread, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +106,7 @@ def test_scheduled_run_is_scored_exported_and_sigterm_stops_cleanly(
         assert httpx.get(f"{api}/v1/runs/{run['id']}").json()["id"] == run["id"]
         assert httpx.get(f"{api}/readyz").json() == {"status": "ready"}
         daemon.proc.send_signal(signal.SIGTERM)
-        assert daemon.proc.wait(timeout=10) == 0
+        assert daemon.proc.wait(timeout=deadline(10)) == 0
     finally:
         daemon.stop()
     assert "Traceback" not in daemon.output()
@@ -126,7 +126,7 @@ def test_stop_signal_mid_run_interrupts_within_grace(
         )
         started = time.monotonic()
         daemon.proc.send_signal(sig)
-        assert daemon.proc.wait(timeout=10) == 0
+        assert daemon.proc.wait(timeout=deadline(10)) == 0
         assert time.monotonic() - started < 10
     finally:
         daemon.stop()
@@ -151,7 +151,7 @@ def test_kill_9_mid_run_then_restart_marks_it_interrupted_and_schedules_on(
             what="a running run",
         )
         daemon.proc.kill()
-        daemon.proc.wait(timeout=10)
+        daemon.proc.wait(timeout=deadline(10))
     finally:
         daemon.stop()
     assert running_runs(tmp_path / "data") == [victim["id"]]
@@ -167,7 +167,7 @@ def test_kill_9_mid_run_then_restart_marks_it_interrupted_and_schedules_on(
             what="a new scheduled run",
         )
         restarted.proc.send_signal(signal.SIGTERM)
-        assert restarted.proc.wait(timeout=10) == 0
+        assert restarted.proc.wait(timeout=deadline(10)) == 0
     finally:
         restarted.stop()
     assert running_runs(tmp_path / "data") == []
@@ -199,7 +199,7 @@ def test_monitor_demo_shows_a_score_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert httpx.post(f"{api}/v1/baselines", json={"run_id": 1}).status_code == 401
         started = time.monotonic()
         demo.proc.send_signal(signal.SIGINT)
-        assert demo.proc.wait(timeout=10) == 0
+        assert demo.proc.wait(timeout=deadline(10)) == 0
         assert time.monotonic() - started < 10
     finally:
         demo.stop()

@@ -5,7 +5,6 @@ Prometheus's HTTP API. Also promtool, amtool and the compose file."""
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.servers import ROOT, MonitorProcess, wait_for
+from tests.servers import ROOT, MonitorProcess, deadline, find_tool, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +31,7 @@ VARIABLES = {
 
 
 def tool(name: str) -> str:
-    path = shutil.which(name)
+    path = find_tool(name)
     if path is None:
         pytest.skip(
             f"{name} is not installed (Debian packages prometheus / prometheus-alertmanager)"
@@ -99,7 +98,7 @@ def prometheus(demo: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield url
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        process.wait(timeout=deadline(30))
 
 
 def start_prometheus(binary: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -200,6 +199,10 @@ def test_a_real_scrape_passes_promtool_check_metrics(demo: str) -> None:
 )
 def test_deployment_files_pass_their_tools(command: list[str]) -> None:
     done = subprocess.run(
-        [tool(command[0]), *command[1:]], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [tool(command[0]), *command[1:]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=deadline(120),
     )
     assert done.returncode == 0, done.stdout + done.stderr

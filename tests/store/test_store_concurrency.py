@@ -17,6 +17,7 @@ from monitor.records import CaseResult, MetricValue, RunStatus
 from monitor.store import Store
 from monitor.store.engine import write_engine
 from monitor.store.tables import runs
+from tests.servers import deadline
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 THREADS = 4
@@ -27,7 +28,7 @@ MakeCases = Callable[..., list[CaseResult]]
 
 
 def test_concurrent_writers_all_succeed(store: Store, make_cases: MakeCases) -> None:
-    barrier = threading.Barrier(THREADS, timeout=60)
+    barrier = threading.Barrier(THREADS, timeout=deadline(60))
 
     def worker(index: int) -> list[int]:
         barrier.wait()

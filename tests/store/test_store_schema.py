@@ -20,6 +20,7 @@ from monitor.errors import StoreError
 from monitor.store import Store, create_store_engine, redact_url
 from monitor.store.tables import baselines, metadata, models
 from monitor.store.types import UTCDateTime
+from tests.servers import deadline
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 TABLES = {
@@ -89,7 +90,7 @@ def test_concurrent_upgrades_from_several_replicas(bare_store: Store, store_url:
     # Separate processes, as real replicas are: they share nothing but the database.
     context = multiprocessing.get_context("spawn")
     replicas = 3
-    barrier = context.Barrier(replicas, timeout=120)
+    barrier = context.Barrier(replicas, timeout=deadline(120))
     with ProcessPoolExecutor(
         replicas, mp_context=context, initializer=_start_replica, initargs=(barrier,)
     ) as pool:

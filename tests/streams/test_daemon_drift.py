@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitor.config import AlertsConfig
 from monitor.daemon import Daemon
 from monitor.records import DriftReport
-from tests.servers import until
+from tests.servers import deadline, until
 from tests.streams.conftest import WRITE_TOKEN, MakeConfig, stream_table
 
 AUTH = {"Authorization": f"Bearer {WRITE_TOKEN}"}
@@ -65,7 +65,7 @@ async def test_ingested_drift_is_reported(make_config: MakeConfig, tmp_path: Pat
     daemon.on_drift_report.append(seen.append)
     started = asyncio.Event()
     serving = asyncio.create_task(daemon.serve(started=started))
-    await asyncio.wait_for(started.wait(), timeout=30)
+    await asyncio.wait_for(started.wait(), timeout=deadline(30))
     try:
         # The write token reads too: with tokens configured every /v1 route needs one.
         base = f"http://127.0.0.1:{daemon.port}"
@@ -119,4 +119,4 @@ async def test_ingested_drift_is_reported(make_config: MakeConfig, tmp_path: Pat
     finally:
         daemon.request_stop()
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(serving, timeout=30)
+            await asyncio.wait_for(serving, timeout=deadline(30))

