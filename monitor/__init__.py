@@ -7,7 +7,8 @@ metrics. See README.md and ``config.example.toml``.
 
 from __future__ import annotations
 
-from monitor.config import Config, load_config
+from typing import TYPE_CHECKING, Any
+
 from monitor.errors import (
     AdapterError,
     ConfigError,
@@ -15,6 +16,9 @@ from monitor.errors import (
     MonitorError,
     StoreError,
 )
+
+if TYPE_CHECKING:
+    from monitor.config import Config, load_config
 
 __version__ = "0.1.0"
 
@@ -28,3 +32,13 @@ __all__ = [
     "__version__",
     "load_config",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The configuration (pydantic models, the metric registry) loads on first use, so
+    # ``monitor --version`` and ``--help`` do not pay for it (PEP 562).
+    if name in ("Config", "load_config"):
+        from monitor import config
+
+        return getattr(config, name)
+    raise AttributeError(f"module 'monitor' has no attribute {name!r}")

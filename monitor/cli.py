@@ -16,16 +16,21 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from monitor import __version__
-from monitor.config import Config, load_config
 from monitor.durations import format_duration, parse_duration
 from monitor.errors import ConfigError, MonitorError, StartupError
 from monitor.heap import freeze_startup_objects, own_process
 from monitor.records import RunStatus
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+# Everything heavier than click and the shared vocabulary is imported by the command that
+# needs it: `monitor --help`, `--version` and `check-config` start at once.
 
 EXIT_OK, EXIT_USAGE, EXIT_STARTUP = 0, 2, 3
 
@@ -198,8 +203,6 @@ def bench(config_path: Path, suite_name: str, model_names: tuple[str, ...], as_j
 def check_config(config_path: Path) -> None:
     """Validate a configuration file and summarise it."""
     config = _load(config_path)
-    from monitor.store import redact_url
-
     scheduled = sum(1 for suite, _ in config.jobs() if suite.schedule is not None)
     click.echo(f"{config_path}: OK")
     click.echo(
@@ -225,7 +228,7 @@ def check_config(config_path: Path) -> None:
             f"    {stream.name}: {len(stream.drift_columns())} column(s) from "
             f"{stream.source.kind}, windows of {cut}, judged {when}"
         )
-    click.echo(f"  store: {redact_url(config.store.effective_url)}")
+    click.echo(f"  store: {config.store.shown_url}")
     click.echo(f"  API: http://{config.server.host}:{config.server.port}")
 
 
@@ -470,6 +473,8 @@ def drift(
 
 
 def _load(path: Path) -> Config:
+    from monitor.config import load_config
+
     try:
         return load_config(path)
     except ConfigError as exc:

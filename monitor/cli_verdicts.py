@@ -22,15 +22,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from monitor.cli import EXIT_USAGE, _fail, _load, _ready_store, cli, config_option
+from monitor.cli import EXIT_STARTUP, EXIT_USAGE, _fail, _load, _ready_store, cli, config_option
 from monitor.clock import utc_now
-from monitor.config import AnyModelConfig, Config, SuiteConfig
-from monitor.gate.remote import TOKEN_ENV
-from monitor.gate.report import EXIT_INFRASTRUCTURE
 from monitor.heap import freeze_startup_objects
 from monitor.records import Baseline, Run, RunStatus
 
+# The gate, the runner and the verdicts are imported by the commands that use them: the
+# CLI must start at once for --help and check-config.
+EXIT_INFRASTRUCTURE = EXIT_STARTUP  # the gate's 3: the endpoint, store or daemon failed
+
 if TYPE_CHECKING:
+    from monitor.config import AnyModelConfig, Config, SuiteConfig
     from monitor.runner import Runner
 
 
@@ -140,7 +142,7 @@ def _baseline_json(b: Baseline) -> dict[str, Any]:
 @click.option(
     "--remote",
     default=None,
-    help=f"Ask the daemon at this URL to do the run (token from ${TOKEN_ENV}).",
+    help="Ask the daemon at this URL to do the run (token from $MONITOR_TOKEN).",
 )
 @click.option(
     "--allow-dataset-change",
@@ -275,7 +277,7 @@ def _remote(
     timeout: float,
     allow_dataset_change: bool,
 ) -> Any:
-    from monitor.gate import GateReport, RemoteFailure, remote_report
+    from monitor.gate import TOKEN_ENV, GateReport, RemoteFailure, remote_report
 
     token = os.environ.get(TOKEN_ENV)
     if not token:

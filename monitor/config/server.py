@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AfterValidator, Field, SecretStr, ValidationInfo, field_validator
 
@@ -90,6 +90,21 @@ class StoreConfig(Section):
     @property
     def effective_url(self) -> str:
         return self.url or f"sqlite:///{self.data_dir / 'monitor.db'}"
+
+    @property
+    def shown_url(self) -> str:
+        """``effective_url`` with any password replaced by ``***``, safe to print. The
+        standard library splits it, so ``check-config`` does not import SQLAlchemy to print
+        one line; it agrees with the store's ``redact_url`` (a test compares the two)."""
+        url = self.effective_url
+        try:
+            parts = urlsplit(url)
+            if parts.password is None:
+                return url
+        except ValueError:
+            return "<unparseable database url>"
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 class LogConfig(Section):

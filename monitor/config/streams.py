@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from monitor.config._base import Duration, Name, Section, resolve_path
 from monitor.config.suites import ScheduleConfig
@@ -43,6 +41,10 @@ def _sqlalchemy_url(value: str) -> str:
     expected = "expected a SQLAlchemy URL like 'postgresql://USER@HOST/DB'"
     if "://" not in value:
         raise ValueError(expected)
+    # SQLAlchemy's import costs a quarter second: paid only by configurations with a URL.
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         make_url(value)
     except ArgumentError:

@@ -11,7 +11,6 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 
 from monitor.config._base import Duration, Name, Section, resolve_path
 from monitor.durations import format_duration
-from monitor.schedules import cron_trigger
 from monitor.scoring import Metric, Task, build_metric
 
 Reducer = Literal["mean", "majority", "pass_at_k", "at_least_k"]
@@ -47,6 +46,9 @@ class ScheduleConfig(Section):
     @classmethod
     def _valid_cron(cls, value: str | None) -> str | None:
         if value is not None:
+            # APScheduler parses the expression; imported only when a schedule has one.
+            from monitor.schedules import cron_trigger
+
             try:
                 cron_trigger(value)
             except ValueError as exc:

@@ -5,6 +5,9 @@ code computes the observed statistic (one row) and its simulated null distributi
 (thousands of rows) in calibrated mode: the threshold and the statistic can never disagree
 on a definition. Raw-value statistics (Kolmogorov-Smirnov, Wasserstein) work on sorted
 arrays with ``np.searchsorted``, so the stored sorted reference is reused as is.
+
+scipy is imported by the functions that use it: the daemon starts (and answers
+``/readyz``) without waiting for scipy.stats; the first window judged pays it once.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy import special, stats
 
 # Shares of exactly zero are replaced by this before logarithms (PSI), as Evidently does for
 # its usual case; symmetric zeros then contribute nothing.
@@ -43,6 +45,8 @@ def psi(ref: FloatArray, cur: FloatArray) -> FloatArray:
 def jensenshannon(ref: FloatArray, cur: FloatArray) -> FloatArray:
     """Jensen-Shannon distance with natural logarithms (scipy's and Evidently's default):
     the square root of the JS divergence, in [0, sqrt(ln 2)]."""
+    from scipy import special
+
     p, q = _shares(ref), _shares(cur)
     m = (p + q) / 2
     divergence = (special.rel_entr(p, m).sum(axis=-1) + special.rel_entr(q, m).sum(axis=-1)) / 2
@@ -79,6 +83,8 @@ def chi2(ref: FloatArray, cur: FloatArray) -> FloatArray:
 
 def chi2_pvalue(ref: FloatArray, cur: FloatArray, statistic: float) -> float:
     """p-value of ``chi2`` for one table: dof = non-empty categories - 1."""
+    from scipy import stats
+
     dof = int(np.count_nonzero(np.asarray(ref) + np.asarray(cur))) - 1
     if dof < 1:
         return 1.0
@@ -137,6 +143,8 @@ def ks_pvalue(
     about 6 microseconds per unit of en (3 s for a million rows against a million), so the
     Kolmogorov limit distribution with Stephens' finite-n correction is used instead:
     relative difference from scipy under 0.2% for p >= 0.01 and under 2% for p >= 1e-8."""
+    from scipy import stats
+
     n, m = ref_sorted.size, cur_sorted.size
     en = n * m / (n + m)
     if en > exact_max_en:
@@ -153,6 +161,8 @@ def ks_critical(n: int, m: int, false_alarm_rate: float) -> float:
     """The D above which a two-sample KS test on continuous data rejects at level
     ``false_alarm_rate``: D is distribution-free under the null, so this IS its calibrated
     upper quantile (conservative when values tie)."""
+    from scipy import stats
+
     en = n * m / (n + m)
     return float(stats.kstwo.isf(false_alarm_rate, max(1.0, np.round(en))))
 

@@ -23,18 +23,21 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
 from monitor.scoring.intervals import bootstrap_interval, bootstrap_mean, mean_interval
 
+if TYPE_CHECKING:
+    # numpy is imported where metrics compute, not here: the configuration imports this
+    # package to validate metric names and must not pay numpy's import for it.
+    import numpy as np
+    import numpy.typing as npt
+
+    Indices: TypeAlias = npt.NDArray[np.intp]
+    Statistic: TypeAlias = Callable[[Indices], float]
+
 Task = Literal["classification", "regression", "text", "ranking"]
 TASKS: tuple[Task, ...] = ("classification", "regression", "text", "ranking")
-
-Indices = npt.NDArray[np.intp]
-Statistic = Callable[[Indices], float]
 
 _AT_K = re.compile(r"^(?P<name>[a-z0-9-]+)@(?P<k>[0-9]+)$")
 
@@ -131,6 +134,8 @@ class Metric(ABC):
         seed: int = 0,
     ) -> MetricScore:
         """Score ``predictions`` against ``expected`` (same length, at least one case)."""
+        import numpy as np
+
         _same_length(self.name, predictions, expected)
         stat = self.statistic(predictions, expected, scores)
         n = len(predictions)
@@ -155,6 +160,8 @@ class PerCaseMetric(Metric):
     def statistic(
         self, predictions: Sequence[Any], expected: Sequence[Any], scores: Sequence[Any] | None
     ) -> Statistic:
+        import numpy as np
+
         values = np.array(self.score_all(predictions, expected, scores), dtype=float)
         return lambda idx: float(values[idx].mean())
 
@@ -170,6 +177,8 @@ class PerCaseMetric(Metric):
 
     def aggregate(self, values: Sequence[float], *, seed: int = 0) -> MetricScore:
         """The mean of per-case ``values`` with a Wilson (proportions) or bootstrap interval."""
+        import numpy as np
+
         if self.binary:
             mean, lower, upper = mean_interval(values, binary=True)
         else:

@@ -5,26 +5,23 @@ Labels are compared as text (see ``normalise_label``). Precision, recall and F1 
 that one class, which is how per-class numbers are asked for. ROC AUC and log loss read the
 endpoint's scores: a mapping of class to probability, or one number, the probability of the
 ``positive`` class (binary tasks).
+
+scikit-learn is imported when a metric is computed, not with this module: validating a
+configuration names metrics without paying for the library (seconds at start-up).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-import numpy.typing as npt
-from sklearn import metrics as skm
+from monitor.scoring.base import CorpusMetric, Option, PerCaseMetric, Task, register
 
-from monitor.scoring.base import (
-    CorpusMetric,
-    Indices,
-    Option,
-    PerCaseMetric,
-    Statistic,
-    Task,
-    register,
-)
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from monitor.scoring.base import Indices, Statistic
 
 _CLASSIFICATION: frozenset[Task] = frozenset({"classification"})
 _AVERAGES = ("macro", "micro", "weighted")
@@ -60,7 +57,8 @@ class _PrecisionRecallF(CorpusMetric):
         "average": Option((str,), "macro"),
         "label": Option((str, int, float, bool)),
     }
-    function: ClassVar[Any]
+    function: ClassVar[str]
+    """The name of the ``sklearn.metrics`` function that computes the metric."""
 
     def check(self) -> None:
         if self.settings["average"] not in _AVERAGES:
@@ -72,6 +70,8 @@ class _PrecisionRecallF(CorpusMetric):
     def statistic(
         self, predictions: Sequence[Any], expected: Sequence[Any], scores: Sequence[Any] | None
     ) -> Statistic:
+        import numpy as np
+
         truths = [normalise_label(e) for e in expected]
         guesses = [normalise_label(p) for p in predictions]
         classes = sorted(set(truths) | set(guesses))
@@ -91,7 +91,9 @@ class _PrecisionRecallF(CorpusMetric):
         return stat
 
     def _sklearn(self, y_true: Indices, y_pred: Indices, only: int | None) -> float:
-        function = type(self).function
+        from sklearn import metrics as skm
+
+        function = getattr(skm, type(self).function)
         if only is not None:
             return float(
                 function(y_true, y_pred, labels=[only], average="macro", zero_division=0.0)
@@ -103,6 +105,8 @@ class _PrecisionRecallF(CorpusMetric):
     ) -> float:
         """The same number from a confusion matrix: what the bootstrap recomputes a thousand
         times (a test holds it equal to scikit-learn on resampled cases)."""
+        import numpy as np
+
         if only is not None and only < 0:
             return 0.0
         confusion = np.bincount(y_true * size + y_pred, minlength=size * size).reshape(size, size)
@@ -129,6 +133,8 @@ class _PrecisionRecallF(CorpusMetric):
         predicted: npt.NDArray[np.float64],
         actual: npt.NDArray[np.float64],
     ) -> npt.NDArray[np.float64]:
+        import numpy as np
+
         precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
         recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
         if self.name == "precision":
@@ -144,7 +150,7 @@ class Precision(_PrecisionRecallF):
     """Precision: of the cases predicted as a class, the share that belong to it."""
 
     name = "precision"
-    function = skm.precision_score
+    function = "precision_score"
 
 
 @register
@@ -152,7 +158,7 @@ class Recall(_PrecisionRecallF):
     """Recall: of the cases of a class, the share predicted as it."""
 
     name = "recall"
-    function = skm.recall_score
+    function = "recall_score"
 
 
 @register
@@ -160,7 +166,7 @@ class F1(_PrecisionRecallF):
     """F1: the harmonic mean of precision and recall."""
 
     name = "f1"
-    function = skm.f1_score
+    function = "f1_score"
 
 
 class _ScoreMetric(CorpusMetric):
@@ -172,6 +178,8 @@ class _ScoreMetric(CorpusMetric):
         self, expected: Sequence[Any], scores: Sequence[Any] | None
     ) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64], list[str] | None]:
         """Truths, a probability array and the class labels (None: binary, one number)."""
+        import numpy as np
+
         if scores is None or any(s is None for s in scores):
             raise ValueError(f"{self.name} needs the endpoint's scores for every case")
         truths = [normalise_label(e) for e in expected]
@@ -199,6 +207,8 @@ class RocAuc(_ScoreMetric):
     def statistic(
         self, predictions: Sequence[Any], expected: Sequence[Any], scores: Sequence[Any] | None
     ) -> Statistic:
+        from sklearn import metrics as skm
+
         truths, probabilities, labels = self._arrays(expected, scores)
         if labels is not None and len(labels) == 2:
             truths, probabilities, labels = truths == labels[1], probabilities[:, 1], None
@@ -223,6 +233,8 @@ class LogLoss(_ScoreMetric):
     def statistic(
         self, predictions: Sequence[Any], expected: Sequence[Any], scores: Sequence[Any] | None
     ) -> Statistic:
+        from sklearn import metrics as skm
+
         truths, probabilities, labels = self._arrays(expected, scores)
         if labels is None:
             return lambda idx: float(

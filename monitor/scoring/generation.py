@@ -9,19 +9,12 @@ their bootstrap sums sacrebleu's own per-sentence statistics, as its paired boot
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
+from monitor.scoring.base import CorpusMetric, Option, PerCaseMetric, Task, register
 
-from monitor.scoring.base import (
-    CorpusMetric,
-    Indices,
-    Option,
-    PerCaseMetric,
-    Statistic,
-    Task,
-    register,
-)
+if TYPE_CHECKING:
+    from monitor.scoring.base import Indices, Statistic
 
 _TEXT: frozenset[Task] = frozenset({"text"})
 
@@ -94,6 +87,8 @@ class _Sacrebleu(CorpusMetric):
     def statistic(
         self, predictions: Sequence[Any], expected: Sequence[Any], scores: Sequence[Any] | None
     ) -> Statistic:
+        import numpy as np
+
         metric = self._metric()
         hypotheses = ["" if p is None else str(p) for p in predictions]
         refs = [references(e) for e in expected]

@@ -1,13 +1,18 @@
-"""Confidence intervals: Wilson for proportions, seeded percentile bootstrap otherwise."""
+"""Confidence intervals: Wilson for proportions, seeded percentile bootstrap otherwise.
+
+scipy is imported by the functions that use it: importing the scoring package (as the
+configuration does, to validate metric names) must not cost scipy's second.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
-from scipy import stats
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 
 def mean_interval(
@@ -28,6 +33,8 @@ def mean_interval(
         return mean, low, high
     if n < 2:
         return mean, None, None
+    from scipy import stats
+
     sem = stats.sem(scores)
     if sem == 0 or math.isnan(sem):
         return mean, mean, mean
@@ -37,6 +44,8 @@ def mean_interval(
 
 def wilson(successes: int, n: int, *, confidence: float = 0.95) -> tuple[float, float, float]:
     """The share ``successes / n`` with its Wilson score interval (scipy's)."""
+    from scipy import stats
+
     ci = stats.binomtest(successes, n).proportion_ci(confidence, method="wilson")
     return successes / n, float(ci.low), float(ci.high)
 
@@ -63,6 +72,8 @@ def bootstrap_interval(
     statistic is undefined (NaN, or a ``ValueError`` such as one class only for ROC AUC)
     are dropped; with fewer than half of them left there is no interval.
     """
+    import numpy as np
+
     if n < 2:
         return None, None
     rng = np.random.default_rng(seed)
@@ -88,6 +99,8 @@ def bootstrap_mean(
 ) -> tuple[float, float | None, float | None]:
     """The mean of ``scores`` with a percentile bootstrap interval, resampled in chunks so
     memory stays bounded however many cases there are."""
+    import numpy as np
+
     n = len(scores)
     if n == 0:
         raise ValueError("cannot average zero scores")
@@ -105,6 +118,8 @@ def bootstrap_mean(
 
 
 def _percentiles(values: npt.NDArray[np.float64], confidence: float) -> tuple[float, float]:
+    import numpy as np
+
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)

@@ -8,12 +8,12 @@ other metrics count an item as relevant when its grade is positive).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
-
-import numpy as np
-from sklearn.metrics import ndcg_score
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from monitor.scoring.base import Option, PerCaseMetric, Task, register
+
+if TYPE_CHECKING:
+    pass
 
 _RANKING: frozenset[Task] = frozenset({"ranking"})
 
@@ -96,6 +96,9 @@ class NdcgAtK(_AtK):
     name = "ndcg@k"
 
     def score_case(self, prediction: Any, expected: Any, scores: Any = None) -> float:
+        import numpy as np
+        from sklearn.metrics import ndcg_score  # a second's import, paid when scoring
+
         grades = relevance(expected)
         k: int = self.settings["k"]
         items = ranked(prediction)[:k]

@@ -1,28 +1,37 @@
-"""Regression metrics, computed with scikit-learn over every answered case."""
+"""Regression metrics, computed with scikit-learn over every answered case.
+
+scikit-learn is imported when a metric is computed, not with this module: validating a
+configuration names metrics without paying for the library (seconds at start-up).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-from sklearn import metrics as skm
+from monitor.scoring.base import CorpusMetric, Task, register
 
-from monitor.scoring.base import CorpusMetric, Statistic, Task, register
+if TYPE_CHECKING:
+    from monitor.scoring.base import Statistic
 
 _REGRESSION: frozenset[Task] = frozenset({"regression"})
 
 
 class _Regression(CorpusMetric):
     tasks = _REGRESSION
-    function: ClassVar[Any]
+    function: ClassVar[str]
+    """The name of the ``sklearn.metrics`` function that computes the metric."""
 
     def statistic(
         self, predictions: Sequence[Any], expected: Sequence[Any], scores: Sequence[Any] | None
     ) -> Statistic:
+        import numpy as np
+
         y_true = np.array([_number(e, "expected") for e in expected])
         y_pred = np.array([_number(p, "prediction") for p in predictions])
-        function = type(self).function
+        from sklearn import metrics as skm
+
+        function = getattr(skm, type(self).function)
         return lambda idx: float(function(y_true[idx], y_pred[idx]))
 
 
@@ -39,7 +48,7 @@ class MeanAbsoluteError(_Regression):
 
     name = "mae"
     higher_is_better = False
-    function = skm.mean_absolute_error
+    function = "mean_absolute_error"
 
 
 @register
@@ -48,7 +57,7 @@ class RootMeanSquaredError(_Regression):
 
     name = "rmse"
     higher_is_better = False
-    function = skm.root_mean_squared_error
+    function = "root_mean_squared_error"
 
 
 @register
@@ -56,7 +65,7 @@ class R2(_Regression):
     """Coefficient of determination."""
 
     name = "r2"
-    function = skm.r2_score
+    function = "r2_score"
 
 
 @register
@@ -65,4 +74,4 @@ class MeanAbsolutePercentageError(_Regression):
 
     name = "mape"
     higher_is_better = False
-    function = skm.mean_absolute_percentage_error
+    function = "mean_absolute_percentage_error"

@@ -18,7 +18,7 @@ import pytest
 from fastapi import FastAPI
 
 from monitor.cli_verdicts import gate
-from monitor.gate import GATE_FLAGS
+from monitor.gate import GATE_FLAGS, TOKEN_ENV
 from tests.servers import MonitorProcess, deadline, serve_in_thread
 
 CASES = 200
@@ -253,6 +253,12 @@ def test_the_command_takes_exactly_the_documented_flags() -> None:
     options = [opt for param in gate.params for opt in param.opts if opt.startswith("-")]
     documented = set(GATE_FLAGS) | {"--config"}
     assert set(options) == documented
+
+
+def test_remote_help_names_the_variable_the_token_is_read_from() -> None:
+    # The CLI writes the name out (importing the gate would slow every command's start).
+    (remote,) = [param for param in gate.params if "--remote" in param.opts]
+    assert f"${TOKEN_ENV}" in str(getattr(remote, "help", ""))
 
 
 def test_baseline_list_show_and_refusals(setup: Path) -> None:

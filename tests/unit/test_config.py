@@ -261,3 +261,22 @@ def test_secret_never_appears_in_messages(tmp_path: Path) -> None:
 def test_unreadable_file(tmp_path: Path) -> None:
     problems = problems_of(tmp_path / "nope.toml")
     assert problems[0].startswith("cannot read the file")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://monitor:s3cr3t@db.internal:5432/monitor",
+        "postgresql://monitor:p%40ss%2Fword@127.0.0.1/monitor?sslmode=require",
+        "postgresql://monitor@127.0.0.1/monitor",
+        "sqlite:////var/lib/monitor/monitor.db",
+    ],
+    ids=["password", "quoted-password", "no-password", "sqlite"],
+)
+def test_shown_store_url_agrees_with_the_stores_redaction(url: str) -> None:
+    from monitor.config import StoreConfig
+    from monitor.store import redact_url
+
+    shown = StoreConfig(url=url).shown_url
+    assert shown == redact_url(url)
+    assert "s3cr3t" not in shown and "p%40ss" not in shown

@@ -50,6 +50,12 @@ def test_mcnemar_refuses_non_binary_scores() -> None:
         mcnemar_exact([0.5], [1.0])
 
 
+def test_z95_is_scipys_normal_quantile() -> None:
+    from monitor.verdicts.stats import Z95
+
+    assert stats.norm.ppf(0.975) == Z95  # exactly: it is written out to spare scipy's import
+
+
 def test_agresti_min_interval_covers_95_percent() -> None:
     rng = np.random.default_rng(7)
     n, p_b, p_c, covered = 200, 0.08, 0.04, 0
