@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Generator
 from itertools import islice
 
-from monitor.datasets import Case
+from monitor.records import Case
 
 CHUNK = 64
 """Cases read from the dataset at a time."""

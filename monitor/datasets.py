@@ -43,19 +43,9 @@ from monitor.dataset_files import (
     read_rows,
 )
 from monitor.errors import DatasetError
+from monitor.records import Case
 
 Positions = np.ndarray[Any, np.dtype[np.int64]]
-
-
-@dataclass(frozen=True, slots=True)
-class Case:
-    """One evaluation case: what is sent to the model, what it should answer, and the
-    metadata fields (segment, language, ...) results are sliced by."""
-
-    id: str
-    inputs: dict[str, Any]
-    expected: Any
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,17 @@ from enum import StrEnum
 from typing import Any
 
 
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One evaluation case: what is sent to the model, what it should answer, and the
+    metadata fields (segment, language, ...) results are sliced by."""
+
+    id: str
+    inputs: dict[str, Any]
+    expected: Any
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
 class RunStatus(StrEnum):
     """Where a run is in its life. ``queued`` (accepted by the API, waiting for its turn)
     and ``running`` are the non-final states."""

@@ -38,9 +38,9 @@ from monitor.adapters import NO_OBSERVER, Adapter, Prediction, RequestObserver, 
 from monitor.case_feed import CaseFeed
 from monitor.clock import Clock, utc_now
 from monitor.config import AnyModelConfig, SuiteConfig, config_hash
-from monitor.datasets import Case, DatasetStream, field_value, open_dataset
+from monitor.datasets import DatasetStream, field_value, open_dataset
 from monitor.errors import AdapterError, DatasetError
-from monitor.records import CaseResult, Run, RunOperations, RunStatus
+from monitor.records import Case, CaseResult, Run, RunOperations, RunStatus
 from monitor.scoring.evaluation import Attempt, Evaluation, EvaluationResult, Repeats
 from monitor.scoring.operations import OperationsRecorder, Price
 from monitor.store import Store

@@ -18,8 +18,8 @@ import httpx
 from monitor.adapters.observer import NO_OBSERVER, RequestObserver
 from monitor.adapters.transport import Reply, Timing, Transport
 from monitor.config import AnyModelConfig
-from monitor.datasets import Case
 from monitor.errors import AdapterError
+from monitor.records import Case
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,8 @@ from monitor.adapters.base import Adapter, Prediction
 from monitor.adapters.observer import NO_OBSERVER, RequestObserver
 from monitor.adapters.transport import Timing
 from monitor.config import HttpModelConfig
-from monitor.datasets import Case
 from monitor.errors import AdapterError
+from monitor.records import Case
 
 _WHOLE_FIELD = re.compile(r"^\{\{\s*([^{}\s]+)\s*\}\}$")
 _FIELD = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")

@@ -18,8 +18,8 @@ from monitor.adapters.batching import MicroBatcher
 from monitor.adapters.observer import NO_OBSERVER, RequestObserver
 from monitor.adapters.transport import Timing
 from monitor.config import KServeModelConfig, TensorConfig
-from monitor.datasets import Case
 from monitor.errors import AdapterError
+from monitor.records import Case
 
 # One case's tensors: per input, its shape (without the batch dimension) and flat data.
 Row = tuple[tuple[tuple[int, ...], list[Any]], ...]

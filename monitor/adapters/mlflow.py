@@ -19,8 +19,8 @@ from monitor.adapters.http import search
 from monitor.adapters.observer import NO_OBSERVER, RequestObserver
 from monitor.adapters.transport import Timing
 from monitor.config import MlflowModelConfig
-from monitor.datasets import Case
 from monitor.errors import AdapterError
+from monitor.records import Case
 
 
 class MlflowAdapter(Adapter):

@@ -13,8 +13,8 @@ from typing import Any
 from monitor.adapters.base import Adapter, Prediction, join_url
 from monitor.adapters.http import render
 from monitor.config import OpenAIModelConfig
-from monitor.datasets import Case
 from monitor.errors import AdapterError
+from monitor.records import Case
 
 
 class OpenAIAdapter(Adapter):

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from monitor.config import AnyModelConfig, ModelConfig
-from monitor.datasets import Case
+from monitor.records import Case
 from tests.adapters.endpoints import proba
 
 SECRET = "sk-very-secret-key"

@@ -12,8 +12,8 @@ import pytest
 from monitor.adapters import build_adapter
 from monitor.adapters.http import render
 from monitor.config import HttpModelConfig
-from monitor.datasets import Case
 from monitor.errors import AdapterError
+from monitor.records import Case
 
 SECRET = "sk-very-secret"
 

@@ -24,8 +24,9 @@ import pytest
 
 import monitor.datasets
 from monitor.config import SuiteConfig
-from monitor.datasets import Case, _Mapping, field_value, load_dataset, open_dataset
+from monitor.datasets import _Mapping, field_value, load_dataset, open_dataset
 from monitor.errors import DatasetError
+from monitor.records import Case
 
 # -- the reference: the whole-file loader and sampler as they were ------------------------
 

@@ -16,8 +16,7 @@ import pytest
 from monitor.adapters import Prediction
 from monitor.adapters.http import HttpAdapter
 from monitor.config import HttpModelConfig, SuiteConfig
-from monitor.datasets import Case
-from monitor.records import CaseResult, RunStatus
+from monitor.records import Case, CaseResult, RunStatus
 from monitor.runner import DEADLINE, Runner
 from monitor.store import Store
 

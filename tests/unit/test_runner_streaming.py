@@ -21,9 +21,9 @@ import pytest
 import monitor.runner
 from monitor.case_feed import CHUNK, CaseFeed
 from monitor.config import HttpModelConfig, SuiteConfig
-from monitor.datasets import Case, DatasetStream, open_dataset
+from monitor.datasets import DatasetStream, open_dataset
 from monitor.errors import DatasetError
-from monitor.records import RunStatus
+from monitor.records import Case, RunStatus
 from monitor.runner import DEADLINE, Runner
 from monitor.store import Store
 
