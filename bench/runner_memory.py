@@ -74,8 +74,8 @@ def child(size: int, url: str, workdir: Path, trace: bool, form: str = "jsonl") 
     and what it keeps, and the run's peak."""
     sys.path.insert(0, str(ROOT))
     from monitor.config import HttpModelConfig, SuiteConfig
-    from monitor.datasets import open_dataset
-    from monitor.runner import Runner
+    from monitor.runs.datasets import open_dataset
+    from monitor.runs.runner import Runner
     from monitor.store import Store
 
     dataset = workdir / f"cases-{size}.{form}"

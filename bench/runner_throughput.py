@@ -11,7 +11,7 @@ asyncio server that holds that latency to within a few hundred microseconds unde
   transport and on ``Http11Transport`` (the transport under the runner's fast client),
 - a minimal raw-socket HTTP/1.1 client at the same concurrency (what any client can reach
   on this machine: the server's latency plus the round trip), and
-- ``monitor.runner.Runner`` with the ``http`` adapter and a SQLite store (the whole run:
+- ``monitor.runs.runner.Runner`` with the ``http`` adapter and a SQLite store (the whole run:
   dataset load, every request through the transport, scoring, storing every case), with
   the default ``http_client = "fast"`` and with ``"httpx"``,
 
@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from monitor.adapters.http11 import Http11Transport
 from monitor.config import HttpModelConfig, SuiteConfig
 from monitor.heap import freeze_startup_objects, own_process
-from monitor.runner import Runner
+from monitor.runs.runner import Runner
 from monitor.store import Store
 
 ANSWER = json.dumps({"prediction": "a"}).encode()

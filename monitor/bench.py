@@ -18,7 +18,7 @@ from rich.table import Table
 
 from monitor.config import Config, SuiteConfig
 from monitor.records import Run, RunStatus
-from monitor.runner import Runner
+from monitor.runs.runner import Runner
 from monitor.scoring.evaluation import slice_gaps
 from monitor.store import Store
 

@@ -33,7 +33,7 @@ EXIT_INFRASTRUCTURE = EXIT_STARTUP  # the gate's 3: the endpoint, store or daemo
 
 if TYPE_CHECKING:
     from monitor.config import AnyModelConfig, Config, SuiteConfig
-    from monitor.runner import Runner
+    from monitor.runs.runner import Runner
 
 
 @cli.group()
@@ -214,7 +214,7 @@ def _local(
 ) -> Any:
     from monitor.api.runs import RunOut
     from monitor.gate import GateReport
-    from monitor.runner import Runner
+    from monitor.runs.runner import Runner
     from monitor.verdicts.service import VerdictError, find_baseline, judge_run
 
     suite, model = _configured(config, suite_name, model_name, sample)

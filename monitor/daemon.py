@@ -40,7 +40,7 @@ from monitor.errors import StartupError
 from monitor.exporter import StoreCollector
 from monitor.instruments import RequestMetrics
 from monitor.records import CatalogModel, CatalogSuite, DriftReport, Run, RunStatus, Verdict
-from monitor.runner import Runner
+from monitor.runs.runner import Runner
 from monitor.schedules import build_trigger
 from monitor.serving import EmbeddedServer, start_server
 from monitor.sinks import build_sink

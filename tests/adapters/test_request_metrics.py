@@ -18,7 +18,7 @@ from monitor.adapters import OUTCOMES, RequestOutcome, build_adapter
 from monitor.config import SuiteConfig
 from monitor.instruments import RequestMetrics
 from monitor.records import RunStatus
-from monitor.runner import Runner
+from monitor.runs.runner import Runner
 from monitor.store import Store
 from tests.adapters.endpoints import Endpoint
 from tests.adapters.models import case, model_for
@@ -146,7 +146,10 @@ async def test_a_request_cancelled_in_flight_is_not_reported(endpoint: Endpoint)
 
 
 def test_the_adapters_import_no_metrics_library() -> None:
-    code = "import sys, monitor.adapters, monitor.runner; print('prometheus_client' in sys.modules)"
+    code = (
+        "import sys, monitor.adapters, monitor.runs.runner;"
+        " print('prometheus_client' in sys.modules)"
+    )
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )

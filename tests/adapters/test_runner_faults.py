@@ -12,7 +12,7 @@ import pytest
 from monitor.config import SuiteConfig
 from monitor.errors import ErrorKind
 from monitor.records import RunStatus
-from monitor.runner import Runner
+from monitor.runs.runner import Runner
 from monitor.store import Store
 from tests.adapters.endpoints import Endpoint
 from tests.adapters.models import HEADER_SECRET, SECRET, model_for

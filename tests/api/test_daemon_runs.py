@@ -15,7 +15,7 @@ import pytest
 from monitor.api.requests import SHUTTING_DOWN, SubmitRefused
 from monitor.daemon import CRASHED, NOT_STARTED
 from monitor.records import Run, RunStatus
-from monitor.runner import INTERRUPTED
+from monitor.runs.runner import INTERRUPTED
 from monitor.store import Store
 from tests.api.conftest import (
     READ,

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from monitor.config import HttpModelConfig, SuiteConfig
 from monitor.errors import StoreError
 from monitor.records import MetricValue, RunOperations, RunStatus, SliceMetric
-from monitor.runner import Runner
+from monitor.runs.runner import Runner
 from monitor.store import Store
 from monitor.store.tables import case_results
 from tests.servers import serve_in_thread

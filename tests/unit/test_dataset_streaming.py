@@ -22,11 +22,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import monitor.datasets
+import monitor.runs.datasets
 from monitor.config import SuiteConfig
-from monitor.datasets import _Mapping, field_value, load_dataset, open_dataset
 from monitor.errors import DatasetError
 from monitor.records import Case
+from monitor.runs.datasets import _Mapping, field_value, load_dataset, open_dataset
 
 # -- the reference: the whole-file loader and sampler as they were ------------------------
 
@@ -220,7 +220,7 @@ def test_duplicate_ids_are_compared_in_full_when_their_hashes_meet(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Every id hashes alike: the check must compare the ids themselves before refusing.
-    monkeypatch.setattr(monitor.datasets, "hash", lambda value: 7, raising=False)
+    monkeypatch.setattr(monitor.runs.datasets, "hash", lambda value: 7, raising=False)
     path = _write(tmp_path / "d.jsonl", _rows(100))
     assert open_dataset(_suite(path)).size == 100
     _corrupt_jsonl(path, 90, b'{"id": "c00041", "label": "a"}\n')

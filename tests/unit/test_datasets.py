@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from monitor.config import SuiteConfig
-from monitor.datasets import load_dataset
 from monitor.errors import DatasetError
+from monitor.runs.datasets import load_dataset
 
 
 def suite(path: Path, **overrides: Any) -> SuiteConfig:

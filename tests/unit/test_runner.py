@@ -16,7 +16,7 @@ import pytest
 from monitor.config import HttpModelConfig, SuiteConfig
 from monitor.errors import StoreError
 from monitor.records import RunStatus
-from monitor.runner import INTERRUPTED, Runner
+from monitor.runs.runner import INTERRUPTED, Runner
 from monitor.store import Store
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)

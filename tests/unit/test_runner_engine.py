@@ -17,7 +17,7 @@ from monitor.adapters import Prediction
 from monitor.adapters.http import HttpAdapter
 from monitor.config import HttpModelConfig, SuiteConfig
 from monitor.records import Case, CaseResult, RunStatus
-from monitor.runner import DEADLINE, Runner
+from monitor.runs.runner import DEADLINE, Runner
 from monitor.store import Store
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)

@@ -18,13 +18,13 @@ from typing import Any
 import httpx
 import pytest
 
-import monitor.runner
-from monitor.case_feed import CHUNK, CaseFeed
+import monitor.runs.runner
 from monitor.config import HttpModelConfig, SuiteConfig
-from monitor.datasets import DatasetStream, open_dataset
 from monitor.errors import DatasetError
 from monitor.records import Case, RunStatus
-from monitor.runner import DEADLINE, Runner
+from monitor.runs.case_feed import CHUNK, CaseFeed
+from monitor.runs.datasets import DatasetStream, open_dataset
+from monitor.runs.runner import DEADLINE, Runner
 from monitor.store import Store
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
@@ -95,7 +95,7 @@ def _counting(monkeypatch: pytest.MonkeyPatch) -> list[Counted]:
         opened.append(Counted(open_dataset(suite)))
         return opened[-1]
 
-    monkeypatch.setattr(monitor.runner, "open_dataset", open_counted)
+    monkeypatch.setattr(monitor.runs.runner, "open_dataset", open_counted)
     return opened
 
 

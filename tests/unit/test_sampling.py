@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from monitor.config import SuiteConfig
-from monitor.datasets import load_dataset
 from monitor.errors import DatasetError
+from monitor.runs.datasets import load_dataset
 
 
 def _suite(path: Path, **extra: Any) -> SuiteConfig:

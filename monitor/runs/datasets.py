@@ -32,7 +32,9 @@ from typing import IO, Any
 import numpy as np
 
 from monitor.config import SuiteConfig
-from monitor.dataset_files import (
+from monitor.errors import DatasetError
+from monitor.records import Case
+from monitor.runs.dataset_files import (
     Selection,
     Sha256,
     hash_file,
@@ -42,8 +44,6 @@ from monitor.dataset_files import (
     parquet_columns,
     read_rows,
 )
-from monitor.errors import DatasetError
-from monitor.records import Case
 
 Positions = np.ndarray[Any, np.dtype[np.int64]]
 

@@ -35,12 +35,12 @@ from dataclasses import dataclass, field
 import httpx
 
 from monitor.adapters import NO_OBSERVER, Adapter, Prediction, RequestObserver, build_adapter
-from monitor.case_feed import CaseFeed
 from monitor.clock import Clock, utc_now
 from monitor.config import AnyModelConfig, SuiteConfig, config_hash
-from monitor.datasets import DatasetStream, field_value, open_dataset
 from monitor.errors import AdapterError, DatasetError
 from monitor.records import Case, CaseResult, Run, RunOperations, RunStatus
+from monitor.runs.case_feed import CaseFeed
+from monitor.runs.datasets import DatasetStream, field_value, open_dataset
 from monitor.scoring.evaluation import Attempt, Evaluation, EvaluationResult, Repeats
 from monitor.scoring.operations import OperationsRecorder, Price
 from monitor.store import Store
