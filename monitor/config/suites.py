@@ -47,7 +47,7 @@ class ScheduleConfig(Section):
     def _valid_cron(cls, value: str | None) -> str | None:
         if value is not None:
             # APScheduler parses the expression; imported only when a schedule has one.
-            from monitor.schedules import cron_trigger
+            from monitor.config.schedules import cron_trigger
 
             try:
                 cron_trigger(value)

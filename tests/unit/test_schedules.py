@@ -8,8 +8,8 @@ import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import ScheduleConfig
+from monitor.config.schedules import build_trigger, cron_trigger
 from monitor.durations import format_duration, parse_duration
-from monitor.schedules import build_trigger, cron_trigger
 
 SUNDAY_NOON = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
