@@ -65,7 +65,7 @@ def run(config_path: Path) -> None:
     """Run the daemon on a configuration file until SIGINT or SIGTERM."""
     config = _load(config_path)
     _setup_logging(config.log.level)
-    from monitor.daemon import Daemon
+    from monitor.daemon.lifecycle import Daemon
 
     _serve(lambda: Daemon(config).serve())
 

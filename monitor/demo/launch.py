@@ -95,7 +95,7 @@ async def run_demo(
 ) -> None:
     """Serve the demo model on a free loopback port and run the daemon against it until
     SIGINT/SIGTERM. ``on_ready(api_url, model_url)`` is called once both listen."""
-    from monitor.daemon import Daemon
+    from monitor.daemon.lifecycle import Daemon
 
     model = DemoModel(degrade_after=degrade_after)
     token = secrets.token_urlsafe(24)

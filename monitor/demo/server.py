@@ -27,9 +27,9 @@ from typing import Annotated
 from fastapi import FastAPI
 from pydantic import AllowInfNan, BaseModel, Field, Strict
 
+from monitor.daemon.serving import EmbeddedServer, start_server
 from monitor.demo.dataset import N_FEATURES
 from monitor.demo.model import DemoModel
-from monitor.serving import EmbeddedServer, start_server
 
 logger = logging.getLogger("monitor.demo")
 

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 from monitor import __version__
 from monitor.api import create_app
 from monitor.config import AnyModelConfig, Config, SuiteConfig, parse_config
-from monitor.daemon import Daemon
+from monitor.daemon.lifecycle import Daemon
 from monitor.store import Store
 from tests.servers import deadline, serve_in_thread
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from monitor.api.requests import SHUTTING_DOWN, SubmitRefused
-from monitor.daemon import CRASHED, NOT_STARTED
+from monitor.daemon.lifecycle import CRASHED, NOT_STARTED
 from monitor.records import Run, RunStatus
 from monitor.runs.runner import INTERRUPTED
 from monitor.store import Store

@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from monitor.daemon.serving import EmbeddedServer as DemoServer
 from monitor.demo import DemoModel, read_test_set, serve_demo_model
 from monitor.errors import StartupError
-from monitor.serving import EmbeddedServer as DemoServer
 from tests.servers import deadline
 
 

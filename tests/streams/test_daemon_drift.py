@@ -15,7 +15,7 @@ import pyarrow.csv as pa_csv
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import AlertsConfig
-from monitor.daemon import Daemon
+from monitor.daemon.lifecycle import Daemon
 from monitor.records import DriftReport
 from tests.servers import deadline, until
 from tests.streams.conftest import WRITE_TOKEN, MakeConfig, stream_table

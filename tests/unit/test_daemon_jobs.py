@@ -8,7 +8,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import parse_config
-from monitor.daemon import Daemon
+from monitor.daemon.lifecycle import Daemon
 from monitor.store import Store
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from monitor.alerts import Phase, Transition
 from monitor.config import parse_config
-from monitor.daemon import Daemon
+from monitor.daemon.lifecycle import Daemon
 from monitor.records import (
     CaseResult,
     MetricComparison,

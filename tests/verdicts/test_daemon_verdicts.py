@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import parse_config
-from monitor.daemon import Daemon
+from monitor.daemon.lifecycle import Daemon
 from tests.servers import deadline, serve_in_thread, until
 
 CASES = 300

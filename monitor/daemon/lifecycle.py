@@ -37,12 +37,12 @@ from monitor.api.requests import SubmitRefused
 from monitor.clock import Clock, utc_now
 from monitor.config import AnyModelConfig, Config, IngestSourceConfig, SuiteConfig, config_hash
 from monitor.config.schedules import build_trigger
+from monitor.daemon.serving import EmbeddedServer, start_server
 from monitor.errors import StartupError
 from monitor.exporter import StoreCollector
 from monitor.instruments import RequestMetrics
 from monitor.records import CatalogModel, CatalogSuite, DriftReport, Run, RunStatus, Verdict
 from monitor.runs.runner import Runner
-from monitor.serving import EmbeddedServer, start_server
 from monitor.sinks import build_sink
 from monitor.store import Store, redact_url
 from monitor.streams.evaluate import StreamEvaluator

@@ -1,0 +1,10 @@
+"""The daemon: one process that owns the lifecycle, the signals and the wiring.
+
+``lifecycle`` is the ``Daemon`` (start, run, graceful shutdown; the scheduler and the jobs
+it runs); ``serving`` runs the HTTP API (uvicorn) inside the daemon's event loop.
+
+This is the top of the data path: it may import every stage below it (config, runs,
+verdicts, streams, alerts, notify, metrics, store, api). Nothing but ``cli`` and ``demo``
+imports it. The package itself imports nothing, so ``monitor.daemon.serving`` can be
+used without loading the whole daemon.
+"""
