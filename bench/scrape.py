@@ -29,7 +29,7 @@ from sqlalchemy import create_engine, insert, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor import __version__
-from monitor.exporter import StoreCollector
+from monitor.metrics.collector import StoreCollector
 from monitor.store import Store
 from monitor.store.tables import runs
 

@@ -1,6 +1,6 @@
 """What the transport tells an observer about every request it sends to a model.
 
-The daemon turns these calls into Prometheus instruments (``monitor.instruments``); the
+The daemon turns these calls into Prometheus instruments (``monitor.metrics.instruments``); the
 adapters never import a metrics library, and ``monitor bench`` or a test that needs no
 metrics simply keeps the default, which does nothing.
 

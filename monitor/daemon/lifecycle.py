@@ -39,8 +39,8 @@ from monitor.config import AnyModelConfig, Config, IngestSourceConfig, SuiteConf
 from monitor.config.schedules import build_trigger
 from monitor.daemon.serving import EmbeddedServer, start_server
 from monitor.errors import StartupError
-from monitor.exporter import StoreCollector
-from monitor.instruments import RequestMetrics
+from monitor.metrics.collector import StoreCollector
+from monitor.metrics.instruments import RequestMetrics
 from monitor.records import CatalogModel, CatalogSuite, DriftReport, Run, RunStatus, Verdict
 from monitor.runs.runner import Runner
 from monitor.sinks import build_sink

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.adapters import OUTCOMES, RequestOutcome, build_adapter
 from monitor.config import SuiteConfig
-from monitor.instruments import RequestMetrics
+from monitor.metrics.instruments import RequestMetrics
 from monitor.records import RunStatus
 from monitor.runs.runner import Runner
 from monitor.store import Store

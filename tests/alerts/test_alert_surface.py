@@ -22,7 +22,7 @@ from monitor.alerts.service import AlertService
 from monitor.api import create_app
 from monitor.cli import cli
 from monitor.config import load_config
-from monitor.exporter import StoreCollector
+from monitor.metrics.collector import StoreCollector
 from monitor.records import Run, RunStatus
 from monitor.store import Store
 from tests.servers import serve_in_thread

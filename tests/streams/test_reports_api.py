@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor import __version__
 from monitor.api import create_app
-from monitor.exporter import StoreCollector
+from monitor.metrics.collector import StoreCollector
 from monitor.records import NewDriftReport
 from monitor.store import Store
 from tests.servers import ROOT

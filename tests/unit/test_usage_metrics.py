@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor import __version__
-from monitor.exporter import StoreCollector
+from monitor.metrics.collector import StoreCollector
 from monitor.records import CaseResult, RunOperations, RunStatus
 from monitor.store import Store
 
