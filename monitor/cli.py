@@ -362,7 +362,7 @@ def test_alert(config_path: Path, sink_name: str) -> None:
     if sink_config is None:
         known = ", ".join(s.name for s in config.alerts.sinks) or "none"
         _fail(EXIT_USAGE, f"unknown sink {sink_name!r}; configured: {known}")
-    from monitor.alerts.sending import send_test
+    from monitor.notify.sending import send_test
 
     result = asyncio.run(send_test(sink_config, public_url=config.server.public_url))
     if not result.ok:

@@ -1,7 +1,12 @@
-"""Alerting: rules over events, a pure state machine, and a durable outbox to sinks.
+"""Alerting's pure core: rules over events and the alert state machine.
 
-``events`` and ``rules`` and ``engine`` are pure (no I/O); ``payload`` builds what sinks
-send; ``service`` ties the engine to the store; ``delivery`` drains the outbox.
+``events`` and ``rules`` and ``engine`` are pure (no I/O); ``records`` are the outbox's
+and the operators' plain records; ``payload`` builds what sinks send. The store keeps these
+records, ``monitor.notify`` runs the engine against the store and drains the outbox into
+``monitor.sinks``.
+
+May import: the shared vocabulary and ``config``. Never an I/O package (``store``,
+``sinks``, ``notify``, ``adapters``, ``api``, ``daemon``) or an I/O library.
 """
 
 from __future__ import annotations

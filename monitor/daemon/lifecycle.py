@@ -29,9 +29,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
 from monitor import __version__
-from monitor.alerts.delivery import DeliveryWorker
 from monitor.alerts.events import RunFinished, StreamActivity, drift_event, verdict_event
-from monitor.alerts.service import AlertService
 from monitor.api import create_app
 from monitor.api.requests import SubmitRefused
 from monitor.clock import Clock, utc_now
@@ -41,6 +39,8 @@ from monitor.daemon.serving import EmbeddedServer, start_server
 from monitor.errors import StartupError
 from monitor.metrics.collector import StoreCollector
 from monitor.metrics.instruments import RequestMetrics
+from monitor.notify.delivery import DeliveryWorker
+from monitor.notify.service import AlertService
 from monitor.records import CatalogModel, CatalogSuite, DriftReport, Run, RunStatus, Verdict
 from monitor.runs.runner import Runner
 from monitor.sinks import build_sink

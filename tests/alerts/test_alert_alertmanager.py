@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from monitor.alerts.delivery import DeliveryWorker
 from monitor.alerts.events import RunFinished, Tick
-from monitor.alerts.service import AlertService
 from monitor.config.alerts import AlertsConfig
+from monitor.notify.delivery import DeliveryWorker
+from monitor.notify.service import AlertService
 from monitor.records import Run, RunStatus
 from monitor.sinks import build_sink
 from monitor.store import Store

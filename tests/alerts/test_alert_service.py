@@ -9,8 +9,8 @@ from typing import Any
 
 from monitor.alerts.engine import Phase
 from monitor.alerts.events import RunFinished
-from monitor.alerts.service import AlertService
 from monitor.config.alerts import AlertsConfig
+from monitor.notify.service import AlertService
 from monitor.records import Run, RunStatus
 from monitor.store import Store
 from tests.store.conftest import T0

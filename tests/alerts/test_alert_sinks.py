@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from monitor.alerts.delivery import DeliveryWorker, backoff_delay
 from monitor.alerts.engine import Phase
 from monitor.alerts.payload import build_payload, sample_state
 from monitor.alerts.records import OutboxMessage, OutboxStatus
 from monitor.config.alerts import DeliveryConfig, SinkConfig
+from monitor.notify.delivery import DeliveryWorker, backoff_delay
 from monitor.sinks import build_sink
 from monitor.sinks.base import retry_after
 from monitor.store import Store

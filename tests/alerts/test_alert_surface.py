@@ -18,11 +18,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitor import __version__
 from monitor.alerts.events import RunFinished
 from monitor.alerts.records import OutboxStatus
-from monitor.alerts.service import AlertService
 from monitor.api import create_app
 from monitor.cli import cli
 from monitor.config import load_config
 from monitor.metrics.collector import StoreCollector
+from monitor.notify.service import AlertService
 from monitor.records import Run, RunStatus
 from monitor.store import Store
 from tests.servers import serve_in_thread

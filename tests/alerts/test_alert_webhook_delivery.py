@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from monitor.alerts.delivery import DeliveryWorker
 from monitor.alerts.events import RunFinished
 from monitor.alerts.records import OutboxStatus
-from monitor.alerts.service import AlertService
 from monitor.config.alerts import AlertsConfig
+from monitor.notify.delivery import DeliveryWorker
+from monitor.notify.service import AlertService
 from monitor.records import Run, RunStatus
 from monitor.sinks import build_sink, sign
 from monitor.store import Store
