@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.api.auth import require_scope
-from monitor.api.verdict_models import BaselineOut, VerdictOut
 from monitor.clock import utc_now
 from monitor.gate.report import GateReport
 from monitor.records import RunStatus
 from monitor.store import Store
 from monitor.verdicts.service import Configured, VerdictError, find_baseline, judge_run
+from monitor.wire.verdicts import BaselineOut, VerdictOut
 
 router = APIRouter(tags=["verdicts"])
 

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from monitor.api.verdict_models import CaseChangeOut, MetricComparisonOut, VerdictOut
 from monitor.gate import formatting as fmt
+from monitor.wire.verdicts import CaseChangeOut, MetricComparisonOut, VerdictOut
 
 if TYPE_CHECKING:
     from monitor.gate.report import GateReport

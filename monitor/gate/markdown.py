@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 from monitor import __version__
 from monitor.api.runs import RunOut
-from monitor.api.verdict_models import CaseChangeOut, MetricComparisonOut
 from monitor.gate import formatting as fmt
 from monitor.gate.summary import detail, headline, label, word
+from monitor.wire.verdicts import CaseChangeOut, MetricComparisonOut
 
 if TYPE_CHECKING:
     from monitor.gate.report import GateReport

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from monitor.api.runs import RunOut
-from monitor.api.verdict_models import MetricComparisonOut, VerdictOut
+from monitor.wire.verdicts import MetricComparisonOut, VerdictOut
 
 # Emoji-free status words, one per outcome.
 WORDS = {
