@@ -212,10 +212,10 @@ def _local(
     sample: int | None,
     allow_dataset_change: bool,
 ) -> Any:
-    from monitor.api.runs import RunOut
     from monitor.gate import GateReport
     from monitor.runs.runner import Runner
     from monitor.verdicts.service import VerdictError, find_baseline, judge_run
+    from monitor.wire.runs import RunOut
 
     suite, model = _configured(config, suite_name, model_name, sample)
     store = _ready_store(config)

@@ -2,120 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import BaseModel
 
 from monitor.api.requests import RunRequestOut, request_status
 from monitor.records import CaseResult, Run, RunStatus
-from monitor.scoring.evaluation import slice_gaps
 from monitor.store import Store
+from monitor.wire.runs import CaseOut, RunOut, RunPage, vars_of
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
-
-
-class MetricOut(BaseModel):
-    name: str
-    value: float
-    lower: float | None
-    upper: float | None
-    n: int
-    detail: str | None = None
-
-
-class OperationsOut(BaseModel):
-    """Client-side latency percentiles (seconds), error rate, throughput (requests per
-    second), token totals and cost. ``null`` tokens or cost mean unknown, never zero."""
-
-    latency_p50: float | None
-    latency_p90: float | None
-    latency_p95: float | None
-    latency_p99: float | None
-    error_rate: float | None
-    throughput: float | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    cost: float | None
-    currency: str | None
-
-
-class SliceOut(BaseModel):
-    field: str
-    value: str
-    metric: str
-    score: float
-    lower: float | None
-    upper: float | None
-    n: int
-
-
-class SliceGapOut(BaseModel):
-    field: str
-    metric: str
-    gap: float
-    best: str
-    worst: str
-
-
-class RunOut(BaseModel):
-    id: int
-    suite: str
-    model: str
-    status: RunStatus
-    trigger: str
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    duration_seconds: float | None
-    dataset_sha256: str
-    config_hash: str
-    n_cases: int
-    n_errors: int
-    error: str | None
-    request_id: str | None = None
-    metrics: list[MetricOut]
-    operations: OperationsOut | None = None
-    slices: list[SliceOut] = []
-    slice_gaps: list[SliceGapOut] = []
-
-    @classmethod
-    def of(cls, run: Run) -> RunOut:
-        composite = {"metrics", "operations", "slices", "slice_gaps"}
-        return cls(
-            **{name: getattr(run, name) for name in cls.model_fields if name not in composite},
-            metrics=[MetricOut(**vars_of(m)) for m in run.metrics],
-            operations=OperationsOut(**vars_of(run.operations)) if run.operations else None,
-            slices=[SliceOut(**vars_of(s)) for s in run.slices],
-            slice_gaps=[SliceGapOut(**vars_of(g)) for g in slice_gaps(run.slices)],
-        )
-
-
-class RunPage(BaseModel):
-    runs: list[RunOut]
-    next_before: int | None
-
-
-class CaseOut(BaseModel):
-    case_id: str
-    input: Any
-    expected: Any
-    prediction: Any
-    scores: dict[str, float]
-    latency_seconds: float | None
-    error_kind: str | None
-    error: str | None
-    metadata: dict[str, Any] = {}
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    attempts: list[Any] | None = None
-
-
-def vars_of(record: Any) -> dict[str, Any]:
-    """The fields of a slotted dataclass record as a dict."""
-    return {name: getattr(record, name) for name in record.__dataclass_fields__}
 
 
 def _store(request: Request) -> Store:

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from monitor import __version__
-from monitor.api.runs import RunOut
 from monitor.gate import formatting as fmt
 from monitor.gate.summary import detail, headline, label, word
+from monitor.wire.runs import RunOut
 from monitor.wire.verdicts import CaseChangeOut, MetricComparisonOut
 
 if TYPE_CHECKING:

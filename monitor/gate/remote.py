@@ -31,8 +31,8 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from monitor.api.runs import RunOut
 from monitor.gate.report import EXIT_INFRASTRUCTURE, EXIT_USAGE, GateReport
+from monitor.wire.runs import RunOut
 
 __all__ = ["TOKEN_ENV", "RemoteFailure", "remote_report"]
 

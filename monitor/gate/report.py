@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from monitor.api.runs import RunOut
 from monitor.gate.junit import render_junit
 from monitor.gate.markdown import render_failure_markdown, render_markdown
 from monitor.gate.summary import WORDS, detail, headline
 from monitor.records import Run, Verdict
+from monitor.wire.runs import RunOut
 from monitor.wire.verdicts import VerdictOut
 
 __all__ = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from monitor.api.runs import RunOut
+from monitor.wire.runs import RunOut
 from monitor.wire.verdicts import MetricComparisonOut, VerdictOut
 
 # Emoji-free status words, one per outcome.

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from monitor.api.runs import vars_of
 from monitor.records import Baseline, Verdict
+from monitor.wire.runs import vars_of
 
 
 class BaselineOut(BaseModel):

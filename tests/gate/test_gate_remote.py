@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from monitor.api.runs import RunOut
 from monitor.gate import (
     EXIT_INFRASTRUCTURE,
     EXIT_USAGE,
@@ -26,6 +25,7 @@ from monitor.gate import (
     render_json,
 )
 from monitor.records import RunStatus
+from monitor.wire.runs import RunOut
 from tests.gate import samples
 
 URL = "http://monitor.test:8080"

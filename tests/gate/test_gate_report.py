@@ -17,7 +17,6 @@ import pytest
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from monitor.api.runs import RunOut
 from monitor.gate import (
     GateReport,
     render_failure_markdown,
@@ -27,6 +26,7 @@ from monitor.gate import (
 )
 from monitor.gate.markdown import CHANGE_ROWS
 from monitor.records import CaseChange, RunStatus
+from monitor.wire.runs import RunOut
 from tests.gate import samples
 from tests.gate.conftest import check_snapshot
 
