@@ -39,8 +39,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.adapters.http11 import Http11Transport
+from monitor.cli.heap import freeze_startup_objects, own_process
 from monitor.config import HttpModelConfig, SuiteConfig
-from monitor.heap import freeze_startup_objects, own_process
 from monitor.runs.runner import Runner
 from monitor.store import Store
 

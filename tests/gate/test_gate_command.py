@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from monitor.cli_verdicts import gate
+from monitor.cli.gate import gate
 from monitor.gate import GATE_FLAGS, TOKEN_ENV
 from tests.servers import MonitorProcess, deadline, serve_in_thread
 

@@ -126,7 +126,7 @@ def test_table_shows_sacrebleu_signature_and_unknown_cost() -> None:
 
     from rich.console import Console
 
-    from monitor.bench import table
+    from monitor.cli.bench import table
     from monitor.records import MetricValue, Run, RunStatus
 
     at = datetime(2026, 1, 1, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""``monitor.heap``: start-up's objects are frozen in the ``monitor`` process only.
+"""``monitor.cli.heap``: start-up's objects are frozen in the ``monitor`` process only.
 
 Each case runs in a fresh interpreter: freezing the test process's own objects would keep
 its garbage for the rest of the session."""
@@ -10,7 +10,7 @@ import sys
 
 SCRIPT = """
 import gc, sys
-import monitor.heap as heap
+import monitor.cli.heap as heap
 if sys.argv[1] == "owned":
     heap.own_process()
 cycle = [0]

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from monitor.cli import EXIT_STARTUP, EXIT_USAGE, _fail, _load, _ready_store, cli, config_option
+from monitor.cli.heap import freeze_startup_objects
 from monitor.clock import utc_now
-from monitor.heap import freeze_startup_objects
 from monitor.records import Baseline, Run, RunStatus
 
 # The gate, the runner and the verdicts are imported by the commands that use them: the

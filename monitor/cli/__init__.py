@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from monitor import __version__
+from monitor.cli.heap import freeze_startup_objects, own_process
 from monitor.durations import format_duration, parse_duration
 from monitor.errors import ConfigError, MonitorError, StartupError
-from monitor.heap import freeze_startup_objects, own_process
 from monitor.records import RunStatus
 
 if TYPE_CHECKING:
@@ -179,7 +179,7 @@ def bench(config_path: Path, suite_name: str, model_names: tuple[str, ...], as_j
             )
     from rich.console import Console
 
-    from monitor import bench as benchmark
+    from monitor.cli import bench as benchmark
 
     store = _open_store(config)
     try:
@@ -528,4 +528,4 @@ def _setup_logging(level: str) -> None:
 
 
 # Commands kept in their own module; importing it registers them on ``cli``.
-from monitor import cli_verdicts  # noqa: E402,F401
+from monitor.cli import gate as _gate_commands  # noqa: E402,F401
