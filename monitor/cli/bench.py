@@ -3,24 +3,41 @@
 It uses the daemon's own ``Runner`` (same batching, scoring and store), shows a rich
 progress bar on stderr, and renders the stored runs side by side: every metric with its
 95% interval, the operational metrics, and the largest gap between slices. ``as_json``
-gives the same facts for machines.
+gives the same facts for machines. rich, the runner and the store are imported when the
+command runs, not when the CLI starts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import json
+import sys
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+import click
 
-from monitor.config import Config, SuiteConfig
+from monitor.cli.common import (
+    EXIT_OK,
+    EXIT_STARTUP,
+    config_option,
+    fail,
+    load,
+    open_store,
+    setup_logging,
+)
+from monitor.cli.heap import freeze_startup_objects
+from monitor.errors import MonitorError
 from monitor.records import Run, RunStatus
-from monitor.runs.runner import Runner
-from monitor.scoring.evaluation import slice_gaps
-from monitor.store import Store
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from monitor.config import Config, SuiteConfig
+    from monitor.store import Store
 
 
 async def bench(
@@ -32,6 +49,10 @@ async def bench(
     console: Console | None,
 ) -> list[Run]:
     """Run ``suite`` against each of ``models`` in turn; return the stored runs."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from monitor.runs.runner import Runner
+
     runner = Runner(store)
     runs: list[Run] = []
     try:
@@ -66,6 +87,10 @@ def succeeded(runs: Sequence[Run]) -> bool:
 
 def table(runs: Sequence[Run]) -> Table:
     """Metrics (value and 95% interval) and operations, one column per model."""
+    from rich.table import Table
+
+    from monitor.scoring.evaluation import slice_gaps
+
     result = Table(title=f"suite {runs[0].suite}" if runs else "no runs")
     result.add_column("")
     for run in runs:
@@ -131,6 +156,8 @@ _OPERATION_ROWS: list[tuple[str, Any]] = [
 
 def as_json(runs: Sequence[Run]) -> dict[str, Any]:
     """The runs as plain JSON data: metrics with intervals, operations, slices, gaps."""
+    from monitor.scoring.evaluation import slice_gaps
+
     return {
         "suite": runs[0].suite if runs else None,
         "runs": [
@@ -150,3 +177,55 @@ def as_json(runs: Sequence[Run]) -> dict[str, Any]:
             for run in runs
         ],
     }
+
+
+@click.command("bench")
+@config_option
+@click.option("--suite", "suite_name", required=True, help="The suite to run.")
+@click.option(
+    "--model",
+    "model_names",
+    multiple=True,
+    help="A model to run it against; repeat for several (default: the suite's models).",
+)
+@click.option("--json", "json_output", is_flag=True, help="Print the results as one JSON document.")
+def bench_command(
+    config_path: Path, suite_name: str, model_names: tuple[str, ...], json_output: bool
+) -> None:
+    """Run a suite once now, in the foreground, and print its metrics side by side.
+
+    Exit code 3 when a run did not succeed (endpoint unreachable, error budget exceeded).
+    """
+    config = load(config_path)
+    setup_logging("warning")
+    suite = next((s for s in config.suites if s.name == suite_name), None)
+    if suite is None:
+        known = ", ".join(s.name for s in config.suites) or "none"
+        raise click.BadParameter(
+            f"no suite {suite_name!r} (defined: {known})", param_hint="--suite"
+        )
+    names = list(model_names) or list(suite.models)
+    defined = [m.name for m in config.models]
+    for name in names:
+        if name not in defined:
+            raise click.BadParameter(
+                f"no model {name!r} (defined: {', '.join(defined) or 'none'})",
+                param_hint="--model",
+            )
+    from rich.console import Console
+
+    store = open_store(config)
+    try:
+        store.upgrade()
+        console = None if json_output else Console(stderr=True)
+        freeze_startup_objects()
+        runs = asyncio.run(bench(config, suite, names, store, console=console))
+    except MonitorError as exc:
+        fail(EXIT_STARTUP, str(exc))
+    finally:
+        store.close()
+    if json_output:
+        click.echo(json.dumps(as_json(runs), indent=2, default=str))
+    else:
+        Console().print(table(runs))
+    sys.exit(EXIT_OK if succeeded(runs) else EXIT_STARTUP)

@@ -1,4 +1,4 @@
-"""``monitor baseline`` and ``monitor gate``: pin golden runs, and judge a model in CI.
+"""``monitor gate``: run a suite against a model in CI and judge it against its baseline.
 
 ``monitor gate`` exit codes (see docs/ci.md):
     0  pass, improved or inconclusive (the report says how many cases would tell)
@@ -14,7 +14,6 @@ verdict.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 from pathlib import Path
@@ -22,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from monitor.cli import EXIT_STARTUP, EXIT_USAGE, _fail, _load, _ready_store, cli, config_option
+from monitor.cli.common import EXIT_STARTUP, EXIT_USAGE, config_option, fail, load, ready_store
 from monitor.cli.heap import freeze_startup_objects
 from monitor.clock import utc_now
-from monitor.records import Baseline, Run, RunStatus
+from monitor.records import Run, RunStatus
 
 # The gate, the runner and the verdicts are imported by the commands that use them: the
 # CLI must start at once for --help and check-config.
@@ -36,96 +35,7 @@ if TYPE_CHECKING:
     from monitor.runs.runner import Runner
 
 
-@cli.group()
-def baseline() -> None:
-    """Pin, list and show golden baselines."""
-
-
-@baseline.command("promote")
-@config_option
-@click.argument("run_id", type=int)
-@click.option("--model", default=None, help="Pin it as another model's baseline (a role).")
-@click.option("--reason", default="", help="Why (kept in the history).")
-@click.option("--by", "promoted_by", default=None, help="Who (default: $USER).")
-def promote(
-    config_path: Path, run_id: int, model: str | None, reason: str, promoted_by: str | None
-) -> None:
-    """Make a succeeded run the baseline of its suite x model."""
-    store = _ready_store(_load(config_path))
-    who = promoted_by or os.environ.get("USER") or "cli"
-    try:
-        promoted = store.promote_baseline(run_id, model=model, by=who, reason=reason, at=utc_now())
-    except LookupError as exc:
-        _fail(EXIT_USAGE, str(exc.args[0]))
-    except ValueError as exc:
-        _fail(EXIT_USAGE, str(exc))
-    finally:
-        store.close()
-    assert promoted is not None
-    click.echo(
-        f"run {run_id} is now the baseline of {promoted.suite} on {promoted.model}"
-        f" (promotion {promoted.id})"
-    )
-
-
-@baseline.command("list")
-@config_option
-@click.option("--suite", help="Only this suite.")
-@click.option("--model", help="Only this model.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def list_baselines(config_path: Path, suite: str | None, model: str | None, as_json: bool) -> None:
-    """Every promotion, newest first; * marks the active baseline."""
-    store = _ready_store(_load(config_path))
-    try:
-        found = store.list_baselines(suite=suite, model=model)
-    finally:
-        store.close()
-    for b in found:
-        if as_json:
-            click.echo(json.dumps(_baseline_json(b)))
-        else:
-            mark = "*" if b.active else " "
-            when = b.promoted_at.strftime("%Y-%m-%d %H:%M:%S")
-            click.echo(
-                f"{mark} {b.id:>5}  {b.suite}  {b.model}  run {b.run_id}  {when}"
-                f"  by {b.promoted_by}{f': {b.reason}' if b.reason else ''}"
-            )
-
-
-@baseline.command("show")
-@config_option
-@click.option("--suite", required=True, help="The suite.")
-@click.option("--model", required=True, help="The model.")
-def show_baseline(config_path: Path, suite: str, model: str) -> None:
-    """The active baseline of a suite x model, with its scores."""
-    store = _ready_store(_load(config_path))
-    try:
-        found = store.active_baseline(suite, model)
-        run = store.get_run(found.run_id) if found else None
-    finally:
-        store.close()
-    if found is None or run is None:
-        _fail(EXIT_USAGE, f"{suite} on {model} has no baseline")
-    click.echo(json.dumps(_baseline_json(found), indent=2))
-    for metric in run.metrics:
-        click.echo(f"  {metric.name} = {metric.value:.4f}  [{metric.lower}, {metric.upper}]")
-
-
-def _baseline_json(b: Baseline) -> dict[str, Any]:
-    return {
-        "id": b.id,
-        "suite": b.suite,
-        "model": b.model,
-        "run_id": b.run_id,
-        "dataset_sha256": b.dataset_sha256,
-        "promoted_at": b.promoted_at.isoformat(),
-        "promoted_by": b.promoted_by,
-        "reason": b.reason,
-        "active": b.active,
-    }
-
-
-@cli.command()
+@click.command()
 @config_option
 @click.option("--suite", "suite_name", required=True, help="The suite to run.")
 @click.option("--model", "model_name", required=True, help="The model to judge.")
@@ -176,7 +86,7 @@ def gate(
     if baseline_choice is not None and not (
         baseline_choice.isdigit() or baseline_choice == "production"
     ):
-        _fail(EXIT_USAGE, f"--baseline must be a run id or 'production', got {baseline_choice!r}")
+        fail(EXIT_USAGE, f"--baseline must be a run id or 'production', got {baseline_choice!r}")
     if remote is not None:
         # The daemon runs with its own configuration: the file (and the secrets it names)
         # need not be readable here.
@@ -185,7 +95,7 @@ def gate(
         )
     else:
         outcome = _local(
-            _load(config_path),
+            load(config_path),
             suite_name,
             model_name,
             baseline_choice,
@@ -201,7 +111,7 @@ def gate(
     code, message, run = outcome
     if code == EXIT_INFRASTRUCTURE:
         _write(report_md, render_failure_markdown(suite_name, model_name, run, message))
-    _fail(code, message)
+    fail(code, message)
 
 
 def _local(
@@ -218,7 +128,7 @@ def _local(
     from monitor.wire.runs import RunOut
 
     suite, model = _configured(config, suite_name, model_name, sample)
-    store = _ready_store(config)
+    store = ready_store(config)
     try:
         # Know the baseline before spending a run on it.
         try:
@@ -253,9 +163,9 @@ def _configured(
     suite = next((s for s in config.suites if s.name == suite_name), None)
     model = next((m for m in config.models if m.name == model_name), None)
     if suite is None:
-        _fail(EXIT_USAGE, f"no suite {suite_name!r} in the configuration")
+        fail(EXIT_USAGE, f"no suite {suite_name!r} in the configuration")
     if model is None:
-        _fail(EXIT_USAGE, f"no model {model_name!r} in the configuration")
+        fail(EXIT_USAGE, f"no model {model_name!r} in the configuration")
     if sample is not None:
         suite = suite.model_copy(update={"sample": sample})
     return suite, model
@@ -281,7 +191,7 @@ def _remote(
 
     token = os.environ.get(TOKEN_ENV)
     if not token:
-        _fail(EXIT_USAGE, f"--remote needs a token with the write scope in ${TOKEN_ENV}")
+        fail(EXIT_USAGE, f"--remote needs a token with the write scope in ${TOKEN_ENV}")
     result = asyncio.run(
         remote_report(
             url,
@@ -305,7 +215,7 @@ def _write(path: Path | None, text: str) -> None:
         try:
             path.write_text(text, encoding="utf-8")
         except OSError as exc:
-            _fail(EXIT_USAGE, f"cannot write {path}: {exc.strerror or exc}")
+            fail(EXIT_USAGE, f"cannot write {path}: {exc.strerror or exc}")
 
 
-__all__ = ["baseline", "gate"]
+__all__ = ["gate"]

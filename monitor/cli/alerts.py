@@ -1,0 +1,128 @@
+"""``monitor alerts list|test|silence``: alerts in the store, a sample notification to
+one sink, silences for the direct sinks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import click
+
+from monitor.cli.common import (
+    EXIT_STARTUP,
+    EXIT_USAGE,
+    config_option,
+    duration_option,
+    fail,
+    load,
+    ready_store,
+)
+
+
+@click.group()
+def alerts() -> None:
+    """Inspect alerts, send a test notification, silence direct sinks."""
+
+
+@alerts.command("list")
+@config_option
+@click.option("--all", "show_all", is_flag=True, help="Include inactive and resolved alerts.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def list_alerts(config_path: Path, show_all: bool, as_json: bool) -> None:
+    """List alerts (pending and firing; with --all, every state), newest first."""
+    config = load(config_path)
+    store = ready_store(config)
+    try:
+        states = store.alert_states()
+        dead = store.outbox_stats().by_status.get("dead", 0)
+    finally:
+        store.close()
+    for s in states:
+        if not show_all and s.phase not in ("pending", "firing"):
+            continue
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "fingerprint": s.fingerprint,
+                        "rule": s.rule,
+                        "state": s.phase.value,
+                        "severity": s.severity,
+                        "labels": s.labels,
+                        "summary": s.summary,
+                        "updated_at": s.updated_at.isoformat(),
+                    }
+                )
+            )
+        else:
+            when = s.updated_at.strftime("%Y-%m-%d %H:%M:%S")
+            click.echo(f"{s.phase.value:<9} {s.severity:<8} {when}  {s.rule}: {s.summary}")
+    if dead and not as_json:
+        click.echo(f"{dead} notification(s) in the dead-letter state (GET /v1/alerts)", err=True)
+
+
+@alerts.command("test")
+@config_option
+@click.option("--sink", "sink_name", required=True, help="Name of the sink to send to.")
+def test_alert(config_path: Path, sink_name: str) -> None:
+    """Send a sample alert to one sink now, and say whether it was accepted."""
+    config = load(config_path)
+    sink_config = config.alerts.sink(sink_name)
+    if sink_config is None:
+        known = ", ".join(s.name for s in config.alerts.sinks) or "none"
+        fail(EXIT_USAGE, f"unknown sink {sink_name!r}; configured: {known}")
+    from monitor.notify.sending import send_test
+
+    result = asyncio.run(send_test(sink_config, public_url=config.server.public_url))
+    if not result.ok:
+        fail(EXIT_STARTUP, f"test alert not delivered: {result.error}")
+    click.echo(f"test alert delivered to sink {sink_name!r}")
+
+
+@alerts.command("silence")
+@config_option
+@click.option("--match", "matchers", multiple=True, required=True, help="LABEL=VALUE (repeatable).")
+@click.option("--for", "duration", required=True, help="How long, e.g. '2h'.")
+@click.option("--comment", default="", help="Why (shown in GET /v1/alerts).")
+@click.option("--by", "created_by", default=None, help="Who (default: $USER).")
+def silence(
+    config_path: Path,
+    matchers: tuple[str, ...],
+    duration: str,
+    comment: str,
+    created_by: str | None,
+) -> None:
+    """Silence webhook and Slack sinks for alerts whose labels match, for a while.
+
+    Alerts still change state and show in the API; Alertmanager sinks are not affected
+    (silence those in Alertmanager)."""
+    config = load(config_path)
+    length = duration_option("--for", duration)
+    parsed: dict[str, str] = {}
+    for matcher in matchers:
+        key, sep, value = matcher.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(
+                f"expected LABEL=VALUE, got: {matcher!r}", param_hint="--match"
+            )
+        parsed[key.strip()] = value.strip()
+    from monitor.clock import utc_now
+
+    now = utc_now()
+    store = ready_store(config)
+    try:
+        silence_id = store.add_silence(
+            matchers=parsed,
+            starts_at=now,
+            ends_at=now + length,
+            created_by=created_by or os.environ.get("USER", "unknown"),
+            comment=comment,
+        )
+    finally:
+        store.close()
+    until = (now + length).strftime("%Y-%m-%d %H:%M:%S UTC")
+    click.echo(
+        f"silence {silence_id} until {until}: " + ", ".join(f"{k}={v}" for k, v in parsed.items())
+    )

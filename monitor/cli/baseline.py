@@ -1,0 +1,104 @@
+"""``monitor baseline promote|list|show``: pin a run as the golden baseline of its suite x
+model, and read the promotion history (docs/verdicts.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from monitor.cli.common import EXIT_USAGE, config_option, fail, load, ready_store
+from monitor.clock import utc_now
+from monitor.records import Baseline
+
+
+@click.group()
+def baseline() -> None:
+    """Pin, list and show golden baselines."""
+
+
+@baseline.command("promote")
+@config_option
+@click.argument("run_id", type=int)
+@click.option("--model", default=None, help="Pin it as another model's baseline (a role).")
+@click.option("--reason", default="", help="Why (kept in the history).")
+@click.option("--by", "promoted_by", default=None, help="Who (default: $USER).")
+def promote(
+    config_path: Path, run_id: int, model: str | None, reason: str, promoted_by: str | None
+) -> None:
+    """Make a succeeded run the baseline of its suite x model."""
+    store = ready_store(load(config_path))
+    who = promoted_by or os.environ.get("USER") or "cli"
+    try:
+        promoted = store.promote_baseline(run_id, model=model, by=who, reason=reason, at=utc_now())
+    except LookupError as exc:
+        fail(EXIT_USAGE, str(exc.args[0]))
+    except ValueError as exc:
+        fail(EXIT_USAGE, str(exc))
+    finally:
+        store.close()
+    assert promoted is not None
+    click.echo(
+        f"run {run_id} is now the baseline of {promoted.suite} on {promoted.model}"
+        f" (promotion {promoted.id})"
+    )
+
+
+@baseline.command("list")
+@config_option
+@click.option("--suite", help="Only this suite.")
+@click.option("--model", help="Only this model.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def list_baselines(config_path: Path, suite: str | None, model: str | None, as_json: bool) -> None:
+    """Every promotion, newest first; * marks the active baseline."""
+    store = ready_store(load(config_path))
+    try:
+        found = store.list_baselines(suite=suite, model=model)
+    finally:
+        store.close()
+    for b in found:
+        if as_json:
+            click.echo(json.dumps(_baseline_json(b)))
+        else:
+            mark = "*" if b.active else " "
+            when = b.promoted_at.strftime("%Y-%m-%d %H:%M:%S")
+            click.echo(
+                f"{mark} {b.id:>5}  {b.suite}  {b.model}  run {b.run_id}  {when}"
+                f"  by {b.promoted_by}{f': {b.reason}' if b.reason else ''}"
+            )
+
+
+@baseline.command("show")
+@config_option
+@click.option("--suite", required=True, help="The suite.")
+@click.option("--model", required=True, help="The model.")
+def show_baseline(config_path: Path, suite: str, model: str) -> None:
+    """The active baseline of a suite x model, with its scores."""
+    store = ready_store(load(config_path))
+    try:
+        found = store.active_baseline(suite, model)
+        run = store.get_run(found.run_id) if found else None
+    finally:
+        store.close()
+    if found is None or run is None:
+        fail(EXIT_USAGE, f"{suite} on {model} has no baseline")
+    click.echo(json.dumps(_baseline_json(found), indent=2))
+    for metric in run.metrics:
+        click.echo(f"  {metric.name} = {metric.value:.4f}  [{metric.lower}, {metric.upper}]")
+
+
+def _baseline_json(b: Baseline) -> dict[str, Any]:
+    return {
+        "id": b.id,
+        "suite": b.suite,
+        "model": b.model,
+        "run_id": b.run_id,
+        "dataset_sha256": b.dataset_sha256,
+        "promoted_at": b.promoted_at.isoformat(),
+        "promoted_by": b.promoted_by,
+        "reason": b.reason,
+        "active": b.active,
+    }
