@@ -39,8 +39,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.adapters.http11 import Http11Transport
-from monitor.cli.heap import freeze_startup_objects, own_process
 from monitor.config import HttpModelConfig, SuiteConfig
+from monitor.daemon.heap import freeze_startup_objects, own_process, preload
 from monitor.runs.runner import Runner
 from monitor.store import Store
 
@@ -336,5 +336,6 @@ if __name__ == "__main__":
     )
     # As the monitor command does before its event loop starts (monitor/heap.py).
     own_process()
+    preload()  # as the daemon does once it is ready
     freeze_startup_objects()
     asyncio.run(main(parser.parse_args()))

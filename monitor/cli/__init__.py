@@ -25,7 +25,7 @@ import click
 
 from monitor import __version__
 from monitor.cli import alerts, baseline, bench, config, daemon, db, drift, gate, runs
-from monitor.cli.heap import own_process
+from monitor.daemon.heap import own_process
 
 
 def main() -> None:

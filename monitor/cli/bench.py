@@ -28,7 +28,7 @@ from monitor.cli.common import (
     open_store,
     setup_logging,
 )
-from monitor.cli.heap import freeze_startup_objects
+from monitor.daemon.heap import freeze_startup_objects, preload
 from monitor.errors import MonitorError
 from monitor.records import Run, RunStatus
 
@@ -218,6 +218,7 @@ def bench_command(
     try:
         store.upgrade()
         console = None if json_output else Console(stderr=True)
+        preload()
         freeze_startup_objects()
         runs = asyncio.run(bench(config, suite, names, store, console=console))
     except MonitorError as exc:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from monitor.cli.heap import freeze_startup_objects
+from monitor.daemon.heap import freeze_startup_objects
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError, MonitorError, StartupError
 

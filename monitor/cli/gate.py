@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from monitor.cli.common import EXIT_STARTUP, EXIT_USAGE, config_option, fail, load, ready_store
-from monitor.cli.heap import freeze_startup_objects
 from monitor.clock import utc_now
+from monitor.daemon.heap import freeze_startup_objects, preload
 from monitor.records import Run, RunStatus
 
 # The gate, the runner and the verdicts are imported by the commands that use them: the
@@ -135,6 +135,7 @@ def _local(
             reference = find_baseline(store, config, suite.name, model.name, baseline_choice)
         except VerdictError as exc:
             return EXIT_USAGE, str(exc), None
+        preload()
         freeze_startup_objects()
         run = asyncio.run(_run_once(Runner(store), suite, model))
         if run.status != RunStatus.SUCCEEDED:

@@ -35,6 +35,7 @@ from monitor.api.requests import SubmitRefused
 from monitor.clock import Clock, utc_now
 from monitor.config import AnyModelConfig, Config, IngestSourceConfig, SuiteConfig, config_hash
 from monitor.config.schedules import build_trigger
+from monitor.daemon import heap
 from monitor.daemon.serving import EmbeddedServer, start_server
 from monitor.errors import StartupError
 from monitor.metrics.collector import StoreCollector
@@ -120,11 +121,22 @@ class Daemon:
             await self._start()
             if started is not None:
                 started.set()
-            await self._stop.wait()
+            warm_up = asyncio.create_task(self._warm_up(), name="preload compute libraries")
+            try:
+                await self._stop.wait()
+            finally:
+                warm_up.cancel()
         finally:
             await self._shutdown()
             if handle_signals:
                 self._remove_signal_handlers()
+
+    async def _warm_up(self) -> None:
+        """Once ready, import what runs and verdicts compute with, then freeze again
+        (``monitor.daemon.heap``): ``/readyz`` does not wait for it, the first run does
+        not pay it, and full collections skip those objects."""
+        await asyncio.to_thread(heap.preload)
+        heap.freeze_startup_objects()
 
     def request_stop(self, *, force: bool = False) -> None:
         """Begin a graceful shutdown; with ``force``, cancel in-flight runs at once."""
