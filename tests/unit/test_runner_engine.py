@@ -17,7 +17,8 @@ from monitor.adapters import Prediction
 from monitor.adapters.http import HttpAdapter
 from monitor.config import HttpModelConfig, SuiteConfig
 from monitor.records import Case, CaseResult, RunStatus
-from monitor.runs.runner import DEADLINE, Runner
+from monitor.runs.execution import DEADLINE
+from monitor.runs.runner import Runner
 from monitor.store import Store
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)

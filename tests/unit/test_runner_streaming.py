@@ -24,7 +24,8 @@ from monitor.errors import DatasetError
 from monitor.records import Case, RunStatus
 from monitor.runs.case_feed import CHUNK, CaseFeed
 from monitor.runs.datasets import DatasetStream, open_dataset
-from monitor.runs.runner import DEADLINE, Runner
+from monitor.runs.execution import DEADLINE
+from monitor.runs.runner import Runner
 from monitor.store import Store
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
