@@ -11,9 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.errors import (
     AdapterError,
+    BatchError,
     ConfigError,
     DatasetError,
     MonitorError,
+    SourceError,
+    StartupError,
     StoreError,
 )
 
@@ -24,10 +27,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AdapterError",
+    "BatchError",
     "Config",
     "ConfigError",
     "DatasetError",
     "MonitorError",
+    "SourceError",
+    "StartupError",
     "StoreError",
     "__version__",
     "load_config",
