@@ -334,7 +334,7 @@ if __name__ == "__main__":
         default="precise",
         help="the model server: a minimal one that holds its latency, or an ASGI app",
     )
-    # As the monitor command does before its event loop starts (monitor/heap.py).
+    # As the monitor command does before its event loop starts (monitor/daemon/heap.py).
     own_process()
     preload()  # as the daemon does once it is ready
     freeze_startup_objects()

@@ -1,4 +1,12 @@
-"""Model adapters: how each kind of endpoint is asked for a prediction."""
+"""Model adapters: how each kind of endpoint is asked for a prediction.
+
+One module per protocol (``openai``, ``http``, ``mlflow``, ``kserve``) on a shared
+base (retries, back-off, ``Retry-After``, adaptive concurrency, rate limit), over httpx or
+the HTTP/1.1 client in ``http11`` (``http_client = "fast"``).
+
+May import: the shared vocabulary, ``config`` and httpx. Never: ``store``, ``runs``,
+``api``, ``daemon``, ``cli``.
+"""
 
 from __future__ import annotations
 

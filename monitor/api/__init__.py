@@ -7,6 +7,10 @@ the scheduler shares. Every route under ``/v1`` needs a token with ``read`` once
 is configured (writes always need ``write``); ``/healthz``, ``/readyz`` and ``/metrics``
 stay open. Request bodies are size-limited (``limits.BodyLimit``), and 422 answers name
 the field (``problems``).
+
+May import every stage below it (``config``, ``store``, ``verdicts``, ``streams``,
+``alerts``, ``gate``, ``wire``, ``scoring``); the JSON shapes it shares with the gate live
+in ``monitor.wire``. Never: ``daemon``, ``cli``.
 """
 
 from __future__ import annotations

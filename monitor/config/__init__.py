@@ -3,6 +3,10 @@
 ``load_config(path)`` is the entry point; ``parse_config`` validates already-parsed data
 (the demo builds its configuration that way). Each section's model lives in its own
 module and receives only what it needs.
+
+May import: the shared vocabulary, pydantic and ``scoring`` (to validate metric names and
+options). SQLAlchemy and APScheduler are imported only by the validators that need them
+(a SQL URL, a cron expression), so importing the configuration stays cheap.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@
 bundled held-out suite (:func:`bundled_test_set`); raising the degradation level, by time
 or by hand, gives later features a genuine regression and prediction drift to find. No
 network and no files outside the package are needed.
+
+May import: ``config``, ``daemon`` (to run itself) and the shared vocabulary.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ with ``compare`` (raw values) or ``compare_counts`` (bin and category counts pus
 a database). Numerical columns get KS, normalised Wasserstein, PSI, Jensen-Shannon and
 Hellinger on reference-quantile bins; categorical columns a chi-square test of homogeneity,
 Jensen-Shannon, PSI and L-infinity; text columns are compared through descriptors.
+
+May import: numpy and scipy only; no other ``monitor`` package.
 """
 
 from __future__ import annotations

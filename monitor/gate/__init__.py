@@ -4,6 +4,10 @@
 judges the run against its baseline and exits with a documented code. This package renders
 what it found (:mod:`monitor.gate.report`) and asks a daemon to do the run
 (:mod:`monitor.gate.remote`). See ``docs/ci.md``.
+
+May import: the shared vocabulary and ``wire`` (the JSON shapes of runs and verdicts);
+httpx for ``--remote``. Never FastAPI or an ``api`` module: the CI gate does not pay for
+the server.
 """
 
 from __future__ import annotations

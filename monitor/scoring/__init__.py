@@ -1,6 +1,10 @@
 """Scoring: pure functions from predictions and expected values to metric values.
 
 Importing this package registers every built-in metric.
+
+May import: the shared vocabulary and the metric libraries (numpy, scikit-learn,
+scipy, rouge-score, sacrebleu, jsonschema), each imported by the code that computes with
+it. No I/O package or library.
 """
 
 from __future__ import annotations

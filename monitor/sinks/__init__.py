@@ -1,4 +1,8 @@
-"""Sinks deliver alert notifications: ``webhook``, ``slack`` and ``alertmanager``."""
+"""Sinks deliver alert notifications: ``webhook``, ``slack`` and ``alertmanager``.
+
+May import: ``config``, ``alerts`` (the outbox records and the payload) and httpx. Never:
+``store``, ``notify``, ``api``, ``daemon``.
+"""
 
 from __future__ import annotations
 

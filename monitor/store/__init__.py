@@ -7,6 +7,9 @@ else in ``monitor`` reads and writes through :class:`Store`.
     store = Store("sqlite:///var/lib/monitor/monitor.db")
     store.upgrade()
     run_id = store.create_run(suite="qa", model="prod", trigger="schedule", ...)
+
+May import: the shared vocabulary and ``alerts`` (the alert states and outbox records it
+keeps). Nothing above it: every other stage depends on the store, never the reverse.
 """
 
 from __future__ import annotations

@@ -1,4 +1,11 @@
-"""Verdicts: a run judged against its baseline, metric by metric. Pure computation."""
+"""Verdicts: a run judged against its baseline, metric by metric.
+
+``compare``, ``decide`` and ``stats`` are pure computation (numpy, scipy); ``service``
+finds the baseline in the store, judges a run and stores the verdict.
+
+May import: the shared vocabulary, ``config``, ``scoring`` and (``service`` only)
+``store``.
+"""
 
 from __future__ import annotations
 
