@@ -1,6 +1,7 @@
 """Fixtures for the API tests: a question-answering suite, an OpenAI-compatible model
 server on loopback whose answers can be held back, configurations, and the daemon or a
-bare app served by uvicorn on a free port."""
+bare app served by uvicorn on a free port. The stream routes' tests use the stream tests'
+``make_stream_config``, re-exported here."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from monitor.config import AnyModelConfig, Config, SuiteConfig, parse_config
 from monitor.daemon.lifecycle import Daemon
 from monitor.store import Store
 from tests.servers import deadline, serve_in_thread
+from tests.streams.conftest import make_stream_config as make_stream_config
 
 WRITE_TOKEN = "api-write-token-0123456789"
 READ_TOKEN = "api-read-token-0123456789"

@@ -1,4 +1,7 @@
-"""Fixtures for stream tests: a stream config with a reference file, and a store."""
+"""Fixtures for stream tests: a stream config with a reference file, and a store.
+
+``make_stream_config`` is also used by the stream API tests (``tests/api``) and the daemon's
+drift test (``tests/daemon``), whose conftests re-export it."""
 
 from __future__ import annotations
 
@@ -32,8 +35,8 @@ def stream_table(**changes: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def make_config(tmp_path: Path) -> MakeConfig:
-    """``make_config(**stream_changes)``: a config with one stream and two tokens."""
+def make_stream_config(tmp_path: Path) -> MakeConfig:
+    """``make_stream_config(**stream_changes)``: a config with one stream and two tokens."""
     (tmp_path / "reference.csv").write_text("ts,alcohol,acidity,region\n")
 
     def make(*streams: dict[str, Any], **changes: Any) -> Config:
@@ -53,5 +56,5 @@ def make_config(tmp_path: Path) -> MakeConfig:
 
 
 @pytest.fixture
-def stream(make_config: MakeConfig) -> StreamConfig:
-    return make_config().streams[0]
+def stream(make_stream_config: MakeConfig) -> StreamConfig:
+    return make_stream_config().streams[0]

@@ -60,9 +60,9 @@ def reference(tmp_path: Path) -> Path:
 
 
 def test_time_windows_are_judged_once_and_profile_stored_once(
-    store: Store, make_config: MakeConfig, reference: Path, monkeypatch: pytest.MonkeyPatch
+    store: Store, make_stream_config: MakeConfig, reference: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (stream,) = make_config().streams
+    (stream,) = make_stream_config().streams
     ingest(store, stream, frame(1000, seed=2))  # 12:00-13:00, like the reference
     ingest(store, stream, frame(1000, shift=1.0, seed=3, start=T0 + timedelta(hours=1)))
     clock = [T0 + timedelta(hours=1, minutes=5)]
@@ -91,9 +91,9 @@ def test_time_windows_are_judged_once_and_profile_stored_once(
 
 
 def test_small_window_is_insufficient_data(
-    store: Store, make_config: MakeConfig, reference: Path
+    store: Store, make_stream_config: MakeConfig, reference: Path
 ) -> None:
-    (stream,) = make_config().streams
+    (stream,) = make_stream_config().streams
     ingest(store, stream, frame(20, seed=2))
     evaluator = StreamEvaluator(stream, store, clock=lambda: T0 + timedelta(hours=2))
     window = evaluator.latest_window()
@@ -103,8 +103,8 @@ def test_small_window_is_insufficient_data(
     assert report.drift_share is None and report.columns == ()
 
 
-def test_row_windows(store: Store, make_config: MakeConfig, reference: Path) -> None:
-    (stream,) = make_config(stream_table(window={"rows": 300, "min_rows": 100})).streams
+def test_row_windows(store: Store, make_stream_config: MakeConfig, reference: Path) -> None:
+    (stream,) = make_stream_config(stream_table(window={"rows": 300, "min_rows": 100})).streams
     evaluator = StreamEvaluator(stream, store, clock=lambda: T0)
     assert evaluator.run_latest() is None
     ingest(store, stream, frame(250, seed=2))
@@ -114,20 +114,20 @@ def test_row_windows(store: Store, make_config: MakeConfig, reference: Path) -> 
 
 
 def test_files_source(
-    store: Store, make_config: MakeConfig, reference: Path, tmp_path: Path
+    store: Store, make_stream_config: MakeConfig, reference: Path, tmp_path: Path
 ) -> None:
     (tmp_path / "in").mkdir()
     pa_csv.write_csv(pa.table(frame(800, shift=1.0, seed=4)), tmp_path / "in" / "a.csv")
     table = stream_table(source={"kind": "files", "glob": "in/*.csv"})
-    (stream,) = make_config(table).streams
+    (stream,) = make_stream_config(table).streams
     report = StreamEvaluator(stream, store, clock=lambda: T0 + timedelta(hours=1)).run_latest()
     assert report is not None and report.n_rows == 800 and report.dataset_drifted
 
 
 def test_html_report_is_rendered_on_a_sample_and_stored(
-    store: Store, make_config: MakeConfig, reference: Path
+    store: Store, make_stream_config: MakeConfig, reference: Path
 ) -> None:
-    (stream,) = make_config(stream_table(report={"html": True, "sample_rows": 200})).streams
+    (stream,) = make_stream_config(stream_table(report={"html": True, "sample_rows": 200})).streams
     ingest(store, stream, frame(1000, shift=1.0, seed=2))
     report = StreamEvaluator(stream, store, clock=lambda: T0 + timedelta(hours=1)).run_latest()
     assert report is not None and report.has_html
@@ -136,10 +136,12 @@ def test_html_report_is_rendered_on_a_sample_and_stored(
     assert "alcohol" in html
 
 
-def test_past_window_reference(store: Store, make_config: MakeConfig, reference: Path) -> None:
+def test_past_window_reference(
+    store: Store, make_stream_config: MakeConfig, reference: Path
+) -> None:
     week_ago = T0 - timedelta(days=7)
     table = stream_table(reference={"start": week_ago, "end": week_ago + timedelta(hours=1)})
-    (stream,) = make_config(table).streams
+    (stream,) = make_stream_config(table).streams
     ingest(store, stream, frame(1500, seed=5, start=week_ago))
     ingest(store, stream, frame(1000, shift=1.0, seed=6))
     evaluator = StreamEvaluator(stream, store, clock=lambda: T0 + timedelta(hours=1))
@@ -149,7 +151,7 @@ def test_past_window_reference(store: Store, make_config: MakeConfig, reference:
 
 
 def test_sql_reference(
-    store: Store, make_config: MakeConfig, reference: Path, tmp_path: Path
+    store: Store, make_stream_config: MakeConfig, reference: Path, tmp_path: Path
 ) -> None:
     from sqlalchemy import create_engine
 
@@ -173,7 +175,7 @@ def test_sql_reference(
         )
     engine.dispose()
     query = "SELECT alcohol, acidity, region FROM ref"
-    (stream,) = make_config(stream_table(reference={"url": url, "query": query})).streams
+    (stream,) = make_stream_config(stream_table(reference={"url": url, "query": query})).streams
     ingest(store, stream, frame(1000, seed=8))
     # Close the evaluators: their engines hold duckdb connections, which must not
     # outlive the test (nanobind reports them as leaks at interpreter exit).

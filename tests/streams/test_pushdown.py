@@ -138,7 +138,7 @@ def test_pushdown_equals_in_memory(warehouse: Engine) -> None:
 
 
 def test_sql_stream_reports_agree_with_and_without_pushdown(
-    warehouse: Engine, make_config: MakeConfig, tmp_path: Path
+    warehouse: Engine, make_stream_config: MakeConfig, tmp_path: Path
 ) -> None:
     rng = np.random.default_rng(3)
     (tmp_path / "reference.csv").write_text(
@@ -165,7 +165,7 @@ def test_sql_stream_reports_agree_with_and_without_pushdown(
             source={"kind": "sql", "url": url, "query": QUERY, "pushdown": pushdown},
             report={"html": pushdown, "sample_rows": 500},
         )
-        (stream,) = make_config(table).streams
+        (stream,) = make_stream_config(table).streams
         store = Store(f"sqlite:///{tmp_path / f'm{pushdown}.db'}")
         store.upgrade()
         evaluator = StreamEvaluator(stream, store, clock=lambda: T0 + timedelta(hours=1, minutes=1))

@@ -39,7 +39,7 @@ def rows(n: int, *, shift: float, seed: int) -> list[dict[str, Any]]:
     ]
 
 
-async def test_ingested_drift_is_reported(make_config: MakeConfig, tmp_path: Path) -> None:
+async def test_ingested_drift_is_reported(make_stream_config: MakeConfig, tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     reference = {
         "ts": ["2024-04-01T00:00:00Z"] * 3000,
@@ -51,7 +51,7 @@ async def test_ingested_drift_is_reported(make_config: MakeConfig, tmp_path: Pat
         window={"rows": 500, "min_rows": 100},
         schedule={"every": "1s", "run_at_start": True},
     )
-    config = make_config(table)
+    config = make_stream_config(table)
     pa_csv.write_csv(pa.table(reference), tmp_path / "reference.csv")
     rule = {"name": "wine-drift", "kind": "drift", "stream": "wine", "severity": "warning"}
     config = config.model_copy(

@@ -120,7 +120,7 @@ def seed_a_verdict(store: Store) -> None:
 
 
 def seed_an_alert(store: Store) -> None:
-    from tests.alerts.test_alert_store import message, state
+    from tests.store.test_store_alerts import message, state
 
     store.apply_alert_transitions([Transition(state(), Phase.PENDING, "firing")], [message("m1")])
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.metrics.test_metrics_contract import documented
 from tests.servers import ROOT
-from tests.unit.test_metrics_contract import documented
 
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 METRIC = re.compile(r"\bmonitor_[a-z_]+")

@@ -55,8 +55,8 @@ def client_for(store: Store, config: Config) -> httpx.AsyncClient:
 
 
 @pytest.fixture
-async def client(store: Store, make_config: MakeConfig) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(store, make_config()) as http:
+async def client(store: Store, make_stream_config: MakeConfig) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(store, make_stream_config()) as http:
         yield http
 
 
@@ -174,8 +174,10 @@ async def test_problems_are_capped_but_counted(client: httpx.AsyncClient, store:
     assert answer.json()["total_problems"] == 100 and len(answer.json()["problems"]) == 20
 
 
-async def test_size_limits_answer_413(store: Store, make_config: MakeConfig) -> None:
-    config = make_config(source={"kind": "ingest", "max_body_bytes": 4096, "max_batch_rows": 10})
+async def test_size_limits_answer_413(store: Store, make_stream_config: MakeConfig) -> None:
+    config = make_stream_config(
+        source={"kind": "ingest", "max_body_bytes": 4096, "max_batch_rows": 10}
+    )
     async with client_for(store, config) as http:
         huge = await http.post(URL, json=records(100), headers=AUTH)
         assert huge.status_code == 413 and "4096 bytes" in huge.json()["detail"]
@@ -185,8 +187,8 @@ async def test_size_limits_answer_413(store: Store, make_config: MakeConfig) -> 
     assert table is not None and table.num_rows == 10
 
 
-async def test_row_limit_answers_413(store: Store, make_config: MakeConfig) -> None:
-    config = make_config(source={"kind": "ingest", "max_batch_rows": 10})
+async def test_row_limit_answers_413(store: Store, make_stream_config: MakeConfig) -> None:
+    config = make_stream_config(source={"kind": "ingest", "max_batch_rows": 10})
     async with client_for(store, config) as http:
         answer = await http.post(URL, json=records(11), headers=AUTH)
     assert answer.status_code == 413 and "at most 10" in answer.json()["detail"]
@@ -201,7 +203,7 @@ async def test_unknown_stream_and_media_type(client: httpx.AsyncClient) -> None:
 
 
 async def test_late_labels_are_joined_by_record_id(
-    store: Store, make_config: MakeConfig, tmp_path: Path
+    store: Store, make_stream_config: MakeConfig, tmp_path: Path
 ) -> None:
     rng = np.random.default_rng(0)
     n = 600
@@ -215,7 +217,9 @@ async def test_late_labels_are_joined_by_record_id(
             )
         )
     )  # fmt: skip
-    config = make_config(stream_table(label="quality", window={"rows": 300, "min_rows": 100}))
+    config = make_stream_config(
+        stream_table(label="quality", window={"rows": 300, "min_rows": 100})
+    )
     async with client_for(store, config) as http:
         sent = await http.post(URL, json=records(300), headers=AUTH)
         assert sent.status_code == 201, sent.text
@@ -237,9 +241,9 @@ async def test_late_labels_are_joined_by_record_id(
 
 
 async def test_streamed_body_over_the_limit_answers_413(
-    store: Store, make_config: MakeConfig
+    store: Store, make_stream_config: MakeConfig
 ) -> None:
-    config = make_config(source={"kind": "ingest", "max_body_bytes": 4096})
+    config = make_stream_config(source={"kind": "ingest", "max_body_bytes": 4096})
     body = json.dumps(records(100)).encode()
 
     async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: chunked upload

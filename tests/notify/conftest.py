@@ -1,4 +1,4 @@
-"""Alert tests reuse the store contract fixtures: SQLite and PostgreSQL per test."""
+"""Notification tests reuse the store contract fixtures: SQLite and PostgreSQL per test."""
 
 from __future__ import annotations
 

@@ -71,8 +71,8 @@ def add(store: Store, hour: int, *, columns: int = 3, html: str | None = None) -
 
 
 @pytest.fixture
-async def client(store: Store, make_config: MakeConfig) -> AsyncIterator[httpx.AsyncClient]:
-    config = make_config(max_exported_columns=2)
+async def client(store: Store, make_stream_config: MakeConfig) -> AsyncIterator[httpx.AsyncClient]:
+    config = make_stream_config(max_exported_columns=2)
     registry = CollectorRegistry()
     caps = {s.name: s.max_exported_columns for s in config.streams}
     registry.register(StoreCollector(store, version=__version__, max_columns=caps))
