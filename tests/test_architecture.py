@@ -11,15 +11,14 @@ server, no database and no clock.
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from collections.abc import Iterator
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 import pytest
 
-from tests.servers import ROOT, deadline
+from tests.cli.test_import_cost import imported_after
+from tests.servers import ROOT
 
 VOCABULARY = {"errors", "clock", "durations", "records"}
 """The top-level modules every package may use: the shared vocabulary."""
@@ -164,14 +163,4 @@ def test_pure_cores_import_no_io(core: str) -> None:
     ids=["config", "scoring", "gate", "wire"],
 )
 def test_importing_a_package_loads_none_of(module: str, absent: set[str]) -> None:
-    code = f"import sys, {module}; print(sorted({{m.split('.')[0] for m in sys.modules}}))"
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=deadline(60),
-        check=True,
-    )
-    loaded = set(ast.literal_eval(done.stdout.strip()))
-    assert loaded.isdisjoint(absent)
+    assert imported_after(f"import {module}").isdisjoint(absent)
