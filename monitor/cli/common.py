@@ -38,6 +38,7 @@ config_option = click.option(
 
 
 def load(path: Path) -> Config:
+    """The configuration at ``path``; every problem printed, one per line, and exit 2."""
     from monitor.config import load_config
 
     try:
@@ -49,6 +50,7 @@ def load(path: Path) -> Config:
 
 
 def open_store(config: Config) -> Any:
+    """The configured store, opened (not migrated); exit 3 when it cannot be reached."""
     from monitor.store import Store
 
     try:
@@ -58,6 +60,7 @@ def open_store(config: Config) -> Any:
 
 
 def ready_store(config: Config) -> Any:
+    """The configured store, migrated and answering; exit 3 with the reason otherwise."""
     store = open_store(config)
     reason = store.check_ready()
     if reason is not None:
@@ -67,6 +70,8 @@ def ready_store(config: Config) -> Any:
 
 
 def serve(start: Callable[[], Any]) -> NoReturn:
+    """Run ``start()`` in a new event loop until it returns, then exit 0 (3 when it could
+    not start). Start-up's objects are frozen first (``monitor.daemon.heap``)."""
     freeze_startup_objects()
     try:
         asyncio.run(start())
@@ -76,6 +81,7 @@ def serve(start: Callable[[], Any]) -> NoReturn:
 
 
 def duration_option(name: str, value: str | None) -> Any:
+    """``value`` (``"30s"``, ``"5m"``) as a ``timedelta``; a usage error naming ``name``."""
     if value is None:
         return None
     try:
@@ -85,11 +91,14 @@ def duration_option(name: str, value: str | None) -> Any:
 
 
 def fail(code: int, message: str) -> NoReturn:
+    """Print ``monitor: message`` on stderr and exit with ``code``."""
     click.echo(f"monitor: {message}", err=True)
     sys.exit(code)
 
 
 def setup_logging(level: str) -> None:
+    """Log to stderr at ``level``, with the per-request chatter of httpx and the scheduler
+    held at warning."""
     logging.basicConfig(
         level=level.upper(),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
