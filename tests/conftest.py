@@ -24,6 +24,13 @@ REQUIRE_INTEGRATION = os.environ.get("MONITOR_REQUIRE_INTEGRATION") == "1"
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("EVIDENTLY_DISABLE_TELEMETRY", "1")
 
+# Model clients honour the environment's proxies: the tests' endpoints are on loopback, so
+# a proxy the machine names would carry (or refuse) their requests. The proxy tests set
+# their own.
+for _name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+    os.environ.pop(_name, None)
+    os.environ.pop(_name.lower(), None)
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]

@@ -1,8 +1,8 @@
 """Model adapters: how each kind of endpoint is asked for a prediction.
 
 One module per protocol (``openai``, ``http``, ``mlflow``, ``kserve``) on a shared
-base (retries, back-off, ``Retry-After``, adaptive concurrency, rate limit), over httpx or
-the HTTP/1.1 client in ``http11`` (``http_client = "fast"``).
+base (retries, back-off, ``Retry-After``, adaptive concurrency, rate limit), over
+``httpx.AsyncClient`` on aiohttp (httpx-aiohttp, the default) or on httpx's own transport.
 
 May import: the shared vocabulary, ``config`` and httpx. Never: ``store``, ``runs``,
 ``api``, ``daemon``, ``cli``.

@@ -1,41 +1,35 @@
-"""The HTTP client under one model's ``Transport``: who sends a request, and how.
+"""The HTTP client under one model's ``Transport``: ``httpx.AsyncClient`` over a maintained
+transport, chosen by the model's ``http_client``.
 
-- ``http_client = "fast"`` (the default): ``Http11Transport.exchange``. The request is
-  encoded here, straight to bytes: the request line and the headers (``Host``, then the
-  client's: httpx's defaults and the configured ones) are encoded once per method and URL,
-  then each request adds its ``Content-Length``, ``Content-Type`` and JSON body, encoded
-  as httpx encodes it. The message is byte for byte the one httpx would send (a test
-  compares them), and the answer comes back whole as an ``Answer``. Anything this does not
-  encode itself (a body other than JSON, a configured header httpx would place elsewhere)
-  is encoded through an ``httpx.Request`` and still sent by ``exchange``. Building
-  ``httpx.Request`` and ``httpx.Response`` objects cost more client time than the transport
-  itself (``docs/benchmarks.md``).
-- a transport injected by a test (``httpx.MockTransport``): one ``httpx.AsyncClient``
-  holds the configuration; each request is an ``httpx.Request`` handed to the transport
-  directly. ``AsyncClient.request`` would also parse the URL again, merge cookies, run the
-  auth and redirect flows and event hooks: a model request needs none of that (redirects
-  are not followed, credentials travel in headers, cookies are never kept, by any client).
-- ``http_client = "httpx"``: httpx's own transport, ``concurrency`` connections in pools of
-  at most ``POOL_SIZE`` clients, through ``AsyncClient.request``.
-- When the environment names a proxy for the model's URL (``HTTP_PROXY``, ``HTTPS_PROXY``,
-  ``ALL_PROXY``, less ``NO_PROXY``), ``"fast"`` means ``"httpx"``: httpx routes requests
-  to the proxy (it ignores the environment for a client built on a given transport).
+- ``"aiohttp"`` (the default): httpx-aiohttp's ``AiohttpTransport``, aiohttp's connection
+  pool and C parser behind httpx's API; one client, ``concurrency`` connections.
+- ``"httpx"``: httpx's own transport (httpcore), ``concurrency`` connections in pools of at
+  most ``POOL_SIZE``.
+- a transport injected by a test (``httpx.MockTransport``): one client over it.
+
+Either way the environment's proxies are honoured (``HTTP_PROXY``, ``HTTPS_PROXY``,
+``ALL_PROXY``, less ``NO_PROXY``: httpx mounts a proxy transport per pattern), the server's
+certificate is checked as ``tls_verify`` and ``ca_bundle`` say, redirects are not followed
+and cookies are never kept: every request to a model stands on its own.
+
+Two things aiohttp does differently are undone here, so both clients behave alike:
+aiohttp sends an idempotent request (``GET``, ``PUT``) a second time when its connection
+drops, which would let a case reach the endpoint more often than ``retry.attempts``
+allows; and httpx-aiohttp reports some of aiohttp's errors as the wrong httpx class (a
+refused connection as ``ConnectTimeout``), or not at all (a malformed answer).
 """
 
 from __future__ import annotations
 
 import asyncio
 import http.cookiejar
-import json
 import ssl
-import urllib.request
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport, HttpxAiohttpClient
 
-from monitor.adapters.http11 import Http11Transport
-from monitor.adapters.http11.connection import Origin, encode_head, encode_headers, request_line
 from monitor.config import AnyModelConfig
 
 # httpcore's pool scans every connection for every queued request: its cost per request
@@ -59,20 +53,15 @@ class HttpClient:
         secrets = {name: value.get_secret_value() for name, value in config.headers.items()}
         headers = {**secrets, **extra_headers}
         total = config.concurrency
-        tls: ssl.SSLContext | bool = True
-        if transport is None and config.http_client == "fast" and not proxied(config.url):
-            # Makes its TLS context when it first meets an https URL, as httpx would.
-            transport = Http11Transport(max_connections=total)
-        elif transport is None:
-            # One TLS context for every pool: loading the CA bundle takes tens of ms.
-            tls = httpx.create_ssl_context()
-        # The transport requests go to straight, or None: through AsyncClient.request.
-        self.direct = transport
-        count = 1 if transport is not None else -(-total // POOL_SIZE)
+        pooled = transport is None and config.http_client == "httpx"
+        count = -(-total // POOL_SIZE) if pooled else 1
+        client = AiohttpClient if transport is None and not pooled else httpx.AsyncClient
+        # One TLS context for every pool: loading the CA bundle takes tens of ms.
+        tls = ssl_context(config)
         # Free connections per client: a request goes to the client with the most.
         self._free = [total // count + (1 if i < total % count else 0) for i in range(count)]
         self.clients = [
-            httpx.AsyncClient(
+            client(
                 transport=transport,
                 timeout=config.timeout.total_seconds(),
                 headers=headers,
@@ -80,22 +69,18 @@ class HttpClient:
                 follow_redirects=False,
                 verify=tls,
                 cookies=_no_cookies(),
+                trust_env=True,
             )
             for size in self._free
         ]
-        self._headers = self.clients[0].headers
-        self._timeouts: dict[str, float | None] = self.clients[0].timeout.as_dict()
-        self._extensions: dict[str, Any] = {"timeout": self._timeouts}
         self._urls: dict[str, httpx.URL] = {}
-        self._fast = transport if isinstance(transport, Http11Transport) else None
-        self._encoder = _Encoder(self._headers)
 
     async def request(
         self, method: str, url: str, kwargs: dict[str, Any], *, total: float | None = None
-    ) -> Answered:
+    ) -> httpx.Response:
         """Send a request and read its whole answer, within ``total`` seconds. Raises
         what httpx raises, ``TimeoutError`` when ``total`` passed, and ``ValueError`` for
-        a JSON body that cannot be encoded (NaN, say).
+        a body that cannot be encoded (NaN in JSON, say).
 
         ``params`` are added to the query string ``url`` already has (httpx 0.28 would
         replace it, dropping a configured ``?api-version=...``).
@@ -106,42 +91,24 @@ class HttpClient:
         target = self._url(url)
         if params:
             target = target.copy_merge_params(params)
-        if self._fast is not None:
-            # The URL alone names the head to reuse; with params, each differs.
-            key = None if params else (method, url)
-            origin, message = self._encoder.encode(method, target, key, kwargs)
-            return await self._fast.exchange(
-                origin, message, head_only=method == "HEAD", timeouts=self._timeouts, total=total
-            )
-        async with asyncio.timeout(total):
-            if self.direct is not None:
-                return await self._send(self.direct, method, target, kwargs)
-            free = self._free
-            # There is always a free connection: the limit never lets more requests out.
-            i = free.index(max(free)) if len(free) > 1 else 0
-            free[i] -= 1
-            try:
-                return await self.clients[i].request(method, target, **kwargs)
-            finally:
-                free[i] += 1
-
-    async def _send(
-        self,
-        transport: httpx.AsyncBaseTransport,
-        method: str,
-        url: httpx.URL,
-        kwargs: dict[str, Any],
-    ) -> httpx.Response:
-        request = httpx.Request(
-            method, url, headers=self._headers, extensions=self._extensions, **kwargs
-        )
-        response = await transport.handle_async_request(request)
-        response.request = request
+        free = self._free
+        # There is always a free connection: the limit never lets more requests out.
+        i = free.index(max(free)) if len(free) > 1 else 0
+        free[i] -= 1
         try:
-            await response.aread()
+            async with asyncio.timeout(total):
+                return await self.clients[i].request(method, target, **kwargs)
+        except aiohttp.ClientError as exc:  # what httpx-aiohttp lets through
+            raise from_aiohttp(exc) from exc
+        except httpx.TransportError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, aiohttp.ClientError):
+                raise
+            raise from_aiohttp(cause) from cause
+        except ValueError as exc:
+            raise _unencodable(exc) from None
         finally:
-            await response.aclose()
-        return response
+            free[i] += 1
 
     def _url(self, url: str) -> httpx.URL:
         parsed = self._urls.get(url)
@@ -156,100 +123,95 @@ class HttpClient:
             await client.aclose()
 
 
+_DEFAULT_LIMITS = httpx.Limits()
+
+
+class AiohttpClient(HttpxAiohttpClient):
+    """httpx-aiohttp's client (httpx's API; environment proxies mounted by httpx), whose
+    aiohttp sessions keep no cookie and send each request once."""
+
+    def _init_transport(
+        self,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: Any = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: httpx.Limits = _DEFAULT_LIMITS,
+        transport: httpx.AsyncBaseTransport | None = None,
+        **kwargs: Any,
+    ) -> httpx.AsyncBaseTransport:
+        if transport is not None:
+            return transport
+        return _aiohttp_transport(verify, limits, proxy=None)
+
+    def _init_proxy_transport(
+        self,
+        proxy: httpx.Proxy,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: Any = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: httpx.Limits = _DEFAULT_LIMITS,
+        **kwargs: Any,
+    ) -> httpx.AsyncBaseTransport:
+        return _aiohttp_transport(verify, limits, proxy=proxy)
+
+
+def _aiohttp_transport(
+    verify: ssl.SSLContext | str | bool, limits: httpx.Limits, proxy: httpx.Proxy | None
+) -> AiohttpTransport:
+    context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify)
+
+    def session() -> aiohttp.ClientSession:
+        # Called on the event loop, at the first request (aiohttp needs a running loop).
+        connector = aiohttp.TCPConnector(
+            limit=limits.max_connections or 0,
+            keepalive_timeout=limits.keepalive_expiry,
+            ssl=context,
+        )
+        # httpx-aiohttp routes proxied requests itself; httpx read the environment.
+        opened = aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
+        )
+        # aiohttp re-sends an idempotent request once when its connection drops: the
+        # transport's retry bound counts every request that reached the endpoint, so
+        # retrying is the transport's alone. aiohttp's own test client does the same.
+        opened._retry_connection = False
+        return opened
+
+    return AiohttpTransport(verify=context, limits=limits, proxy=proxy, client=session)
+
+
+# aiohttp's errors as httpx's, the most specific first (httpx-aiohttp's own table picks
+# ``ConnectTimeout`` for every ``ClientConnectionError``, a refused connection included).
+_AIOHTTP_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
+    (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
+    (aiohttp.ClientProxyConnectionError, httpx.ProxyError),
+    (aiohttp.ClientHttpProxyError, httpx.ProxyError),
+    (aiohttp.ClientConnectorError, httpx.ConnectError),
+    (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
+    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+    (aiohttp.ClientResponseError, httpx.RemoteProtocolError),
+    (aiohttp.ClientPayloadError, httpx.ReadError),
+    (aiohttp.ClientConnectionError, httpx.ReadError),
+)
+
+
+def from_aiohttp(error: aiohttp.ClientError) -> httpx.TransportError:
+    """The httpx error for what aiohttp raised. Its message names the host at most: an
+    aiohttp message about the answer would carry the whole URL, query string and all."""
+    mapped = next((m for kind, m in _AIOHTTP_ERRORS if isinstance(error, kind)), None)
+    mapped = mapped or httpx.TransportError
+    if isinstance(error, aiohttp.ClientConnectorError | aiohttp.ServerTimeoutError):
+        return mapped(str(error))
+    return mapped(type(error).__name__)
+
+
 class Unsendable(ValueError):
     """A request that cannot be encoded; the message names why, never a value."""
-
-
-class Answered(Protocol):
-    """What ``HttpClient.request`` returns: an ``httpx.Response`` or an ``Answer``."""
-
-    @property
-    def status_code(self) -> int: ...
-
-    @property
-    def headers(self) -> httpx.Headers: ...
-
-    def json(self) -> Any: ...
-
-
-_PORTS = {"http": 80, "https": 443}
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-# Headers httpx sets itself, and places by rules of its own, when a request has them.
-_PLACED = frozenset({b"host", b"content-length", b"content-type", b"transfer-encoding"})
-
-
-def origin_of(url: httpx.URL) -> Origin:
-    """Scheme, host and port; ``httpx.UnsupportedProtocol`` for anything but http(s)."""
-    scheme = url.scheme
-    if scheme not in _PORTS:
-        raise httpx.UnsupportedProtocol(
-            f"unsupported URL scheme {scheme!r}: expected http or https"
-        )
-    if not url.host:
-        raise httpx.UnsupportedProtocol("the URL has no host")
-    return scheme, url.host, url.port or _PORTS[scheme]
-
-
-class _Encoder:
-    """Encodes requests to bytes as ``httpx.Request`` would. A request with a JSON body
-    (or none) is encoded here: the request line, ``Host``, the client's headers, then
-    ``Content-Length`` and ``Content-Type``; the part before the body's headers is kept
-    per method and URL. Anything else goes through an ``httpx.Request``."""
-
-    def __init__(self, headers: httpx.Headers) -> None:
-        self._headers = headers
-        # Configured headers httpx would place differently: leave those requests to it.
-        self._plain = not any(name.lower() in _PLACED for name, _ in headers.raw)
-        self._heads: dict[tuple[str, str], tuple[Origin, bytes]] = {}
-
-    def encode(
-        self,
-        method: str,
-        url: httpx.URL,
-        key: tuple[str, str] | None,
-        kwargs: dict[str, Any],
-    ) -> tuple[Origin, bytes]:
-        """Where the request goes and its whole message. ``key`` names the method and
-        URL whose head may be reused (None: build it afresh)."""
-        if not self._plain or kwargs.keys() - {"json"}:
-            try:
-                request = httpx.Request(method, url, headers=self._headers, **kwargs)
-            except ValueError as exc:
-                raise _unencodable(exc) from None
-            return origin_of(url), encode_head(request) + request.read()
-        if "json" not in kwargs:
-            if method in _BODY_METHODS:  # httpx puts Content-Length: 0 right after Host
-                request = httpx.Request(method, url, headers=self._headers)
-                return origin_of(url), encode_head(request)
-            origin, head = self._head(method, url, key)
-            return origin, head + b"\r\n"
-        try:
-            body = json.dumps(
-                kwargs["json"], ensure_ascii=False, separators=(",", ":"), allow_nan=False
-            ).encode()
-        except ValueError as exc:
-            raise _unencodable(exc) from None
-        origin, head = self._head(method, url, key)
-        return origin, b"%sContent-Length: %d\r\nContent-Type: application/json\r\n\r\n%s" % (
-            head,
-            len(body),
-            body,
-        )
-
-    def _head(
-        self, method: str, url: httpx.URL, key: tuple[str, str] | None
-    ) -> tuple[Origin, bytes]:
-        if key is not None and (known := self._heads.get(key)) is not None:
-            return known
-        head = request_line(method.upper(), url.raw_path) + encode_headers(
-            [(b"Host", url.netloc), *self._headers.raw], end=False
-        )
-        known = origin_of(url), head
-        if key is not None:
-            if len(self._heads) >= _URL_CACHE_SIZE:
-                self._heads.clear()
-            self._heads[key] = known
-        return known
 
 
 def _unencodable(error: ValueError) -> ValueError:
@@ -260,15 +222,16 @@ def _unencodable(error: ValueError) -> ValueError:
     return Unsendable("the JSON body holds NaN or an infinity, which JSON cannot carry")
 
 
+def ssl_context(config: AnyModelConfig) -> ssl.SSLContext:
+    """The TLS context for ``config``'s requests: the system's CAs (or ``SSL_CERT_FILE``),
+    the ``ca_bundle``'s alone, or no verification at all (``tls_verify = false``)."""
+    if not config.tls_verify:
+        return httpx.create_ssl_context(verify=False)
+    if config.ca_bundle is not None:
+        return ssl.create_default_context(cafile=str(config.ca_bundle))
+    return httpx.create_ssl_context()
+
+
 def _no_cookies() -> http.cookiejar.CookieJar:
     """A jar that keeps no cookie: every request to a model stands on its own."""
     return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-
-
-def proxied(url: str) -> bool:
-    """Whether the environment sends requests to ``url`` through a proxy."""
-    parts = urlsplit(url)
-    proxies = urllib.request.getproxies_environment()
-    if not (proxies.get(parts.scheme) or proxies.get("all")):
-        return False
-    return not urllib.request.proxy_bypass(parts.hostname or "")

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from monitor.adapters.clients import Answered, HttpClient, Unsendable
+from monitor.adapters.clients import HttpClient, Unsendable
 from monitor.adapters.observer import NO_OBSERVER, RequestObserver, RequestOutcome
 from monitor.config import AnyModelConfig, RateLimit
 from monitor.errors import AdapterError
@@ -239,7 +239,7 @@ class Transport:
             if outcome is not None:
                 self._observer.observe_request(self.config.name, outcome, latency)
 
-    async def _request(self, method: str, url: str, kwargs: dict[str, Any]) -> Answered:
+    async def _request(self, method: str, url: str, kwargs: dict[str, Any]) -> httpx.Response:
         # httpx's timeout bounds each phase (connect, each read); ``total`` bounds the
         # whole request, so an answer that trickles in byte by byte still times out.
         return await self.http.request(method, url, kwargs, total=self._timeout)
@@ -252,7 +252,7 @@ class Transport:
         if self._bucket is not None:
             await self._bucket.take()
 
-    def _retry_after(self, response: Answered) -> float | None:
+    def _retry_after(self, response: httpx.Response) -> float | None:
         """Seconds the server asked us to wait (``Retry-After``), capped at
         ``max_backoff``; the whole model pauses that long."""
         if response.status_code not in (429, 503):

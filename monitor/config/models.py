@@ -1,22 +1,28 @@
 """``[[models]]``: the deployed endpoints to evaluate, one config class per adapter.
 
 Every adapter shares the transport keys of ``_ModelBase`` (URL, headers, timeout,
-concurrency, ``retry``, ``rate_limit``, ``http_client``); the ``adapter`` key picks the
+concurrency, ``retry``, ``rate_limit``, ``http_client``, ``tls_verify``, ``ca_bundle``); the
+``adapter`` key picks the
 class, so a key that only one protocol understands is an error anywhere else.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from monitor.config._base import Duration, Name, Section, http_url
+from monitor.config._base import Duration, Name, Section, http_url, resolve_path
 from monitor.durations import parse_duration
 
 Role = Literal["production", "candidate", "shadow", "previous"]
+
+HttpClientName = Literal["aiohttp", "httpx"]
+HTTP_CLIENTS: tuple[HttpClientName, ...] = ("aiohttp", "httpx")
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\S+)\s*$")
 
@@ -102,13 +108,45 @@ class _ModelBase(Section):
     rate_limit: RateLimit | None = None
     role: Role = "production"
     price: PriceConfig | None = None
-    # "fast": monitor's HTTP/1.1 transport under httpx; "httpx": httpx's own (httpcore).
-    http_client: Literal["fast", "httpx"] = "fast"
+    # httpx's API over "aiohttp" (httpx-aiohttp: aiohttp's pool and parser) or over
+    # "httpx" (its own transport, httpcore).
+    http_client: HttpClientName = "aiohttp"
+    # Verify the server's certificate (against ``ca_bundle`` when set, else the system's).
+    tls_verify: bool = True
+    ca_bundle: Path | None = None
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
         return http_url(value)
+
+    @field_validator("http_client", mode="before")
+    @classmethod
+    def _http_client(cls, value: object) -> object:
+        if value == "fast":
+            raise ValueError(
+                "'fast' was removed with the hand-written HTTP/1.1 client;"
+                f" expected one of: {', '.join(map(repr, HTTP_CLIENTS))}"
+            )
+        return value
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_bundle(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        path = resolve_path(value, info)
+        if not path.is_file() or not os.access(path, os.R_OK):
+            raise ValueError(f"no readable file at '{path}'")
+        return path
+
+    @model_validator(mode="after")
+    def _tls(self) -> Self:
+        if self.ca_bundle is not None and not self.tls_verify:
+            raise ValueError(
+                "ca_bundle is set but tls_verify is false: certificates would not be checked"
+            )
+        return self
 
     @field_validator("rate_limit", mode="before")
     @classmethod

@@ -1,10 +1,11 @@
 """A fake model endpoint that speaks every protocol, with scripted faults.
 
-One FastAPI app serves the ``http`` (``/predict``), ``openai`` (``/v1/chat/completions``,
-``/v1/completions``), ``mlflow`` (``/invocations``) and ``kserve-v2``
-(``/v2/models/{name}/infer``) protocols over the same toy model: ``x >= 0`` is ``"pos"``,
-otherwise ``"neg"``. Tests push faults onto ``Endpoint.faults``; each request takes the
-next one (or none) before it is answered, and every request is recorded.
+One FastAPI app serves the ``http`` (``POST /predict``, or ``GET /predict?x=``),
+``openai`` (``/v1/chat/completions``, ``/v1/completions``), ``mlflow`` (``/invocations``)
+and ``kserve-v2`` (``/v2/models/{name}/infer``) protocols over the same toy model:
+``x >= 0`` is ``"pos"``, otherwise ``"neg"``. Tests push faults onto ``Endpoint.faults``;
+each request takes the next one (or none) before it is answered, and every request is
+recorded.
 """
 
 from __future__ import annotations
@@ -105,6 +106,10 @@ def create_app(endpoint: Endpoint) -> FastAPI:
     @app.post("/predict")
     async def predict(body: dict[str, Any]) -> dict[str, Any]:
         x = body["x"]
+        return {"prediction": label(x), "proba": {"pos": proba(x)}}
+
+    @app.get("/predict")
+    async def predict_query(x: float) -> dict[str, Any]:
         return {"prediction": label(x), "proba": {"pos": proba(x)}}
 
     @app.post("/v1/chat/completions")

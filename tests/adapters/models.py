@@ -15,8 +15,8 @@ HEADER_SECRET = "header-secret-value"
 _MODELS: TypeAdapter[AnyModelConfig] = TypeAdapter(ModelConfig)
 # The HTTP client under the transport; the ``http_client`` fixture runs a module's tests
 # on each.
-HTTP_CLIENTS = ("fast", "httpx")
-http_client = "fast"
+HTTP_CLIENTS = ("aiohttp", "httpx")
+http_client = "aiohttp"
 
 BASES: dict[str, dict[str, Any]] = {
     "http": {"url": "{url}/predict?key=querysecret", "body": {"x": "{{x}}"}},

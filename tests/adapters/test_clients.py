@@ -1,21 +1,41 @@
 """Both HTTP clients under the transport send the same requests: headers, no cookies kept,
-and a proxy from the environment honoured (the fast client hands such requests to httpx)."""
+params merged into the URL's query, the environment's proxy honoured (a real forward
+proxy, ``proxy.py``, on loopback) and TLS checked as the model's keys say."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime
+import ipaddress
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from monitor.adapters import build_adapter
-from monitor.adapters.clients import proxied
-from monitor.adapters.http11 import Http11Transport
-from tests.adapters.endpoints import Endpoint, RawServer
+from monitor.errors import AdapterError
+from tests.adapters.endpoints import Endpoint, RawServer, create_app
 from tests.adapters.models import HEADER_SECRET, case, model_for
+from tests.servers import serve_in_thread, wait_for
 
 # Set by the connection and the ASGI server, not by the client.
 _HOP = {"host", "content-length"}
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture
+def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """An environment that names no proxy, in either spelling."""
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch
 
 
 async def sent_headers(endpoint: Endpoint, **overrides: Any) -> list[dict[str, str]]:
@@ -29,13 +49,13 @@ async def sent_headers(endpoint: Endpoint, **overrides: Any) -> list[dict[str, s
 
 
 async def test_both_clients_send_the_same_headers(endpoint: Endpoint) -> None:
-    fast = await sent_headers(endpoint, http_client="fast")
+    aiohttp_ = await sent_headers(endpoint, http_client="aiohttp")
     endpoint.requests.clear()
     httpx_ = await sent_headers(endpoint, http_client="httpx")
-    assert fast == httpx_
-    assert fast[0]["x-api-token"] == HEADER_SECRET
-    assert fast[0]["user-agent"].startswith("python-httpx/")
-    assert fast[0]["content-type"] == "application/json"
+    assert aiohttp_ == httpx_
+    assert aiohttp_[0]["x-api-token"] == HEADER_SECRET
+    assert aiohttp_[0]["user-agent"].startswith("python-httpx/")
+    assert aiohttp_[0]["content-type"] == "application/json"
 
 
 async def test_cookies_an_answer_sets_are_not_sent_back(http_client: str) -> None:
@@ -67,9 +87,26 @@ async def test_cookies_an_answer_sets_are_not_sent_back(http_client: str) -> Non
     assert cookies == []
 
 
+async def noting_server(seen: list[bytes]) -> RawServer:
+    """Answers every request like a model and notes its request line."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            if b"content-length: " in head.lower():
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+            seen.append(head.split(b"\r\n")[0])
+            body = b'{"prediction": "pos"}'
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+
+    return await RawServer(handle).start()
+
+
 async def test_params_are_added_to_the_query_the_url_has(http_client: str) -> None:
     seen: list[bytes] = []
-    server = await proxy_server(seen)  # answers like a model, notes the request line
+    server = await noting_server(seen)
     model = build_adapter(
         model_for("http", server.url, method="GET", params={"q": "{{x}}"}, body=None)
     )
@@ -87,76 +124,205 @@ async def test_params_are_added_to_the_query_the_url_has(http_client: str) -> No
     ]
 
 
-async def proxy_server(seen: list[bytes]) -> RawServer:
-    """A forward proxy that answers every request itself and notes its request line."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            if b"content-length: " in head.lower():
-                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-                await reader.readexactly(length)
-            seen.append(head.split(b"\r\n")[0])
-            body = b'{"prediction": "via proxy"}'
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-            await writer.drain()
-
-    return await RawServer(handle).start()
+# -- a proxy named by the environment ------------------------------------------------------
 
 
-async def test_a_proxy_named_by_the_environment_is_used(
-    monkeypatch: pytest.MonkeyPatch, http_client: str
-) -> None:
-    seen: list[bytes] = []
-    proxy = await proxy_server(seen)
-    monkeypatch.setenv("HTTP_PROXY", proxy.url)
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    model = build_adapter(model_for("http", "http://model.invalid:9"))
+@contextlib.contextmanager
+def forward_proxy(directory: Path) -> Iterator[str]:
+    """proxy.py on a free loopback port, in its own process; yields its URL. It forwards
+    plain HTTP requests with ``Via: 1.1 proxy.py ...`` added."""
+    port_file = directory / "proxy.port"
+    options = {"--hostname": "127.0.0.1", "--port": "0", "--port-file": str(port_file)}
+    options |= {"--num-acceptors": "1", "--num-workers": "1", "--log-level": "e"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "proxy", *(part for pair in options.items() for part in pair)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
-        prediction = await model.predict(case(0, 1.0))
+        wait_for(
+            lambda: port_file.exists() and port_file.read_text().strip(),
+            timeout=30,
+            what="the proxy to listen",
+        )
+        yield f"http://127.0.0.1:{port_file.read_text().strip()}"
+    finally:
+        process.terminate()
+        _, errors = process.communicate(timeout=30)
+        assert process.returncode in (0, -15), errors
+
+
+@pytest.fixture(scope="module")
+def proxy_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with forward_proxy(tmp_path_factory.mktemp("proxy")) as url:
+        yield url
+
+
+def via(endpoint: Endpoint) -> list[str | None]:
+    """Each request's ``Via`` header as the endpoint saw it (None: it came straight)."""
+    return [r.headers.get("via") for r in endpoint.requests]
+
+
+async def ask_once(url: str, x: float) -> str:
+    # A GET, without a body: proxy.py 2.4 adds a second Content-Length to a forwarded
+    # request whose header names are lower case (as aiohttp sends httpx's), which the
+    # endpoint refuses; and it adds Via only to the first request of a connection.
+    config = model_for("http", url, method="GET", params={"x": "{{x}}"}, body=None)
+    model = build_adapter(config)
+    try:
+        return str((await model.predict(case(0, x))).value)
     finally:
         await model.aclose()
-        await proxy.close()
-    assert prediction.value == "via proxy"
-    assert seen == [b"POST http://model.invalid:9/predict?key=querysecret HTTP/1.1"]
+
+
+async def test_a_proxy_named_by_the_environment_carries_the_request(
+    endpoint: Endpoint, proxy_url: str, no_proxy_environment: pytest.MonkeyPatch, http_client: str
+) -> None:
+    no_proxy_environment.setenv("HTTP_PROXY", proxy_url)
+    assert await ask_once(endpoint.url, 1.0) == "pos"
+    (seen,) = via(endpoint)
+    assert seen is not None and "proxy.py" in seen
+
+
+@pytest.mark.parametrize("no_proxy", ["127.0.0.1", "*"], ids=["host", "everything"])
+async def test_no_proxy_sends_straight_to_the_model(
+    endpoint: Endpoint,
+    proxy_url: str,
+    no_proxy_environment: pytest.MonkeyPatch,
+    http_client: str,
+    no_proxy: str,
+) -> None:
+    no_proxy_environment.setenv("HTTP_PROXY", proxy_url)
+    no_proxy_environment.setenv("NO_PROXY", no_proxy)
+    assert await ask_once(endpoint.url, -1.0) == "neg"
+    assert via(endpoint) == [None]
+
+
+async def test_an_unreachable_proxy_is_a_connection_error(
+    endpoint: Endpoint, no_proxy_environment: pytest.MonkeyPatch, http_client: str
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again before the request: refused
+    no_proxy_environment.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    model = build_adapter(model_for("http", endpoint.url, retry={"attempts": 0}))
+    try:
+        with pytest.raises(AdapterError) as failure:
+            await model.predict(case(0, 1.0))
+    finally:
+        await model.aclose()
+    assert failure.value.kind == "connection" and endpoint.requests == []
+
+
+# -- TLS -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "monitor test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    directory = tmp_path_factory.mktemp("tls")
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture(scope="module")
+def https_endpoint(certificate: tuple[Path, Path]) -> Iterator[Endpoint]:
+    cert, key = certificate
+    endpoint = Endpoint()
+    with serve_in_thread(create_app(endpoint), ssl_certfile=str(cert), ssl_keyfile=str(key)) as url:
+        assert url.startswith("https://")
+        endpoint.url = url
+        yield endpoint
+
+
+async def predicted(url: str, **overrides: Any) -> str:
+    model = build_adapter(model_for("http", url, retry={"attempts": 0}, **overrides))
+    try:
+        return str((await model.predict(case(0, 1.0))).value)
+    finally:
+        await model.aclose()
+
+
+async def test_https_with_the_certificate_as_ca_bundle(
+    https_endpoint: Endpoint, certificate: tuple[Path, Path], http_client: str
+) -> None:
+    assert await predicted(https_endpoint.url, ca_bundle=str(certificate[0])) == "pos"
+
+
+async def test_https_without_verification(https_endpoint: Endpoint, http_client: str) -> None:
+    assert await predicted(https_endpoint.url, tls_verify=False) == "pos"
+
+
+async def test_a_certificate_the_system_does_not_trust_fails_the_connection(
+    https_endpoint: Endpoint, http_client: str
+) -> None:
+    with pytest.raises(AdapterError) as failure:
+        await predicted(https_endpoint.url)
+    assert failure.value.kind == "connection" and "ConnectError" in str(failure.value)
 
 
 @pytest.mark.parametrize(
-    ("environ", "url", "expected"),
+    ("overrides", "message"),
     [
-        ({}, "http://m.test/x", False),
-        ({"HTTP_PROXY": "http://p:3128"}, "http://m.test/x", True),
-        ({"HTTP_PROXY": "http://p:3128"}, "https://m.test/x", False),
-        ({"HTTPS_PROXY": "http://p:3128"}, "https://m.test/x", True),
-        ({"ALL_PROXY": "http://p:3128"}, "https://m.test/x", True),
-        ({"HTTP_PROXY": "http://p:3128", "NO_PROXY": "m.test"}, "http://m.test/x", False),
-        ({"HTTP_PROXY": "http://p:3128", "NO_PROXY": "other.test"}, "http://m.test/x", True),
+        ({"ca_bundle": "/nonexistent/ca.pem"}, "no readable file at '/nonexistent/ca.pem'"),
+        ({"ca_bundle": "{cert}", "tls_verify": False}, "ca_bundle is set but tls_verify"),
     ],
-    ids=["none", "http", "http-only", "https", "all", "no-proxy", "no-proxy-other"],
+    ids=["missing-bundle", "bundle-without-verification"],
 )
-def test_which_urls_the_environment_proxies(
-    monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], url: str, expected: bool
+def test_tls_keys_are_checked_at_load(
+    certificate: tuple[Path, Path], overrides: dict[str, Any], message: str
 ) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    for name, value in environ.items():
-        monkeypatch.setenv(name, value)
-    assert proxied(url) is expected
+    if overrides.get("ca_bundle") == "{cert}":
+        overrides = {**overrides, "ca_bundle": str(certificate[0])}
+    with pytest.raises(ValidationError, match=message):
+        model_for("http", "https://127.0.0.1:9", **overrides)
 
 
-async def test_the_fast_client_sends_straight_to_http11_transport(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    fast = build_adapter(model_for("http", "http://127.0.0.1:9", http_client="fast"))
-    slow = build_adapter(model_for("http", "http://127.0.0.1:9", http_client="httpx"))
-    try:
-        assert isinstance(fast.transport.http.direct, Http11Transport)
-        assert slow.transport.http.direct is None
-    finally:
-        await fast.aclose()
-        await slow.aclose()
+# -- event loops ---------------------------------------------------------------------------
+
+
+def test_works_on_uvloop(endpoint: Endpoint, http_client: str) -> None:
+    # uvicorn's default loop when uvloop is installed (uvicorn[standard] installs it): the
+    # daemon's requests run on it.
+    import uvloop
+
+    async def scenario() -> list[str]:
+        model = build_adapter(model_for("http", endpoint.url))
+        try:
+            return [str((await model.predict(case(i, i - 1.0))).value) for i in range(3)]
+        finally:
+            await model.aclose()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.run(scenario()) == ["neg", "pos", "pos"]

@@ -10,10 +10,18 @@ import math
 import time
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from monitor.adapters import Timing, build_adapter
 from monitor.errors import AdapterError
-from tests.adapters.endpoints import Endpoint, reset_server, trickle_server
+from monitor.metrics.instruments import RequestMetrics
+from tests.adapters.endpoints import (
+    Endpoint,
+    raw_server,
+    read_request,
+    reset_server,
+    trickle_server,
+)
 from tests.adapters.models import HEADER_SECRET, SECRET, case, expected_value, model_for
 
 # Against real servers: once per HTTP client under the transport.
@@ -145,3 +153,44 @@ async def test_timeout_bounds_the_whole_request_not_each_read() -> None:
         await model.aclose()
         await server.close()
     assert info.value.kind == "timeout"
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "GET"])
+async def test_reset_kept_alive_connections_never_break_the_retry_bound(method: str) -> None:
+    """The first request is answered and its connection kept alive; every later request
+    is read, counted and its connection reset. However the client recovers, a case
+    reaches the server ``1 + retry.attempts`` times, each counted as a request."""
+    served = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal served
+        while True:
+            await read_request(reader)
+            served += 1
+            if served > 1:
+                writer.transport.abort()  # RST, not a clean close
+                return
+            body = b'{"prediction": "pos"}'
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+
+    registry = CollectorRegistry()
+    metrics = RequestMetrics(registry, models=["m"])
+    query = {"params": {"x": "{{x}}"}, "body": None} if method == "GET" else {}
+    async with raw_server(handle) as server:
+        config = model_for("http", server.url, method=method, **query)
+        model = build_adapter(config, observer=metrics)
+        try:
+            assert (await model.predict(case(0, 1.0))).value == "pos"
+            with pytest.raises(AdapterError) as info:
+                await model.predict(case(1, 1.0))
+        finally:
+            await model.aclose()
+    assert info.value.kind == "connection"
+    assert config.retry.attempts == 2 and served == 1 + 3
+
+    def counted(outcome: str) -> float | None:
+        labels = {"model": "m", "outcome": outcome}
+        return registry.get_sample_value("monitor_model_requests_total", labels)
+
+    assert (counted("ok"), counted("connection")) == (1, 3)

@@ -196,6 +196,6 @@ async def test_concurrency_limit_holds_across_connection_pools(
         await asyncio.gather(*(model.predict(case(i, 1)) for i in range(40)))
     finally:
         await model.aclose()
-    # Http11Transport pools every connection in one client; httpx's pools hold 2 each.
-    assert len(model.transport.http.clients) == (1 if http_client == "fast" else 10)
+    # aiohttp pools every connection in one client; httpx's pools hold 2 each.
+    assert len(model.transport.http.clients) == (1 if http_client == "aiohttp" else 10)
     assert endpoint.peak == 20

@@ -117,8 +117,21 @@ def test_batching_models_load(tmp_path: Path) -> None:
             "models[0].sytem_prompt: unknown key; did you mean 'system_prompt'?",
         ),
         (
-            ('model = "llama-3.1-8b"', 'model = "x"\nhttp_client = "aiohttp"'),
-            "models[0].http_client: Input should be 'fast' or 'httpx'",
+            ('model = "llama-3.1-8b"', 'model = "x"\nhttp_client = "curl"'),
+            "models[0].http_client: Input should be 'aiohttp' or 'httpx', got 'curl'",
+        ),
+        (
+            ('model = "llama-3.1-8b"', 'model = "x"\nhttp_client = "fast"'),
+            "models[0].http_client: 'fast' was removed with the hand-written HTTP/1.1 client;"
+            " expected one of: 'aiohttp', 'httpx'",
+        ),
+        (
+            ('model = "llama-3.1-8b"', 'model = "x"\nca_bundle = "certs/ca.pem"'),
+            "models[0].ca_bundle: no readable file at '",
+        ),
+        (
+            ('model = "llama-3.1-8b"', 'model = "x"\nca_bundle = "data.jsonl"\ntls_verify = false'),
+            "models[0]: ca_bundle is set but tls_verify is false",
         ),
     ],
     ids=[
@@ -132,6 +145,9 @@ def test_batching_models_load(tmp_path: Path) -> None:
         "endpoint-choice",
         "typo",
         "http-client-choice",
+        "http-client-fast-removed",
+        "ca-bundle-missing",
+        "ca-bundle-unverified",
     ],
 )
 def test_broken_model_names_the_key_path(
@@ -142,6 +158,16 @@ def test_broken_model_names_the_key_path(
     found = problems(tmp_path, OPENAI.replace(old, new, 1))
     assert any(p.startswith(expected) for p in found), found
     assert all("sk-secret" not in p for p in found)
+
+
+def test_tls_keys_default_to_verifying_and_ca_bundle_resolves_next_to_the_file(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "ca.pem").write_text("not read at load")
+    (plain,) = load(tmp_path, OPENAI).models
+    assert plain.http_client == "aiohttp" and plain.tls_verify and plain.ca_bundle is None
+    (bundled,) = load(tmp_path, OPENAI + 'ca_bundle = "ca.pem"\n').models
+    assert bundled.ca_bundle == (tmp_path / "ca.pem").resolve()
 
 
 def test_api_key_value_is_never_echoed(tmp_path: Path) -> None:
