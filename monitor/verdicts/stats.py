@@ -39,7 +39,8 @@ class PairedTest:
     The one-sided bounds go with those one-sided tests, at level ``1 - alpha``, from the
     same interval method: with that confidence the difference is at most ``upper_bound``
     (the bound of "new is lower") and, on its own, at least ``lower_bound`` (of "new is
-    higher"). A one-sided p-value under ``alpha`` comes with its bound beyond zero."""
+    higher"). For McNemar and the bootstrap, a one-sided p-value under ``alpha`` comes
+    with its bound beyond zero (``wilcoxon``'s rank p-value sits beside bootstrap bounds)."""
 
     method: str
     n: int
