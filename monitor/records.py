@@ -327,7 +327,10 @@ class MetricComparison:
     the paired test, the outcome and why. ``p_value`` is two-sided and raw; ``p_adjusted``
     is one-sided in the direction of the outcome it supports and Holm-adjusted over every
     metric and slice of the verdict. ``degraded`` / ``improved`` count pass-to-fail and
-    fail-to-pass cases for pass/fail metrics."""
+    fail-to-pass cases for pass/fail metrics. ``bound`` is the one-sided bound of
+    ``delta`` at ``bound_level`` (1 - alpha) that goes with ``p_adjusted``'s test:
+    ``bound_side`` ``upper`` (delta is at most ``bound``) or ``lower`` (at least); ``None``
+    in verdicts stored before bounds were."""
 
     metric: str
     slice: str
@@ -347,6 +350,9 @@ class MetricComparison:
     unpaired: int = 0
     degraded: int | None = None
     improved: int | None = None
+    bound: float | None = None
+    bound_side: str | None = None
+    bound_level: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,9 @@ per model in one transaction, hands the runs to the daemon and answers ``202 {"r
 "status": "queued"}``. ``GET /v1/runs/{runId}`` (served by ``runs.get_run`` for ids that
 are not numbers) reports the request's status, and ``GET /v1/runs/{runId}/results`` its
 scores by model with metric keys exactly as stored (``exact-match``, ``f1-score``).
+Those two are reported there on 0-100, as the official SQuAD v2 script and the service
+this API follows report them (BLEU and chrF are on 0-100 already); the native API keeps
+every metric on its stored scale (0-1 for them).
 
 The token is checked before the body is parsed; a body that does not parse, names an
 unknown suite or model, or an endpoint outside ``server.allowed_endpoint_prefixes`` is
@@ -34,6 +37,7 @@ from monitor.store import Store
 from monitor.store.requests import MAX_RUNS, QueuedRun
 
 __all__ = [
+    "PERCENT_METRICS",
     "RunRequestOut",
     "Submit",
     "SubmitRefused",
@@ -52,6 +56,9 @@ executes them; raises ``SubmitRefused`` when it takes no more work (shutting dow
 
 CompatStatus = Literal["queued", "running", "completed", "failed"]
 SHUTTING_DOWN = "the daemon is shutting down; the request was not run"
+PERCENT_METRICS = frozenset({"exact-match", "f1-score"})
+"""Metrics stored on 0-1 that the compatible results report on 0-100 (SQuAD v2's scale):
+scripts written for the benchmarking service compare them with numbers like ``91.2``."""
 
 
 class SubmitRefused(Exception):
@@ -279,9 +286,10 @@ async def request_status(request: Request, request_id: str) -> RunRequestOut:
     responses={404: {"description": "No such run or request"}},
 )
 async def get_results(request: Request, run_id: str) -> ResultsOut:
-    """Scores by model, metric keys as stored (``exact-match``, ``f1-score``, ...). For a
-    request id every model of the request; for a run id (digits) that run alone. Models
-    whose run did not succeed have no scores."""
+    """Scores by model, metric keys as stored (``exact-match``, ``f1-score``, ...), with
+    ``exact-match`` and ``f1-score`` on 0-100 (the native ``GET /v1/runs/{id}`` keeps
+    0-1). For a request id every model of the request; for a run id (digits) that run
+    alone. Models whose run did not succeed have no scores."""
     if run_id.isdigit():
         store: Store = request.app.state.store
         run = await anyio.to_thread.run_sync(store.get_run, int(run_id))
@@ -298,7 +306,7 @@ def _results(
     suite: SuiteConfig | None = request.app.state.suites.get(suite_name)
     scores = [
         {"model": names.get(run.model, run.model)}
-        | ({m.name: m.value for m in run.metrics} if run.status is RunStatus.SUCCEEDED else {})
+        | (_compat_scores(run) if run.status is RunStatus.SUCCEEDED else {})
         for run in runs
     ]
     table = ResultOut(
@@ -313,6 +321,11 @@ def _results(
         completedAt=_completed_at(runs),
         results=[table],
     )
+
+
+def _compat_scores(run: Run) -> dict[str, float]:
+    """A run's metrics by name, on the compatible API's scale (``PERCENT_METRICS`` x 100)."""
+    return {m.name: m.value * 100 if m.name in PERCENT_METRICS else m.value for m in run.metrics}
 
 
 async def _request_or_404(request: Request, request_id: str) -> RunRequest:

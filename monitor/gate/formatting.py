@@ -72,6 +72,14 @@ def interval(lower: float, upper: float) -> str:
     return f"[{signed(lower)}, {signed(upper)}]"
 
 
+def bound(value: float | None, side: str | None, level: float | None) -> str:
+    """A one-sided bound of a difference with its side and level: ``at most -0.0251
+    (95%)``; ``n/a`` for verdicts stored without one."""
+    if value is None or side is None or level is None or not math.isfinite(value):
+        return "n/a"
+    return f"{'at most' if side == 'upper' else 'at least'} {signed(value)} ({100 * level:.4g}%)"
+
+
 def p_value(value: float) -> str:
     if not math.isfinite(value):
         return "n/a"

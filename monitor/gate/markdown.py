@@ -29,10 +29,15 @@ CHANGE_ROWS = 20
 SLICE_ROWS = 100
 
 _METRIC_HEADER = [
-    "| Metric | Slice | Cases | Baseline | New | Delta | 95% interval of delta"
-    " | p (adjusted) | Outcome |",
+    "| Metric | Slice | Cases | Baseline | New | Delta | One-sided bound of delta"
+    " | p (one-sided, adjusted) | Outcome |",
     "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | --- |",
 ]
+_METRIC_LEGEND = (
+    "Delta is new - baseline. Each row's p-value is one-sided, in the direction the row is"
+    " judged in (worse; better for an improvement), and Holm-adjusted over every"
+    " comparison; the bound is the same test's one-sided confidence bound of delta."
+)
 _CHANGE_HEADER = [
     "| Case | Metric | Baseline -> new | Input | Expected | Baseline prediction | New prediction |",
     "| --- | --- | --- | --- | --- | --- | --- |",
@@ -116,7 +121,7 @@ def _metrics_section(rows: Sequence[MetricComparisonOut]) -> list[str]:
         return ["No metric was compared.", ""]
     shown = [m for m in rows if not m.slice] + [m for m in rows if m.slice and m.outcome != "pass"]
     folded = [m for m in rows if m.slice and m.outcome == "pass"]
-    lines = ["#### Metrics", ""]
+    lines = ["#### Metrics", "", _METRIC_LEGEND, ""]
     if shown:
         lines += [*_METRIC_HEADER, *map(_metric_row, shown), ""]
     if folded:
@@ -143,7 +148,7 @@ def _metric_row(m: MetricComparisonOut) -> str:
         fmt.num(m.baseline),
         fmt.num(m.new),
         fmt.signed(m.delta),
-        fmt.interval(m.lower, m.upper),
+        fmt.bound(m.bound, m.bound_side, m.bound_level),
         fmt.p_value(m.p_adjusted),
         f"**{outcome}**" if m.outcome == "regressed" else outcome,
     )

@@ -2,7 +2,8 @@
 
 ROUGE is the mean of per-case F-measures (the best over a case's references), with no
 random aggregation; stemming is off unless ``stemming = true``. BLEU and chrF are corpus
-metrics exactly as sacrebleu computes them, reported on its 0-100 scale with its signature;
+metrics exactly as sacrebleu computes them, reported on its 0-100 scale with the signature
+sacrebleu prints for the same references (``nrefs:var`` when cases have different numbers);
 their bootstrap sums sacrebleu's own per-sentence statistics, as its paired bootstrap does.
 """
 
@@ -93,9 +94,12 @@ class _Sacrebleu(CorpusMetric):
         hypotheses = ["" if p is None else str(p) for p in predictions]
         refs = [references(e) for e in expected]
         width = max(len(r) for r in refs)
-        # sacrebleu wants every case to have the same number of references; repeating a
-        # case's first reference changes neither clipped counts nor the closest length.
-        streams = [[r[i] if i < len(r) else r[0] for r in refs] for i in range(width)]
+        # sacrebleu takes one stream per reference position; a case with fewer references
+        # has None in the streams past its last, which sacrebleu skips and then signs
+        # "nrefs:var", as it does for such test sets itself.
+        streams: list[list[str | None]] = [
+            [r[i] if i < len(r) else None for r in refs] for i in range(width)
+        ]
         # The per-sentence statistics and the score from summed statistics are what
         # sacrebleu's own corpus_score and paired bootstrap use.
         stats = np.array(metric._extract_corpus_statistics(hypotheses, streams), dtype=float)

@@ -268,8 +268,12 @@ verdict_metrics = Table(
     Column("degraded", Integer, nullable=True),
     Column("improved", Integer, nullable=True),
     Column("position", Integer, nullable=False),
+    Column("bound", Float, nullable=True),
+    Column("bound_side", String(8), nullable=True),
+    Column("bound_level", Float, nullable=True),
 )
-"""One metric (overall, or per slice ``field=value``) of a verdict, in report order."""
+"""One metric (overall, or per slice ``field=value``) of a verdict, in report order;
+``bound*`` are null in rows stored before migration 0007."""
 
 alert_states = Table(
     "alert_states",

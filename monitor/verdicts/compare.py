@@ -257,6 +257,9 @@ def _row(verdict: MetricVerdict, unpaired: int) -> MetricComparison:
         unpaired=unpaired,
         degraded=test.degraded,
         improved=test.improved,
+        bound=verdict.bound,
+        bound_side=verdict.bound_side,
+        bound_level=1 - test.alpha,
     )
 
 

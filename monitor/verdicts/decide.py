@@ -8,6 +8,11 @@ the same way in the other direction).
 It is inconclusive when nothing is significant but a drop of the
 smallest size that matters is still inside the 95% interval: then the verdict says how
 many paired cases would settle it. Pure: no I/O.
+
+Each verdict carries the one-sided bound of the change that goes with its one-sided test
+(at ``1 - alpha``): the bound of "worse" (an upper bound of new - baseline when higher is
+better), or of "better" for an improvement. A regressed or improved metric's bound is
+beyond zero; it is the number to show next to the one-sided p-value.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from monitor.verdicts.stats import (
 
 Outcome = Literal["regressed", "improved", "pass", "inconclusive"]
 ScoreKind = Literal["binary", "continuous", "aggregate"]
+BoundSide = Literal["upper", "lower"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,14 @@ class MetricVerdict:
     reason: str
     cases_needed: int | None = None
     unpaired: int = 0
+    bound_side: BoundSide = "upper"
+    """Which one-sided bound of ``test`` goes with ``p_adjusted``: ``upper`` (new - baseline
+    is at most ``test.upper_bound``) or ``lower`` (at least ``test.lower_bound``)."""
+
+    @property
+    def bound(self) -> float:
+        """The one-sided bound of the change at ``1 - test.alpha`` that the test used."""
+        return self.test.upper_bound if self.bound_side == "upper" else self.test.lower_bound
 
 
 def judge(
@@ -78,8 +92,8 @@ def judge(
     resamples: int = 2000,
 ) -> list[MetricVerdict]:
     """One verdict per comparison, with Holm's correction across all of them."""
-    tests = [_test(c, seed, resamples) for c in comparisons]
     chosen = [policies.get(c.metric, Policy()) for c in comparisons]
+    tests = [_test(c, seed, resamples, p.alpha) for c, p in zip(comparisons, chosen, strict=True)]
     worse = holm([_p_worse(t, p) for t, p in zip(tests, chosen, strict=True)])
     better = holm([_p_worse(t, p, flip=True) for t, p in zip(tests, chosen, strict=True)])
     return [
@@ -89,8 +103,14 @@ def judge(
 
 
 def _p_worse(test: PairedTest, policy: Policy, *, flip: bool = False) -> float:
+    return test.p_less if _side(policy, flip=flip) == "upper" else test.p_greater
+
+
+def _side(policy: Policy, *, flip: bool = False) -> BoundSide:
+    """The bound that goes with the test of "worse" (``flip``: of "better"): testing "new
+    is lower" bounds the change from above."""
     lower_is_worse = (policy.direction == "higher") != flip
-    return test.p_less if lower_is_worse else test.p_greater
+    return "upper" if lower_is_worse else "lower"
 
 
 def overall(verdicts: Sequence[MetricVerdict]) -> Outcome:
@@ -107,13 +127,15 @@ def overall(verdicts: Sequence[MetricVerdict]) -> Outcome:
     return "pass"
 
 
-def _test(c: Comparison, seed: int, resamples: int) -> PairedTest:
+def _test(c: Comparison, seed: int, resamples: int, alpha: float) -> PairedTest:
     ids = sorted(set(c.baseline) & set(c.new))
     base = [c.baseline[i] for i in ids]
     new = [c.new[i] for i in ids]
     if c.kind == "binary":
-        return mcnemar_exact(base, new)
-    return paired_bootstrap(base, new, statistic=c.statistic, seed=seed, resamples=resamples)
+        return mcnemar_exact(base, new, alpha=alpha)
+    return paired_bootstrap(
+        base, new, statistic=c.statistic, seed=seed, resamples=resamples, alpha=alpha
+    )
 
 
 def _decide(
@@ -124,7 +146,9 @@ def _decide(
     scale = abs(t.baseline) if policy.relative else 1.0
     margin = policy.max_drop * scale
     unpaired = len(set(c.baseline) ^ set(c.new))
-    verdict = MetricVerdict(c.metric, c.slice, "pass", t, p_worse, margin, "", None, unpaired)
+    verdict = MetricVerdict(
+        c.metric, c.slice, "pass", t, p_worse, margin, "", None, unpaired, _side(policy)
+    )
     # The floor is the metric's, overall: a slice is judged against its own baseline only.
     if policy.minimum is not None and not c.slice and sign * (t.new - policy.minimum) < 0:
         bound = "floor" if sign > 0 else "ceiling"
@@ -138,7 +162,10 @@ def _decide(
         return replace(verdict, outcome="regressed", reason=reason)
     if p_better < policy.alpha and gain > 0:
         reason = f"gained {gain:.4g} (p={p_better:.3g})"
-        return replace(verdict, outcome="improved", p_adjusted=p_better, reason=reason)
+        better = _side(policy, flip=True)
+        return replace(
+            verdict, outcome="improved", p_adjusted=p_better, reason=reason, bound_side=better
+        )
     effect = max(margin, _min_effect(c, t, policy))
     if worst < -effect:
         needed = _cases_needed(c, t, effect)

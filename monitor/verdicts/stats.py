@@ -34,7 +34,13 @@ class PairedTest:
     """The difference new - baseline over ``n`` paired cases, with a 95% interval, a
     two-sided p-value for "no difference", and the one-sided p-values a gate decides on:
     ``p_less`` for "new is lower", ``p_greater`` for "new is higher". Each direction has
-    its own alpha, so an unchanged model is called worse in at most alpha of runs."""
+    its own alpha, so an unchanged model is called worse in at most alpha of runs.
+
+    The one-sided bounds go with those one-sided tests, at level ``1 - alpha``, from the
+    same interval method: with that confidence the difference is at most ``upper_bound``
+    (the bound of "new is lower") and, on its own, at least ``lower_bound`` (of "new is
+    higher"). For McNemar and the bootstrap, a one-sided p-value under ``alpha`` comes
+    with its bound beyond zero (``wilcoxon``'s rank p-value sits beside bootstrap bounds)."""
 
     method: str
     n: int
@@ -46,13 +52,16 @@ class PairedTest:
     p_value: float
     p_less: float
     p_greater: float
+    alpha: float
+    lower_bound: float
+    upper_bound: float
     # For binary scores: baseline pass -> new fail (degraded) and the reverse (improved).
     degraded: int | None = None
     improved: int | None = None
 
 
-def mcnemar_exact(baseline: Scores, new: Scores) -> PairedTest:
-    """Exact McNemar test on paired 0/1 scores."""
+def mcnemar_exact(baseline: Scores, new: Scores, *, alpha: float = 0.05) -> PairedTest:
+    """Exact McNemar test on paired 0/1 scores; Agresti-Min interval and bounds."""
     from scipy import stats
 
     base, cur = _pair(baseline, new)
@@ -67,6 +76,10 @@ def mcnemar_exact(baseline: Scores, new: Scores) -> PairedTest:
     p_less = stats.binom.cdf(improved, discordant, 0.5) if discordant else 1.0
     p_greater = stats.binom.cdf(degraded, discordant, 0.5) if discordant else 1.0
     lower, upper = agresti_min_interval(degraded, improved, n)
+    # A one-sided bound at 1 - alpha is the end of the two-sided 1 - 2 alpha interval.
+    at_least, at_most = agresti_min_interval(
+        degraded, improved, n, z=float(stats.norm.ppf(1 - alpha))
+    )
     return PairedTest(
         "mcnemar-exact",
         n,
@@ -78,18 +91,24 @@ def mcnemar_exact(baseline: Scores, new: Scores) -> PairedTest:
         float(p),
         float(p_less),
         float(p_greater),
+        alpha,
+        at_least,
+        at_most,
         degraded,
         improved,
     )
 
 
-def agresti_min_interval(degraded: int, improved: int, n: int) -> tuple[float, float]:
+def agresti_min_interval(
+    degraded: int, improved: int, n: int, *, z: float = Z95
+) -> tuple[float, float]:
     """95% interval for the paired difference of proportions, adding 1/2 to every cell of
-    the 2x2 table (Agresti and Min, 2005): good coverage even with few discordant pairs."""
+    the 2x2 table (Agresti and Min, 2005): good coverage even with few discordant pairs.
+    ``z`` is the normal quantile (``norm.ppf(1 - alpha)`` gives one-sided bounds)."""
     b, c, m = degraded + 0.5, improved + 0.5, n + 2.0
     delta = (c - b) / m
     se = math.sqrt(max((b + c) - (c - b) ** 2 / m, 0.0)) / m
-    return max(-1.0, delta - Z95 * se), min(1.0, delta + Z95 * se)
+    return max(-1.0, delta - z * se), min(1.0, delta + z * se)
 
 
 def paired_bootstrap(
@@ -99,10 +118,13 @@ def paired_bootstrap(
     statistic: Callable[[np.ndarray], float] | None = None,
     resamples: int = 2000,
     seed: int = 0,
+    alpha: float = 0.05,
 ) -> PairedTest:
     """Bootstrap the mean difference (or ``statistic(scores)`` computed on both sides of
-    each resample) by resampling cases with replacement; percentile interval; the p-value
-    is twice the share of resampled differences on the far side of zero."""
+    each resample) by resampling cases with replacement; percentile interval and one-sided
+    bounds (the ``alpha`` and ``1 - alpha`` percentiles); the one-sided p-values are the
+    shares of resampled differences on the far side of zero, the two-sided one twice the
+    smaller."""
     base, cur = _pair(baseline, new)
     n = len(base)
     rng = np.random.default_rng(seed)
@@ -114,6 +136,7 @@ def paired_bootstrap(
         diffs = np.array([statistic(cur[i]) - statistic(base[i]) for i in index])
         point_base, point_new = statistic(base), statistic(cur)
     lower, upper = np.percentile(diffs, [2.5, 97.5])
+    at_least, at_most = _bootstrap_bounds(diffs, alpha)
     if np.any(diffs != 0):
         floor = 1.0 / resamples
         p_less = max(float(np.mean(diffs >= 0)), floor)
@@ -132,15 +155,39 @@ def paired_bootstrap(
         p,
         p_less,
         p_greater,
+        alpha,
+        float(at_least),
+        float(at_most),
     )
 
 
-def wilcoxon(baseline: Scores, new: Scores, *, seed: int = 0) -> PairedTest:
-    """Wilcoxon signed-rank p-value, with the paired-bootstrap interval of the mean."""
+def _bootstrap_bounds(diffs: np.ndarray, alpha: float) -> tuple[float, float]:
+    """The one-sided percentile bounds of resampled differences: the ``k``-th smallest and
+    the ``k``-th largest, ``k`` the fewest resamples that make a share of at least
+    ``alpha``. So the upper bound is below zero exactly when fewer than that share are at
+    or above zero, which is when ``p_less < alpha`` (and the same for the lower bound)."""
+    resamples = len(diffs)
+    k = max(1, math.ceil(alpha * resamples))
+    while k > 1 and (k - 1) / resamples >= alpha:  # ceil's float rounding, either way
+        k -= 1
+    while k < resamples and k / resamples < alpha:
+        k += 1
+    ordered = np.sort(diffs)
+    at_least, at_most = float(ordered[k - 1]), float(ordered[resamples - k])
+    if k == 1:
+        # One resample already makes alpha: the p-values' floor of 1 / resamples can never
+        # be under alpha, so neither bound may exclude zero.
+        at_least, at_most = min(at_least, 0.0), max(at_most, 0.0)
+    return at_least, at_most
+
+
+def wilcoxon(baseline: Scores, new: Scores, *, seed: int = 0, alpha: float = 0.05) -> PairedTest:
+    """Wilcoxon signed-rank p-value, with the paired-bootstrap interval and bounds of the
+    mean."""
     from scipy import stats
 
     base, cur = _pair(baseline, new)
-    interval = paired_bootstrap(base, cur, seed=seed)
+    interval = paired_bootstrap(base, cur, seed=seed, alpha=alpha)
     if np.all(cur == base):
         p = p_less = p_greater = 1.0
     else:
@@ -160,6 +207,9 @@ def wilcoxon(baseline: Scores, new: Scores, *, seed: int = 0) -> PairedTest:
         p,
         p_less,
         p_greater,
+        alpha,
+        interval.lower_bound,
+        interval.upper_bound,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -29,8 +29,11 @@ class BaselineOut(BaseModel):
 
 class MetricComparisonOut(BaseModel):
     """One metric, overall (``slice`` empty) or in one slice (``field=value``), against the
-    baseline. ``lower``/``upper`` bound the 95% interval of ``delta`` (new - baseline);
-    ``p_value`` is two-sided; ``p_adjusted`` one-sided and Holm-adjusted."""
+    baseline. ``lower``/``upper`` bound the two-sided 95% interval of ``delta`` (new -
+    baseline); ``p_value`` is two-sided; ``p_adjusted`` one-sided and Holm-adjusted.
+    ``bound`` is the one-sided bound of ``delta`` at ``bound_level`` that goes with
+    ``p_adjusted``'s test: ``bound_side`` ``upper`` (delta is at most ``bound``, the test
+    of a drop when higher is better) or ``lower`` (at least); null in older verdicts."""
 
     metric: str
     slice: str
@@ -50,6 +53,9 @@ class MetricComparisonOut(BaseModel):
     unpaired: int = 0
     degraded: int | None = None
     improved: int | None = None
+    bound: float | None = None
+    bound_side: Literal["upper", "lower"] | None = None
+    bound_level: float | None = None
 
 
 class CaseChangeOut(BaseModel):

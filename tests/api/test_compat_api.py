@@ -87,9 +87,11 @@ async def test_post_poll_results(make_config: MakeConfig, model_server: ModelSer
     by_model = {score["model"]: score for score in table["scores"]}
     for name, run in runs.items():
         assert run is not None
-        assert by_model[name] == {"model": name} | {m.name: m.value for m in run.metrics}
-    assert by_model["prod"]["exact-match"] == 1.0 and by_model["prod"]["f1-score"] == 1.0
-    assert by_model["meh"]["exact-match"] == 0.5
+        # exact-match and f1-score on 0-100 here, as the SQuAD v2 script reports them.
+        assert by_model[name] == {"model": name} | {m.name: 100 * m.value for m in run.metrics}
+    assert by_model["prod"]["exact-match"] == 100.0 and by_model["prod"]["f1-score"] == 100.0
+    assert by_model["meh"]["exact-match"] == 50.0
+    assert {m.name: m.value for m in meh.metrics}["exact-match"] == 0.5  # stored on 0-1
     # The ad-hoc model ran with the openai adapter, sending its id as the model name.
     assert model_server.calls["meh"] == 8 and model_server.calls["good"] == 16
 
@@ -113,7 +115,7 @@ async def test_failed_model_makes_the_request_failed(make_config: MakeConfig) ->
     assert statuses == {"prod": "succeeded", "gone": "failed"}
     scores = {s["model"]: s for s in results["results"][0]["scores"]}
     assert scores["gone"] == {"model": "gone"}  # no scores from a failed run
-    assert scores["prod"]["exact-match"] == 1.0
+    assert scores["prod"]["exact-match"] == 100.0
     store = Store(config.store.effective_url)
     try:
         run = store.get_run(done["runs"][0]["run"])
@@ -137,8 +139,13 @@ async def test_native_routes_stay_numeric(make_config: MakeConfig) -> None:
         listed = (await http.get("/v1/runs", headers=READ)).json()["runs"]
     assert native["id"] == run_id and native["status"] == RunStatus.SUCCEEDED
     assert native["request_id"] == request_id and native["trigger"] == "api"
+    # The native run keeps 0-1; the compatible results report the same numbers x 100.
+    assert {m["name"]: m["value"] for m in native["metrics"]} == {
+        "exact-match": 1.0,
+        "f1-score": 1.0,
+    }
     assert single["results"][0]["scores"] == [
-        {"model": "prod"} | {m["name"]: m["value"] for m in native["metrics"]}
+        {"model": "prod", "exact-match": 100.0, "f1-score": 100.0}
     ]
     assert missing.status_code == 404 and missing.json() == {"detail": "run 'req-nope' not found"}
     assert missing_number.status_code == 404

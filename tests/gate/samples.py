@@ -88,6 +88,9 @@ def comparison(metric: str, outcome: str, **fields: object) -> MetricComparison:
         "upper": 0.0077,
         "p_value": 0.6612,
         "p_adjusted": 1.0,
+        "bound": 0.0061,
+        "bound_side": "upper",
+        "bound_level": 0.95,
         "margin": 0.02,
         "reason": "change -0.0022 within tolerance (p=1)",
     }
@@ -137,6 +140,7 @@ EXACT_REGRESSED = comparison(
     upper=-0.0251,
     p_value=0.00011,
     p_adjusted=0.00033,
+    bound=-0.0278,
     reason="dropped 0.0483 (p=0.00033), beyond 0.02",
     degraded=31,
     improved=7,
@@ -197,6 +201,7 @@ def regressed() -> GateReport:
             upper=-0.1412,
             p_value=1.2e-07,
             p_adjusted=8.4e-07,
+            bound=-0.16,
             reason="dropped 0.2333 (p=8.4e-07), beyond 0.02",
             degraded=30,
             improved=2,
@@ -213,6 +218,7 @@ def regressed() -> GateReport:
             upper=0.0201,
             p_value=0.2402,
             p_adjusted=0.9608,
+            bound=0.0118,
             reason="a drop of 0.04356 is not ruled out with 120 cases; about 412 would tell",
             cases_needed=412,
         ),
@@ -241,6 +247,7 @@ def inconclusive() -> GateReport:
             upper=0.0789,
             p_value=0.4531,
             p_adjusted=0.4531,
+            bound=0.0692,
             reason="a drop of 0.05 is not ruled out with 40 cases; about 310 would tell",
             cases_needed=310,
             degraded=5,
@@ -266,6 +273,8 @@ def improved() -> GateReport:
             upper=0.0712,
             p_value=0.00011,
             p_adjusted=0.00022,
+            bound=0.0278,
+            bound_side="lower",
             reason="gained 0.0483 (p=0.00022)",
             degraded=7,
             improved=31,
@@ -290,7 +299,8 @@ def unknown_cost() -> GateReport:
     unknown = replace(OPERATIONS, prompt_tokens=None, completion_tokens=None, cost=None)
     new = run(42, operations=unknown)
     base = run(12, started=T0 - timedelta(days=3), operations=None, n_errors=0)
-    metrics = (comparison("exact-match", "pass"),)
+    # A verdict stored before one-sided bounds were: the report says n/a.
+    metrics = (comparison("exact-match", "pass", bound=None, bound_side=None, bound_level=None),)
     return report(verdict("pass", metrics), new=new, baseline=base)
 
 

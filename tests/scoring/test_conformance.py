@@ -228,12 +228,42 @@ def test_bleu_and_chrf_equal_sacrebleu_corpus_scores_with_signature() -> None:
     assert chrf.detail is not None and "version:" in chrf.detail
 
 
-def test_bleu_with_several_references_per_case() -> None:
-    refs = [["the cat is on the mat", "there is a cat on the mat"], ["hello world"]]
-    hyps = ["the cat sat on the mat", "hello world again"]
-    padded = [[r[0] for r in refs], [r[1] if len(r) > 1 else r[0] for r in refs]]
-    score = get_metric("bleu").compute(hyps, refs)
-    assert score.value == pytest.approx(sacrebleu.corpus_bleu(hyps, padded).score, abs=1e-9)
+SEVERAL_HYPS = ["the cat sat on the mat", "hello world again", "a quick brown fox jumps"]
+VARIABLE_REFS = [
+    ["the cat is on the mat", "there is a cat on the mat", "a cat sits on the mat"],
+    ["hello world"],
+    ["the quick brown fox jumps", "a fast brown fox leaps"],
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "reference"),
+    [
+        pytest.param("bleu", sacrebleu.metrics.BLEU, id="bleu"),
+        pytest.param("chrf", sacrebleu.metrics.CHRF, id="chrf"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("refs", "nrefs"),
+    [
+        pytest.param(VARIABLE_REFS, "nrefs:var", id="3-1-2-refs"),
+        pytest.param([r[:1] for r in VARIABLE_REFS], "nrefs:1", id="1-ref-each"),
+        pytest.param([(r * 2)[:2] for r in VARIABLE_REFS], "nrefs:2", id="2-refs-each"),
+    ],
+)
+def test_several_references_score_and_sign_as_sacrebleu(
+    name: str, reference: Any, refs: list[list[str]], nrefs: str
+) -> None:
+    # sacrebleu's own way to pass cases with different numbers of references: one stream
+    # per reference position, None where a case has no more.
+    width = max(len(r) for r in refs)
+    streams = [[r[i] if i < len(r) else None for r in refs] for i in range(width)]
+    metric = reference()
+    expected = metric.corpus_score(SEVERAL_HYPS, streams)
+    score = get_metric(name).compute(SEVERAL_HYPS, refs)
+    assert score.value == pytest.approx(expected.score, abs=1e-9)
+    assert score.detail == str(metric.get_signature())
+    assert score.detail is not None and score.detail.startswith(f"{nrefs}|")
 
 
 def test_form_checks() -> None:

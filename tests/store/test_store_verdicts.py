@@ -130,6 +130,8 @@ def test_a_verdict_is_stored_and_read_back_whole(store: Store, tmp_path: Path) -
     assert not verdict.dataset_changed
     (row,) = verdict.metrics
     assert (row.metric, row.degraded, row.improved, row.n) == ("accuracy", 30, 0, 200)
+    assert row.bound is not None and row.bound < 0  # read back below with the rest
+    assert (row.bound_side, row.bound_level) == ("upper", 0.95)
     assert len(verdict.changes) == 10 and verdict.changes[0].input["text"].startswith("question")
     assert store.list_verdicts(suite="qa", model="prod") == [verdict]
     assert store.latest_verdicts() == [verdict]

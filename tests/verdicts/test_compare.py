@@ -74,6 +74,9 @@ def test_a_true_drop_regresses_with_the_exact_mcnemar_p_value(tmp_path: Path) ->
     expected = stats.binomtest(0, 40, 0.5).pvalue
     assert row.p_value == pytest.approx(expected)
     assert row.delta == pytest.approx(-0.1)
+    # The bound of the one-sided test behind p_adjusted: a drop, bounded from above.
+    assert (row.bound_side, row.bound_level) == ("upper", 0.95)
+    assert row.bound is not None and row.lower < row.bound < 0
     # The diff lists degraded cases first, each with both predictions.
     assert result.changes and {c.change for c in result.changes} == {"degraded"}
     assert len(result.changes) == 10
@@ -171,6 +174,10 @@ def test_error_metrics_regress_when_they_rise(tmp_path: Path) -> None:
     worse = compare_cases(suite, cases(0.5), cases(2.0))
     better = compare_cases(suite, cases(2.0), cases(0.5))
     assert (worse.outcome, better.outcome) == ("regressed", "improved")
+    # Lower is better: a rise is tested (bounded from below), a fall for the improvement.
+    assert (worse.metrics[0].bound_side, better.metrics[0].bound_side) == ("lower", "upper")
+    assert worse.metrics[0].bound is not None and worse.metrics[0].bound > 0
+    assert better.metrics[0].bound is not None and better.metrics[0].bound < 0
 
 
 def test_latency_and_cost_are_judged_when_configured(tmp_path: Path) -> None:
