@@ -38,8 +38,8 @@ def test_majority_ties_go_to_the_first_seen_answer_and_mean_averages_numbers() -
 
 def test_repeated_binary_metric_with_mean_is_no_longer_a_proportion() -> None:
     evaluation = Evaluation([build_metric("accuracy")], repeats=Repeats("mean"))
-    for answers in (["a", "a"], ["a", "b"], ["b", "b"]):
-        scored = evaluation.add("a", [Attempt(p) for p in answers], {})
+    for i, answers in enumerate((["a", "a"], ["a", "b"], ["b", "b"])):
+        scored = evaluation.add(f"c{i}", "a", [Attempt(p) for p in answers], {})
         assert scored.attempts == answers
     (accuracy,) = evaluation.results().metrics
     assert accuracy.value == pytest.approx(0.5) and accuracy.n == 3
@@ -58,8 +58,8 @@ def test_slices_compute_every_metric_per_value_and_the_largest_gap() -> None:
         ("b", "b", "fr"),
         ("a", "a", None),
     ]
-    for expected, predicted, segment in rows:
-        evaluation.add(expected, [Attempt(predicted)], {"segment": segment})
+    for i, (expected, predicted, segment) in enumerate(rows):
+        evaluation.add(f"c{i}", expected, [Attempt(predicted)], {"segment": segment})
     result = evaluation.results()
     by_slice = {(s.value, s.metric): s for s in result.slices}
     assert by_slice["en", "accuracy"].score == 1.0 and by_slice["en", "accuracy"].n == 2
@@ -77,8 +77,8 @@ def test_slice_gap_needs_two_values() -> None:
 
 def test_metric_that_cannot_be_computed_is_skipped_with_reason() -> None:
     evaluation = Evaluation([build_metric("roc-auc"), build_metric("accuracy")])
-    evaluation.add("1", [Attempt("1", None)], {})
-    evaluation.add("0", [Attempt("0", None)], {})
+    evaluation.add("c1", "1", [Attempt("1", None)], {})
+    evaluation.add("c2", "0", [Attempt("0", None)], {})
     result = evaluation.results()
     assert [m.name for m in result.metrics] == ["accuracy"]
     assert result.skipped and "roc-auc" in result.skipped[0]
