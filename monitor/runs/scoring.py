@@ -116,7 +116,7 @@ class ScoringStage:
         self._on_error = on_error
         self._pool = pool.executor() if pool is not None else None
         self._in_flight = 2 * pool.processes if pool is not None else 0
-        self._scorer = pickle.dumps(evaluation.scorer) if pool is not None else b""
+        self._scorer: bytes | None = None  # pickled when first sent: a failure fails the run
         self._queued: deque[tuple[Case, Answer]] = deque()
         self._batches: deque[tuple[list[tuple[Case, Answer]], asyncio.Future[list[Scored]]]]
         self._batches = deque()
@@ -170,6 +170,8 @@ class ScoringStage:
         batch and one more waiting."""
         assert self._pool is not None
         loop = asyncio.get_running_loop()
+        if self._scorer is None:
+            self._scorer = pickle.dumps(self._evaluation.scorer)
         while self._queued and len(self._batches) < self._in_flight:
             batch = [self._queued.popleft() for _ in range(min(BATCH, len(self._queued)))]
             cases = [

@@ -21,7 +21,7 @@ from monitor.scoring import base
 from monitor.scoring.evaluation import Attempt, Evaluation
 from monitor.store import Store
 from monitor.verdicts.service import Configured, judge_run
-from tests.scoring.stalling import Stall
+from tests.scoring.stalling import Boom, Stall
 from tests.servers import serve_in_thread
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
@@ -140,6 +140,22 @@ async def test_scoring_that_stalls_does_not_hold_the_requests(
     assert scores["c00"][stall] == 1.0  # its scoring ended after the 24th request came
     assert sorted(asked) == list(range(n))
     assert {m.name: m.value for m in run.metrics}[stall] == 1.0
+
+
+async def test_a_metric_that_raises_in_a_worker_process_fails_the_run(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(base._REGISTRY, Boom.name, Boom)
+    rows = [
+        {"id": f"c{i:02d}", "x": i, "answer": "boom" if i == 5 else "ok", "segment": "a"}
+        for i in range(20)
+    ]
+    suite = write_suite(tmp_path, rows, ["boom", "contains"])
+    run = await run_against(store, suite, lambda x: "ok", 4)
+    assert run.status is RunStatus.FAILED
+    assert run.error == "internal error: RuntimeError: a bug in the metric"
+    # The cases scored before and after the bad one are kept; the bad batch is not.
+    assert 0 < len(store.list_cases(run.id, limit=None)) < 20
 
 
 async def test_scoring_in_worker_processes_gives_the_in_process_numbers(

@@ -34,3 +34,17 @@ class Stall(PerCaseMetric):
                 return 1.0
             sum(range(10_000))  # busy, as scoring is: no sleep that would free the GIL
         return 0.0
+
+
+class Boom(PerCaseMetric):
+    """A CPU-bound metric with a bug: scoring the case whose expected value is ``"boom"``
+    raises."""
+
+    name = "boom"
+    tasks = frozenset({"text"})
+    cpu_bound = True
+
+    def score_case(self, prediction: Any, expected: Any, scores: Any = None) -> float:
+        if expected == "boom":
+            raise RuntimeError("a bug in the metric")
+        return 1.0
