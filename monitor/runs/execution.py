@@ -1,5 +1,6 @@
-"""One run in motion: the workers that ask the model, the evaluation that scores the
-answers, the batches on their way to the store, the deadline and the error budget.
+"""One run in motion: the workers that ask the model, the scoring stage and the evaluation
+that score the answers, the batches on their way to the store, the deadline and the error
+budget.
 
 ``Runner.run`` creates an ``Execution`` for every run it registers and hands it the
 runner's adapter, its batch settings and its ``_finish``; see ``monitor.runs.runner`` for
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,8 +23,15 @@ from monitor.errors import AdapterError
 from monitor.records import Case, CaseResult, RunOperations, RunStatus
 from monitor.runs.case_feed import CaseFeed
 from monitor.runs.datasets import field_value
+from monitor.runs.scoring import Answer, ScoringStage
 from monitor.runs.writes import BatchWrites
-from monitor.scoring.evaluation import Attempt, Evaluation, Repeats
+from monitor.scoring.evaluation import (
+    Evaluation,
+    EvaluationResult,
+    Repeats,
+    Scored,
+    evaluation_results,
+)
 from monitor.scoring.operations import OperationsRecorder, Price
 
 if TYPE_CHECKING:
@@ -35,10 +43,6 @@ DEADLINE = "not answered before the run's deadline"
 
 Progress = Callable[[int, int], None]
 """Called with (cases done, cases in the run) as cases complete."""
-
-_Answer = tuple[list[Prediction], AdapterError | None]
-"""A case's predictions, and the error that stopped it (its earlier attempts still count
-for latency, tokens and cost)."""
 
 
 @dataclass
@@ -83,9 +87,12 @@ class Execution:
         self.writes = BatchWrites(
             self.runner._writer, self.runner._store, self.run_id, self._write_failed
         )
-        self.answers: deque[tuple[Case, _Answer]] = deque()
-        self.scoring_due = False
+        self.flushing = True  # a full batch starts a write; not while the run stops
         self.broken: BaseException | None = None  # what stops the run: a bug, a failed write
+        pool = self.runner._scoring if self.evaluation.cpu_bound else None
+        self.scoring = ScoringStage(
+            self.evaluation, self._take, self._after_scoring, self._write_failed, pool
+        )
 
     async def execute(self) -> None:
         adapter = self.runner._adapter(self.model)
@@ -103,13 +110,14 @@ class Execution:
         except Exception:
             await _stop(workers)
             raise
+        await self.scoring.drain()
         await self._flush()
         await self.writes.settle()
         if self.broken is not None:
             raise self.broken
         if self.feed.error is not None:
             raise self.feed.error
-        result = await asyncio.to_thread(self.evaluation.results)
+        result = await self._results()
         for reason in result.skipped:
             logger.warning("run %d: metric skipped: %s", self.run_id, reason)
         failure = self._budget_failure()
@@ -125,12 +133,13 @@ class Execution:
             self.in_flight[index] = case
             answer = await self._ask(adapter, case)
             del self.in_flight[index]
-            self._answered(case, answer)
+            self.scoring.put(case, answer)
+            await self.scoring.room()
             if self.broken is not None:
                 raise self.broken
             await self.writes.keep_up()
 
-    async def _ask(self, adapter: Adapter, case: Case) -> _Answer:
+    async def _ask(self, adapter: Adapter, case: Case) -> Answer:
         predictions: list[Prediction] = []
         for _ in range(self.suite.repeats):
             try:
@@ -139,53 +148,26 @@ class Execution:
                 return predictions, exc
         return predictions, None
 
-    def _answered(self, case: Case, answer: _Answer) -> None:
-        """Queue an answer to be scored once every worker woken with it has sent its
-        next request (see ``_score_answers``)."""
-        self.answers.append((case, answer))
-        if not self.scoring_due:
-            self.scoring_due = True
-            asyncio.get_running_loop().call_soon(self._score_answers)
+    def _take(self, case: Case, answer: Answer, scored: Scored | None) -> None:
+        """Record a case the scoring stage is done with; start a write at a full batch."""
+        predictions, error = answer
+        for p in predictions:
+            self.recorder.request(p.latency_seconds, p.prompt_tokens, p.completion_tokens)
+        if error is not None:
+            self._record(self._failed(case, error.kind, str(error)))
+        else:
+            assert scored is not None
+            self._record(self._scored(case, predictions, scored))
+        if self.flushing and len(self.buffer) >= self.runner._batch_size:
+            self._start_flush()
 
-    def _score_answers(self) -> None:
-        """Score and record the answers queued since the last call, and start a batch
-        write when one is due.
+    def _after_scoring(self) -> None:
+        if self.flushing and self._flush_due():
+            self._start_flush()
 
-        Answers arrive together (the model answers the requests sent together), and the
-        event loop wakes every worker with an answer in one pass. Scoring in that pass
-        would hold back each worker's next request by the scoring of every answer before
-        it; scheduled with ``call_soon``, this runs after the pass, when every one of those
-        requests is on its way. An error here (a bug, not a model's) ends the run: the
-        workers raise it.
-        """
-        self.scoring_due = False
-        try:
-            self._score_pending(flush=True)
-            if self._flush_due():
-                self._start_flush()
-        except Exception as exc:
-            self.broken = exc
-
-    def _score_pending(self, *, flush: bool) -> None:
-        """Score and record every queued answer; with ``flush``, start a write at each
-        full batch."""
-        answers, size = self.answers, self.runner._batch_size
-        while answers:
-            case, (predictions, error) = answers.popleft()
-            for p in predictions:
-                self.recorder.request(p.latency_seconds, p.prompt_tokens, p.completion_tokens)
-            if error is not None:
-                self._record(self._failed(case, error.kind, str(error)))
-            else:
-                self._record(self._scored(case, predictions))
-            if flush and len(self.buffer) >= size:
-                self._start_flush()
-
-    def _scored(self, case: Case, predictions: Sequence[Prediction]) -> CaseResult:
+    def _scored(self, case: Case, predictions: Sequence[Prediction], scored: Scored) -> CaseResult:
         slices = {name: field_value(case, name) for name in self.suite.slices}
-        scored = self.evaluation.add(
-            case.expected, [Attempt(p.value, p.scores) for p in predictions], slices
-        )
+        self.evaluation.record(case.id, case.expected, scored, slices)
         return CaseResult(
             case.id,
             case.inputs,
@@ -199,6 +181,16 @@ class Execution:
             attempts=scored.attempts,
             model_scores=scored.model_scores,
         )
+
+    async def _results(self) -> EvaluationResult:
+        """The aggregates, computed off the event loop: in a worker process when the
+        suite's metrics are CPU-bound (a bootstrap of BLEU recomputes it 1,000 times), so
+        other runs' requests are not held by this one's GIL."""
+        if self.scoring.off_loop:
+            pool = self.runner._scoring.executor()
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(pool, evaluation_results, self.evaluation)
+        return await asyncio.to_thread(self.evaluation.results)
 
     def _failed(self, case: Case, kind: str, error: str) -> CaseResult:
         return CaseResult(
@@ -226,7 +218,7 @@ class Execution:
         ``timeout``, in batches like any other result: first the cases being asked, then
         the rest of the dataset, read through."""
         await _stop(workers)
-        self._score_pending(flush=True)
+        await self.scoring.drain()
         asked, self.in_flight = [self.in_flight[i] for i in sorted(self.in_flight)], {}
         logger.warning(
             "run %d: deadline passed, %d cases unanswered", self.run_id, self.size - self.done
@@ -256,7 +248,6 @@ class Execution:
         self.broken = self.broken or error
 
     async def _flush(self) -> None:
-        self._score_pending(flush=True)
         write = self._start_flush()
         if write is not None:
             # Shielded: a worker cancelled at the deadline must not leave its batch
@@ -266,15 +257,17 @@ class Execution:
     async def store_the_rest(self) -> None:
         """For a run that is failing: score what was answered, let the writes under way
         end (failed or not), and store what is buffered."""
-        self._score_pending(flush=False)
+        self.flushing = False
+        self.scoring.score_now()
         await self.writes.ended()
         batch, self.buffer = self.buffer, []
         await asyncio.to_thread(self.writes.write_now, batch)
 
     def flush_now(self) -> None:
         """``store_the_rest``, synchronously: for a run being cancelled."""
+        self.flushing = False
         try:
-            self._score_pending(flush=False)
+            self.scoring.score_now()
         finally:
             self.writes.ended_now()
             batch, self.buffer = self.buffer, []

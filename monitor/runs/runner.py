@@ -3,11 +3,13 @@
 The runner never lets a misbehaving endpoint crash it: each failed case is recorded with
 its error kind, and the run ends ``failed`` with a reason when too many cases failed. Cases
 are asked by a pool of workers; the answers that arrive together are scored together, once
-every worker woken with one has sent its next request, and written to the store in batches
-(every ``batch_size`` cases or ``flush_interval`` seconds) on a writer thread, so a
-100k-case run holds neither every result in memory nor writes row by row, and the model
-never waits for scoring or the store. ``finish_run`` then stores the
-aggregates and the final status in one transaction. A cancelled run (daemon shutdown) keeps
+every worker woken with one has sent its next request (on the event loop for cheap metrics,
+in worker processes for CPU-bound ones: see ``monitor.runs.scoring``), and written to the
+store in batches (every ``batch_size`` cases or ``flush_interval`` seconds) on a writer
+thread, so a 100k-case run holds neither every result in memory nor writes row by row, and
+the model never waits for scoring or the store, nor does scoring land in a request's
+latency. ``finish_run`` then stores the aggregates and the final status in one
+transaction. A cancelled run (daemon shutdown) keeps
 the cases it had and is stored as ``interrupted``, never left ``running``. A suite's
 ``deadline`` bounds the whole run: cases not answered by then are recorded with error kind
 ``timeout`` and the run is judged by its error budget.
@@ -38,6 +40,7 @@ from monitor.records import Case, Run, RunStatus
 from monitor.runs.case_feed import CaseFeed
 from monitor.runs.datasets import DatasetStream, open_dataset
 from monitor.runs.execution import Execution, Progress
+from monitor.runs.scoring import ScoringPool
 from monitor.scoring.evaluation import EvaluationResult
 from monitor.store import Store
 
@@ -50,7 +53,9 @@ class Runner:
     """Runs suites against models. Keeps one adapter (and HTTP client) per model and URL.
 
     ``observer`` hears about every request sent to a model (the daemon's Prometheus
-    instruments); by default nothing is observed.
+    instruments); by default nothing is observed. CPU-bound metrics are scored in
+    ``scoring_processes`` worker processes (by default one a CPU, less one), started when
+    the first suite that has one runs.
     """
 
     def __init__(
@@ -62,6 +67,7 @@ class Runner:
         batch_size: int = 500,
         flush_interval: float = 1.0,
         observer: RequestObserver = NO_OBSERVER,
+        scoring_processes: int | None = None,
     ) -> None:
         self._store = store
         self._transport = transport
@@ -72,6 +78,7 @@ class Runner:
         self._adapters: dict[str, Adapter] = {}
         # Batch writes, in order, off the event loop; one thread for every run.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-writer")
+        self._scoring = ScoringPool(scoring_processes)
 
     async def run(
         self,
@@ -187,11 +194,13 @@ class Runner:
         return adapter
 
     async def aclose(self) -> None:
-        """Close every adapter's HTTP client, and the writer thread."""
+        """Close every adapter's HTTP client, the writer thread and the scoring
+        processes."""
         adapters, self._adapters = list(self._adapters.values()), {}
         for adapter in adapters:
             await adapter.aclose()
         self._writer.shutdown(wait=False)
+        await self._scoring.aclose()
 
 
 def _no_cases() -> Generator[Case, None, None]:

@@ -75,6 +75,10 @@ class Metric(ABC):
     higher_is_better: ClassVar[bool] = True
     """False for error metrics (MAE, RMSE, MAPE, log loss): a verdict judges a rise as a
     regression."""
+    cpu_bound: ClassVar[bool] = False
+    """True when scoring costs enough CPU (ROUGE's longest common subsequence in pure
+    Python, sacrebleu's n-gram statistics, a JSON Schema validation) that a run scores its
+    suite in worker processes, off the event loop that reads the model's answers."""
 
     def __init__(self, **options: Any) -> None:
         for key, value in options.items():
@@ -91,6 +95,11 @@ class Metric(ABC):
         self.settings.update(options)
         self._given = dict(options)
         self.check()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as its class and options and built again on the other side: what
+        # ``check`` prepared (a ROUGE scorer, a schema validator) need not pickle.
+        return _rebuild, (type(self), self._given)
 
     def check(self) -> None:  # noqa: B027 - optional hook
         """Refuse option values that are well typed but meaningless (raise ``ValueError``)."""
@@ -265,6 +274,10 @@ def build_metric(spec: str | Mapping[str, Any]) -> Metric:
         return get_metric(name, **options)
     except KeyError as exc:
         raise ValueError(exc.args[0]) from None
+
+
+def _rebuild(cls: type[Metric], options: dict[str, Any]) -> Metric:
+    return cls(**options)
 
 
 def _same_length(name: str, predictions: Sequence[Any], expected: Sequence[Any]) -> None:

@@ -3,16 +3,23 @@
 The runner hands each answered case to ``Evaluation.add`` and stores the returned per-case
 scores right away; the evaluation keeps only what the aggregates need: one float per case
 and per-case metric, the answers themselves only when a corpus metric (F1 macro, BLEU,
-ROC AUC, ...) needs them, and each case's slice values. ``results`` then computes every
-aggregate with n and a 95% interval, overall and per slice, plus the largest gap between
-slices.
+ROC AUC, ...) needs them, each case's slice values and its id. ``results`` then computes
+every aggregate with n and a 95% interval, overall and per slice, plus the largest gap
+between slices.
+
+Scoring one case (``CaseScorer``) is apart from recording it (``Evaluation.record``), so
+the runner can score in worker processes (``score_cases``) and record on its event loop.
+Cases arrive in whatever order the model answers them; every aggregate, and so every
+bootstrap, sees them sorted by case id, so the same answers give the same intervals at
+any concurrency.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 from array import array
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +72,61 @@ class Repeats:
     numeric: bool = False
 
 
+class CaseScorer:
+    """Scores one answered case with a suite's per-case metrics and its repeat settings.
+    Pure, and picklable (metrics pickle as their class and options), so it can run in a
+    worker process and give the same scores as in the runner's own."""
+
+    def __init__(self, metrics: Sequence[Metric], repeats: Repeats) -> None:
+        self.metrics = [m for m in metrics if isinstance(m, PerCaseMetric)]
+        self.repeats = repeats
+
+    def score(self, expected: Any, attempts: Sequence[Attempt]) -> Scored:
+        """What to store for a case answered by ``attempts`` (one or more)."""
+        predictions = [a.prediction for a in attempts]
+        settings = self.repeats
+        chosen = majority_index(predictions) if len(attempts) > 1 else 0
+        scores: dict[str, float] = {}
+        for metric in self.metrics:
+            each = [metric.score_case(a.prediction, expected, a.scores) for a in attempts]
+            scores[metric.label] = reduce_scores(
+                each,
+                settings.reducer,
+                majority=chosen,
+                pass_score=settings.pass_score,
+                at_least=settings.at_least,
+            )
+        answer = (
+            representative(predictions, settings.reducer, numeric=settings.numeric)
+            if len(attempts) > 1
+            else predictions[0]
+        )
+        return Scored(
+            answer, predictions if len(attempts) > 1 else None, scores, attempts[chosen].scores
+        )
+
+
+_SCORERS: OrderedDict[bytes, CaseScorer] = OrderedDict()
+"""In a worker process: the scorers of the last few suites, by their pickle."""
+
+
+def score_cases(scorer: bytes, cases: Sequence[tuple[Any, Sequence[Attempt]]]) -> list[Scored]:
+    """Score ``cases`` (expected value, attempts) with the pickled ``scorer``: the task a
+    worker process runs. The scorer is unpickled (its metrics built) once per process and
+    kept, so a run pays building its metrics once, not per batch."""
+    built = _SCORERS.get(scorer)
+    if built is None:
+        built = _SCORERS[scorer] = pickle.loads(scorer)  # the runner's own pickle
+        while len(_SCORERS) > 8:
+            _SCORERS.popitem(last=False)
+    return [built.score(expected, attempts) for expected, attempts in cases]
+
+
+def evaluation_results(evaluation: Evaluation) -> EvaluationResult:
+    """``evaluation.results()``: a function a worker process can be given."""
+    return evaluation.results()
+
+
 class Evaluation:
     """Per-case scoring now, aggregates later, for one run."""
 
@@ -78,6 +140,7 @@ class Evaluation:
     ) -> None:
         self._metrics = list(metrics)
         self._repeats = repeats or Repeats()
+        self.scorer = CaseScorer(self._metrics, self._repeats)
         self._slice_fields = list(slices)
         self._seed = seed
         self._per_case = {m.label: array("d") for m in self._metrics if _per_case(m)}
@@ -86,57 +149,55 @@ class Evaluation:
         # Slice values as small integer codes (4 bytes a case), decoded at the end.
         self._slice_codes: dict[str, array[int]] = {name: array("i") for name in slices}
         self._slice_names: dict[str, dict[str, int]] = {name: {} for name in slices}
+        self._ids = CaseIds()
         self._repeated = False
         self.n = 0
 
-    def add(self, expected: Any, attempts: Sequence[Attempt], slices: Mapping[str, Any]) -> Scored:
-        """Score one answered case (one or more attempts); return what to store for it."""
-        predictions = [a.prediction for a in attempts]
-        settings = self._repeats
-        chosen = majority_index(predictions) if len(attempts) > 1 else 0
-        scores: dict[str, float] = {}
-        for metric in self._metrics:
-            if isinstance(metric, PerCaseMetric):
-                each = [metric.score_case(a.prediction, expected, a.scores) for a in attempts]
-                scores[metric.label] = reduce_scores(
-                    each,
-                    settings.reducer,
-                    majority=chosen,
-                    pass_score=settings.pass_score,
-                    at_least=settings.at_least,
-                )
-        answer = (
-            representative(predictions, settings.reducer, numeric=settings.numeric)
-            if len(attempts) > 1
-            else predictions[0]
-        )
+    @property
+    def cpu_bound(self) -> bool:
+        """Whether any metric is CPU-bound enough to be scored off the event loop."""
+        return any(m.cpu_bound for m in self._metrics)
+
+    def add(
+        self, case_id: str, expected: Any, attempts: Sequence[Attempt], slices: Mapping[str, Any]
+    ) -> Scored:
+        """Score one answered case (one or more attempts), record it, and return what to
+        store for it."""
+        scored = self.scorer.score(expected, attempts)
+        self.record(case_id, expected, scored, slices)
+        return scored
+
+    def record(
+        self, case_id: str, expected: Any, scored: Scored, slices: Mapping[str, Any]
+    ) -> None:
+        """Keep what the aggregates need of a case ``CaseScorer`` scored."""
         if self._corpus:
-            self._columns[0].append(answer)
+            self._columns[0].append(scored.prediction)
             self._columns[1].append(expected)
-            self._columns[2].append(attempts[chosen].scores)
+            self._columns[2].append(scored.model_scores)
         for label, values in self._per_case.items():
-            values.append(scores[label])
+            values.append(scored.scores[label])
         for name in self._slice_fields:
             codes = self._slice_names[name]
             key = _slice_key(slices.get(name))
             self._slice_codes[name].append(codes.setdefault(key, len(codes)))
-        self._repeated |= len(attempts) > 1
+        self._ids.append(case_id)
+        self._repeated |= scored.attempts is not None
         self.n += 1
-        return Scored(
-            answer, predictions if len(attempts) > 1 else None, scores, attempts[chosen].scores
-        )
 
     def results(self) -> EvaluationResult:
         """Every metric overall and per slice value; empty when no case was answered."""
         if self.n == 0:
             return EvaluationResult([], [], [], [])
         skipped: list[str] = []
-        metrics = self._values(np.arange(self.n), skipped, "")
+        # Every group of cases in case id order, whatever order the answers came in.
+        order = self._ids.order()
+        metrics = self._values(order, skipped, "")
         slices: list[SliceMetric] = []
         for name, codes in self._slice_codes.items():
-            column = np.frombuffer(codes, dtype=np.int32)
+            column = np.frombuffer(codes, dtype=np.int32)[order]
             for key, code in sorted(self._slice_names[name].items()):
-                members = np.flatnonzero(column == code)
+                members = order[column == code]
                 for value in self._values(members, skipped, f" for {name}={key}"):
                     slices.append(
                         SliceMetric(
@@ -186,6 +247,39 @@ class Evaluation:
             subset_scores,
             seed=self._seed,
         )
+
+
+class CaseIds:
+    """The ids of recorded cases, in the order they came, packed: their UTF-8 bytes end to
+    end and an 8-byte offset a case, not a Python string each."""
+
+    def __init__(self) -> None:
+        self._bytes = bytearray()
+        self._ends = array("q")
+
+    def append(self, case_id: str) -> None:
+        self._bytes += case_id.encode()
+        self._ends.append(len(self._bytes))
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def order(self) -> np.ndarray[Any, np.dtype[np.intp]]:
+        """The positions of the cases sorted by id (ids are unique in a dataset). UTF-8
+        bytes sort as their strings do, so this is Python's order of the ids."""
+        n = len(self._ends)
+        if n == 0:
+            return np.arange(0)
+        ends = np.frombuffer(self._ends, dtype=np.int64)
+        starts = np.concatenate(([0], ends[:-1]))
+        width = max(1, int((ends - starts).max()))
+        # One fixed-width row per id, NUL-padded: numpy compares such rows as bytes, so a
+        # shorter id sorts before the longer ones it begins.
+        packed = np.zeros((n, width), dtype=np.uint8)
+        data = np.frombuffer(bytes(self._bytes), dtype=np.uint8)
+        row = np.repeat(np.arange(n), ends - starts)
+        packed[row, np.arange(len(data)) - np.repeat(starts, ends - starts)] = data
+        return np.argsort(packed.view(f"S{width}").ravel(), kind="stable")
 
 
 def _continuous(metric: PerCaseMetric, values: np.ndarray[Any, Any], seed: int) -> MetricScore:

@@ -31,6 +31,7 @@ def references(expected: Any) -> list[str]:
 
 class _Rouge(PerCaseMetric):
     tasks = _TEXT
+    cpu_bound = True
     rouge_type: ClassVar[str]
     options: ClassVar[Mapping[str, Option]] = {"stemming": Option((bool,), False)}
 
@@ -81,6 +82,7 @@ class RougeLsum(_Rouge):
 
 class _Sacrebleu(CorpusMetric):
     tasks = _TEXT
+    cpu_bound = True
 
     def _metric(self) -> Any:
         raise NotImplementedError

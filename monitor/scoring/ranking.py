@@ -94,6 +94,7 @@ class NdcgAtK(_AtK):
     """
 
     name = "ndcg@k"
+    cpu_bound = True  # a scikit-learn call per case
 
     def score_case(self, prediction: Any, expected: Any, scores: Any = None) -> float:
         import numpy as np

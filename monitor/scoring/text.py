@@ -154,6 +154,7 @@ class JsonSchema(PerCaseMetric):
     name = "json-schema"
     tasks = _TEXT
     binary = True
+    cpu_bound = True
     options: ClassVar[Mapping[str, Option]] = {"schema": Option((dict,))}
 
     def check(self) -> None:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import pickle
+import random
+
 import pytest
 
 from monitor.records import SliceMetric
 from monitor.scoring import build_metric
-from monitor.scoring.evaluation import Attempt, Evaluation, Repeats, slice_gaps
+from monitor.scoring.evaluation import (
+    Attempt,
+    CaseIds,
+    Evaluation,
+    Repeats,
+    score_cases,
+    slice_gaps,
+)
 from monitor.scoring.operations import OperationsRecorder, Price
 from monitor.scoring.repeats import majority_index, reduce_scores, representative
 
@@ -38,8 +48,8 @@ def test_majority_ties_go_to_the_first_seen_answer_and_mean_averages_numbers() -
 
 def test_repeated_binary_metric_with_mean_is_no_longer_a_proportion() -> None:
     evaluation = Evaluation([build_metric("accuracy")], repeats=Repeats("mean"))
-    for answers in (["a", "a"], ["a", "b"], ["b", "b"]):
-        scored = evaluation.add("a", [Attempt(p) for p in answers], {})
+    for i, answers in enumerate((["a", "a"], ["a", "b"], ["b", "b"])):
+        scored = evaluation.add(f"c{i}", "a", [Attempt(p) for p in answers], {})
         assert scored.attempts == answers
     (accuracy,) = evaluation.results().metrics
     assert accuracy.value == pytest.approx(0.5) and accuracy.n == 3
@@ -58,8 +68,8 @@ def test_slices_compute_every_metric_per_value_and_the_largest_gap() -> None:
         ("b", "b", "fr"),
         ("a", "a", None),
     ]
-    for expected, predicted, segment in rows:
-        evaluation.add(expected, [Attempt(predicted)], {"segment": segment})
+    for i, (expected, predicted, segment) in enumerate(rows):
+        evaluation.add(f"c{i}", expected, [Attempt(predicted)], {"segment": segment})
     result = evaluation.results()
     by_slice = {(s.value, s.metric): s for s in result.slices}
     assert by_slice["en", "accuracy"].score == 1.0 and by_slice["en", "accuracy"].n == 2
@@ -77,8 +87,8 @@ def test_slice_gap_needs_two_values() -> None:
 
 def test_metric_that_cannot_be_computed_is_skipped_with_reason() -> None:
     evaluation = Evaluation([build_metric("roc-auc"), build_metric("accuracy")])
-    evaluation.add("1", [Attempt("1", None)], {})
-    evaluation.add("0", [Attempt("0", None)], {})
+    evaluation.add("c1", "1", [Attempt("1", None)], {})
+    evaluation.add("c2", "0", [Attempt("0", None)], {})
     result = evaluation.results()
     assert [m.name for m in result.metrics] == ["accuracy"]
     assert result.skipped and "roc-auc" in result.skipped[0]
@@ -107,3 +117,48 @@ def test_cost_is_known_only_with_a_price_and_usage_on_every_request() -> None:
     no_usage.request(0.1, 10, 5)
     no_usage.request(0.1, None, None)
     assert no_usage.summary(1.0).cost is None and no_usage.summary(1.0).prompt_tokens is None
+
+
+def _evaluation(order: list[int]) -> Evaluation:
+    metrics = ["exact-match", "f1-score", "rouge-l", "bleu", {"name": "f1", "average": "macro"}]
+    evaluation = Evaluation([build_metric(m) for m in metrics], slices=["segment"], seed=3)
+    for i in order:
+        answer = ["a b c", "a b", "b c d", "c"][i % 4]
+        expected = ["a b c", "b c d"][i % 2]
+        evaluation.add(f"id-{i}", expected, [Attempt(answer)], {"segment": f"s{i % 3}"})
+    return evaluation
+
+
+def test_aggregates_do_not_depend_on_the_order_cases_came_in() -> None:
+    # Every bootstrap resamples the cases sorted by id: answers that finish in another
+    # order (another concurrency) give the same intervals, overall and per slice.
+    order = list(range(60))
+    shuffled = random.Random(5).sample(order, len(order))
+    first, second = _evaluation(order).results(), _evaluation(shuffled).results()
+    assert first == second
+    assert all(m.lower is not None and m.lower < m.upper for m in first.metrics if m.upper)
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        pytest.param(["b", "a", "ab", "", "aa"], id="prefixes"),
+        pytest.param(["10", "9", "100", "1"], id="digits-as-text"),
+        pytest.param(["é", "z", "中", "e"], id="non-ascii"),
+    ],
+)
+def test_case_ids_sort_as_python_sorts_their_strings(ids: list[str]) -> None:
+    packed = CaseIds()
+    for case_id in ids:
+        packed.append(case_id)
+    assert [ids[i] for i in packed.order()] == sorted(ids)
+
+
+def test_a_pickled_scorer_scores_as_the_original() -> None:
+    # What a scoring process gets: the metrics as their class and options, built again.
+    schema = {"type": "object", "required": ["a"]}
+    metrics = [build_metric(m) for m in ("rouge-lsum", {"name": "json-schema", "schema": schema})]
+    scorer = Evaluation(metrics, repeats=Repeats("majority")).scorer
+    cases = [("a b\nc", [Attempt("a b\nd"), Attempt('{"a": 1}'), Attempt("a b\nd")])]
+    assert score_cases(pickle.dumps(scorer), cases) == [scorer.score(*cases[0])]
+    assert pickle.loads(pickle.dumps(metrics[1])).label == metrics[1].label
