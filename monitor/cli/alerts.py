@@ -3,7 +3,6 @@ one sink, silences for the direct sinks."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from pathlib import Path
@@ -73,6 +72,8 @@ def test_alert(config_path: Path, sink_name: str) -> None:
     if sink_config is None:
         known = ", ".join(s.name for s in config.alerts.sinks) or "none"
         fail(EXIT_USAGE, f"unknown sink {sink_name!r}; configured: {known}")
+    import asyncio
+
     from monitor.notify.sending import send_test
 
     result = asyncio.run(send_test(sink_config, public_url=config.server.public_url))

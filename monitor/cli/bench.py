@@ -9,7 +9,6 @@ command runs, not when the CLI starts.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import sys
@@ -220,6 +219,8 @@ def bench_command(
         console = None if json_output else Console(stderr=True)
         preload()
         freeze_startup_objects()
+        import asyncio
+
         runs = asyncio.run(bench(config, suite, names, store, console=console))
     except MonitorError as exc:
         fail(EXIT_STARTUP, str(exc))

@@ -9,7 +9,6 @@ Exit codes:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from collections.abc import Callable
@@ -74,6 +73,8 @@ def serve(start: Callable[[], Any]) -> NoReturn:
     not start). Start-up's objects are frozen first (``monitor.daemon.heap``)."""
     freeze_startup_objects()
     try:
+        import asyncio
+
         asyncio.run(start())
     except StartupError as exc:
         fail(EXIT_STARTUP, f"cannot start: {exc}")

@@ -13,7 +13,6 @@ verdict.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from pathlib import Path
@@ -137,6 +136,8 @@ def _local(
             return EXIT_USAGE, str(exc), None
         preload()
         freeze_startup_objects()
+        import asyncio
+
         run = asyncio.run(_run_once(Runner(store), suite, model))
         if run.status != RunStatus.SUCCEEDED:
             reason = f"run {run.id} {run.status}: {run.error}"
@@ -193,6 +194,8 @@ def _remote(
     token = os.environ.get(TOKEN_ENV)
     if not token:
         fail(EXIT_USAGE, f"--remote needs a token with the write scope in ${TOKEN_ENV}")
+    import asyncio
+
     result = asyncio.run(
         remote_report(
             url,
