@@ -8,8 +8,7 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 # Exactly what CI tested: the lock (hash-checked), first the pip and setuptools that read
-# it, then the daemon's dependencies with the report extra (Evidently, for HTML drift
-# reports; its telemetry is off below), then monitor itself without resolving anything.
+# it, then the daemon's dependencies, then monitor itself without resolving anything.
 COPY requirements/pip.txt requirements/run.txt ./requirements/
 RUN python -m venv /opt/monitor \
     && /opt/monitor/bin/pip install --no-compile -r requirements/pip.txt \

@@ -18,6 +18,7 @@ from monitor.errors import BatchError
 from monitor.records import DriftReport
 from monitor.store import Store
 from monitor.streams.batch import body_format, encode, parse_batch, parse_labels
+from monitor.streams.html import CONTENT_SECURITY_POLICY
 
 router = APIRouter(tags=["streams"])
 
@@ -229,16 +230,26 @@ async def get_report(request: Request, report_id: int) -> DriftReportOut:
     return DriftReportOut.of(report)
 
 
+# Pages stored by earlier versions carry Evidently's scripts: under this policy they do not run.
+REPORT_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 @router.get(
     "/v1/drift/{report_id}/report.html",
     response_class=HTMLResponse,
     responses={404: {"description": "No such report, or it has no HTML"}},
 )
 async def get_report_html(request: Request, report_id: int) -> HTMLResponse:
-    """The Evidently HTML report of a window, when the stream renders one."""
+    """The HTML report of a window, when the stream renders one: the engine's verdicts
+    per column with reference-vs-window plots. Served under a policy that lets no script
+    run and nothing load, so ingested text on it stays text."""
     html = await anyio.to_thread.run_sync(_store(request).get_drift_html, report_id)
     if html is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail=f"drift report {report_id} has no HTML report"
         )
-    return HTMLResponse(html)
+    return HTMLResponse(html, headers=REPORT_HEADERS)

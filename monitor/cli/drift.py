@@ -23,7 +23,7 @@ from monitor.errors import MonitorError
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
     help="Current data; default: the stream's latest complete window.",
 )
-@click.option("--html", type=click.Path(path_type=Path), help="Write Evidently's HTML report here.")
+@click.option("--html", type=click.Path(path_type=Path), help="Write the HTML report here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def drift(
     config_path: Path,

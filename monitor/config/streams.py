@@ -195,7 +195,7 @@ class ThresholdsConfig(Section):
 
 
 class ReportConfig(Section):
-    """``report``: the optional Evidently HTML report per window, on a bounded sample."""
+    """``report``: the optional HTML report per window; its plots count a bounded sample."""
 
     html: bool = False
     sample_rows: int = Field(5000, ge=100, le=1_000_000)

@@ -396,7 +396,7 @@ drift_reports = Table(
     Index("ix_drift_reports_stream_window_key", "stream", "window_key", unique=True),
     Index("ix_drift_reports_stream_id", "stream", "id"),
 )
-"""One drift report per stream window; ``html`` holds the optional Evidently report."""
+"""One drift report per stream window; ``html`` holds the optional HTML report."""
 
 stream_labels = Table(
     "stream_labels",

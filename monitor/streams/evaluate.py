@@ -201,7 +201,7 @@ class StreamEvaluator:
         result, current = self._compare(profile, window)
         html = None
         if self.stream.report.html and current is not None and result.status == "ok":
-            html = self._render(current)
+            html = self._render(result, current, window.key)
         report_id = self._store.add_drift_report(
             NewDriftReport(
                 stream=self.stream.name,
@@ -299,12 +299,12 @@ class StreamEvaluator:
         index = table.column_names.index(stream.label)
         return table.set_column(index, stream.label, array)
 
-    def _render(self, current: pa.Table) -> str | None:
+    def _render(self, result: DriftResult, current: pa.Table, key: str) -> str | None:
         from monitor.streams.html import render_report
 
         try:
             reference = load_reference(self.stream, self._store)
-            return render_report(self.stream, reference, current)
+            return render_report(self.stream, result, reference, current, window=key)
         except Exception as exc:  # a report is a nicety: never lose the drift result for it
             logger.warning("stream %s: HTML report failed: %s", self.stream.name, exc)
             return None

@@ -55,7 +55,7 @@ def compare_files(
     if html is not None:
         from monitor.streams.html import render_report
 
-        html.write_text(render_report(stream, ref_table, cur_table), encoding="utf-8")
+        html.write_text(render_report(stream, result, ref_table, cur_table), encoding="utf-8")
     return result
 
 

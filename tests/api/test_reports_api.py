@@ -105,6 +105,11 @@ async def test_html_route(client: httpx.AsyncClient, store: Store) -> None:
     answer = await client.get(f"/v1/drift/{with_html}/report.html")
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
     assert answer.text == "<!doctype html><p>drift</p>"
+    # Even a page stored by an earlier version (Evidently's scripts) cannot run script.
+    policy = answer.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "script-src" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert answer.headers["x-content-type-options"] == "nosniff"
     assert (await client.get(f"/v1/drift/{with_html}")).json()["html_url"] == (
         f"/v1/drift/{with_html}/report.html"
     )
