@@ -96,8 +96,18 @@ class MonitorProcess:
     by a thread so tests can wait for a line without blocking."""
 
     def __init__(
-        self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        open_files: int | None = None,
     ) -> None:
+        def limit() -> None:  # in the child, before exec: its soft and hard limit
+            import resource
+
+            assert open_files is not None
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "monitor", *args],
             stdout=subprocess.PIPE,
@@ -105,6 +115,7 @@ class MonitorProcess:
             text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
             cwd=cwd,
+            preexec_fn=limit if open_files is not None else None,
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str] = queue.Queue()

@@ -59,6 +59,17 @@ class ServerConfig(Section):
     Empty (the default): no ad-hoc endpoints at all."""
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     """The largest request body any route accepts (stream ingest has its own limit)."""
+    header_timeout: Duration = Field(timedelta(seconds=10), gt=timedelta(0))
+    """A request's line and headers must arrive within this of its first byte (or of the
+    connection opening), else the connection is closed: slow clients cannot hold it."""
+    body_timeout: Duration = Field(timedelta(seconds=60), gt=timedelta(0))
+    """A request's body must arrive within this of its headers."""
+    max_connections: int = Field(1000, ge=1)
+    """Open HTTP connections at most; one more is closed at once. Lowered at start when
+    the open-files limit minus ``fd_reserve`` is smaller."""
+    fd_reserve: int = Field(256, ge=16)
+    """File descriptors kept free for the scheduler (model connections, the store, files)
+    whatever the HTTP clients do."""
     open_reads: bool = False
     """Let anyone read ``/v1`` without a token even when tokens are configured (writes
     still need one). For a daemon that only listens on loopback, like the demo."""

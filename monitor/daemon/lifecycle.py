@@ -36,6 +36,7 @@ from monitor.clock import Clock, utc_now
 from monitor.config import AnyModelConfig, Config, IngestSourceConfig, SuiteConfig, config_hash
 from monitor.config.schedules import build_trigger
 from monitor.daemon import heap
+from monitor.daemon.guard import HttpLimits
 from monitor.daemon.serving import EmbeddedServer, start_server
 from monitor.errors import StartupError
 from monitor.metrics.collector import StoreCollector
@@ -186,7 +187,18 @@ class Daemon:
             open_reads=server.open_reads,
             submit=self.submit,
         )
-        self._server = await start_server(app, host=server.host, port=server.port, what="HTTP API")
+        self._server = await start_server(
+            app,
+            host=server.host,
+            port=server.port,
+            what="HTTP API",
+            limits=HttpLimits(
+                header_timeout=server.header_timeout.total_seconds(),
+                body_timeout=server.body_timeout.total_seconds(),
+                max_connections=server.max_connections,
+            ),
+            fd_reserve=server.fd_reserve,
+        )
         logger.info("HTTP API on http://%s:%d (metrics at /metrics)", server.host, self.port)
         self._warn_unwritable_streams()
         self._scheduler = self._build_scheduler()

@@ -15,6 +15,13 @@ from typing import Any
 
 import uvicorn
 
+from monitor.daemon.guard import (
+    GuardCounts,
+    HttpLimits,
+    guarded_protocol,
+    quiet_accept_errors,
+    raise_open_files_limit,
+)
 from monitor.errors import StartupError
 
 logger = logging.getLogger(__name__)
@@ -30,9 +37,21 @@ class EmbeddedServer:
     """A listening uvicorn server and the task that runs it; an async context manager
     that stops it on exit."""
 
-    def __init__(self, server: uvicorn.Server, task: asyncio.Task[None], host: str) -> None:
+    def __init__(
+        self,
+        server: uvicorn.Server,
+        task: asyncio.Task[None],
+        host: str,
+        *,
+        limits: HttpLimits | None = None,
+        guard: GuardCounts | None = None,
+    ) -> None:
         self._server = server
         self._task = task
+        #: The limits in force (the cap as lowered for the open-files limit), if any.
+        self.limits = limits
+        #: Connections the guard closed, by reason.
+        self.guard = guard or GuardCounts()
         #: The bound port: the real one when 0 was asked for.
         self.port = int(server.servers[0].sockets[0].getsockname()[1])
         shown = f"[{host}]" if ":" in host else host
@@ -64,14 +83,39 @@ class EmbeddedServer:
 
 
 async def start_server(
-    app: Any, *, host: str, port: int, what: str, startup_timeout: float = 10.0
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    what: str,
+    startup_timeout: float = 10.0,
+    limits: HttpLimits | None = None,
+    fd_reserve: int = 256,
 ) -> EmbeddedServer:
     """Start ``app`` on ``host:port`` (0 picks a free port) and return once it listens.
 
-    Raises ``StartupError`` naming ``what`` when it cannot (port in use, bad host).
+    With ``limits``, slow and surplus connections are closed (``monitor.daemon.guard``):
+    the soft open-files limit is raised to the hard one and the connection cap lowered so
+    that ``fd_reserve`` descriptors stay free. Raises ``StartupError`` naming ``what`` when
+    it cannot listen (port in use, bad host).
     """
+    options: dict[str, Any] = {}
+    guard = GuardCounts()
+    if limits is not None:
+        limits = limits.for_descriptors(raise_open_files_limit(), fd_reserve)
+        options["http"] = guarded_protocol(limits, guard)
+        # asyncio accepts up to ``backlog`` connections per wake-up before any of them is
+        # seen (and closed) by the protocol: keep that burst inside half the reserve.
+        options["backlog"] = max(16, min(2048, fd_reserve // 2))
+        quiet_accept_errors(asyncio.get_running_loop())
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        **options,
     )
     server = _NoSignalServer(config)
     where = f"{what}: cannot listen on {host}:{port}"
@@ -86,7 +130,7 @@ async def start_server(
             task.cancel()
             raise StartupError(f"{where}: not listening after {startup_timeout}s")
         await asyncio.sleep(0.01)
-    return EmbeddedServer(server, task, host)
+    return EmbeddedServer(server, task, host, limits=limits, guard=guard)
 
 
 async def _serve(server: uvicorn.Server, where: str) -> None:
