@@ -1,5 +1,8 @@
 """What a Prometheus scrape costs as runs pile up: ``Store.run_summaries()`` (the grouped
-query behind the run, case, token and cost metrics) and a whole ``/metrics`` answer.
+query behind the run, case, token and cost metrics) and a whole ``/metrics`` answer, read
+from the store (the first scrape after a write) and from the daemon's snapshot (every
+scrape until the next write), beside a bare prometheus_client registry holding the same
+number of series as plain gauges: the floor any exporter of that many series pays.
 
 Seeds ``--runs`` finished runs spread over ``--pairs`` suite x model pairs (80% succeeded
 with tokens and a cost, 10% failed, 10% interrupted without usage), then times each step
@@ -23,13 +26,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor import __version__
 from monitor.metrics.collector import StoreCollector
+from monitor.metrics.snapshot import SnapshotCollector
 from monitor.store import Store
 from monitor.store.tables import runs
 
@@ -91,12 +96,33 @@ def measure(url: str, args: argparse.Namespace) -> None:
         registry.register(StoreCollector(store, version=__version__))
         summaries = best(store.run_summaries, args.repeat)
         scrape = best(lambda: generate_latest(registry), args.repeat)
+        cached = CollectorRegistry()
+        cached.register(SnapshotCollector(StoreCollector(store, version=__version__), store))
+        generate_latest(cached)  # the first scrape reads the store
+        snapshot = best(lambda: generate_latest(cached), args.repeat * 20)
+        series = sum(
+            len(f.samples) for f in text_string_to_metric_families(generate_latest(cached).decode())
+        )
+        bare = bare_registry(series)
+        floor = best(lambda: generate_latest(bare), args.repeat * 20)
     finally:
         store.close()
     backend = url.split(":", 1)[0].split("+", 1)[0]
-    print(f"{backend}: {args.runs} runs over {args.pairs} suite x model pairs")
-    print(f"  Store.run_summaries()   {summaries * 1000:8.1f} ms")
-    print(f"  whole /metrics answer   {scrape * 1000:8.1f} ms")
+    print(f"{backend}: {args.runs} runs over {args.pairs} suite x model pairs, {series} series")
+    print(f"  Store.run_summaries()                {summaries * 1000:8.2f} ms")
+    print(f"  /metrics read from the store         {scrape * 1000:8.2f} ms")
+    print(f"  /metrics from the snapshot           {snapshot * 1000:8.2f} ms")
+    print(f"  bare prometheus_client, same series  {floor * 1000:8.2f} ms")
+    print(f"  snapshot / bare: {snapshot / floor:.2f}x")
+
+
+def bare_registry(series: int) -> CollectorRegistry:
+    """``series`` samples as a bare exporter would hold them: labelled gauges in memory."""
+    registry = CollectorRegistry()
+    gauge = Gauge("bare_value", "A value.", ["suite", "model", "metric"], registry=registry)
+    for i in range(series):
+        gauge.labels(f"suite-{i % 4}", f"model-{i // 4 % 5}", f"metric-{i}").set(i)
+    return registry
 
 
 def main() -> None:

@@ -41,6 +41,7 @@ from monitor.daemon.serving import EmbeddedServer, start_server
 from monitor.errors import StartupError
 from monitor.metrics.collector import StoreCollector
 from monitor.metrics.instruments import RequestMetrics
+from monitor.metrics.snapshot import SnapshotCollector
 from monitor.notify.delivery import DeliveryWorker
 from monitor.notify.service import AlertService
 from monitor.records import CatalogModel, CatalogSuite, DriftReport, Run, RunStatus, Verdict
@@ -76,7 +77,8 @@ class Daemon:
         self.store = store or Store(config.store.effective_url)
         self.registry = CollectorRegistry()
         caps = {s.name: s.max_exported_columns for s in config.streams}
-        self.registry.register(StoreCollector(self.store, version=__version__, max_columns=caps))
+        collector = StoreCollector(self.store, version=__version__, max_columns=caps)
+        self.registry.register(SnapshotCollector(collector, self.store))
         self.request_metrics = RequestMetrics(self.registry, models=[m.name for m in config.models])
         self._clock = clock
         self._runner = Runner(

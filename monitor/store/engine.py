@@ -19,7 +19,9 @@ with pre-ping so a restarted server costs one failed checkout, not a failed requ
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ __all__ = [
     "dialect_insert",
     "redact_url",
     "write_engine",
+    "write_generation",
 ]
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
@@ -103,6 +106,63 @@ def write_engine(engine: Engine) -> Engine:
     On SQLite that is ``BEGIN IMMEDIATE``; elsewhere the option is ignored.
     """
     return engine.execution_options(**{_IMMEDIATE: True})
+
+
+class WriteGeneration:
+    """How many write transactions this process committed through one engine: a number
+    that changes whenever what a reader would see may have changed (``/metrics`` keeps
+    its snapshot while it does not). Writes of other processes are not seen here."""
+
+    def __init__(self) -> None:
+        self._value = 0
+        self._lock = threading.Lock()
+
+    @property
+    def value(self) -> int:
+        return self._value
+
+    def bump(self) -> None:
+        with self._lock:
+            self._value += 1
+
+
+_GENERATIONS: weakref.WeakKeyDictionary[Any, WriteGeneration] = weakref.WeakKeyDictionary()
+_WROTE = "monitor_wrote"
+_DML = ("INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE")
+
+
+def write_generation(engine: Engine) -> WriteGeneration:
+    """The ``WriteGeneration`` of ``engine`` (and of every engine sharing its pool),
+    installing its hooks the first time. It moves twice per write transaction: at the
+    commit, and once the connection is back in the pool (after the commit is visible), so
+    a reader that looked between the two is invalidated by the second."""
+    pool = engine.pool
+    if (found := _GENERATIONS.get(pool)) is not None:
+        return found
+    generation = _GENERATIONS[pool] = WriteGeneration()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _mark(
+        conn: Connection, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
+        if statement.lstrip()[:7].upper().startswith(_DML):
+            conn.info[_WROTE] = True
+
+    @event.listens_for(engine, "commit")
+    def _commit(conn: Connection) -> None:
+        if conn.info.get(_WROTE):
+            generation.bump()
+
+    @event.listens_for(engine, "rollback")
+    def _rollback(conn: Connection) -> None:
+        conn.info.pop(_WROTE, None)
+
+    @event.listens_for(pool, "checkin")
+    def _checkin(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        if record.info.pop(_WROTE, False):
+            generation.bump()
+
+    return generation
 
 
 def _parse(url: str) -> URL:

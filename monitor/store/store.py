@@ -54,6 +54,7 @@ from monitor.store.engine import (
     describe_error,
     redact_url,
     write_engine,
+    write_generation,
 )
 from monitor.store.requests import QueuedRun
 from monitor.store.types import ensure_utc
@@ -84,6 +85,12 @@ class Store:
     def _attach(self, engine: Engine) -> None:
         self._engine = engine
         self._writer = write_engine(engine)
+        self._writes = write_generation(engine)
+
+    @property
+    def write_generation(self) -> int:
+        """A number that changes whenever this process commits a write to the store."""
+        return self._writes.value
 
     @property
     def engine(self) -> Engine:
