@@ -22,11 +22,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor.adapters import OUTCOMES, build_adapter
-from monitor.errors import AdapterError
+from monitor.errors import AdapterError, ConfigError
 from monitor.metrics.instruments import RequestMetrics
 from monitor.records import Case
 from tests.adapters.endpoints import RawServer
@@ -205,3 +206,24 @@ def _polled() -> Callable[[], Awaitable[bool]]:
         return calls > 1
 
     return check
+
+
+def test_an_aiohttp_that_would_re_send_by_itself_is_refused(
+    http_client: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An aiohttp without the switch that stops its own re-send (``_retry_connection``)
+    would break the bound above unseen: the aiohttp client is refused, httpx still works."""
+    monkeypatch.setattr(
+        aiohttp.ClientSession,
+        "ATTRS",
+        aiohttp.ClientSession.ATTRS - {"_retry_connection"},
+    )
+    config = model_for("http", "http://127.0.0.1:9/predict")
+    if http_client == "httpx":
+        assert build_adapter(config).config.http_client == "httpx"
+        return
+    with pytest.raises(ConfigError) as info:
+        build_adapter(config)
+    message = str(info.value)
+    assert "models['m'].http_client: 'aiohttp'" in message and "_retry_connection" in message
+    assert "http_client = 'httpx'" in message
