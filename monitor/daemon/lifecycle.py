@@ -75,7 +75,10 @@ class Daemon:
         self.store = store or Store(config.store.effective_url)
         self.registry = CollectorRegistry()
         caps = {s.name: s.max_exported_columns for s in config.streams}
-        self.registry.register(StoreCollector(self.store, version=__version__, max_columns=caps))
+        pairs = [(suite.name, model.name) for suite, model in config.jobs()]
+        self.registry.register(
+            StoreCollector(self.store, version=__version__, max_columns=caps, pairs=pairs)
+        )
         self.request_metrics = RequestMetrics(self.registry, models=[m.name for m in config.models])
         self._clock = clock
         self._runner = Runner(
