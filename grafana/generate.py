@@ -114,8 +114,8 @@ def dashboard(
 
 
 SUITE_MODEL = [
-    variable("suite", "Suite", "label_values(monitor_runs_total, suite)"),
-    variable("model", "Model", "label_values(monitor_runs_total, model)"),
+    variable("suite", "Suite", "label_values(monitor_runs_finished_total, suite)"),
+    variable("model", "Model", "label_values(monitor_runs_finished_total, model)"),
 ]
 
 BAND = (
@@ -147,9 +147,9 @@ def overview() -> dict[str, Any]:
     panels = [
         Panel(
             "Models monitored",
-            "Models with at least one run in the store.",
+            "Models that a suite runs on, or that have a run in the store.",
             "short",
-            (("count(count by (model) (monitor_runs_total))", "models"),),
+            (("count(count by (model) (monitor_runs_finished_total))", "models"),),
             kind="stat",
             width=6,
             height=5,
@@ -160,7 +160,7 @@ def overview() -> dict[str, Any]:
             "short",
             (
                 (
-                    'sum(increase(monitor_runs_total{status="succeeded"}[24h])) or vector(0)',
+                    'sum(increase(monitor_runs_finished_total{status="succeeded"}[24h])) or vector(0)',  # noqa: E501
                     "succeeded",
                 ),
             ),
@@ -175,7 +175,7 @@ def overview() -> dict[str, Any]:
             "short",
             (
                 (
-                    'sum(increase(monitor_runs_total{status=~"failed|interrupted"}[24h])) or vector(0)',  # noqa: E501
+                    'sum(increase(monitor_runs_finished_total{status=~"failed|interrupted"}[24h])) or vector(0)',  # noqa: E501
                     "failed",
                 ),
             ),
@@ -444,14 +444,21 @@ def operations() -> dict[str, Any]:
         *request_panels(),
         Panel(
             "Runs per hour by status",
-            "Rate of finished runs by status.",
+            "Rate of finished runs by status (succeeded, failed, interrupted).",
             "short",
             (
                 (
-                    f"sum by (status) (rate(monitor_runs_total{{{PAIR}}}[$__rate_interval])) * 3600",  # noqa: E501
+                    f"sum by (status) (rate(monitor_runs_finished_total{{{PAIR}}}[$__rate_interval])) * 3600",  # noqa: E501
                     "{{status}}",
                 ),
             ),
+            width=12,
+        ),
+        Panel(
+            "Runs queued and running",
+            "Runs waiting for their turn (queued) and in progress (running) now.",
+            "short",
+            ((f"sum by (status) (monitor_runs{{{PAIR}}})", "{{status}}"),),
             width=12,
         ),
         Panel(

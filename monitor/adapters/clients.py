@@ -31,6 +31,7 @@ import httpx
 from httpx_aiohttp import AiohttpTransport, HttpxAiohttpClient
 
 from monitor.config import AnyModelConfig
+from monitor.errors import ConfigError
 
 # httpcore's pool scans every connection for every queued request: its cost per request
 # grows with the pool's size squared. With ``http_client = "httpx"``, several small pools
@@ -56,6 +57,8 @@ class HttpClient:
         pooled = transport is None and config.http_client == "httpx"
         count = -(-total // POOL_SIZE) if pooled else 1
         client = AiohttpClient if transport is None and not pooled else httpx.AsyncClient
+        if client is AiohttpClient:
+            _check_aiohttp(config.name)
         # One TLS context for every pool: loading the CA bundle takes tens of ms.
         tls = ssl_context(config)
         # Free connections per client: a request goes to the client with the most.
@@ -157,6 +160,21 @@ class AiohttpClient(HttpxAiohttpClient):
         **kwargs: Any,
     ) -> httpx.AsyncBaseTransport:
         return _aiohttp_transport(verify, limits, proxy=proxy)
+
+
+def _check_aiohttp(model: str) -> None:
+    """Refuse an aiohttp that cannot be told not to re-send: its re-sends would reach the
+    endpoint unseen, beyond ``retry.attempts`` and uncounted."""
+    if "_retry_connection" in aiohttp.ClientSession.ATTRS:
+        return
+    raise ConfigError(
+        [
+            f"models[{model!r}].http_client: 'aiohttp' needs an aiohttp that can be told not"
+            " to send a request again by itself (ClientSession._retry_connection, aiohttp"
+            f" 3.11 and later); installed: {aiohttp.__version__}. Upgrade aiohttp or set"
+            " http_client = 'httpx'"
+        ]
+    )
 
 
 def _aiohttp_transport(

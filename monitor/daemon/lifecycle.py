@@ -77,7 +77,8 @@ class Daemon:
         self.store = store or Store(config.store.effective_url)
         self.registry = CollectorRegistry()
         caps = {s.name: s.max_exported_columns for s in config.streams}
-        collector = StoreCollector(self.store, version=__version__, max_columns=caps)
+        pairs = [(suite.name, model.name) for suite, model in config.jobs()]
+        collector = StoreCollector(self.store, version=__version__, max_columns=caps, pairs=pairs)
         self.registry.register(SnapshotCollector(collector, self.store))
         self.request_metrics = RequestMetrics(self.registry, models=[m.name for m in config.models])
         self._clock = clock

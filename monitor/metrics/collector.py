@@ -2,20 +2,26 @@
 
 Because nothing is held in process memory, a restart loses no value and every replica
 exports the same numbers. ``docs/metrics.md`` is the contract for the names below.
+
+Run counts come in two families, because PromQL treats them differently: finished runs
+only ever go up (a counter, ``increase()`` works on it), queued and running runs come and
+go (a gauge). Both carry every status of every configured suite x model from the first
+scrape, at 0, so ``increase()`` sees the first failure as a step from 0 instead of a new
+series that starts at 1.
 """
 
 from __future__ import annotations
 
 import logging
 import platform
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
-from monitor.records import DriftReport, RunSummary
+from monitor.records import DriftReport, RunStatus, RunSummary
 from monitor.store import Store
 
 logger = logging.getLogger(__name__)
@@ -25,16 +31,25 @@ PAIR = ["suite", "model"]
 DEFAULT_MAX_COLUMNS = 50
 TEST_METHODS = ("ks", "chi2")
 OUTCOMES = ("regressed", "inconclusive", "improved", "pass")
+ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
+FINISHED = tuple(status for status in RunStatus if status not in ACTIVE)
 
 
 class StoreCollector(Collector):
-    """Reads runs and scores from ``store`` for each scrape."""
+    """Reads runs and scores from ``store`` for each scrape. ``pairs`` are the configured
+    (suite, model) pairs, whose run counts are exported at 0 before their first run."""
 
     def __init__(
-        self, store: Store, *, version: str, max_columns: Mapping[str, int] | None = None
+        self,
+        store: Store,
+        *,
+        version: str,
+        max_columns: Mapping[str, int] | None = None,
+        pairs: Iterable[tuple[str, str]] = (),
     ) -> None:
         self._store = store
         self._version = version
+        self._pairs = frozenset(pairs)
         # Per stream, how many columns of its latest report are exported (cardinality cap).
         self._max_columns = dict(max_columns or {})
 
@@ -68,24 +83,43 @@ class StoreCollector(Collector):
         yield from families
 
     def _run_families(self) -> list[GaugeMetricFamily | CounterMetricFamily]:
-        runs = CounterMetricFamily(
-            f"{PREFIX}_runs", "Finished and running runs by status.", labels=[*PAIR, "status"]
-        )
+        summaries = self._store.run_summaries()
         last = _gauge("last_run_timestamp_seconds", "Unix time the latest run finished.", PAIR)
         success = _gauge(
             "last_success_timestamp_seconds", "Unix time the latest succeeded run finished.", PAIR
         )
         duration = _gauge("last_run_duration_seconds", "Wall time of the latest run.", PAIR)
         usage = _UsageFamilies()
-        for summary in self._store.run_summaries():
+        for summary in summaries:
             pair = [summary.suite, summary.model]
-            for status, count in summary.counts.items():
-                runs.add_metric([*pair, status], count)
             _add(last, pair, _timestamp(summary.last_finished_at))
             _add(success, pair, _timestamp(summary.last_success_at))
             _add(duration, pair, summary.last_duration_seconds)
             usage.add(summary)
-        return [runs, last, success, duration, *usage.families()]
+        return [*self._run_counts(summaries), last, success, duration, *usage.families()]
+
+    def _run_counts(
+        self, summaries: Sequence[RunSummary]
+    ) -> tuple[CounterMetricFamily, GaugeMetricFamily]:
+        """Finished runs by status (a counter) and queued or running runs (a gauge), for
+        every configured pair and every pair with a run (ad-hoc models of the API)."""
+        labels = [*PAIR, "status"]
+        finished = CounterMetricFamily(
+            f"{PREFIX}_runs_finished",
+            "Runs that finished, by status (succeeded, failed, interrupted).",
+            labels=labels,
+        )
+        active = GaugeMetricFamily(
+            f"{PREFIX}_runs", "Runs queued or running now, by status.", labels=labels
+        )
+        counts = {(s.suite, s.model): s.counts for s in summaries}
+        for pair in sorted(self._pairs | counts.keys()):
+            known = counts.get(pair, {})
+            for status in FINISHED:
+                finished.add_metric([*pair, status], known.get(status, 0))
+            for status in ACTIVE:
+                active.add_metric([*pair, status], known.get(status, 0))
+        return finished, active
 
     def _score_families(self) -> list[GaugeMetricFamily]:
         labels = [*PAIR, "metric"]

@@ -131,13 +131,9 @@ async def test_metrics_read_the_store(store: Store, client: httpx.AsyncClient) -
     assert samples[("monitor_eval_score", score_key)] == 0.9
     assert samples[("monitor_eval_score_lower", score_key)] == pytest.approx(0.8)
     assert samples[("monitor_eval_score_upper", score_key)] == pytest.approx(0.95)
-    assert (
-        samples[("monitor_runs_total", (("model", "m"), ("status", "succeeded"), ("suite", "s")))]
-        == 2
-    )
-    assert (
-        samples[("monitor_runs_total", (("model", "m"), ("status", "failed"), ("suite", "s")))] == 1
-    )
+    finished = "monitor_runs_finished_total"
+    assert samples[(finished, (("model", "m"), ("status", "succeeded"), ("suite", "s")))] == 2
+    assert samples[(finished, (("model", "m"), ("status", "failed"), ("suite", "s")))] == 1
     assert (
         samples[("monitor_last_run_timestamp_seconds", pair)]
         == (T0 + timedelta(minutes=2, seconds=3)).timestamp()

@@ -79,7 +79,7 @@ def prometheus(demo: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         wait_for(scraped, timeout=60, what="Prometheus to scrape a score from the daemon")
         # Rates need two samples of a series inside their window.
         counters = [
-            "monitor_runs_total",
+            "monitor_runs_finished_total",
             "monitor_stream_rows_ingested_total",
             "monitor_model_requests_total",
             "monitor_tokens_total",

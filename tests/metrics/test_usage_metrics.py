@@ -81,11 +81,11 @@ def test_tokens_cost_and_cases_add_up_over_finished_runs(store: Store) -> None:
     assert samples[("monitor_last_run_case_errors", pair("llm"))] == 1
     assert samples[("monitor_cases_total", pair("clf"))] == 1
     assert samples[("monitor_case_errors_total", pair("clf"))] == 0
-    # Unknown is absent, never 0: no tokens or cost for clf, nothing but runs for "new".
+    # Unknown is absent, never 0: no tokens or cost for clf, nothing but run counts for "new".
     clf = [name for name, labels in samples if dict(labels).get("model") == "clf"]
     assert not [n for n in clf if "token" in n or "cost" in n], clf
     new = {name for name, labels in samples if dict(labels).get("model") == "new"}
-    assert new == {"monitor_runs_total"}
+    assert new == {"monitor_runs_finished_total", "monitor_runs"}
 
 
 def test_the_latest_run_without_a_known_cost_exports_no_cost(store: Store) -> None:
