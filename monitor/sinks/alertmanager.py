@@ -24,7 +24,6 @@ from monitor.alerts.records import OutboxMessage
 from monitor.config.alerts import SinkConfig
 from monitor.sinks.base import SendResult, Sink
 
-
 # How many re-sends Alertmanager may miss before a firing alert expires (Prometheus: 4).
 RESEND_MISSES = 4
 

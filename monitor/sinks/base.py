@@ -3,8 +3,9 @@
 A sink turns one outbox message into one HTTP request. It never raises for a failed
 delivery: it returns a ``SendResult`` the delivery worker turns into a retry or a dead
 letter. Connection errors, timeouts, 5xx, 408 and 429 are transient (the receiver may
-answer later); any other 4xx is permanent: sending the same bytes again cannot help. Error texts name the sink and the status, never the URL (a Slack webhook URL is
-itself a secret) nor any credential.
+answer later); any other 4xx is permanent: sending the same bytes again cannot help.
+Error texts name the sink and the status, never the URL (a Slack webhook URL is itself
+a secret) nor any credential.
 """
 
 from __future__ import annotations

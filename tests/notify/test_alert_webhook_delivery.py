@@ -125,8 +125,7 @@ async def test_receiver_down_then_up_gets_each_alerts_latest_state(
         await asyncio.to_thread(
             wait_for,
             lambda: all(
-                m.attempts >= 3
-                for m in store.list_notifications(status=OutboxStatus.PENDING)
+                m.attempts >= 3 for m in store.list_notifications(status=OutboxStatus.PENDING)
             ),
             timeout=20,
             what="three failed attempts per waiting notification",
@@ -144,7 +143,9 @@ async def test_receiver_down_then_up_gets_each_alerts_latest_state(
     assert sorted(ids) == sorted(delivered)  # each exactly once
     assert set(rec.attempts) == delivered  # retries reused the same ids; nothing stale sent
     assert rec.bad_signatures == 0
-    events = sorted((p["alert"]["labels"]["model"], p["event"], p["sequence"]) for p in rec.delivered)
+    events = sorted(
+        (p["alert"]["labels"]["model"], p["event"], p["sequence"]) for p in rec.delivered
+    )
     # a's firing was superseded by its resolution before the receiver came back.
     assert events == [("a", "resolved", 2), ("b", "firing", 1)]
     (superseded,) = [queued[i] for i, s in by_status.items() if s is OutboxStatus.SUPERSEDED]

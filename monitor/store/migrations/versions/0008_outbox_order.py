@@ -42,9 +42,7 @@ def upgrade() -> None:
     op.execute(_NUMBER)
     with op.batch_alter_table("alert_outbox") as batch:
         batch.alter_column("sequence", existing_type=sa.Integer(), nullable=False)
-        batch.alter_column(
-            "retry_since", existing_type=sa.DateTime(timezone=True), nullable=False
-        )
+        batch.alter_column("retry_since", existing_type=sa.DateTime(timezone=True), nullable=False)
         batch.drop_constraint("ck_alert_outbox_status", type_="check")
         batch.create_check_constraint("ck_alert_outbox_status", _NEW)
 
