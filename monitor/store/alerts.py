@@ -242,12 +242,22 @@ def record_attempt(
 
 
 def list_outbox(
-    connection: Connection, *, status: OutboxStatus | None = None, limit: int = 100
+    connection: Connection,
+    *,
+    status: OutboxStatus | None = None,
+    sink: str | None = None,
+    limit: int = 100,
 ) -> list[OutboxMessage]:
-    """Outbox rows, newest first, optionally of one status."""
-    query = select(alert_outbox).order_by(alert_outbox.c.created_at.desc()).limit(limit)
+    """Outbox rows, newest first, optionally of one status and one sink."""
+    query = (
+        select(alert_outbox)
+        .order_by(alert_outbox.c.created_at.desc(), alert_outbox.c.sequence.desc())
+        .limit(limit)
+    )
     if status is not None:
         query = query.where(alert_outbox.c.status == status.value)
+    if sink is not None:
+        query = query.where(alert_outbox.c.sink == sink)
     return [_to_message(row) for row in connection.execute(query)]
 
 
@@ -276,7 +286,8 @@ def redrive_dead(
 ) -> list[OutboxMessage]:
     """Put dead letters (``ids``, or all; optionally of one ``sink``) back in the queue,
     due now, with a fresh ``max_age``; record each in the alert history. A redriven row
-    whose alert has a newer notification is superseded at the next claim, not sent."""
+    whose alert has a newer notification is superseded at the next claim, not sent.
+    Raises ``LookupError`` (changing nothing) if one of ``ids`` is not a dead letter."""
     rows = _dead(connection, ids=ids, sink=sink)
     if rows:
         connection.execute(
@@ -325,7 +336,16 @@ def _dead(connection: Connection, *, ids: Sequence[str] | None, sink: str | None
         query = query.where(alert_outbox.c.id.in_(list(ids)))
     if sink is not None:
         query = query.where(alert_outbox.c.sink == sink)
-    return list(connection.execute(query.with_for_update()).all())
+    rows = list(connection.execute(query.with_for_update()).all())
+    missing = sorted(set(ids or ()) - {r.id for r in rows})
+    if missing:
+        # All or nothing: raising here rolls the caller's transaction back.
+        raise LookupError(f"not dead letters{_of(sink)}: {', '.join(missing)}")
+    return rows
+
+
+def _of(sink: str | None) -> str:
+    return "" if sink is None else f" of sink {sink!r}"
 
 
 def _record_action(

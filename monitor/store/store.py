@@ -678,11 +678,12 @@ class Store:
             )
 
     def list_notifications(
-        self, *, status: OutboxStatus | None = None, limit: int = 100
+        self, *, status: OutboxStatus | None = None, sink: str | None = None, limit: int = 100
     ) -> list[OutboxMessage]:
-        """Outbox rows newest first, optionally of one status (``dead``: dead letters)."""
+        """Outbox rows newest first, optionally of one status (``dead``: dead letters)
+        and one sink."""
         with self._reading("listing notifications") as connection:
-            return alerts.list_outbox(connection, status=status, limit=limit)
+            return alerts.list_outbox(connection, status=status, sink=sink, limit=limit)
 
     def outbox_stats(self) -> OutboxStats:
         """Outbox rows by status and failed attempts, for metrics."""
