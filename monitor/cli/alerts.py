@@ -71,7 +71,10 @@ def list_alerts(config_path: Path, show_all: bool, as_json: bool) -> None:
 @config_option
 @click.option("--sink", "sink_name", required=True, help="Name of the sink to send to.")
 def test_alert(config_path: Path, sink_name: str) -> None:
-    """Send a sample alert to one sink now, and say whether it was accepted."""
+    """Send a sample alert to one sink now, and say whether it was accepted.
+
+    An Alertmanager sink gets the sample resolved right away, so Alertmanager does not
+    keep forwarding it to its receivers."""
     config = load(config_path)
     sink_config = config.alerts.sink(sink_name)
     if sink_config is None:
@@ -84,7 +87,8 @@ def test_alert(config_path: Path, sink_name: str) -> None:
     result = asyncio.run(send_test(sink_config, public_url=config.server.public_url))
     if not result.ok:
         fail(EXIT_STARTUP, f"test alert not delivered: {result.error}")
-    click.echo(f"test alert delivered to sink {sink_name!r}")
+    resolved = " and resolved" if sink_config.kind == "alertmanager" else ""
+    click.echo(f"test alert delivered to sink {sink_name!r}{resolved}")
 
 
 @alerts.command("silence")
