@@ -77,7 +77,9 @@ class HistoryEntry:
 
 @dataclass(frozen=True, slots=True)
 class OutboxStats:
-    """Outbox counts for metrics: rows by status, and failed attempts so far."""
+    """Outbox counts for metrics: rows by status, failed attempts so far, and how many
+    times a notification went dead (a counter: redriving or discarding one keeps it)."""
 
     by_status: dict[str, int]
     failed_attempts: int
+    dead_total: int = 0

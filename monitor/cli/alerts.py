@@ -150,12 +150,10 @@ def dead_letters() -> None:
 def list_dead(config_path: Path, sink: str | None, as_json: bool) -> None:
     """List dead letters, newest first: a permanent failure, or still failing after
     alerts.delivery.max_age."""
-    from monitor.alerts.records import OutboxStatus
-
     config = load(config_path)
     store = ready_store(config)
     try:
-        dead = store.list_notifications(status=OutboxStatus.DEAD, sink=sink, limit=1000)
+        dead = store.dead_letters(sink=sink, limit=1000)
     finally:
         store.close()
     for m in dead:

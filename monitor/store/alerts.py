@@ -272,7 +272,16 @@ def outbox_stats(connection: Connection) -> OutboxStats:
         by_status[status] = int(count)
         # A delivered row's last attempt succeeded; every other attempt failed.
         failed += int(attempts) - (int(count) if status == OutboxStatus.DELIVERED.value else 0)
-    return OutboxStats(by_status, failed)
+    # Dead now, discarded after dying, or redriven after dying (each redrive is in the
+    # history): every time a notification died, so the count never goes down.
+    redriven = connection.execute(
+        select(func.count()).where(
+            alert_history.c.from_phase == OutboxStatus.DEAD.value,
+            alert_history.c.to_phase == "redriven",
+        )
+    ).scalar_one()
+    dead_total = by_status["dead"] + by_status["discarded"] + int(redriven)
+    return OutboxStats(by_status, failed, dead_total)
 
 
 def redrive_dead(

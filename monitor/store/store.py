@@ -619,6 +619,10 @@ class Store:
         with self._reading("reading pending notifications") as connection:
             return alerts.pending_keys(connection, sinks)
 
+    def dead_letters(self, *, sink: str | None = None, limit: int = 100) -> list[OutboxMessage]:
+        """Dead letters newest first, optionally of one sink."""
+        return self.list_notifications(status=OutboxStatus.DEAD, sink=sink, limit=limit)
+
     def redrive_dead_letters(
         self,
         *,

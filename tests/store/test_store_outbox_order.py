@@ -105,6 +105,8 @@ def test_redrive_requeues_dead_letters_with_a_fresh_age(store: Store) -> None:
     assert discarded.id == "m2"
     assert store.outbox_stats().by_status["dead"] == 0
     assert store.discard_dead_letters(at=later, by="bob") == []  # nothing dead is left
+    # The gauge of what is dead dropped to 0; the count of deaths did not go down.
+    assert store.outbox_stats().dead_total == 2
 
     entries = store.alert_history()
     assert [(e.from_phase, e.to_phase) for e in entries] == [
