@@ -17,7 +17,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -205,15 +205,15 @@ def _finished(model: str, status: RunStatus, run_id: int) -> RunFinished:
     return RunFinished(Run(run_id, "qa", model, status, "s", at, at, at, "d", "c", 4, 0, error))
 
 
-@contextlib.contextmanager
-def _running(workers: list[DeliveryWorker]) -> Iterator[None]:
-    loop = asyncio.get_running_loop()
-    tasks = [loop.create_task(w.run()) for w in workers]
+@contextlib.asynccontextmanager
+async def _running(workers: list[DeliveryWorker]) -> AsyncIterator[None]:
+    tasks = [asyncio.create_task(w.run()) for w in workers]
     try:
         yield
     finally:
         for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def run_outage(
@@ -245,7 +245,7 @@ async def run_outage(
     ]
     run_ids = iter(range(1, 10_000))
     try:
-        with _running(workers):
+        async with _running(workers):
             ticking = asyncio.create_task(_tick(service))
             for model, status in BEFORE:
                 await service.handle(_finished(model, status, next(run_ids)))
@@ -274,6 +274,8 @@ async def run_outage(
                 interval=0.2,
             )
             recovery = time.monotonic() - up_at
+            if ticking.done():
+                ticking.result()  # the timer died: raise what killed it
             ticking.cancel()
         return Outcome(
             hook=hook,
@@ -295,8 +297,7 @@ async def run_outage(
 async def _tick(service: AlertService) -> None:
     """The daemon's timer: Alertmanager re-sends come from here."""
     while True:
-        with contextlib.suppress(Exception):
-            await service.handle(service.tick())
+        await service.handle(service.tick())
         await asyncio.sleep(0.5)
 
 
