@@ -32,12 +32,16 @@ def build_payload(
     event: str,
     at: datetime,
     public_url: str | None,
+    sequence: int = 0,
 ) -> Payload:
-    """The document a sink sends for ``state``; ``event`` is firing, resolved or test."""
+    """The document a sink sends for ``state``; ``event`` is firing, resolved or test.
+    ``sequence`` grows with every notification of the alert: a receiver drops a message
+    whose sequence is not above the last one it saw for that fingerprint."""
     return {
         "schema_version": SCHEMA_VERSION,
         "id": message_id,
         "event": event,
+        "sequence": sequence,
         "created_at": _iso(at),
         "alert": {
             "fingerprint": state.fingerprint,

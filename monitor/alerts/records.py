@@ -9,16 +9,24 @@ from typing import Any
 
 
 class OutboxStatus(StrEnum):
-    """``pending`` until sent; ``dead`` after ``max_attempts`` failed attempts."""
+    """``pending`` until sent. ``superseded``: a newer state of the same alert for the same
+    sink was queued before this one was delivered, so it is never sent. ``dead``: a
+    permanent failure, or still failing after ``max_age``. ``discarded``: a dead letter an
+    operator gave up on (kept for the record)."""
 
     PENDING = "pending"
     DELIVERED = "delivered"
+    SUPERSEDED = "superseded"
     DEAD = "dead"
+    DISCARDED = "discarded"
 
 
 @dataclass(frozen=True, slots=True)
 class OutboxMessage:
-    """One notification for one sink. ``id`` is its idempotency id."""
+    """One notification for one sink. ``id`` is its idempotency id; ``sequence`` orders
+    the notifications of one alert (fingerprint): higher is newer. ``retry_since`` is when
+    the current retry period began (creation, or the last redrive): ``max_age`` counts
+    from it."""
 
     id: str
     sink: str
@@ -31,6 +39,8 @@ class OutboxMessage:
     next_attempt_at: datetime
     delivered_at: datetime | None = None
     last_error: str | None = None
+    sequence: int = 0
+    retry_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +77,9 @@ class HistoryEntry:
 
 @dataclass(frozen=True, slots=True)
 class OutboxStats:
-    """Outbox counts for metrics: rows by status, and failed attempts so far."""
+    """Outbox counts for metrics: rows by status, failed attempts so far, and how many
+    times a notification went dead (a counter: redriving or discarding one keeps it)."""
 
     by_status: dict[str, int]
     failed_attempts: int
+    dead_total: int = 0

@@ -17,6 +17,7 @@ from typing import Any
 from monitor.alerts.events import (
     DriftReportReady,
     Event,
+    MetricVerdict,
     RunFinished,
     Tick,
     VerdictReady,
@@ -113,6 +114,23 @@ def _run_metric(run: Run, name: str) -> MetricValue | None:
     return MetricValue(name, value, None, None, run.n_cases - run.n_errors)
 
 
+def _verdict_summary(where: str, regressions: list[str], watched: list[MetricVerdict]) -> str:
+    """What the verdict said. No regression shown is not a pass when a metric is
+    inconclusive (a drop could not be ruled out): say so, so a resolution is not read
+    as a clean bill of health."""
+    if regressions:
+        return f"{where}: regressed vs baseline: " + "; ".join(regressions)
+    open_ = [m.metric for m in watched if m.outcome == "inconclusive"]
+    if open_:
+        return (
+            f"{where}: no regression shown, but inconclusive for {', '.join(open_)}"
+            " (a drop could not be ruled out)"
+        )
+    if any(m.outcome == "improved" for m in watched):
+        return f"{where}: improved vs baseline"
+    return f"{where}: pass"
+
+
 def _on_verdict(rule: RuleConfig, event: VerdictReady) -> list[Observation]:
     if rule.kind != "regression" or not _matches(rule, event.suite, event.model):
         return []
@@ -126,7 +144,7 @@ def _on_verdict(rule: RuleConfig, event: VerdictReady) -> list[Observation]:
         for m in regressed
     ]
     where = f"suite {event.suite} on model {event.model} (run {event.run_id})"
-    summary = f"{where}: regressed vs baseline: " + "; ".join(parts) if parts else where + ": pass"
+    summary = _verdict_summary(where, parts, watched)
     worst = min(regressed, key=lambda m: m.delta, default=None)
     details: dict[str, Any] = {
         "metrics": [

@@ -1,5 +1,7 @@
 """Alerts: current states (firing, pending, resolved), their history, dead letters and
-silences, for operators and dashboards. Read-only: silences are added with the CLI."""
+silences, for operators and dashboards. Dead letters can be redriven or discarded with a
+``write`` token; each action is recorded in the alert history. Silences are added with
+the CLI."""
 
 from __future__ import annotations
 
@@ -7,11 +9,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import BaseModel, Field, model_validator
 
 from monitor.alerts.engine import Phase
-from monitor.alerts.records import OutboxStatus
+from monitor.alerts.records import OutboxMessage, OutboxStatus
+from monitor.api.auth import require_scope
 from monitor.store import Store
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
@@ -50,6 +53,7 @@ class DeliveryOut(BaseModel):
     fingerprint: str
     event: str
     status: OutboxStatus
+    sequence: int
     attempts: int
     created_at: datetime
     next_attempt_at: datetime
@@ -115,12 +119,111 @@ async def list_alerts(
                 )
                 for h in entries
             ],
-            dead_letters=[
-                DeliveryOut(**{k: getattr(m, k) for k in DeliveryOut.model_fields}) for m in dead
-            ],
+            dead_letters=[_delivery(m) for m in dead],
             silences=[
                 SilenceOut(**{k: getattr(x, k) for k in SilenceOut.model_fields}) for x in silences
             ],
         )
 
     return await anyio.to_thread.run_sync(read)
+
+
+def _delivery(message: OutboxMessage) -> DeliveryOut:
+    return DeliveryOut(**{k: getattr(message, k) for k in DeliveryOut.model_fields})
+
+
+class DeadLettersPage(BaseModel):
+    dead_letters: list[DeliveryOut]
+
+
+class DeadLetterAction(BaseModel):
+    """Which dead letters: the listed ``ids``, or ``all`` of them; ``sink`` narrows."""
+
+    model_config = {"extra": "forbid"}
+
+    ids: list[str] | None = Field(None, min_length=1, max_length=1000)
+    all: bool = False
+    sink: str | None = None
+    comment: str = Field("", max_length=1000)
+
+    @model_validator(mode="after")
+    def _which(self) -> DeadLetterAction:
+        if (self.ids is None) == (not self.all):
+            raise ValueError("give either 'ids' or 'all': true, not both")
+        return self
+
+
+class DeadLetterResult(BaseModel):
+    action: str
+    messages: list[DeliveryOut]
+
+
+_WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No or unknown token"},
+    403: {"description": "The token lacks the write scope"},
+    404: {"description": "One of the ids is not a dead letter; nothing was changed"},
+}
+
+
+@router.get("/dead-letters")
+async def list_dead_letters(
+    request: Request,
+    sink: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> DeadLettersPage:
+    """Notifications given up on (a permanent failure, or still failing after
+    ``alerts.delivery.max_age``), newest first."""
+    store: Store = request.app.state.store
+
+    def read() -> DeadLettersPage:
+        dead = store.list_notifications(status=OutboxStatus.DEAD, sink=sink, limit=limit)
+        return DeadLettersPage(dead_letters=[_delivery(m) for m in dead])
+
+    return await anyio.to_thread.run_sync(read)
+
+
+@router.post("/dead-letters/redrive", responses=_WRITE_RESPONSES)
+async def redrive_dead_letters(
+    request: Request,
+    body: DeadLetterAction,
+    token: Annotated[str, Depends(require_scope("write"))],
+) -> DeadLetterResult:
+    """Queue dead letters again, due now, with a fresh ``max_age``. One whose alert has
+    a newer notification is superseded instead of sent: receivers never get a state
+    older than one they already have."""
+    return await _act(request, body, token, "redriven")
+
+
+@router.post("/dead-letters/discard", responses=_WRITE_RESPONSES)
+async def discard_dead_letters(
+    request: Request,
+    body: DeadLetterAction,
+    token: Annotated[str, Depends(require_scope("write"))],
+) -> DeadLetterResult:
+    """Give up on dead letters for good (kept as ``discarded``, no longer counted by
+    ``monitor_alert_dead_letters``)."""
+    return await _act(request, body, token, "discarded")
+
+
+async def _act(
+    request: Request, body: DeadLetterAction, token: str, action: str
+) -> DeadLetterResult:
+    store: Store = request.app.state.store
+    act = store.redrive_dead_letters if action == "redriven" else store.discard_dead_letters
+
+    def work() -> list[OutboxMessage]:
+        return act(
+            ids=body.ids,
+            sink=body.sink,
+            at=datetime.now(UTC),
+            by=f"token {token!r}",
+            comment=body.comment,
+        )
+
+    try:
+        done = await anyio.to_thread.run_sync(work)
+    except LookupError as exc:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"{exc}; nothing was {action}"
+        ) from None
+    return DeadLetterResult(action=action, messages=[_delivery(m) for m in done])

@@ -1,11 +1,13 @@
-"""``monitor alerts list|test|silence``: alerts in the store, a sample notification to
-one sink, silences for the direct sinks."""
+"""``monitor alerts list|test|silence|dead-letters``: alerts in the store, a sample
+notification to one sink, silences for the direct sinks, and what to do with
+notifications that could not be delivered."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -59,14 +61,20 @@ def list_alerts(config_path: Path, show_all: bool, as_json: bool) -> None:
             when = s.updated_at.strftime("%Y-%m-%d %H:%M:%S")
             click.echo(f"{s.phase.value:<9} {s.severity:<8} {when}  {s.rule}: {s.summary}")
     if dead and not as_json:
-        click.echo(f"{dead} notification(s) in the dead-letter state (GET /v1/alerts)", err=True)
+        click.echo(
+            f"{dead} notification(s) in the dead-letter state (monitor alerts dead-letters list)",
+            err=True,
+        )
 
 
 @alerts.command("test")
 @config_option
 @click.option("--sink", "sink_name", required=True, help="Name of the sink to send to.")
 def test_alert(config_path: Path, sink_name: str) -> None:
-    """Send a sample alert to one sink now, and say whether it was accepted."""
+    """Send a sample alert to one sink now, and say whether it was accepted.
+
+    An Alertmanager sink gets the sample resolved right away, so Alertmanager does not
+    keep forwarding it to its receivers."""
     config = load(config_path)
     sink_config = config.alerts.sink(sink_name)
     if sink_config is None:
@@ -79,7 +87,8 @@ def test_alert(config_path: Path, sink_name: str) -> None:
     result = asyncio.run(send_test(sink_config, public_url=config.server.public_url))
     if not result.ok:
         fail(EXIT_STARTUP, f"test alert not delivered: {result.error}")
-    click.echo(f"test alert delivered to sink {sink_name!r}")
+    resolved = " and resolved" if sink_config.kind == "alertmanager" else ""
+    click.echo(f"test alert delivered to sink {sink_name!r}{resolved}")
 
 
 @alerts.command("silence")
@@ -127,3 +136,105 @@ def silence(
     click.echo(
         f"silence {silence_id} until {until}: " + ", ".join(f"{k}={v}" for k, v in parsed.items())
     )
+
+
+@alerts.group("dead-letters")
+def dead_letters() -> None:
+    """List, redrive or discard notifications that could not be delivered."""
+
+
+@dead_letters.command("list")
+@config_option
+@click.option("--sink", default=None, help="Only this sink's dead letters.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def list_dead(config_path: Path, sink: str | None, as_json: bool) -> None:
+    """List dead letters, newest first: a permanent failure, or still failing after
+    alerts.delivery.max_age."""
+    config = load(config_path)
+    store = ready_store(config)
+    try:
+        dead = store.dead_letters(sink=sink, limit=1000)
+    finally:
+        store.close()
+    for m in dead:
+        if as_json:
+            click.echo(json.dumps(_dead_json(m)))
+        else:
+            when = m.created_at.strftime("%Y-%m-%d %H:%M:%S")
+            rule = m.payload.get("alert", {}).get("rule", "?")
+            click.echo(
+                f"{m.id}  {when}  {m.sink:<12} {m.event:<8} {rule} (sequence {m.sequence},"
+                f" {m.attempts} attempt(s)): {m.last_error}"
+            )
+
+
+def _dead_json(m: Any) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "sink": m.sink,
+        "fingerprint": m.fingerprint,
+        "event": m.event,
+        "sequence": m.sequence,
+        "attempts": m.attempts,
+        "created_at": m.created_at.isoformat(),
+        "last_error": m.last_error,
+    }
+
+
+def _which(ids: tuple[str, ...], everything: bool) -> list[str] | None:
+    if bool(ids) == everything:
+        raise click.UsageError("give one or more --id, or --all")
+    return list(ids) if ids else None
+
+
+def _dead_letter_action(action: str) -> Any:
+    verb = "redrive" if action == "redriven" else "discard"
+    helps = {
+        "redriven": "Queue dead letters again, due now, with a fresh max_age. One whose "
+        "alert has a newer notification is superseded instead of sent.",
+        "discarded": "Give up on dead letters for good (kept as 'discarded', no longer "
+        "counted by monitor_alert_dead_letters).",
+    }
+
+    @dead_letters.command(verb, help=helps[action])
+    @config_option
+    @click.option("--id", "ids", multiple=True, help="A dead letter's id (repeatable).")
+    @click.option("--all", "everything", is_flag=True, help="Every dead letter (of --sink).")
+    @click.option("--sink", default=None, help="Only this sink's dead letters.")
+    @click.option("--comment", default="", help="Why (recorded in the alert history).")
+    @click.option("--by", "by", default=None, help="Who (default: $USER).")
+    def command(
+        config_path: Path,
+        ids: tuple[str, ...],
+        everything: bool,
+        sink: str | None,
+        comment: str,
+        by: str | None,
+    ) -> None:
+        which = _which(ids, everything)
+        from monitor.clock import utc_now
+
+        config = load(config_path)
+        store = ready_store(config)
+        act = store.redrive_dead_letters if action == "redriven" else store.discard_dead_letters
+        try:
+            done = act(
+                ids=which,
+                sink=sink,
+                at=utc_now(),
+                by=by or os.environ.get("USER", "unknown"),
+                comment=comment,
+            )
+        except LookupError as exc:
+            fail(EXIT_USAGE, f"{exc}; nothing was {action}")
+        finally:
+            store.close()
+        for m in done:
+            click.echo(f"{action} {m.id} ({m.sink}, {m.event}, sequence {m.sequence})")
+        click.echo(f"{len(done)} dead letter(s) {action}")
+
+    return command
+
+
+redrive = _dead_letter_action("redriven")
+discard = _dead_letter_action("discarded")

@@ -200,13 +200,37 @@ def signing_key(secret: SecretStr) -> bytes:
 
 
 class DeliveryConfig(Section):
-    """``[alerts.delivery]``: retries of the outbox worker."""
+    """``[alerts.delivery]``: retries of the outbox worker.
 
-    max_attempts: int = Field(8, ge=1, le=100)
+    Transient failures are retried with capped exponential back-off until a notification
+    is ``max_age`` old; a count of attempts would turn any outage longer than the budget
+    into lost notifications."""
+
     backoff: Duration = timedelta(seconds=1)
     max_backoff: Duration = timedelta(minutes=5)
+    max_age: Duration = timedelta(hours=24)
     poll_interval: Duration = timedelta(seconds=1)
     lease: Duration = timedelta(seconds=60)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "max_attempts" in data:
+            raise ValueError(
+                "'max_attempts' was removed: transient failures are now retried until a"
+                " notification is 'max_age' old (default '24h'); delete the key, or set"
+                " e.g. max_age = '6h'"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _positive(self) -> DeliveryConfig:
+        for key in ("backoff", "max_backoff", "max_age", "poll_interval", "lease"):
+            if getattr(self, key) <= timedelta(0):
+                raise ValueError(f"{key!r} must be a positive duration")
+        if self.max_backoff < self.backoff:
+            raise ValueError("'max_backoff' must be at least 'backoff'")
+        return self
 
 
 class AlertsConfig(Section):

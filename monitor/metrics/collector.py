@@ -318,7 +318,8 @@ class StoreCollector(Collector):
         backlog.add_metric([], stats.by_status.get("pending", 0))
         dead = GaugeMetricFamily(
             f"{PREFIX}_alert_dead_letters",
-            "Notifications given up on after max_attempts (see GET /v1/alerts).",
+            "Notifications still dead (a sink refused them, or they failed for max_age);"
+            " redrive or discard them with monitor alerts dead-letters.",
         )
         dead.add_metric([], stats.by_status.get("dead", 0))
         deliveries = CounterMetricFamily(
@@ -328,7 +329,7 @@ class StoreCollector(Collector):
         )
         deliveries.add_metric(["delivered"], stats.by_status.get("delivered", 0))
         deliveries.add_metric(["failed"], stats.failed_attempts)
-        deliveries.add_metric(["dead"], stats.by_status.get("dead", 0))
+        deliveries.add_metric(["dead"], stats.dead_total)
         return [alerts, backlog, dead, deliveries]
 
 

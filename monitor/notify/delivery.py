@@ -1,11 +1,13 @@
 """The delivery worker: drains the outbox into sinks, at least once, with a stable id.
 
-An asyncio task owned by the daemon. Each round it leases due rows from the store
-(``SKIP LOCKED`` on PostgreSQL, so replicas never send the same row at once), sends them
-concurrently, and records each attempt: delivered, retry later with bounded exponential
-backoff and jitter (or the receiver's ``Retry-After``), or, after ``max_attempts``, dead.
-The payload and its id are stored, so a retry after a crash sends the same bytes under
-the same id; a crash between sending and recording means one duplicate, never a loss.
+An asyncio task owned by the daemon. Each round it leases due rows from the store (at
+most one per sink and alert, the oldest, after older states a newer one supersedes are
+set aside), sends them concurrently, and records each attempt: delivered; retried later
+with capped exponential backoff and jitter (or the receiver's ``Retry-After``) after a
+transient failure; dead after a permanent one (a 4xx other than 408/429) or once the
+row has been retried for ``max_age``. The payload and its id are stored, so a retry
+after a crash sends the same bytes under the same id; a crash between sending and
+recording means one duplicate, never a loss.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ def backoff_delay(
     ``max_backoff``, scaled by ``jitter`` in [0.5, 1] ("equal jitter", so retries of many
     rows spread out without collapsing to zero). A receiver's ``Retry-After`` wins when
     longer."""
-    base = config.backoff.total_seconds() * 2 ** max(attempts - 1, 0)
+    # Attempts are unbounded now: cap the exponent before 2**n overflows a float.
+    base = config.backoff.total_seconds() * 2.0 ** min(max(attempts - 1, 0), 60)
     delay = min(base, config.max_backoff.total_seconds()) * min(max(jitter, 0.5), 1.0)
     if retry_after is not None:
         delay = max(delay, retry_after)
@@ -99,19 +102,27 @@ class DeliveryWorker:
     async def _deliver(self, message: OutboxMessage) -> None:
         sink = self._sinks.get(message.sink)
         if sink is None:
-            result = SendResult(False, f"sink {message.sink!r} is not configured")
+            result = SendResult(False, f"sink {message.sink!r} is not configured", permanent=True)
         else:
             result = await sink.send(message)
         now = self._clock()
         attempts = message.attempts + 1
+        since = message.retry_since or message.created_at
+        error = result.error
         if result.ok:
             status, next_at = OutboxStatus.DELIVERED, None
-            logger.info("delivered %s %s to %s", message.event, message.id, message.sink)
-        elif attempts >= self.config.max_attempts or sink is None:
-            status, next_at = OutboxStatus.DEAD, None
-            logger.error(
-                "dead letter %s after %d attempt(s): %s", message.id, attempts, result.error
+            logger.info(
+                "delivered %s %s (sequence %d) to %s",
+                message.event,
+                message.id,
+                message.sequence,
+                message.sink,
             )
+        elif result.permanent or now - since >= self.config.max_age:
+            status, next_at = OutboxStatus.DEAD, None
+            if not result.permanent:
+                error = f"{error} (still failing after max_age {self.config.max_age})"
+            logger.error("dead letter %s after %d attempt(s): %s", message.id, attempts, error)
         else:
             delay = backoff_delay(
                 attempts, self.config, retry_after=result.retry_after, jitter=self._jitter()
@@ -122,7 +133,7 @@ class DeliveryWorker:
                 message.id,
                 attempts,
                 delay.total_seconds(),
-                result.error,
+                error,
             )
         await asyncio.to_thread(
             self._store.record_delivery_attempt,
@@ -130,7 +141,7 @@ class DeliveryWorker:
             at=now,
             status=status,
             next_attempt_at=next_at,
-            error=result.error,
+            error=error,
         )
 
     async def aclose(self) -> None:

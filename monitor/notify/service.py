@@ -17,6 +17,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from monitor.alerts.engine import AlertState, Phase, Transition, evaluate
@@ -70,6 +71,7 @@ class AlertService:
             ]
             if isinstance(event, Tick):
                 messages += self._refreshes(states, transitions, now)
+            messages = self._numbered(messages)
             if transitions or messages:
                 self._store.apply_alert_transitions(transitions, messages)
         for t in transitions:
@@ -118,17 +120,35 @@ class AlertService:
         current = {**states, **{t.state.fingerprint: t.state for t in transitions}}
         notified = {t.state.fingerprint for t in transitions if t.notify}
         last = self._store.last_notified([s.name for s in sinks])
+        # A notification still waiting will carry the state; queueing more would only
+        # supersede it (and pile up rows during an outage).
+        waiting = self._store.pending_notifications([s.name for s in sinks])
         messages = []
         for fp, state in current.items():
             if state.phase is not Phase.FIRING or fp in notified:
                 continue
             for sink in sinks:
                 sent = last.get((fp, sink.name))
-                if sink.takes(state.severity, state.labels) and (
-                    sent is None or now - sent >= sink.resend_interval
+                if (
+                    sink.takes(state.severity, state.labels)
+                    and (fp, sink.name) not in waiting
+                    and (sent is None or now - sent >= sink.resend_interval)
                 ):
                     messages.append(self._message(sink, state, "firing", now))
         return messages
+
+    def _numbered(self, messages: list[OutboxMessage]) -> list[OutboxMessage]:
+        """Give each alert's new notifications the next ``sequence`` (one number per
+        alert and evaluation, shared by its sinks), in the payload too."""
+        if not messages:
+            return messages
+        last = self._store.notification_sequences(sorted({m.fingerprint for m in messages}))
+        numbered = []
+        for m in messages:
+            sequence = last.get(m.fingerprint, 0) + 1
+            payload = {**m.payload, "sequence": sequence}
+            numbered.append(replace(m, sequence=sequence, payload=payload))
+        return numbered
 
     def _message(
         self, sink: SinkConfig, state: AlertState, event: str, now: datetime

@@ -2,8 +2,10 @@
 
 A sink turns one outbox message into one HTTP request. It never raises for a failed
 delivery: it returns a ``SendResult`` the delivery worker turns into a retry or a dead
-letter. Error texts name the sink and the status, never the URL (a Slack webhook URL is
-itself a secret) nor any credential.
+letter. Connection errors, timeouts, 5xx, 408 and 429 are transient (the receiver may
+answer later); any other 4xx is permanent: sending the same bytes again cannot help.
+Error texts name the sink and the status, never the URL (a Slack webhook URL is itself
+a secret) nor any credential.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ MAX_RETRY_AFTER_S = 3600.0
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
-    """How one delivery attempt went. ``retry_after`` (seconds) is the receiver's wish."""
+    """How one delivery attempt went. ``retry_after`` (seconds) is the receiver's wish;
+    ``permanent`` says that retrying cannot succeed."""
 
     ok: bool
     error: str | None = None
     retry_after: float | None = None
+    permanent: bool = False
 
 
 class Sink(ABC):
@@ -77,7 +81,14 @@ class Sink(ABC):
             False,
             f"sink {self.name!r}: HTTP {response.status_code}",
             retry_after(response.headers.get("retry-after")),
+            permanent=is_permanent(response.status_code),
         )
+
+
+def is_permanent(status_code: int) -> bool:
+    """A 4xx other than 408 (request timeout) and 429 (rate limited): the request itself
+    is refused. Redirects (not followed) count as permanent too: the URL is wrong."""
+    return 300 <= status_code < 500 and status_code not in (408, 429)
 
 
 def retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

@@ -28,6 +28,7 @@ def slack_message(payload: dict[str, Any]) -> dict[str, Any]:
     icon = ":white_check_mark:" if resolved else _ICONS.get(alert["severity"], "")
     title = f"{icon} [{alert['status'].upper()}] {alert['rule']} ({alert['severity']})"
     fields = [f"*{k}*: {v}" for k, v in alert["labels"].items() if k not in ("alertname",)]
+    fields.append(f"sequence {payload.get('sequence', 0)}")
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
         {"type": "section", "text": {"type": "mrkdwn", "text": alert["summary"][:2900]}},

@@ -4,10 +4,15 @@ Each function takes an open connection; ``Store`` decides the transaction. The o
 that matters: ``apply_transitions`` writes new states, their history and their outbox
 rows together, so a notification exists if and only if its state change does.
 
-Claiming outbox rows uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two replicas
-never take the same row; SQLite's ``BEGIN IMMEDIATE`` serialises writers instead. A claim
-is a lease (``claimed_until``): a worker that dies mid-send leaves the row to be claimed
-again when the lease ends, which is what makes delivery at-least-once.
+Delivery is keyed by alert: per sink and fingerprint, a claim first marks every pending
+row that has a newer row ``superseded`` (coalescing: only the latest state is sent), then
+takes the remaining pending row only if no row of the same sink and fingerprint is
+leased, so one alert's notifications are never in flight at once nor sent out of order.
+Claims are serialised (a transaction-scoped advisory lock on PostgreSQL, ``BEGIN
+IMMEDIATE`` on SQLite), which makes that check safe across replicas; ``SKIP LOCKED``
+stays as a second guard. A claim is a lease (``claimed_until``): a worker that dies
+mid-send leaves the row to be claimed again when the lease ends, which is what makes
+delivery at-least-once.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, func, insert, or_, select, text, update
 
 from monitor.alerts.engine import AlertState, Phase, Transition
 from monitor.alerts.records import (
@@ -33,14 +38,21 @@ __all__ = [
     "add_silence",
     "apply_transitions",
     "claim_due",
+    "discard_dead",
     "history",
     "last_sent",
     "list_outbox",
     "load_states",
     "outbox_stats",
+    "pending_keys",
     "record_attempt",
+    "redrive_dead",
+    "sequences",
     "silences",
 ]
+
+# The key of PostgreSQL's advisory lock that serialises outbox claims ("mon-outb").
+_CLAIM_LOCK = 0x6D6F6E2D6F757462
 
 
 def load_states(connection: Connection, phase: Phase | None = None) -> list[AlertState]:
@@ -91,10 +103,37 @@ def enqueue(connection: Connection, messages: Sequence[OutboxMessage]) -> None:
                     "attempts": m.attempts,
                     "created_at": m.created_at,
                     "next_attempt_at": m.next_attempt_at,
+                    "sequence": m.sequence,
+                    "retry_since": m.retry_since or m.created_at,
                 }
                 for m in messages
             ],
         )
+
+
+def sequences(connection: Connection, fingerprints: Sequence[str]) -> dict[str, int]:
+    """The highest ``sequence`` queued so far for each of ``fingerprints`` (any sink)."""
+    if not fingerprints:
+        return {}
+    query = (
+        select(alert_outbox.c.fingerprint, func.max(alert_outbox.c.sequence))
+        .where(alert_outbox.c.fingerprint.in_(list(fingerprints)))
+        .group_by(alert_outbox.c.fingerprint)
+    )
+    return {fp: int(seq) for fp, seq in connection.execute(query)}
+
+
+def pending_keys(connection: Connection, sinks: Sequence[str]) -> set[tuple[str, str]]:
+    """The (fingerprint, sink) pairs that still have a notification waiting."""
+    query = (
+        select(alert_outbox.c.fingerprint, alert_outbox.c.sink)
+        .where(
+            alert_outbox.c.sink.in_(list(sinks)),
+            alert_outbox.c.status == OutboxStatus.PENDING.value,
+        )
+        .distinct()
+    )
+    return {(fp, sink) for fp, sink in connection.execute(query)}
 
 
 def last_sent(connection: Connection, sinks: Sequence[str]) -> dict[tuple[str, str], datetime]:
@@ -110,15 +149,32 @@ def last_sent(connection: Connection, sinks: Sequence[str]) -> dict[tuple[str, s
 def claim_due(
     connection: Connection, *, now: datetime, lease_until: datetime, limit: int
 ) -> list[OutboxMessage]:
-    """Lease up to ``limit`` pending rows that are due and not leased by someone else."""
+    """Lease up to ``limit`` due rows, at most one per sink and fingerprint, oldest first,
+    after marking the rows a newer one supersedes."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK})
+    supersede(connection, now=now)
+    sibling = alert_outbox.alias("sibling")
+    in_flight = (
+        select(sibling.c.id)
+        .where(
+            sibling.c.sink == alert_outbox.c.sink,
+            sibling.c.fingerprint == alert_outbox.c.fingerprint,
+            sibling.c.id != alert_outbox.c.id,
+            sibling.c.status == OutboxStatus.PENDING.value,
+            sibling.c.claimed_until >= now,
+        )
+        .exists()
+    )
     due = (
         select(alert_outbox)
         .where(
             alert_outbox.c.status == OutboxStatus.PENDING.value,
             alert_outbox.c.next_attempt_at <= now,
-            or_(alert_outbox.c.claimed_until.is_(None), alert_outbox.c.claimed_until < now),
+            _unleased(alert_outbox, now),
+            ~in_flight,
         )
-        .order_by(alert_outbox.c.created_at, alert_outbox.c.id)
+        .order_by(alert_outbox.c.created_at, alert_outbox.c.sequence, alert_outbox.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -130,6 +186,36 @@ def claim_due(
             .values(claimed_until=lease_until)
         )
     return [_to_message(row) for row in rows]
+
+
+def supersede(connection: Connection, *, now: datetime) -> int:
+    """Mark ``superseded`` every pending, unleased row of a sink and fingerprint that has
+    a newer row (by ``sequence``): its state is out of date and is never sent. A row in
+    flight is left alone; its outcome is recorded, and the next claim settles it."""
+    newer = alert_outbox.alias("newer")
+    has_newer = (
+        select(newer.c.id)
+        .where(
+            newer.c.sink == alert_outbox.c.sink,
+            newer.c.fingerprint == alert_outbox.c.fingerprint,
+            newer.c.sequence > alert_outbox.c.sequence,
+        )
+        .exists()
+    )
+    result = connection.execute(
+        update(alert_outbox)
+        .where(
+            alert_outbox.c.status == OutboxStatus.PENDING.value,
+            _unleased(alert_outbox, now),
+            has_newer,
+        )
+        .values(status=OutboxStatus.SUPERSEDED.value, claimed_until=None)
+    )
+    return int(result.rowcount or 0)
+
+
+def _unleased(table: Any, now: datetime) -> Any:
+    return or_(table.c.claimed_until.is_(None), table.c.claimed_until < now)
 
 
 def record_attempt(
@@ -156,12 +242,22 @@ def record_attempt(
 
 
 def list_outbox(
-    connection: Connection, *, status: OutboxStatus | None = None, limit: int = 100
+    connection: Connection,
+    *,
+    status: OutboxStatus | None = None,
+    sink: str | None = None,
+    limit: int = 100,
 ) -> list[OutboxMessage]:
-    """Outbox rows, newest first, optionally of one status."""
-    query = select(alert_outbox).order_by(alert_outbox.c.created_at.desc()).limit(limit)
+    """Outbox rows, newest first, optionally of one status and one sink."""
+    query = (
+        select(alert_outbox)
+        .order_by(alert_outbox.c.created_at.desc(), alert_outbox.c.sequence.desc())
+        .limit(limit)
+    )
     if status is not None:
         query = query.where(alert_outbox.c.status == status.value)
+    if sink is not None:
+        query = query.where(alert_outbox.c.sink == sink)
     return [_to_message(row) for row in connection.execute(query)]
 
 
@@ -176,7 +272,112 @@ def outbox_stats(connection: Connection) -> OutboxStats:
         by_status[status] = int(count)
         # A delivered row's last attempt succeeded; every other attempt failed.
         failed += int(attempts) - (int(count) if status == OutboxStatus.DELIVERED.value else 0)
-    return OutboxStats(by_status, failed)
+    # Dead now, discarded after dying, or redriven after dying (each redrive is in the
+    # history): every time a notification died, so the count never goes down.
+    redriven = connection.execute(
+        select(func.count()).where(
+            alert_history.c.from_phase == OutboxStatus.DEAD.value,
+            alert_history.c.to_phase == "redriven",
+        )
+    ).scalar_one()
+    dead_total = by_status["dead"] + by_status["discarded"] + int(redriven)
+    return OutboxStats(by_status, failed, dead_total)
+
+
+def redrive_dead(
+    connection: Connection,
+    *,
+    ids: Sequence[str] | None,
+    sink: str | None,
+    at: datetime,
+    by: str,
+    comment: str,
+) -> list[OutboxMessage]:
+    """Put dead letters (``ids``, or all; optionally of one ``sink``) back in the queue,
+    due now, with a fresh ``max_age``; record each in the alert history. A redriven row
+    whose alert has a newer notification is superseded at the next claim, not sent.
+    Raises ``LookupError`` (changing nothing) if one of ``ids`` is not a dead letter."""
+    rows = _dead(connection, ids=ids, sink=sink)
+    if rows:
+        connection.execute(
+            update(alert_outbox)
+            .where(alert_outbox.c.id.in_([r.id for r in rows]))
+            .values(
+                status=OutboxStatus.PENDING.value,
+                next_attempt_at=at,
+                retry_since=at,
+                claimed_until=None,
+            )
+        )
+        _record_action(connection, rows, "redriven", at=at, by=by, comment=comment)
+    return [_to_message(r) for r in rows]
+
+
+def discard_dead(
+    connection: Connection,
+    *,
+    ids: Sequence[str] | None,
+    sink: str | None,
+    at: datetime,
+    by: str,
+    comment: str,
+) -> list[OutboxMessage]:
+    """Give up on dead letters for good (status ``discarded``, kept for the record), and
+    record each in the alert history."""
+    rows = _dead(connection, ids=ids, sink=sink)
+    if rows:
+        connection.execute(
+            update(alert_outbox)
+            .where(alert_outbox.c.id.in_([r.id for r in rows]))
+            .values(status=OutboxStatus.DISCARDED.value)
+        )
+        _record_action(connection, rows, "discarded", at=at, by=by, comment=comment)
+    return [_to_message(r) for r in rows]
+
+
+def _dead(connection: Connection, *, ids: Sequence[str] | None, sink: str | None) -> list[Any]:
+    query = (
+        select(alert_outbox)
+        .where(alert_outbox.c.status == OutboxStatus.DEAD.value)
+        .order_by(alert_outbox.c.created_at, alert_outbox.c.sequence)
+    )
+    if ids is not None:
+        query = query.where(alert_outbox.c.id.in_(list(ids)))
+    if sink is not None:
+        query = query.where(alert_outbox.c.sink == sink)
+    rows = list(connection.execute(query.with_for_update()).all())
+    missing = sorted(set(ids or ()) - {r.id for r in rows})
+    if missing:
+        # All or nothing: raising here rolls the caller's transaction back.
+        raise LookupError(f"not dead letters{_of(sink)}: {', '.join(missing)}")
+    return rows
+
+
+def _of(sink: str | None) -> str:
+    return "" if sink is None else f" of sink {sink!r}"
+
+
+def _record_action(
+    connection: Connection, rows: Sequence[Any], action: str, *, at: datetime, by: str, comment: str
+) -> None:
+    """A history entry per row: ``dead`` -> ``redriven``/``discarded``, saying who and why."""
+    why = f": {comment}" if comment else ""
+    connection.execute(
+        insert(alert_history),
+        [
+            {
+                "fingerprint": r.fingerprint,
+                "rule": str(r.payload.get("alert", {}).get("rule", "")),
+                "from_phase": OutboxStatus.DEAD.value,
+                "to_phase": action,
+                "at": at,
+                "summary": f"{r.event} notification {r.id} (sequence {r.sequence}) to sink"
+                f" {r.sink!r} {action} by {by}{why}",
+                "value": None,
+            }
+            for r in rows
+        ],
+    )
 
 
 def add_silence(
@@ -289,4 +490,6 @@ def _to_message(row: Row[Any]) -> OutboxMessage:
         next_attempt_at=row.next_attempt_at,
         delivered_at=row.delivered_at,
         last_error=row.last_error,
+        sequence=row.sequence,
+        retry_since=row.retry_since,
     )

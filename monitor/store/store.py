@@ -616,10 +616,54 @@ class Store:
         with self._reading("reading notification times") as connection:
             return alerts.last_sent(connection, sinks)
 
+    def notification_sequences(self, fingerprints: Sequence[str]) -> dict[str, int]:
+        """The highest notification ``sequence`` queued so far per fingerprint."""
+        with self._reading("reading notification sequences") as connection:
+            return alerts.sequences(connection, fingerprints)
+
+    def pending_notifications(self, sinks: Sequence[str]) -> set[tuple[str, str]]:
+        """The (fingerprint, sink) pairs with a notification still waiting."""
+        with self._reading("reading pending notifications") as connection:
+            return alerts.pending_keys(connection, sinks)
+
+    def dead_letters(self, *, sink: str | None = None, limit: int = 100) -> list[OutboxMessage]:
+        """Dead letters newest first, optionally of one sink."""
+        return self.list_notifications(status=OutboxStatus.DEAD, sink=sink, limit=limit)
+
+    def redrive_dead_letters(
+        self,
+        *,
+        ids: Sequence[str] | None = None,
+        sink: str | None = None,
+        at: datetime,
+        by: str,
+        comment: str = "",
+    ) -> list[OutboxMessage]:
+        """Queue dead letters (``ids``, or every one; optionally of one sink) again."""
+        with self._writing("redriving dead letters") as connection:
+            return alerts.redrive_dead(
+                connection, ids=ids, sink=sink, at=ensure_utc(at), by=by, comment=comment
+            )
+
+    def discard_dead_letters(
+        self,
+        *,
+        ids: Sequence[str] | None = None,
+        sink: str | None = None,
+        at: datetime,
+        by: str,
+        comment: str = "",
+    ) -> list[OutboxMessage]:
+        """Give up on dead letters (``ids``, or every one; optionally of one sink)."""
+        with self._writing("discarding dead letters") as connection:
+            return alerts.discard_dead(
+                connection, ids=ids, sink=sink, at=ensure_utc(at), by=by, comment=comment
+            )
+
     def claim_notifications(
         self, *, now: datetime, lease_until: datetime, limit: int = 20
     ) -> list[OutboxMessage]:
-        """Lease due outbox rows for delivery (``SKIP LOCKED`` on PostgreSQL)."""
+        """Lease due outbox rows for delivery one per sink and alert, in order."""
         now, lease_until = ensure_utc(now, name="now"), ensure_utc(lease_until, name="lease_until")
         with self._writing("claiming notifications") as connection:
             return alerts.claim_due(connection, now=now, lease_until=lease_until, limit=limit)
@@ -645,11 +689,12 @@ class Store:
             )
 
     def list_notifications(
-        self, *, status: OutboxStatus | None = None, limit: int = 100
+        self, *, status: OutboxStatus | None = None, sink: str | None = None, limit: int = 100
     ) -> list[OutboxMessage]:
-        """Outbox rows newest first, optionally of one status (``dead``: dead letters)."""
+        """Outbox rows newest first, optionally of one status (``dead``: dead letters)
+        and one sink."""
         with self._reading("listing notifications") as connection:
-            return alerts.list_outbox(connection, status=status, limit=limit)
+            return alerts.list_outbox(connection, status=status, sink=sink, limit=limit)
 
     def outbox_stats(self) -> OutboxStats:
         """Outbox rows by status and failed attempts, for metrics."""

@@ -327,12 +327,17 @@ alert_outbox = Table(
     Column("claimed_until", UTCDateTime, nullable=True),
     Column("delivered_at", UTCDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
-    CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="status"),
+    Column("sequence", Integer, nullable=False),
+    Column("retry_since", UTCDateTime, nullable=False),
+    CheckConstraint(
+        "status IN ('pending', 'delivered', 'superseded', 'dead', 'discarded')", name="status"
+    ),
     Index("ix_alert_outbox_status_next_attempt_at", "status", "next_attempt_at"),
     Index("ix_alert_outbox_fingerprint_sink", "fingerprint", "sink"),
 )
 """Notifications to deliver, written in the same transaction as the state change. The
-``id`` is the idempotency id a receiver sees on every attempt."""
+``id`` is the idempotency id a receiver sees on every attempt; ``sequence`` orders the
+notifications of one fingerprint (since migration 0008)."""
 
 alert_silences = Table(
     "alert_silences",

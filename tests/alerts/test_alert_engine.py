@@ -301,3 +301,25 @@ def test_latency_rule_reads_the_runs_operational_percentiles() -> None:
     p99 = Machine(rule(kind="latency", metric="latency-p99", value=1.0))
     p99.feed(timed(0.1, 1.5))
     assert p99.phase() is Phase.FIRING
+
+
+@pytest.mark.parametrize(
+    ("outcome", "says"),
+    [
+        pytest.param(
+            "inconclusive",
+            "no regression shown, but inconclusive for f1 (a drop could not be ruled out)",
+            id="inconclusive",
+        ),
+        pytest.param("pass", ": pass", id="pass"),
+        pytest.param("improved", ": improved vs baseline", id="improved"),
+    ],
+)
+def test_a_regression_resolved_says_what_the_verdict_found(outcome: str, says: str) -> None:
+    m = Machine(rule(kind="regression", metrics=["f1"]))
+    m.feed(verdict(("f1", "regressed", -0.05)))
+    m.feed(verdict(("f1", outcome, 0.0)))
+    state = next(iter(m.states.values()))
+    assert state.phase is Phase.RESOLVED
+    assert says in state.summary
+    assert (outcome == "pass") is state.summary.endswith(": pass")

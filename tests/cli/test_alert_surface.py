@@ -174,9 +174,108 @@ def test_cli_test_reports_an_unreachable_sink(config_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [["alerts"], ["alerts", "list"], ["alerts", "test"], ["alerts", "silence"]],
+    [
+        ["alerts"],
+        ["alerts", "list"],
+        ["alerts", "test"],
+        ["alerts", "silence"],
+        ["alerts", "dead-letters"],
+        ["alerts", "dead-letters", "list"],
+        ["alerts", "dead-letters", "redrive"],
+        ["alerts", "dead-letters", "discard"],
+    ],
     ids=lambda c: " ".join(c),
 )
 def test_alert_commands_have_help(command: list[str]) -> None:
     result = CliRunner().invoke(cli, [*command, "--help"])
     assert result.exit_code == 0 and "Usage: " in result.stdout
+
+
+def test_cli_dead_letters_list_redrive_discard(fired: Store, config_path: Path) -> None:
+    runner = CliRunner()
+    c = ["-c", str(config_path)]
+    (dead,) = fired.list_notifications(status=OutboxStatus.DEAD)
+    listed = runner.invoke(cli, ["alerts", "dead-letters", "list", *c, "--json"])
+    assert listed.exit_code == 0, listed.output
+    (line,) = listed.stdout.splitlines()
+    assert json.loads(line) | {"created_at": None} == {
+        "id": dead.id,
+        "sink": "hook",
+        "fingerprint": dead.fingerprint,
+        "event": "firing",
+        "sequence": 1,
+        "attempts": 1,
+        "created_at": None,
+        "last_error": "HTTP 500",
+    }
+
+    unknown = runner.invoke(
+        cli, ["alerts", "dead-letters", "redrive", *c, "--id", dead.id, "--id", "msg_nope"]
+    )
+    assert unknown.exit_code == 2 and "not dead letters: msg_nope" in unknown.stderr
+    assert fired.list_notifications(status=OutboxStatus.DEAD) == [dead]  # all or nothing
+    neither = runner.invoke(cli, ["alerts", "dead-letters", "redrive", *c])
+    assert neither.exit_code == 2 and "--id" in neither.output
+
+    redriven = runner.invoke(
+        cli,
+        ["alerts", "dead-letters", "redrive", *c, "--all", "--by", "ops", "--comment", "hook ok"],
+    )
+    assert redriven.exit_code == 0, redriven.output
+    assert "1 dead letter(s) redriven" in redriven.stdout
+    (again,) = fired.list_notifications()
+    assert again.status is OutboxStatus.PENDING
+    assert fired.outbox_stats().by_status["dead"] == 0
+    entry = fired.alert_history()[0]
+    assert (entry.from_phase, entry.to_phase) == ("dead", "redriven")
+    assert entry.summary.endswith("redriven by ops: hook ok")
+
+    fired.record_delivery_attempt(again.id, at=again.created_at, status=OutboxStatus.DEAD)
+    discarded = runner.invoke(cli, ["alerts", "dead-letters", "discard", *c, "--id", dead.id])
+    assert discarded.exit_code == 0, discarded.output
+    (row,) = fired.list_notifications()
+    assert row.status is OutboxStatus.DISCARDED
+    assert fired.alert_history()[0].to_phase == "discarded"
+
+
+async def test_api_dead_letters_need_write_to_act(fired: Store) -> None:
+    from monitor.config.server import TokenConfig
+
+    tokens = [
+        TokenConfig(name="reader", token="r" * 20, scopes=("read",)),
+        TokenConfig(name="ops", token="w" * 20, scopes=("write",)),
+    ]
+    registry = CollectorRegistry()
+    registry.register(StoreCollector(fired, version=__version__))
+    app = create_app(fired, registry, version=__version__, tokens=tokens)
+    read = {"authorization": "Bearer " + "r" * 20}
+    write = {"authorization": "Bearer " + "w" * 20}
+    (dead,) = fired.list_notifications(status=OutboxStatus.DEAD)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        listed = (await client.get("/v1/alerts/dead-letters", headers=read)).json()
+        assert [d["id"] for d in listed["dead_letters"]] == [dead.id]
+        assert listed["dead_letters"][0]["sequence"] == 1
+        url = "/v1/alerts/dead-letters/redrive"
+        assert (await client.post(url, json={"all": True})).status_code == 401
+        assert (await client.post(url, json={"all": True}, headers=read)).status_code == 403
+        both = await client.post(url, json={"all": True, "ids": [dead.id]}, headers=write)
+        assert both.status_code == 422
+        missing = await client.post(url, json={"ids": ["msg_nope"]}, headers=write)
+        assert missing.status_code == 404
+        done = await client.post(url, json={"ids": [dead.id], "comment": "back"}, headers=write)
+        assert done.status_code == 200, done.text
+        assert [m["id"] for m in done.json()["messages"]] == [dead.id]
+        metrics = (await client.get("/metrics")).text
+        fired.record_delivery_attempt(dead.id, at=dead.created_at, status=OutboxStatus.DEAD)
+        gone = await client.post(
+            "/v1/alerts/dead-letters/discard", json={"all": True}, headers=write
+        )
+        assert gone.json()["action"] == "discarded"
+        spec = (await client.get("/openapi.json")).json()["paths"]
+    assert "monitor_alert_dead_letters 0.0" in metrics  # the rule resolves after a redrive
+    entry = fired.alert_history()[1]
+    assert entry.summary.endswith("redriven by token 'ops': back")
+    assert "403" in spec["/v1/alerts/dead-letters/redrive"]["post"]["responses"]
+    assert "get" in spec["/v1/alerts/dead-letters"]

@@ -91,7 +91,6 @@ evaluate_every = "1s"
 backoff = "100ms"
 max_backoff = "300ms"
 poll_interval = "100ms"
-max_attempts = 100
 [[alerts.rules]]
 name = "wine-failed"
 kind = "run_failed"

@@ -142,3 +142,35 @@ async def test_alertmanager_gets_firing_then_resolved(alertmanager: str, tmp_pat
     finally:
         await worker.aclose()
         store.close()
+
+
+def test_cli_test_alert_is_resolved_in_alertmanager(alertmanager: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import cli
+
+    config = tmp_path / "monitor.toml"
+    config.write_text(
+        f"""
+[store]
+url = "sqlite:///{tmp_path / "monitor.db"}"
+[alerts]
+[[alerts.sinks]]
+name = "am"
+kind = "alertmanager"
+url = "{alertmanager}"
+""",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["alerts", "test", "-c", str(config), "--sink", "am"])
+    assert result.exit_code == 0, result.output
+    assert "delivered to sink 'am' and resolved" in result.stdout
+
+    def listed() -> list[dict[str, Any]]:
+        answer = httpx.get(f"{alertmanager}/api/v2/alerts", params={"active": "true"}, timeout=5)
+        answer.raise_for_status()
+        return [a for a in answer.json() if a["labels"].get("alertname") == "monitor-test"]
+
+    # Alertmanager accepted both (exit 0); the resolution ended it, so nothing is active
+    # for Alertmanager to keep forwarding. Without it the sample stays active for minutes.
+    assert listed() == []

@@ -132,12 +132,13 @@ def test_routing_by_severity_and_labels() -> None:
 def test_webhook_payload_snapshot() -> None:
     """The documented payload, field for field: a change here is a contract change."""
     payload = build_payload(
-        "msg_1", sample_state(T0, sink="s"), event="test", at=T0, public_url=None
+        "msg_1", sample_state(T0, sink="s"), event="test", at=T0, public_url=None, sequence=7
     )
     assert payload == {
         "schema_version": "1",
         "id": "msg_1",
         "event": "test",
+        "sequence": 7,
         "created_at": "2024-05-01T12:00:00Z",
         "alert": {
             "fingerprint": "test0000000000000",

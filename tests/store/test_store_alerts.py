@@ -35,17 +35,26 @@ def state(fp: str = "f1", phase: Phase = Phase.FIRING) -> AlertState:
     )
 
 
-def message(mid: str, sink: str = "hook", *, at: timedelta = timedelta(0)) -> OutboxMessage:
+def message(
+    mid: str,
+    sink: str = "hook",
+    *,
+    at: timedelta = timedelta(0),
+    fp: str = "f1",
+    sequence: int = 1,
+    event: str = "firing",
+) -> OutboxMessage:
     return OutboxMessage(
         id=mid,
         sink=sink,
-        fingerprint="f1",
-        event="firing",
-        payload={"id": mid, "schema_version": "1"},
+        fingerprint=fp,
+        event=event,
+        payload={"id": mid, "schema_version": "1", "alert": {"rule": "r"}},
         status=OutboxStatus.PENDING,
         attempts=0,
         created_at=T0 + at,
         next_attempt_at=T0 + at,
+        sequence=sequence,
     )
 
 
@@ -57,7 +66,7 @@ def test_transitions_and_outbox_are_stored_together(store: Store) -> None:
     (entry,) = store.alert_history()
     assert (entry.from_phase, entry.to_phase, entry.value) == ("pending", "firing", 0.5)
     (queued,) = store.list_notifications()
-    assert queued.id == "m1" and queued.payload == {"id": "m1", "schema_version": "1"}
+    assert queued.id == "m1" and queued.payload == message("m1").payload
 
 
 def test_a_failing_outbox_insert_rolls_back_the_state_change(store: Store) -> None:
@@ -93,7 +102,7 @@ def test_claim_leases_due_rows_once(store: Store) -> None:
 
 
 def test_attempts_retry_deliver_and_dead_letter(store: Store) -> None:
-    store.enqueue_notifications([message("m1"), message("m2")])
+    store.enqueue_notifications([message("m1", fp="f1"), message("m2", fp="f2")])
     store.claim_notifications(now=T0, lease_until=T0 + timedelta(minutes=1))
     retry_at = T0 + timedelta(seconds=10)
     store.record_delivery_attempt(
@@ -109,12 +118,18 @@ def test_attempts_retry_deliver_and_dead_letter(store: Store) -> None:
     (dead,) = store.list_notifications(status=OutboxStatus.DEAD)
     assert dead.id == "m2"
     stats = store.outbox_stats()
-    assert stats.by_status == {"pending": 0, "delivered": 1, "dead": 1}
+    assert stats.by_status == {
+        "pending": 0,
+        "delivered": 1,
+        "superseded": 0,
+        "dead": 1,
+        "discarded": 0,
+    }
     assert stats.failed_attempts == 2
 
 
 def test_concurrent_claims_never_share_a_row(store: Store) -> None:
-    store.enqueue_notifications([message(f"m{i:02d}") for i in range(40)])
+    store.enqueue_notifications([message(f"m{i:02d}", fp=f"f{i:02d}") for i in range(40)])
     claimed: list[list[str]] = []
     barrier = threading.Barrier(4)
 
