@@ -351,6 +351,12 @@ class Daemon:
         self._inflight.add(task)
         try:
             await self._execute(suite, model, trigger="schedule")
+        except asyncio.CancelledError:
+            if not self._stop.is_set():
+                raise
+            # The grace period is over: the run is stored interrupted. Ending the job
+            # normally keeps APScheduler from logging the cancellation as a job error.
+            logger.info("%s on %s: interrupted by the shutdown", suite.name, model.name)
         finally:
             self._inflight.discard(task)
 
@@ -433,9 +439,15 @@ class Daemon:
         return verdict
 
     async def _shutdown(self) -> None:
-        if self._scheduler is not None and self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+        scheduler = self._scheduler
+        if scheduler is not None and scheduler.running:
+            # Pause, not shut down: APScheduler 3's asyncio executor cancels every running
+            # job on shutdown, which would interrupt in-flight runs at once instead of
+            # letting them use their grace.
+            scheduler.pause()
         await self._drain(self.config.server.shutdown_grace)
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)
         await self._runner.aclose()
         if self._delivery_task is not None:
             self._delivery_task.cancel("shutdown")
