@@ -1,11 +1,16 @@
 """The daemon: owns the lifecycle, the signals and the wiring of every component.
 
-start:    migrate the store, mark runs a crash left ``queued`` or ``running`` as
-          ``interrupted``, record the catalog, start the alert delivery worker, the HTTP
-          server, then the scheduler (suite jobs and the alert timer);
+start:    migrate the store, record the catalog, start the alert delivery worker, the HTTP
+          server, then the scheduler (suite jobs, the alert timer and the sweep);
 run:      until SIGTERM/SIGINT (or ``request_stop``); scheduled runs and the runs the API
           queues (``submit``) all go through ``_execute``, one run per suite x model at a
           time; after each run and on a timer the alert service evaluates the rules;
+          every ``[store] heartbeat_every`` the runs held here get a heartbeat and the
+          sweep finishes as ``interrupted`` any run whose heartbeat is older than
+          ``stale_after``, whichever replica owned it (only once the store has answered
+          for ``stale_after`` without a break, so live owners refreshed theirs after an
+          outage); slots due while the store does not answer are kept and created when
+          it does, within ``misfire_grace``, or counted as skipped;
 shutdown: stop scheduling and taking API runs, give in-flight runs (and queued API runs)
           ``server.shutdown_grace`` to finish, cancel the rest (stored ``interrupted``),
           stop the HTTP server, close the store.
@@ -18,12 +23,16 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import random
 import signal
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import httpx
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
@@ -37,12 +46,18 @@ from monitor.config import AnyModelConfig, Config, IngestSourceConfig, SuiteConf
 from monitor.config.schedules import build_trigger
 from monitor.daemon import heap
 from monitor.daemon.serving import EmbeddedServer, start_server
-from monitor.errors import StartupError
+from monitor.daemon.slots import MissedSlots
+from monitor.durations import format_duration
+from monitor.errors import StartupError, StoreError, StoreUnavailable
 from monitor.metrics.collector import StoreCollector
 from monitor.metrics.instruments import RequestMetrics
+from monitor.metrics.schedules import ScheduleMetrics
 from monitor.notify.delivery import DeliveryWorker
 from monitor.notify.service import AlertService
 from monitor.records import CatalogModel, CatalogSuite, DriftReport, Run, RunStatus, Verdict
+from monitor.runs.durability import retry_delay
+from monitor.runs.heartbeat import Heartbeats
+from monitor.runs.outage import StoreOutage
 from monitor.runs.runner import Runner
 from monitor.sinks import build_sink
 from monitor.store import Store, redact_url
@@ -51,7 +66,12 @@ from monitor.verdicts.service import VerdictError, auto_promote, judge_run
 
 logger = logging.getLogger(__name__)
 
-CRASHED = "the daemon stopped unexpectedly during the run (found at the next start)"
+T = TypeVar("T")
+
+CRASHED = (
+    "the process running it stopped unexpectedly: no heartbeat for longer than"
+    " [store] stale_after (found by a sweep)"
+)
 NOT_STARTED = "the daemon stopped before the run's turn came"
 
 DriftHook = Callable[[DriftReport], object]
@@ -77,9 +97,26 @@ class Daemon:
         caps = {s.name: s.max_exported_columns for s in config.streams}
         self.registry.register(StoreCollector(self.store, version=__version__, max_columns=caps))
         self.request_metrics = RequestMetrics(self.registry, models=[m.name for m in config.models])
+        self.schedule_metrics = ScheduleMetrics(
+            self.registry, pairs=[(s.name, m.name) for s, m in config.jobs()]
+        )
         self._clock = clock
+        self.outage = StoreOutage(clock=clock)
+        self.outage.on_recovered.append(self._store_back)
+        self.heartbeats = Heartbeats(
+            self.store, every=config.store.heartbeat_every, clock=clock, outage=self.outage
+        )
         self._runner = Runner(
-            self.store, transport=transport, clock=clock, observer=self.request_metrics
+            self.store,
+            transport=transport,
+            clock=clock,
+            observer=self.request_metrics,
+            durability=config.store,
+            heartbeats=self.heartbeats,
+            outage=self.outage,
+        )
+        self._missed = MissedSlots(
+            lambda suite, model: self._skip(suite, model, "store_unavailable")
         )
         self.on_drift_report: list[DriftHook] = []
         self._evaluators = {
@@ -90,6 +127,7 @@ class Daemon:
         self._inflight: set[asyncio.Task[object]] = set()
         # One run per suite x model at a time, whether scheduled or asked for by the API.
         self._pair_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._scheduled: set[tuple[str, str]] = set()  # pairs with a scheduled run going
         self._server: EmbeddedServer | None = None
         self._scheduler: AsyncIOScheduler | None = None
         alerts = config.alerts
@@ -152,15 +190,9 @@ class Daemon:
             raise StartupError(
                 f"store {redact_url(self.config.store.effective_url)}: {type(exc).__name__}: {exc}"
             ) from None
-        interrupted = await asyncio.to_thread(
-            store.interrupt_running, reason=CRASHED, at=self._clock()
-        )
-        if interrupted:
-            logger.warning(
-                "marked %d run(s) left queued or running as interrupted: %s",
-                len(interrupted),
-                interrupted,
-            )
+        # Runs left queued or running by a crash are not marked here: another replica may
+        # own them. The sweep finishes them once their heartbeat is stale.
+        self.outage.up_since = self._clock()
         await asyncio.to_thread(self._sync_catalog)
         self._loop = asyncio.get_running_loop()
         if self.config.alerts.sinks:
@@ -191,8 +223,8 @@ class Daemon:
         self._warn_unwritable_streams()
         self._scheduler = self._build_scheduler()
         self._scheduler.start()
-        suite_jobs = len(self._scheduler.get_jobs()) - 1  # minus the alert timer
-        logger.info("scheduled %d job(s) and the alert timer", suite_jobs)
+        suite_jobs = len(self._scheduler.get_jobs()) - 2  # minus the alert timer and sweep
+        logger.info("scheduled %d job(s), the alert timer and the sweep", suite_jobs)
 
     def _warn_unwritable_streams(self) -> None:
         writers = [t for t in self.config.server.tokens if "write" in t.scopes]
@@ -230,6 +262,8 @@ class Daemon:
                 id=f"{suite.name}/{model.name}",
                 name=f"suite {suite.name} on model {model.name}",
                 misfire_grace_time=max(1, round(schedule.misfire_grace.total_seconds())),
+                # The job decides itself whether its last run is still going (_run_job).
+                max_instances=3,
                 **({"next_run_time": self._clock()} if schedule.run_at_start else {}),
             )
         for stream in self.config.streams:
@@ -253,7 +287,109 @@ class Daemon:
             name="alert rules on the timer",
             next_run_time=self._clock(),
         )
+        scheduler.add_job(
+            self._sweep,
+            IntervalTrigger(seconds=self.config.store.heartbeat_every.total_seconds()),
+            id="runs:sweep",
+            name="sweep for abandoned runs",
+        )
+        scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         return scheduler
+
+    def _on_missed(self, event: JobEvent) -> None:
+        """APScheduler skipped a suite's slot: too late, or its last run still going."""
+        suite, slash, model = event.job_id.partition("/")
+        if slash and ":" not in event.job_id:
+            reason = "busy" if event.code == EVENT_JOB_MAX_INSTANCES else "misfire"
+            self.schedule_metrics.skipped(suite, model, reason)
+
+    def _skip(self, suite: SuiteConfig, model: AnyModelConfig, reason: str) -> None:
+        self.schedule_metrics.skipped(suite.name, model.name, reason)
+
+    async def _sweep(self) -> None:
+        """Finish runs whose owner stopped refreshing their heartbeat (``interrupted``),
+        once the store has answered for ``stale_after`` without a break; while it does
+        not, only check whether it answers again (which creates the kept slots)."""
+        stale_after = self.config.store.stale_after
+        now = self._clock()
+        try:
+            if self.outage.down:
+                await asyncio.to_thread(self.store.current_revision)
+            elif self.outage.up_for(now) >= stale_after:
+                swept = await asyncio.to_thread(
+                    self.store.interrupt_stale, before=now - stale_after, reason=CRASHED, at=now
+                )
+                if swept:
+                    logger.warning(
+                        "sweep: marked %d run(s) without a heartbeat for %s as interrupted: %s",
+                        len(swept),
+                        format_duration(stale_after),
+                        swept,
+                    )
+        except StoreUnavailable as exc:
+            self.outage.failed(exc)
+            return
+        except StoreError as exc:
+            logger.warning("sweep for abandoned runs failed: %s", exc)
+            return
+        self.outage.answered()
+
+    def _store_back(self) -> None:
+        """The store answers again: create the slots kept meanwhile (a task: this runs
+        inside whatever noticed)."""
+        if len(self._missed) and not self._stop.is_set():
+            task = asyncio.get_running_loop().create_task(self._catch_up(), name="missed slots")
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+
+    async def _catch_up(self) -> None:
+        """Create every kept slot still within its suite's ``misfire_grace``, oldest
+        first, as a queued run created at its slot's time; count the others as skipped."""
+        now = self._clock()
+        due, late = self._missed.take(now)
+        for suite, model, _ in late:
+            self._skip(suite, model, "store_unavailable")
+        created = 0
+        for index, (suite, model, at) in enumerate(due):
+            try:
+                run_id = await asyncio.to_thread(self._queue_slot, suite, model, at)
+            except StoreUnavailable as exc:
+                self.outage.failed(exc)
+                for slot in due[index:]:
+                    self._missed.keep(*slot)
+                break
+            created += 1
+            self.heartbeats.hold([run_id])
+            task = asyncio.create_task(
+                self._slot_job(suite, model, run_id), name=f"run {run_id} (missed slot)"
+            )
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        logger.info(
+            "slots due while the store did not answer: %d created, %d skipped (past misfire_grace)",
+            created,
+            len(late),
+        )
+
+    def _queue_slot(self, suite: SuiteConfig, model: AnyModelConfig, at: datetime) -> int:
+        return self.store.create_run(
+            suite=suite.name,
+            model=model.name,
+            trigger="schedule",
+            dataset_sha256="",
+            config_hash=config_hash(suite, model),
+            at=at,
+            status=RunStatus.QUEUED,
+            heartbeat_at=self._clock(),
+        )
+
+    async def _slot_job(self, suite: SuiteConfig, model: AnyModelConfig, run_id: int) -> None:
+        try:
+            await self._execute(suite, model, trigger="schedule", run_id=run_id)
+        except Exception:
+            logger.exception("missed slot run %d of %s x %s failed", run_id, suite.name, model.name)
+        finally:
+            self.heartbeats.release([run_id])
 
     async def _alert_tick(self) -> None:
         """Time-based rules (``stale``), repeats and Alertmanager re-sends."""
@@ -262,6 +398,8 @@ class Daemon:
             streams = await asyncio.to_thread(self._stream_activity)
             tick = await asyncio.to_thread(self.alerts.tick, pairs, streams)
             await self.alerts.handle(tick)
+        except StoreUnavailable as exc:
+            self.outage.failed(exc)
         except Exception:
             logger.exception("alert evaluation on the timer failed")
 
@@ -300,6 +438,8 @@ class Daemon:
             report = await asyncio.to_thread(self._judge, name)
             if report is not None:
                 await self._announce(report)
+        except StoreUnavailable as exc:
+            self.outage.failed(exc)
         except Exception:
             logger.exception("stream %s: judging the latest window failed", name)
         finally:
@@ -331,12 +471,37 @@ class Daemon:
                 logger.exception("drift report hook %r failed", hook)
 
     async def _run_job(self, suite: SuiteConfig, model: AnyModelConfig) -> None:
+        """A scheduled slot: its run, or, while the store does not answer, the slot kept
+        for when it does."""
+        slot = self._clock()
+        if self.outage.down:
+            self._missed.keep(suite, model, slot)
+            return
+        pair = (suite.name, model.name)
+        if pair in self._scheduled:
+            # Decided here rather than by APScheduler's max_instances, so that a slot due
+            # while the last run waits for the store is kept, not skipped.
+            logger.warning(
+                "suite %s on model %s: slot skipped, the previous run is still going",
+                *pair,
+            )
+            self._skip(suite, model, "busy")
+            return
+        self._scheduled.add(pair)
         task = asyncio.current_task()
         assert task is not None
         self._inflight.add(task)
         try:
             await self._execute(suite, model, trigger="schedule")
+        except StoreUnavailable:  # the run could not be created; the outage is logged
+            self._missed.keep(suite, model, slot)
+        except asyncio.CancelledError:
+            if not self._stop.is_set():
+                raise
+            # Shut down: the run is stored interrupted (or left to the sweep). Not an
+            # error of the job for the scheduler to log with a traceback.
         finally:
+            self._scheduled.discard(pair)
             self._inflight.discard(task)
 
     def submit(self, suite: SuiteConfig, queued: Sequence[tuple[AnyModelConfig, int]]) -> None:
@@ -345,6 +510,7 @@ class Daemon:
         ``POST /v1/runs``; ``SubmitRefused`` once shutting down."""
         if self._stop.is_set():
             raise SubmitRefused("shutting down")
+        self.heartbeats.hold(run_id for _, run_id in queued)
         for model, run_id in queued:
             task = asyncio.create_task(
                 self._api_job(suite, model, run_id), name=f"run {run_id} (api)"
@@ -357,6 +523,8 @@ class Daemon:
             await self._execute(suite, model, trigger="api", run_id=run_id)
         except Exception:
             logger.exception("queued run %d of %s x %s failed", run_id, suite.name, model.name)
+        finally:
+            self.heartbeats.release([run_id])
 
     async def _execute(
         self,
@@ -376,14 +544,36 @@ class Daemon:
             if run_id is not None:
                 # Cancelled before it started (waiting for its turn, or reading the
                 # dataset): never leave it queued. Synchronous: the task must not await.
-                self.store.interrupt_running(reason=NOT_STARTED, at=self._clock(), run_ids=[run_id])
+                # If the store does not answer, the sweep finishes it.
+                with contextlib.suppress(StoreError):
+                    self.store.interrupt_running(
+                        reason=NOT_STARTED, at=self._clock(), run_ids=[run_id]
+                    )
             raise
         try:
-            await self.alerts.handle(RunFinished(run))
+            await self._when_store_answers(lambda: self.alerts.handle(RunFinished(run)))
+        except StoreUnavailable as exc:
+            logger.warning("run %d: alert rules not evaluated: %s", run.id, exc)
         except Exception:
             logger.exception("alert evaluation after run %d failed", run.id)
         await self._judge_run(run)
         return run
+
+    async def _when_store_answers(self, step: Callable[[], Awaitable[T]]) -> T:
+        """``step()``, tried again with back-off while the store does not answer, for up to
+        ``[store] retry_for``: what follows a run (its alert rules, its verdict) is not
+        lost to an outage that began as it finished. Then ``StoreUnavailable``."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                return await step()
+            except StoreUnavailable as exc:
+                self.outage.failed(exc)
+                if time.monotonic() - started >= self.config.store.retry_for.total_seconds():
+                    raise
+            attempt += 1
+            await asyncio.sleep(retry_delay(attempt, jitter=random.uniform(0.5, 1.0)))
 
     async def _judge_run(self, run: Run) -> Verdict | None:
         """Judge a succeeded run against its baseline (promoting it first when the suite's
@@ -392,12 +582,20 @@ class Daemon:
             return None
         at = self._clock()
         try:
-            if await asyncio.to_thread(auto_promote, self.store, self.config, run, at=at):
+            promoted = await self._when_store_answers(
+                lambda: asyncio.to_thread(auto_promote, self.store, self.config, run, at=at)
+            )
+            if promoted:
                 logger.info("run %d is now the baseline of %s on %s", run.id, run.suite, run.model)
                 return None
-            verdict = await asyncio.to_thread(judge_run, self.store, self.config, run, at=at)
+            verdict = await self._when_store_answers(
+                lambda: asyncio.to_thread(judge_run, self.store, self.config, run, at=at)
+            )
         except VerdictError as exc:
             logger.warning("run %d: no verdict: %s", run.id, exc)
+            return None
+        except StoreUnavailable as exc:
+            logger.warning("run %d: not judged: %s", run.id, exc)
             return None
         except Exception:
             logger.exception("judging run %d failed", run.id)
@@ -412,7 +610,9 @@ class Daemon:
         if run.trigger != "schedule":
             return verdict  # an API run's verdict is for whoever asked, not for alerting
         try:
-            await self.alerts.handle(verdict_event(verdict))
+            await self._when_store_answers(lambda: self.alerts.handle(verdict_event(verdict)))
+        except StoreUnavailable as exc:
+            logger.warning("verdict %d: alert rules not evaluated: %s", verdict.id, exc)
         except Exception:
             logger.exception("alert evaluation after verdict %d failed", verdict.id)
         return verdict
@@ -422,6 +622,7 @@ class Daemon:
             self._scheduler.shutdown(wait=False)
         await self._drain(self.config.server.shutdown_grace)
         await self._runner.aclose()
+        await self.heartbeats.aclose()
         if self._delivery_task is not None:
             self._delivery_task.cancel("shutdown")
             with contextlib.suppress(asyncio.CancelledError):
