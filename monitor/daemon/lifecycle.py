@@ -6,11 +6,8 @@ run:      until SIGTERM/SIGINT (or ``request_stop``); scheduled runs and the run
           queues (``submit``) all go through ``_execute``, one run per suite x model at a
           time; after each run and on a timer the alert service evaluates the rules;
           every ``[store] heartbeat_every`` the runs held here get a heartbeat and the
-          sweep finishes as ``interrupted`` any run whose heartbeat is older than
-          ``stale_after``, whichever replica owned it (only once the store has answered
-          for ``stale_after`` without a break, so live owners refreshed theirs after an
-          outage); slots due while the store does not answer are kept and created when
-          it does, within ``misfire_grace``, or counted as skipped;
+          sweep finishes abandoned runs; slots due while the store does not answer are
+          kept and created when it does (``monitor.daemon.recovery``);
 shutdown: stop scheduling and taking API runs, give in-flight runs (and queued API runs)
           ``server.shutdown_grace`` to finish, cancel the rest (stored ``interrupted``),
           stop the HTTP server, close the store.
@@ -23,16 +20,14 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import random
 import signal
 import threading
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any
 
 import httpx
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
@@ -45,19 +40,14 @@ from monitor.clock import Clock, utc_now
 from monitor.config import AnyModelConfig, Config, IngestSourceConfig, SuiteConfig, config_hash
 from monitor.config.schedules import build_trigger
 from monitor.daemon import heap
+from monitor.daemon.recovery import StoreRecovery
 from monitor.daemon.serving import EmbeddedServer, start_server
-from monitor.daemon.slots import MissedSlots
-from monitor.durations import format_duration
 from monitor.errors import StartupError, StoreError, StoreUnavailable
 from monitor.metrics.collector import StoreCollector
 from monitor.metrics.instruments import RequestMetrics
-from monitor.metrics.schedules import ScheduleMetrics
 from monitor.notify.delivery import DeliveryWorker
 from monitor.notify.service import AlertService
 from monitor.records import CatalogModel, CatalogSuite, DriftReport, Run, RunStatus, Verdict
-from monitor.runs.durability import retry_delay
-from monitor.runs.heartbeat import Heartbeats
-from monitor.runs.outage import StoreOutage
 from monitor.runs.runner import Runner
 from monitor.sinks import build_sink
 from monitor.store import Store, redact_url
@@ -66,12 +56,6 @@ from monitor.verdicts.service import VerdictError, auto_promote, judge_run
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-CRASHED = (
-    "the process running it stopped unexpectedly: no heartbeat for longer than"
-    " [store] stale_after (found by a sweep)"
-)
 NOT_STARTED = "the daemon stopped before the run's turn came"
 
 DriftHook = Callable[[DriftReport], object]
@@ -97,15 +81,17 @@ class Daemon:
         caps = {s.name: s.max_exported_columns for s in config.streams}
         self.registry.register(StoreCollector(self.store, version=__version__, max_columns=caps))
         self.request_metrics = RequestMetrics(self.registry, models=[m.name for m in config.models])
-        self.schedule_metrics = ScheduleMetrics(
-            self.registry, pairs=[(s.name, m.name) for s, m in config.jobs()]
-        )
         self._clock = clock
-        self.outage = StoreOutage(clock=clock)
-        self.outage.on_recovered.append(self._store_back)
-        self.heartbeats = Heartbeats(
-            self.store, every=config.store.heartbeat_every, clock=clock, outage=self.outage
+        self.recovery = StoreRecovery(
+            config,
+            self.store,
+            clock=clock,
+            registry=self.registry,
+            spawn=self._spawn,
+            execute=self._execute,
         )
+        self.outage = self.recovery.outage
+        self.heartbeats = self.recovery.heartbeats
         self._runner = Runner(
             self.store,
             transport=transport,
@@ -114,9 +100,6 @@ class Daemon:
             durability=config.store,
             heartbeats=self.heartbeats,
             outage=self.outage,
-        )
-        self._missed = MissedSlots(
-            lambda suite, model: self._skip(suite, model, "store_unavailable")
         )
         self.on_drift_report: list[DriftHook] = []
         self._evaluators = {
@@ -288,108 +271,23 @@ class Daemon:
             next_run_time=self._clock(),
         )
         scheduler.add_job(
-            self._sweep,
+            self.recovery.sweep,
             IntervalTrigger(seconds=self.config.store.heartbeat_every.total_seconds()),
             id="runs:sweep",
             name="sweep for abandoned runs",
         )
-        scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        scheduler.add_listener(self.recovery.on_missed, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         return scheduler
 
-    def _on_missed(self, event: JobEvent) -> None:
-        """APScheduler skipped a suite's slot: too late, or its last run still going."""
-        suite, slash, model = event.job_id.partition("/")
-        if slash and ":" not in event.job_id:
-            reason = "busy" if event.code == EVENT_JOB_MAX_INSTANCES else "misfire"
-            self.schedule_metrics.skipped(suite, model, reason)
-
-    def _skip(self, suite: SuiteConfig, model: AnyModelConfig, reason: str) -> None:
-        self.schedule_metrics.skipped(suite.name, model.name, reason)
-
-    async def _sweep(self) -> None:
-        """Finish runs whose owner stopped refreshing their heartbeat (``interrupted``),
-        once the store has answered for ``stale_after`` without a break; while it does
-        not, only check whether it answers again (which creates the kept slots)."""
-        stale_after = self.config.store.stale_after
-        now = self._clock()
-        try:
-            if self.outage.down:
-                await asyncio.to_thread(self.store.current_revision)
-            elif self.outage.up_for(now) >= stale_after:
-                swept = await asyncio.to_thread(
-                    self.store.interrupt_stale, before=now - stale_after, reason=CRASHED, at=now
-                )
-                if swept:
-                    logger.warning(
-                        "sweep: marked %d run(s) without a heartbeat for %s as interrupted: %s",
-                        len(swept),
-                        format_duration(stale_after),
-                        swept,
-                    )
-        except StoreUnavailable as exc:
-            self.outage.failed(exc)
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``coroutine`` as a task drained (then cancelled) at shutdown, like a run;
+        once shutting down, not at all."""
+        if self._stop.is_set():
+            coroutine.close()
             return
-        except StoreError as exc:
-            logger.warning("sweep for abandoned runs failed: %s", exc)
-            return
-        self.outage.answered()
-
-    def _store_back(self) -> None:
-        """The store answers again: create the slots kept meanwhile (a task: this runs
-        inside whatever noticed)."""
-        if len(self._missed) and not self._stop.is_set():
-            task = asyncio.get_running_loop().create_task(self._catch_up(), name="missed slots")
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
-
-    async def _catch_up(self) -> None:
-        """Create every kept slot still within its suite's ``misfire_grace``, oldest
-        first, as a queued run created at its slot's time; count the others as skipped."""
-        now = self._clock()
-        due, late = self._missed.take(now)
-        for suite, model, _ in late:
-            self._skip(suite, model, "store_unavailable")
-        created = 0
-        for index, (suite, model, at) in enumerate(due):
-            try:
-                run_id = await asyncio.to_thread(self._queue_slot, suite, model, at)
-            except StoreUnavailable as exc:
-                self.outage.failed(exc)
-                for slot in due[index:]:
-                    self._missed.keep(*slot)
-                break
-            created += 1
-            self.heartbeats.hold([run_id])
-            task = asyncio.create_task(
-                self._slot_job(suite, model, run_id), name=f"run {run_id} (missed slot)"
-            )
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
-        logger.info(
-            "slots due while the store did not answer: %d created, %d skipped (past misfire_grace)",
-            created,
-            len(late),
-        )
-
-    def _queue_slot(self, suite: SuiteConfig, model: AnyModelConfig, at: datetime) -> int:
-        return self.store.create_run(
-            suite=suite.name,
-            model=model.name,
-            trigger="schedule",
-            dataset_sha256="",
-            config_hash=config_hash(suite, model),
-            at=at,
-            status=RunStatus.QUEUED,
-            heartbeat_at=self._clock(),
-        )
-
-    async def _slot_job(self, suite: SuiteConfig, model: AnyModelConfig, run_id: int) -> None:
-        try:
-            await self._execute(suite, model, trigger="schedule", run_id=run_id)
-        except Exception:
-            logger.exception("missed slot run %d of %s x %s failed", run_id, suite.name, model.name)
-        finally:
-            self.heartbeats.release([run_id])
+        task = asyncio.get_running_loop().create_task(coroutine, name=name)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
 
     async def _alert_tick(self) -> None:
         """Time-based rules (``stale``), repeats and Alertmanager re-sends."""
@@ -475,7 +373,7 @@ class Daemon:
         for when it does."""
         slot = self._clock()
         if self.outage.down:
-            self._missed.keep(suite, model, slot)
+            self.recovery.keep(suite, model, slot)
             return
         pair = (suite.name, model.name)
         if pair in self._scheduled:
@@ -485,7 +383,7 @@ class Daemon:
                 "suite %s on model %s: slot skipped, the previous run is still going",
                 *pair,
             )
-            self._skip(suite, model, "busy")
+            self.recovery.skip(suite, model, "busy")
             return
         self._scheduled.add(pair)
         task = asyncio.current_task()
@@ -494,7 +392,7 @@ class Daemon:
         try:
             await self._execute(suite, model, trigger="schedule")
         except StoreUnavailable:  # the run could not be created; the outage is logged
-            self._missed.keep(suite, model, slot)
+            self.recovery.keep(suite, model, slot)
         except asyncio.CancelledError:
             if not self._stop.is_set():
                 raise
@@ -551,29 +449,13 @@ class Daemon:
                     )
             raise
         try:
-            await self._when_store_answers(lambda: self.alerts.handle(RunFinished(run)))
+            await self.recovery.when_store_answers(lambda: self.alerts.handle(RunFinished(run)))
         except StoreUnavailable as exc:
             logger.warning("run %d: alert rules not evaluated: %s", run.id, exc)
         except Exception:
             logger.exception("alert evaluation after run %d failed", run.id)
         await self._judge_run(run)
         return run
-
-    async def _when_store_answers(self, step: Callable[[], Awaitable[T]]) -> T:
-        """``step()``, tried again with back-off while the store does not answer, for up to
-        ``[store] retry_for``: what follows a run (its alert rules, its verdict) is not
-        lost to an outage that began as it finished. Then ``StoreUnavailable``."""
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            try:
-                return await step()
-            except StoreUnavailable as exc:
-                self.outage.failed(exc)
-                if time.monotonic() - started >= self.config.store.retry_for.total_seconds():
-                    raise
-            attempt += 1
-            await asyncio.sleep(retry_delay(attempt, jitter=random.uniform(0.5, 1.0)))
 
     async def _judge_run(self, run: Run) -> Verdict | None:
         """Judge a succeeded run against its baseline (promoting it first when the suite's
@@ -582,13 +464,13 @@ class Daemon:
             return None
         at = self._clock()
         try:
-            promoted = await self._when_store_answers(
+            promoted = await self.recovery.when_store_answers(
                 lambda: asyncio.to_thread(auto_promote, self.store, self.config, run, at=at)
             )
             if promoted:
                 logger.info("run %d is now the baseline of %s on %s", run.id, run.suite, run.model)
                 return None
-            verdict = await self._when_store_answers(
+            verdict = await self.recovery.when_store_answers(
                 lambda: asyncio.to_thread(judge_run, self.store, self.config, run, at=at)
             )
         except VerdictError as exc:
@@ -610,7 +492,9 @@ class Daemon:
         if run.trigger != "schedule":
             return verdict  # an API run's verdict is for whoever asked, not for alerting
         try:
-            await self._when_store_answers(lambda: self.alerts.handle(verdict_event(verdict)))
+            await self.recovery.when_store_answers(
+                lambda: self.alerts.handle(verdict_event(verdict))
+            )
         except StoreUnavailable as exc:
             logger.warning("verdict %d: alert rules not evaluated: %s", verdict.id, exc)
         except Exception:

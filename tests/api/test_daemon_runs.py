@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from monitor.api.requests import SHUTTING_DOWN, SubmitRefused
-from monitor.daemon.lifecycle import CRASHED, NOT_STARTED
+from monitor.daemon.lifecycle import NOT_STARTED
+from monitor.daemon.recovery import CRASHED
 from monitor.records import Run, RunStatus
 from monitor.runs.runner import INTERRUPTED
 from monitor.store import Store

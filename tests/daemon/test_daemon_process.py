@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from monitor.daemon.lifecycle import CRASHED
+from monitor.daemon.recovery import CRASHED
 from monitor.records import RunStatus
 from monitor.store import Store
 from tests.servers import ROOT, MonitorProcess, deadline, serve_in_thread, wait_for

@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from monitor.alerts.engine import Phase
-from monitor.daemon.lifecycle import CRASHED
+from monitor.daemon.recovery import CRASHED
 from monitor.records import Run, RunStatus
 from monitor.store import Store
 from tests.servers import ROOT, MonitorProcess, deadline, serve_in_thread, wait_for
