@@ -18,6 +18,7 @@ from monitor.errors import (
     SourceError,
     StartupError,
     StoreError,
+    StoreUnavailable,
 )
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ __all__ = [
     "SourceError",
     "StartupError",
     "StoreError",
+    "StoreUnavailable",
     "__version__",
     "load_config",
 ]

@@ -5,6 +5,7 @@
     ├── DatasetError       a suite's dataset cannot be read or a row lacks a mapped field
     ├── AdapterError       one request to a model endpoint failed; carries an error kind
     ├── StoreError         the store refused an operation (unknown run, wrong state, unreachable)
+    │   └── StoreUnavailable   the store could not be reached, or lost the connection: retry
     ├── BatchError         an ingest batch does not fit its stream's schema; lists rows and columns
     ├── SourceError        a stream's reference or current data cannot be read
     └── StartupError       the daemon could not start (port in use, store unreachable)
@@ -51,6 +52,11 @@ class AdapterError(MonitorError):
 
 class StoreError(MonitorError):
     """The store could not do what was asked."""
+
+
+class StoreUnavailable(StoreError):
+    """The store could not be reached or dropped the connection (refused, reset, locked):
+    the operation may succeed if tried again, unlike a refusal of the request itself."""
 
 
 class BatchError(MonitorError):

@@ -30,7 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "alerts": {"config", "durations", "records"},
     "store": {"alerts", "errors", "records"},
     "adapters": {"config", "errors", "records"},
-    "runs": {"adapters", "clock", "config", "errors", "records", "scoring", "store"},
+    "runs": {"adapters", "clock", "config", "durations", "errors", "records", "scoring", "store"},
     "verdicts": {"config", "records", "scoring", "store"},
     "streams": {"clock", "config", "drift", "errors", "records", "store"},
     "sinks": {"alerts", "config"},

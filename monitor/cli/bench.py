@@ -52,7 +52,7 @@ async def bench(
 
     from monitor.runs.runner import Runner
 
-    runner = Runner(store)
+    runner = Runner(store, durability=config.store)
     runs: list[Run] = []
     try:
         for name in models:

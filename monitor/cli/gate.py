@@ -138,7 +138,7 @@ def _local(
         freeze_startup_objects()
         import asyncio
 
-        run = asyncio.run(_run_once(Runner(store), suite, model))
+        run = asyncio.run(_run_once(Runner(store, durability=config.store), suite, model))
         if run.status != RunStatus.SUCCEEDED:
             reason = f"run {run.id} {run.status}: {run.error}"
             return EXIT_INFRASTRUCTURE, reason, RunOut.of(run)

@@ -7,9 +7,17 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AfterValidator, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from monitor.config._base import Duration, Name, Section, http_url, resolve_path
+from monitor.durations import format_duration
 
 Scope = Literal["read", "write"]
 
@@ -85,6 +93,18 @@ class StoreConfig(Section):
 
     url: str | None = None
     data_dir: Path = Field(Path("monitor-data"), validate_default=True)
+    heartbeat_every: Duration = timedelta(seconds=10)
+    """How often a process refreshes the heartbeat of the runs it owns (queued or
+    running), and how often the daemon sweeps for abandoned runs."""
+    stale_after: Duration = timedelta(minutes=1)
+    """A queued or running run whose heartbeat is older than this was abandoned (its
+    process died or lost the store): any replica's sweep finishes it ``interrupted``."""
+    retry_for: Duration = timedelta(minutes=15)
+    """How long a run keeps retrying its writes while the store is unreachable; past it
+    the run gives up and is stored ``failed`` as soon as the store answers."""
+    buffer_cases: int = Field(5000, ge=1)
+    """Case results a run holds while the store is unreachable (or slow) before it stops
+    asking the model and waits."""
 
     @field_validator("data_dir")
     @classmethod
@@ -97,6 +117,23 @@ class StoreConfig(Section):
         if value is not None and not value.startswith(("sqlite:", "postgresql:", "postgresql+")):
             raise ValueError("expected a 'sqlite:///PATH' or 'postgresql://...' URL")
         return value
+
+    @field_validator("heartbeat_every", "stale_after", "retry_for")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return value
+
+    @model_validator(mode="after")
+    def _beats_before_stale(self) -> StoreConfig:
+        if self.stale_after < 3 * self.heartbeat_every:
+            raise ValueError(
+                f"stale_after ({format_duration(self.stale_after)}) must be at least"
+                f" 3 x heartbeat_every ({format_duration(self.heartbeat_every)}): a live"
+                " run would be swept after a missed beat"
+            )
+        return self
 
     @property
     def effective_url(self) -> str:

@@ -1,11 +1,13 @@
 """The daemon: owns the lifecycle, the signals and the wiring of every component.
 
-start:    migrate the store, mark runs a crash left ``queued`` or ``running`` as
-          ``interrupted``, record the catalog, start the alert delivery worker, the HTTP
-          server, then the scheduler (suite jobs and the alert timer);
+start:    migrate the store, record the catalog, start the alert delivery worker, the HTTP
+          server, then the scheduler (suite jobs, the alert timer and the sweep);
 run:      until SIGTERM/SIGINT (or ``request_stop``); scheduled runs and the runs the API
           queues (``submit``) all go through ``_execute``, one run per suite x model at a
           time; after each run and on a timer the alert service evaluates the rules;
+          every ``[store] heartbeat_every`` the runs held here get a heartbeat and the
+          sweep finishes abandoned runs; slots due while the store does not answer are
+          kept and created when it does (``monitor.daemon.recovery``);
 shutdown: stop scheduling and taking API runs, give in-flight runs (and queued API runs)
           ``server.shutdown_grace`` to finish, cancel the rest (stored ``interrupted``),
           stop the HTTP server, close the store.
@@ -20,10 +22,12 @@ import inspect
 import logging
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
@@ -37,8 +41,9 @@ from monitor.config import AnyModelConfig, Config, IngestSourceConfig, SuiteConf
 from monitor.config.schedules import build_trigger
 from monitor.daemon import heap
 from monitor.daemon.guard import HttpLimits
+from monitor.daemon.recovery import StoreRecovery
 from monitor.daemon.serving import EmbeddedServer, start_server
-from monitor.errors import StartupError
+from monitor.errors import StartupError, StoreError, StoreUnavailable
 from monitor.metrics.collector import StoreCollector
 from monitor.metrics.instruments import RequestMetrics
 from monitor.metrics.snapshot import SnapshotCollector
@@ -53,7 +58,6 @@ from monitor.verdicts.service import VerdictError, auto_promote, judge_run
 
 logger = logging.getLogger(__name__)
 
-CRASHED = "the daemon stopped unexpectedly during the run (found at the next start)"
 NOT_STARTED = "the daemon stopped before the run's turn came"
 
 DriftHook = Callable[[DriftReport], object]
@@ -82,8 +86,24 @@ class Daemon:
         self.registry.register(SnapshotCollector(collector, self.store))
         self.request_metrics = RequestMetrics(self.registry, models=[m.name for m in config.models])
         self._clock = clock
+        self.recovery = StoreRecovery(
+            config,
+            self.store,
+            clock=clock,
+            registry=self.registry,
+            spawn=self._spawn,
+            execute=self._execute,
+        )
+        self.outage = self.recovery.outage
+        self.heartbeats = self.recovery.heartbeats
         self._runner = Runner(
-            self.store, transport=transport, clock=clock, observer=self.request_metrics
+            self.store,
+            transport=transport,
+            clock=clock,
+            observer=self.request_metrics,
+            durability=config.store,
+            heartbeats=self.heartbeats,
+            outage=self.outage,
         )
         self.on_drift_report: list[DriftHook] = []
         self._evaluators = {
@@ -94,6 +114,7 @@ class Daemon:
         self._inflight: set[asyncio.Task[object]] = set()
         # One run per suite x model at a time, whether scheduled or asked for by the API.
         self._pair_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._scheduled: set[tuple[str, str]] = set()  # pairs with a scheduled run going
         self._server: EmbeddedServer | None = None
         self._scheduler: AsyncIOScheduler | None = None
         alerts = config.alerts
@@ -156,15 +177,9 @@ class Daemon:
             raise StartupError(
                 f"store {redact_url(self.config.store.effective_url)}: {type(exc).__name__}: {exc}"
             ) from None
-        interrupted = await asyncio.to_thread(
-            store.interrupt_running, reason=CRASHED, at=self._clock()
-        )
-        if interrupted:
-            logger.warning(
-                "marked %d run(s) left queued or running as interrupted: %s",
-                len(interrupted),
-                interrupted,
-            )
+        # Runs left queued or running by a crash are not marked here: another replica may
+        # own them. The sweep finishes them once their heartbeat is stale.
+        self.outage.up_since = self._clock()
         await asyncio.to_thread(self._sync_catalog)
         self._loop = asyncio.get_running_loop()
         if self.config.alerts.sinks:
@@ -206,8 +221,8 @@ class Daemon:
         self._warn_unwritable_streams()
         self._scheduler = self._build_scheduler()
         self._scheduler.start()
-        suite_jobs = len(self._scheduler.get_jobs()) - 1  # minus the alert timer
-        logger.info("scheduled %d job(s) and the alert timer", suite_jobs)
+        suite_jobs = len(self._scheduler.get_jobs()) - 2  # minus the alert timer and sweep
+        logger.info("scheduled %d job(s), the alert timer and the sweep", suite_jobs)
 
     def _warn_unwritable_streams(self) -> None:
         writers = [t for t in self.config.server.tokens if "write" in t.scopes]
@@ -245,6 +260,8 @@ class Daemon:
                 id=f"{suite.name}/{model.name}",
                 name=f"suite {suite.name} on model {model.name}",
                 misfire_grace_time=max(1, round(schedule.misfire_grace.total_seconds())),
+                # The job decides itself whether its last run is still going (_run_job).
+                max_instances=3,
                 **({"next_run_time": self._clock()} if schedule.run_at_start else {}),
             )
         for stream in self.config.streams:
@@ -268,7 +285,24 @@ class Daemon:
             name="alert rules on the timer",
             next_run_time=self._clock(),
         )
+        scheduler.add_job(
+            self.recovery.sweep,
+            IntervalTrigger(seconds=self.config.store.heartbeat_every.total_seconds()),
+            id="runs:sweep",
+            name="sweep for abandoned runs",
+        )
+        scheduler.add_listener(self.recovery.on_missed, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         return scheduler
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``coroutine`` as a task drained (then cancelled) at shutdown, like a run;
+        once shutting down, not at all."""
+        if self._stop.is_set():
+            coroutine.close()
+            return
+        task = asyncio.get_running_loop().create_task(coroutine, name=name)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
 
     async def _alert_tick(self) -> None:
         """Time-based rules (``stale``), repeats and Alertmanager re-sends."""
@@ -277,6 +311,8 @@ class Daemon:
             streams = await asyncio.to_thread(self._stream_activity)
             tick = await asyncio.to_thread(self.alerts.tick, pairs, streams)
             await self.alerts.handle(tick)
+        except StoreUnavailable as exc:
+            self.outage.failed(exc)
         except Exception:
             logger.exception("alert evaluation on the timer failed")
 
@@ -315,6 +351,8 @@ class Daemon:
             report = await asyncio.to_thread(self._judge, name)
             if report is not None:
                 await self._announce(report)
+        except StoreUnavailable as exc:
+            self.outage.failed(exc)
         except Exception:
             logger.exception("stream %s: judging the latest window failed", name)
         finally:
@@ -346,18 +384,37 @@ class Daemon:
                 logger.exception("drift report hook %r failed", hook)
 
     async def _run_job(self, suite: SuiteConfig, model: AnyModelConfig) -> None:
+        """A scheduled slot: its run, or, while the store does not answer, the slot kept
+        for when it does."""
+        slot = self._clock()
+        if self.outage.down:
+            self.recovery.keep(suite, model, slot)
+            return
+        pair = (suite.name, model.name)
+        if pair in self._scheduled:
+            # Decided here rather than by APScheduler's max_instances, so that a slot due
+            # while the last run waits for the store is kept, not skipped.
+            logger.warning(
+                "suite %s on model %s: slot skipped, the previous run is still going",
+                *pair,
+            )
+            self.recovery.skip(suite, model, "busy")
+            return
+        self._scheduled.add(pair)
         task = asyncio.current_task()
         assert task is not None
         self._inflight.add(task)
         try:
             await self._execute(suite, model, trigger="schedule")
+        except StoreUnavailable:  # the run could not be created; the outage is logged
+            self.recovery.keep(suite, model, slot)
         except asyncio.CancelledError:
             if not self._stop.is_set():
                 raise
-            # The grace period is over: the run is stored interrupted. Ending the job
-            # normally keeps APScheduler from logging the cancellation as a job error.
-            logger.info("%s on %s: interrupted by the shutdown", suite.name, model.name)
+            # Shut down: the run is stored interrupted (or left to the sweep). Not an
+            # error of the job for the scheduler to log with a traceback.
         finally:
+            self._scheduled.discard(pair)
             self._inflight.discard(task)
 
     def submit(self, suite: SuiteConfig, queued: Sequence[tuple[AnyModelConfig, int]]) -> None:
@@ -366,6 +423,7 @@ class Daemon:
         ``POST /v1/runs``; ``SubmitRefused`` once shutting down."""
         if self._stop.is_set():
             raise SubmitRefused("shutting down")
+        self.heartbeats.hold(run_id for _, run_id in queued)
         for model, run_id in queued:
             task = asyncio.create_task(
                 self._api_job(suite, model, run_id), name=f"run {run_id} (api)"
@@ -378,6 +436,8 @@ class Daemon:
             await self._execute(suite, model, trigger="api", run_id=run_id)
         except Exception:
             logger.exception("queued run %d of %s x %s failed", run_id, suite.name, model.name)
+        finally:
+            self.heartbeats.release([run_id])
 
     async def _execute(
         self,
@@ -397,10 +457,16 @@ class Daemon:
             if run_id is not None:
                 # Cancelled before it started (waiting for its turn, or reading the
                 # dataset): never leave it queued. Synchronous: the task must not await.
-                self.store.interrupt_running(reason=NOT_STARTED, at=self._clock(), run_ids=[run_id])
+                # If the store does not answer, the sweep finishes it.
+                with contextlib.suppress(StoreError):
+                    self.store.interrupt_running(
+                        reason=NOT_STARTED, at=self._clock(), run_ids=[run_id]
+                    )
             raise
         try:
-            await self.alerts.handle(RunFinished(run))
+            await self.recovery.when_store_answers(lambda: self.alerts.handle(RunFinished(run)))
+        except StoreUnavailable as exc:
+            logger.warning("run %d: alert rules not evaluated: %s", run.id, exc)
         except Exception:
             logger.exception("alert evaluation after run %d failed", run.id)
         await self._judge_run(run)
@@ -413,12 +479,20 @@ class Daemon:
             return None
         at = self._clock()
         try:
-            if await asyncio.to_thread(auto_promote, self.store, self.config, run, at=at):
+            promoted = await self.recovery.when_store_answers(
+                lambda: asyncio.to_thread(auto_promote, self.store, self.config, run, at=at)
+            )
+            if promoted:
                 logger.info("run %d is now the baseline of %s on %s", run.id, run.suite, run.model)
                 return None
-            verdict = await asyncio.to_thread(judge_run, self.store, self.config, run, at=at)
+            verdict = await self.recovery.when_store_answers(
+                lambda: asyncio.to_thread(judge_run, self.store, self.config, run, at=at)
+            )
         except VerdictError as exc:
             logger.warning("run %d: no verdict: %s", run.id, exc)
+            return None
+        except StoreUnavailable as exc:
+            logger.warning("run %d: not judged: %s", run.id, exc)
             return None
         except Exception:
             logger.exception("judging run %d failed", run.id)
@@ -433,7 +507,11 @@ class Daemon:
         if run.trigger != "schedule":
             return verdict  # an API run's verdict is for whoever asked, not for alerting
         try:
-            await self.alerts.handle(verdict_event(verdict))
+            await self.recovery.when_store_answers(
+                lambda: self.alerts.handle(verdict_event(verdict))
+            )
+        except StoreUnavailable as exc:
+            logger.warning("verdict %d: alert rules not evaluated: %s", verdict.id, exc)
         except Exception:
             logger.exception("alert evaluation after verdict %d failed", verdict.id)
         return verdict
@@ -449,6 +527,7 @@ class Daemon:
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=False)
         await self._runner.aclose()
+        await self.heartbeats.aclose()
         if self._delivery_task is not None:
             self._delivery_task.cancel("shutdown")
             with contextlib.suppress(asyncio.CancelledError):

@@ -23,6 +23,7 @@ from monitor.errors import AdapterError
 from monitor.records import Case, CaseResult, RunOperations, RunStatus
 from monitor.runs.case_feed import CaseFeed
 from monitor.runs.datasets import field_value
+from monitor.runs.durability import StoreRetry
 from monitor.runs.scoring import Answer, ScoringStage
 from monitor.runs.writes import BatchWrites
 from monitor.scoring.evaluation import (
@@ -56,6 +57,7 @@ class Execution:
     feed: CaseFeed
     size: int
     progress: Progress | None
+    retry: StoreRetry
     buffer: list[CaseResult] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     first_error: str | None = None
@@ -85,7 +87,12 @@ class Execution:
         self.next_case = 0
         self.in_flight: dict[int, Case] = {}
         self.writes = BatchWrites(
-            self.runner._writer, self.runner._store, self.run_id, self._write_failed
+            self.runner._writer,
+            self.runner._store,
+            self.run_id,
+            self._write_failed,
+            retry=self.retry,
+            limit=self.runner._buffer_cases,
         )
         self.flushing = True  # a full batch starts a write; not while the run stops
         self.broken: BaseException | None = None  # what stops the run: a bug, a failed write
@@ -123,7 +130,7 @@ class Execution:
         failure = self._budget_failure()
         status = RunStatus.FAILED if failure else RunStatus.SUCCEEDED
         await self.runner._finish(
-            self.run_id, status, failure, None if failure else result, execution=self
+            self.run_id, status, failure, self.retry, None if failure else result, execution=self
         )
 
     async def _worker(self, adapter: Adapter) -> None:
@@ -255,23 +262,28 @@ class Execution:
             await asyncio.shield(write)
 
     async def store_the_rest(self) -> None:
-        """For a run that is failing: score what was answered, let the writes under way
-        end (failed or not), and store what is buffered."""
+        """For a run that is failing: score what was answered and store it after the
+        writes under way (retried like them); wait until they are stored or failed."""
         self.flushing = False
         self.scoring.score_now()
-        await self.writes.ended()
         batch, self.buffer = self.buffer, []
-        await asyncio.to_thread(self.writes.write_now, batch)
+        if batch:
+            self.writes.start(batch)
+        await self.writes.ended()
 
     def flush_now(self) -> None:
-        """``store_the_rest``, synchronously: for a run being cancelled."""
+        """``store_the_rest``, synchronously and tried once: for a run being cancelled.
+        ``StoreError`` if the store cannot take it."""
         self.flushing = False
         try:
             self.scoring.score_now()
         finally:
-            self.writes.ended_now()
             batch, self.buffer = self.buffer, []
             self.writes.write_now(batch)
+
+    def unstored(self) -> int:
+        """Case results the run holds that never reached the store."""
+        return self.writes.unstored() + len(self.buffer)
 
     def operations(self) -> RunOperations:
         return self.recorder.summary(time.perf_counter() - self.started)

@@ -10,7 +10,14 @@ thread, so a 100k-case run holds neither every result in memory nor writes row b
 the model never waits for scoring or the store, nor does scoring land in a request's
 latency. ``finish_run`` then stores the aggregates and the final status in one
 transaction. A cancelled run (daemon shutdown) keeps
-the cases it had and is stored as ``interrupted``, never left ``running``. A suite's
+the cases it had and is stored as ``interrupted``, never left ``running``.
+
+A store outage does not end a run: its writes are retried with back-off while its
+results wait in a bounded queue (``[store] buffer_cases``; past it the workers wait), for
+up to ``[store] retry_for``; then the run gives up and is stored ``failed`` with the
+reason as soon as the store answers (``monitor.runs.durability``). While a run is here its
+heartbeat is refreshed (``monitor.runs.heartbeat``), so a run whose process died is
+finished by a sweep, and a live one never is. A suite's
 ``deadline`` bounds the whole run: cases not answered by then are recorded with error kind
 ``timeout`` and the run is judged by its error budget.
 
@@ -34,12 +41,15 @@ import httpx
 
 from monitor.adapters import NO_OBSERVER, Adapter, RequestObserver, build_adapter
 from monitor.clock import Clock, utc_now
-from monitor.config import AnyModelConfig, SuiteConfig, config_hash
-from monitor.errors import DatasetError
+from monitor.config import AnyModelConfig, StoreConfig, SuiteConfig, config_hash
+from monitor.errors import DatasetError, StoreError, StoreUnavailable
 from monitor.records import Case, Run, RunStatus
 from monitor.runs.case_feed import CaseFeed
 from monitor.runs.datasets import DatasetStream, open_dataset
+from monitor.runs.durability import GaveUp, StoreRetry
 from monitor.runs.execution import Execution, Progress
+from monitor.runs.heartbeat import Heartbeats
+from monitor.runs.outage import StoreOutage
 from monitor.runs.scoring import ScoringPool
 from monitor.scoring.evaluation import EvaluationResult
 from monitor.store import Store
@@ -56,6 +66,10 @@ class Runner:
     instruments); by default nothing is observed. CPU-bound metrics are scored in
     ``scoring_processes`` worker processes (by default one a CPU, less one), started when
     the first suite that has one runs.
+
+    ``durability`` (the ``[store]`` section) sets the heartbeat, the retries and the
+    buffer of a store outage; ``heartbeats`` and ``outage`` may be shared with the daemon,
+    which holds queued runs and logs the outage once.
     """
 
     def __init__(
@@ -68,7 +82,17 @@ class Runner:
         flush_interval: float = 1.0,
         observer: RequestObserver = NO_OBSERVER,
         scoring_processes: int | None = None,
+        durability: StoreConfig | None = None,
+        heartbeats: Heartbeats | None = None,
+        outage: StoreOutage | None = None,
     ) -> None:
+        durability = durability or StoreConfig()
+        self._retry_for = durability.retry_for
+        self._buffer_cases = durability.buffer_cases
+        self._outage = outage
+        self.heartbeats = heartbeats or Heartbeats(
+            store, every=durability.heartbeat_every, clock=clock, outage=outage
+        )
         self._store = store
         self._transport = transport
         self._observer = observer
@@ -102,39 +126,95 @@ class Runner:
         except DatasetError as exc:
             failure = str(exc)
         sha256 = dataset.sha256 if dataset else ""
-        run_id = await asyncio.to_thread(self._register, suite, model, trigger, sha256, run_id)
+        retry = StoreRetry(self._writer, retry_for=self._retry_for, outage=self._outage)
+        run_id = await self._start(suite, model, trigger, sha256, run_id, retry)
         logger.info("run %d started: suite %s, model %s", run_id, suite.name, model.name)
         feed = CaseFeed(dataset.cases() if dataset else _no_cases())
         size = dataset.size if dataset else 0
-        execution = Execution(self, run_id, suite, model, feed, size, progress)
+        execution = Execution(self, run_id, suite, model, feed, size, progress, retry)
+        self.heartbeats.hold([run_id])
         try:
             if failure is not None:
-                await self._finish(run_id, RunStatus.FAILED, failure)
+                await self._finish(run_id, RunStatus.FAILED, failure, retry)
             else:
                 await execution.execute()
         except asyncio.CancelledError:
-            # Synchronous on purpose: the task is being cancelled and must not await.
-            execution.flush_now()
-            store.finish_run(
-                run_id, status=RunStatus.INTERRUPTED, at=self._clock(), error=INTERRUPTED
-            )
-            logger.warning("run %d interrupted: %s", run_id, INTERRUPTED)
+            self._interrupt_now(run_id, execution)
             raise
+        except GaveUp as exc:
+            lost = execution.unstored()
+            logger.error("run %d gave up: %s", run_id, exc)
+            reason = f"{exc}; {lost} case result(s) were not stored"
+            await self._finish(run_id, RunStatus.FAILED, reason, retry, forever=True)
+        except StoreError as exc:  # refused, e.g. finished by a sweep while cut off
+            logger.warning("run %d ended: the store refused its results: %s", run_id, exc)
         except DatasetError as exc:  # the file changed under the run
             await execution.store_the_rest()
-            await self._finish(run_id, RunStatus.FAILED, str(exc))
+            await self._finish(run_id, RunStatus.FAILED, str(exc), retry, forever=True)
         except Exception as exc:
             logger.exception("run %d failed with an internal error", run_id)
             await execution.store_the_rest()
-            await self._finish(
-                run_id, RunStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}"
-            )
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            await self._finish(run_id, RunStatus.FAILED, reason, retry, forever=True)
         finally:
             feed.close()
-        run = await asyncio.to_thread(store.get_run, run_id)
+            self.heartbeats.release([run_id])
+        run = await retry.call(lambda _: store.get_run(run_id), forever=True)
         assert run is not None
         logger.info("run %d %s%s", run_id, run.status, f": {run.error}" if run.error else "")
         return run
+
+    async def _start(
+        self,
+        suite: SuiteConfig,
+        model: AnyModelConfig,
+        trigger: str,
+        sha256: str,
+        run_id: int | None,
+        retry: StoreRetry,
+    ) -> int:
+        """Register the run. A new one is not retried: ``StoreUnavailable`` tells the
+        caller (the daemon keeps a scheduled slot for later); a queued one waits for the
+        store like any write."""
+        if run_id is None:
+            try:
+                return await asyncio.to_thread(self._register, suite, model, trigger, sha256, None)
+            except StoreUnavailable as exc:
+                if self._outage is not None:
+                    self._outage.failed(exc)
+                raise
+        queued = run_id
+
+        def start(attempt: int) -> int:
+            if attempt:  # the last attempt may have committed before the connection broke
+                current = self._store.get_run(queued)
+                if current is not None and current.status is RunStatus.RUNNING:
+                    return queued
+            return self._register(suite, model, trigger, sha256, queued)
+
+        return await retry.call(start)
+
+    def _interrupt_now(self, run_id: int, execution: Execution) -> None:
+        """Store what a cancelled run has and mark it ``interrupted``, synchronously (the
+        task is being cancelled and must not await), each tried once: if the store does
+        not answer, the sweep finishes the run once its heartbeat is stale."""
+        try:
+            execution.flush_now()
+        except StoreError as exc:
+            logger.warning("run %d: its last results were not stored: %s", run_id, exc)
+        try:
+            self._store.finish_run(
+                run_id, status=RunStatus.INTERRUPTED, at=self._clock(), error=INTERRUPTED
+            )
+        except StoreError as exc:
+            logger.warning(
+                "run %d could not be stored as interrupted (%s); a sweep will, once its"
+                " heartbeat is stale",
+                run_id,
+                exc,
+            )
+            return
+        logger.warning("run %d interrupted: %s", run_id, INTERRUPTED)
 
     def _register(
         self,
@@ -165,20 +245,42 @@ class Runner:
         run_id: int,
         status: RunStatus,
         error: str | None,
+        retry: StoreRetry,
         result: EvaluationResult | None = None,
         execution: Execution | None = None,
+        *,
+        forever: bool = False,
     ) -> None:
+        """Store the final status, retried while the store is unreachable (``GaveUp``
+        past ``retry_for``, unless ``forever``). A refusal is logged: the run was finished
+        elsewhere (a sweep), and there is nothing left to store."""
         operations = execution.operations() if execution is not None else None
-        await asyncio.to_thread(
-            self._store.finish_run,
-            run_id,
-            status=status,
-            at=self._clock(),
-            error=error,
-            metrics=result.metrics if result else (),
-            slices=result.slices if result else (),
-            operations=operations,
-        )
+        at = self._clock()
+
+        def finish(attempt: int) -> None:
+            try:
+                self._store.finish_run(
+                    run_id,
+                    status=status,
+                    at=at,
+                    error=error,
+                    metrics=result.metrics if result else (),
+                    slices=result.slices if result else (),
+                    operations=operations,
+                )
+            except StoreUnavailable:
+                raise
+            except StoreError:
+                stored = self._store.get_run(run_id) if attempt else None
+                if stored is None or (stored.status, stored.finished_at) != (status, at):
+                    raise  # not this write's own earlier attempt, committed unseen
+
+        try:
+            await retry.call(finish, forever=forever)
+        except GaveUp:
+            raise
+        except StoreError as exc:
+            logger.warning("run %d could not be finished %s: %s", run_id, status, exc)
 
     def _adapter(self, model: AnyModelConfig) -> Adapter:
         key = model.name
@@ -199,6 +301,7 @@ class Runner:
         adapters, self._adapters = list(self._adapters.values()), {}
         for adapter in adapters:
             await adapter.aclose()
+        await self.heartbeats.aclose()
         self._writer.shutdown(wait=False)
         await self._scoring.aclose()
 

@@ -7,7 +7,9 @@ a plain transaction, writes in a write transaction (``BEGIN IMMEDIATE`` on SQLit
 ``engine.py``), so a method either takes effect whole or not at all.
 
 Database failures surface as ``StoreError`` naming the operation and the driver's error,
-never the database password; invalid arguments raise ``ValueError`` before any SQL runs.
+never the database password; a lost or refused connection (or a locked SQLite file) as
+its subclass ``StoreUnavailable``, which is worth retrying. Invalid arguments raise
+``ValueError`` before any SQL runs.
 """
 
 from __future__ import annotations
@@ -20,11 +22,18 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
 
 from monitor.alerts.engine import AlertState, Phase, Transition
 from monitor.alerts.records import HistoryEntry, OutboxMessage, OutboxStats, OutboxStatus, Silence
-from monitor.errors import StoreError
+from monitor.errors import StoreError, StoreUnavailable
 from monitor.records import (
     Baseline,
     CaseChange,
@@ -177,10 +186,14 @@ class Store:
         config_hash: str,
         at: datetime,
         status: RunStatus = RunStatus.RUNNING,
+        heartbeat_at: datetime | None = None,
     ) -> int:
         """Record a new run of ``suite`` against ``model``, ``running`` from ``at`` or
-        ``queued`` (started later with ``start_run``); return its id."""
+        ``queued`` (started later with ``start_run``); return its id. Its heartbeat is
+        ``heartbeat_at`` (by default ``at``): a run created late, for a slot missed, is
+        alive now."""
         at = ensure_utc(at, name="at")
+        beat = ensure_utc(heartbeat_at, name="heartbeat_at") if heartbeat_at else at
         with self._writing(f"creating a run of {suite!r} x {model!r}") as connection:
             return writes.create_run(
                 connection,
@@ -191,6 +204,7 @@ class Store:
                 config_hash=config_hash,
                 at=at,
                 status=status,
+                heartbeat_at=beat,
             )
 
     def start_run(
@@ -233,16 +247,20 @@ class Store:
                 runs=runs,
             )
 
-    def append_cases(self, run_id: int, cases: Sequence[CaseResult]) -> None:
+    def append_cases(
+        self, run_id: int, cases: Sequence[CaseResult], *, replay: bool = False
+    ) -> None:
         """Store a batch of a running run's case results in one transaction.
 
         The runner calls this as results arrive (every few hundred cases or second), so
         a long run never holds every result in memory and a crashed run keeps the cases
         it had. Raises ``StoreError`` if the run is not running or a case id is already
-        stored for it; then nothing of the batch is stored.
+        stored for it; then nothing of the batch is stored. With ``replay`` (the same
+        batch again, after ``StoreUnavailable`` left unknown whether it was committed)
+        cases already stored are skipped rather than refused.
         """
         with self._writing(f"storing {len(cases)} cases of run {run_id}") as connection:
-            writes.append_cases(connection, run_id, cases)
+            writes.append_cases(connection, run_id, cases, replay=replay)
 
     def finish_run(
         self,
@@ -290,6 +308,21 @@ class Store:
         at = ensure_utc(at, name="at")
         with self._writing("interrupting running runs") as connection:
             return writes.interrupt_running(connection, reason=reason, at=at, run_ids=run_ids)
+
+    def touch_runs(self, run_ids: Sequence[int], *, at: datetime) -> list[int]:
+        """Refresh the heartbeat of the owner's queued or running runs; return the ids
+        still unfinished."""
+        at = ensure_utc(at, name="at")
+        with self._writing(f"refreshing the heartbeat of {len(run_ids)} run(s)") as connection:
+            return writes.touch_runs(connection, run_ids, at=at)
+
+    def interrupt_stale(self, *, before: datetime, reason: str, at: datetime) -> list[int]:
+        """Mark every queued or running run whose heartbeat is older than ``before``
+        ``interrupted`` with ``reason``; return their ids. Safe with several replicas: a
+        run whose owner is alive keeps a fresh heartbeat."""
+        before, at = ensure_utc(before, name="before"), ensure_utc(at, name="at")
+        with self._writing("interrupting abandoned runs") as connection:
+            return writes.interrupt_stale(connection, before=before, reason=reason, at=at)
 
     # -- reads ------------------------------------------------------------------------
 
@@ -759,4 +792,25 @@ class Store:
             raise self._error(action, exc) from exc
 
     def _error(self, action: str, exc: SQLAlchemyError) -> StoreError:
-        return StoreError(f"{action}: {describe_error(exc, self._engine.url)}")
+        kind = StoreUnavailable if unreachable(exc) else StoreError
+        return kind(f"{action}: {describe_error(exc, self._engine.url)}")
+
+
+_SQLITE_TRANSIENT = ("locked", "busy", "unable to open", "disk i/o")
+
+
+def unreachable(exc: SQLAlchemyError) -> bool:
+    """Whether ``exc`` says the database could not be reached or dropped the connection
+    (or, on SQLite, was locked or unreadable for a moment), rather than refused what was
+    asked: only then may the same operation succeed when tried again."""
+    if isinstance(exc, DisconnectionError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if type(exc.orig).__module__.startswith("sqlite3"):
+        return any(word in str(exc.orig).lower() for word in _SQLITE_TRANSIENT)
+    return True

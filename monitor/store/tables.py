@@ -125,6 +125,9 @@ runs = Table(
     Column("currency", String(3), nullable=True),
     # The API request the run belongs to, if any (revision 0005).
     Column("request_id", String(64), ForeignKey("run_requests.id"), nullable=True),
+    # Refreshed by the process that owns a queued or running run (revision 0009): a run
+    # whose heartbeat is older than ``[store] stale_after`` was abandoned.
+    Column("heartbeat_at", UTCDateTime, nullable=True),
     CheckConstraint(f"status IN ({_STATUSES})", name="status"),
     Index("ix_runs_suite_model_id", "suite", "model", "id"),
     Index("ix_runs_status", "status"),

@@ -43,8 +43,10 @@ __all__ = [
     "create_run",
     "finish_run",
     "interrupt_running",
+    "interrupt_stale",
     "start_run",
     "sync_catalog",
+    "touch_runs",
 ]
 
 
@@ -130,9 +132,11 @@ def create_run(
     at: datetime,
     status: RunStatus = RunStatus.RUNNING,
     request_id: str | None = None,
+    heartbeat_at: datetime | None = None,
 ) -> int:
     """Insert a run created at ``at``, either ``running`` (started at ``at``) or
-    ``queued`` (not started); return its id."""
+    ``queued`` (not started), its heartbeat ``heartbeat_at`` (default ``at``); return
+    its id."""
     status = RunStatus(status)
     if status not in _UNFINISHED:
         raise ValueError(f"a new run is queued or running, got: {status}")
@@ -149,6 +153,7 @@ def create_run(
             n_cases=0,
             n_errors=0,
             request_id=request_id,
+            heartbeat_at=heartbeat_at or at,
         )
     )
     run_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
@@ -169,6 +174,7 @@ def start_run(
         .values(
             status=RunStatus.RUNNING.value,
             started_at=at,
+            heartbeat_at=at,
             dataset_sha256=dataset_sha256,
             config_hash=config_hash,
         )
@@ -180,15 +186,24 @@ def start_run(
         raise StoreError(f"run {run_id} is {current}, not queued; it cannot be started")
 
 
-def append_cases(connection: Connection, run_id: int, cases: Sequence[CaseResult]) -> None:
+def append_cases(
+    connection: Connection, run_id: int, cases: Sequence[CaseResult], *, replay: bool = False
+) -> None:
     """Insert a batch of a running run's case results with one multi-row statement.
 
     The run's row is read first (and locked on PostgreSQL), so a batch never lands in a run
-    that has already finished; a case id stored twice violates the primary key.
+    that has already finished; a case id stored twice violates the primary key. With
+    ``replay`` (the batch is sent again after a lost connection, which may have committed
+    it), cases already stored are skipped instead.
     """
     _require_running(connection, run_id, "take more cases")
-    if cases:
-        connection.execute(insert(case_results), _case_rows(run_id, cases))
+    if not cases:
+        return
+    statement: Insert = insert(case_results)
+    if replay:
+        upsert = dialect_insert(connection)(case_results)
+        statement = upsert.on_conflict_do_nothing(index_elements=["run_id", "case_id"])
+    connection.execute(statement, _case_rows(run_id, cases))
 
 
 def finish_run(
@@ -283,6 +298,41 @@ def interrupt_running(
         query.values(status=RunStatus.INTERRUPTED.value, finished_at=at, error=reason).returning(
             runs.c.id
         )
+    )
+    return sorted(result.scalars())
+
+
+def touch_runs(connection: Connection, run_ids: Sequence[int], *, at: datetime) -> list[int]:
+    """Set the heartbeat of those runs that are still queued or running to ``at``; return
+    their ids, ascending (a run missing from the answer was finished, maybe by a sweep)."""
+    if not run_ids:
+        return []
+    result = connection.execute(
+        update(runs)
+        .where(runs.c.id.in_(run_ids), runs.c.status.in_([s.value for s in _UNFINISHED]))
+        .values(heartbeat_at=at)
+        .returning(runs.c.id)
+    )
+    return sorted(result.scalars())
+
+
+def interrupt_stale(
+    connection: Connection, *, before: datetime, reason: str, at: datetime
+) -> list[int]:
+    """Mark every queued or running run whose heartbeat is older than ``before``
+    ``interrupted`` at ``at``; return their ids, ascending.
+
+    One conditional UPDATE: an owner that refreshes the heartbeat at the same moment
+    either lands first (and the run is kept) or finds the run finished, never both.
+    A run without a heartbeat (written by a version before revision 0009) counts from its
+    start, or its creation.
+    """
+    beat = func.coalesce(runs.c.heartbeat_at, runs.c.started_at, runs.c.created_at)
+    result = connection.execute(
+        update(runs)
+        .where(runs.c.status.in_([s.value for s in _UNFINISHED]), beat < before)
+        .values(status=RunStatus.INTERRUPTED.value, finished_at=at, error=reason)
+        .returning(runs.c.id)
     )
     return sorted(result.scalars())
 

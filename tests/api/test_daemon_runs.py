@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from monitor.api.requests import SHUTTING_DOWN, SubmitRefused
-from monitor.daemon.lifecycle import CRASHED, NOT_STARTED
+from monitor.daemon.lifecycle import NOT_STARTED
+from monitor.daemon.recovery import CRASHED
 from monitor.records import Run, RunStatus
 from monitor.runs.runner import INTERRUPTED
 from monitor.store import Store
@@ -106,6 +107,8 @@ token = "${{API_TOKEN}}"
 scopes = ["write"]
 [store]
 data_dir = "{tmp_path / "data"}"
+heartbeat_every = "500ms"
+stale_after = "2s"
 [[models]]
 name = "prod"
 adapter = "openai"
@@ -125,7 +128,7 @@ models = ["prod"]
 
 
 @pytest.mark.integration
-def test_sigkill_leaves_queued_runs_interrupted_at_restart(
+def test_sigkill_leaves_queued_runs_to_the_sweep_of_the_restarted_daemon(
     tmp_path: Path, make_config: MakeConfig, model_server: ModelServer
 ) -> None:
     config = write_config(tmp_path, make_config)
@@ -149,8 +152,8 @@ def test_sigkill_leaves_queued_runs_interrupted_at_restart(
     before = datetime.now(UTC)
     second = MonitorProcess("run", "-c", str(config), env=env)
     try:
-        second.wait_for_line(r"marked 2 run\(s\) left queued or running as interrupted")
         port = second.wait_for_line(r"HTTP API on http://127\.0\.0\.1:(\d+)").group(1)
+        second.wait_for_line(r"sweep: marked 2 run\(s\) without a heartbeat .* as interrupted")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=WRITE) as http:
             status = http.get(f"/v1/runs/{queued_id}").json()
     finally:

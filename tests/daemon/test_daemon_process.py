@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from monitor.daemon.lifecycle import CRASHED
+from monitor.daemon.recovery import CRASHED
 from monitor.records import RunStatus
 from monitor.store import Store
 from tests.servers import ROOT, MonitorProcess, deadline, serve_in_thread, wait_for
@@ -23,11 +23,15 @@ pytestmark = pytest.mark.integration
 
 def example_config(tmp_path: Path, *, concurrency: int = 4) -> Path:
     """The shipped example, with only what a second copy must change: a free port, a
-    private data directory, the dataset path made absolute."""
+    private data directory, the dataset path made absolute; and a quick heartbeat, so a
+    crashed run is swept within seconds."""
     text = (ROOT / "config.example.toml").read_text()
     for old, new in [
         ("port = 8787", "port = 0"),
-        ('data_dir = "monitor-data"', f'data_dir = "{tmp_path / "data"}"'),
+        (
+            'data_dir = "monitor-data"',
+            f'data_dir = "{tmp_path / "data"}"\nheartbeat_every = "500ms"\nstale_after = "2s"',
+        ),
         ('dataset = "monitor/demo/data', f'dataset = "{ROOT}/monitor/demo/data'),
         ("concurrency = 4", f"concurrency = {concurrency}"),
     ]:
@@ -139,7 +143,7 @@ def test_stop_signal_mid_run_interrupts_within_grace(
         store.close()
 
 
-def test_kill_9_mid_run_then_restart_marks_it_interrupted_and_schedules_on(
+def test_kill_9_mid_run_then_the_restarted_daemon_sweeps_it_and_schedules_on(
     tmp_path: Path, slow_model: str
 ) -> None:
     config = example_config(tmp_path, concurrency=1)
@@ -158,7 +162,15 @@ def test_kill_9_mid_run_then_restart_marks_it_interrupted_and_schedules_on(
 
     restarted, api = start_daemon(config, slow_model)
     try:
-        after = httpx.get(f"{api}/v1/runs/{victim['id']}").json()
+        after = wait_for(
+            lambda: (
+                (r := httpx.get(f"{api}/v1/runs/{victim['id']}").json())
+                and r["status"] != "running"
+                and r
+            ),
+            timeout=20,
+            what="the sweep to finish the crashed run",
+        )
         assert after["status"] == "interrupted"
         assert after["error"] == CRASHED
         wait_for(

@@ -38,8 +38,14 @@ def documented() -> dict[str, tuple[str, frozenset[str]]]:
 def exported(store: Store, tmp_path: Path) -> dict[str, tuple[str, frozenset[str]]]:
     """What the daemon's own registry exports: the store collector and the runner's
     instruments, as the daemon composes them."""
+    dataset = tmp_path / "cases.jsonl"
+    dataset.write_text('{"x": 1, "y": "a"}\n')
+    suite = {"name": "s", "dataset": str(dataset), "task": "classification", "expected": "y"}
     config = parse_config(
-        {"models": [{"name": "m", "adapter": "http", "url": "http://127.0.0.1:1/p"}]},
+        {
+            "models": [{"name": "m", "adapter": "http", "url": "http://127.0.0.1:1/p"}],
+            "suites": [{**suite, "metrics": ["accuracy"], "models": ["m"]}],
+        },
         base_dir=tmp_path,
     )
     registry = Daemon(config, store=store).registry

@@ -190,9 +190,9 @@ def test_ten_thousand_case_run_stores_every_case_exactly_once(store: Store, tmp_
     batches: list[int] = []
 
     class CountingStore(Store):
-        def append_cases(self, run_id: int, cases: Any) -> None:
+        def append_cases(self, run_id: int, cases: Any, *, replay: bool = False) -> None:
             batches.append(len(cases))
-            super().append_cases(run_id, cases)
+            super().append_cases(run_id, cases, replay=replay)
 
     counting = CountingStore.from_engine(store.engine)
     with serve_in_thread(_echo_model) as url:

@@ -1,0 +1,192 @@
+"""What the daemon does when the store stops answering, and about runs whose process died.
+
+- ``outage``: the store's state as this process sees it, logged once each way;
+- ``heartbeats``: the runs held here (running, queued by the API, created for a missed
+  slot) keep a fresh ``heartbeat_at``;
+- ``sweep`` (every ``[store] heartbeat_every``): finishes as ``interrupted`` any queued or
+  running run whose heartbeat is older than ``stale_after``, whichever replica owned it,
+  but only once the store has answered for ``stale_after`` without a break (after an
+  outage, and at start), so live owners have refreshed theirs first; while the store does
+  not answer it only checks whether it answers again;
+- slots that fall due while the store does not answer are ``keep``-ed and, once it
+  answers, created oldest first as queued runs created at their slot's time, if still
+  within their suite's ``misfire_grace``, else counted as skipped;
+- ``when_store_answers`` retries what follows a run (alert rules, its verdict) through an
+  outage that began as it finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
+from typing import Any, TypeVar
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
+from prometheus_client import CollectorRegistry
+
+from monitor.clock import Clock
+from monitor.config import AnyModelConfig, Config, SuiteConfig, config_hash
+from monitor.daemon.slots import MissedSlots
+from monitor.durations import format_duration
+from monitor.errors import StoreError, StoreUnavailable
+from monitor.metrics.schedules import ScheduleMetrics
+from monitor.records import RunStatus
+from monitor.runs.durability import retry_delay
+from monitor.runs.heartbeat import Heartbeats
+from monitor.runs.outage import StoreOutage
+from monitor.store import Store
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CRASHED = (
+    "the process running it stopped unexpectedly: no heartbeat for longer than"
+    " [store] stale_after (found by a sweep)"
+)
+
+Spawn = Callable[[Coroutine[Any, Any, None], str], None]
+"""Start a task the daemon tracks (drained, then cancelled, at shutdown)."""
+Execute = Callable[..., Awaitable[object]]
+"""The daemon's ``_execute``: run a suite x model (here: a queued run of a missed slot)."""
+
+
+class StoreRecovery:
+    """The outage, the heartbeats, the sweep and the kept slots of one daemon."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        clock: Clock,
+        registry: CollectorRegistry,
+        spawn: Spawn,
+        execute: Execute,
+    ) -> None:
+        self._config = config.store
+        self._store = store
+        self._clock = clock
+        self._spawn = spawn
+        self._execute = execute
+        self.outage = StoreOutage(clock=clock)
+        self.outage.on_recovered.append(self._store_back)
+        self.heartbeats = Heartbeats(
+            store, every=config.store.heartbeat_every, clock=clock, outage=self.outage
+        )
+        self.metrics = ScheduleMetrics(registry, pairs=[(s.name, m.name) for s, m in config.jobs()])
+        self._missed = MissedSlots(
+            lambda suite, model: self.skip(suite, model, "store_unavailable")
+        )
+
+    def keep(self, suite: SuiteConfig, model: AnyModelConfig, at: datetime) -> None:
+        """Keep a slot due at ``at`` for when the store answers."""
+        self._missed.keep(suite, model, at)
+
+    def skip(self, suite: SuiteConfig, model: AnyModelConfig, reason: str) -> None:
+        self.metrics.skipped(suite.name, model.name, reason)
+
+    def on_missed(self, event: JobEvent) -> None:
+        """APScheduler skipped a suite's slot: too late, or its last run still going."""
+        suite, slash, model = event.job_id.partition("/")
+        if slash and ":" not in event.job_id:
+            reason = "busy" if event.code == EVENT_JOB_MAX_INSTANCES else "misfire"
+            self.metrics.skipped(suite, model, reason)
+
+    async def sweep(self) -> None:
+        """Finish runs whose owner stopped refreshing their heartbeat (``interrupted``),
+        once the store has answered for ``stale_after`` without a break; while it does
+        not, only check whether it answers again (which creates the kept slots)."""
+        stale_after = self._config.stale_after
+        now = self._clock()
+        try:
+            if self.outage.down:
+                await asyncio.to_thread(self._store.current_revision)
+            elif self.outage.up_for(now) >= stale_after:
+                swept = await asyncio.to_thread(
+                    self._store.interrupt_stale, before=now - stale_after, reason=CRASHED, at=now
+                )
+                if swept:
+                    logger.warning(
+                        "sweep: marked %d run(s) without a heartbeat for %s as interrupted: %s",
+                        len(swept),
+                        format_duration(stale_after),
+                        swept,
+                    )
+        except StoreUnavailable as exc:
+            self.outage.failed(exc)
+            return
+        except StoreError as exc:
+            logger.warning("sweep for abandoned runs failed: %s", exc)
+            return
+        self.outage.answered()
+
+    async def when_store_answers(self, step: Callable[[], Awaitable[T]]) -> T:
+        """``step()``, tried again with back-off while the store does not answer, for up to
+        ``[store] retry_for``: what follows a run (its alert rules, its verdict) is not
+        lost to an outage that began as it finished. Then ``StoreUnavailable``."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                return await step()
+            except StoreUnavailable as exc:
+                self.outage.failed(exc)
+                if time.monotonic() - started >= self._config.retry_for.total_seconds():
+                    raise
+            attempt += 1
+            await asyncio.sleep(retry_delay(attempt, jitter=random.uniform(0.5, 1.0)))
+
+    def _store_back(self) -> None:
+        """The store answers again: create the slots kept meanwhile (in a task: this runs
+        inside whatever noticed)."""
+        if len(self._missed):
+            self._spawn(self._catch_up(), "missed slots")
+
+    async def _catch_up(self) -> None:
+        """Create every kept slot still within its suite's ``misfire_grace``, oldest
+        first, as a queued run created at its slot's time; count the others as skipped."""
+        due, late = self._missed.take(self._clock())
+        for suite, model, _ in late:
+            self.skip(suite, model, "store_unavailable")
+        created = 0
+        for index, (suite, model, at) in enumerate(due):
+            try:
+                run_id = await asyncio.to_thread(self._queue_slot, suite, model, at)
+            except StoreUnavailable as exc:
+                self.outage.failed(exc)
+                for slot in due[index:]:
+                    self._missed.keep(*slot)
+                break
+            created += 1
+            self.heartbeats.hold([run_id])
+            self._spawn(self._slot_job(suite, model, run_id), f"run {run_id} (missed slot)")
+        logger.info(
+            "slots due while the store did not answer: %d created, %d skipped (past misfire_grace)",
+            created,
+            len(late),
+        )
+
+    def _queue_slot(self, suite: SuiteConfig, model: AnyModelConfig, at: datetime) -> int:
+        return self._store.create_run(
+            suite=suite.name,
+            model=model.name,
+            trigger="schedule",
+            dataset_sha256="",
+            config_hash=config_hash(suite, model),
+            at=at,
+            status=RunStatus.QUEUED,
+            heartbeat_at=self._clock(),
+        )
+
+    async def _slot_job(self, suite: SuiteConfig, model: AnyModelConfig, run_id: int) -> None:
+        try:
+            await self._execute(suite, model, trigger="schedule", run_id=run_id)
+        except Exception:
+            logger.exception("missed slot run %d of %s x %s failed", run_id, suite.name, model.name)
+        finally:
+            self.heartbeats.release([run_id])
