@@ -26,6 +26,7 @@ from monitor.api import streams as stream_routes
 from monitor.api import suites as suite_routes
 from monitor.api.auth import read_access
 from monitor.api.endpoints import EndpointGuard
+from monitor.api.guard import ResponseGuard
 from monitor.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from monitor.api.problems import validation_problems
 from monitor.api.requests import Submit
@@ -67,6 +68,8 @@ def create_app(
     app.add_middleware(
         BodyLimit, default=max_body_bytes, per_path=stream_routes.body_limits(streams)
     )
+    # Outermost of ours: nosniff on every answer, the 413s and the 500s included.
+    app.add_middleware(ResponseGuard)
     app.add_exception_handler(RequestValidationError, validation_problems)
     guarded = [Depends(read_access)]
     app.include_router(health.router)

@@ -43,8 +43,11 @@ def _problem(error: dict[str, Any]) -> dict[str, Any]:
     field = field_path(loc)
     message = str(error.get("msg", "invalid"))
     detail = (error.get("ctx") or {}).get("error")
-    if error.get("type") == "json_invalid" and detail:
-        message = f"{message}: {detail}"
+    if error.get("type") == "json_invalid":
+        # The parser's position is in the message: the whole body is what is wrong.
+        loc, field = loc[:1], "body"
+        if detail and str(detail) not in message:
+            message = f"{message}: {detail}"
     return {"loc": loc, "field": field, "msg": f"{field}: {message}", "type": error.get("type")}
 
 

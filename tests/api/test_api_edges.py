@@ -1,0 +1,240 @@
+"""Hostile input at the API's edge: numbers past what the store holds, unicode digits,
+NUL bytes, JSON nested a thousand deep, lone surrogates and 401-digit integers are each
+a 422 naming what is wrong, on SQLite and on PostgreSQL (whose ``INTEGER`` is 32-bit),
+never a 500. Every answer says ``nosniff``, and a 500 leaves a keep-alive connection
+open. All against the real app on a real uvicorn server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from monitor import __version__
+from monitor.api import create_app
+from monitor.api.guard import INTERNAL_ERROR
+from monitor.config.server import TokenConfig
+from monitor.store import Store
+from tests.api.conftest import READ_TOKEN, WRITE_TOKEN
+from tests.servers import deadline, serve_in_thread
+from tests.store.conftest import BACKENDS, _postgres_schema_url
+
+TOKENS = [
+    TokenConfig(name="ci", token=WRITE_TOKEN, scopes=["write"]),
+    TokenConfig(name="viewer", token=READ_TOKEN, scopes=["read"]),
+]
+AUTH = {"Authorization": f"Bearer {WRITE_TOKEN}"}
+HUGE = "9" * 401
+
+
+def _app(store: Store) -> FastAPI:
+    app = create_app(store, CollectorRegistry(), version=__version__, tokens=TOKENS)
+
+    async def boom() -> None:
+        raise RuntimeError("a bug in a route")
+
+    app.add_api_route("/boom", boom, include_in_schema=False)
+    return app
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def edge_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Store]:
+    """One migrated store per backend for the whole module: these tests store nothing."""
+    if request.param == "sqlite":
+        urls: Iterator[str] = iter([f"sqlite:///{tmp_path_factory.mktemp('edges') / 'm.db'}"])
+    else:
+        urls = _postgres_schema_url()
+    store = Store(next(urls))
+    store.upgrade()
+    yield store
+    store.close()
+    next(urls, None)  # drops the PostgreSQL schema
+
+
+@pytest.fixture(scope="module")
+def served(edge_store: Store) -> Iterator[str]:
+    with serve_in_thread(_app(edge_store)) as url:
+        yield url
+
+
+@pytest.fixture
+def http(served: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=served, headers=AUTH, timeout=deadline(10)) as client:
+        yield client
+
+
+OUT_OF_RANGE = [
+    pytest.param("/v1/runs/2147483648", "run_id", id="run-id-past-int32"),
+    pytest.param(f"/v1/runs/{HUGE}", "run_id", id="run-id-401-digits"),
+    pytest.param(f"/v1/runs/{HUGE}/results", "run_id", id="results-401-digits"),
+    pytest.param("/v1/runs/2147483648/cases", "run_id", id="cases-run-id"),
+    pytest.param("/v1/runs/1/cases?offset=99999999999999999999", "offset", id="offset"),
+    pytest.param("/v1/runs/1/cases?offset=-1", "offset", id="negative-offset"),
+    pytest.param("/v1/runs?before=2147483648", "before", id="runs-before"),
+    pytest.param(f"/v1/runs?before={HUGE}", "before", id="runs-before-401-digits"),
+    pytest.param("/v1/runs?limit=0", "limit", id="runs-limit"),
+    pytest.param("/v1/verdicts?before=2147483648", "before", id="verdicts-before"),
+    pytest.param("/v1/verdicts/2147483648", "verdict_id", id="verdict-id"),
+    pytest.param("/v1/verdicts/0", "verdict_id", id="verdict-id-zero"),
+    pytest.param("/v1/baselines/2147483648", "baseline_id", id="baseline-id"),
+    pytest.param("/v1/runs/2147483648/verdict", "run_id", id="run-verdict"),
+    pytest.param("/v1/runs/2147483648/report", "run_id", id="run-report"),
+    pytest.param("/v1/runs/1/report?baseline=2147483648", "baseline", id="report-baseline"),
+    pytest.param("/v1/runs/1/report?baseline=%C2%B3", "baseline", id="report-baseline-unicode"),
+    pytest.param("/v1/drift/2147483648", "report_id", id="drift-id"),
+    pytest.param("/v1/drift/2147483648/report.html", "report_id", id="drift-html-id"),
+    pytest.param("/v1/alerts?history=1001", "history", id="alert-history"),
+    pytest.param("/v1/runs/%C2%B3", "run_id", id="unicode-superscript-digit"),
+    pytest.param("/v1/runs/%D9%A3/results", "run_id", id="unicode-arabic-digit"),
+    pytest.param("/v1/runs?suite=a%00b", "suite", id="nul-in-filter"),
+    pytest.param("/v1/verdicts?model=%1B%5B31m", "model", id="escape-in-filter"),
+    pytest.param("/v1/runs/req-%00", "run_id", id="nul-in-request-id"),
+]
+
+
+@pytest.mark.parametrize(("path", "field"), OUT_OF_RANGE)
+def test_hostile_parameters_are_422_naming_the_parameter(
+    http: httpx.Client, path: str, field: str
+) -> None:
+    answer = http.get(path)
+    assert answer.status_code == 422, answer.text
+    problems = answer.json()["detail"]
+    assert [p["field"] for p in problems] == [field]
+    assert problems[0]["msg"].startswith(f"{field}: ")
+    assert HUGE not in answer.text  # the input is not echoed
+
+
+def test_the_largest_id_is_looked_up(http: httpx.Client) -> None:
+    """The bound is what the store holds, not less: 2**31-1 is asked, and not found."""
+    for path in ("/v1/runs/2147483647", "/v1/verdicts/2147483647", "/v1/drift/2147483647"):
+        assert http.get(path).status_code == 404, path
+    assert http.get("/v1/runs?before=2147483647").json() == {"runs": [], "next_before": None}
+
+
+HOSTILE_BODIES = [
+    pytest.param(f'{{"run_id": {HUGE}}}', "run_id", "less than or equal to", id="401-digits"),
+    pytest.param('{"run_id": 2147483648}', "run_id", "less than or equal to", id="past-int32"),
+    pytest.param('{"run_id": %s}' % ("9" * 5000), "body", "number out of range", id="5000-digits"),
+    pytest.param("[" * 1000 + "]" * 1000, "body", "recursion limit exceeded", id="nested-1000"),
+    pytest.param('{"run_id": 1, "reason": "\\ud800"}', "body", "line 1 column", id="surrogate"),
+    pytest.param('{"run_id": 1, "model": "a\\u0000b"}', "model", "pattern", id="nul-model"),
+]
+
+
+@pytest.mark.parametrize(("body", "field", "says"), HOSTILE_BODIES)
+def test_hostile_baseline_bodies_are_422(
+    http: httpx.Client, edge_store: Store, body: str, field: str, says: str
+) -> None:
+    answer = http.post("/v1/baselines", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    problem = answer.json()["detail"][0]
+    assert problem["field"] == field and says in problem["msg"], problem
+    assert edge_store.list_baselines(limit=10) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        pytest.param({"sample": int(HUGE)}, "sample", id="sample-401-digits"),
+        pytest.param({"sample": 2**31}, "sample", id="sample-past-int32"),
+        pytest.param({"baseline": "2147483648"}, "baseline", id="baseline-past-int32"),
+        pytest.param({"baseline": "³"}, "baseline", id="baseline-unicode-digit"),
+    ],
+)
+def test_hostile_run_request_fields_are_422(
+    http: httpx.Client, body: dict[str, Any], field: str
+) -> None:
+    request = {"benchmarkId": "qa", "models": [{"id": "prod"}], **body}
+    answer = http.post("/v1/runs", content=json.dumps(request))
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["field"] == field
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param("[" * 1000 + "]" * 1000, id="nested-1000"),
+        pytest.param('{"benchmarkId": "\\udfff", "models": [{"id": "a"}]}', id="surrogate"),
+    ],
+)
+def test_hostile_run_request_bodies_are_422(http: httpx.Client, body: str) -> None:
+    answer = http.post("/v1/runs", content=body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["field"] == "body"
+
+
+def test_the_token_is_still_checked_before_the_body(http: httpx.Client) -> None:
+    nested = "[" * 1000 + "]" * 1000
+    for path in ("/v1/baselines", "/v1/runs"):
+        assert http.post(path, content=nested, headers={"Authorization": ""}).status_code == 401
+        read = {"Authorization": f"Bearer {READ_TOKEN}"}
+        assert http.post(path, content=nested, headers=read).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        pytest.param("GET", "/healthz", 200, id="200"),
+        pytest.param("GET", "/v1/runs/2147483647", 404, id="404"),
+        pytest.param("GET", "/nowhere", 404, id="404-unrouted"),
+        pytest.param("GET", "/v1/runs?limit=0", 422, id="422"),
+        pytest.param("GET", "/v1/runs", 401, id="401"),
+        pytest.param("POST", "/v1/baselines", 413, id="413"),
+        pytest.param("GET", "/boom", 500, id="500"),
+    ],
+)
+def test_every_answer_says_nosniff(http: httpx.Client, method: str, path: str, status: int) -> None:
+    headers = {"Authorization": ""} if status == 401 else {}
+    content = b"x" * (11 << 20) if status == 413 else None
+    answer = http.request(method, path, headers=headers, content=content)
+    assert answer.status_code == status
+    assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+def _exchange(sock: socket.socket, path: str) -> bytes:
+    """One request on ``sock`` and its whole answer (read up to its Content-Length)."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"the connection was closed before the answer to {path}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, f"the connection was closed mid-answer to {path}"
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def test_a_500_keeps_the_connection_open(
+    edge_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, uvicorn closed the transport after Starlette re-raised the error: the
+    client's next request on that connection was reset."""
+    with serve_in_thread(_app(edge_store)) as url, caplog.at_level(logging.ERROR):
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=deadline(10)) as sock:
+            first = _exchange(sock, "/boom")
+            second = _exchange(sock, "/healthz")
+            third = _exchange(sock, "/boom")
+    assert first.startswith(b"HTTP/1.1 500 ") and third.startswith(b"HTTP/1.1 500 ")
+    assert json.loads(first.split(b"\r\n\r\n", 1)[1]) == {"detail": INTERNAL_ERROR}
+    assert b"connection: close" not in first.lower()
+    assert second.startswith(b"HTTP/1.1 200 ") and second.endswith(b'{"status":"ok"}')
+    logged = [r for r in caplog.records if r.exc_info and "a bug in a route" in str(r.exc_info[1])]
+    assert len(logged) == 2  # once per failure, with its traceback
