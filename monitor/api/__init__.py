@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry
 
-from monitor.api import alerts, health, requests, runs, verdicts
+from monitor.api import alerts, docs, health, openapi, requests, runs, verdicts
 from monitor.api import streams as stream_routes
 from monitor.api import suites as suite_routes
 from monitor.api.auth import read_access
@@ -53,7 +53,7 @@ def create_app(
     """The daemon's HTTP app. ``registry`` is the daemon's own, never the global one;
     ``tokens`` guard the routes; ``submit`` hands runs queued by ``POST /v1/runs`` to
     the daemon (without it, that route answers 503)."""
-    app = FastAPI(
+    app = docs.offline_app(
         title="monitor", version=version, description="Model evaluation and drift monitor."
     )
     app.state.store = store
@@ -79,6 +79,7 @@ def create_app(
     app.include_router(suite_routes.router, dependencies=guarded)
     app.include_router(alerts.router, dependencies=guarded)
     app.include_router(stream_routes.router, dependencies=guarded)
+    openapi.install(app)
     return app
 
 

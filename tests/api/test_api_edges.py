@@ -10,6 +10,7 @@ import json
 import logging
 import socket
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from typing import Any
 
 import httpx
@@ -238,3 +239,63 @@ def test_a_500_keeps_the_connection_open(
     assert second.startswith(b"HTTP/1.1 200 ") and second.endswith(b'{"status":"ok"}')
     logged = [r for r in caplog.records if r.exc_info and "a bug in a route" in str(r.exc_info[1])]
     assert len(logged) == 2  # once per failure, with its traceback
+
+
+def _operations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            yield path, method, operation
+
+
+def test_openapi_declares_every_status_with_its_body(http: httpx.Client) -> None:
+    spec = http.get("/openapi.json").json()
+    for path, method, operation in _operations(spec):
+        responses = operation["responses"]
+        where = f"{method.upper()} {path}"
+        if path.startswith("/v1/"):
+            assert {"401", "403"} <= set(responses), where
+            assert "WWW-Authenticate" in responses["401"]["headers"], where
+        if "{" in path:
+            assert "404" in responses, where
+        if method == "post":
+            assert {"413", "422"} <= set(responses) and "requestBody" in operation, where
+        if operation.get("parameters"):
+            assert "422" in responses, where
+        for status, response in responses.items():
+            if status[0] == "4":
+                schema = response["content"]["application/json"]["schema"]
+                assert "Problem" in json.dumps(schema), (where, status)
+    ingest = spec["paths"]["/v1/streams/{name}/records"]["post"]
+    assert set(ingest["requestBody"]["content"]) == {
+        "application/json",
+        "application/x-ndjson",
+        "text/csv",
+        "application/vnd.apache.parquet",
+    }
+    assert "Retry-After" in ingest["responses"]["429"]["headers"]
+    labels = spec["paths"]["/v1/streams/{name}/labels"]["post"]["requestBody"]["content"]
+    assert labels["application/json"]["schema"]["type"] == "array"
+    assert "HTTPValidationError" not in json.dumps(spec)  # FastAPI's shape is not ours
+
+
+class _Assets(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.urls += [v for k, v in attrs if k in ("src", "href") and v]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_load_nothing_from_elsewhere(http: httpx.Client, page: str) -> None:
+    """Every script, style and icon of the page is served by the daemon itself."""
+    answer = http.get(page, headers={"Authorization": ""})
+    assert answer.status_code == 200
+    parser = _Assets()
+    parser.feed(answer.text)
+    assert parser.urls, "the page loads no assets: is it the documentation page?"
+    for url in parser.urls:
+        assert url.startswith("/"), f"{page} loads {url} from elsewhere"
+        assert http.get(url, headers={"Authorization": ""}).status_code == 200, url
+    assert "cdn" not in answer.text
