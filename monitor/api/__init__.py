@@ -26,7 +26,7 @@ from monitor.api import streams as stream_routes
 from monitor.api import suites as suite_routes
 from monitor.api.auth import read_access
 from monitor.api.endpoints import EndpointGuard
-from monitor.api.guard import ResponseGuard
+from monitor.api.guard import ResponseGuard, method_not_allowed
 from monitor.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from monitor.api.problems import validation_problems
 from monitor.api.requests import Submit
@@ -71,6 +71,7 @@ def create_app(
     # Outermost of ours: nosniff on every answer, the 413s and the 500s included.
     app.add_middleware(ResponseGuard)
     app.add_exception_handler(RequestValidationError, validation_problems)
+    app.add_exception_handler(405, method_not_allowed)
     guarded = [Depends(read_access)]
     app.include_router(health.router)
     app.include_router(requests.router, dependencies=guarded)

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import logging
 
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from starlette.datastructures import MutableHeaders
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["INTERNAL_ERROR", "ResponseGuard"]
+__all__ = ["INTERNAL_ERROR", "ResponseGuard", "method_not_allowed"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,3 +55,19 @@ class ResponseGuard:
             logger.exception("%s %s failed", scope.get("method"), scope.get("path"))
             answer = JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
             await answer(scope, receive, guarded)
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> Response:
+    """A 405 whose ``Allow`` lists every method of the path, as the OpenAPI document
+    has them. Routers register ``GET`` and ``POST /v1/runs`` as two routes, and
+    Starlette answers from the first one alone."""
+    path = request.url.path
+    methods = {
+        method.upper()
+        for template, operations in request.app.openapi()["paths"].items()
+        if compile_path(template)[0].match(path)
+        for method in operations
+    }
+    headers = getattr(exc, "headers", None) or {}
+    allow = ", ".join(sorted(methods)) if methods else headers.get("Allow", "")
+    return JSONResponse({"detail": "Method Not Allowed"}, status_code=405, headers={"Allow": allow})

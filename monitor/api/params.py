@@ -6,7 +6,8 @@ overflow there (a 500 before these bounds), while SQLite would take it. Every id
 cursor and offset is therefore bounded by ``MAX_ID`` on both backends, and a number
 outside it is answered 422 naming the parameter, never looked up. Names and free-text
 filters refuse control characters (PostgreSQL cannot hold a NUL in text), and digits are
-ASCII digits only: ``"³".isdigit()`` is true, but ``int("³")`` is an error.
+ASCII digits only: ``"³".isdigit()`` is true, but ``int("³")`` is an error. Where a run
+id shares a string parameter with request ids, a number past ``MAX_ID`` is "not found".
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
-from monitor.api.problems import field_error
-
 __all__ = [
     "MAX_ID",
     "Before",
@@ -26,6 +25,7 @@ __all__ = [
     "Offset",
     "RowId",
     "RunKey",
+    "is_run_id",
     "run_number",
 ]
 
@@ -66,12 +66,15 @@ RunKey = Annotated[
 ]
 
 
-def run_number(text: str, loc: tuple[str, ...]) -> int | None:
-    """``text`` as a run id when it is ASCII digits (``None`` when it is not a number);
-    a 422 naming ``loc`` when the number is outside 1..``MAX_ID``."""
-    if not _DIGITS.fullmatch(text):
-        return None
-    number = int(text)
-    if not 1 <= number <= MAX_ID:
-        raise field_error(loc, f"a run id is between 1 and {MAX_ID}")
-    return number
+def run_number(text: str) -> int | None:
+    """``text`` as a number when it is ASCII digits, ``None`` when it is not one.
+
+    Where a run id shares a string parameter with other ids (``/v1/runs/{run_id}``, the
+    ``baseline`` query), its document says only "digits"; a number no run can have is
+    then answered as not found (``is_run_id`` is false), without asking the store."""
+    return int(text) if _DIGITS.fullmatch(text) else None
+
+
+def is_run_id(number: int) -> bool:
+    """Whether the store can hold ``number`` as an id."""
+    return 1 <= number <= MAX_ID

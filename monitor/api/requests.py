@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from monitor.api.auth import require_scope
 from monitor.api.bodies import body_schema, parse_json
-from monitor.api.params import MAX_ID, RunKey, run_number
+from monitor.api.params import MAX_ID, RunKey, is_run_id, run_number
 from monitor.api.plans import ModelEntry, ModelPlan, plan_models
 from monitor.api.problems import field_error
 from monitor.config import AnyModelConfig, SuiteConfig, config_hash
@@ -86,6 +86,7 @@ class RunRequestIn(BaseModel):
     baseline: str | None = Field(
         None,
         max_length=64,
+        pattern=r"^(?:[0-9]+|production)$",
         description='A run id or "production" to judge the runs against (extension).',
     )
 
@@ -94,7 +95,7 @@ class RunRequestIn(BaseModel):
     def _baseline(cls, value: str | None) -> str | None:
         if value is None or value == "production":
             return value
-        if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_ID:
+        if not is_run_id(int(value)):
             raise ValueError(f'expected a run id (1 to {MAX_ID}) or "production"')
         return value
 
@@ -266,10 +267,10 @@ async def get_results(request: Request, run_id: RunKey) -> ResultsOut:
     ``exact-match`` and ``f1-score`` on 0-100 (the native ``GET /v1/runs/{id}`` keeps
     0-1). For a request id every model of the request; for a run id (digits) that run
     alone. Models whose run did not succeed have no scores."""
-    number = run_number(run_id, ("path", "run_id"))
+    number = run_number(run_id)
     if number is not None:
         store: Store = request.app.state.store
-        run = await anyio.to_thread.run_sync(store.get_run, number)
+        run = await anyio.to_thread.run_sync(store.get_run, number) if is_run_id(number) else None
         if run is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"run {run_id} not found")
         return _results(request, run.suite, [run], {})

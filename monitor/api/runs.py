@@ -7,7 +7,7 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from monitor.api.params import Before, FilterText, Offset, RowId, RunKey, run_number
+from monitor.api.params import Before, FilterText, Offset, RowId, RunKey, is_run_id, run_number
 from monitor.api.requests import RunRequestOut, request_status
 from monitor.records import CaseResult, Run, RunStatus
 from monitor.store import Store
@@ -47,7 +47,7 @@ async def get_run(request: Request, run_id: RunKey) -> RunOut | RunRequestOut:
     (latency percentiles, error rate, throughput, tokens, cost) and per-slice metrics
     with their largest gaps. A request id of ``POST /v1/runs``: the request's status
     (see the compatible API)."""
-    number = run_number(run_id, ("path", "run_id"))
+    number = run_number(run_id)
     if number is None:
         return await request_status(request, run_id)
     return RunOut.of(await _run_or_404(_store(request), number))
@@ -70,7 +70,7 @@ async def list_cases(
 
 
 async def _run_or_404(store: Store, run_id: int) -> Run:
-    run = await anyio.to_thread.run_sync(store.get_run, run_id)
+    run = await anyio.to_thread.run_sync(store.get_run, run_id) if is_run_id(run_id) else None
     if run is None:
         raise HTTPException(status_code=404, detail=f"run {run_id} not found")
     return run

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.api.auth import require_scope
 from monitor.api.bodies import body_schema, parse_json
-from monitor.api.params import MAX_ID, Before, FilterText, RowId, run_number
+from monitor.api.params import MAX_ID, Before, FilterText, RowId, is_run_id, run_number
 from monitor.clock import utc_now
 from monitor.gate.report import GateReport
 from monitor.records import RunStatus
@@ -159,8 +159,9 @@ async def run_report(
     """The gate's report of a run: its verdict against ``baseline`` with both runs. The
     verdict the daemon stored is reused; otherwise it is computed now and stored (the same
     two runs always give the same verdict). This is what ``monitor gate --remote`` reads."""
-    if baseline is not None:
-        run_number(baseline, ("query", "baseline"))  # a 422 when out of range
+    number = None if baseline is None else run_number(baseline)
+    if number is not None and not is_run_id(number):
+        raise HTTPException(409, detail=f"baseline run {number} not found")
     store = _store(request)
     catalog = Configured(
         tuple(request.app.state.suites.values()), tuple(request.app.state.models.values())

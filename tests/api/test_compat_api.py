@@ -135,8 +135,7 @@ async def test_native_routes_stay_numeric(make_config: MakeConfig) -> None:
         native = (await http.get(f"/v1/runs/{run_id}", headers=READ)).json()
         single = (await http.get(f"/v1/runs/{run_id}/results", headers=READ)).json()
         missing = await http.get("/v1/runs/req-nope", headers=READ)
-        missing_number = await http.get("/v1/runs/2147483647", headers=READ)
-        too_large = await http.get("/v1/runs/99999999999", headers=READ)
+        missing_number = await http.get("/v1/runs/99999999999", headers=READ)
         listed = (await http.get("/v1/runs", headers=READ)).json()["runs"]
     assert native["id"] == run_id and native["status"] == RunStatus.SUCCEEDED
     assert native["request_id"] == request_id and native["trigger"] == "api"
@@ -150,8 +149,6 @@ async def test_native_routes_stay_numeric(make_config: MakeConfig) -> None:
     ]
     assert missing.status_code == 404 and missing.json() == {"detail": "run 'req-nope' not found"}
     assert missing_number.status_code == 404
-    # Past what an id column holds: refused at the edge, naming the parameter.
-    assert too_large.status_code == 422 and too_large.json()["detail"][0]["field"] == "run_id"
     assert [r["id"] for r in listed] == [run_id]
 
 
