@@ -38,7 +38,11 @@ def format_validation_error(
     ``${VAR}`` text the file holds, never expanded, so secrets stay out of messages."""
     lines = []
     choices = ", ".join(adapters)
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    # A list whose every item failed is also "too short": the items' errors say why.
+    inner = {tuple(e["loc"][:i]) for e in errors for i in range(1, len(e["loc"]))}
+    errors = [e for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in inner)]
+    for err in errors:
         loc = [p for i, p in enumerate(err["loc"]) if not _is_union_tag(err["loc"], i, adapters)]
         path = key_path(loc)
         if err["type"] == "union_tag_invalid":

@@ -240,3 +240,18 @@ def test_no_traceback_from_the_process_either(tmp_path: Path) -> None:
     assert json.dumps(done.stderr.splitlines()) == json.dumps(
         [f"{config}: a (line 1): nested more than 32 levels deep"]
     )
+
+
+def test_a_bad_metric_option_is_one_problem(tmp_path: Path) -> None:
+    """Not also "metrics: Tuple should have at least 1 item" for the metric it refused."""
+    dataset = tmp_path / "d.jsonl"
+    dataset.write_bytes(GOOD_ROW)
+    config = tmp_path / "monitor.toml"
+    text = SUITE.format(dataset=dataset).replace('task = "text"', 'task = "classification"')
+    config.write_text(text.replace('["exact-match"]', '[{ name = "f1", average = "mean" }]'))
+    code, _, err = _check_config(config)
+    assert code == 2
+    assert err.splitlines() == [
+        f"{config}: suites[0].metrics[0]: option 'average' of metric 'f1': "
+        "expected one of macro, micro, weighted, got 'mean'"
+    ]
