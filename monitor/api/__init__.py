@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException
 
 from monitor.api import alerts, docs, health, openapi, requests, runs, verdicts
 from monitor.api import streams as stream_routes
@@ -28,7 +29,7 @@ from monitor.api.auth import read_access
 from monitor.api.endpoints import EndpointGuard
 from monitor.api.guard import ResponseGuard, method_not_allowed
 from monitor.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
-from monitor.api.problems import validation_problems
+from monitor.api.problems import body_problems, validation_problems
 from monitor.api.requests import Submit
 from monitor.config import AnyModelConfig, SuiteConfig
 from monitor.config.server import TokenConfig
@@ -72,6 +73,7 @@ def create_app(
     app.add_middleware(ResponseGuard)
     app.add_exception_handler(RequestValidationError, validation_problems)
     app.add_exception_handler(405, method_not_allowed)
+    app.add_exception_handler(HTTPException, body_problems)
     guarded = [Depends(read_access)]
     app.include_router(health.router)
     app.include_router(requests.router, dependencies=guarded)
