@@ -86,7 +86,8 @@ class RunRequestIn(BaseModel):
     baseline: str | None = Field(
         None,
         max_length=64,
-        pattern=r"^(?:[0-9]+|production)$",
+        # Documented here, checked by ``_baseline`` (whose message says what is expected).
+        json_schema_extra={"pattern": "^(?:[0-9]+|production)$"},
         description='A run id or "production" to judge the runs against (extension).',
     )
 
@@ -95,7 +96,7 @@ class RunRequestIn(BaseModel):
     def _baseline(cls, value: str | None) -> str | None:
         if value is None or value == "production":
             return value
-        if not is_run_id(int(value)):
+        if not (value.isascii() and value.isdigit()) or not is_run_id(int(value)):
             raise ValueError(f'expected a run id (1 to {MAX_ID}) or "production"')
         return value
 
