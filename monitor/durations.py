@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
@@ -10,25 +11,34 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 # Messages never echo the value: it may have come from an environment variable.
 _EXPECTED = "expected a duration like '30s', '5m' or '1h'"
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+")
+MAX_DAYS = 100 * 366
+"""The longest duration accepted: a century. ``timedelta`` itself overflows past 999,999,999
+days, and no timeout, window or retention means more than this."""
 
 
 def parse_duration(value: object) -> timedelta:
     """Turn ``"30s"``, ``"5m"``, ``"1h30m"`` or a number of seconds into a ``timedelta``.
 
-    Raises ``ValueError`` with the expected form for anything else, including negatives.
+    Raises ``ValueError`` with the expected form for anything else, including negatives,
+    NaN and anything longer than ``MAX_DAYS`` (``"99999999999999999999d"``, ``1e400``).
     """
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, bool):
         raise ValueError(_EXPECTED)
     elif isinstance(value, int | float):
-        seconds = float(value)
+        # A TOML integer may have any number of digits: past a float's range it is inf.
+        seconds = math.inf if value > 1e300 else -math.inf if value < -1e300 else float(value)
     elif isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
         seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(value.strip()))
     else:
         raise ValueError(_EXPECTED)
+    if math.isnan(seconds):
+        raise ValueError(_EXPECTED)
     if seconds < 0:
         raise ValueError("a duration must not be negative")
+    if seconds > MAX_DAYS * 86400:
+        raise ValueError(f"a duration must be at most {MAX_DAYS} days")
     return timedelta(seconds=seconds)
 
 

@@ -20,14 +20,16 @@ from collections.abc import Sequence
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException
 
-from monitor.api import alerts, health, requests, runs, verdicts
+from monitor.api import alerts, docs, health, openapi, requests, runs, verdicts
 from monitor.api import streams as stream_routes
 from monitor.api import suites as suite_routes
 from monitor.api.auth import read_access
 from monitor.api.endpoints import EndpointGuard
+from monitor.api.guard import ResponseGuard, method_not_allowed
 from monitor.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
-from monitor.api.problems import validation_problems
+from monitor.api.problems import body_problems, validation_problems
 from monitor.api.requests import Submit
 from monitor.config import AnyModelConfig, SuiteConfig
 from monitor.config.server import TokenConfig
@@ -52,7 +54,7 @@ def create_app(
     """The daemon's HTTP app. ``registry`` is the daemon's own, never the global one;
     ``tokens`` guard the routes; ``submit`` hands runs queued by ``POST /v1/runs`` to
     the daemon (without it, that route answers 503)."""
-    app = FastAPI(
+    app = docs.offline_app(
         title="monitor", version=version, description="Model evaluation and drift monitor."
     )
     app.state.store = store
@@ -67,7 +69,11 @@ def create_app(
     app.add_middleware(
         BodyLimit, default=max_body_bytes, per_path=stream_routes.body_limits(streams)
     )
+    # Outermost of ours: nosniff on every answer, the 413s and the 500s included.
+    app.add_middleware(ResponseGuard)
     app.add_exception_handler(RequestValidationError, validation_problems)
+    app.add_exception_handler(405, method_not_allowed)
+    app.add_exception_handler(HTTPException, body_problems)
     guarded = [Depends(read_access)]
     app.include_router(health.router)
     app.include_router(requests.router, dependencies=guarded)
@@ -76,6 +82,7 @@ def create_app(
     app.include_router(suite_routes.router, dependencies=guarded)
     app.include_router(alerts.router, dependencies=guarded)
     app.include_router(stream_routes.router, dependencies=guarded)
+    openapi.install(app)
     return app
 
 

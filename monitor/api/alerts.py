@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, model_validator
 from monitor.alerts.engine import Phase
 from monitor.alerts.records import OutboxMessage, OutboxStatus
 from monitor.api.auth import require_scope
+from monitor.api.params import FilterText
 from monitor.store import Store
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
@@ -168,7 +169,7 @@ _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.get("/dead-letters")
 async def list_dead_letters(
     request: Request,
-    sink: str | None = None,
+    sink: FilterText = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DeadLettersPage:
     """Notifications given up on (a permanent failure, or still failing after

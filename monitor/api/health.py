@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
+from pydantic import BaseModel
 
 from monitor.store import Store
 
 router = APIRouter()
+
+
+class NotReady(BaseModel):
+    status: Literal["unavailable"]
+    reason: str
 
 
 @router.get("/healthz", tags=["health"])
@@ -19,7 +27,9 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["health"], responses={503: {"description": "Not ready"}})
+@router.get(
+    "/readyz", tags=["health"], responses={503: {"description": "Not ready", "model": NotReady}}
+)
 async def readyz(request: Request) -> JSONResponse:
     """The store answers and its schema is at the latest migration."""
     store: Store = request.app.state.store

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
-__all__ = ["field_error", "field_path", "validation_problems"]
+__all__ = ["body_problems", "field_error", "field_path", "validation_problems"]
 
 _SOURCES = ("body", "query", "path", "header", "cookie")
 
@@ -43,8 +45,11 @@ def _problem(error: dict[str, Any]) -> dict[str, Any]:
     field = field_path(loc)
     message = str(error.get("msg", "invalid"))
     detail = (error.get("ctx") or {}).get("error")
-    if error.get("type") == "json_invalid" and detail:
-        message = f"{message}: {detail}"
+    if error.get("type") == "json_invalid":
+        # The parser's position is in the message: the whole body is what is wrong.
+        loc, field = loc[:1], "body"
+        if detail and str(detail) not in message:
+            message = f"{message}: {detail}"
     return {"loc": loc, "field": field, "msg": f"{field}: {message}", "type": error.get("type")}
 
 
@@ -54,3 +59,18 @@ async def validation_problems(request: Request, exc: Exception) -> JSONResponse:
         exc.errors() if isinstance(exc, RequestValidationError) else ()
     )
     return JSONResponse({"detail": [_problem(e) for e in errors]}, status_code=422)
+
+
+async def body_problems(request: Request, exc: Exception) -> Response:
+    """The handler of (Starlette's) ``HTTPException``: FastAPI's own answer, except for the 400 it
+    gives when the standard library cannot parse a declared JSON body (nesting past the
+    interpreter's recursion limit, an integer of more than 4,300 digits), which is a 422
+    naming ``body`` like every other malformed body. Routes here parse their bodies
+    themselves (``bodies.parse_json``); this keeps any other route in the same shape."""
+    assert isinstance(exc, HTTPException)
+    cause = exc.__cause__
+    if exc.status_code == 400 and isinstance(cause, RecursionError | ValueError):
+        why = "nested too deeply" if isinstance(cause, RecursionError) else str(cause)
+        error = {"type": "json_invalid", "loc": ("body",), "msg": f"Invalid JSON: {why}"}
+        return await validation_problems(request, RequestValidationError([error]))
+    return await http_exception_handler(request, exc)

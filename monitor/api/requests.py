@@ -25,10 +25,11 @@ from typing import Annotated, Any, Literal
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from monitor.api.auth import require_scope
+from monitor.api.bodies import body_schema, parse_json
+from monitor.api.params import MAX_ID, RunKey, is_run_id, run_number
 from monitor.api.plans import ModelEntry, ModelPlan, plan_models
 from monitor.api.problems import field_error
 from monitor.config import AnyModelConfig, SuiteConfig, config_hash
@@ -79,35 +80,25 @@ class RunRequestIn(BaseModel):
 
     benchmarkId: str = Field(min_length=1, max_length=200)
     models: list[ModelIn] = Field(min_length=1, max_length=MAX_RUNS)
-    sample: int | None = Field(None, ge=1, description="Run N sampled cases (extension).")
+    sample: int | None = Field(
+        None, ge=1, le=MAX_ID, description="Run N sampled cases (extension)."
+    )
     baseline: str | None = Field(
-        None, description='A run id or "production" to judge the runs against (extension).'
+        None,
+        max_length=64,
+        # Documented here, checked by ``_baseline`` (whose message says what is expected).
+        json_schema_extra={"pattern": "^(?:[0-9]+|production)$"},
+        description='A run id or "production" to judge the runs against (extension).',
     )
 
     @field_validator("baseline")
     @classmethod
     def _baseline(cls, value: str | None) -> str | None:
-        if value is not None and not (value.isdigit() or value == "production"):
-            raise ValueError('expected a run id (digits) or "production"')
+        if value is None or value == "production":
+            return value
+        if not (value.isascii() and value.isdigit()) or not is_run_id(int(value)):
+            raise ValueError(f'expected a run id (1 to {MAX_ID}) or "production"')
         return value
-
-
-def _inline(schema: dict[str, Any]) -> dict[str, Any]:
-    """A JSON schema with its ``$defs`` written in place: the OpenAPI document resolves
-    ``$ref`` from its own root, where those definitions are not."""
-    defs = schema.pop("$defs", {})
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                return walk(defs[node["$ref"].rsplit("/", 1)[-1]])
-            return {key: walk(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [walk(value) for value in node]
-        return node
-
-    inlined: dict[str, Any] = walk(schema)
-    return inlined
 
 
 class Accepted(BaseModel):
@@ -171,19 +162,14 @@ def compat_status(statuses: Iterable[RunStatus]) -> CompatStatus:
         503: {"description": "The daemon takes no new runs (shutting down)"},
     },
     # The body is parsed by the handler, after the token check; this documents it.
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": _inline(RunRequestIn.model_json_schema())}},
-        }
-    },
+    openapi_extra=body_schema(RunRequestIn),
 )
 async def create_request(
     request: Request, token: Annotated[str, Depends(require_scope("write"))]
 ) -> Accepted:
     """Run a suite (``benchmarkId``) against one or more models, one run each, queued
     at once. Poll ``GET /v1/runs/{runId}`` until ``completed`` or ``failed``."""
-    body = _parse(await request.body())
+    body = parse_json(RunRequestIn, await request.body())
     state = request.app.state
     suite = _suite(state.suites, body.benchmarkId)
     if body.sample is not None:
@@ -215,14 +201,6 @@ async def create_request(
     return Accepted(runId=request_id)
 
 
-def _parse(body: bytes) -> RunRequestIn:
-    try:
-        return RunRequestIn.model_validate_json(body)
-    except ValidationError as exc:
-        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-        raise RequestValidationError(errors) from None
-
-
 def _suite(suites: Mapping[str, SuiteConfig], name: str) -> SuiteConfig:
     suite = suites.get(name)
     if suite is None:
@@ -234,7 +212,7 @@ def _suite(suites: Mapping[str, SuiteConfig], name: str) -> SuiteConfig:
 
 
 async def _check_baseline(store: Store, baseline: str | None, suite: str) -> None:
-    if baseline is None or not baseline.isdigit():
+    if baseline is None or baseline == "production":
         return
     run = await anyio.to_thread.run_sync(store.get_run, int(baseline))
     if run is None:
@@ -285,14 +263,15 @@ async def request_status(request: Request, request_id: str) -> RunRequestOut:
     "/{run_id}/results",
     responses={404: {"description": "No such run or request"}},
 )
-async def get_results(request: Request, run_id: str) -> ResultsOut:
+async def get_results(request: Request, run_id: RunKey) -> ResultsOut:
     """Scores by model, metric keys as stored (``exact-match``, ``f1-score``, ...), with
     ``exact-match`` and ``f1-score`` on 0-100 (the native ``GET /v1/runs/{id}`` keeps
     0-1). For a request id every model of the request; for a run id (digits) that run
     alone. Models whose run did not succeed have no scores."""
-    if run_id.isdigit():
+    number = run_number(run_id)
+    if number is not None:
         store: Store = request.app.state.store
-        run = await anyio.to_thread.run_sync(store.get_run, int(run_id))
+        run = await anyio.to_thread.run_sync(store.get_run, number) if is_run_id(number) else None
         if run is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"run {run_id} not found")
         return _results(request, run.suite, [run], {})

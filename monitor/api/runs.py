@@ -7,6 +7,7 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Query, Request
 
+from monitor.api.params import Before, FilterText, Offset, RowId, RunKey, is_run_id, run_number
 from monitor.api.requests import RunRequestOut, request_status
 from monitor.records import CaseResult, Run, RunStatus
 from monitor.store import Store
@@ -23,11 +24,11 @@ def _store(request: Request) -> Store:
 @router.get("")
 async def list_runs(
     request: Request,
-    suite: str | None = None,
-    model: str | None = None,
+    suite: FilterText = None,
+    model: FilterText = None,
     status: RunStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[int | None, Query(description="Only runs with a smaller id")] = None,
+    before: Before = None,
 ) -> RunPage:
     """Runs, newest first. Page with ``before=<next_before>``."""
     store = _store(request)
@@ -41,22 +42,23 @@ async def list_runs(
 
 
 @router.get("/{run_id}", responses={404: {"description": "No such run or request"}})
-async def get_run(request: Request, run_id: str) -> RunOut | RunRequestOut:
+async def get_run(request: Request, run_id: RunKey) -> RunOut | RunRequestOut:
     """A run id (digits): that run with its aggregate metrics, operational metrics
     (latency percentiles, error rate, throughput, tokens, cost) and per-slice metrics
     with their largest gaps. A request id of ``POST /v1/runs``: the request's status
     (see the compatible API)."""
-    if not run_id.isdigit():
+    number = run_number(run_id)
+    if number is None:
         return await request_status(request, run_id)
-    return RunOut.of(await _run_or_404(_store(request), int(run_id)))
+    return RunOut.of(await _run_or_404(_store(request), number))
 
 
 @router.get("/{run_id}/cases", responses={404: {"description": "No such run"}})
 async def list_cases(
     request: Request,
-    run_id: int,
+    run_id: RowId,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[CaseOut]:
     """Per-case results of a run, ordered by case id."""
     store = _store(request)
@@ -68,7 +70,7 @@ async def list_cases(
 
 
 async def _run_or_404(store: Store, run_id: int) -> Run:
-    run = await anyio.to_thread.run_sync(store.get_run, run_id)
+    run = await anyio.to_thread.run_sync(store.get_run, run_id) if is_run_id(run_id) else None
     if run is None:
         raise HTTPException(status_code=404, detail=f"run {run_id} not found")
     return run

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
 from monitor.api.auth import require_scope
+from monitor.api.params import Before, RowId
 from monitor.config.streams import IngestSourceConfig, StreamConfig
 from monitor.errors import BatchError
 from monitor.records import DriftReport
@@ -209,7 +210,7 @@ async def list_reports(
     request: Request,
     name: str,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[int | None, Query(description="Only reports with a smaller id")] = None,
+    before: Before = None,
 ) -> DriftReportPage:
     """A stream's drift reports, newest first. Page with ``before=<next_before>``."""
     _stream(request, name)
@@ -222,7 +223,7 @@ async def list_reports(
 
 
 @router.get("/v1/drift/{report_id}", responses={404: {"description": "No such report"}})
-async def get_report(request: Request, report_id: int) -> DriftReportOut:
+async def get_report(request: Request, report_id: RowId) -> DriftReportOut:
     """One drift report: per column method, statistic, threshold, drifted, quality."""
     report = await anyio.to_thread.run_sync(_store(request).get_drift_report, report_id)
     if report is None:
@@ -243,7 +244,7 @@ REPORT_HEADERS = {
     response_class=HTMLResponse,
     responses={404: {"description": "No such report, or it has no HTML"}},
 )
-async def get_report_html(request: Request, report_id: int) -> HTMLResponse:
+async def get_report_html(request: Request, report_id: RowId) -> HTMLResponse:
     """The HTML report of a window, when the stream renders one: the engine's verdicts
     per column with reference-vs-window plots. Served under a policy that lets no script
     run and nothing load, so ingested text on it stays text."""

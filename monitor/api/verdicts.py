@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.api.auth import require_scope
+from monitor.api.bodies import body_schema, parse_json
+from monitor.api.params import MAX_ID, Before, FilterText, RowId, is_run_id, run_number
 from monitor.clock import utc_now
 from monitor.gate.report import GateReport
 from monitor.records import RunStatus
@@ -25,8 +27,8 @@ class PromoteIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    run_id: int
-    model: str | None = None
+    run_id: int = Field(ge=1, le=MAX_ID)
+    model: str | None = Field(None, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
     reason: str = Field("", max_length=2000)
 
 
@@ -43,8 +45,8 @@ def _store(request: Request) -> Store:
 @router.get("/v1/baselines")
 async def list_baselines(
     request: Request,
-    suite: str | None = None,
-    model: str | None = None,
+    suite: FilterText = None,
+    model: FilterText = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[BaselineOut]:
     """Every promotion, newest first: who promoted which run, when and why; ``active``
@@ -57,7 +59,7 @@ async def list_baselines(
 
 
 @router.get("/v1/baselines/{baseline_id}", responses={404: {"description": "No such baseline"}})
-async def get_baseline(request: Request, baseline_id: int) -> BaselineOut:
+async def get_baseline(request: Request, baseline_id: RowId) -> BaselineOut:
     found = await anyio.to_thread.run_sync(_store(request).get_baseline, baseline_id)
     if found is None:
         raise HTTPException(404, detail=f"baseline {baseline_id} not found")
@@ -71,12 +73,15 @@ async def get_baseline(request: Request, baseline_id: int) -> BaselineOut:
         404: {"description": "No such run"},
         409: {"description": "The run did not succeed"},
     },
+    # The body is parsed by the handler, after the token check; this documents it.
+    openapi_extra=body_schema(PromoteIn),
 )
 async def promote_baseline(
-    request: Request, body: PromoteIn, who: Annotated[str, Depends(require_scope("write"))]
+    request: Request, who: Annotated[str, Depends(require_scope("write"))]
 ) -> BaselineOut:
     """Make a succeeded run the active baseline (write scope); earlier promotions stay in
     the history."""
+    body = parse_json(PromoteIn, await request.body())
     store = _store(request)
     try:
         promoted = await anyio.to_thread.run_sync(
@@ -95,10 +100,10 @@ async def promote_baseline(
 @router.get("/v1/verdicts")
 async def list_verdicts(
     request: Request,
-    suite: str | None = None,
-    model: str | None = None,
+    suite: FilterText = None,
+    model: FilterText = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[int | None, Query(description="Only verdicts with a smaller id")] = None,
+    before: Before = None,
 ) -> VerdictPage:
     """Verdicts, newest first, with every metric row and the case diff."""
     store = _store(request)
@@ -110,7 +115,7 @@ async def list_verdicts(
 
 
 @router.get("/v1/verdicts/{verdict_id}", responses={404: {"description": "No such verdict"}})
-async def get_verdict(request: Request, verdict_id: int) -> VerdictOut:
+async def get_verdict(request: Request, verdict_id: RowId) -> VerdictOut:
     found = await anyio.to_thread.run_sync(_store(request).get_verdict, verdict_id)
     if found is None:
         raise HTTPException(404, detail=f"verdict {verdict_id} not found")
@@ -118,7 +123,7 @@ async def get_verdict(request: Request, verdict_id: int) -> VerdictOut:
 
 
 @router.get("/v1/runs/{run_id}/verdict", responses={404: {"description": "The run has no verdict"}})
-async def run_verdict(request: Request, run_id: int) -> VerdictOut:
+async def run_verdict(request: Request, run_id: RowId) -> VerdictOut:
     """The newest verdict of a run (the daemon judges each scheduled run against its
     baseline; a run with no baseline, or on a changed dataset, has none)."""
     store = _store(request)
@@ -140,16 +145,23 @@ async def run_verdict(request: Request, run_id: int) -> VerdictOut:
 )
 async def run_report(
     request: Request,
-    run_id: int,
+    run_id: RowId,
     baseline: Annotated[
         str | None,
-        Query(description="A run id, or 'production'; default: the run's own baseline"),
+        Query(
+            max_length=64,
+            pattern=r"^(?:[0-9]+|production)$",
+            description="A run id, or 'production'; default: the run's own baseline",
+        ),
     ] = None,
     allow_dataset_change: bool = False,
 ) -> GateReport:
     """The gate's report of a run: its verdict against ``baseline`` with both runs. The
     verdict the daemon stored is reused; otherwise it is computed now and stored (the same
     two runs always give the same verdict). This is what ``monitor gate --remote`` reads."""
+    number = None if baseline is None else run_number(baseline)
+    if number is not None and not is_run_id(number):
+        raise HTTPException(409, detail=f"baseline run {number} not found")
     store = _store(request)
     catalog = Configured(
         tuple(request.app.state.suites.values()), tuple(request.app.state.models.values())

@@ -1,20 +1,35 @@
-"""``monitor check-config``: validate a configuration file and summarise it."""
+"""``monitor check-config``: validate a configuration file, read every dataset once, and
+summarise it.
+
+Each suite's dataset is read by the run's own reader (``open_dataset``), so a file that
+would fail the first run (duplicate or missing ids, a missing field, a bad JSON line, a
+file that is not UTF-8 or is empty) fails here, with the same message, file and line.
+Every problem is printed, one a line, and the exit code is 2.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
-from monitor.cli.common import load
+from monitor.cli.common import EXIT_USAGE, load
 from monitor.durations import format_duration
 
 
 @click.command("check-config")
 @click.argument("config_path", type=click.Path(path_type=Path))
 def check_config(config_path: Path) -> None:
-    """Validate a configuration file and summarise it."""
+    """Validate a configuration file, read every dataset once, and summarise it."""
+    from monitor.runs.datasets import dataset_problems
+
     config = load(config_path)
+    problems = dataset_problems(config.suites)
+    for problem in problems:
+        click.echo(f"{config_path}: {problem}", err=True)
+    if problems:
+        sys.exit(EXIT_USAGE)
     scheduled = sum(1 for suite, _ in config.jobs() if suite.schedule is not None)
     click.echo(f"{config_path}: OK")
     click.echo(

@@ -83,7 +83,7 @@ def gate(
     )
 
     if baseline_choice is not None and not (
-        baseline_choice.isdigit() or baseline_choice == "production"
+        (baseline_choice.isascii() and baseline_choice.isdigit()) or baseline_choice == "production"
     ):
         fail(EXIT_USAGE, f"--baseline must be a run id or 'production', got {baseline_choice!r}")
     if remote is not None:

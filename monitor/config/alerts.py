@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from monitor.config._base import Duration, Name, Section, http_url
+from monitor.config._base import Duration, Name, PositiveDuration, Section, http_url
 from monitor.durations import parse_duration
 
 RuleKind = Literal[
@@ -141,7 +141,7 @@ class SinkConfig(Section):
     url: str
     severities: tuple[Severity, ...] = ()
     match: dict[str, str] = Field(default_factory=dict)
-    timeout: Duration = timedelta(seconds=10)
+    timeout: PositiveDuration = timedelta(seconds=10)
     # webhook: the signing secret, ``whsec_`` + base64 (Standard Webhooks).
     secret: SecretStr | None = None
     # alertmanager: basic or bearer auth, and how often a firing alert is re-sent.

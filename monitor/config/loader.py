@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, ValidationError
 from monitor.config._base import Section
 from monitor.config.alerts import AlertsConfig
 from monitor.config.models import ADAPTERS, AnyModelConfig, ModelConfig
-from monitor.config.problems import format_validation_error, raw_problems
+from monitor.config.problems import MAX_DEPTH, format_validation_error, raw_problems, too_deep
 from monitor.config.server import LogConfig, ServerConfig, StoreConfig
 from monitor.config.streams import StreamConfig
 from monitor.config.suites import SuiteConfig
@@ -69,11 +69,15 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
     path = Path(path)
     source = str(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
     except OSError as exc:
         raise ConfigError([f"cannot read the file: {exc.strerror or exc}"], source=source) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError([f"not valid TOML: {exc}"], source=source) from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables by recursion.
+        raise ConfigError([too_deep(text)], source=source) from None
     return parse_config(raw, base_dir=path.parent, environ=environ, source=source)
 
 
@@ -88,6 +92,9 @@ def parse_config(
     env = os.environ if environ is None else environ
     templates: dict[str, str] = {}
     problems: list[str] = []
+    if deep := _too_deep(raw, "", 0):
+        key = re.sub(r"(?:\[\d+\])+$", "", deep) or deep  # the key, not a[0][0][0]...
+        raise ConfigError([f"{key}: nested more than {MAX_DEPTH} levels deep"], source=source)
     expanded = _expand(raw, env, "", templates, problems)
     problems += raw_problems(expanded)
     config: Config | None = None
@@ -99,6 +106,22 @@ def parse_config(
         raise ConfigError(list(dict.fromkeys(problems)), source=source)
     assert config is not None
     return config
+
+
+def _too_deep(value: Any, path: str, depth: int) -> str | None:
+    """The key path of the first value nested past ``MAX_DEPTH``, if any (before anything
+    else walks the data recursively)."""
+    if depth > MAX_DEPTH:
+        return path or "(top level)"
+    items: Any = ()
+    if isinstance(value, dict):
+        items = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    for child_path, child in items:
+        if found := _too_deep(child, child_path, depth + 1):
+            return found
+    return None
 
 
 def _expand(

@@ -16,7 +16,14 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from monitor.config._base import Duration, Name, Section, http_url, resolve_path
+from monitor.config._base import (
+    Duration,
+    Name,
+    PositiveDuration,
+    Section,
+    http_url,
+    resolve_path,
+)
 from monitor.durations import parse_duration
 
 Role = Literal["production", "candidate", "shadow", "previous"]
@@ -102,7 +109,7 @@ class _ModelBase(Section):
     name: Name
     url: str
     headers: dict[str, SecretStr] = Field(default_factory=dict)
-    timeout: Duration = timedelta(seconds=30)
+    timeout: PositiveDuration = timedelta(seconds=30)
     concurrency: int = Field(4, ge=1, le=1024)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     rate_limit: RateLimit | None = None

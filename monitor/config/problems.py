@@ -8,12 +8,19 @@ fixes a broken file in one pass.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
 from monitor.scoring import TASKS, metric_class
+
+MAX_DEPTH = 32
+"""How deep arrays and tables may nest. No key of the schema needs more than a few levels;
+far deeper input (a thousand ``[``) would exhaust the parser's recursion."""
+_TABLE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_.\-\"' ]+?)\s*=")
 
 
 def key_path(loc: Iterable[int | str]) -> str:
@@ -31,7 +38,11 @@ def format_validation_error(
     ``${VAR}`` text the file holds, never expanded, so secrets stay out of messages."""
     lines = []
     choices = ", ".join(adapters)
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    # A list whose every item failed is also "too short": the items' errors say why.
+    inner = {tuple(e["loc"][:i]) for e in errors for i in range(1, len(e["loc"]))}
+    errors = [e for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in inner)]
+    for err in errors:
         loc = [p for i, p in enumerate(err["loc"]) if not _is_union_tag(err["loc"], i, adapters)]
         path = key_path(loc)
         if err["type"] == "union_tag_invalid":
@@ -102,6 +113,32 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return [m for arg in get_args(annotation) for m in _models_in(arg)]
 
 
+def too_deep(text: str) -> str:
+    """The problem of a TOML text nested too deeply to parse: the key and line where the
+    nesting first passes ``MAX_DEPTH`` (brackets in strings are not counted)."""
+    depth, table, arrays = 0, "", dict[str, int]()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if depth == 0 and (header := _TABLE.match(line)):
+            table = header.group(1)
+            if line.lstrip().startswith("[["):
+                arrays[table] = arrays.get(table, -1) + 1
+                table = f"{table}[{arrays[table]}]"
+            continue
+        key = _KEY.match(line) if depth == 0 else None
+        for char in _unquoted(line):
+            depth += (char in "[{") - (char in "]}")
+            if depth > MAX_DEPTH:
+                name = key.group(1).strip() if key else "a value"
+                where = f"{table}.{name}" if table and key else name
+                return f"{where} (line {number}): nested more than {MAX_DEPTH} levels deep"
+    return f"nested more than {MAX_DEPTH} levels deep"
+
+
+def _unquoted(line: str) -> str:
+    """``line`` without its quoted strings and comment (single-line strings only)."""
+    return re.sub(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'', "", line).split("#", 1)[0]
+
+
 def raw_problems(raw: Mapping[str, Any]) -> list[str]:
     """Cross-reference problems found on the raw data, whatever else is wrong with it."""
     models = _named_items(raw.get("models"))
@@ -119,18 +156,37 @@ def raw_problems(raw: Mapping[str, Any]) -> list[str]:
         if isinstance(suite, dict):
             problems += _unknown_models(i, suite.get("models"), known)
             problems += _misfit_metrics(i, suite.get("task"), suite.get("metrics"))
+    if isinstance(alerts, dict):
+        named = {"suite": suites, "model": models, "stream": streams}
+        problems += _unknown_rule_refs(alerts.get("rules"), named)
     return problems
+
+
+def _unknown_rule_refs(rules: Any, named: Mapping[str, list[tuple[int, str]]]) -> list[str]:
+    """Rules that watch a suite, model or stream no section defines: they would never
+    fire (a rule matches names exactly)."""
+    problems = []
+    for i, rule in enumerate(rules if isinstance(rules, list) else []):
+        for key, items in named.items():
+            ref = rule.get(key) if isinstance(rule, dict) else None
+            known = list(dict.fromkeys(name for _, name in items))
+            if isinstance(ref, str) and ref not in known:
+                problems.append(
+                    f"alerts.rules[{i}].{key}: unknown {key} {ref!r}; {_hint(ref, known)}"
+                )
+    return problems
+
+
+def _hint(ref: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(ref, known, n=1)
+    return f"did you mean {close[0]!r}?" if close else f"defined: {', '.join(known) or 'none'}"
 
 
 def _unknown_models(i: int, refs: Any, known: list[str]) -> list[str]:
     problems = []
     for j, ref in enumerate(refs if isinstance(refs, list) else []):
         if isinstance(ref, str) and ref not in known:
-            close = difflib.get_close_matches(ref, known, n=1)
-            hint = (
-                f"did you mean {close[0]!r}?" if close else f"defined: {', '.join(known) or 'none'}"
-            )
-            problems.append(f"suites[{i}].models[{j}]: unknown model {ref!r}; {hint}")
+            problems.append(f"suites[{i}].models[{j}]: unknown model {ref!r}; {_hint(ref, known)}")
     return problems
 
 

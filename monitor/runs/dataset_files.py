@@ -122,6 +122,10 @@ def _jsonl_rows(
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DatasetError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise DatasetError(f"{path}:{n}: not valid JSON (nested too deeply)") from None
+        except ValueError as exc:  # an integer of more than 4,300 digits
+            raise DatasetError(f"{path}:{n}: not valid JSON ({exc})") from None
         if not isinstance(row, dict):
             raise DatasetError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
         yield n, row

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from array import array
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -108,13 +108,29 @@ def open_dataset(suite: SuiteConfig) -> DatasetStream:
     if not count:
         raise DatasetError(f"{path}: the dataset has no rows")
     if (suspects := _repeated(ids)) and (duplicate := _first_duplicate(suite, suspects)):
-        raise DatasetError(f"{path}: case id {duplicate!r} appears more than once")
+        case_id, row, first = duplicate
+        raise DatasetError(
+            f"{path}:{row}: case id {case_id!r} appears more than once (first on row {first})"
+        )
     chosen = None
     if suite.sample != "full" and suite.sample < count:
         groups = (codes, strata) if stratify is not None else None
         chosen = sample_positions(count, suite.sample, seed=suite.seed, strata=groups)
     size = count if chosen is None else len(chosen)
     return DatasetStream(suite, sha.hexdigest(), size, chosen, seen)
+
+
+def dataset_problems(suites: Sequence[SuiteConfig]) -> list[str]:
+    """Every suite's dataset checked as a run checks it (``open_dataset``): one problem
+    per bad file, ``suites[i].dataset: `` and the very message the run would fail with.
+    For ``check-config``, so that it and the first run cannot disagree."""
+    problems = []
+    for i, suite in enumerate(suites):
+        try:
+            open_dataset(suite)
+        except DatasetError as exc:
+            problems.append(f"suites[{i}].dataset: {exc}")
+    return problems
 
 
 def load_dataset(suite: SuiteConfig) -> Dataset:
@@ -221,15 +237,16 @@ def _repeated(hashes: array[int]) -> set[int]:
     return set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
 
 
-def _first_duplicate(suite: SuiteConfig, suspects: set[int]) -> str | None:
-    """The first id, in file order, seen twice among ids whose hash is a suspect."""
-    path, seen = suite.dataset, set()
+def _first_duplicate(suite: SuiteConfig, suspects: set[int]) -> tuple[str, int, int] | None:
+    """The first id, in file order, seen twice among ids whose hash is a suspect, with the
+    rows of its second and first occurrence."""
+    path, seen = suite.dataset, dict[str, int]()
     with open_file(path) as file:
-        for _, case_id, _ in _keys(suite, path, file, hashlib.sha256(), None):
+        for row, case_id, _ in _keys(suite, path, file, hashlib.sha256(), None):
             if hash(case_id) in suspects:
                 if case_id in seen:
-                    return case_id
-                seen.add(case_id)
+                    return case_id, row, seen[case_id]
+                seen[case_id] = row
     return None
 
 

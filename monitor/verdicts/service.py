@@ -70,7 +70,9 @@ def find_baseline(
 ) -> Reference:
     """The baseline run for a run of ``suite`` on ``model`` (see the module docstring);
     ``VerdictError`` when there is none."""
-    if isinstance(choice, int) or (isinstance(choice, str) and choice.isdigit()):
+    if isinstance(choice, int) or (
+        isinstance(choice, str) and choice.isascii() and choice.isdigit()
+    ):
         run_id = int(choice)
         run = store.get_run(run_id)
         if run is None:

@@ -184,7 +184,10 @@ def _corrupt_jsonl(path: Path, line: int, text: bytes) -> None:
         (b'{"id": "z", "x": 1}\n', r"d\.jsonl:2500: no field 'label'"),
         (b'{"id": "z", "label": "\xff"}\n', r"d\.jsonl:2500: not UTF-8 text"),
         (b"[1]\n", r"d\.jsonl:2500: expected a JSON object, got list"),
-        (b'{"id": "c00003", "label": "a"}\n', r"d\.jsonl: case id 'c00003' appears more than once"),
+        (
+            b'{"id": "c00003", "label": "a"}\n',
+            r"d\.jsonl:2500: case id 'c00003' appears more than once \(first on row 4\)",
+        ),
     ],
     ids=["bad-json", "missing-field", "not-utf8", "not-object", "duplicate-id"],
 )
