@@ -45,6 +45,7 @@ from monitor.records import (
     StoredProfile,
     StreamBatch,
     StreamCount,
+    StreamExtent,
     Verdict,
 )
 from monitor.store import alerts, drift, migrate, reads, requests, verdicts, writes
@@ -416,6 +417,11 @@ class Store:
         """Rows ingested per stream."""
         with self._reading("counting stream rows") as connection:
             return drift.stream_counts(connection)
+
+    def stream_extent(self, stream: str) -> StreamExtent | None:
+        """The retained rows of ``stream``; ``None`` before its first batch."""
+        with self._reading(f"reading the extent of stream {stream!r}") as connection:
+            return drift.stream_extent(connection, stream)
 
     def save_profile(
         self, stream: str, *, reference_hash: str, at: datetime, n_rows: int, profile: bytes
