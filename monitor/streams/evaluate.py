@@ -225,8 +225,9 @@ class StreamEvaluator:
     def backlog(self) -> Backlog:
         """Every complete window after the watermark, oldest first, but none whose rows
         retention dropped and at most the newest ``window.backfill``. Without a watermark
-        (a new stream) an ingest stream starts at its first retained row; a files or SQL
-        stream, whose history may be long, at its latest complete window."""
+        (a new stream) a row-window stream starts at row 0, a time-window ingest stream at
+        its first retained row, and a files or SQL stream, whose history may be long, at
+        its latest complete window."""
         window = self.stream.window
         newest = self._store.list_drift_reports(self.stream.name, limit=1)
         after = (
@@ -248,7 +249,9 @@ class StreamEvaluator:
         extent = self._store.stream_extent(self.stream.name)
         end = 0 if extent is None else extent.end_row // rows
         floor = 0 if extent is None else row_index(extent.first_row, rows)
-        return (floor if after is None else after), end, floor, partial(row_window, rows=rows)
+        # Row numbers start at 0 and are never reused: rows before the first retained
+        # one were ingested, and their windows never judged if there is no watermark.
+        return (0 if after is None else after), end, floor, partial(row_window, rows=rows)
 
     def _time_span(self, after: int | None) -> _Span:
         every, source = self.stream.window.every, self.stream.source
