@@ -38,8 +38,19 @@ def documented() -> dict[str, tuple[str, frozenset[str]]]:
 def exported(store: Store, tmp_path: Path) -> dict[str, tuple[str, frozenset[str]]]:
     """What the daemon's own registry exports: the store collector and the runner's
     instruments, as the daemon composes them."""
+    (tmp_path / "reference.csv").write_text("ts,x\n2024-05-01T00:00:00Z,1.0\n")
+    stream = {
+        "name": "s",
+        "timestamp": "ts",
+        "numerical": ["x"],
+        "reference": {"file": "reference.csv"},
+        "window": {"rows": 100},
+    }
     config = parse_config(
-        {"models": [{"name": "m", "adapter": "http", "url": "http://127.0.0.1:1/p"}]},
+        {
+            "models": [{"name": "m", "adapter": "http", "url": "http://127.0.0.1:1/p"}],
+            "streams": [stream],
+        },
         base_dir=tmp_path,
     )
     registry = Daemon(config, store=store).registry
