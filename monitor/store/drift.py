@@ -36,6 +36,7 @@ __all__ = [
     "get_drift_report",
     "get_profile",
     "labels_for",
+    "last_window_key",
     "latest_drift_reports",
     "list_drift_reports",
     "save_profile",
@@ -319,6 +320,22 @@ def list_drift_reports(
     if before_id is not None:
         query = query.where(drift_reports.c.id < before_id)
     return [_to_report(row) for row in connection.execute(query)]
+
+
+def last_window_key(connection: Connection, stream: str, kind: str) -> str | None:
+    """The window key of the stream's newest report whose key starts with ``kind:``
+    (``rows`` or ``time``): a stream's watermark. Walks the (stream, id) index from the
+    newest report, so it stops at once unless the windowing changed kind."""
+    key = connection.scalar(
+        select(drift_reports.c.window_key)
+        .where(
+            drift_reports.c.stream == stream,
+            drift_reports.c.window_key.startswith(f"{kind}:", autoescape=True),
+        )
+        .order_by(drift_reports.c.id.desc())
+        .limit(1)
+    )
+    return key if isinstance(key, str) else None
 
 
 def latest_drift_reports(connection: Connection) -> list[DriftReport]:

@@ -470,6 +470,11 @@ class Store:
         with self._reading(f"listing drift reports of {stream!r}") as connection:
             return drift.list_drift_reports(connection, stream, limit=limit, before_id=before_id)
 
+    def last_window_key(self, stream: str, kind: str) -> str | None:
+        """The key of the newest ``kind`` (``rows``/``time``) window judged of ``stream``."""
+        with self._reading(f"reading the watermark of stream {stream!r}") as connection:
+            return drift.last_window_key(connection, stream, kind)
+
     def latest_drift_reports(self) -> list[DriftReport]:
         """The newest ``ok`` drift report of every stream."""
         with self._reading("reading latest drift reports") as connection:

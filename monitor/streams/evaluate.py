@@ -8,7 +8,8 @@ watermark, oldest first; ``evaluate()`` reads one (from the store, files, or SQL
 push-down), compares it, renders the optional HTML report and stores the result. Both
 block: the daemon runs them in a thread.
 
-The watermark is the newest stored report of the stream, not a row of its own: every
+The watermark is the newest stored report of the stream (of its windowing's kind, rows
+or time), not a row of its own: every
 judged window has a report (``insufficient_data`` ones too), reports are stored in window
 order and never deleted, and the unique (stream, window key) index already refuses a
 second report of a window, so the reports are an exact watermark that a restart, a second
@@ -229,12 +230,8 @@ class StreamEvaluator:
         its first retained row, and a files or SQL stream, whose history may be long, at
         its latest complete window."""
         window = self.stream.window
-        newest = self._store.list_drift_reports(self.stream.name, limit=1)
-        after = (
-            after_key(newest[0].window_key, rows=window.rows, every=window.every)
-            if newest
-            else None
-        )
+        last = self._store.last_window_key(self.stream.name, "rows" if window.rows else "time")
+        after = None if last is None else after_key(last, rows=window.rows, every=window.every)
         start, end, floor, make = self._row_span(after) if window.rows else self._time_span(after)
         todo = plan(start, end, backfill=window.backfill, floor=floor)
         dropped = self._note_dropped(todo, floor, make)

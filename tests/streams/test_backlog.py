@@ -215,3 +215,20 @@ def test_two_judges_at_once_store_each_window_once_in_order(
     assert keys(stored) == expected  # ids in window order, each window once
     # Each window is announced by the judge that stored it, never by both.
     assert sorted(judged[0] + judged[1]) == sorted(expected)
+
+
+def test_switching_window_kinds_and_back_resumes_at_the_last_window_of_the_kind(
+    store: Store, make_stream_config: MakeConfig
+) -> None:
+    rows = row_stream(make_stream_config)
+    ingest_windows(store, rows, 2)
+    assert keys(StreamEvaluator(rows, store, clock=lambda: T0).run_pending()) == [
+        "rows:0-100",
+        "rows:100-200",
+    ]
+    (timed,) = make_stream_config().streams  # the same stream, now cut by the hour
+    clock = lambda: T0 + timedelta(hours=1)  # noqa: E731
+    assert len(StreamEvaluator(timed, store, clock=clock).run_pending()) == 1
+    ingest_windows(store, rows, 1, seed=7)
+    # Back to rows: on from rows:100-200, not from row 0 (whose windows have reports).
+    assert keys(StreamEvaluator(rows, store, clock=lambda: T0).run_pending()) == ["rows:200-300"]
