@@ -14,9 +14,11 @@ import pyarrow.csv as pa_csv
 import pytest
 
 from monitor.config import StreamConfig
+from monitor.errors import SourceError
 from monitor.store import Store
 from monitor.streams import sources
 from monitor.streams.evaluate import StreamEvaluator
+from monitor.streams.windows import Window
 from tests.store.conftest import store_url  # noqa: F401  (the fixture, on both backends)
 from tests.streams.conftest import MakeConfig, stream_table
 from tests.streams.test_evaluate import T0, frame, ingest, write_reference
@@ -232,3 +234,27 @@ def test_switching_window_kinds_and_back_resumes_at_the_last_window_of_the_kind(
     ingest_windows(store, rows, 1, seed=7)
     # Back to rows: on from rows:100-200, not from row 0 (whose windows have reports).
     assert keys(StreamEvaluator(rows, store, clock=lambda: T0).run_pending()) == ["rows:200-300"]
+
+
+def test_a_failing_window_stops_the_backlog_and_is_retried_first(
+    store: Store, make_stream_config: MakeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = row_stream(make_stream_config)
+    ingest_windows(store, stream, 4)
+    evaluator = StreamEvaluator(stream, store, clock=lambda: T0)
+    read = evaluator._read
+
+    def flaky(window: Window) -> pa.Table:
+        if window.key == "rows:200-300":
+            raise SourceError("the source is down")
+        return read(window)
+
+    monkeypatch.setattr(evaluator, "_read", flaky)
+    with pytest.raises(SourceError):
+        evaluator.run_pending()
+    assert keys(list(reversed(store.list_drift_reports(stream.name)))) == [
+        "rows:0-100",
+        "rows:100-200",
+    ]
+    monkeypatch.setattr(evaluator, "_read", read)
+    assert keys(evaluator.run_pending()) == ["rows:200-300", "rows:300-400"]
