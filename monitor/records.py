@@ -286,6 +286,17 @@ class StreamCount:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamExtent:
+    """The retained rows of an ingest stream: numbers ``[first_row, end_row)``, the first
+    of them timestamped ``first_ts``. Retention drops the oldest batches, so ``first_row``
+    grows; ``end_row`` is where the next batch is numbered."""
+
+    first_row: int
+    end_row: int
+    first_ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class NewDriftReport:
     """A drift report about to be stored (``DriftReport`` without id, plus its HTML)."""
 

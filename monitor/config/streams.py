@@ -144,11 +144,16 @@ SourceConfig = Annotated[
 
 
 class WindowConfig(Section):
-    """``window``: tumbling by time (``every = "1h"``) or by row count (``rows = 10000``)."""
+    """``window``: tumbling by time (``every = "1h"``) or by row count (``rows = 10000``).
+
+    ``backfill`` bounds how many not yet judged windows one evaluation catches up on
+    (after downtime, or behind a fast producer): the newest ones are judged, the older
+    ones are dropped, logged and counted, so a long outage cannot queue hours of work."""
 
     every: Duration | None = None
     rows: int | None = Field(None, ge=1)
     min_rows: int = Field(100, ge=1)
+    backfill: int = Field(100, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _one_kind(self) -> WindowConfig:

@@ -47,13 +47,15 @@ from monitor.errors import StartupError, StoreError, StoreUnavailable
 from monitor.metrics.collector import StoreCollector
 from monitor.metrics.instruments import RequestMetrics
 from monitor.metrics.snapshot import SnapshotCollector
+from monitor.metrics.streams import StreamMetrics
 from monitor.notify.delivery import DeliveryWorker
 from monitor.notify.service import AlertService
 from monitor.records import CatalogModel, CatalogSuite, DriftReport, Run, RunStatus, Verdict
 from monitor.runs.runner import Runner
 from monitor.sinks import build_sink
 from monitor.store import Store, redact_url
-from monitor.streams.evaluate import StreamEvaluator
+from monitor.streams.evaluate import Backlog, StreamEvaluator
+from monitor.streams.windows import Window
 from monitor.verdicts.service import VerdictError, auto_promote, judge_run
 
 logger = logging.getLogger(__name__)
@@ -85,6 +87,7 @@ class Daemon:
         collector = StoreCollector(self.store, version=__version__, max_columns=caps, pairs=pairs)
         self.registry.register(SnapshotCollector(collector, self.store))
         self.request_metrics = RequestMetrics(self.registry, models=[m.name for m in config.models])
+        self.stream_metrics = StreamMetrics(self.registry, streams=[s.name for s in config.streams])
         self._clock = clock
         self.recovery = StoreRecovery(
             config,
@@ -342,28 +345,45 @@ class Daemon:
             self._loop.call_soon_threadsafe(worker.wake)
 
     async def _drift_job(self, name: str) -> None:
-        """Judge the stream's latest complete window in a worker thread (the statistics
-        and the reads block), then hand a new report to every ``on_drift_report`` hook."""
+        """Judge every complete window of the stream after its watermark, oldest first,
+        each in a worker thread (the statistics and the reads block), and hand each new
+        report to every ``on_drift_report`` hook before judging the next: alerts follow
+        window order."""
         task = asyncio.current_task()
         assert task is not None
         self._inflight.add(task)
         try:
-            report = await asyncio.to_thread(self._judge, name)
-            if report is not None:
+            backlog = await asyncio.to_thread(self._backlog, name)
+            for window in backlog.windows:
+                if self._stop.is_set():
+                    break  # the next start resumes at the watermark
+                report = await asyncio.to_thread(self._judge, name, window)
+                if report is None:
+                    break  # another replica stored this window first: it judges the rest
                 await self._announce(report)
         except StoreUnavailable as exc:
             self.outage.failed(exc)
+        except asyncio.CancelledError:
+            if not self._stop.is_set():
+                raise
+            # Cancelled at the end of the shutdown grace: the next start resumes at the
+            # watermark. Not a job error for the scheduler to log with a traceback.
         except Exception:
-            logger.exception("stream %s: judging the latest window failed", name)
+            logger.exception("stream %s: judging its windows failed", name)
         finally:
             self._inflight.discard(task)
 
-    def _judge(self, name: str) -> DriftReport | None:
+    def _backlog(self, name: str) -> Backlog:
         evaluator = self._evaluators[name]
         source = evaluator.stream.source
         if isinstance(source, IngestSourceConfig):
             self.store.delete_batches_before(name, self._clock() - source.retention)
-        report = evaluator.run_latest()
+        backlog = evaluator.backlog()
+        self.stream_metrics.windows_skipped(name, backlog.dropped)
+        return backlog
+
+    def _judge(self, name: str, window: Window) -> DriftReport | None:
+        report = self._evaluators[name].evaluate(window)
         if report is not None:
             logger.info(
                 "stream %s: window %s: %s, drift share %s",

@@ -15,7 +15,14 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, func, insert, select
 
 from monitor.errors import StoreError
-from monitor.records import DriftReport, NewDriftReport, StoredProfile, StreamBatch, StreamCount
+from monitor.records import (
+    DriftReport,
+    NewDriftReport,
+    StoredProfile,
+    StreamBatch,
+    StreamCount,
+    StreamExtent,
+)
 from monitor.store.engine import dialect_insert
 from monitor.store.tables import drift_profiles, drift_reports, stream_batches, stream_labels
 
@@ -29,10 +36,12 @@ __all__ = [
     "get_drift_report",
     "get_profile",
     "labels_for",
+    "last_window_key",
     "latest_drift_reports",
     "list_drift_reports",
     "save_profile",
     "stream_counts",
+    "stream_extent",
     "upsert_labels",
 ]
 
@@ -185,11 +194,24 @@ def batches_between(
 def batches_for_rows(
     connection: Connection, stream: str, first_row: int, end_row: int
 ) -> list[StreamBatch]:
-    """The stream's batches holding a row numbered in ``[first_row, end_row)``."""
+    """The stream's batches holding a row numbered in ``[first_row, end_row)``.
+
+    The batch holding ``first_row`` is the last one starting at or before it: bounding
+    the scan below by it makes this an index range of the window's own batches, not a
+    scan from the stream's first row (a backlog reads each batch about once)."""
+    before = stream_batches.alias("before")
+    holding = (
+        select(before.c.first_row)
+        .where(before.c.stream == stream, before.c.first_row <= first_row)
+        .order_by(before.c.first_row.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     query = (
         select(stream_batches)
         .where(
             stream_batches.c.stream == stream,
+            stream_batches.c.first_row >= func.coalesce(holding, 0),
             stream_batches.c.first_row < end_row,
             stream_batches.c.first_row + stream_batches.c.n_rows > first_row,
         )
@@ -229,6 +251,22 @@ def stream_counts(connection: Connection) -> list[StreamCount]:
         StreamCount(stream, int(rows or 0), int(count), last)
         for stream, rows, count, last in connection.execute(query)
     ]
+
+
+def stream_extent(connection: Connection, stream: str) -> StreamExtent | None:
+    """The stream's retained row numbers, from its first and last batch (two index
+    look-ups); ``None`` before its first batch."""
+    columns = (stream_batches.c.first_row, stream_batches.c.n_rows, stream_batches.c.first_ts)
+    mine = stream_batches.c.stream == stream
+    first = connection.execute(
+        select(*columns).where(mine).order_by(stream_batches.c.first_row).limit(1)
+    ).one_or_none()
+    last = connection.execute(
+        select(*columns).where(mine).order_by(stream_batches.c.first_row.desc()).limit(1)
+    ).one_or_none()
+    if first is None or last is None:
+        return None
+    return StreamExtent(first.first_row, last.first_row + last.n_rows, first.first_ts)
 
 
 def get_profile(connection: Connection, stream: str, reference_hash: str) -> StoredProfile | None:
@@ -282,6 +320,22 @@ def list_drift_reports(
     if before_id is not None:
         query = query.where(drift_reports.c.id < before_id)
     return [_to_report(row) for row in connection.execute(query)]
+
+
+def last_window_key(connection: Connection, stream: str, kind: str) -> str | None:
+    """The window key of the stream's newest report whose key starts with ``kind:``
+    (``rows`` or ``time``): a stream's watermark. Walks the (stream, id) index from the
+    newest report, so it stops at once unless the windowing changed kind."""
+    key = connection.scalar(
+        select(drift_reports.c.window_key)
+        .where(
+            drift_reports.c.stream == stream,
+            drift_reports.c.window_key.startswith(f"{kind}:", autoescape=True),
+        )
+        .order_by(drift_reports.c.id.desc())
+        .limit(1)
+    )
+    return key if isinstance(key, str) else None
 
 
 def latest_drift_reports(connection: Connection) -> list[DriftReport]:

@@ -54,6 +54,7 @@ from monitor.records import (
     StoredProfile,
     StreamBatch,
     StreamCount,
+    StreamExtent,
     Verdict,
 )
 from monitor.store import alerts, drift, migrate, reads, requests, verdicts, writes
@@ -457,6 +458,11 @@ class Store:
         with self._reading("counting stream rows") as connection:
             return drift.stream_counts(connection)
 
+    def stream_extent(self, stream: str) -> StreamExtent | None:
+        """The retained rows of ``stream``; ``None`` before its first batch."""
+        with self._reading(f"reading the extent of stream {stream!r}") as connection:
+            return drift.stream_extent(connection, stream)
+
     def save_profile(
         self, stream: str, *, reference_hash: str, at: datetime, n_rows: int, profile: bytes
     ) -> int:
@@ -503,6 +509,11 @@ class Store:
             raise ValueError(f"limit must be positive, got: {limit}")
         with self._reading(f"listing drift reports of {stream!r}") as connection:
             return drift.list_drift_reports(connection, stream, limit=limit, before_id=before_id)
+
+    def last_window_key(self, stream: str, kind: str) -> str | None:
+        """The key of the newest ``kind`` (``rows``/``time``) window judged of ``stream``."""
+        with self._reading(f"reading the watermark of stream {stream!r}") as connection:
+            return drift.last_window_key(connection, stream, kind)
 
     def latest_drift_reports(self) -> list[DriftReport]:
         """The newest ``ok`` drift report of every stream."""

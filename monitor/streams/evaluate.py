@@ -1,11 +1,19 @@
-"""Judge a stream's window against its reference and store the drift report.
+"""Judge a stream's windows against its reference and store the drift reports.
 
 ``StreamEvaluator`` owns one stream's reference profile: it is looked up in the store by
 the reference's hash, computed and stored only when missing, and then kept in memory (with
 the calibrated thresholds the engine caches per window size), so a profile is never
-recomputed per window. ``run_latest()`` finds the latest complete window, reads it (from
-the store, files, or SQL with push-down), compares it, renders the optional HTML report
-and stores the result, once per window. It blocks: the daemon runs it in a thread.
+recomputed per window. ``backlog()`` lists the complete windows after the stream's
+watermark, oldest first; ``evaluate()`` reads one (from the store, files, or SQL with
+push-down), compares it, renders the optional HTML report and stores the result. Both
+block: the daemon runs them in a thread.
+
+The watermark is the newest stored report of the stream (of its windowing's kind, rows
+or time), not a row of its own: every
+judged window has a report (``insufficient_data`` ones too), reports are stored in window
+order and never deleted, and the unique (stream, window key) index already refuses a
+second report of a window, so the reports are an exact watermark that a restart, a second
+job run or a second replica cannot disagree with. Reading it is one index look-up.
 """
 
 from __future__ import annotations
@@ -14,7 +22,10 @@ import hashlib
 import json
 import logging
 import math
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -42,11 +53,24 @@ from monitor.records import DriftReport, NewDriftReport
 from monitor.store import Store, redact_url
 from monitor.streams import sources
 from monitor.streams.pushdown import pushdown_counts
-from monitor.streams.windows import Window, latest_row_window, latest_time_window
+from monitor.streams.windows import (
+    Plan,
+    Window,
+    after_key,
+    complete_time_windows,
+    latest_row_window,
+    latest_time_window,
+    plan,
+    row_index,
+    row_window,
+    time_index,
+    time_window,
+)
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "Backlog",
     "StreamEvaluator",
     "column_specs",
     "drift_settings",
@@ -136,6 +160,19 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+_Span = tuple[int, int, int | None, Callable[[int], Window]]
+"""First window to judge, end (exclusive), the first whose rows are all kept, a maker."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """The windows to judge now, oldest first, and how many older ones were dropped
+    (counted once: a later backlog does not count them again)."""
+
+    windows: tuple[Window, ...]
+    dropped: int = 0
+
+
 class StreamEvaluator:
     """Turns one stream's windows into stored drift reports."""
 
@@ -147,6 +184,11 @@ class StreamEvaluator:
         # Made on first use: a missing database driver fails that stream's windows (and
         # says so in the log), not the daemon's start.
         self._sql_engine: Engine | None = None
+        # Windows before this number were already reported dropped.
+        self._dropped_until: int | None = None
+        # A files source is read once per backlog, for the whole span, then cut per window.
+        self._files: tuple[datetime, datetime, pa.Table | None] | None = None
+        self._read_until: datetime | None = None
 
     def profile(self) -> tuple[ReferenceProfile, int]:
         """The reference profile and its stored id: from memory, else the store, else
@@ -181,18 +223,80 @@ class StreamEvaluator:
         counts = {c.stream: c.n_rows for c in self._store.stream_counts()}
         return latest_row_window(counts.get(self.stream.name, 0), window.rows)
 
-    def run_latest(self) -> DriftReport | None:
-        """Judge the latest complete window; ``None`` if there is none yet or it already
-        has a report."""
-        window = self.latest_window()
-        if window is None:
-            return None
-        if any(
-            r.window_key == window.key
-            for r in self._store.list_drift_reports(self.stream.name, limit=5)
-        ):
-            return None
-        return self.evaluate(window)
+    def backlog(self) -> Backlog:
+        """Every complete window after the watermark, oldest first, but none whose rows
+        retention dropped and at most the newest ``window.backfill``. Without a watermark
+        (a new stream) a row-window stream starts at row 0, a time-window ingest stream at
+        its first retained row, and a files or SQL stream, whose history may be long, at
+        its latest complete window."""
+        window = self.stream.window
+        last = self._store.last_window_key(self.stream.name, "rows" if window.rows else "time")
+        after = None if last is None else after_key(last, rows=window.rows, every=window.every)
+        start, end, floor, make = self._row_span(after) if window.rows else self._time_span(after)
+        todo = plan(start, end, backfill=window.backfill, floor=floor)
+        dropped = self._note_dropped(todo, floor, make)
+        windows = tuple(make(i) for i in range(todo.first, todo.end))
+        self._files = None  # new files may have landed since the last backlog
+        self._read_until = windows[-1].end if windows else None
+        return Backlog(windows, dropped)
+
+    def _row_span(self, after: int | None) -> _Span:
+        rows = self.stream.window.rows
+        assert rows is not None
+        extent = self._store.stream_extent(self.stream.name)
+        end = 0 if extent is None else extent.end_row // rows
+        floor = 0 if extent is None else row_index(extent.first_row, rows)
+        # Row numbers start at 0 and are never reused: rows before the first retained
+        # one were ingested, and their windows never judged if there is no watermark.
+        return (0 if after is None else after), end, floor, partial(row_window, rows=rows)
+
+    def _time_span(self, after: int | None) -> _Span:
+        every, source = self.stream.window.every, self.stream.source
+        assert every is not None
+        now = self._clock()
+        end = complete_time_windows(now, every)
+        make = partial(time_window, every=every)
+        if not isinstance(source, IngestSourceConfig):
+            return (end - 1 if after is None else after), end, None, make
+        floor = time_index(now - source.retention, every)
+        if after is None:
+            extent = self._store.stream_extent(self.stream.name)
+            after = end - 1 if extent is None else complete_time_windows(extent.first_ts, every)
+        return after, end, floor, make
+
+    def _note_dropped(self, todo: Plan, floor: int | None, make: Callable[[int], Window]) -> int:
+        """Log the windows ``todo`` drops, once, and return how many were new."""
+        since = todo.dropped_from
+        if self._dropped_until is not None:
+            since = max(since, self._dropped_until)
+        self._dropped_until = max(todo.first, self._dropped_until or todo.first)
+        count = max(0, todo.first - since)
+        if count:
+            why = (
+                "their rows are past the retention"
+                if floor is not None and floor >= todo.first
+                else f"more than backfill = {self.stream.window.backfill} windows were pending"
+            )
+            logger.warning(
+                "stream %s: %d window(s) from %s to %s not judged: %s",
+                self.stream.name,
+                count,
+                make(since).key,
+                make(todo.first - 1).key,
+                why,
+            )
+        return count
+
+    def run_pending(self) -> list[DriftReport]:
+        """Judge the backlog in order; stop at the first window another evaluation (a
+        second replica) stored first: it is judging the rest."""
+        reports = []
+        for window in self.backlog().windows:
+            report = self.evaluate(window)
+            if report is None:
+                break
+            reports.append(report)
+        return reports
 
     def evaluate(self, window: Window) -> DriftReport | None:
         """Judge ``window`` and store its report; ``None`` if another evaluation stored
@@ -259,8 +363,7 @@ class StreamEvaluator:
             return self._join_labels(self._read_ingested(window))
         assert window.start and window.end
         if isinstance(source, FilesSourceConfig):
-            table = sources.read_glob(source.glob, ts, window.start, window.end)
-            return table if table is not None else pa.table({})
+            return self._read_files(source, window.start, window.end)
         return sources.read_sql(
             self._engine(source),
             source.query,
@@ -269,6 +372,20 @@ class StreamEvaluator:
             start=window.start,
             end=window.end,
         )
+
+    def _read_files(self, source: FilesSourceConfig, start: datetime, end: datetime) -> pa.Table:
+        """The files' rows in ``[start, end)``, from one read of the backlog's span."""
+        cached = self._files
+        if cached is None or not (cached[0] <= start and end <= cached[1]):
+            until = max(end, self._read_until or end)
+            table = sources.read_glob(source.glob, self.stream.timestamp, start, until)
+            cached = self._files = (start, until, table)
+        table = cached[2]
+        if table is None:
+            return pa.table({})
+        if (cached[0], cached[1]) == (start, end):
+            return table
+        return sources.in_window(table, self.stream.timestamp, start, end)
 
     def _read_ingested(self, window: Window) -> pa.Table:
         if window.first_row is not None and window.end_row is not None:

@@ -30,6 +30,7 @@ from monitor.store.engine import describe_error
 from monitor.streams.batch import decode
 
 __all__ = [
+    "in_window",
     "read_file",
     "read_glob",
     "read_sql",
@@ -62,11 +63,12 @@ def read_glob(pattern: str, timestamp: str, start: datetime, end: datetime) -> p
     paths = sorted(globbing.glob(pattern))
     if not paths:
         return None
-    tables = [_in_window(read_file(p), timestamp, start, end) for p in paths]
+    tables = [in_window(read_file(p), timestamp, start, end) for p in paths]
     return pa.concat_tables(tables, promote_options="permissive")
 
 
-def _in_window(table: pa.Table, timestamp: str, start: datetime, end: datetime) -> pa.Table:
+def in_window(table: pa.Table, timestamp: str, start: datetime, end: datetime) -> pa.Table:
+    """The rows of ``table`` with ``timestamp`` in ``[start, end)``."""
     if timestamp not in table.column_names:
         raise SourceError(f"the data has no timestamp column {timestamp!r}")
     stamps = table.column(timestamp)
@@ -129,7 +131,7 @@ def read_store_window(
     if not batches:
         return pa.table({})
     table = pa.concat_tables([decode(b.payload) for b in batches], promote_options="permissive")
-    return _in_window(table, ts, start, end)
+    return in_window(table, ts, start, end)
 
 
 def read_store_rows(store: Store, stream: str, first_row: int, end_row: int) -> pa.Table:

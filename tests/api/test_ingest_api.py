@@ -232,7 +232,7 @@ async def test_late_labels_are_joined_by_record_id(
         assert bad.status_code == 422
         anonymous = await http.post("/v1/streams/wine/labels", json=labels)
         assert anonymous.status_code == 401
-    report = StreamEvaluator(config.streams[0], store).run_latest()
+    (report,) = StreamEvaluator(config.streams[0], store).run_pending()
     assert report is not None and report.status == "ok"
     quality = next(c for c in report.columns if c["column"] == "quality")
     assert quality["quality"]["missing_share"] == pytest.approx(50 / 300)

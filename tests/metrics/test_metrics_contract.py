@@ -41,10 +41,19 @@ def exported(store: Store, tmp_path: Path) -> dict[str, tuple[str, frozenset[str
     dataset = tmp_path / "cases.jsonl"
     dataset.write_text('{"x": 1, "y": "a"}\n')
     suite = {"name": "s", "dataset": str(dataset), "task": "classification", "expected": "y"}
+    (tmp_path / "reference.csv").write_text("ts,x\n2024-05-01T00:00:00Z,1.0\n")
+    stream = {
+        "name": "s",
+        "timestamp": "ts",
+        "numerical": ["x"],
+        "reference": {"file": "reference.csv"},
+        "window": {"rows": 100},
+    }
     config = parse_config(
         {
             "models": [{"name": "m", "adapter": "http", "url": "http://127.0.0.1:1/p"}],
             "suites": [{**suite, "metrics": ["accuracy"], "models": ["m"]}],
+            "streams": [stream],
         },
         base_dir=tmp_path,
     )

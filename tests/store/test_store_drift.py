@@ -180,3 +180,34 @@ def test_labels_upsert_and_lookup(store: Store) -> None:
     assert store.labels_for("a", [f"x{i}" for i in range(2500)]) == {}
     with pytest.raises(ValueError, match="twice"):
         store.upsert_labels("a", [("r1", "x"), ("r1", "y")], at=T0)
+
+
+def test_stream_extent_is_its_first_and_last_batch(store: Store) -> None:
+    assert store.stream_extent("a") is None
+    for start in (0, 10, 20):
+        append(store, "a", start, 10)
+    extent = store.stream_extent("a")
+    assert extent is not None and (extent.first_row, extent.end_row) == (0, 30)
+    assert extent.first_ts == T0
+    store.delete_batches_before("a", T0 + timedelta(minutes=5))
+    extent = store.stream_extent("a")
+    assert extent is not None and (extent.first_row, extent.end_row) == (10, 30)
+    assert extent.first_ts == T0 + timedelta(minutes=10)
+
+
+def test_batches_for_rows_deep_in_a_long_stream(store: Store) -> None:
+    for start in range(0, 300, 10):  # 30 batches of 10 rows
+        append(store, "a", start, 10, str(start).encode())
+    assert [b.payload for b in store.batches_for_rows("a", 205, 225)] == [b"200", b"210", b"220"]
+    assert [b.payload for b in store.batches_for_rows("a", 290, 400)] == [b"290"]
+    assert [b.payload for b in store.batches_for_rows("a", 0, 1)] == [b"0"]
+
+
+def test_last_window_key_is_the_newest_of_its_kind(store: Store) -> None:
+    assert store.last_window_key("s", "rows") is None
+    for key in ("rows:0-100", "rows:100-200", "time:a/b", "w_x", "rows_like:1-2"):
+        store.add_drift_report(report(key=key))
+    store.add_drift_report(report(stream="t", key="rows:900-1000"))
+    assert store.last_window_key("s", "rows") == "rows:100-200"
+    assert store.last_window_key("s", "time") == "time:a/b"
+    assert store.last_window_key("t", "time") is None

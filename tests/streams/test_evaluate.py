@@ -67,14 +67,14 @@ def test_time_windows_are_judged_once_and_profile_stored_once(
     ingest(store, stream, frame(1000, shift=1.0, seed=3, start=T0 + timedelta(hours=1)))
     clock = [T0 + timedelta(hours=1, minutes=5)]
     evaluator = StreamEvaluator(stream, store, clock=lambda: clock[0])
-    calm = evaluator.run_latest()
-    assert calm is not None and calm.status == "ok" and calm.n_rows == 1000
+    (calm,) = evaluator.run_pending()
+    assert calm.status == "ok" and calm.n_rows == 1000
     assert calm.window_start == T0 and calm.window_end == T0 + timedelta(hours=1)
     assert not calm.dataset_drifted
-    assert evaluator.run_latest() is None  # the same window is not judged twice
+    assert evaluator.run_pending() == []  # the same window is not judged twice
     clock[0] += timedelta(hours=1)
-    drifted = evaluator.run_latest()
-    assert drifted is not None and drifted.dataset_drifted
+    (drifted,) = evaluator.run_pending()
+    assert drifted.dataset_drifted
     flagged = {c["column"] for c in drifted.columns if c["drifted"]}
     assert {"alcohol", "region"} <= flagged and "acidity" not in flagged
     alcohol = next(c for c in drifted.columns if c["column"] == "alcohol")
@@ -106,11 +106,11 @@ def test_small_window_is_insufficient_data(
 def test_row_windows(store: Store, make_stream_config: MakeConfig, reference: Path) -> None:
     (stream,) = make_stream_config(stream_table(window={"rows": 300, "min_rows": 100})).streams
     evaluator = StreamEvaluator(stream, store, clock=lambda: T0)
-    assert evaluator.run_latest() is None
+    assert evaluator.run_pending() == []
     ingest(store, stream, frame(250, seed=2))
     ingest(store, stream, frame(250, seed=3, shift=2.0))
-    report = evaluator.run_latest()
-    assert report is not None and report.window_key == "rows:0-300" and report.n_rows == 300
+    (report,) = evaluator.run_pending()
+    assert report.window_key == "rows:0-300" and report.n_rows == 300
 
 
 def test_files_source(
@@ -120,8 +120,8 @@ def test_files_source(
     pa_csv.write_csv(pa.table(frame(800, shift=1.0, seed=4)), tmp_path / "in" / "a.csv")
     table = stream_table(source={"kind": "files", "glob": "in/*.csv"})
     (stream,) = make_stream_config(table).streams
-    report = StreamEvaluator(stream, store, clock=lambda: T0 + timedelta(hours=1)).run_latest()
-    assert report is not None and report.n_rows == 800 and report.dataset_drifted
+    (report,) = StreamEvaluator(stream, store, clock=lambda: T0 + timedelta(hours=1)).run_pending()
+    assert report.n_rows == 800 and report.dataset_drifted
 
 
 def test_html_report_is_rendered_on_a_sample_and_stored(
@@ -129,8 +129,8 @@ def test_html_report_is_rendered_on_a_sample_and_stored(
 ) -> None:
     (stream,) = make_stream_config(stream_table(report={"html": True, "sample_rows": 200})).streams
     ingest(store, stream, frame(1000, shift=1.0, seed=2))
-    report = StreamEvaluator(stream, store, clock=lambda: T0 + timedelta(hours=1)).run_latest()
-    assert report is not None and report.has_html
+    (report,) = StreamEvaluator(stream, store, clock=lambda: T0 + timedelta(hours=1)).run_pending()
+    assert report.has_html
     html = store.get_drift_html(report.id)
     assert html is not None and html.lstrip().lower().startswith("<!doctype html")
     assert "alcohol" in html
@@ -145,9 +145,13 @@ def test_past_window_reference(
     ingest(store, stream, frame(1500, seed=5, start=week_ago))
     ingest(store, stream, frame(1000, shift=1.0, seed=6))
     evaluator = StreamEvaluator(stream, store, clock=lambda: T0 + timedelta(hours=1))
-    report = evaluator.run_latest()
+    # The stream's week-old rows (the reference) are judged too, but only the newest
+    # backfill windows of that week; the last one holds the current data.
+    reports = evaluator.run_pending()
     assert evaluator.profile()[0].n_rows == 1500
-    assert report is not None and report.n_rows == 1000 and report.dataset_drifted
+    assert len(reports) == stream.window.backfill
+    report = reports[-1]
+    assert report.n_rows == 1000 and report.dataset_drifted
 
 
 def test_sql_reference(
@@ -182,8 +186,8 @@ def test_sql_reference(
     judge = StreamEvaluator(stream, store, clock=lambda: T0 + timedelta(hours=1))
     again = StreamEvaluator(stream, store)
     try:
-        report = judge.run_latest()
-        assert report is not None and report.status == "ok" and not report.dataset_drifted
+        (report,) = judge.run_pending()
+        assert report.status == "ok" and not report.dataset_drifted
         assert again.profile()[0].n_rows == 2000
     finally:
         judge.close()
