@@ -47,11 +47,14 @@ def compare_files(
         finally:
             evaluator.close()
     ref_table = sources.read_file(reference) if reference else load_reference(stream, store)
+    ref_origin = str(reference or stream.reference.file or "the stream's reference")
     cur_table = sources.read_file(current)
     profile = build_profile(
-        sources.to_columns(ref_table, stream), column_specs(stream), drift_settings(stream)
+        sources.to_columns(ref_table, stream, ref_origin),
+        column_specs(stream),
+        drift_settings(stream),
     )
-    result = compare(profile, sources.to_columns(cur_table, stream))
+    result = compare(profile, sources.to_columns(cur_table, stream, str(current)))
     if html is not None:
         from monitor.streams.html import render_report
 

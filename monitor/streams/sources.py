@@ -142,23 +142,47 @@ def read_store_rows(store: Store, stream: str, first_row: int, end_row: int) -> 
     return table.slice(max(offset, 0), end_row - first_row)
 
 
-def to_columns(table: pa.Table, stream: StreamConfig) -> dict[str, np.ndarray]:
-    """The monitored columns of ``table`` as the arrays the drift engine takes."""
+def to_columns(
+    table: pa.Table, stream: StreamConfig, origin: str | None = None
+) -> dict[str, np.ndarray]:
+    """The monitored columns of ``table`` as the arrays the drift engine takes; ``origin``
+    (a file, say) opens error messages."""
+    where = f"{origin}: " if origin else ""
     out: dict[str, np.ndarray] = {}
     for name, kind in stream.drift_columns():
         if name not in table.column_names:
             if table.num_rows == 0:
                 out[name] = np.array([], dtype=float if kind == "numerical" else object)
                 continue
-            raise SourceError(f"the data has no column {name!r} (stream {stream.name!r})")
+            raise SourceError(f"{where}the data has no column {name!r} (stream {stream.name!r})")
         values = table.column(name)
         if kind == "numerical":
             try:
                 floats = pc.cast(values, pa.float64())
             except pa.ArrowInvalid:
-                raise SourceError(f"column {name!r}: expected numbers") from None
+                row, value = _first_not_number(values)
+                raise SourceError(
+                    f"{where}column {name!r}: expected numbers; row {row} (the first row "
+                    f"is 1, a header not counted) holds {value!r}"
+                ) from None
             out[name] = floats.to_numpy(zero_copy_only=False).astype(float, copy=False)
         else:
             strings = values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
             out[name] = np.array(strings.to_pylist(), dtype=object)
     return out
+
+
+def _first_not_number(values: pa.ChunkedArray) -> tuple[int, str]:
+    """The 1-based row and (shortened) value of the first entry that does not cast to a
+    float, found by halving: O(log n) casts, with Arrow's own rules of what a number is."""
+    lo, hi = 0, len(values)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            pc.cast(values.slice(lo, mid - lo), pa.float64())
+        except pa.ArrowInvalid:
+            hi = mid
+        else:
+            lo = mid
+    value = str(values[lo].as_py())
+    return lo + 1, value if len(value) <= 40 else value[:37] + "..."
