@@ -198,7 +198,10 @@ class StreamEvaluator:
         """Judge ``window`` and store its report; ``None`` if another evaluation stored
         one for the same window first."""
         profile, profile_id = self.profile()
+        calibrated = len(profile.thresholds)
         result, current = self._compare(profile, window)
+        if len(profile.thresholds) > calibrated:  # a new window size: keep it for restarts
+            self._store.update_profile(self.stream.name, profile_id, profile.to_bytes())
         html = None
         if self.stream.report.html and current is not None and result.status == "ok":
             html = self._render(result, current, window.key)
