@@ -46,15 +46,22 @@ def compare_files(
             return evaluator.preview(window)
         finally:
             evaluator.close()
-    ref_table = sources.read_file(reference) if reference else load_reference(stream, store)
-    ref_origin = str(reference or stream.reference.file or "the stream's reference")
-    cur_table = sources.read_file(current)
-    profile = build_profile(
-        sources.to_columns(ref_table, stream, ref_origin),
-        column_specs(stream),
-        drift_settings(stream),
-    )
-    result = compare(profile, sources.to_columns(cur_table, stream, str(current)))
+    # the monitored columns only, and for a report only: the tables are dropped as soon as
+    # they are arrays, so the peak stays near one copy of the data
+    names = [name for name, _ in stream.drift_columns()]
+    ref_file = reference or stream.reference.file
+    ref_table = sources.read_file(ref_file, names) if ref_file else load_reference(stream, store)
+    ref_origin = str(ref_file or "the stream's reference")
+    ref_columns = sources.to_columns(ref_table, stream, ref_origin)
+    if html is None:
+        del ref_table
+    profile = build_profile(ref_columns, column_specs(stream), drift_settings(stream))
+    del ref_columns
+    cur_table = sources.read_file(current, names)
+    cur_columns = sources.to_columns(cur_table, stream, str(current))
+    if html is None:
+        del cur_table
+    result = compare(profile, cur_columns)
     if html is not None:
         from monitor.streams.html import render_report
 

@@ -40,15 +40,27 @@ __all__ = [
 ]
 
 
-def read_file(path: Path | str) -> pa.Table:
-    """A Parquet, CSV or JSONL file as a table (by suffix)."""
+def read_file(path: Path | str, columns: Sequence[str] | None = None) -> pa.Table:
+    """A Parquet, CSV or JSONL file as a table (by suffix). With ``columns``, Parquet and
+    CSV read only those of them the file has (column by column, the rest never decoded);
+    a missing one is reported by ``to_columns``, by name."""
     path = Path(path)
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
-            return pa_parquet.read_table(path)
+            if columns is None:
+                return pa_parquet.read_table(path)
+            names = pa_parquet.read_schema(path).names
+            return pa_parquet.read_table(path, columns=[c for c in columns if c in names])
         if suffix == ".csv":
-            return pa_csv.read_csv(path)
+            if columns is None:
+                return pa_csv.read_csv(path)
+            with pa_csv.open_csv(path) as reader:  # the header only: the first block
+                names = reader.schema.names
+            wanted = [c for c in columns if c in names]
+            return pa_csv.read_csv(
+                path, convert_options=pa_csv.ConvertOptions(include_columns=wanted)
+            )
         if suffix in (".jsonl", ".ndjson", ".json"):
             return pa_json.read_json(path)
     except (pa.ArrowException, OSError) as exc:
@@ -167,9 +179,19 @@ def to_columns(
                 ) from None
             out[name] = floats.to_numpy(zero_copy_only=False).astype(float, copy=False)
         else:
-            strings = values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
-            out[name] = np.array(strings.to_pylist(), dtype=object)
+            out[name] = _objects(values)
     return out
+
+
+def _objects(values: pa.ChunkedArray) -> np.ndarray:
+    """Strings as an object array with None for missing, each distinct string ONE Python
+    object (dictionary-encoded): a million rows of 50 categories make 50 strings, not a
+    million, which is most of the time and memory of the conversion."""
+    strings = values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
+    encoded = pc.dictionary_encode(strings).combine_chunks()
+    levels = np.array([*encoded.dictionary.to_pylist(), None], dtype=object)
+    indices = encoded.indices.fill_null(len(encoded.dictionary))
+    return np.asarray(levels[indices.to_numpy(zero_copy_only=False)])
 
 
 def _first_not_number(values: pa.ChunkedArray) -> tuple[int, str]:
