@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.config.streams import StreamConfig
 from monitor.drift import DriftResult, build_profile, compare
-from monitor.store import Store
 from monitor.streams import sources
-from monitor.streams.evaluate import (
-    StreamEvaluator,
-    column_specs,
-    drift_settings,
-    load_reference,
-    result_columns,
-)
+from monitor.streams.specs import column_specs, drift_settings
+
+if TYPE_CHECKING:  # the store (and SQLAlchemy) only when the data comes from it
+    from monitor.store import Store
 
 __all__ = ["compare_files", "dumps", "format_table", "to_json"]
 
@@ -36,6 +32,8 @@ def compare_files(
 ) -> DriftResult:
     """Compare ``current`` (or the latest window) with ``reference`` (or the stream's)."""
     if current is None:
+        from monitor.streams.evaluate import StreamEvaluator
+
         if store is None:
             raise ValueError("without --current the stream's store is needed")
         evaluator = StreamEvaluator(stream, store)
@@ -50,7 +48,12 @@ def compare_files(
     # they are arrays, so the peak stays near one copy of the data
     names = [name for name, _ in stream.drift_columns()]
     ref_file = reference or stream.reference.file
-    ref_table = sources.read_file(ref_file, names) if ref_file else load_reference(stream, store)
+    if ref_file:
+        ref_table = sources.read_file(ref_file, names)
+    else:
+        from monitor.streams.evaluate import load_reference
+
+        ref_table = load_reference(stream, store)
     ref_origin = str(ref_file or "the stream's reference")
     ref_columns = sources.to_columns(ref_table, stream, ref_origin)
     if html is None:
@@ -71,6 +74,8 @@ def compare_files(
 
 def to_json(stream: StreamConfig, result: DriftResult) -> dict[str, Any]:
     """The result as the JSON the API uses for a report's body."""
+    from monitor.streams.evaluate import result_columns
+
     return {
         "stream": stream.name,
         "status": result.status,

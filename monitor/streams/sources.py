@@ -12,7 +12,7 @@ import glob as globbing
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -20,14 +20,15 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pa_parquet
-from sqlalchemy import Engine, column, create_engine, select, text
-from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.config.streams import StreamConfig
 from monitor.errors import SourceError
-from monitor.store import Store, redact_url
-from monitor.store.engine import describe_error
-from monitor.streams.batch import decode
+
+if TYPE_CHECKING:  # SQL and the store are imported by the readers that use them, so that
+    # reading files (``monitor drift --current``) pays for neither
+    from sqlalchemy import Engine
+
+    from monitor.store import Store
 
 __all__ = [
     "read_file",
@@ -50,8 +51,11 @@ def read_file(path: Path | str, columns: Sequence[str] | None = None) -> pa.Tabl
         if suffix == ".parquet":
             if columns is None:
                 return pa_parquet.read_table(path)
-            names = pa_parquet.read_schema(path).names
-            return pa_parquet.read_table(path, columns=[c for c in columns if c in names])
+            # ParquetFile, not read_table: the dataset layer costs a quarter of a second
+            # to import and a single file does not need it
+            with pa_parquet.ParquetFile(path) as parquet:
+                names = parquet.schema_arrow.names
+                return parquet.read(columns=[c for c in columns if c in names])
         if suffix == ".csv":
             if columns is None:
                 return pa_csv.read_csv(path)
@@ -94,6 +98,11 @@ def _in_window(table: pa.Table, timestamp: str, start: datetime, end: datetime) 
 
 def sql_engine(url: str) -> Engine:
     """An engine for a user's database; the URL never appears in an error."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from monitor.store import redact_url
+
     try:
         return create_engine(url)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
@@ -114,6 +123,11 @@ def read_sql(
     ``[start, end)`` on ``timestamp`` when given: the query is wrapped as a subquery and
     the database filters. The timestamp itself is not fetched unless asked for. ``limit``
     bounds the rows (any ``limit`` rows: a sample for a picture, not for statistics)."""
+    from sqlalchemy import column, select, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from monitor.store.engine import describe_error
+
     statement: Any = text(query)
     if columns is not None:
         declared = list(dict.fromkeys([*columns, *([timestamp] if timestamp else [])]))
@@ -137,6 +151,8 @@ def read_store_window(
     store: Store, stream: str, start: datetime, end: datetime, ts: str
 ) -> pa.Table:
     """Ingested rows of ``stream`` timestamped in ``[start, end)``."""
+    from monitor.streams.batch import decode
+
     batches = store.batches_between(stream, start, end)
     if not batches:
         return pa.table({})
@@ -146,6 +162,8 @@ def read_store_window(
 
 def read_store_rows(store: Store, stream: str, first_row: int, end_row: int) -> pa.Table:
     """Ingested rows of ``stream`` numbered ``[first_row, end_row)``."""
+    from monitor.streams.batch import decode
+
     batches = store.batches_for_rows(stream, first_row, end_row)
     if not batches:
         return pa.table({})
@@ -177,9 +195,25 @@ def to_columns(
                     f"{where}column {name!r}: expected numbers; row {row} (the first row "
                     f"is 1, a header not counted) holds {value!r}"
                 ) from None
-            out[name] = floats.to_numpy(zero_copy_only=False).astype(float, copy=False)
+            out[name] = _floats(floats)
         else:
             out[name] = _objects(values)
+    return out
+
+
+def _floats(values: pa.ChunkedArray) -> np.ndarray:
+    """float64 values with NaN for nulls, read from the Arrow buffers with numpy: a
+    read-only view of one null-free chunk (an engine writing into it would raise), one copy
+    otherwise, and no pandas (Arrow's own null-aware conversions import it)."""
+    array = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    validity, data = array.buffers()
+    floats = np.frombuffer(data, dtype=np.float64, count=array.offset + len(array))
+    floats = floats[array.offset :]
+    if array.null_count == 0:
+        return floats
+    bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+    out = floats.copy()
+    out[~bits[array.offset : array.offset + len(array)].astype(bool)] = np.nan
     return out
 
 
