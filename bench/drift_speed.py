@@ -21,7 +21,7 @@ pandas): at 1M rows they double our first profile and window. The warm-up shares
 with the timed runs (another profile, other window sizes, so nothing calibrated ahead).
 ``--no-warmup`` times a fresh process instead.
 
-Usage: python bench/drift_speed.py --rows 100000 --numerical 20 --categorical 0
+Usage: python bench/drift_speed.py --rows 100000 --numerical 20 --categorical 0 [--tied 6]
        python bench/drift_speed.py --rows 1000000 --numerical 20 --categorical 5
        (add --no-warmup to time a fresh process)
 """
@@ -44,9 +44,10 @@ os.environ.setdefault("EVIDENTLY_DISABLE_TELEMETRY", "1")
 
 
 def make_data(
-    rows: int, numerical: int, categorical: int, seed: int
+    rows: int, numerical: int, categorical: int, seed: int, tied: int = 0
 ) -> tuple[dict[str, np.ndarray], list[ColumnSpec]]:
-    """Seeded columns: normal, log-normal and Student-t numericals; categoricals of 3 to 50
+    """Seeded columns: normal, log-normal and Student-t numericals (the first ``tied`` of
+    them rounded to 0, 1 or 2 decimals, as measured data is); categoricals of 3 to 50
     levels with uneven frequencies (levels as shared Python strings in object arrays)."""
     rng = np.random.default_rng(seed)
     data: dict[str, np.ndarray] = {}
@@ -59,6 +60,8 @@ def make_data(
             data[f"num{i}"] = rng.lognormal(0, 0.5, rows)
         else:
             data[f"num{i}"] = rng.standard_t(5, rows)
+        if i < tied:
+            data[f"num{i}"] = np.round(data[f"num{i}"], i % 3)
         columns.append(ColumnSpec(f"num{i}", "numerical"))
     for j in range(categorical):
         levels = np.array([f"level{k}" for k in range(3 + j * 47 // max(categorical - 1, 1))])
@@ -138,17 +141,21 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--numerical", type=int, default=20)
     parser.add_argument("--categorical", type=int, default=0)
+    parser.add_argument("--tied", type=int, default=0, help="numerical columns with ties")
     parser.add_argument("--skip-evidently", action="store_true")
     parser.add_argument("--no-warmup", action="store_true")
     args = parser.parse_args()
     if not args.no_warmup:
         warm_up(args.rows, args.numerical, args.categorical, not args.skip_evidently)
-    reference, columns = make_data(args.rows, args.numerical, args.categorical, seed=1)
-    current, _ = make_data(args.rows, args.numerical, args.categorical, seed=2)
+    reference, columns = make_data(args.rows, args.numerical, args.categorical, 1, args.tied)
+    current, _ = make_data(args.rows, args.numerical, args.categorical, 2, args.tied)
     raw = sum(a.nbytes for a in reference.values()) + sum(a.nbytes for a in current.values())
     ours = time_ours(reference, current, columns)
     peak = peak_memory(reference, current, columns)
-    shape = f"{args.rows:,} + {args.rows:,} rows x ({args.numerical} num + {args.categorical} cat)"
+    shape = (
+        f"{args.rows:,} + {args.rows:,} rows x ({args.numerical} num, {args.tied} of them "
+        f"tied, + {args.categorical} cat)"
+    )
     warm = "cold process" if args.no_warmup else "warm process"
     print(f"data: {shape}; raw data {raw / 2**20:,.0f} MiB; cpus {os.cpu_count()}; {warm}")
     print(

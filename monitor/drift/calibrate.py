@@ -287,9 +287,12 @@ def _tied_plan(profile: ReferenceProfile, n: int, size: int) -> _Plan:
         any(_sparse_share(o, k) > SPARSE_MAX_SHARE for o in own) for k in (n, size)
     )
 
+    cuts = [*fine_cuts, *(c for c in ks_cuts if c is not None)]
+    sparse_ref, sparse_cur = (_sparse_cells(union, n, cuts, k) for k in (n, size))
+
     def draw(replicates: int, rng: np.random.Generator) -> np.ndarray:
-        noise = _cell_noise(shares, n, replicates, rng, exact_ref)
-        noise -= _cell_noise(shares, size, replicates, rng, exact_cur)
+        noise = _cell_noise(shares, n, replicates, rng, exact_ref, sparse_ref)
+        noise -= _cell_noise(shares, size, replicates, rng, exact_cur, sparse_cur)
         noise -= shares.astype(np.float32)[:, None] * noise.sum(axis=0)
         gaps = np.abs(np.cumsum(noise[:-1], axis=0))
         gaps = np.concatenate([gaps, np.zeros((1, replicates), dtype=gaps.dtype)])
@@ -308,8 +311,27 @@ def _sparse_share(shares: np.ndarray, size: int) -> float:
     return float(shares[shares * size < GAUSSIAN_MIN_EXPECTED].sum())
 
 
+def _sparse_cells(union: np.ndarray, n: int, cuts: Sequence[np.ndarray], size: int) -> np.ndarray:
+    """The union cells lying in a bin of some column that expects fewer than
+    ``GAUSSIAN_MIN_EXPECTED`` of ``size`` values: only there do Poisson draws matter; a
+    column's dense bin sums its cells' noise, normal whatever the cells' size."""
+    bounds = np.concatenate([[0], union, [n]])
+    marks = np.zeros(bounds.size, dtype=np.int64)
+    for inner in cuts:
+        edges = np.concatenate([[0], inner, [n]])
+        sparse = np.diff(edges) * size / n < GAUSSIAN_MIN_EXPECTED
+        np.add.at(marks, np.searchsorted(bounds, edges[:-1][sparse]), 1)
+        np.add.at(marks, np.searchsorted(bounds, edges[1:][sparse]), -1)
+    return np.asarray(np.cumsum(marks)[:-1] > 0)
+
+
 def _cell_noise(
-    shares: np.ndarray, size: int, replicates: int, rng: np.random.Generator, exact: bool
+    shares: np.ndarray,
+    size: int,
+    replicates: int,
+    rng: np.random.Generator,
+    exact: bool,
+    sparse: np.ndarray,
 ) -> np.ndarray:
     """One sample's cell shares minus ``shares``, shape (cells, replicates), float32: exact
     multinomial shares, or independent noise to be projected (see ``_cdf_gaps``). Exact
@@ -318,7 +340,6 @@ def _cell_noise(
     if not exact:
         noise = rng.standard_normal((shares.size, replicates), dtype=np.float32)
         noise *= np.sqrt(shares / size).astype(np.float32)[:, None]
-        sparse = shares * size < GAUSSIAN_MIN_EXPECTED
         if sparse.any():
             noise[sparse] = _poisson_noise(shares[sparse], size, replicates, rng)
         return noise
