@@ -10,6 +10,10 @@ chi2, jensenshannon, psi, linf) in the default calibrated mode; Evidently runs i
   thresholds for that window size) and a repeated window of the same size (median of 3);
 - Evidently: ``Report([DataDriftPreset()]).run(current, reference)``, once;
 - the ratio Evidently / ours for the repeated window and for profile + first window;
+- NannyML (``UnivariateDriftCalculator``, its default methods, one chunk) and frouros (a KS
+  test per numerical column, chi-square per categorical) when installed (they are not in
+  the lock: ``pip install nannyml frouros`` into a separate environment to measure), fit
+  plus compare, against our profile + first window;
 - peak memory of ours (tracemalloc, which sees numpy's buffers) during profile + compare,
   against the raw data (the input arrays' nbytes: 8 bytes per value, category strings
   shared).
@@ -41,6 +45,7 @@ from monitor.drift import ColumnSpec, DriftSettings, build_profile, compare
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("EVIDENTLY_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
 
 
 def make_data(
@@ -126,6 +131,42 @@ def time_evidently(
         return time.perf_counter() - start
 
 
+def time_nannyml(
+    reference: dict[str, np.ndarray], current: dict[str, np.ndarray], columns: list[ColumnSpec]
+) -> float:
+    """NannyML's UnivariateDriftCalculator with its default methods, the current data as
+    one chunk: fit on the reference, then calculate (both timed, as ours)."""
+    import nannyml
+    import pandas as pd
+
+    ref, cur = pd.DataFrame(reference), pd.DataFrame(current)
+    start = time.perf_counter()
+    calculator = nannyml.UnivariateDriftCalculator(
+        column_names=[c.name for c in columns], chunk_number=1
+    )
+    calculator.fit(ref)
+    calculator.calculate(cur)
+    return time.perf_counter() - start
+
+
+def time_frouros(
+    reference: dict[str, np.ndarray], current: dict[str, np.ndarray], columns: list[ColumnSpec]
+) -> float:
+    """frouros: a KS test per numerical column and a chi-square test per categorical one
+    (its batch detectors), fit on the reference then compared."""
+    from frouros.detectors.data_drift import ChiSquareTest, KSTest
+
+    start = time.perf_counter()
+    for c in columns:
+        detector = KSTest() if c.kind == "numerical" else ChiSquareTest()
+        detector.fit(X=reference[c.name])
+        detector.compare(X=current[c.name])
+    return time.perf_counter() - start
+
+
+PEERS = {"nannyml": time_nannyml, "frouros": time_frouros}
+
+
 def warm_up(rows: int, numerical: int, categorical: int, evidently: bool) -> None:
     """One untimed comparison on each side, on other data of 90% the size."""
     size = rows * 9 // 10
@@ -171,6 +212,17 @@ def main() -> None:
             f"ratio evidently/ours: {theirs / ours['repeat']:.0f}x (repeated window), "
             f"{theirs / cold:.0f}x (profile + first window)"
         )
+    cold = ours["profile"] + ours["first"]
+    for name, timer in PEERS.items():
+        # optional peers, not in the lock: measured where installed
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                peer = timer(reference, current, columns)
+        except ImportError as exc:
+            print(f"{name}: skipped ({exc.name or name} is not installed)")
+            continue
+        print(f"{name}: {peer:.2f} s = {peer / cold:.1f}x ours (profile + first window)")
 
 
 if __name__ == "__main__":
