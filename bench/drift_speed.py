@@ -10,6 +10,10 @@ chi2, jensenshannon, psi, linf) in the default calibrated mode; Evidently runs i
   thresholds for that window size) and a repeated window of the same size (median of 3);
 - Evidently: ``Report([DataDriftPreset()]).run(current, reference)``, once;
 - the ratio Evidently / ours for the repeated window and for profile + first window;
+- NannyML (``UnivariateDriftCalculator``, its default methods, one chunk) and frouros (a KS
+  test per numerical column, chi-square per categorical) when installed (they are not in
+  the lock: ``pip install nannyml frouros`` into a separate environment to measure), fit
+  plus compare, against our profile + first window;
 - peak memory of ours (tracemalloc, which sees numpy's buffers) during profile + compare,
   against the raw data (the input arrays' nbytes: 8 bytes per value, category strings
   shared).
@@ -21,7 +25,7 @@ pandas): at 1M rows they double our first profile and window. The warm-up shares
 with the timed runs (another profile, other window sizes, so nothing calibrated ahead).
 ``--no-warmup`` times a fresh process instead.
 
-Usage: python bench/drift_speed.py --rows 100000 --numerical 20 --categorical 0
+Usage: python bench/drift_speed.py --rows 100000 --numerical 20 --categorical 0 [--tied 6]
        python bench/drift_speed.py --rows 1000000 --numerical 20 --categorical 5
        (add --no-warmup to time a fresh process)
 """
@@ -41,12 +45,14 @@ from monitor.drift import ColumnSpec, DriftSettings, build_profile, compare
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("EVIDENTLY_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
 
 
 def make_data(
-    rows: int, numerical: int, categorical: int, seed: int
+    rows: int, numerical: int, categorical: int, seed: int, tied: int = 0
 ) -> tuple[dict[str, np.ndarray], list[ColumnSpec]]:
-    """Seeded columns: normal, log-normal and Student-t numericals; categoricals of 3 to 50
+    """Seeded columns: normal, log-normal and Student-t numericals (the first ``tied`` of
+    them rounded to 0, 1 or 2 decimals, as measured data is); categoricals of 3 to 50
     levels with uneven frequencies (levels as shared Python strings in object arrays)."""
     rng = np.random.default_rng(seed)
     data: dict[str, np.ndarray] = {}
@@ -59,6 +65,8 @@ def make_data(
             data[f"num{i}"] = rng.lognormal(0, 0.5, rows)
         else:
             data[f"num{i}"] = rng.standard_t(5, rows)
+        if i < tied:
+            data[f"num{i}"] = np.round(data[f"num{i}"], i % 3)
         columns.append(ColumnSpec(f"num{i}", "numerical"))
     for j in range(categorical):
         levels = np.array([f"level{k}" for k in range(3 + j * 47 // max(categorical - 1, 1))])
@@ -123,6 +131,42 @@ def time_evidently(
         return time.perf_counter() - start
 
 
+def time_nannyml(
+    reference: dict[str, np.ndarray], current: dict[str, np.ndarray], columns: list[ColumnSpec]
+) -> float:
+    """NannyML's UnivariateDriftCalculator with its default methods, the current data as
+    one chunk: fit on the reference, then calculate (both timed, as ours)."""
+    import nannyml
+    import pandas as pd
+
+    ref, cur = pd.DataFrame(reference), pd.DataFrame(current)
+    start = time.perf_counter()
+    calculator = nannyml.UnivariateDriftCalculator(
+        column_names=[c.name for c in columns], chunk_number=1
+    )
+    calculator.fit(ref)
+    calculator.calculate(cur)
+    return time.perf_counter() - start
+
+
+def time_frouros(
+    reference: dict[str, np.ndarray], current: dict[str, np.ndarray], columns: list[ColumnSpec]
+) -> float:
+    """frouros: a KS test per numerical column and a chi-square test per categorical one
+    (its batch detectors), fit on the reference then compared."""
+    from frouros.detectors.data_drift import ChiSquareTest, KSTest
+
+    start = time.perf_counter()
+    for c in columns:
+        detector = KSTest() if c.kind == "numerical" else ChiSquareTest()
+        detector.fit(X=reference[c.name])
+        detector.compare(X=current[c.name])
+    return time.perf_counter() - start
+
+
+PEERS = {"nannyml": time_nannyml, "frouros": time_frouros}
+
+
 def warm_up(rows: int, numerical: int, categorical: int, evidently: bool) -> None:
     """One untimed comparison on each side, on other data of 90% the size."""
     size = rows * 9 // 10
@@ -138,17 +182,21 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--numerical", type=int, default=20)
     parser.add_argument("--categorical", type=int, default=0)
+    parser.add_argument("--tied", type=int, default=0, help="numerical columns with ties")
     parser.add_argument("--skip-evidently", action="store_true")
     parser.add_argument("--no-warmup", action="store_true")
     args = parser.parse_args()
     if not args.no_warmup:
         warm_up(args.rows, args.numerical, args.categorical, not args.skip_evidently)
-    reference, columns = make_data(args.rows, args.numerical, args.categorical, seed=1)
-    current, _ = make_data(args.rows, args.numerical, args.categorical, seed=2)
+    reference, columns = make_data(args.rows, args.numerical, args.categorical, 1, args.tied)
+    current, _ = make_data(args.rows, args.numerical, args.categorical, 2, args.tied)
     raw = sum(a.nbytes for a in reference.values()) + sum(a.nbytes for a in current.values())
     ours = time_ours(reference, current, columns)
     peak = peak_memory(reference, current, columns)
-    shape = f"{args.rows:,} + {args.rows:,} rows x ({args.numerical} num + {args.categorical} cat)"
+    shape = (
+        f"{args.rows:,} + {args.rows:,} rows x ({args.numerical} num, {args.tied} of them "
+        f"tied, + {args.categorical} cat)"
+    )
     warm = "cold process" if args.no_warmup else "warm process"
     print(f"data: {shape}; raw data {raw / 2**20:,.0f} MiB; cpus {os.cpu_count()}; {warm}")
     print(
@@ -164,6 +212,17 @@ def main() -> None:
             f"ratio evidently/ours: {theirs / ours['repeat']:.0f}x (repeated window), "
             f"{theirs / cold:.0f}x (profile + first window)"
         )
+    cold = ours["profile"] + ours["first"]
+    for name, timer in PEERS.items():
+        # optional peers, not in the lock: measured where installed
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                peer = timer(reference, current, columns)
+        except ImportError as exc:
+            print(f"{name}: skipped ({exc.name or name} is not installed)")
+            continue
+        print(f"{name}: {peer:.2f} s = {peer / cold:.1f}x ours (profile + first window)")
 
 
 if __name__ == "__main__":

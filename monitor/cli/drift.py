@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from monitor.cli.common import EXIT_STARTUP, EXIT_USAGE, config_option, fail, load, open_store
-from monitor.errors import MonitorError
+from monitor.cli.common import EXIT_STARTUP, EXIT_USAGE, config_option, fail, load, ready_store
+from monitor.errors import MonitorError, StoreError
 
 
 @click.command()
@@ -43,13 +43,17 @@ def drift(
         fail(EXIT_USAGE, "--html needs --current")
     from monitor.streams import oneoff
 
-    store = None if current is not None else open_store(config)
+    ref = stream.reference
+    from_store = current is None or (reference is None and ref.file is None and ref.query is None)
+    # migrated and answering, or exit 3 saying what to run (not a raw "no such table")
+    store = ready_store(config) if from_store else None
     try:
         result = oneoff.compare_files(
             stream, reference=reference, current=current, store=store, html=html
         )
     except (MonitorError, ValueError, KeyError) as exc:
-        fail(EXIT_STARTUP if isinstance(exc, MonitorError) else EXIT_USAGE, str(exc))
+        # bad data is the caller's to fix (2); only the store failing is infrastructure (3)
+        fail(EXIT_STARTUP if isinstance(exc, StoreError) else EXIT_USAGE, str(exc))
     finally:
         if store is not None:
             store.close()

@@ -44,10 +44,14 @@ GAUSSIAN_MIN_EXPECTED = 25.0
 SPARSE_MAX_SHARE = 0.05
 # The same for the coarse bins of numerical columns (FINE_PER_BIN fine bins each).
 COARSE_MIN_EXPECTED = GAUSSIAN_MIN_EXPECTED * FINE_PER_BIN
+# Largest sample whose exact counts are tallied from uniform draws rather than binomials.
+TALLY_MAX = 20_000
 # Null replicates simulated at a time: the memory of a simulation stays small and fixed.
 BLOCK = 500
 # Binned statistics of numerical columns, all computed from one simulation per null shape.
 NUMERICAL_BINNED: tuple[Method, ...] = ("psi", "jensenshannon", "hellinger")
+# Statistics of the gap between two empirical CDFs, simulated jointly for tied columns.
+CDF_METHODS: tuple[Method, ...] = ("ks", "wasserstein")
 
 # A calibration request: column, methods, present values in the window.
 Request = tuple[str, Sequence[Method], int]
@@ -89,6 +93,7 @@ def prepare(
     executes the blocks of replicates (default: one after the other)."""
     plans: list[tuple[_Plan, int]] = []
     groups: dict[tuple[bytes, int], Members] = {}
+    tied: set[tuple[int, int]] = set()
     for column, methods, size in requests:
         rounded = calibration_size(size)
         missing = [
@@ -103,9 +108,18 @@ def prepare(
             plans.append((_categorical_plan(profile, column, missing, rounded), rounded))
         else:
             num = profile.numerical[column]
+            if _tied(num, profile.settings.n_bins):
+                # KS and Wasserstein from the shared simulation of the reference's tied
+                # columns; the binned statistics need coarse bins only, cheap on their own
+                if any(m in CDF_METHODS for m in missing):
+                    tied.add((num.n, rounded))
+                missing = [m for m in missing if m not in CDF_METHODS]
+                if not missing:
+                    continue
             groups.setdefault((num.null_shape.key, rounded), []).append((column, num, missing))
     for (_, rounded), members in groups.items():
         plans.extend((plan, rounded) for plan in _numerical_plans(profile, members, rounded))
+    plans.extend((_tied_plan(profile, n, rounded), rounded) for n, rounded in sorted(tied))
     blocks = _blocks(profile.settings.calibration_replicates)
     jobs = [
         functools.partial(plan.block, index, count)
@@ -204,6 +218,139 @@ def _numerical_plans(profile: ReferenceProfile, members: Members, size: int) -> 
         targets = tuple(((column, wasserstein),) for column, _ in movers)
         plans.append(_Plan((*seed, 1), targets, draw_wasserstein))
     return plans
+
+
+@functools.lru_cache(maxsize=64)
+def _tie_free_key(n: int, n_bins: int) -> bytes:
+    """The null shape every tie-free reference of ``n`` values has (fine bin counts depend
+    on ranks only)."""
+    return NumericalProfile.build(np.arange(n, dtype=np.float64), n_bins, "").null_shape.key
+
+
+def _tied(num: NumericalProfile, n_bins: int) -> bool:
+    """Whether ties give this reference a null shape of its own (no other column shares)."""
+    return num.null_shape.key != _tie_free_key(num.n, n_bins)
+
+
+def _tied_plan(profile: ReferenceProfile, n: int, size: int) -> _Plan:
+    """KS (discrete references) and Wasserstein nulls of EVERY tied numerical column of
+    ``n`` present reference values, from one simulation.
+
+    A column's values are its reference quantile function applied to uniforms, so under the
+    null its empirical CDF at a cut point (a cumulative count c of its fine or distinct-value
+    bins) is the empirical CDF of n (or ``size``) uniforms at c / n. The cut points of all
+    such columns are integers in (0, n): one simulation of the uniforms' CDF gaps over the
+    cells between the union of cut points gives every column's gaps exactly (each column's
+    marginal null is the one it would get alone), at a cost bounded by the number of
+    distinct cut points, at most n - 1, however many columns are tied. The union depends on
+    the profile only, so a column's thresholds do not depend on what else is calibrated."""
+    members = [
+        (name, num)
+        for name, num in sorted(profile.numerical.items())
+        if num.n == n and _tied(num, profile.settings.n_bins)
+    ]
+    fine_cuts = [np.cumsum(num.fine_bins())[:-1] for _, num in members]
+    discrete = [num.null_shape.discrete_counts for _, num in members]
+    ks_cuts = [None if d is None else np.cumsum(d)[:-1] for d in discrete]
+    union = np.unique(np.concatenate([*fine_cuts, *(c for c in ks_cuts if c is not None)]))
+    union = union[(union > 0) & (union < n)]
+    shares = np.diff(np.concatenate([[0], union, [n]])) / n
+
+    def rows(cuts: np.ndarray) -> np.ndarray:
+        # a cut at 0 or n (an empty outer bin) has no gap: the extra zero row below
+        position = np.searchsorted(union, cuts)
+        inside = (cuts > 0) & (cuts < n)
+        return np.where(inside, position, union.size)
+
+    fine_rows = [rows(c) for c in fine_cuts]
+    ks_rows = [None if c is None else rows(c) for c in ks_cuts]
+    weights = [
+        (num.null_shape.steps / max(num.std, stats.MIN_NORM)).astype(np.float32)
+        for _, num in members
+    ]
+    ks: Method = "ks"
+    wasserstein: Method = "wasserstein"
+    targets: list[tuple[tuple[str, Method], ...]] = []
+    for (name, _), ks_row in zip(members, ks_rows, strict=True):
+        targets.append(((name, wasserstein),))
+        if ks_row is not None:
+            targets.append(((name, ks),))
+
+    # Exact counts where some column's own bins need them (as _cdf_gaps decides for one
+    # column); otherwise independent normal/Poisson noise per cell, whose sums over a
+    # column's bins are what that column alone would draw, even where the finer union
+    # cells are sparse.
+    own = [num.null_shape.fine_shares for _, num in members] + [
+        d / n for d in discrete if d is not None
+    ]
+    exact_ref, exact_cur = (
+        any(_sparse_share(o, k) > SPARSE_MAX_SHARE for o in own) for k in (n, size)
+    )
+
+    cuts = [*fine_cuts, *(c for c in ks_cuts if c is not None)]
+    sparse_ref, sparse_cur = (_sparse_cells(union, n, cuts, k) for k in (n, size))
+
+    def draw(replicates: int, rng: np.random.Generator) -> np.ndarray:
+        noise = _cell_noise(shares, n, replicates, rng, exact_ref, sparse_ref)
+        noise -= _cell_noise(shares, size, replicates, rng, exact_cur, sparse_cur)
+        noise -= shares.astype(np.float32)[:, None] * noise.sum(axis=0)
+        gaps = np.abs(np.cumsum(noise[:-1], axis=0))
+        gaps = np.concatenate([gaps, np.zeros((1, replicates), dtype=gaps.dtype)])
+        out = []
+        for w, fine_row, ks_row in zip(weights, fine_rows, ks_rows, strict=True):
+            out.append(w @ gaps[fine_row])
+            if ks_row is not None:
+                out.append(gaps[ks_row].max(axis=0))
+        return np.stack(out)
+
+    return _Plan((profile.settings.seed, 3, n, size), tuple(targets), draw)
+
+
+def _sparse_share(shares: np.ndarray, size: int) -> float:
+    """The mass in bins expecting fewer than ``GAUSSIAN_MIN_EXPECTED`` of ``size`` values."""
+    return float(shares[shares * size < GAUSSIAN_MIN_EXPECTED].sum())
+
+
+def _sparse_cells(union: np.ndarray, n: int, cuts: Sequence[np.ndarray], size: int) -> np.ndarray:
+    """The union cells lying in a bin of some column that expects fewer than
+    ``GAUSSIAN_MIN_EXPECTED`` of ``size`` values: only there do Poisson draws matter; a
+    column's dense bin sums its cells' noise, normal whatever the cells' size."""
+    bounds = np.concatenate([[0], union, [n]])
+    marks = np.zeros(bounds.size, dtype=np.int64)
+    for inner in cuts:
+        edges = np.concatenate([[0], inner, [n]])
+        sparse = np.diff(edges) * size / n < GAUSSIAN_MIN_EXPECTED
+        np.add.at(marks, np.searchsorted(bounds, edges[:-1][sparse]), 1)
+        np.add.at(marks, np.searchsorted(bounds, edges[1:][sparse]), -1)
+    return np.asarray(np.cumsum(marks)[:-1] > 0)
+
+
+def _cell_noise(
+    shares: np.ndarray,
+    size: int,
+    replicates: int,
+    rng: np.random.Generator,
+    exact: bool,
+    sparse: np.ndarray,
+) -> np.ndarray:
+    """One sample's cell shares minus ``shares``, shape (cells, replicates), float32: exact
+    multinomial shares, or independent noise to be projected (see ``_cdf_gaps``). Exact
+    counts of a sample smaller than the cells are tallied from ``size`` uniform draws
+    (cost ``size``, not one binomial per cell)."""
+    if not exact:
+        noise = rng.standard_normal((shares.size, replicates), dtype=np.float32)
+        noise *= np.sqrt(shares / size).astype(np.float32)[:, None]
+        if sparse.any():
+            noise[sparse] = _poisson_noise(shares[sparse], size, replicates, rng)
+        return noise
+    if size <= min(shares.size, TALLY_MAX):
+        cells = np.searchsorted(np.cumsum(shares[:-1]), rng.random((replicates, size)), "right")
+        cells += (np.arange(replicates) * shares.size)[:, None]
+        flat = np.bincount(cells.ravel(), minlength=replicates * shares.size)
+        counts = flat.reshape(replicates, shares.size).T
+    else:
+        counts = rng.multinomial(size, shares, size=replicates).T
+    return np.asarray(counts / size - shares[:, None], dtype=np.float32)
 
 
 def _targets(

@@ -15,6 +15,7 @@ import functools
 import hashlib
 import io
 import json
+import logging
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,8 @@ DISCRETE_MAX_SINGLETONS = 0.01
 # Category values counted per step (see _raw_counts).
 COUNT_CHUNK = 65_536
 FORMAT_VERSION = 1
+
+logger = logging.getLogger(__name__)
 
 
 def is_missing_category(value: object) -> bool:
@@ -220,8 +223,15 @@ class CategoricalProfile:
     missing: int
 
     @classmethod
-    def build(cls, values: np.ndarray | Sequence[object]) -> CategoricalProfile:
+    def build(cls, values: np.ndarray | Sequence[object], name: str = "") -> CategoricalProfile:
         counts, missing = category_counts(values)
+        if not counts:
+            # every window value would be a new category, yet the shares of nothing cannot
+            # drift: refuse, as an all-missing numerical reference is refused
+            raise ValueError(
+                f"reference column {name!r}: expected some present categories, "
+                f"got none ({missing} missing)"
+            )
         ordered = tuple(sorted(counts))
         return cls(ordered, np.array([counts[c] for c in ordered], dtype=np.int64), missing)
 
@@ -293,6 +303,14 @@ def build_profile(
     """Profile the reference data of ``columns`` once; the result is reused for every window."""
     settings = settings or DriftSettings()
     n_rows = _row_count(reference, columns)
+    if n_rows < settings.min_rows:
+        logger.warning(
+            "the reference has %d rows, fewer than min_rows (%d), the fewest a window is "
+            "judged on: its bins and null distributions rest on too few values, so drift "
+            "verdicts against it are unreliable",
+            n_rows,
+            settings.min_rows,
+        )
     profile = ReferenceProfile(tuple(columns), settings, n_rows)
     for spec in columns:
         _check_methods(spec)
@@ -319,7 +337,7 @@ def _build_column(
     if spec.kind == "numerical":
         return None, {spec.name: NumericalProfile.build(values, settings.n_bins, spec.name)}
     if spec.kind == "categorical":
-        return CategoricalProfile.build(values)
+        return CategoricalProfile.build(values, spec.name)
     vocab, described = text.profile_descriptors(np.asarray(values, dtype=object))
     numerical = {}
     for name, array in described.items():

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, select
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from monitor.errors import StoreError
 from monitor.records import (
@@ -42,6 +42,7 @@ __all__ = [
     "save_profile",
     "stream_counts",
     "stream_extent",
+    "update_profile",
     "upsert_labels",
 ]
 
@@ -128,6 +129,14 @@ def save_profile(
     if not isinstance(profile_id, int):
         raise StoreError(f"storing the reference profile of stream {stream!r} returned no id")
     return profile_id
+
+
+def update_profile(connection: Connection, profile_id: int, profile: bytes) -> None:
+    """Replace a stored profile's bytes by the same profile with more calibrated thresholds
+    (a cache: any replica's copy is correct, the last one written is kept)."""
+    connection.execute(
+        update(drift_profiles).where(drift_profiles.c.id == profile_id).values(profile=profile)
+    )
 
 
 def add_drift_report(connection: Connection, report: NewDriftReport) -> int | None:

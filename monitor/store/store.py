@@ -478,6 +478,11 @@ class Store:
                 profile=profile,
             )
 
+    def update_profile(self, stream: str, profile_id: int, profile: bytes) -> None:
+        """Store profile ``profile_id`` again, with the thresholds calibrated since."""
+        with self._writing(f"updating the reference profile of {stream!r}") as connection:
+            drift.update_profile(connection, profile_id, profile)
+
     def get_profile(self, stream: str, reference_hash: str) -> StoredProfile | None:
         """The stored profile of ``stream`` for that reference, or ``None``."""
         with self._reading(f"reading the reference profile of {stream!r}") as connection:

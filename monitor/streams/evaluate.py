@@ -40,9 +40,7 @@ from monitor.config.streams import (
     StreamConfig,
 )
 from monitor.drift import (
-    ColumnSpec,
     DriftResult,
-    DriftSettings,
     ReferenceProfile,
     build_profile,
     compare,
@@ -53,6 +51,7 @@ from monitor.records import DriftReport, NewDriftReport
 from monitor.store import Store, redact_url
 from monitor.streams import sources
 from monitor.streams.pushdown import pushdown_counts
+from monitor.streams.specs import column_specs, drift_settings
 from monitor.streams.windows import (
     Plan,
     Window,
@@ -78,31 +77,6 @@ __all__ = [
     "reference_hash",
     "result_columns",
 ]
-
-
-def column_specs(stream: StreamConfig) -> list[ColumnSpec]:
-    """The engine's column specs for the stream's monitored columns."""
-    methods = stream.methods
-    return [
-        ColumnSpec(name, kind, tuple(getattr(methods, kind)))
-        for name, kind in stream.drift_columns()
-    ]
-
-
-def drift_settings(stream: StreamConfig) -> DriftSettings:
-    """The engine's settings from the stream's thresholds and window."""
-    t = stream.thresholds
-    return DriftSettings(
-        threshold_mode=t.mode,
-        false_alarm_rate=t.false_alarm_rate,
-        alpha=t.alpha,
-        correction=t.correction,
-        fixed_thresholds={str(method): value for method, value in t.fixed.items()},
-        n_bins=t.n_bins,
-        drift_share=t.drift_share,
-        min_rows=stream.window.min_rows,
-        seed=t.seed,
-    )
 
 
 def reference_hash(stream: StreamConfig) -> str:
@@ -302,7 +276,10 @@ class StreamEvaluator:
         """Judge ``window`` and store its report; ``None`` if another evaluation stored
         one for the same window first."""
         profile, profile_id = self.profile()
+        calibrated = len(profile.thresholds)
         result, current = self._compare(profile, window)
+        if len(profile.thresholds) > calibrated:  # a new window size: keep it for restarts
+            self._store.update_profile(self.stream.name, profile_id, profile.to_bytes())
         html = None
         if self.stream.report.html and current is not None and result.status == "ok":
             html = self._render(result, current, window.key)

@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.config.streams import StreamConfig
 from monitor.drift import DriftResult, build_profile, compare
-from monitor.store import Store
 from monitor.streams import sources
-from monitor.streams.evaluate import (
-    StreamEvaluator,
-    column_specs,
-    drift_settings,
-    load_reference,
-    result_columns,
-)
+from monitor.streams.specs import column_specs, drift_settings
+
+if TYPE_CHECKING:  # the store (and SQLAlchemy) only when the data comes from it
+    from monitor.store import Store
 
 __all__ = ["compare_files", "dumps", "format_table", "to_json"]
 
@@ -36,6 +32,8 @@ def compare_files(
 ) -> DriftResult:
     """Compare ``current`` (or the latest window) with ``reference`` (or the stream's)."""
     if current is None:
+        from monitor.streams.evaluate import StreamEvaluator
+
         if store is None:
             raise ValueError("without --current the stream's store is needed")
         evaluator = StreamEvaluator(stream, store)
@@ -46,12 +44,27 @@ def compare_files(
             return evaluator.preview(window)
         finally:
             evaluator.close()
-    ref_table = sources.read_file(reference) if reference else load_reference(stream, store)
-    cur_table = sources.read_file(current)
-    profile = build_profile(
-        sources.to_columns(ref_table, stream), column_specs(stream), drift_settings(stream)
-    )
-    result = compare(profile, sources.to_columns(cur_table, stream))
+    # the monitored columns only, and for a report only: the tables are dropped as soon as
+    # they are arrays, so the peak stays near one copy of the data
+    names = [name for name, _ in stream.drift_columns()]
+    ref_file = reference or stream.reference.file
+    if ref_file:
+        ref_table = sources.read_file(ref_file, names)
+    else:
+        from monitor.streams.evaluate import load_reference
+
+        ref_table = load_reference(stream, store)
+    ref_origin = str(ref_file or "the stream's reference")
+    ref_columns = sources.to_columns(ref_table, stream, ref_origin)
+    if html is None:
+        del ref_table
+    profile = build_profile(ref_columns, column_specs(stream), drift_settings(stream))
+    del ref_columns
+    cur_table = sources.read_file(current, names)
+    cur_columns = sources.to_columns(cur_table, stream, str(current))
+    if html is None:
+        del cur_table
+    result = compare(profile, cur_columns)
     if html is not None:
         from monitor.streams.html import render_report
 
@@ -61,6 +74,8 @@ def compare_files(
 
 def to_json(stream: StreamConfig, result: DriftResult) -> dict[str, Any]:
     """The result as the JSON the API uses for a report's body."""
+    from monitor.streams.evaluate import result_columns
+
     return {
         "stream": stream.name,
         "status": result.status,

@@ -128,3 +128,39 @@ def test_without_current_the_latest_window_is_judged(files: Path) -> None:
     assert code == 0, err
     result = json.loads(out)
     assert result["n_rows"] == 200 and result["dataset_drifted"]
+
+
+def test_an_unmigrated_store_says_what_to_run(files: Path) -> None:
+    config = files / "config.toml"
+    config.write_text(
+        CONFIG.replace('window = { every = "1h", min_rows = 50 }', "window = { rows = 200 }")
+        + f'\n[store]\ndata_dir = "{files / "data"}"\n'
+    )
+    code, _, err = run("drift", "-c", str(config), "--stream", "wine")
+    assert code == 3
+    assert "migrations not at head (current none" in err and "monitor db upgrade" in err
+    assert "OperationalError" not in err
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_bad_current_data_is_a_usage_error_naming_file_and_row(files: Path, suffix: str) -> None:
+    table = pa.table(
+        {
+            "ts": ["2024-01-01T00:00:00Z"] * 60,
+            "alcohol": ["9.5"] * 16 + ["ten"] + ["10"] * 43,
+            "region": ["n"] * 60,
+        }
+    )
+    bad = files / f"bad.{suffix}"
+    if suffix == "csv":
+        import pyarrow.csv as pa_csv
+
+        pa_csv.write_csv(table, bad)
+    else:
+        pq.write_table(table, bad)
+    code, _, err = run(
+        "drift", "-c", str(files / "config.toml"), "--stream", "wine", "--current", str(bad)
+    )
+    assert code == 2, err
+    assert f"{bad}: column 'alcohol': expected numbers; row 17" in err
+    assert "'ten'" in err

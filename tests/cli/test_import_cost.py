@@ -52,3 +52,9 @@ def test_the_check_itself_can_fail() -> None:
     assert {"sklearn", "scipy"} <= imported_after(
         "import monitor.scoring.classification as c\nc.F1().compute(['a', 'b'], ['a', 'a'])"
     )
+
+
+def test_monitor_drift_on_files_imports_no_store_and_no_pandas() -> None:
+    # the engine needs scipy; reading files needs pyarrow only, not SQL or pandas
+    heavy = set(HEAVY) - {"scipy"}
+    assert imported_after("import monitor.streams.oneoff").isdisjoint(heavy)

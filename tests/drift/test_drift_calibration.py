@@ -151,6 +151,56 @@ def test_wasserstein_threshold_agrees_with_resampling_the_reference(
     assert lower <= rate <= upper
 
 
+TIED: dict[str, Sampler] = {
+    **DISCRETE,
+    # tied, yet too many distinct values to count as discrete
+    "lognormal-2-decimals": lambda rng, shape: np.round(rng.lognormal(size=shape), 2),
+}
+
+
+@pytest.mark.parametrize("name", list(TIED), ids=list(TIED))
+def test_tied_wasserstein_and_ks_agree_with_resampling_the_reference(name: str) -> None:
+    reference = TIED[name](np.random.default_rng(16), (4_000,))
+    settings = DriftSettings(calibration_replicates=REPLICATES)
+    spec = [ColumnSpec("x", "numerical", ("wasserstein", "ks"))]
+    profile = build_profile({"x": reference}, spec, settings)
+    assert calibrate._tied(profile.numerical["x"], settings.n_bins)  # the shared-cuts path
+    limits = calibrate.thresholds(profile, "x", ["wasserstein", "ks"], 1_000)
+    oracle = _resampled_wasserstein(np.sort(reference), 1_000, 4_000, seed=17)
+    lower, rate, upper = _within_band(oracle, limits["wasserstein"])
+    assert lower <= rate <= upper
+    if profile.numerical["x"].null_shape.discrete_counts is not None:
+        d = _ks_statistics(lambda rng, shape: rng.choice(reference, shape), 4_000, 1_000, 4_000, 18)
+        lower, rate, upper = _within_band(d, limits["ks"])
+        assert lower <= rate <= upper
+
+
+def test_tied_columns_share_one_simulation_whatever_is_calibrated_with_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plans: list[tuple[int, int]] = []
+    tied_plan = calibrate._tied_plan
+    monkeypatch.setattr(
+        calibrate,
+        "_tied_plan",
+        lambda profile, n, size: plans.append((n, size)) or tied_plan(profile, n, size),
+    )
+    rng = np.random.default_rng(19)
+    reference = {name: sample(rng, (5_000,)) for name, sample in TIED.items()}
+    reference["free"] = rng.normal(size=5_000)
+    columns = [ColumnSpec(name, "numerical") for name in reference]
+    methods: list[Method] = ["ks", "wasserstein", "psi"]
+    together = build_profile(reference, columns, DriftSettings(seed=3))
+    calibrate.prepare(together, [(name, methods, 800) for name in reference])
+    assert plans == [(5_000, 800)]  # one simulation for the four tied columns
+    alone = build_profile(reference, columns, DriftSettings(seed=3))
+    for name in reversed(list(reference)):
+        calibrate.thresholds(alone, name, methods, 800)
+    assert alone.thresholds == together.thresholds
+    # every tied column's Wasserstein differs (its own cuts and steps), from one simulation
+    assert len({together.thresholds[(name, "wasserstein", 800)] for name in TIED}) == len(TIED)
+
+
 def _categorical_oracle(
     method: Method, shares: np.ndarray, n: int, m: int, reps: int, seed: int
 ) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import numpy as np
@@ -197,6 +198,38 @@ def test_a_column_with_no_present_values_is_reported_not_guessed() -> None:
     assert x.results == () and not x.drifted and x.notes == ("no present values",)
     assert x.quality.missing_share == 1.0
     assert c.results == () and c.quality.missing_share == 1.0
+
+
+@pytest.mark.parametrize(
+    ("kind", "values", "match"),
+    [
+        ("numerical", np.full(50, np.nan), "expected some finite values, got none"),
+        (
+            "categorical",
+            np.array([None, "", np.nan] * 20, dtype=object),
+            r"expected some present categories, got none \(60 missing\)",
+        ),
+    ],
+    ids=["numerical", "categorical"],
+)
+def test_an_all_missing_reference_column_is_refused_by_name(
+    kind: str, values: np.ndarray, match: str
+) -> None:
+    spec = ColumnSpec("z", kind)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=rf"reference column 'z': {match}"):
+        build_profile({"z": values}, [spec], DriftSettings(min_rows=10))
+
+
+def test_a_reference_smaller_than_a_window_warns(caplog: pytest.LogCaptureFixture) -> None:
+    rng = np.random.default_rng(14)
+    with caplog.at_level(logging.WARNING, logger="monitor.drift.profile"):
+        build_profile(_data(rng, 100), COLUMNS, DriftSettings(min_rows=100))
+    assert not caplog.records
+    with caplog.at_level(logging.WARNING, logger="monitor.drift.profile"):
+        build_profile({"x": rng.normal(size=5)}, COLUMNS[:1], DriftSettings(min_rows=100))
+    (record,) = caplog.records
+    assert "the reference has 5 rows, fewer than min_rows (100)" in record.getMessage()
+    assert "unreliable" in record.getMessage()
 
 
 def test_a_missing_column_is_named() -> None:

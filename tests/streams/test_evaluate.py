@@ -88,6 +88,10 @@ def test_time_windows_are_judged_once_and_profile_stored_once(
 
     monkeypatch.setattr("monitor.streams.evaluate.build_profile", no_rebuild)
     assert restarted.profile()[1] == calm.profile_id
+    # ... with the thresholds calibrated for the 1,000-row windows: a restart pays nothing
+    calibrated = evaluator.profile()[0].thresholds
+    assert {size for _, _, size in calibrated} == {1_000}
+    assert restarted.profile()[0].thresholds == calibrated
 
 
 def test_small_window_is_insufficient_data(
