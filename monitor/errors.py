@@ -5,6 +5,7 @@
     ├── DatasetError       a suite's dataset cannot be read or a row lacks a mapped field
     ├── AdapterError       one request to a model endpoint failed; carries an error kind
     ├── StoreError         the store refused an operation (unknown run, wrong state, unreachable)
+    │   └── StoreBusy      the database stayed locked by other writers; retry later
     ├── BatchError         an ingest batch does not fit its stream's schema; lists rows and columns
     ├── SourceError        a stream's reference or current data cannot be read
     └── StartupError       the daemon could not start (port in use, store unreachable)
@@ -51,6 +52,11 @@ class AdapterError(MonitorError):
 
 class StoreError(MonitorError):
     """The store could not do what was asked."""
+
+
+class StoreBusy(StoreError):
+    """The database stayed locked by other writers past every retry: nothing was
+    written, and the same call may be made again later."""
 
 
 class BatchError(MonitorError):
