@@ -248,8 +248,7 @@ async def ingest_labels(
 
         def work() -> LabelsOut:
             labels = parse_labels(stream, body)
-            with writer.exclusive():
-                store.upsert_labels(name, labels, at=datetime.now(UTC))
+            writer.write(lambda: store.upsert_labels(name, labels, at=datetime.now(UTC)))
             return LabelsOut(stream=name, accepted=len(labels))
 
         try:

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Connection, delete, func, insert, select
 
@@ -43,6 +42,8 @@ __all__ = [
     "PendingBatch",
     "append",
 ]
+
+T = TypeVar("T")
 
 DEFAULT_KEY_TTL = timedelta(hours=24)
 """How long an ``Idempotency-Key`` guards against a retry (the window clients retry in)."""
@@ -204,14 +205,13 @@ class IngestWriter:
         assert job.result is not None
         return job.result
 
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        """Hold the writer for another ingest write (labels), so it queues too."""
+    def write(self, write: Callable[[], T]) -> T:
+        """Run another ingest write (labels) as the writer, retried while SQLite stays
+        locked like a group; on PostgreSQL it just runs."""
         if not self.serial:
-            yield
-            return
+            return write()
         with self._writer:
-            yield
+            return self._retrying(write)
 
     def _run(self, group: Sequence[_Job]) -> None:
         batches = [job.batch for job in group]
@@ -230,7 +230,7 @@ class IngestWriter:
         for job, result in zip(group, results, strict=True):
             job.result = result
 
-    def _retrying(self, write: Callable[[], list[Appended]]) -> list[Appended]:
+    def _retrying(self, write: Callable[[], T]) -> T:
         deadline = time.monotonic() + self._busy_retry
         delay = 0.05
         while True:
