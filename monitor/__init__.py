@@ -17,6 +17,7 @@ from monitor.errors import (
     MonitorError,
     SourceError,
     StartupError,
+    StoreBusy,
     StoreError,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "MonitorError",
     "SourceError",
     "StartupError",
+    "StoreBusy",
     "StoreError",
     "__version__",
     "load_config",
