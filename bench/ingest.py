@@ -5,7 +5,8 @@ Side by side in one run, on the same records and the same concurrent client:
             its own process), validated, stored as one Arrow IPC row per batch;
   bare      a bare Starlette endpoint (uvicorn, in its own process) that decodes the
             JSON and INSERTs it one row per record (executemany, one transaction per
-            batch) into a SQLite table with a JSON column, validating nothing.
+            batch) into a SQLite table with one typed column per field, validating
+            nothing.
 
     python -m bench.ingest [--batch-rows 1000 100] [--rows 200000] [--clients 8]
     python -m bench.ingest --memory [--memory-rows 150000] [--clients 8]
@@ -103,17 +104,17 @@ def bare_app(directory: Path) -> Any:
     path = directory / "bare.db"
     setup = sqlite3.connect(path)
     setup.execute("PRAGMA journal_mode=WAL")
-    setup.execute("CREATE TABLE records (id INTEGER PRIMARY KEY, stream TEXT, ts TEXT, data TEXT)")
+    fields = ["ts", "id", *NUMERICAL, *CATEGORICAL]
+    columns = ", ".join(f"{name} {'REAL' if name in NUMERICAL else 'TEXT'}" for name in fields)
+    setup.execute(f"CREATE TABLE records (row INTEGER PRIMARY KEY, {columns})")
     setup.close()
+    insert = f"INSERT INTO records ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})"
 
     def store(records: list[dict[str, Any]]) -> None:
         connection = sqlite3.connect(path, isolation_level=None, timeout=30)
         try:
             connection.execute("BEGIN IMMEDIATE")
-            connection.executemany(
-                "INSERT INTO records (stream, ts, data) VALUES ('bench', ?, ?)",
-                [(r["ts"], json.dumps(r)) for r in records],
-            )
+            connection.executemany(insert, [tuple(map(r.get, fields)) for r in records])
             connection.execute("COMMIT")
         finally:
             connection.close()

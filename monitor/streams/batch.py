@@ -80,11 +80,12 @@ def parse_batch(stream: StreamConfig, body: bytes, fmt: BodyFormat) -> Batch:
 class BatchParser:
     """Parse a body as it arrives, into column buffers of at most ``CHUNK_ROWS`` records.
 
-    JSON arrays and NDJSON are decoded record by record (the standard library's C
-    scanner, one object at a time) and every ``CHUNK_ROWS`` records become Arrow arrays,
-    so neither the body nor a list of every record is ever held: memory is the Arrow
-    columns plus one chunk. CSV and Parquet need the whole file (Parquet's footer is at
-    its end), so their bytes are kept and read by pyarrow, column by column in Arrow.
+    JSON arrays and NDJSON are decoded by the standard library's C scanner as they arrive
+    (an array's complete records of each piece at once, NDJSON line by line) and every
+    ``CHUNK_ROWS`` records become Arrow arrays, so neither the body nor a list of every
+    record is ever held: memory is the Arrow columns plus about one chunk of records.
+    CSV and Parquet need the whole file (Parquet's footer is at its end), so their bytes
+    are kept and read by pyarrow, column by column in Arrow.
     ``feed`` and ``finish`` raise ``BatchError``; ``digest`` fingerprints the body.
     """
 
@@ -176,6 +177,9 @@ class BatchParser:
                     raise BatchError([(row, None, "not valid JSON: expected ',' or ']'")])
                 self._state, at = "item", at + 1
             elif self._state in ("first", "item"):
+                at, whole = self._many(text, at)
+                if whole:
+                    continue
                 row = self._rows + len(self._records)
                 try:
                     value, at = _DECODER.raw_decode(text, at)
@@ -197,6 +201,26 @@ class BatchParser:
                 else ("not valid JSON: the array is not closed")
             )
             raise BatchError([(None, None, message)])
+
+    def _many(self, text: str, at: int) -> tuple[int, bool]:
+        """Decode every complete value up to the text's last ``}`` in one C call.
+
+        Sound because a prefix of the array's elements that ends inside a string or an
+        unclosed object is not valid JSON once bracketed, so a successful parse ends on
+        an element boundary. When it fails (a ``}`` inside text, a bad value) the caller
+        decodes value by value, which names the offending row."""
+        end = text.rfind("}", at)
+        if end < 0:
+            return at, False
+        try:
+            values = json.loads(f"[{text[at : end + 1]}]", parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):
+            return at, False
+        self._records.extend(values)
+        self._state = "after"
+        if len(self._records) >= CHUNK_ROWS:
+            self._flush()
+        return end + 1, True
 
     def _record(self, record: Any) -> None:
         self._records.append(record)

@@ -128,3 +128,13 @@ def test_python_objects_held_are_one_chunk_not_the_body(
         tracemalloc.stop()
     assert table.num_rows == 40_000
     assert peak < len(body) / 4, (peak, len(body))
+
+
+def test_a_bad_value_mid_array_is_named_by_row(stream: StreamConfig) -> None:
+    """The whole-piece decode fails on it; the value-by-value decode names its row."""
+    good = json.dumps(records(3))[1:-1]
+    body = f'[{good}, {{"ts": tru}}, {good}]'.encode()
+    for size in (len(body), 40):
+        with pytest.raises(BatchError) as caught:
+            fed(stream, body, "json", size)
+        assert caught.value.problems[0][:2] == (3, None)
