@@ -8,7 +8,7 @@ Side by side in one run, on the same records and the same concurrent client:
             batch) into a SQLite table with one typed column per field, validating
             nothing.
 
-    python -m bench.ingest [--batch-rows 1000 100] [--rows 200000] [--clients 8]
+    python -m bench.ingest [--batch-rows 1000 100] [--rows 200000] [--clients 8] [--rounds 3]
     python -m bench.ingest --memory [--memory-rows 150000] [--clients 8]
 
 Prints rows/s, p50/p99 latency and the ratio monitor / bare for each batch size.
@@ -207,31 +207,47 @@ async def post_all(url: str, bodies: list[bytes], clients: int) -> tuple[float, 
         return time.perf_counter() - start, latencies, retries
 
 
+def run_once(kind: str, bodies: list[bytes], clients: int) -> tuple[float, list[float]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(kind, Path(tmp))
+        try:
+            elapsed, latencies, _ = asyncio.run(post_all(server.url, bodies, clients))
+        finally:
+            server.close()
+    return elapsed, latencies
+
+
 def throughput(args: argparse.Namespace) -> None:
-    print(f"{args.clients} concurrent clients, 12 columns a record, SQLite in WAL mode")
+    """Each round runs both servers, in alternating order; the median round is shown
+    (the machine this runs on is shared, so one round alone is noisy)."""
+    print(f"{args.clients} concurrent clients, 12 columns a record, SQLite in WAL mode, ", end="")
+    print(f"median of {args.rounds} round(s)")
     for batch_rows in args.batch_rows:
         n_batches = max(args.rows // batch_rows, args.clients)
         pool = [make_batch(batch_rows, seed) for seed in range(min(n_batches, 50))]
         bodies = [pool[i % len(pool)] for i in range(n_batches)]
         rows = n_batches * batch_rows
-        results: dict[str, tuple[float, list[float]]] = {}
-        for kind in ("monitor", "bare"):
-            with tempfile.TemporaryDirectory() as tmp:
-                server = Server(kind, Path(tmp))
-                try:
-                    elapsed, latencies, _ = asyncio.run(post_all(server.url, bodies, args.clients))
-                finally:
-                    server.close()
-            results[kind] = (elapsed, latencies)
+        rounds: dict[str, list[tuple[float, list[float]]]] = {"monitor": [], "bare": []}
+        for number in range(args.rounds):
+            order = ("monitor", "bare") if number % 2 == 0 else ("bare", "monitor")
+            for kind in order:
+                rounds[kind].append(run_once(kind, bodies, args.clients))
         print(f"\nbatches of {batch_rows:,} rows: {n_batches} batches, {rows:,} rows")
-        for kind, (elapsed, latencies) in results.items():
+        medians = {}
+        for kind, results in rounds.items():
+            elapsed, latencies = sorted(results)[len(results) // 2]
+            medians[kind] = elapsed
             p50, p99 = np.percentile(latencies, [50, 99]) * 1000
+            each = ", ".join(f"{rows / e:,.0f}" for e, _ in results)
             print(
                 f"  {kind:<8} {rows / elapsed:>10,.0f} rows/s  p50 {p50:7.1f} ms  "
-                f"p99 {p99:7.1f} ms  ({elapsed:.2f} s)"
+                f"p99 {p99:7.1f} ms  (rounds: {each})"
             )
-        ratio = results["bare"][0] / results["monitor"][0]
-        print(f"  ratio monitor / bare: {ratio:.2f}x")
+        ratios = [b / m for (m, _), (b, _) in zip(rounds["monitor"], rounds["bare"], strict=True)]
+        shown = ", ".join(f"{r:.2f}" for r in ratios)
+        print(
+            f"  ratio monitor / bare: {medians['bare'] / medians['monitor']:.2f}x (rounds: {shown})"
+        )
 
 
 def memory(args: argparse.Namespace) -> None:
@@ -265,6 +281,7 @@ def main() -> None:
     parser.add_argument("--batch-rows", type=int, nargs="+", default=[1000, 100])
     parser.add_argument("--rows", type=int, default=200_000, help="rows per batch size")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--memory", action="store_true")
     parser.add_argument("--memory-rows", type=int, default=150_000)
     parser.add_argument("--serve", choices=["monitor", "bare"], help=argparse.SUPPRESS)

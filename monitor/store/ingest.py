@@ -28,8 +28,7 @@ from typing import TYPE_CHECKING, TypeVar
 from sqlalchemy import Connection, delete, func, insert, select
 
 from monitor.errors import StoreBusy, StoreError
-from monitor.store import drift
-from monitor.store.tables import ingest_keys
+from monitor.store.tables import ingest_keys, stream_batches
 
 if TYPE_CHECKING:
     from monitor.store.store import Store
@@ -84,25 +83,32 @@ def append(connection: Connection, batch: PendingBatch, *, key_ttl: timedelta) -
     """Store ``batch`` after its stream's last row, or answer it from its key.
 
     The key check and the append share the transaction and, on PostgreSQL, the stream's
-    advisory lock, so two requests with one key store one batch however they interleave.
+    advisory lock, so two requests with one key store one batch however they interleave;
+    the unique (stream, first_row) index catches any overlap of row numbers.
     """
     if connection.dialect.name == "postgresql":
-        # The lock drift.append_batch takes too (re-entrant within a transaction).
+        # The same lock as drift.append_batch: appenders of a stream take turns.
         lock = func.pg_advisory_xact_lock(func.hashtext(f"stream:{batch.stream}"))
         connection.execute(select(lock))
     if batch.key is not None:
         previous = _previous(connection, batch, key_ttl)
         if previous is not None:
             return previous
-    batch_id, first_row = drift.append_batch(
-        connection,
-        batch.stream,
-        received_at=batch.received_at,
-        first_ts=batch.first_ts,
-        last_ts=batch.last_ts,
-        n_rows=batch.n_rows,
-        payload=batch.payload,
+    first_row = _next_row(connection, batch.stream)
+    result = connection.execute(
+        insert(stream_batches).values(
+            stream=batch.stream,
+            received_at=batch.received_at,
+            first_ts=batch.first_ts,
+            last_ts=batch.last_ts,
+            first_row=first_row,
+            n_rows=batch.n_rows,
+            payload=batch.payload,
+        )
     )
+    batch_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+    if not isinstance(batch_id, int):
+        raise StoreError(f"inserting a batch into stream {batch.stream!r} returned no id")
     if batch.key is not None:
         connection.execute(
             insert(ingest_keys).values(
@@ -116,6 +122,18 @@ def append(connection: Connection, batch: PendingBatch, *, key_ttl: timedelta) -
             )
         )
     return Appended(batch_id, first_row, batch.n_rows)
+
+
+def _next_row(connection: Connection, stream: str) -> int:
+    """The row number after the stream's last batch: one seek on the unique (stream,
+    first_row) index, where ``max(first_row + n_rows)`` would read every batch."""
+    last = connection.execute(
+        select(stream_batches.c.first_row, stream_batches.c.n_rows)
+        .where(stream_batches.c.stream == stream)
+        .order_by(stream_batches.c.first_row.desc())
+        .limit(1)
+    ).one_or_none()
+    return 0 if last is None else int(last.first_row + last.n_rows)
 
 
 def _previous(connection: Connection, batch: PendingBatch, key_ttl: timedelta) -> Appended | None:
