@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
 from monitor.api.auth import require_scope
-from monitor.api.ingest import RETRY_AFTER_S, InFlight, feed, idempotency_key
+from monitor.api.ingest import RETRY_AFTER_S, InFlight, feed, idempotency_key, reserved_size
 from monitor.config.streams import IngestSourceConfig, StreamConfig
 from monitor.errors import BatchError, StoreBusy
 from monitor.records import DriftReport
@@ -149,7 +149,10 @@ async def ingest(
     key = idempotency_key(request)
     writer: IngestWriter = request.app.state.ingest_writer
     gate: InFlight = request.app.state.ingest_in_flight
-    with gate.slot(name, source.max_in_flight):
+    size = reserved_size(request, source.max_body_bytes)
+    with gate.slot(
+        name, limit=source.max_in_flight, byte_limit=source.max_in_flight_bytes, size=size
+    ):
         parser = BatchParser(stream, fmt)
 
         def work(rest: bytes) -> Appended:
@@ -239,11 +242,18 @@ async def ingest_labels(
     if stream.label is None or stream.record_id is None:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"stream {name!r} has no label")
     source = stream.source
-    limit = source.max_in_flight if isinstance(source, IngestSourceConfig) else 4
+    # Labels of a stream read from files or SQL get the ingest defaults.
+    bounds = source if isinstance(source, IngestSourceConfig) else IngestSourceConfig()
     writer: IngestWriter = request.app.state.ingest_writer
     gate: InFlight = request.app.state.ingest_in_flight
     store = _store(request)
-    with gate.slot(f"{name} labels", limit):
+    size = reserved_size(request, body_limits([stream])[f"/v1/streams/{name}/labels"])
+    with gate.slot(
+        f"{name} labels",
+        limit=bounds.max_in_flight,
+        byte_limit=bounds.max_in_flight_bytes,
+        size=size,
+    ):
         body = await request.body()  # size-limited by body_limits()
 
         def work() -> LabelsOut:

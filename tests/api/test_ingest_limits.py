@@ -73,15 +73,15 @@ async def test_a_retried_batch_is_stored_once(http: httpx.AsyncClient, store: St
 
 
 async def test_concurrent_retries_store_once(http: httpx.AsyncClient, store: Store) -> None:
-    """Four at once (the default bound in flight): one is stored, three replay it."""
+    """Six at once: one is stored, five replay it."""
     body = json.dumps(records(50)).encode()
     headers = {**JSON, "Idempotency-Key": "concurrent-1"}
     answers = await asyncio.gather(
-        *(http.post(URL, content=body, headers=headers) for _ in range(4))
+        *(http.post(URL, content=body, headers=headers) for _ in range(6))
     )
     assert {a.status_code for a in answers} == {201}
     assert len({a.json()["batch_id"] for a in answers}) == 1
-    assert sum(a.headers.get("idempotent-replayed") == "true" for a in answers) == 3
+    assert sum(a.headers.get("idempotent-replayed") == "true" for a in answers) == 5
     assert rows_stored(store) == 50
 
 
@@ -131,6 +131,40 @@ async def test_batches_in_flight_are_bounded(store: Store, make_stream_config: M
         assert (await first).status_code == 201
         assert (await http.post(URL, json=records(5), headers=AUTH)).status_code == 201
     assert gate.count("wine") == 0 and rows_stored(store) == 10
+
+
+async def test_body_bytes_in_flight_are_bounded(
+    store: Store, make_stream_config: MakeConfig
+) -> None:
+    """A chunked body reserves the whole body limit: with one in flight, a small batch
+    still fits the byte bound and passes, one that does not is 429."""
+    config = make_stream_config(
+        source={"kind": "ingest", "max_body_bytes": 50_000, "max_in_flight_bytes": 60_000}
+    )
+    app = app_for(store, config)
+    gate: InFlight = app.state.ingest_in_flight
+    release = asyncio.Event()
+    body = json.dumps(records(5)).encode()
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield body[:10]
+        await release.wait()
+        yield body[10:]
+
+    async with client(app) as http:
+        first = asyncio.create_task(http.post(URL, content=slow(), headers=JSON))
+
+        async def in_flight() -> bool:
+            return gate.count("wine") == 1
+
+        await until(in_flight, timeout=10, what="the chunked batch to be in flight")
+        small = await http.post(URL, json=records(5), headers=AUTH)  # ~500 bytes
+        large = await http.post(URL, json=records(200), headers=AUTH)  # ~20 KB
+        release.set()
+        assert (await first).status_code == 201
+    assert small.status_code == 201, small.text
+    assert large.status_code == 429 and "50000 body bytes" in large.json()["detail"]
+    assert rows_stored(store) == 10
 
 
 async def test_a_locked_store_is_503_with_retry_after(
