@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 
 from monitor.errors import StoreBusy, StoreError
 from monitor.store.tables import ingest_keys, stream_batches
@@ -96,15 +96,16 @@ def append(connection: Connection, batch: PendingBatch, *, key_ttl: timedelta) -
             return previous
     first_row = _next_row(connection, batch.stream)
     result = connection.execute(
-        insert(stream_batches).values(
-            stream=batch.stream,
-            received_at=batch.received_at,
-            first_ts=batch.first_ts,
-            last_ts=batch.last_ts,
-            first_row=first_row,
-            n_rows=batch.n_rows,
-            payload=batch.payload,
-        )
+        _INSERT_BATCH,
+        {
+            "stream": batch.stream,
+            "received_at": batch.received_at,
+            "first_ts": batch.first_ts,
+            "last_ts": batch.last_ts,
+            "first_row": first_row,
+            "n_rows": batch.n_rows,
+            "payload": batch.payload,
+        },
     )
     batch_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
     if not isinstance(batch_id, int):
@@ -124,15 +125,20 @@ def append(connection: Connection, batch: PendingBatch, *, key_ttl: timedelta) -
     return Appended(batch_id, first_row, batch.n_rows)
 
 
+# Built once: constructing a statement costs more than running it on a small batch.
+_INSERT_BATCH = insert(stream_batches)
+_LAST_BATCH = (
+    select(stream_batches.c.first_row, stream_batches.c.n_rows)
+    .where(stream_batches.c.stream == bindparam("stream"))
+    .order_by(stream_batches.c.first_row.desc())
+    .limit(1)
+)
+
+
 def _next_row(connection: Connection, stream: str) -> int:
     """The row number after the stream's last batch: one seek on the unique (stream,
     first_row) index, where ``max(first_row + n_rows)`` would read every batch."""
-    last = connection.execute(
-        select(stream_batches.c.first_row, stream_batches.c.n_rows)
-        .where(stream_batches.c.stream == stream)
-        .order_by(stream_batches.c.first_row.desc())
-        .limit(1)
-    ).one_or_none()
+    last = connection.execute(_LAST_BATCH, {"stream": stream}).one_or_none()
     return 0 if last is None else int(last.first_row + last.n_rows)
 
 

@@ -40,6 +40,9 @@ BodyFormat = Literal["json", "ndjson", "csv", "parquet"]
 Problem = tuple[int | None, str | None, str]
 _MISSING = object()
 _IPC_OPTIONS = pa_ipc.IpcWriteOptions(compression="zstd")
+_IPC_PLAIN = pa_ipc.IpcWriteOptions()
+COMPRESS_FROM = 64 * 1024
+"""Tables of at least this many bytes are stored zstd-compressed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,9 +337,12 @@ def parse_labels(stream: StreamConfig, body: bytes) -> list[tuple[str, str | Non
 
 
 def encode(table: pa.Table) -> bytes:
-    """The table as compressed Arrow IPC stream bytes."""
+    """The table as Arrow IPC stream bytes, zstd-compressed unless it is under
+    ``COMPRESS_FROM`` bytes: a small batch's buffers shrink by about a tenth, for more
+    CPU than the rest of storing it. ``decode`` reads either."""
+    options = _IPC_OPTIONS if table.nbytes >= COMPRESS_FROM else _IPC_PLAIN
     sink = io.BytesIO()
-    with pa_ipc.new_stream(sink, table.schema, options=_IPC_OPTIONS) as writer:
+    with pa_ipc.new_stream(sink, table.schema, options=options) as writer:
         writer.write_table(table)
     return sink.getvalue()
 
