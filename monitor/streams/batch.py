@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import math
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -386,6 +387,13 @@ def _columns_of_records(
     required = [stream.timestamp, *(n for n, _ in stream.monitored_columns())]
     # Fast path: most batches carry exactly the same keys in every record.
     full, minimal = allowed, set(required)
+    if all(type(r) is dict and r.keys() == full for r in records):
+        # Transposed in C: one tuple per record, then one per column.
+        names = sorted(allowed)
+        if len(names) == 1:
+            return {names[0]: [r[names[0]] for r in records]}
+        columns = zip(*map(operator.itemgetter(*names), records), strict=True)
+        return dict(zip(names, map(list, columns), strict=True))
     if all(type(r) is dict and (r.keys() == full or r.keys() == minimal) for r in records):
         return {name: [r.get(name) for r in records] for name in allowed}
     for row, record in enumerate(records, start=offset):
