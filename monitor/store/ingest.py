@@ -238,14 +238,17 @@ class IngestWriter:
             return self._retrying(write)
 
     def _run(self, group: Sequence[_Job]) -> None:
+        """Store ``group`` in one transaction and give every job its outcome; no job of
+        it may be left without one, or its thread would wait for it forever."""
         batches = [job.batch for job in group]
         try:
             results = self._retrying(
                 lambda: self._store.append_pending(batches, key_ttl=self._key_ttl)
             )
-        except StoreError as exc:
-            if len(group) == 1:
-                group[0].error = exc
+        except Exception as exc:  # handed to the jobs' own threads, which raise it
+            if len(group) == 1 or isinstance(exc, StoreBusy):
+                for job in group:
+                    job.error = exc
                 return
             # One batch spoils the group's transaction: store each alone to find it.
             for job in group:

@@ -14,7 +14,7 @@ import pytest
 
 from monitor.errors import StoreBusy
 from monitor.store import Store
-from monitor.store.ingest import IngestWriter, KeyReused, PendingBatch, count_keys
+from monitor.store.ingest import IngestWriter, KeyReused, PendingBatch, _Job, count_keys
 from tests.store.conftest import T0
 
 TTL = timedelta(hours=24)
@@ -105,3 +105,16 @@ def test_a_held_sqlite_lock_is_store_busy_then_clears(tmp_path: Path) -> None:
     finally:
         holder.close()
         store.close()
+
+
+def test_a_bad_batch_in_a_group_fails_alone(sqlite_store: Store) -> None:
+    """A group holding a batch the store refuses (here: naive times) is stored batch by
+    batch, so only that batch fails and every other caller gets its answer."""
+    writer = IngestWriter(sqlite_store)
+    good = batch(key="good")
+    bad = PendingBatch("s", T0.replace(tzinfo=None), T0, T0, 1, b"x")
+    jobs = [_Job(good), _Job(bad), _Job(batch())]
+    writer._run(jobs)
+    assert jobs[0].result is not None and jobs[2].result is not None
+    assert isinstance(jobs[1].error, ValueError)
+    assert len(sqlite_store.batches_for_rows("s", 0, 100)) == 2
