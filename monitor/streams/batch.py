@@ -374,10 +374,15 @@ def _refuse_constant(name: str) -> float:
 def _read_table(body: bytes, fmt: BodyFormat) -> pa.Table:
     try:
         if fmt == "csv":
-            return pa_csv.read_csv(pa.BufferReader(body))
-        return pa_parquet.read_table(pa.BufferReader(body))
+            table = pa_csv.read_csv(pa.BufferReader(body))
+        else:
+            table = pa_parquet.read_table(pa.BufferReader(body))
+        table.column_names  # noqa: B018 -- decoded lazily; a non-UTF-8 name fails here
+    except UnicodeDecodeError:
+        raise BatchError([(None, None, f"a {fmt} column name is not UTF-8")]) from None
     except (pa.ArrowException, OSError) as exc:
         raise BatchError([(None, None, f"not a readable {fmt} file: {exc}")]) from None
+    return table
 
 
 def _columns_of_records(

@@ -145,3 +145,8 @@ def test_a_bad_value_mid_array_is_named_by_row(stream: StreamConfig) -> None:
         with pytest.raises(BatchError) as caught:
             fed(stream, body, "json", size)
         assert caught.value.problems[0][:2] == (3, None)
+
+
+def test_a_csv_header_that_is_not_utf8_is_a_batch_error(stream: StreamConfig) -> None:
+    with pytest.raises(BatchError, match="column name is not UTF-8"):
+        parse_batch(stream, b"ts,\xb1lcohol\n2024-05-01T12:00:00Z,1\n", "csv")
