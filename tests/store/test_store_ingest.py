@@ -11,9 +11,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
+from sqlalchemy import inspect
 
 from monitor.errors import StoreBusy
-from monitor.store import Store
+from monitor.store import Store, migrate
 from monitor.store.ingest import IngestWriter, KeyReused, PendingBatch, _Job, count_keys
 from tests.store.conftest import T0
 
@@ -118,3 +120,19 @@ def test_a_bad_batch_in_a_group_fails_alone(sqlite_store: Store) -> None:
     assert jobs[0].result is not None and jobs[2].result is not None
     assert isinstance(jobs[1].error, ValueError)
     assert len(sqlite_store.batches_for_rows("s", 0, 100)) == 2
+
+
+def test_migration_0011_adds_ingest_keys_and_downgrades(bare_store: Store) -> None:
+    """From 0007 with a batch stored, up to head and back: the batch stays, the key
+    table comes and goes."""
+    migrate.upgrade(bare_store.engine, "0007")
+    bare_store.append_batch("s", received_at=T0, first_ts=T0, last_ts=T0, n_rows=2, payload=b"x")
+    assert "ingest_keys" not in inspect(bare_store.engine).get_table_names()
+    bare_store.upgrade()
+    assert "ingest_keys" in inspect(bare_store.engine).get_table_names()
+    (appended,) = bare_store.append_pending([batch(key="k")], key_ttl=TTL)
+    assert appended.first_row == 2
+    with bare_store.engine.begin() as connection:
+        command.downgrade(migrate.alembic_config(connection), "0007")
+    assert "ingest_keys" not in inspect(bare_store.engine).get_table_names()
+    assert len(bare_store.batches_for_rows("s", 0, 100)) == 2
