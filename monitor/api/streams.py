@@ -4,6 +4,7 @@ reports by id, with their optional HTML rendering."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -99,6 +100,7 @@ _BUSY: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/v1/streams/{name}/records",
     status_code=status.HTTP_201_CREATED,
+    response_model=IngestOut,
     responses={
         400: {"description": "A malformed Idempotency-Key"},
         401: {"description": "No or unknown token"},
@@ -154,28 +156,11 @@ async def ingest(
         name, limit=source.max_in_flight, byte_limit=source.max_in_flight_bytes, size=size
     ):
         parser = BatchParser(stream, fmt)
-
-        def work(rest: bytes) -> Appended:
-            parser.feed(rest)
-            batch = parser.finish()
-            if batch.n_rows > source.max_batch_rows:
-                raise _TooLarge(f"{batch.n_rows} rows; at most {source.max_batch_rows} per batch")
-            pending = PendingBatch(
-                name,
-                received_at=datetime.now(UTC),
-                first_ts=batch.first_ts,
-                last_ts=batch.last_ts,
-                n_rows=batch.n_rows,
-                payload=encode(batch.table),
-                key=key,
-                fingerprint=parser.digest.hexdigest(),
-            )
-            del batch  # the encoded payload is all that is kept
-            return writer.append(pending)
-
         try:
             rest = await feed(request, parser)  # at most max_body_bytes: see body_limits()
-            appended = await anyio.to_thread.run_sync(work, rest)
+            appended = await anyio.to_thread.run_sync(
+                _finish_and_store, parser, rest, source, _Target(name, key), writer
+            )
         except BatchError as exc:
             return JSONResponse(status_code=422, content=_batch_problems(exc))
         except KeyReused as exc:
@@ -194,6 +179,41 @@ async def ingest(
     return JSONResponse(answer.model_dump(), status_code=201, headers=headers)
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """The stream a batch goes to and its idempotency key."""
+
+    stream: str
+    key: str | None
+
+
+def _finish_and_store(
+    parser: BatchParser,
+    rest: bytes,
+    source: IngestSourceConfig,
+    where: _Target,
+    writer: IngestWriter,
+) -> Appended:
+    """The last piece of the body, the checks, the encoding and the write: one worker
+    thread hop for a small batch."""
+    parser.feed(rest)
+    batch = parser.finish()
+    if batch.n_rows > source.max_batch_rows:
+        raise _TooLarge(f"{batch.n_rows} rows; at most {source.max_batch_rows} per batch")
+    pending = PendingBatch(
+        where.stream,
+        received_at=datetime.now(UTC),
+        first_ts=batch.first_ts,
+        last_ts=batch.last_ts,
+        n_rows=batch.n_rows,
+        payload=encode(batch.table),
+        key=where.key,
+        fingerprint=parser.digest.hexdigest(),
+    )
+    del batch  # the encoded payload is all that is kept
+    return writer.append(pending)
+
+
 def _busy() -> HTTPException:
     return HTTPException(
         status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -210,6 +230,7 @@ class LabelsOut(BaseModel):
 @router.post(
     "/v1/streams/{name}/labels",
     status_code=status.HTTP_201_CREATED,
+    response_model=LabelsOut,
     responses={
         401: {"description": "No or unknown token"},
         403: {"description": "The token lacks the write scope"},

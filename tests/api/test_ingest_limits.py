@@ -228,6 +228,8 @@ async def test_openapi_declares_the_ingest_bodies(http: httpx.AsyncClient) -> No
         "application/vnd.apache.parquet",
     }
     assert {"400", "413", "422", "429", "503"} <= set(records_post["responses"])
+    created = records_post["responses"]["201"]["content"]["application/json"]["schema"]
+    assert created == {"$ref": "#/components/schemas/IngestOut"}
     assert "Retry-After" in records_post["responses"]["429"]["headers"]
     assert any(p["name"] == "Idempotency-Key" for p in records_post["parameters"])
     labels_post = paths["/v1/streams/{name}/labels"]["post"]
