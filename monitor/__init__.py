@@ -17,6 +17,7 @@ from monitor.errors import (
     MonitorError,
     SourceError,
     StartupError,
+    StoreBusy,
     StoreError,
     StoreUnavailable,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "MonitorError",
     "SourceError",
     "StartupError",
+    "StoreBusy",
     "StoreError",
     "StoreUnavailable",
     "__version__",

@@ -6,6 +6,7 @@
     ├── AdapterError       one request to a model endpoint failed; carries an error kind
     ├── StoreError         the store refused an operation (unknown run, wrong state, unreachable)
     │   └── StoreUnavailable   the store could not be reached, or lost the connection: retry
+    │       └── StoreBusy  the database stayed locked by other writers; retry later
     ├── BatchError         an ingest batch does not fit its stream's schema; lists rows and columns
     ├── SourceError        a stream's reference or current data cannot be read
     └── StartupError       the daemon could not start (port in use, store unreachable)
@@ -57,6 +58,11 @@ class StoreError(MonitorError):
 class StoreUnavailable(StoreError):
     """The store could not be reached or dropped the connection (refused, reset, locked):
     the operation may succeed if tried again, unlike a refusal of the request itself."""
+
+
+class StoreBusy(StoreUnavailable):
+    """The database stayed locked by other writers past every retry: nothing was
+    written, and the same call may be made again later."""
 
 
 class BatchError(MonitorError):

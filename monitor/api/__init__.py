@@ -28,6 +28,7 @@ from monitor.api import suites as suite_routes
 from monitor.api.auth import read_access
 from monitor.api.endpoints import EndpointGuard
 from monitor.api.guard import ResponseGuard, method_not_allowed
+from monitor.api.ingest import InFlight
 from monitor.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from monitor.api.problems import body_problems, validation_problems
 from monitor.api.requests import Submit
@@ -35,6 +36,7 @@ from monitor.config import AnyModelConfig, SuiteConfig
 from monitor.config.server import TokenConfig
 from monitor.config.streams import StreamConfig
 from monitor.store import Store
+from monitor.store.ingest import IngestWriter
 
 
 def create_app(
@@ -66,6 +68,8 @@ def create_app(
     app.state.models = {model.name: model for model in models}
     app.state.endpoint_guard = EndpointGuard(allowed_endpoint_prefixes)
     app.state.submit = submit
+    app.state.ingest_writer = IngestWriter(store)
+    app.state.ingest_in_flight = InFlight()
     app.add_middleware(
         BodyLimit, default=max_body_bytes, per_path=stream_routes.body_limits(streams)
     )

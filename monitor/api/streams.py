@@ -4,6 +4,7 @@ reports by id, with their optional HTML rendering."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -13,12 +14,14 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
 from monitor.api.auth import require_scope
+from monitor.api.ingest import RETRY_AFTER_S, InFlight, feed, idempotency_key, reserved_size
 from monitor.api.params import Before, RowId
 from monitor.config.streams import IngestSourceConfig, StreamConfig
-from monitor.errors import BatchError
+from monitor.errors import BatchError, StoreBusy
 from monitor.records import DriftReport
 from monitor.store import Store
-from monitor.streams.batch import body_format, encode, parse_batch, parse_labels
+from monitor.store.ingest import Appended, IngestWriter, KeyReused, PendingBatch
+from monitor.streams.batch import BatchParser, body_format, encode, parse_labels
 from monitor.streams.html import CONTENT_SECURITY_POLICY
 
 router = APIRouter(tags=["streams"])
@@ -82,24 +85,57 @@ def _stream(request: Request, name: str) -> StreamConfig:
     return stream
 
 
+_INGEST_MEDIA = {
+    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+    "application/x-ndjson": {"schema": {"type": "string", "description": "one object a line"}},
+    "text/csv": {"schema": {"type": "string", "description": "a header row, then records"}},
+    "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+_BUSY: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many batches of this stream in flight", "headers": _RETRY_AFTER},
+    503: {"description": "The store stayed locked; nothing was stored", "headers": _RETRY_AFTER},
+}
+
+
 @router.post(
     "/v1/streams/{name}/records",
     status_code=status.HTTP_201_CREATED,
+    response_model=IngestOut,
     responses={
+        400: {"description": "A malformed Idempotency-Key"},
         401: {"description": "No or unknown token"},
         403: {"description": "The token lacks the write scope"},
         404: {"description": "No such stream"},
         409: {"description": "The stream does not take ingested records"},
         413: {"description": "The body or the batch is too large"},
         415: {"description": "Unsupported content type"},
-        422: {"description": "The batch does not fit the schema; nothing was stored"},
+        422: {
+            "description": "The batch does not fit the schema, or its Idempotency-Key was "
+            "used for another batch; nothing was stored"
+        },
+        **_BUSY,
+    },
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "A retry with the same key and body is stored once and "
+                "answered as the first time (for 24 hours)",
+                "schema": {"type": "string", "maxLength": 202},
+            }
+        ],
+        "requestBody": {"required": True, "content": _INGEST_MEDIA},
     },
 )
 async def ingest(
     request: Request, name: str, _token: Annotated[str, Depends(require_scope("write"))]
 ) -> Any:
     """Append a batch of records: a JSON array, NDJSON, CSV or Parquet body. The batch
-    is validated whole; a bad one is refused with the first offending rows and columns."""
+    is validated whole; a bad one is refused with the first offending rows and columns.
+    With an ``Idempotency-Key`` a retried batch is stored once."""
     stream = _stream(request, name)
     source = stream.source
     if not isinstance(source, IngestSourceConfig):
@@ -113,29 +149,78 @@ async def ingest(
             detail="send application/json, application/x-ndjson, text/csv or "
             "application/vnd.apache.parquet",
         )
-    body = await request.body()  # at most max_body_bytes: see body_limits()
-    store = _store(request)
+    key = idempotency_key(request)
+    writer: IngestWriter = request.app.state.ingest_writer
+    gate: InFlight = request.app.state.ingest_in_flight
+    size = reserved_size(request, source.max_body_bytes)
+    with gate.slot(
+        name, limit=source.max_in_flight, byte_limit=source.max_in_flight_bytes, size=size
+    ):
+        parser = BatchParser(stream, fmt)
+        try:
+            rest = await feed(request, parser)  # at most max_body_bytes: see body_limits()
+            appended = await anyio.to_thread.run_sync(
+                _finish_and_store, parser, rest, source, _Target(name, key), writer
+            )
+        except BatchError as exc:
+            return JSONResponse(status_code=422, content=_batch_problems(exc))
+        except KeyReused as exc:
+            raise HTTPException(422, detail=str(exc)) from None
+        except StoreBusy:
+            raise _busy() from None
+        except _TooLarge as exc:
+            raise HTTPException(413, detail=str(exc)) from None
+    answer = IngestOut(
+        stream=name,
+        accepted=appended.n_rows,
+        batch_id=appended.batch_id,
+        first_row=appended.first_row,
+    )
+    headers = {"Idempotent-Replayed": "true"} if appended.replayed else None
+    return JSONResponse(answer.model_dump(), status_code=201, headers=headers)
 
-    def work() -> IngestOut:
-        batch = parse_batch(stream, body, fmt)
-        if batch.n_rows > source.max_batch_rows:
-            raise _TooLarge(f"{batch.n_rows} rows; at most {source.max_batch_rows} per batch")
-        batch_id, first_row = store.append_batch(
-            name,
-            received_at=datetime.now(UTC),
-            first_ts=batch.first_ts,
-            last_ts=batch.last_ts,
-            n_rows=batch.n_rows,
-            payload=encode(batch.table),
-        )
-        return IngestOut(stream=name, accepted=batch.n_rows, batch_id=batch_id, first_row=first_row)
 
-    try:
-        return await anyio.to_thread.run_sync(work)
-    except BatchError as exc:
-        return JSONResponse(status_code=422, content=_batch_problems(exc))
-    except _TooLarge as exc:
-        raise HTTPException(413, detail=str(exc)) from None
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """The stream a batch goes to and its idempotency key."""
+
+    stream: str
+    key: str | None
+
+
+def _finish_and_store(
+    parser: BatchParser,
+    rest: bytes,
+    source: IngestSourceConfig,
+    where: _Target,
+    writer: IngestWriter,
+) -> Appended:
+    """The last piece of the body, the checks, the encoding and the write: one worker
+    thread hop for a small batch."""
+    parser.feed(rest)
+    batch = parser.finish()
+    if batch.n_rows > source.max_batch_rows:
+        raise _TooLarge(f"{batch.n_rows} rows; at most {source.max_batch_rows} per batch")
+    pending = PendingBatch(
+        where.stream,
+        received_at=datetime.now(UTC),
+        first_ts=batch.first_ts,
+        last_ts=batch.last_ts,
+        n_rows=batch.n_rows,
+        payload=encode(batch.table),
+        key=where.key,
+        fingerprint=parser.digest.hexdigest(),
+    )
+    del batch  # the encoded payload is all that is kept
+    return writer.append(pending)
+
+
+def _busy() -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        detail="the store is locked by other writers; nothing was stored, retry later",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
 
 
 class LabelsOut(BaseModel):
@@ -146,6 +231,7 @@ class LabelsOut(BaseModel):
 @router.post(
     "/v1/streams/{name}/labels",
     status_code=status.HTTP_201_CREATED,
+    response_model=LabelsOut,
     responses={
         401: {"description": "No or unknown token"},
         403: {"description": "The token lacks the write scope"},
@@ -153,6 +239,20 @@ class LabelsOut(BaseModel):
         409: {"description": "The stream has no label column"},
         413: {"description": "The body is too large"},
         422: {"description": "A label does not fit; nothing was stored"},
+        **_BUSY,
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "array",
+                        "items": {"type": "object", "description": "{record_id: label}"},
+                    }
+                }
+            },
+        }
     },
 )
 async def ingest_labels(
@@ -163,18 +263,32 @@ async def ingest_labels(
     stream = _stream(request, name)
     if stream.label is None or stream.record_id is None:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"stream {name!r} has no label")
-    body = await request.body()  # size-limited by body_limits()
+    source = stream.source
+    # Labels of a stream read from files or SQL get the ingest defaults.
+    bounds = source if isinstance(source, IngestSourceConfig) else IngestSourceConfig()
+    writer: IngestWriter = request.app.state.ingest_writer
+    gate: InFlight = request.app.state.ingest_in_flight
     store = _store(request)
+    size = reserved_size(request, body_limits([stream])[f"/v1/streams/{name}/labels"])
+    with gate.slot(
+        f"{name} labels",
+        limit=bounds.max_in_flight,
+        byte_limit=bounds.max_in_flight_bytes,
+        size=size,
+    ):
+        body = await request.body()  # size-limited by body_limits()
 
-    def work() -> LabelsOut:
-        labels = parse_labels(stream, body)
-        store.upsert_labels(name, labels, at=datetime.now(UTC))
-        return LabelsOut(stream=name, accepted=len(labels))
+        def work() -> LabelsOut:
+            labels = parse_labels(stream, body)
+            writer.write(lambda: store.upsert_labels(name, labels, at=datetime.now(UTC)))
+            return LabelsOut(stream=name, accepted=len(labels))
 
-    try:
-        return await anyio.to_thread.run_sync(work)
-    except BatchError as exc:
-        return JSONResponse(status_code=422, content=_batch_problems(exc))
+        try:
+            return await anyio.to_thread.run_sync(work)
+        except BatchError as exc:
+            return JSONResponse(status_code=422, content=_batch_problems(exc))
+        except StoreBusy:
+            raise _busy() from None
 
 
 class _TooLarge(Exception):

@@ -105,6 +105,13 @@ class IngestSourceConfig(Section):
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     max_batch_rows: int = Field(500_000, ge=1)
     retention: Duration = timedelta(days=30)
+    max_in_flight: int = Field(16, ge=1, le=1024)
+    """Batches of this stream parsed or stored at once; one more is answered 429 with
+    ``Retry-After``."""
+    max_in_flight_bytes: int = Field(128 * 1024 * 1024, ge=1024)
+    """Body bytes of this stream's batches in flight (each reserves its
+    ``Content-Length``, a chunked one ``max_body_bytes``); past it, 429. A batch holds
+    at most about twice its body, so this bounds ingest memory to about twice it."""
 
 
 class FilesSourceConfig(Section):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -33,7 +33,7 @@ from sqlalchemy.exc import (
 
 from monitor.alerts.engine import AlertState, Phase, Transition
 from monitor.alerts.records import HistoryEntry, OutboxMessage, OutboxStats, OutboxStatus, Silence
-from monitor.errors import StoreError, StoreUnavailable
+from monitor.errors import StoreBusy, StoreError, StoreUnavailable
 from monitor.records import (
     Baseline,
     CaseChange,
@@ -57,7 +57,7 @@ from monitor.records import (
     StreamExtent,
     Verdict,
 )
-from monitor.store import alerts, drift, migrate, reads, requests, verdicts, writes
+from monitor.store import alerts, drift, ingest, migrate, reads, requests, verdicts, writes
 from monitor.store.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
     create_store_engine,
@@ -417,6 +417,23 @@ class Store:
                 n_rows=n_rows,
                 payload=payload,
             )
+
+    def append_pending(
+        self, batches: Sequence[ingest.PendingBatch], *, key_ttl: timedelta
+    ) -> list[ingest.Appended]:
+        """Store validated batches in one transaction, each after its stream's last row,
+        answering a batch whose idempotency key is known from that key instead (see
+        ``monitor.store.ingest``). Raises ``KeyReused`` for a key used for another body
+        and ``StoreBusy`` while SQLite stays locked; either way nothing is stored."""
+        for batch in batches:
+            if batch.n_rows < 1:
+                raise ValueError(f"n_rows must be positive, got: {batch.n_rows}")
+            for name in ("received_at", "first_ts", "last_ts"):
+                ensure_utc(getattr(batch, name), name=name)
+            if batch.last_ts < batch.first_ts:
+                raise ValueError(f"last_ts {batch.last_ts} is before first_ts {batch.first_ts}")
+        with self._writing(f"appending {len(batches)} batch(es)") as connection:
+            return [ingest.append(connection, b, key_ttl=key_ttl) for b in batches]
 
     def delete_batches_before(self, stream: str, before: datetime) -> int:
         """Drop batches of ``stream`` received before ``before`` (retention)."""
@@ -808,8 +825,11 @@ class Store:
             raise self._error(action, exc) from exc
 
     def _error(self, action: str, exc: SQLAlchemyError) -> StoreError:
+        message = f"{action}: {describe_error(exc, self._engine.url)}"
+        if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
+            return StoreBusy(message)  # SQLite's lock outlasted the busy timeout
         kind = StoreUnavailable if unreachable(exc) else StoreError
-        return kind(f"{action}: {describe_error(exc, self._engine.url)}")
+        return kind(message)
 
 
 _SQLITE_TRANSIENT = ("locked", "busy", "unable to open", "disk i/o")

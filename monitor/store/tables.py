@@ -41,6 +41,7 @@ __all__ = [
     "case_results",
     "drift_profiles",
     "drift_reports",
+    "ingest_keys",
     "metadata",
     "models",
     "run_metrics",
@@ -416,3 +417,19 @@ stream_labels = Table(
 )
 """True labels that arrive after their records, joined to them by record id when a window
 is judged. A label sent again for the same record replaces the old one."""
+
+ingest_keys = Table(
+    "ingest_keys",
+    metadata,
+    Column("stream", String(NAME), primary_key=True),
+    Column("key", String(NAME), primary_key=True),
+    Column("fingerprint", String(HASH), nullable=False),
+    Column("batch_id", Integer, nullable=False),
+    Column("first_row", Integer, nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_ingest_keys_stream_created_at", "stream", "created_at"),
+)
+"""The ``Idempotency-Key`` of each keyed ingest batch with the answer it got: a retry with
+the same key and body is answered from here, not stored again. No foreign key to the
+batch: retention may drop the batch while its key still guards against a late retry."""
