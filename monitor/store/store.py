@@ -28,6 +28,7 @@ from sqlalchemy.exc import (
     IntegrityError,
     InterfaceError,
     OperationalError,
+    PendingRollbackError,
     SQLAlchemyError,
 )
 
@@ -839,7 +840,9 @@ def unreachable(exc: SQLAlchemyError) -> bool:
     """Whether ``exc`` says the database could not be reached or dropped the connection
     (or, on SQLite, was locked or unreadable for a moment), rather than refused what was
     asked: only then may the same operation succeed when tried again."""
-    if isinstance(exc, DisconnectionError):
+    if isinstance(exc, DisconnectionError | PendingRollbackError):
+        # PendingRollbackError: the connection dropped inside a transaction and SQLAlchemy
+        # refuses to reconnect on it until rolled back; the next transaction reconnects.
         return True
     if not isinstance(exc, DBAPIError):
         return False

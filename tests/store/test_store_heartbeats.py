@@ -154,3 +154,16 @@ def _sqlite_error(message: str) -> Exception:
     import sqlite3
 
     return sqlite3.OperationalError(message)
+
+
+def test_a_connection_dropped_inside_a_transaction_counts_as_unreachable() -> None:
+    """After a drop mid-transaction SQLAlchemy raises PendingRollbackError on the way out
+    (seen in CI when the store went away during alert evaluation): transient, like the drop."""
+    from sqlalchemy.exc import IntegrityError, PendingRollbackError
+
+    from monitor.store.store import unreachable
+
+    assert unreachable(
+        PendingRollbackError("Can't reconnect until invalid transaction is rolled back")
+    )
+    assert not unreachable(IntegrityError("INSERT", {}, Exception("duplicate key")))
