@@ -297,20 +297,13 @@ def redrive_dead(
     due now, with a fresh ``max_age``; record each in the alert history. A redriven row
     whose alert has a newer notification is superseded at the next claim, not sent.
     Raises ``LookupError`` (changing nothing) if one of ``ids`` is not a dead letter."""
-    rows = _dead(connection, ids=ids, sink=sink)
-    if rows:
-        connection.execute(
-            update(alert_outbox)
-            .where(alert_outbox.c.id.in_([r.id for r in rows]))
-            .values(
-                status=OutboxStatus.PENDING.value,
-                next_attempt_at=at,
-                retry_since=at,
-                claimed_until=None,
-            )
-        )
-        _record_action(connection, rows, "redriven", at=at, by=by, comment=comment)
-    return [_to_message(r) for r in rows]
+    values = {
+        "status": OutboxStatus.PENDING.value,
+        "next_attempt_at": at,
+        "retry_since": at,
+        "claimed_until": None,
+    }
+    return _act_on_dead(connection, "redriven", values, ids, sink, at, by, comment)
 
 
 def discard_dead(
@@ -324,14 +317,26 @@ def discard_dead(
 ) -> list[OutboxMessage]:
     """Give up on dead letters for good (status ``discarded``, kept for the record), and
     record each in the alert history."""
+    values = {"status": OutboxStatus.DISCARDED.value}
+    return _act_on_dead(connection, "discarded", values, ids, sink, at, by, comment)
+
+
+def _act_on_dead(
+    connection: Connection,
+    action: str,
+    values: dict[str, Any],
+    ids: Sequence[str] | None,
+    sink: str | None,
+    at: datetime,
+    by: str,
+    comment: str,
+) -> list[OutboxMessage]:
     rows = _dead(connection, ids=ids, sink=sink)
     if rows:
         connection.execute(
-            update(alert_outbox)
-            .where(alert_outbox.c.id.in_([r.id for r in rows]))
-            .values(status=OutboxStatus.DISCARDED.value)
+            update(alert_outbox).where(alert_outbox.c.id.in_([r.id for r in rows])).values(values)
         )
-        _record_action(connection, rows, "discarded", at=at, by=by, comment=comment)
+        _record_action(connection, rows, action, at=at, by=by, comment=comment)
     return [_to_message(r) for r in rows]
 
 
