@@ -12,10 +12,14 @@ entry to answer sent). The same ``--cases`` cases are then run by ``Runner.run``
   ROUGE-1/2/L/Lsum, BLEU, chrF),
 
 and the bench prints, per line, the run's stored p50/p95 latency, the server's own p50/p95
-over the same requests, their ratio, and the run's throughput. References and answers are
-``--words`` words long, so a case's ROUGE-L costs what a summary's does. Each line runs
-once on a few cases first (the scoring processes start then, as they would for a daemon's
-first run), then for real. Usage:
+over the same requests, their ratio, and the run's throughput. Two lines without the
+Runner send the same requests at the same concurrency from a bare loop, timing each
+request from send to body read: one on aiohttp's ``ClientSession``, one on httpx-aiohttp
+(the Runner's default client). They show what the client libraries and the event loop
+alone add to the server's latency, which no Runner built on them can remove. References
+and answers are ``--words`` words long, so a case's ROUGE-L costs what a summary's does.
+Each line runs once on a few cases first (the scoring processes start then, as they would
+for a daemon's first run), then for real. Usage:
 
     python bench/latency_vs_scoring.py --cases 1000 --concurrency 8 --latency 0.04
 """
@@ -34,7 +38,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
+from httpx_aiohttp import HttpxAiohttpClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -181,13 +187,61 @@ async def one_line(
     }
 
 
+BARE_LINES = ("bare aiohttp", "bare httpx-aiohttp")
+
+
+async def bare_line(url: str, kind: str, args: Any) -> dict[str, float]:
+    """The same requests as a run's, from a loop with no Runner: ``args.concurrency`` at a
+    time, each timed from send to its body read."""
+    latencies: list[float] = []
+    gate = asyncio.Semaphore(args.concurrency)
+    connector = aiohttp.TCPConnector(limit=args.concurrency)
+    session = aiohttp.ClientSession(connector=connector) if kind == "bare aiohttp" else None
+    client = HttpxAiohttpClient(timeout=60) if kind == "bare httpx-aiohttp" else None
+
+    async def one(x: int) -> None:
+        body = json.dumps({"x": str(x)}).encode()
+        headers = {"content-type": "application/json"}
+        async with gate:
+            started = time.perf_counter()
+            if session is not None:
+                async with session.post(f"{url}/predict", data=body, headers=headers) as answer:
+                    await answer.read()
+            else:
+                assert client is not None
+                (await client.post(f"{url}/predict", content=body, headers=headers)).json()
+            latencies.append(time.perf_counter() - started)
+
+    try:
+        await asyncio.gather(*(one(x) for x in range(min(args.cases, 4 * args.concurrency))))
+        await server_latencies(url)
+        latencies.clear()
+        started = time.perf_counter()
+        await asyncio.gather(*(one(x) for x in range(args.cases)))
+        elapsed = time.perf_counter() - started
+    finally:
+        if session is not None:
+            await session.close()
+        if client is not None:
+            await client.aclose()
+    served = await server_latencies(url)
+    return {
+        "p50": percentile(latencies, 0.5),
+        "p95": percentile(latencies, 0.95),
+        "server_p50": percentile(served, 0.5),
+        "server_p95": percentile(served, 0.95),
+        "throughput": args.cases / elapsed,
+        "wall": elapsed,
+    }
+
+
 async def main(args: argparse.Namespace) -> None:
     port = free_port()
     context = multiprocessing.get_context("spawn")
     server = context.Process(target=serve, args=(port, args.latency, args.words), daemon=True)
     server.start()
     url = f"http://127.0.0.1:{port}"
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in LINES}
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in (*BARE_LINES, *LINES)}
     try:
         await wait_listening(url)
         with tempfile.TemporaryDirectory() as tmp:
@@ -204,6 +258,8 @@ async def main(args: argparse.Namespace) -> None:
             runner = Runner(store)
             try:
                 for _ in range(args.rounds):
+                    for name in BARE_LINES:
+                        results[name].append(await bare_line(url, name, args))
                     for name, metrics in LINES.items():
                         line = await one_line(runner, store, url, dataset, metrics, args)
                         results[name].append(line)
@@ -233,6 +289,13 @@ def report(args: argparse.Namespace, results: dict[str, list[dict[str, float]]])
                 f" {line['p50'] / line['server_p50']:6.2f} {line['p95'] / line['server_p95']:6.2f}"
                 f" {line['throughput']:7.1f}"
             )
+    bare, cheap = results["bare httpx-aiohttp"], results["contains"]
+    for i, (a, b) in enumerate(zip(bare, cheap, strict=True)):
+        print(
+            f"round {i + 1}: contains run / bare httpx-aiohttp loop:"
+            f" p50 {b['p50'] / a['p50']:.2f}x,"
+            f" p95 {b['p95'] / a['p95']:.2f}x"
+        )
     cheap, heavy = results["contains"], results["every text metric"]
     for i, (a, b) in enumerate(zip(cheap, heavy, strict=True)):
         print(
