@@ -12,6 +12,7 @@ the server.
 
 from __future__ import annotations
 
+from monitor.gate.html import render_html
 from monitor.gate.remote import TOKEN_ENV, RemoteFailure, remote_report
 from monitor.gate.report import (
     EXIT_INFRASTRUCTURE,
@@ -53,6 +54,7 @@ __all__ = [
     "RemoteFailure",
     "remote_report",
     "render_failure_markdown",
+    "render_html",
     "render_json",
     "render_junit",
     "render_markdown",
