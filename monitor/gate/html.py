@@ -44,7 +44,8 @@ body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:72em;color:#1f
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.5em}h3{font-size:1em;margin:.8em 0 .2em}
 table{border-collapse:collapse}td,th{padding:2px 10px;text-align:left;vertical-align:top;
 border-bottom:1px solid #d0d7de}th{font-weight:600}
-.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.nw{white-space:nowrap}.summary td,.summary th{border:0}
+.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.nw{white-space:nowrap}.summary td,.summary th{border:0}
 .outcome{font-weight:600}.regressed{color:#cf222e}.improved{color:#1a7f37}
 .inconclusive{color:#9a6700}.warning{border-left:6px solid #9a6700;padding-left:.6em}
 .axis{stroke:#8c959f}.zero{stroke:#57606a;stroke-dasharray:3 2}
