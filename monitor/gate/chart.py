@@ -63,7 +63,8 @@ class Bar:
     @property
     def tolerance_delta(self) -> float:
         """The tolerance as a change of the metric: ``-0.02`` when higher is better."""
-        return self.tolerance if self.direction == "lower" else -self.tolerance
+        # ``+ 0.0`` turns a zero tolerance's -0.0 into 0.0, which shows as +0, not -0.
+        return (self.tolerance if self.direction == "lower" else -self.tolerance) + 0.0
 
     def straddles(self) -> bool:
         """Whether the interval reaches across a tolerance line."""
@@ -98,7 +99,9 @@ def bar(m: MetricComparisonOut) -> Bar:
     half = reach * _PAD if reach > 0 and math.isfinite(reach) else 1.0
 
     def at(gain: float) -> float:
-        if not math.isfinite(gain):
+        if math.isnan(gain):
+            return 0.5  # not a number: drawn on "no change", the numbers say n/a
+        if math.isinf(gain):
             return 0.0 if gain < 0 else 1.0
         return min(max(0.5 + gain / (2 * half), 0.0), 1.0)
 

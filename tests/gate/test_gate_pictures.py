@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from markdown_it import MarkdownIt
 
+from monitor.gate import formatting as fmt
 from monitor.gate import render_html, render_markdown
 from monitor.gate.chart import CHART_ROWS, WIDTH, Bar, bar, chart_lines, direction, tolerance
 from monitor.gate.html import content_security_policy
@@ -58,19 +59,22 @@ def out(v: MetricVerdict) -> MetricComparisonOut:
     )
 
 
-def judged(base_pass: float, new_pass: float, n: int, *, lower_is_better: bool = False) -> Bar:
-    """A pass/fail metric judged on ``n`` paired cases whose pass rates move from
-    ``base_pass`` to ``new_pass`` (errors, when lower is better: the same cases flipped)."""
-    rng = np.random.default_rng(7)
-    base = (rng.random(n) < base_pass).astype(float)
+def judged(
+    base_pass: int, new_pass: int, n: int, *, swapped: int = 0, lower_is_better: bool = False
+) -> Bar:
+    """A pass/fail metric judged on ``n`` paired cases: ``base_pass`` pass in the baseline;
+    the new run moves the cases it must to get ``new_pass``, and ``swapped`` more each way
+    (noise that leaves the rate as it is). With ``lower_is_better`` the scores are
+    failures, an error rate, so a higher count is worse."""
+    base = np.zeros(n)
+    base[:base_pass] = 1.0
     new = base.copy()
-    flip = rng.permutation(n)
-    target = round(new_pass * n)
-    for i in flip:  # move single cases until the new rate is reached
-        if new.sum() == target:
-            break
-        if (new.sum() < target) == (new[i] == 0):
-            new[i] = 1 - new[i]
+    if new_pass < base_pass:
+        new[new_pass:base_pass] = 0.0
+    else:
+        new[base_pass:new_pass] = 1.0
+    new[:swapped] = 0.0
+    new[n - swapped :] = 1.0
     if lower_is_better:
         base, new = 1 - base, 1 - new
     ids = [f"c{i}" for i in range(n)]
@@ -86,7 +90,7 @@ def judged(base_pass: float, new_pass: float, n: int, *, lower_is_better: bool =
 
 
 def test_a_significant_drop_beyond_the_tolerance_sits_left_of_it() -> None:
-    b = judged(0.9, 0.7, 400)
+    b = judged(360, 280, 400)
     assert b.outcome == "regressed" and b.direction == "higher"
     (tol,) = b.tolerance_at
     assert b.delta_at < tol < 0.5
@@ -94,29 +98,35 @@ def test_a_significant_drop_beyond_the_tolerance_sits_left_of_it() -> None:
 
 
 def test_an_inconclusive_interval_reaches_across_the_tolerance_and_no_change() -> None:
-    b = judged(0.9, 0.85, 40)
+    b = judged(36, 34, 40)
     assert b.outcome == "inconclusive"
     assert b.straddles()
     assert b.lower_at < b.tolerance_at[0] < 0.5 < b.upper_at
 
 
 def test_a_pass_stays_clear_of_the_tolerance() -> None:
-    b = judged(0.9, 0.9, 400)
-    assert b.outcome == "pass"
+    b = judged(360, 360, 400, swapped=15)
+    assert b.outcome == "pass" and b.lower < 0 < b.upper
     assert not b.straddles() and b.lower_at > b.tolerance_at[0]
 
 
 def test_an_improvement_sits_right_of_no_change() -> None:
-    b = judged(0.7, 0.9, 400)
+    b = judged(280, 360, 400)
     assert b.outcome == "improved" and b.direction == "higher"
     assert b.delta_at > 0.5 and b.lower_at > 0.5
 
 
 def test_where_lower_is_better_the_axis_is_flipped_so_worse_stays_left() -> None:
-    b = judged(0.9, 0.7, 400, lower_is_better=True)  # the error rate rose
+    b = judged(360, 280, 400, lower_is_better=True)  # the error rate rose
     assert b.outcome == "regressed" and b.direction == "lower"
     assert b.delta > 0 and b.delta_at < b.tolerance_at[0] < 0.5
     assert b.tolerance_delta == pytest.approx(0.05)
+
+
+def test_an_improvement_where_lower_is_better_is_to_the_right_too() -> None:
+    b = judged(280, 360, 400, lower_is_better=True)  # the error rate fell
+    assert b.outcome == "improved" and b.direction == "lower"
+    assert b.delta < 0 and b.delta_at > 0.5 and b.tolerance_at[0] < 0.5
 
 
 def test_an_inconclusive_rows_tolerance_is_the_drop_that_matters() -> None:
@@ -346,3 +356,21 @@ def test_a_run_alone_still_gets_its_page() -> None:
     trends = svgs(page, "trend")
     # The run and its baseline are always there, even with no history.
     assert [t["data-points"] for t in trends] == ["2"]
+
+
+def test_numbers_that_are_not_finite_still_draw() -> None:
+    comparison = samples.comparison(
+        "m", "pass", delta=float("nan"), lower=float("-inf"), upper=float("nan")
+    )
+    row = MetricComparisonOut.model_validate(comparison, from_attributes=True)
+    b = bar(row)
+    assert (b.delta_at, b.lower_at) == (0.5, 0.0)
+    (line,) = chart_lines([row])[4:-2]
+    assert "n/a  [n/a, n/a]" in line
+
+
+def test_no_tolerance_reads_plus_zero() -> None:
+    comparison = samples.comparison("m", "regressed", margin=0.0, reason="dropped")
+    b = bar(MetricComparisonOut.model_validate(comparison, from_attributes=True))
+    assert b.tolerance_at == (0.5,)
+    assert fmt.signed(b.tolerance_delta) == "+0"
