@@ -52,6 +52,7 @@ border-bottom:1px solid #d0d7de}th{font-weight:600}
 .tolerance{stroke:#cf222e;stroke-width:3}.interval{stroke:#0969da;stroke-width:6}
 .delta{fill:#0550ae}.line{fill:none;stroke:#0969da;stroke-width:2}
 .band{fill:#0969da;fill-opacity:.15}.point{fill:#0969da}
+.other-dataset{fill:#fff;stroke:#0969da;stroke-width:2}
 .mark-baseline{fill:#8250df}.mark-current{fill:#cf222e}
 .label{font-size:11px;fill:#57606a}.notes{color:#57606a}.legend{font-size:12px}
 del{background:#ffebe9;color:#82071e}ins{background:#dafbe1;color:#116329;text-decoration:none}

@@ -35,7 +35,7 @@
 <polyline class="line" points="${t.line}"/>
 % endif
 % for p in t.points:
-<circle class="point" cx="${p.x}" cy="${p.y}" r="3"><title>run ${p.run_id}: ${fmt.num(p.value)}${(" [%s, %s]" % (fmt.num(p.lower), fmt.num(p.upper))) if p.lower is not None and p.upper is not None else ""}</title></circle>
+<circle class="${"point" if p.same_dataset else "point other-dataset"}" cx="${p.x}" cy="${p.y}" r="${3 if p.same_dataset else 4}"><title>run ${p.run_id}: ${fmt.num(p.value)}${(" [%s, %s]" % (fmt.num(p.lower), fmt.num(p.upper))) if p.lower is not None and p.upper is not None else ""}${"" if p.same_dataset else ", on another dataset"}</title></circle>
 % endfor
 % if t.baseline is not None:
 <rect class="mark-baseline" x="${"%.1f" % (t.baseline.x - 5)}" y="${"%.1f" % (t.baseline.y - 5)}" width="10" height="10"><title>baseline run ${t.baseline.run_id}: ${fmt.num(t.baseline.value)}</title></rect>
@@ -103,7 +103,7 @@ ${piece.text} \
 % endif
 <h2>Trends</h2>
 % if trends:
-<p class="legend">Each metric in the last ${max(len(t.points) for t in trends)} runs of ${run.suite} on ${run.model}, oldest first: the line is the value, the band its interval, the square the baseline run, the large dot this run.</p>
+<p class="legend">Each metric in the last ${max(len(t.points) for t in trends)} runs of ${run.suite} on ${run.model}, oldest first: the line is the value, the band its interval, the square the baseline run, the large dot this run; a hollow dot is a run on another dataset than this run's.</p>
 % for t in trends:
 <h3>${t.metric}</h3>
 ${trend_plot(t)}

@@ -1,7 +1,9 @@
 """Each metric's trend over the recent runs of a suite x model, placed for an SVG plot.
 
 A trend is the metric's value in each run, oldest first, with its confidence interval as
-a band when the runs carry one; the baseline run and the run being reported are marked.
+a band when the runs carry one; the baseline run and the run being reported are marked,
+and so is every run on another dataset than the reported run's (its value is not
+comparable one to one).
 Geometry only (pixel coordinates in a fixed box): the HTML report's template draws it,
 and every number shown comes from the stored runs. Pure: no I/O.
 """
@@ -31,6 +33,7 @@ class Point:
     y: float
     y_lower: float | None
     y_upper: float | None
+    same_dataset: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +63,15 @@ def trends(runs: Sequence[RunOut], *, baseline_run: int, current_run: int) -> li
 
 
 def _trend(name: str, runs: Sequence[RunOut], baseline_run: int, current_run: int) -> Trend:
+    dataset = next((r.dataset_sha256 for r in runs if r.id == current_run), None)
     values = []
     for i, run in enumerate(runs):
         found = next((m for m in run.metrics if m.name == name), None)
         if found is not None and math.isfinite(found.value):
-            values.append((i, run.id, found.value, _finite(found.lower), _finite(found.upper)))
-    seen = [v for _, _, value, lo, hi in values for v in (value, lo, hi) if v is not None]
+            same = dataset is None or run.dataset_sha256 == dataset
+            lo, hi = _finite(found.lower), _finite(found.upper)
+            values.append((i, run.id, found.value, lo, hi, same))
+    seen = [v for _, _, value, lo, hi, _ in values for v in (value, lo, hi) if v is not None]
     low, high = (min(seen), max(seen)) if seen else (0.0, 1.0)
     if not high > low:
         low, high = low - 0.5 * (abs(low) or 1.0), high + 0.5 * (abs(high) or 1.0)
@@ -85,8 +91,9 @@ def _trend(name: str, runs: Sequence[RunOut], baseline_run: int, current_run: in
             y=y(value),
             y_lower=None if lo is None else y(lo),
             y_upper=None if hi is None else y(hi),
+            same_dataset=same,
         )
-        for i, run_id, value, lo, hi in values
+        for i, run_id, value, lo, hi, same in values
     )
     return Trend(
         metric=name,

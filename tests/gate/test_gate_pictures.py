@@ -23,6 +23,7 @@ from monitor.gate import formatting as fmt
 from monitor.gate import render_html, render_markdown
 from monitor.gate.chart import CHART_ROWS, WIDTH, Bar, bar, chart_lines, direction, tolerance
 from monitor.gate.html import content_security_policy
+from monitor.gate.trend import trends
 from monitor.gate.worddiff import CONTEXT, WORD_LIMIT, markdown_diff, word_diff
 from monitor.records import CaseChange, MetricValue
 from monitor.verdicts.decide import Comparison, MetricVerdict, Policy, judge
@@ -374,3 +375,30 @@ def test_no_tolerance_reads_plus_zero() -> None:
     b = bar(MetricComparisonOut.model_validate(comparison, from_attributes=True))
     assert b.tolerance_at == (0.5,)
     assert fmt.signed(b.tolerance_delta) == "+0"
+
+
+def test_runs_on_another_dataset_are_marked_in_the_trend() -> None:
+    runs = history()
+    runs[0] = runs[0].model_copy(update={"dataset_sha256": samples.OTHER_DATASET})
+    (first, *rest) = trends(runs, baseline_run=12, current_run=42)[0].points
+    assert not first.same_dataset and all(p.same_dataset for p in rest)
+    page = render_html(samples.regressed(), runs)
+    circles = [dict(a) for tag, a in parse(page).tags if tag == "circle"]
+    assert sum(c.get("class") == "point other-dataset" for c in circles) == 2  # both metrics
+    assert "run 8: 0.82 [0.79, 0.85], on another dataset" in "".join(parse(page).text)
+
+
+def test_trend_points_follow_the_runs_in_order_higher_values_higher_up() -> None:
+    runs = history()
+    # A run without f1-score leaves f1-score a point short, not the x axis.
+    runs[2] = runs[2].model_copy(update={"metrics": runs[2].metrics[:1]})
+    exact, f1 = trends(list(reversed(runs)), baseline_run=12, current_run=42)
+    assert [p.run_id for p in exact.points] == [8, 10, 12, 20, 30, 42]
+    assert [p.run_id for p in f1.points] == [8, 10, 20, 30, 42]
+    xs = [p.x for p in exact.points]
+    assert xs == sorted(xs) and [p.x for p in f1.points] == xs[:2] + xs[3:]
+    ys = [p.y for p in exact.points]  # values fall run by run: y grows downwards
+    assert ys == sorted(ys)
+    assert exact.band and not f1.band  # only exact-match carries intervals
+    assert exact.baseline is not None and exact.baseline.run_id == 12
+    assert f1.baseline is None and f1.current is not None
