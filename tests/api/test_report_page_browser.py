@@ -11,9 +11,10 @@ The browser reaches nothing but loopback: every other host name resolves to noth
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -136,11 +137,14 @@ def chromium() -> str:
     return path
 
 
-def open_in_browser(binary: str, url: str, where: Path) -> subprocess.Popen[str]:
-    """Headless chromium dumping the DOM it built and taking a screenshot of ``url``; the
-    console goes to stderr. A profile of its own; no host but loopback resolves."""
+@contextlib.contextmanager
+def browser(binary: str, url: str, where: Path) -> Iterator[Callable[[], Seen]]:
+    """Headless chromium dumping the DOM it built and taking a screenshot of ``url`` (the
+    console goes to stderr), started at once so that two run side by side; yields a
+    function that waits for what it saw. A profile of its own; no host but loopback
+    resolves. Killed on the way out if it has not finished."""
     where.mkdir()
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [
             binary,
             "--headless",
@@ -166,11 +170,17 @@ def open_in_browser(binary: str, url: str, where: Path) -> subprocess.Popen[str]
         cwd=where,
     )
 
+    def seen() -> Seen:
+        dom, console = process.communicate(timeout=deadline(60))
+        assert process.returncode == 0, console[-2000:]
+        return Seen(dom, console, Image.open(where / "page.png").convert("RGB"))
 
-def seen(process: subprocess.Popen[str], where: Path) -> Seen:
-    dom, console = process.communicate(timeout=deadline(60))
-    assert process.returncode == 0, console[-2000:]
-    return Seen(dom, console, Image.open(where / "page.png").convert("RGB"))
+    try:
+        yield seen
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def pixels_near(image: Image.Image, colour: tuple[int, int, int]) -> int:
@@ -189,12 +199,11 @@ def test_the_report_page_in_a_headless_browser(daemon: tuple[str, int], tmp_path
     # The control: the same page with a style its policy does not admit.
     tampered = tmp_path / "tampered.html"
     tampered.write_text(served.text.replace("<style>", "<style>b{}", 1))
-    browsers = {
-        "page": open_in_browser(binary, page_url, tmp_path / "page"),
-        "control": open_in_browser(binary, tampered.as_uri(), tmp_path / "control"),
-    }
-    page = seen(browsers["page"], tmp_path / "page")
-    control = seen(browsers["control"], tmp_path / "control")
+    with (
+        browser(binary, page_url, tmp_path / "page") as page_browser,
+        browser(binary, tampered.as_uri(), tmp_path / "control") as control_browser,
+    ):
+        page, control = page_browser(), control_browser()
 
     dom = parse(page.dom)
     svgs = [dict(a) for tag, a in dom.tags if tag == "svg"]
