@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.api.auth import require_scope
 from monitor.api.bodies import body_schema, parse_json
 from monitor.api.params import MAX_ID, Before, FilterText, RowId, is_run_id, run_number
 from monitor.clock import utc_now
+from monitor.gate.html import CONTENT_SECURITY_POLICY, TREND_RUNS, render_html
 from monitor.gate.report import GateReport
 from monitor.records import RunStatus
 from monitor.store import Store
 from monitor.verdicts.service import Configured, VerdictError, find_baseline, judge_run
+from monitor.wire.runs import RunOut
 from monitor.wire.verdicts import BaselineOut, VerdictOut
 
 router = APIRouter(tags=["verdicts"])
+
+MAX_TREND_RUNS = 200
+BaselineChoice = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        pattern=r"^(?:[0-9]+|production)$",
+        description="A run id, or 'production'; default: the run's own baseline",
+    ),
+]
+# The report page carries model answers: under this policy nothing on it runs or loads.
+PAGE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 class PromoteIn(BaseModel):
@@ -146,19 +166,65 @@ async def run_verdict(request: Request, run_id: RowId) -> VerdictOut:
 async def run_report(
     request: Request,
     run_id: RowId,
-    baseline: Annotated[
-        str | None,
-        Query(
-            max_length=64,
-            pattern=r"^(?:[0-9]+|production)$",
-            description="A run id, or 'production'; default: the run's own baseline",
-        ),
-    ] = None,
+    baseline: BaselineChoice = None,
     allow_dataset_change: bool = False,
 ) -> GateReport:
     """The gate's report of a run: its verdict against ``baseline`` with both runs. The
     verdict the daemon stored is reused; otherwise it is computed now and stored (the same
     two runs always give the same verdict). This is what ``monitor gate --remote`` reads."""
+    build = _report_builder(request, run_id, baseline, allow_dataset_change)
+    return await anyio.to_thread.run_sync(build)
+
+
+@router.get(
+    "/v1/runs/{run_id}/report.html",
+    response_class=HTMLResponse,
+    responses={
+        200: {"content": {"text/html": {}}, "description": "The report page"},
+        404: {"description": "No such run"},
+        409: {
+            "description": "The run did not succeed, or it cannot be judged (no baseline, "
+            "a changed dataset): the detail says which"
+        },
+    },
+)
+async def run_report_html(
+    request: Request,
+    run_id: RowId,
+    baseline: BaselineChoice = None,
+    allow_dataset_change: bool = False,
+    trend_runs: Annotated[
+        int,
+        Query(ge=1, le=MAX_TREND_RUNS, description="How many recent runs the trends cover"),
+    ] = TREND_RUNS,
+) -> HTMLResponse:
+    """The same report as ``/report``, as a page with pictures: each comparison's change
+    against its tolerance, each metric's trend over the last ``trend_runs`` succeeded runs
+    of the suite x model (up to this run), and a word-level diff of the answers that
+    changed. Served under a policy that lets no script run and nothing load, so model
+    answers on it stay text."""
+    store = _store(request)
+    build = _report_builder(request, run_id, baseline, allow_dataset_change)
+
+    def page() -> str:
+        report = build()
+        history = store.list_runs(
+            suite=report.run.suite,
+            model=report.run.model,
+            status=RunStatus.SUCCEEDED,
+            limit=trend_runs,
+            before_id=report.run.id + 1,
+        )
+        return render_html(report, [RunOut.of(r) for r in history])
+
+    return HTMLResponse(await anyio.to_thread.run_sync(page), headers=PAGE_HEADERS)
+
+
+def _report_builder(
+    request: Request, run_id: int, baseline: str | None, allow_dataset_change: bool
+) -> Callable[[], GateReport]:
+    """A function (to run in a worker thread) that builds the gate's report of ``run_id``,
+    raising the HTTP error that says why it cannot."""
     number = None if baseline is None else run_number(baseline)
     if number is not None and not is_run_id(number):
         raise HTTPException(409, detail=f"baseline run {number} not found")
@@ -194,4 +260,4 @@ async def run_report(
             raise HTTPException(409, detail=str(exc)) from None
         return GateReport.build(verdict, run, reference.run)
 
-    return await anyio.to_thread.run_sync(build)
+    return build

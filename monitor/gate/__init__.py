@@ -2,16 +2,19 @@
 
 ``monitor gate`` runs a suite against a model (locally, or on a daemon with ``--remote``),
 judges the run against its baseline and exits with a documented code. This package renders
-what it found (:mod:`monitor.gate.report`) and asks a daemon to do the run
-(:mod:`monitor.gate.remote`). See ``docs/ci.md``.
+what it found (:mod:`monitor.gate.report`, with pictures: :mod:`monitor.gate.chart`,
+:mod:`monitor.gate.worddiff`, and the HTML page the daemon serves,
+:mod:`monitor.gate.html`) and asks a daemon to do the run (:mod:`monitor.gate.remote`).
+See ``docs/ci.md``.
 
 May import: the shared vocabulary and ``wire`` (the JSON shapes of runs and verdicts);
-httpx for ``--remote``. Never FastAPI or an ``api`` module: the CI gate does not pay for
-the server.
+httpx for ``--remote``; Mako, lazily, for the page. Never FastAPI or an ``api`` module:
+the CI gate does not pay for the server.
 """
 
 from __future__ import annotations
 
+from monitor.gate.html import render_html
 from monitor.gate.remote import TOKEN_ENV, RemoteFailure, remote_report
 from monitor.gate.report import (
     EXIT_INFRASTRUCTURE,
@@ -53,6 +56,7 @@ __all__ = [
     "RemoteFailure",
     "remote_report",
     "render_failure_markdown",
+    "render_html",
     "render_json",
     "render_junit",
     "render_markdown",

@@ -2,9 +2,11 @@
 
 Top to bottom: the verdict line, the runs and dataset (a warning when the dataset changed),
 the metrics table (overall rows, then slices that did not pass; passing slices fold into a
-``<details>``), why each flagged row is flagged, the degraded and improved cases, tokens,
-cost and latency of both runs, and a footer with monitor's version. Untrusted text goes
-through :func:`monitor.gate.format.cell`, so no input can break a table.
+``<details>``), a chart of each shown row's change against its tolerance
+(:mod:`monitor.gate.chart`), why each flagged row is flagged, the degraded and improved
+cases with a word-level diff of the answers that changed (:mod:`monitor.gate.worddiff`),
+tokens, cost and latency of both runs, and a footer with monitor's version. Untrusted text
+goes through :func:`monitor.gate.format.cell`, so no input can break a table.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import TYPE_CHECKING
 
 from monitor import __version__
 from monitor.gate import formatting as fmt
+from monitor.gate.chart import chart_lines
 from monitor.gate.summary import detail, headline, label, word
+from monitor.gate.worddiff import markdown_diff
 from monitor.wire.runs import RunOut
 from monitor.wire.verdicts import CaseChangeOut, MetricComparisonOut
 
@@ -124,6 +128,7 @@ def _metrics_section(rows: Sequence[MetricComparisonOut]) -> list[str]:
     lines = ["#### Metrics", "", _METRIC_LEGEND, ""]
     if shown:
         lines += [*_METRIC_HEADER, *map(_metric_row, shown), ""]
+        lines += chart_lines(shown)
     if folded:
         lines += [
             "<details>",
@@ -193,7 +198,31 @@ def _changes_section(title: str, changes: Sequence[CaseChangeOut]) -> list[str]:
         *rows,
         "",
         *_more(len(changes) - CHANGE_ROWS, "cases"),
+        *_diffs_lines(changes[:CHANGE_ROWS]),
     ]
+
+
+def _diffs_lines(changes: Sequence[CaseChangeOut]) -> list[str]:
+    """A word-level diff of each case whose text answer changed wording."""
+    items = [
+        f"- {fmt.cell(c.case_id)}: {markdown_diff(c.baseline_prediction, c.new_prediction)}"
+        for c in changes
+        if changed_text(c)
+    ]
+    if not items:
+        return []
+    return [
+        "Word-level diff of the answers, baseline to new (~~removed~~, **added**):",
+        "",
+        *items,
+        "",
+    ]
+
+
+def changed_text(c: CaseChangeOut) -> bool:
+    """Whether both answers are text and differ in their words."""
+    old, new = c.baseline_prediction, c.new_prediction
+    return isinstance(old, str) and isinstance(new, str) and old.split() != new.split()
 
 
 def _operations_section(baseline: RunOut, run: RunOut) -> list[str]:
