@@ -26,6 +26,7 @@ from tests.api.conftest import (
     Recorder,
     served_app,
 )
+from tests.servers import deadline
 
 GOOD = {"benchmarkId": "qa", "models": [{"id": "prod"}]}
 
@@ -40,7 +41,10 @@ def stored(store: Store) -> tuple[int, int]:
 @pytest.fixture
 def api(make_config: MakeConfig, store: Store) -> Iterator[tuple[httpx.Client, Recorder]]:
     recorder = Recorder()
-    with served_app(make_config(), store, recorder) as url, httpx.Client(base_url=url) as http:
+    with (
+        served_app(make_config(), store, recorder) as url,
+        httpx.Client(base_url=url, timeout=deadline(30)) as http,
+    ):
         yield http, recorder
 
 
@@ -76,7 +80,10 @@ def test_every_v1_route_needs_a_token(api: tuple[httpx.Client, Recorder]) -> Non
 
 def test_no_tokens_reads_open_writes_refused(make_config: MakeConfig, store: Store) -> None:
     config = make_config(server={"tokens": []})
-    with served_app(config, store, Recorder()) as url, httpx.Client(base_url=url) as http:
+    with (
+        served_app(config, store, Recorder()) as url,
+        httpx.Client(base_url=url, timeout=deadline(30)) as http,
+    ):
         assert http.get("/v1/runs").status_code == 200
         assert http.get("/v1/suites/qa/leaderboard").status_code == 200
         anonymous = http.post("/v1/runs", json=GOOD)
@@ -175,7 +182,10 @@ def test_prefix_examples_from_the_docs(make_config: MakeConfig, store: Store) ->
     config = make_config(server={"allowed_endpoint_prefixes": prefixes})
     recorder = Recorder()
     outcomes = {}
-    with served_app(config, store, recorder) as url, httpx.Client(base_url=url) as http:
+    with (
+        served_app(config, store, recorder) as url,
+        httpx.Client(base_url=url, timeout=deadline(30)) as http,
+    ):
         for endpoint in [
             "http://good.example.com/v1",
             "http://good.example.com.evil.net/v1",
@@ -198,7 +208,10 @@ def test_no_prefixes_no_endpoints(
 ) -> None:
     config = make_config(server={"allowed_endpoint_prefixes": []})
     override = {"benchmarkId": "qa", "models": [{"id": "prod", "endpoint": model_server.url}]}
-    with served_app(config, store, Recorder()) as url, httpx.Client(base_url=url) as http:
+    with (
+        served_app(config, store, Recorder()) as url,
+        httpx.Client(base_url=url, timeout=deadline(30)) as http,
+    ):
         answer = http.post("/v1/runs", json=override, headers=WRITE)
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["msg"] == (
@@ -288,7 +301,10 @@ def padded(size: int) -> bytes:
 def small(make_config: MakeConfig, store: Store) -> Iterator[tuple[httpx.Client, Recorder]]:
     config: Config = make_config(server={"max_body_bytes": 2048})
     recorder = Recorder()
-    with served_app(config, store, recorder) as url, httpx.Client(base_url=url) as http:
+    with (
+        served_app(config, store, recorder) as url,
+        httpx.Client(base_url=url, timeout=deadline(30)) as http,
+    ):
         yield http, recorder
 
 
@@ -316,7 +332,7 @@ def test_body_limits(small: tuple[httpx.Client, Recorder], store: Store) -> None
 
 def test_open_reads_leave_writes_guarded(make_config: MakeConfig, store: Store) -> None:
     config = make_config(server={"open_reads": True})
-    with served_app(config, store) as url, httpx.Client(base_url=url) as http:
+    with served_app(config, store) as url, httpx.Client(base_url=url, timeout=deadline(30)) as http:
         assert http.get("/v1/runs").status_code == 200
         assert http.get("/v1/verdicts").status_code == 200
         assert http.post("/v1/runs", json=GOOD).status_code == 401

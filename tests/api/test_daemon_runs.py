@@ -28,7 +28,7 @@ from tests.api.conftest import (
     served_app,
     status_of,
 )
-from tests.servers import MonitorProcess, until, wait_for
+from tests.servers import MonitorProcess, deadline, until, wait_for
 
 ONE = {"benchmarkId": "qa", "models": [{"id": "prod"}]}
 
@@ -72,7 +72,10 @@ def test_a_stopping_daemon_answers_503(make_config: MakeConfig, store: Store) ->
     def refuse(suite: Any, queued: Any) -> None:
         raise SubmitRefused("shutting down")
 
-    with served_app(make_config(), store, refuse) as url, httpx.Client(base_url=url) as http:
+    with (
+        served_app(make_config(), store, refuse) as url,
+        httpx.Client(base_url=url, timeout=deadline(30)) as http,
+    ):
         answer = http.post("/v1/runs", json=ONE, headers=WRITE)
         (run,) = store.list_runs()
         request_id = run.request_id
@@ -83,7 +86,10 @@ def test_a_stopping_daemon_answers_503(make_config: MakeConfig, store: Store) ->
 
 
 def test_no_daemon_answers_503_and_stores_nothing(make_config: MakeConfig, store: Store) -> None:
-    with served_app(make_config(), store, None) as url, httpx.Client(base_url=url) as http:
+    with (
+        served_app(make_config(), store, None) as url,
+        httpx.Client(base_url=url, timeout=deadline(30)) as http,
+    ):
         answer = http.post("/v1/runs", json=ONE, headers=WRITE)
     assert answer.status_code == 503 and "does not execute runs" in answer.json()["detail"]
     assert store.list_runs() == []

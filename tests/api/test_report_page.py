@@ -11,6 +11,7 @@ import httpx
 from monitor.records import CaseResult, MetricValue, RunStatus
 from monitor.store import Store
 from tests.api.conftest import READ, WRITE, MakeConfig, served_app
+from tests.servers import deadline
 from tests.streams.test_html_report import parse
 
 T0 = datetime(2026, 11, 22, 12, tzinfo=UTC)
@@ -61,7 +62,10 @@ def test_the_report_page(make_config: MakeConfig, store: Store) -> None:
     finished(store, 50, model="other")  # another model's run: not either
     worse = finished(store, 60)
     later = finished(store, 90)  # after the reported run: the trend ends at the run
-    with served_app(make_config(), store) as url, httpx.Client(base_url=url) as http:
+    with (
+        served_app(make_config(), store) as url,
+        httpx.Client(base_url=url, timeout=deadline(30)) as http,
+    ):
         path = f"/v1/runs/{worse}/report.html"
         assert http.get(path).status_code == 401
         no_baseline = http.get(path, headers=READ)

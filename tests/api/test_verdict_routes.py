@@ -11,6 +11,7 @@ import httpx
 from monitor.records import CaseResult, RunStatus
 from monitor.store import Store
 from tests.api.conftest import READ, WRITE, MakeConfig, served_app
+from tests.servers import deadline
 
 T0 = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
@@ -49,7 +50,10 @@ def test_promote_list_and_report(make_config: MakeConfig, store: Store) -> None:
     base = finished(store, [1] * 100)
     worse = finished(store, [1] * 60 + [0] * 40)
     failed = finished(store, [], status=RunStatus.FAILED)
-    with served_app(make_config(), store) as url, httpx.Client(base_url=url) as http:
+    with (
+        served_app(make_config(), store) as url,
+        httpx.Client(base_url=url, timeout=deadline(30)) as http,
+    ):
         no_baseline = http.get(f"/v1/runs/{worse}/report", headers=READ)
         assert no_baseline.status_code == 409
         assert "has no baseline: promote a run" in no_baseline.json()["detail"]
