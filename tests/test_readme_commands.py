@@ -1,5 +1,6 @@
 """README's commands, executed: the example configuration against the demo model, started
-with the README's one-liner and stopped with one Ctrl-C, leaves nothing running.
+with the README's one-liner, lists its runs with ``monitor runs list -c
+config.example.toml``, and one Ctrl-C stops it, leaving nothing running.
 
 Only the ports are substituted (the README's are fixed, 8787 and 8788; the suite runs
 under xdist): the API's in a copy of ``config.example.toml``, the model's by
@@ -38,6 +39,14 @@ def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _has_run(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/runs", timeout=2) as response:
+            return b'"succeeded"' in response.read()
     except OSError:
         return False
 
@@ -85,9 +94,19 @@ def test_one_ctrl_c_stops_the_daemon_and_the_demo_model(tmp_path: Path) -> None:
     group = os.getpgid(shell.pid)
     try:
         wait_for(lambda: _answers(f"http://127.0.0.1:{api}/readyz"), timeout=90, what="the daemon")
-        wait_for(
-            lambda: _answers(f"http://127.0.0.1:{api}/v1/runs"), timeout=30, what="the runs API"
+        wait_for(lambda: _has_run(api), timeout=60, what="a finished run")
+        # "What you see": the runs from the command line, on the same store
+        listed = subprocess.run(
+            ["monitor", "runs", "list", "-c", "config.example.toml"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=deadline(60),
         )
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.split()[:6] == ["ID", "FINISHED", "STATUS", "SUITE", "MODEL", "SCORES"]
+        assert "wine-holdout" in listed.stdout
         os.killpg(group, signal.SIGINT)
         output, _ = shell.communicate(timeout=deadline(60))
         assert shell.returncode == 0, output
