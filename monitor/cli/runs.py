@@ -96,7 +96,7 @@ def show_run(config_path: Path, run_id: int, as_json: bool) -> None:
             f"  verdict   {v.outcome} against run {v.baseline_run_id}"
             f" (monitor verdicts show {v.id}): {v.reason}"
         )
-    Console(width=200).print(table([run]))
+    Console().print(table([run]))
 
 
 def _when(run: Run) -> str:

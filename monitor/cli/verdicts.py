@@ -82,6 +82,7 @@ def show_verdict(config_path: Path, verdict_id: int, as_json: bool) -> None:
     _show(found)
 
 
+# P: one-sided in the direction the row is judged in, Holm-adjusted (docs/ci.md).
 _METRIC_HEADER = (
     *("METRIC", "SLICE", "OUTCOME", "BASELINE", "NEW", "DELTA"),
     *("95% INTERVAL", "P (ADJUSTED)", "WHY"),
@@ -100,17 +101,7 @@ def _show(v: Verdict) -> None:
         )
     click.echo("")
     echo_table(
-        (
-            "METRIC",
-            "SLICE",
-            "OUTCOME",
-            "BASELINE",
-            "NEW",
-            "DELTA",
-            "95% INTERVAL",
-            "P (ADJ.)",
-            "WHY",
-        ),
+        _METRIC_HEADER,
         (
             (
                 m.metric,
