@@ -86,3 +86,12 @@ def test_the_locks_cover_pyproject_and_agree_with_each_other() -> None:
     assert wanted(extras["dev"]) <= set(dev)
     for subset in (run, test):
         assert {name: dev[name] for name in subset} == subset  # one resolution
+
+
+def test_ci_builds_the_package_and_checks_it_after_the_lint_step() -> None:
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    build = lines.index('python -m build --no-isolation --outdir "$dist" .')
+    assert lines.index("mypy") < build < lines.index('twine check --strict "$dist"/*')
+    assert build < len(lines) - 1  # and before the test suite, which stays the last line
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert {re.split(r"[<>=]", r)[0] for r in dev["dev"]} >= {"build", "twine"}

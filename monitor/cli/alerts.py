@@ -16,6 +16,7 @@ from monitor.cli.common import (
     EXIT_USAGE,
     config_option,
     duration_option,
+    echo_table,
     fail,
     load,
     ready_store,
@@ -40,10 +41,9 @@ def list_alerts(config_path: Path, show_all: bool, as_json: bool) -> None:
         dead = store.outbox_stats().by_status.get("dead", 0)
     finally:
         store.close()
-    for s in states:
-        if not show_all and s.phase not in ("pending", "firing"):
-            continue
-        if as_json:
+    shown = [s for s in states if show_all or s.phase in ("pending", "firing")]
+    if as_json:
+        for s in shown:
             click.echo(
                 json.dumps(
                     {
@@ -57,9 +57,20 @@ def list_alerts(config_path: Path, show_all: bool, as_json: bool) -> None:
                     }
                 )
             )
-        else:
-            when = s.updated_at.strftime("%Y-%m-%d %H:%M:%S")
-            click.echo(f"{s.phase.value:<9} {s.severity:<8} {when}  {s.rule}: {s.summary}")
+    else:
+        echo_table(
+            ("STATE", "SEVERITY", "UPDATED", "RULE", "SUMMARY"),
+            (
+                (
+                    s.phase.value,
+                    s.severity,
+                    s.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    s.rule,
+                    s.summary,
+                )
+                for s in shown
+            ),
+        )
     if dead and not as_json:
         click.echo(
             f"{dead} notification(s) in the dead-letter state (monitor alerts dead-letters list)",
@@ -156,16 +167,26 @@ def list_dead(config_path: Path, sink: str | None, as_json: bool) -> None:
         dead = store.dead_letters(sink=sink, limit=1000)
     finally:
         store.close()
-    for m in dead:
-        if as_json:
+    if as_json:
+        for m in dead:
             click.echo(json.dumps(_dead_json(m)))
-        else:
-            when = m.created_at.strftime("%Y-%m-%d %H:%M:%S")
-            rule = m.payload.get("alert", {}).get("rule", "?")
-            click.echo(
-                f"{m.id}  {when}  {m.sink:<12} {m.event:<8} {rule} (sequence {m.sequence},"
-                f" {m.attempts} attempt(s)): {m.last_error}"
+        return
+    echo_table(
+        ("ID", "CREATED", "SINK", "EVENT", "RULE", "SEQUENCE", "ATTEMPTS", "LAST ERROR"),
+        (
+            (
+                m.id,
+                m.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                m.sink,
+                m.event,
+                m.payload.get("alert", {}).get("rule", "?"),
+                m.sequence,
+                m.attempts,
+                m.last_error,
             )
+            for m in dead
+        ),
+    )
 
 
 def _dead_json(m: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from monitor.cli.common import EXIT_USAGE, config_option, fail, load, ready_store
+from monitor.cli.common import EXIT_USAGE, config_option, echo_table, fail, load, ready_store
 from monitor.clock import utc_now
 from monitor.records import Baseline
 
@@ -59,16 +59,26 @@ def list_baselines(config_path: Path, suite: str | None, model: str | None, as_j
         found = store.list_baselines(suite=suite, model=model)
     finally:
         store.close()
-    for b in found:
-        if as_json:
+    if as_json:
+        for b in found:
             click.echo(json.dumps(_baseline_json(b)))
-        else:
-            mark = "*" if b.active else " "
-            when = b.promoted_at.strftime("%Y-%m-%d %H:%M:%S")
-            click.echo(
-                f"{mark} {b.id:>5}  {b.suite}  {b.model}  run {b.run_id}  {when}"
-                f"  by {b.promoted_by}{f': {b.reason}' if b.reason else ''}"
+        return
+    echo_table(
+        ("ACTIVE", "ID", "SUITE", "MODEL", "RUN", "PROMOTED", "BY", "REASON"),
+        (
+            (
+                "*" if b.active else "",
+                b.id,
+                b.suite,
+                b.model,
+                b.run_id,
+                b.promoted_at.strftime("%Y-%m-%d %H:%M:%S"),
+                b.promoted_by,
+                b.reason,
             )
+            for b in found
+        ),
+    )
 
 
 @baseline.command("show")

@@ -1,8 +1,9 @@
 """``monitor bench``: run one suite against one or more models now, in the foreground.
 
-It uses the daemon's own ``Runner`` (same batching, scoring and store), shows a rich
-progress bar on stderr, and renders the stored runs side by side: every metric with its
-95% interval, the operational metrics, and the largest gap between slices. ``as_json``
+It uses the daemon's own ``Runner`` (same batching, scoring and store), shows each run's
+progress with its rate and time left on stderr (``monitor.cli.progress``), and renders
+the stored runs side by side: every metric with its 95% interval, the operational
+metrics, and the largest gap between slices. ``as_json``
 gives the same facts for machines. rich, the runner and the store are imported when the
 command runs, not when the CLI starts.
 """
@@ -27,12 +28,12 @@ from monitor.cli.common import (
     open_store,
     setup_logging,
 )
+from monitor.cli.progress import case_progress, progress_option, wanted
 from monitor.daemon.heap import freeze_startup_objects, preload
 from monitor.errors import MonitorError
 from monitor.records import Run, RunStatus
 
 if TYPE_CHECKING:
-    from rich.console import Console
     from rich.table import Table
 
     from monitor.config import Config, SuiteConfig
@@ -45,11 +46,10 @@ async def bench(
     models: Sequence[str],
     store: Store,
     *,
-    console: Console | None,
+    show_progress: bool,
 ) -> list[Run]:
-    """Run ``suite`` against each of ``models`` in turn; return the stored runs."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    """Run ``suite`` against each of ``models`` in turn; return the stored runs. With
+    ``show_progress``, each run's cases, rate and time left go to stderr."""
     from monitor.runs.runner import Runner
 
     runner = Runner(store, durability=config.store)
@@ -57,22 +57,7 @@ async def bench(
     try:
         for name in models:
             model = config.model(name)
-            if console is None:
-                runs.append(await runner.run(suite, model, trigger="bench"))
-                continue
-            with Progress(
-                TextColumn(f"{suite.name} x {name}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-                transient=False,
-            ) as bar:
-                task = bar.add_task(name, total=None)
-
-                def advance(done: int, total: int, task: Any = task, bar: Progress = bar) -> None:
-                    bar.update(task, completed=done, total=total)
-
+            with case_progress(f"{suite.name} x {name}", show_progress) as advance:
                 runs.append(await runner.run(suite, model, trigger="bench", progress=advance))
     finally:
         await runner.aclose()
@@ -188,8 +173,13 @@ def as_json(runs: Sequence[Run]) -> dict[str, Any]:
     help="A model to run it against; repeat for several (default: the suite's models).",
 )
 @click.option("--json", "json_output", is_flag=True, help="Print the results as one JSON document.")
+@progress_option
 def bench_command(
-    config_path: Path, suite_name: str, model_names: tuple[str, ...], json_output: bool
+    config_path: Path,
+    suite_name: str,
+    model_names: tuple[str, ...],
+    json_output: bool,
+    show_progress: bool | None,
 ) -> None:
     """Run a suite once now, in the foreground, and print its metrics side by side.
 
@@ -216,12 +206,11 @@ def bench_command(
     store = open_store(config)
     try:
         store.upgrade()
-        console = None if json_output else Console(stderr=True)
         preload()
         freeze_startup_objects()
         import asyncio
 
-        runs = asyncio.run(bench(config, suite, names, store, console=console))
+        runs = asyncio.run(bench(config, suite, names, store, show_progress=wanted(show_progress)))
     except MonitorError as exc:
         fail(EXIT_STARTUP, str(exc))
     finally:

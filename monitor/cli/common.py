@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -26,13 +27,14 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_USAGE, EXIT_STARTUP = 0, 2, 3
 
+CONFIG_HELP = "Path of the TOML configuration file."
 config_option = click.option(
     "-c",
     "--config",
     "config_path",
     type=click.Path(path_type=Path),
     required=True,
-    help="Path of the TOML configuration file.",
+    help=CONFIG_HELP,
 )
 
 
@@ -97,15 +99,82 @@ def fail(code: int, message: str) -> NoReturn:
     sys.exit(code)
 
 
+def echo_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Print ``rows`` under ``header`` in aligned columns on stdout (the last column is not
+    padded, so a long summary does not push the others); nothing when there are no rows,
+    so a script that counts lines counts rows."""
+    cells = [[str(cell) for cell in row] for row in rows]
+    if not cells:
+        return
+    lines = [list(header), *cells]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+    for line in lines:
+        padded = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
+        click.echo("  ".join([*padded, line[-1]]).rstrip())
+
+
+# Warnings that repeat for as long as a condition lasts (a run longer than its interval, a
+# store that is slow for an hour): the template, and how many of its arguments say which
+# job it is about.
+_REPEATING = {
+    'Execution of job "%s" skipped: maximum number of running instances reached (%d)': 1,
+    'Run time of job "%s" was missed by %s': 1,
+    "suite %s on model %s: slot skipped, the previous run is still going": 2,
+}
+
+
+class RepeatsOnce(logging.Filter):
+    """Let the first of a repeating warning through per job, then one an ``every`` with
+    the count of those held back; the rest are dropped (all pass at level debug)."""
+
+    def __init__(
+        self,
+        every: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+        templates: Mapping[str, int] = _REPEATING,
+    ) -> None:
+        super().__init__()
+        self.every, self.clock, self.templates = every, clock, templates
+        self.shown: dict[tuple[str, ...], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        arity = self.templates.get(str(record.msg))
+        if arity is None or logging.getLogger().isEnabledFor(logging.DEBUG):
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        key = (str(record.msg), *(str(arg) for arg in args[:arity]))
+        now = self.clock()
+        last = self.shown.get(key)
+        if last is not None and now - last[0] < self.every:
+            self.shown[key] = (last[0], last[1] + 1)
+            return False
+        self.shown[key] = (now, 0)
+        if last is None:
+            note = "logged again at most once an hour; every time at log level debug"
+        else:
+            note = f"{last[1]} repeat(s) not logged since the last"
+        record.msg = f"{record.msg} ({note})"
+        return True
+
+
 def setup_logging(level: str) -> None:
-    """Log to stderr at ``level``, with the per-request chatter of httpx and the scheduler
-    held at warning."""
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """Log to stderr at ``level``. At ``info`` the start-up is quiet: the migrations the
+    store applies, the per-request chatter of httpx and the scheduler's per-job lines are
+    shown only at ``debug``, and a warning that repeats while a condition lasts (a slot
+    skipped, a run time missed) is shown once (``RepeatsOnce``)."""
+    root = logging.getLogger()
+    # As logging.basicConfig: a process whose logging is configured already (an embedding
+    # application, pytest) keeps its handlers and level.
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.addFilter(RepeatsOnce())
+        root.addHandler(handler)
+        root.setLevel(level.upper())
+    debug = root.isEnabledFor(logging.DEBUG)
     # Per-request lines from the HTTP client would flood the log and show query strings,
     # which may carry keys; the scheduler's per-job lines repeat what the runner says.
     for noisy in ("httpx", "httpcore", "apscheduler.executors", "apscheduler.scheduler"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # "Running upgrade 0003 -> 0004" on every fresh store: how, not what, the daemon starts.
+    logging.getLogger("alembic").setLevel(logging.DEBUG if debug else logging.WARNING)

@@ -14,16 +14,21 @@ from pathlib import Path
 
 import click
 
-from monitor.cli.common import EXIT_USAGE, load
+from monitor.cli.common import CONFIG_HELP, EXIT_USAGE, load
 from monitor.durations import format_duration
 
 
 @click.command("check-config")
-@click.argument("config_path", type=click.Path(path_type=Path))
-def check_config(config_path: Path) -> None:
-    """Validate a configuration file, read every dataset once, and summarise it."""
+@click.option("-c", "--config", "config_option", type=click.Path(path_type=Path), help=CONFIG_HELP)
+@click.argument("config_argument", type=click.Path(path_type=Path), required=False)
+def check_config(config_option: Path | None, config_argument: Path | None) -> None:
+    """Validate a configuration file, read every dataset once, and summarise it.
+
+    The file is given with -c/--config PATH, as to every other command; the positional
+    PATH of earlier versions is kept as an alias."""
     from monitor.runs.datasets import dataset_problems
 
+    config_path = _one_path(config_option, config_argument)
     config = load(config_path)
     problems = dataset_problems(config.suites)
     for problem in problems:
@@ -57,3 +62,13 @@ def check_config(config_path: Path) -> None:
         )
     click.echo(f"  store: {config.store.shown_url}")
     click.echo(f"  API: http://{config.server.host}:{config.server.port}")
+
+
+def _one_path(option: Path | None, argument: Path | None) -> Path:
+    """The configuration file, from ``-c PATH`` or the positional alias (not two)."""
+    if option is not None and argument is not None and option != argument:
+        raise click.UsageError(f"two configuration files: -c {option} and {argument}; give one")
+    path = option or argument
+    if path is None:
+        raise click.UsageError("Missing option '-c' / '--config' (the configuration file).")
+    return path

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from monitor.cli.common import EXIT_STARTUP, EXIT_USAGE, config_option, fail, load, ready_store
+from monitor.cli.progress import Advance, case_progress, progress_option, wanted
 from monitor.clock import utc_now
 from monitor.daemon.heap import freeze_startup_objects, preload
 from monitor.records import Run, RunStatus
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     help="Compare even if the dataset changed since the baseline.",
 )
 @click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait (--remote).")
+@progress_option
 def gate(
     config_path: Path,
     suite_name: str,
@@ -71,6 +73,7 @@ def gate(
     remote: str | None,
     allow_dataset_change: bool,
     timeout: float,
+    show_progress: bool | None,
 ) -> None:
     """Run a suite against a model, judge it against its baseline, and exit 0 (pass),
     1 (regressed), 2 (usage or config error) or 3 (infrastructure error)."""
@@ -100,6 +103,7 @@ def gate(
             baseline_choice,
             sample,
             allow_dataset_change,
+            show_progress=wanted(show_progress),
         )
     if isinstance(outcome, GateReport):
         _write(report_md, render_markdown(outcome))
@@ -120,6 +124,8 @@ def _local(
     baseline_choice: str | None,
     sample: int | None,
     allow_dataset_change: bool,
+    *,
+    show_progress: bool,
 ) -> Any:
     from monitor.gate import GateReport
     from monitor.runs.runner import Runner
@@ -138,7 +144,9 @@ def _local(
         freeze_startup_objects()
         import asyncio
 
-        run = asyncio.run(_run_once(Runner(store, durability=config.store), suite, model))
+        runner = Runner(store, durability=config.store)
+        with case_progress(f"gate {suite.name} x {model.name}", show_progress) as advance:
+            run = asyncio.run(_run_once(runner, suite, model, advance))
         if run.status != RunStatus.SUCCEEDED:
             reason = f"run {run.id} {run.status}: {run.error}"
             return EXIT_INFRASTRUCTURE, reason, RunOut.of(run)
@@ -173,9 +181,11 @@ def _configured(
     return suite, model
 
 
-async def _run_once(runner: Runner, suite: SuiteConfig, model: AnyModelConfig) -> Run:
+async def _run_once(
+    runner: Runner, suite: SuiteConfig, model: AnyModelConfig, progress: Advance | None
+) -> Run:
     try:
-        return await runner.run(suite, model, trigger="gate")
+        return await runner.run(suite, model, trigger="gate", progress=progress)
     finally:
         await runner.aclose()
 

@@ -29,7 +29,8 @@ from monitor.gate.report import (
 )
 
 # Every flag of ``monitor gate``, as docs/ci.md writes the command line (``-c`` is the
-# short form of ``--config``). The command defines these and no others; a test checks that
+# short form of ``--config``, ``--no-progress`` the other side of ``--progress``). The
+# command defines these and no others; a test checks that
 # the docs and the example CI files use only these.
 GATE_FLAGS: tuple[str, ...] = (
     "-c",
@@ -43,6 +44,7 @@ GATE_FLAGS: tuple[str, ...] = (
     "--remote",
     "--allow-dataset-change",
     "--timeout",
+    "--progress",
 )
 
 __all__ = [

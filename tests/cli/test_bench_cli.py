@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,6 +108,15 @@ def test_bench_json_and_failed_run_exit_3(config: Path) -> None:
     assert good["operations"]["cost"] is None and good["operations"]["error_rate"] == 0.0
     assert {g["field"] for g in good["slice_gaps"]} == {"segment"}
     assert "connection x40" in gone["error"]
+
+
+def test_bench_progress_goes_to_stderr_only_when_asked_off_a_terminal(config: Path) -> None:
+    asked = _invoke("-c", str(config), "--suite", "qa", "--json", "--progress")
+    quiet = _invoke("-c", str(config), "--suite", "qa", "--json")
+    assert asked.exit_code == quiet.exit_code == 0, asked.output
+    assert json.loads(asked.stdout)["runs"][0]["n_cases"] == 40  # stdout is the JSON alone
+    assert re.fullmatch(r"qa x good: 40/40 cases, [\d.]+ cases/s, 0:00:00 left\n", asked.stderr)
+    assert quiet.stderr == ""
 
 
 @pytest.mark.parametrize(

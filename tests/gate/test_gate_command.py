@@ -158,8 +158,12 @@ def run_gate(
 
 
 def test_an_unchanged_model_passes(setup: Path) -> None:
-    done = run_gate(setup, "prod")
+    done = run_gate(setup, "prod", "--progress")
     assert done.returncode == 0, done.stderr
+    # progress on stderr (asked for: stderr is not a terminal), the verdict alone on stdout
+    progress = f"gate numbers x prod: {CASES}/{CASES} cases, "
+    assert progress in done.stderr and "cases/s" in done.stderr
+    assert "cases/s" not in done.stdout and len(done.stdout.splitlines()) == 1
     report = json.loads((setup / "prod.json").read_text())
     assert report["verdict"]["outcome"] == "pass" and report["exit_code"] == 0
     assert report["verdict"]["metrics"][0]["n"] == CASES
@@ -171,6 +175,7 @@ def test_an_unchanged_model_passes(setup: Path) -> None:
 def test_a_degraded_candidate_is_judged_against_production_and_regresses(setup: Path) -> None:
     done = run_gate(setup, "candidate")
     assert done.returncode == 1, done.stderr
+    assert "cases/s" not in done.stderr  # no progress off a terminal unless asked for
     report = json.loads((setup / "candidate.json").read_text())
     verdict = report["verdict"]
     assert verdict["outcome"] == "regressed" and verdict["model"] == "candidate"
