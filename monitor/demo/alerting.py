@@ -21,6 +21,8 @@ RULES: tuple[dict[str, Any], ...] = (
         "name": "DemoTrafficDrifted",
         "kind": "drift",
         "severity": "warning",
+        # Two drifted windows in a row: one window near the threshold is not news.
+        "for": 2,
     },
 )
 """The rules: a regressed verdict of any suite, dataset drift of any stream."""
