@@ -16,6 +16,8 @@ import httpx
 import pytest
 
 from monitor.demo.alerting import RULES
+from monitor.records import RunStatus
+from monitor.store import Store
 from tests.servers import MonitorProcess, deadline, wait_for
 
 pytestmark = pytest.mark.integration
@@ -86,3 +88,14 @@ def test_demo_tells_the_whole_story_and_stops_cleanly(tmp_path: Path) -> None:
     output = demo.output()
     assert "Traceback" not in output and "CancelledError" not in output, output[-4000:]
     assert "refused a notification" not in output
+    # The run in flight had its grace (5 s): it finished (it needs about 1 s), or, on a
+    # machine too slow for that, was interrupted no sooner than the grace allowed.
+    store = Store(f"sqlite:///{tmp_path / 'data' / 'monitor.db'}")
+    try:
+        (last, *_) = store.list_runs(limit=1)
+    finally:
+        store.close()
+    assert last.status in (RunStatus.SUCCEEDED, RunStatus.INTERRUPTED), last
+    if last.status is RunStatus.INTERRUPTED:
+        assert last.started_at is not None and last.finished_at is not None
+        assert (last.finished_at - last.started_at).total_seconds() >= 5, last
