@@ -81,14 +81,16 @@ def demo(
 ) -> None:
     """Start the daemon with a bundled model, suite and store: nothing else needed.
 
-    Every duration option takes seconds too ('--every 2s --degrade-after 10s
-    --degrade-ramp 10s --recover-after 60s' tells the whole story in a minute)."""
+    Every duration option takes seconds too ('--every 2s --degrade-after 3s
+    --degrade-ramp 1s --recover-after 15s' tells the whole story in under a minute)."""
     setup_logging("info")
     degrade = duration_option("--degrade-after", degrade_after)
     interval = duration_option("--every", every)
     ramp = duration_option("--degrade-ramp", degrade_ramp)
     recover = duration_option("--recover-after", recover_after)
-    if recover is not None and (degrade is None or recover <= degrade):
+    if recover is not None and degrade is None:
+        raise click.BadParameter("needs --degrade-after", param_hint="--recover-after")
+    if recover is not None and recover <= degrade:
         raise click.BadParameter(
             f"must come after --degrade-after (got {recover_after!r} and {degrade_after!r})",
             param_hint="--recover-after",

@@ -114,7 +114,7 @@ def test_demo_config_sends_every_rule_to_the_receiver(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "problem"),
     [
-        (["--recover-after", "5m"], "must come after --degrade-after"),
+        (["--recover-after", "5m"], "needs --degrade-after"),
         (["--degrade-after", "5m", "--recover-after", "2m"], "must come after --degrade-after"),
         (["--degrade-ramp", "soon"], "--degrade-ramp"),
     ],
