@@ -4,18 +4,39 @@ Run ``python grafana/generate.py`` after editing; a test fails when the committe
 differs from what this script writes, so the two never drift apart. Every panel gets a
 description and a unit, queries the ``$datasource`` variable (never ``${DS_PROMETHEUS}``,
 which breaks provisioning), and uses ``$__rate_interval`` in rates.
+
+Units follow the metric contract: a score panel shows each series in its metric's scale,
+read from the metric registry (``Metric.scale``: ratio metrics as percent, BLEU and chrF
+on 0-100, error metrics as plain numbers), through overrides on the series name; a cost
+series gets the currency named in its legend. Legends always name the series.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monitor.scoring import SCALES, metric_class, metric_names
+
 HERE = Path(__file__).resolve().parent
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 PAIR = 'suite=~"$suite", model=~"$model"'
+SERIES = "{{suite}} / {{model}} / {{metric}}"
+"""The legend of every per-metric series: the metric comes last, where the unit
+overrides (``scale_overrides``) find it."""
+
+# Grafana unit of each metric scale, with the axis range where the scale has one.
+SCALE_UNITS: dict[str, tuple[str, dict[str, float]]] = {
+    "ratio": ("percentunit", {}),
+    "points": ("none", {"decimals": 1}),
+    "value": ("none", {}),
+}
+# Currencies Grafana has a unit for; a cost in any other keeps its code in the legend.
+CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CHF", "INR", "BRL", "SEK", "NOK", "DKK", "PLN")
+CURRENCIES += ("CZK", "ZAR", "KRW")
 
 
 @dataclass(frozen=True)
@@ -29,6 +50,97 @@ class Panel:
     height: int = 8
     overrides: tuple[dict[str, Any], ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    """Field defaults beyond the unit: thresholds, colour mode, decimals."""
+
+
+def metrics_of_scale(scale: str) -> list[str]:
+    """Registered metric names of ``scale``; ``@k`` metrics as their stored prefix."""
+    return sorted(
+        {name.removesuffix("@k") for name in metric_names() if metric_class(name).scale == scale}
+    )
+
+
+def scale_pattern(scale: str) -> str:
+    """A Grafana series-name pattern (anchored at both ends) for every series whose
+    metric has ``scale``: ``ndcg@10``, ``f1[average=micro]`` and the interval bounds'
+    `` lower``/`` upper`` included."""
+    names = metrics_of_scale(scale)
+    assert all(re.fullmatch(r"[a-z0-9-]+", name) for name in names), names  # no escaping
+    names = "|".join(names)
+    return rf".* / ({names})(@[0-9]+)?(\[[^\]]*\])?( lower| upper)?"
+
+
+def scale_overrides() -> tuple[dict[str, Any], ...]:
+    """One override per metric scale: its unit (and decimals) for the matching series."""
+    overrides = []
+    for scale in SCALES:
+        unit, extra = SCALE_UNITS[scale]
+        properties = [{"id": "unit", "value": unit}]
+        properties += [{"id": key, "value": value} for key, value in extra.items()]
+        matcher = {"id": "byRegexp", "options": scale_pattern(scale)}
+        overrides.append({"matcher": matcher, "properties": properties})
+    return tuple(overrides)
+
+
+def currency_overrides() -> tuple[dict[str, Any], ...]:
+    """A cost series whose legend ends in ``(USD)`` is shown in dollars, and so on."""
+    return tuple(
+        {
+            "matcher": {"id": "byRegexp", "options": rf".* \({code}\)"},
+            "properties": [{"id": "unit", "value": f"currency{code}"}],
+        }
+        for code in CURRENCIES
+    )
+
+
+def thresholds(*steps: tuple[float | None, str]) -> dict[str, Any]:
+    """Absolute thresholds: ``(None, base colour), (value, colour from there up), ...``."""
+    return {
+        "mode": "absolute",
+        "steps": [{"value": value, "color": color} for value, color in steps],
+    }
+
+
+# A count that should be zero: green at 0, ``color`` from 1 up, on a coloured background.
+def bad_from_one(color: str = "red") -> dict[str, Any]:
+    return {"thresholds": thresholds((None, "green"), (1, color)), "color": {"mode": "thresholds"}}
+
+
+OK_WHEN_ONE = {
+    "thresholds": thresholds((None, "red"), (1, "green")),
+    "color": {"mode": "thresholds"},
+}
+STAT_OPTIONS = {
+    "colorMode": "background",
+    "graphMode": "none",
+    "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+}
+OUTCOME_COLOURS = {
+    "regressed": ("red", 0),
+    "inconclusive": ("orange", 1),
+    "improved": ("blue", 2),
+    "pass": ("green", 3),
+}
+VERDICT_OUTCOME_COLUMN = {
+    # The table's "outcome" column, coloured like the verdict it names.
+    "matcher": {"id": "byName", "options": "outcome"},
+    "properties": [
+        {
+            "id": "mappings",
+            "value": [
+                {
+                    "type": "value",
+                    "options": {
+                        outcome: {"color": color, "index": index}
+                        for outcome, (color, index) in OUTCOME_COLOURS.items()
+                    },
+                }
+            ],
+        },
+        {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+    ],
+}
 
 
 def variable(name: str, label: str, query: str) -> dict[str, Any]:
@@ -74,7 +186,10 @@ def panel_json(panel: Panel, index: int, x: int, y: int) -> dict[str, Any]:
         "datasource": DATASOURCE,
         "gridPos": {"h": panel.height, "w": panel.width, "x": x, "y": y},
         "targets": targets,
-        "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": list(panel.overrides)},
+        "fieldConfig": {
+            "defaults": {"unit": panel.unit, **panel.defaults},
+            "overrides": list(panel.overrides),
+        },
         "options": panel.options,
     }
 
@@ -119,20 +234,18 @@ SUITE_MODEL = [
 ]
 
 BAND = (
-    {
-        "matcher": {"id": "byFrameRefID", "options": "B"},
-        "properties": [
-            {"id": "custom.fillBelowTo", "value": "upper"},
-            {"id": "custom.lineWidth", "value": 0},
-        ],
-    },
-    {
-        "matcher": {"id": "byFrameRefID", "options": "C"},
-        "properties": [
-            {"id": "custom.lineWidth", "value": 0},
-            {"id": "custom.hideFrom", "value": {"legend": True, "tooltip": False, "viz": False}},
-        ],
-    },
+    # The interval's bounds: thin dotted lines beside their score (Grafana's fill between
+    # two series needs one fixed series name, which a band per suite x model has not).
+    *(
+        {
+            "matcher": {"id": "byFrameRefID", "options": ref},
+            "properties": [
+                {"id": "custom.lineWidth", "value": 1},
+                {"id": "custom.lineStyle", "value": {"fill": "dot", "dash": [0, 10]}},
+            ],
+        }
+        for ref in ("B", "C")
+    ),
     {
         # The baseline: a dashed line beside the score it is compared with.
         "matcher": {"id": "byFrameRefID", "options": "D"},
@@ -182,6 +295,8 @@ def overview() -> dict[str, Any]:
             kind="stat",
             width=6,
             height=5,
+            defaults=bad_from_one("orange"),
+            options=STAT_OPTIONS,
         ),
         Panel(
             "Store up",
@@ -191,14 +306,19 @@ def overview() -> dict[str, Any]:
             kind="stat",
             width=6,
             height=5,
+            defaults=OK_WHEN_ONE,
+            options=STAT_OPTIONS,
         ),
         Panel(
             "Latest scores",
-            "The latest succeeded run's score for every suite, model and metric.",
-            "percentunit",
-            ((f"monitor_eval_score{{{PAIR}}}", "{{suite}} / {{model}} / {{metric}}"),),
+            "The latest succeeded run's score for every suite, model and metric, on the "
+            "metric's own scale: 0-1 for ratios (accuracy 0.93), 0-100 for BLEU and chrF, "
+            "the data's units for error metrics (docs/metrics.md, Scales).",
+            "none",
+            ((f"monitor_eval_score{{{PAIR}}}", SERIES),),
             kind="table",
             width=12,
+            defaults={"decimals": 3},
         ),
         Panel(
             "Latest verdicts",
@@ -213,15 +333,18 @@ def overview() -> dict[str, Any]:
             ),
             kind="table",
             width=12,
+            overrides=(VERDICT_OUTCOME_COLUMN,),
         ),
         Panel(
             "Models regressed",
-            "Suite x model pairs whose latest verdict is regressed.",
+            "Suite x model pairs whose latest verdict is regressed (red from 1).",
             "short",
             (('sum(monitor_verdict_outcome{outcome="regressed"}) or vector(0)', "regressed"),),
             kind="stat",
             width=12,
             height=5,
+            defaults=bad_from_one(),
+            options=STAT_OPTIONS,
         ),
         Panel(
             "Time since last success",
@@ -245,6 +368,8 @@ def overview() -> dict[str, Any]:
             kind="stat",
             width=12,
             height=5,
+            defaults=bad_from_one(),
+            options=STAT_OPTIONS,
         ),
         Panel(
             "Undeliverable notifications",
@@ -254,6 +379,8 @@ def overview() -> dict[str, Any]:
             kind="stat",
             width=12,
             height=5,
+            defaults=bad_from_one(),
+            options=STAT_OPTIONS,
         ),
     ]
     return dashboard(
@@ -273,53 +400,60 @@ def model_quality() -> dict[str, Any]:
             "Score with 95% interval",
             "Each succeeded run's score over time; the band is its 95% "
             "confidence interval (Wilson for proportions); the dashed line is the "
-            "active baseline run's score.",
-            "percentunit",
+            "active baseline run's score. Each series is on its metric's scale: percent for "
+            "ratios, 0-100 for BLEU and chrF, plain numbers for error metrics.",
+            "none",
             (
-                (f"monitor_eval_score{{{selector}}}", "{{suite}} / {{model}} / {{metric}}"),
-                (f"monitor_eval_score_lower{{{selector}}}", "lower"),
-                (f"monitor_eval_score_upper{{{selector}}}", "upper"),
-                (f"monitor_baseline_score{{{selector}}}", "baseline {{model}} / {{metric}}"),
+                (f"monitor_eval_score{{{selector}}}", SERIES),
+                (f"monitor_eval_score_lower{{{selector}}}", f"{SERIES} lower"),
+                (f"monitor_eval_score_upper{{{selector}}}", f"{SERIES} upper"),
+                (f"monitor_baseline_score{{{selector}}}", f"baseline {SERIES}"),
             ),
             width=24,
             height=10,
-            overrides=BAND,
+            overrides=(*BAND, *scale_overrides()),
         ),
         Panel(
             "Interval width",
             "Width of the 95% interval: wide intervals mean too few cases to see a small change.",
-            "percentunit",
+            "none",
             (
                 (
                     f"monitor_eval_score_upper{{{selector}}} - monitor_eval_score_lower{{{selector}}}",  # noqa: E501
-                    "{{suite}} / {{model}} / {{metric}}",
+                    SERIES,
                 ),
             ),
             width=12,
+            overrides=scale_overrides(),
         ),
         Panel(
             "Change against the baseline",
             "Latest verdict: new minus baseline over the paired cases, per metric "
-            "(negative is worse for scores, better for error metrics).",
-            "short",
-            ((f"monitor_verdict_delta{{{selector}}}", "{{suite}} / {{model}} / {{metric}}"),),
+            "(negative is worse for scores, better for error metrics), on the metric's "
+            "scale (a ratio's change in percentage points).",
+            "none",
+            ((f"monitor_verdict_delta{{{selector}}}", SERIES),),
             width=12,
+            overrides=scale_overrides(),
         ),
         Panel(
             "Verdict p-value",
             "Latest verdict: one-sided, Holm-adjusted p-value per metric; below the "
             "suite's alpha (0.05 by default) the change is significant.",
-            "short",
-            ((f"monitor_verdict_p_value{{{selector}}}", "{{suite}} / {{model}} / {{metric}}"),),
+            "none",
+            ((f"monitor_verdict_p_value{{{selector}}}", SERIES),),
             width=12,
         ),
         Panel(
             "Latest scores",
-            "Latest succeeded run's score per suite, model and metric.",
-            "percentunit",
-            ((f"monitor_eval_score{{{selector}}}", "{{suite}} / {{model}} / {{metric}}"),),
+            "Latest succeeded run's score per suite, model and metric, on the metric's own "
+            "scale: 0-1 for ratios, 0-100 for BLEU and chrF, the data's units for error "
+            "metrics (docs/metrics.md, Scales).",
+            "none",
+            ((f"monitor_eval_score{{{selector}}}", SERIES),),
             kind="table",
             width=12,
+            defaults={"decimals": 3},
         ),
     ]
     return dashboard(
@@ -414,7 +548,7 @@ def usage_panels() -> list[Panel]:
             "Cost per day",
             "Cost of the runs that finished in the last 24 hours, in the currency of the "
             "model's price (in the legend); runs with unknown usage or no price are not counted.",
-            "short",
+            "none",
             (
                 (
                     f"sum by (suite, model, currency) (increase(monitor_cost_total{{{PAIR}}}[24h]))",  # noqa: E501
@@ -422,12 +556,13 @@ def usage_panels() -> list[Panel]:
                 ),
             ),
             width=12,
+            overrides=currency_overrides(),
         ),
         Panel(
             "Cost of the latest run",
             "What the latest finished run of each suite x model cost, in the currency of the "
             "model's price; absent when its usage or price is unknown.",
-            "short",
+            "none",
             (
                 (
                     f"monitor_last_run_cost{{{PAIR}}}",
@@ -435,6 +570,7 @@ def usage_panels() -> list[Panel]:
                 ),
             ),
             width=12,
+            overrides=currency_overrides(),
         ),
     ]
 
@@ -534,11 +670,13 @@ def drift() -> dict[str, Any]:
         ),
         Panel(
             "Streams drifted",
-            "1 when the latest window of the stream drifted as a dataset.",
+            "1 when the latest window of the stream drifted as a dataset (red).",
             "bool_yes_no",
             (('monitor_drift_dataset_drifted{stream=~"$stream"}', "{{stream}}"),),
             kind="stat",
             width=12,
+            defaults=bad_from_one(),
+            options=STAT_OPTIONS,
         ),
         Panel(
             "Drifted columns over time",

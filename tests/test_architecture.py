@@ -47,7 +47,7 @@ ALLOWED: dict[str, set[str]] = {
         *("alerts", "api", "config", "metrics", "notify", "runs", "sinks", "store"),
         *("streams", "verdicts"),
     },
-    "demo": {"config", "daemon", "durations"},
+    "demo": {"config", "daemon", "durations", "sinks"},
     "cli": {
         *VOCABULARY,
         *("config", "daemon", "demo", "gate", "notify", "runs", "scoring", "store"),

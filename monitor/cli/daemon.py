@@ -51,6 +51,18 @@ def run(config_path: Path) -> None:
     help="Make the demo model worse, starting after this long (e.g. '5m'); off by default.",
 )
 @click.option(
+    "--degrade-ramp",
+    default="5m",
+    show_default=True,
+    help="How long the demo model takes to get from healthy to its worst (e.g. '20s').",
+)
+@click.option(
+    "--recover-after",
+    default=None,
+    help="Make the demo model healthy again after this long from the start (e.g. '7m'),"
+    " as a rollback would; needs --degrade-after, and must be later.",
+)
+@click.option(
     "--model-only",
     is_flag=True,
     help="Serve only the demo model, on --model-port, for 'monitor run -c config.example.toml'.",
@@ -62,13 +74,28 @@ def demo(
     data_dir: Path,
     every: str,
     degrade_after: str | None,
+    degrade_ramp: str,
+    recover_after: str | None,
     model_only: bool,
     model_port: int,
 ) -> None:
-    """Start the daemon with a bundled model, suite and store: nothing else needed."""
+    """Start the daemon with a bundled model, suite and store: nothing else needed.
+
+    Every duration option takes seconds too ('--every 2s --degrade-after 3s
+    --degrade-ramp 1s --recover-after 15s' tells the whole story in under a minute)."""
     setup_logging("info")
     degrade = duration_option("--degrade-after", degrade_after)
     interval = duration_option("--every", every)
+    ramp = duration_option("--degrade-ramp", degrade_ramp)
+    recover = duration_option("--recover-after", recover_after)
+    if recover is not None and degrade is None:
+        raise click.BadParameter("needs --degrade-after", param_hint="--recover-after")
+    if recover is not None and recover <= degrade:
+        raise click.BadParameter(
+            f"must come after --degrade-after (got {recover_after!r} and {degrade_after!r})",
+            param_hint="--recover-after",
+        )
+    schedule = {"degrade_after": degrade, "degrade_ramp": ramp, "recover_after": recover}
     if model_only:
         from monitor.demo import run_demo_model
 
@@ -76,23 +103,26 @@ def demo(
             click.echo(f"demo model listening on {server.url}/predict (Ctrl-C to stop)")
 
         try:
-            run_demo_model(port=model_port, degrade_after=degrade, on_ready=model_ready)
+            run_demo_model(port=model_port, **schedule, on_ready=model_ready)
         except StartupError as exc:
             fail(EXIT_STARTUP, f"cannot start: {exc}")
         sys.exit(EXIT_OK)
 
-    from monitor.demo.launch import run_demo
+    from monitor.demo.launch import DemoUrls, run_demo
 
-    def ready(api: str, model: str) -> None:
+    def ready(urls: DemoUrls) -> None:
+        api = urls.api
         click.echo(
             f"\nmonitor demo is running (Ctrl-C to stop)\n"
             f"  metrics:  {api}/metrics\n"
             f"  runs:     {api}/v1/runs\n"
+            f"  verdicts: {api}/v1/verdicts\n"
             f"  drift:    {api}/v1/streams/wine-traffic/reports\n"
+            f"  alerts:   {api}/v1/alerts (delivered to {urls.receiver})\n"
             f"  API docs: {api}/docs\n"
-            f"  model:    {model}/predict\n"
+            f"  model:    {urls.model}/predict\n"
             f"  store:    {data_dir / 'monitor.db'}\n"
-            f"The suite runs now and every {every}.\n"
+            f"The suite runs now and every {every}.{_story(degrade_after, recover_after)}\n"
         )
 
     assert interval is not None
@@ -102,7 +132,17 @@ def demo(
             port=port,
             data_dir=data_dir,
             every=interval,
-            degrade_after=degrade,
+            **schedule,
             on_ready=ready,
         )
     )
+
+
+def _story(degrade_after: str | None, recover_after: str | None) -> str:
+    """What the demo's schedule will do, for its start-up banner."""
+    if degrade_after is None:
+        return ""
+    story = f"\nThe model starts to degrade {degrade_after} from now"
+    if recover_after is not None:
+        story += f" and recovers {recover_after} from now"
+    return story + "."

@@ -2,10 +2,12 @@
 
 ``monitor demo`` serves :class:`DemoModel` next to the daemon, which evaluates it on the
 bundled held-out suite (:func:`bundled_test_set`); raising the degradation level, by time
-or by hand, gives later features a genuine regression and prediction drift to find. No
-network and no files outside the package are needed.
+or by hand, gives a genuine regression and data drift to find, and its alert rules
+(``alerting``) notify a loopback receiver (``receiver``) through the real outbox and
+webhook sink. No network and no files outside the package are needed.
 
-May import: ``config``, ``daemon`` (to run itself) and the shared vocabulary.
+May import: ``config``, ``daemon`` (to run itself), ``sinks`` (the webhook signature the
+receiver checks) and the shared vocabulary.
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ swapped for another class (also chosen by the hash) and the two classes' probabi
 swapped with it, so the returned label is still the most probable class.
 
 The level follows a time ramp (0 until ``degrade_after``, then linear up to ``max_level``
-over ``degrade_ramp``) unless :meth:`DemoModel.set_level` forces it.
+over ``degrade_ramp``, and back to 0 at once from ``recover_after``: a rollback) unless
+:meth:`DemoModel.set_level` forces it. Times count from construction, or from
+:meth:`DemoModel.restart_clock` (``monitor demo`` calls it once the daemon serves).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class DemoModel:
         degrade_after: time after construction when the ramp starts; ``None`` never
             degrades on its own (only :meth:`set_level` does).
         degrade_ramp: how long the level takes to climb from 0 to ``max_level``.
+        recover_after: time after the start when the model is healthy again (level 0);
+            ``None`` never recovers. Must come after ``degrade_after``.
         max_level: the level the ramp ends at, a share of inputs in [0, 1].
         clock: monotonic seconds; injected so tests can move time by hand.
         random_state: seed of the classifier, fixed so every start trains the same model.
@@ -53,13 +57,15 @@ class DemoModel:
         *,
         degrade_after: timedelta | None = None,
         degrade_ramp: timedelta = DEFAULT_DEGRADE_RAMP,
+        recover_after: timedelta | None = None,
         max_level: float = DEFAULT_MAX_LEVEL,
         clock: Callable[[], float] = time.monotonic,
         random_state: int = 0,
     ) -> None:
-        _check_schedule(degrade_after, degrade_ramp, max_level)
+        _check_schedule(degrade_after, degrade_ramp, recover_after, max_level)
         self._degrade_after = degrade_after
         self._degrade_ramp = degrade_ramp
+        self._recover_after = recover_after
         self._max_level = max_level
         self._clock = clock
         self._forced_level: float | None = None
@@ -79,13 +85,20 @@ class DemoModel:
         """Ids (``wine-<row>``) of the rows the model was trained on."""
         return self._training_ids
 
+    def restart_clock(self) -> None:
+        """Count ``degrade_after`` and ``recover_after`` from now."""
+        self._started = self._clock()
+
     def level(self) -> float:
         """The current degradation level: the share of inputs that get a wrong class."""
         if self._forced_level is not None:
             return self._forced_level
         if self._degrade_after is None:
             return 0.0
-        elapsed = self._clock() - self._started - self._degrade_after.total_seconds()
+        since_start = self._clock() - self._started
+        if self._recover_after is not None and since_start >= self._recover_after.total_seconds():
+            return 0.0
+        elapsed = since_start - self._degrade_after.total_seconds()
         if elapsed < 0:
             return 0.0
         ramp = self._degrade_ramp.total_seconds()
@@ -116,11 +129,19 @@ class DemoModel:
 
 
 def _check_schedule(
-    degrade_after: timedelta | None, degrade_ramp: timedelta, max_level: float
+    degrade_after: timedelta | None,
+    degrade_ramp: timedelta,
+    recover_after: timedelta | None,
+    max_level: float,
 ) -> None:
     """Reject a degradation schedule that cannot mean anything."""
     if degrade_after is not None and degrade_after < timedelta(0):
         raise ValueError(f"degrade_after must not be negative, got: {degrade_after}")
+    if recover_after is not None and (degrade_after is None or recover_after <= degrade_after):
+        raise ValueError(
+            f"recover_after must come after degrade_after, got: {recover_after}"
+            f" (degrade_after: {degrade_after})"
+        )
     if degrade_ramp < timedelta(0):
         raise ValueError(f"degrade_ramp must not be negative, got: {degrade_ramp}")
     if not 0.0 <= max_level <= 1.0:

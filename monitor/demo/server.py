@@ -29,7 +29,7 @@ from pydantic import AllowInfNan, BaseModel, Field, Strict
 
 from monitor.daemon.serving import EmbeddedServer, start_server
 from monitor.demo.dataset import N_FEATURES
-from monitor.demo.model import DemoModel
+from monitor.demo.model import DEFAULT_DEGRADE_RAMP, DemoModel
 
 logger = logging.getLogger("monitor.demo")
 
@@ -111,6 +111,8 @@ def run_demo_model(
     port: int = 8000,
     degrade_after: timedelta | None = None,
     *,
+    degrade_ramp: timedelta = DEFAULT_DEGRADE_RAMP,
+    recover_after: timedelta | None = None,
     on_ready: Callable[[EmbeddedServer], None] | None = None,
 ) -> None:
     """Train and serve the demo model until Ctrl-C or SIGTERM (``monitor demo --model-only``).
@@ -119,18 +121,21 @@ def run_demo_model(
     listens, for example to print its URL.
     """
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run_until_signalled(host, port, degrade_after, on_ready))
+        model = DemoModel(
+            degrade_after=degrade_after, degrade_ramp=degrade_ramp, recover_after=recover_after
+        )
+        asyncio.run(_run_until_signalled(model, host, port, on_ready))
 
 
 async def _run_until_signalled(
+    model: DemoModel,
     host: str,
     port: int,
-    degrade_after: timedelta | None,
     on_ready: Callable[[EmbeddedServer], None] | None,
 ) -> None:
     """Serve until SIGTERM (or cancellation by ``asyncio.run`` on Ctrl-C), then stop."""
-    model = DemoModel(degrade_after=degrade_after)
     server = await serve_demo_model(model, host=host, port=port)
+    model.restart_clock()
     logger.info("demo model serving on %s", server.url)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from monitor.scoring import classification, generation, ranking, regression, text
 from monitor.scoring.base import (
+    SCALES,
     TASKS,
     CorpusMetric,
     Metric,
     MetricScore,
     PerCaseMetric,
+    Scale,
     Task,
     build_metric,
     get_metric,
@@ -26,11 +28,13 @@ from monitor.scoring.base import (
 )
 
 __all__ = [
+    "SCALES",
     "TASKS",
     "CorpusMetric",
     "Metric",
     "MetricScore",
     "PerCaseMetric",
+    "Scale",
     "Task",
     "build_metric",
     "classification",

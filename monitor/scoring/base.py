@@ -37,6 +37,11 @@ if TYPE_CHECKING:
     Statistic: TypeAlias = Callable[[Indices], float]
 
 Task = Literal["classification", "regression", "text", "ranking"]
+Scale = Literal["ratio", "points", "value"]
+"""What a metric's numbers mean: ``ratio`` a fraction of 1 (accuracy 0.93: dashboards show
+93%), ``points`` on 0-100 (BLEU, chrF, as sacrebleu reports them), ``value`` in the data's
+own units (MAE, RMSE, log loss, R2)."""
+SCALES: tuple[Scale, ...] = ("ratio", "points", "value")
 TASKS: tuple[Task, ...] = ("classification", "regression", "text", "ranking")
 
 _AT_K = re.compile(r"^(?P<name>[a-z0-9-]+)@(?P<k>[0-9]+)$")
@@ -72,6 +77,8 @@ class Metric(ABC):
     options: ClassVar[Mapping[str, Option]] = {}
     needs_scores: ClassVar[bool] = False
     """True when the metric reads the endpoint's probabilities/scores, not the answer."""
+    scale: ClassVar[Scale] = "ratio"
+    """The metric's scale (``Scale``): how dashboards and reports show its numbers."""
     higher_is_better: ClassVar[bool] = True
     """False for error metrics (MAE, RMSE, MAPE, log loss): a verdict judges a rise as a
     regression."""

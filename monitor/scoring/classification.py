@@ -228,6 +228,7 @@ class LogLoss(_ScoreMetric):
     """Cross-entropy of the predicted probabilities against the true classes."""
 
     name = "log-loss"
+    scale = "value"
     higher_is_better = False
 
     def statistic(

@@ -121,6 +121,7 @@ class Bleu(_Sacrebleu):
     """Corpus BLEU (sacrebleu defaults: 13a tokenizer, exponential smoothing)."""
 
     name = "bleu"
+    scale = "points"
 
     def _metric(self) -> Any:
         from sacrebleu.metrics.bleu import BLEU
@@ -133,6 +134,7 @@ class Chrf(_Sacrebleu):
     """Corpus chrF (sacrebleu defaults: character 6-grams, beta 2)."""
 
     name = "chrf"
+    scale = "points"
 
     def _metric(self) -> Any:
         from sacrebleu.metrics.chrf import CHRF

@@ -47,6 +47,7 @@ class MeanAbsoluteError(_Regression):
     """Mean absolute error."""
 
     name = "mae"
+    scale = "value"
     higher_is_better = False
     function = "mean_absolute_error"
 
@@ -56,6 +57,7 @@ class RootMeanSquaredError(_Regression):
     """Root mean squared error."""
 
     name = "rmse"
+    scale = "value"
     higher_is_better = False
     function = "root_mean_squared_error"
 
@@ -65,6 +67,7 @@ class R2(_Regression):
     """Coefficient of determination."""
 
     name = "r2"
+    scale = "value"
     function = "r2_score"
 
 

@@ -105,6 +105,32 @@ def test_time_ramp_with_fake_clock(cases: list[WineCase]) -> None:
     assert accuracy(model, cases) < 0.6
 
 
+def test_recovers_at_once_after_recover_after() -> None:
+    clock = FakeClock()
+    model = DemoModel(
+        degrade_after=timedelta(seconds=10),
+        degrade_ramp=timedelta(seconds=10),
+        recover_after=timedelta(seconds=30),
+        clock=clock,
+    )
+    clock.now += 29.9
+    assert model.level() == pytest.approx(0.6)
+    clock.now += 0.1
+    assert model.level() == 0.0
+    clock.now += 3600
+    assert model.level() == 0.0
+
+
+def test_restart_clock_counts_the_schedule_from_then() -> None:
+    clock = FakeClock()
+    model = DemoModel(degrade_after=timedelta(seconds=10), degrade_ramp=timedelta(0), clock=clock)
+    clock.now += 60  # start-up took a minute: the model must not be degraded already
+    model.restart_clock()
+    assert model.level() == 0.0
+    clock.now += 10
+    assert model.level() == pytest.approx(0.6)
+
+
 def test_forced_level_overrides_ramp_until_cleared() -> None:
     clock = FakeClock()
     model = DemoModel(degrade_after=timedelta(0), degrade_ramp=timedelta(0), clock=clock)
@@ -138,8 +164,19 @@ def test_predict_rejects_bad_features(model: DemoModel, features: list[float]) -
         ({"degrade_after": timedelta(seconds=-1)}, "degrade_after"),
         ({"degrade_ramp": timedelta(seconds=-1)}, "degrade_ramp"),
         ({"max_level": 1.5}, "max_level"),
+        ({"recover_after": timedelta(seconds=5)}, "recover_after must come after"),
+        (
+            {"degrade_after": timedelta(seconds=5), "recover_after": timedelta(seconds=5)},
+            "recover_after must come after",
+        ),
     ],
-    ids=["negative-after", "negative-ramp", "max-level-above-1"],
+    ids=[
+        "negative-after",
+        "negative-ramp",
+        "max-level-above-1",
+        "recover-without-degrade",
+        "recover-not-later",
+    ],
 )
 def test_rejects_meaningless_schedule(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):

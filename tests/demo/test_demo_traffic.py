@@ -3,6 +3,7 @@ model's traffic shifts."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ from scipy import stats
 
 from monitor.config import parse_config
 from monitor.demo import DemoModel
-from monitor.demo.traffic import FEATURES, sample_rows, stream_table, write_reference
+from monitor.demo.traffic import FEATURES, SHIFT, sample_rows, stream_table, write_reference
+from monitor.streams.oneoff import compare_files
 
 
 @pytest.fixture(scope="module")
@@ -40,3 +42,26 @@ def test_degraded_traffic_shifts_and_healthy_traffic_does_not(model: DemoModel) 
     assert stats.ks_2samp(reference, healthy).pvalue > 0.01
     assert stats.ks_2samp(reference, degraded).pvalue < 1e-6
     assert np.mean(degraded) > np.mean(reference)
+
+
+def test_degraded_traffic_drifts_as_a_dataset(model: DemoModel, tmp_path: Path) -> None:
+    """The stream's own drift engine, on 200-row windows as the demo judges them: healthy
+    traffic is no dataset drift, traffic at the worst level (0.6) is (three of the six
+    columns: the default drift_share of 0.5)."""
+    write_reference(tmp_path / "ref.csv", model)
+    config = parse_config({"streams": [stream_table(tmp_path / "ref.csv")]}, base_dir=tmp_path)
+    (stream,) = config.streams
+    rng = np.random.default_rng(2)
+    results = {}
+    for level in (0.0, 0.6):
+        rows = sample_rows(model, rng, 200, level=level)
+        window = tmp_path / f"window-{level}.csv"
+        with window.open("w", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        results[level] = compare_files(stream, reference=None, current=window, store=None)
+    assert not results[0.0].dataset_drifted and results[0.0].drift_share < 0.5
+    assert results[0.6].dataset_drifted and results[0.6].drift_share >= 0.5
+    shifted = {FEATURES[column] for column in SHIFT}
+    assert shifted <= set(results[0.6].drifted_columns)
