@@ -95,7 +95,11 @@ class Daemon:
             clock=clock,
         )
         self.registry.register(SnapshotCollector(collector, self.store))
-        self.request_metrics = RequestMetrics(self.registry, models=[m.name for m in config.models])
+        self.request_metrics = RequestMetrics(
+            self.registry,
+            models=[m.name for m in config.models],
+            adhoc_ttl=config.server.adhoc_series_ttl.total_seconds(),
+        )
         self.stream_metrics = StreamMetrics(self.registry, streams=[s.name for s in config.streams])
         self._clock = clock
         self.recovery = StoreRecovery(

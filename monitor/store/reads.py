@@ -157,11 +157,14 @@ def latest_scores(connection: Connection, *, suite: str | None = None) -> list[L
     Pairs whose runs all failed or were interrupted are absent: a failed run has no
     scores, and hiding the last good ones would make a dashboard read "no data".
     """
+    # From the rollup rows, in their key order: SQLite would otherwise walk every run
+    # by the (suite, model) index to produce the ORDER BY.
     query = (
-        select(runs.c.suite, runs.c.model, runs.c.finished_at, run_metrics)
-        .join(run_rollups, run_rollups.c.success_run_id == runs.c.id)
+        select(run_rollups.c.suite, run_rollups.c.model, runs.c.finished_at, run_metrics)
+        .select_from(run_rollups)
+        .join(runs, runs.c.id == run_rollups.c.success_run_id)
         .join(run_metrics, run_metrics.c.run_id == runs.c.id)
-        .order_by(runs.c.suite, runs.c.model, run_metrics.c.name)
+        .order_by(run_rollups.c.suite, run_rollups.c.model, run_metrics.c.name)
     )
     if suite is not None:
         query = query.where(run_rollups.c.suite == suite)

@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import Config, parse_config
 from monitor.daemon.lifecycle import Daemon
 from monitor.errors import ConfigError
+from monitor.metrics.instruments import RequestMetrics
 from monitor.records import MetricValue, NewDriftReport, RunStatus
 from monitor.store import Store
 
@@ -123,3 +124,29 @@ def test_a_stream_outside_the_configuration_expires(tmp_path: Path, store: Store
 def test_the_ttl_must_be_a_positive_duration(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"server\.adhoc_series_ttl: must be a positive"):
         configured(tmp_path, ttl="0s")
+
+
+def test_request_series_of_an_idle_adhoc_model_end() -> None:
+    registry = CollectorRegistry()
+    now = [0.0]
+    metrics = RequestMetrics(registry, models=["prod"], adhoc_ttl=3600, clock=lambda: now[0])
+    metrics.observe_request("ci-1", "ok", 0.5)
+    metrics.observe_request("prod", "timeout", 0.5)
+
+    def models() -> set[str]:
+        text = generate_latest(registry).decode()
+        return {
+            s.labels["model"]
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if "model" in s.labels
+        }
+
+    now[0] = 3599.0
+    metrics.observe_request("ci-2", "ok", 0.5)  # ci-1 idle for less than the TTL
+    assert models() == {"prod", "ci-1", "ci-2"}
+    now[0] = 3600.0 + 3598.0
+    metrics.observe_request("ci-3", "ok", 0.5)  # ci-1 idle past it, ci-2 not yet
+    assert models() == {"prod", "ci-2", "ci-3"}
+    metrics.observe_request("ci-1", "ok", 0.5)  # back: it starts over
+    assert models() == {"prod", "ci-1", "ci-2", "ci-3"}
