@@ -8,12 +8,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 
 from monitor.alerts import AlertState, Phase, Transition
 from monitor.alerts.records import OutboxMessage, OutboxStatus
 from monitor.records import NewDriftReport, RunOperations, RunStatus, RunSummary
-from monitor.store import Store
+from monitor.store import Store, migrate
 from monitor.store.store import ExpiringKind
 from monitor.store.tables import case_results, run_rollups, runs
 from tests.store.conftest import T0, MakeCases, StartRun
@@ -366,3 +366,35 @@ def test_a_finished_run_counts_once_even_when_its_rollup_row_was_missing(
     store.finish_run(run_id, status=RunStatus.SUCCEEDED, at=T0 + DAY)
 
     assert summary(store).counts == {"succeeded": 1}
+
+
+def test_the_migration_builds_rollups_from_the_runs_already_stored(bare_store: Store) -> None:
+    migrate.upgrade(bare_store.engine, "0011")
+    with bare_store.engine.begin() as connection:
+        for minute, status in enumerate(["succeeded", "failed", "succeeded", "running"]):
+            at = T0 + timedelta(minutes=minute)
+            connection.execute(
+                insert(runs).values(
+                    suite="qa",
+                    model="prod",
+                    status=status,
+                    trigger="schedule",
+                    created_at=at,
+                    started_at=at,
+                    finished_at=None if status == "running" else at + timedelta(seconds=10),
+                    dataset_sha256="d",
+                    config_hash="c",
+                    n_cases=4,
+                    n_errors=1,
+                    cost=0.25,
+                    currency="EUR",
+                )
+            )
+
+    bare_store.upgrade()
+
+    got = summary(bare_store)
+    assert got.counts == {"succeeded": 2, "failed": 1, "running": 1}
+    assert (got.cases, got.case_errors, got.cost) == (12, 3, {"EUR": 0.75})
+    assert got.last_success_at == T0 + timedelta(minutes=2, seconds=10)
+    assert got.updated_at == T0 + timedelta(minutes=3)  # the running run's creation
