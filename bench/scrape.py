@@ -5,12 +5,13 @@ scrape until the next write), beside a bare prometheus_client registry holding t
 number of series as plain gauges: the floor any exporter of that many series pays.
 
 Seeds finished runs spread over ``--pairs`` suite x model pairs (80% succeeded with tokens,
-a cost and metrics, 10% failed, 10% interrupted without usage) with bare inserts, rebuilds
-the per-pair rollups the store's writes keep, then times each step ``--repeat`` times and
-prints the best. It does so for each of ``--runs`` (default: 100 and 100,000) in its own
-store, and prints the ratio of the largest history to the smallest side by side: a scrape
-that reads a bounded set of rows stays flat (target: within 2x). SQLite by default;
-``--postgres URL`` uses a fresh schema in that database and drops it afterwards.
+a cost and metrics, 10% failed, 10% interrupted without usage) with bare inserts into one
+store per size of ``--runs`` (default: 100 and 100,000), rebuilds the per-pair rollups the
+store's writes keep, then times each step ``--repeat`` times (the snapshot and bare steps
+20 times more), the sizes taking turns, and prints the best of each side by side with the
+ratio of the largest history to the smallest: a scrape that reads a bounded set of rows
+stays flat (target: within 2x). SQLite by default; ``--postgres URL`` uses fresh schemas in
+that database and drops them afterwards.
 
     python bench/scrape.py
     python bench/scrape.py --runs 100 100000 --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
@@ -26,7 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,6 @@ def seed(store: Store, n: int, pairs: int) -> None:
         # planner must not guess at a table it has never measured.
         with store.engine.begin() as connection:
             connection.execute(text("ANALYZE"))
-    gc.collect()  # the seeding's garbage is not the scrape's to collect
 
 
 def best(step: Callable[[], object], repeat: int) -> float:
@@ -113,28 +113,42 @@ def best(step: Callable[[], object], repeat: int) -> float:
 Timings = dict[str, float]
 
 
-def measure(url: str, n: int, args: argparse.Namespace) -> tuple[Timings, int]:
-    """Best times of each step on a store holding ``n`` runs, and the series exported."""
-    store = Store(url)
-    try:
-        store.upgrade()
-        seed(store, n, args.pairs)
-        registry = CollectorRegistry()
-        registry.register(StoreCollector(store, version=__version__))
-        timings = {"summaries": best(store.run_summaries, args.repeat)}
-        timings["scrape"] = best(lambda: generate_latest(registry), args.repeat)
-        cached = CollectorRegistry()
-        cached.register(SnapshotCollector(StoreCollector(store, version=__version__), store))
-        generate_latest(cached)  # the first scrape reads the store
-        timings["snapshot"] = best(lambda: generate_latest(cached), args.repeat * 20)
-        series = sum(
-            len(f.samples) for f in text_string_to_metric_families(generate_latest(cached).decode())
-        )
-        bare = bare_registry(series)
-        timings["bare"] = best(lambda: generate_latest(bare), args.repeat * 20)
-    finally:
-        store.close()
-    return timings, series
+class Subject:
+    """One seeded store with the three registries a step scrapes."""
+
+    def __init__(self, url: str, n: int, args: argparse.Namespace) -> None:
+        self.store = Store(url)
+        self.store.upgrade()
+        seed(self.store, n, args.pairs)
+        self.registry = CollectorRegistry()
+        self.registry.register(StoreCollector(self.store, version=__version__))
+        self.cached = CollectorRegistry()
+        collector = StoreCollector(self.store, version=__version__)
+        self.cached.register(SnapshotCollector(collector, self.store))
+        text_out = generate_latest(self.cached).decode()  # the first scrape reads the store
+        self.series = sum(len(f.samples) for f in text_string_to_metric_families(text_out))
+        self.bare = bare_registry(self.series)
+
+    def steps(self) -> dict[str, Callable[[], object]]:
+        return {
+            "summaries": self.store.run_summaries,
+            "scrape": lambda: generate_latest(self.registry),
+            "snapshot": lambda: generate_latest(self.cached),
+            "bare": lambda: generate_latest(self.bare),
+        }
+
+
+def measure(subjects: dict[int, Subject], repeat: int) -> dict[int, tuple[Timings, int]]:
+    """Best time of each step per history size, the sizes taking turns round by round, so
+    a burst of load on the machine does not fall on one size only."""
+    found: dict[int, Timings] = {n: {} for n in subjects}
+    for step in STEPS:
+        rounds = repeat * (20 if step in ("snapshot", "bare") else 1)
+        for _ in range(rounds):
+            for n, subject in subjects.items():
+                took = best(subject.steps()[step], 1)
+                found[n][step] = min(took, found[n].get(step, took))
+    return {n: (found[n], subjects[n].series) for n in subjects}
 
 
 STEPS = {
@@ -169,20 +183,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, nargs="+", default=[100, 100_000])
     parser.add_argument("--pairs", type=int, default=20)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--postgres", help="a PostgreSQL URL; a scratch schema is used")
     args = parser.parse_args()
-    results: dict[int, tuple[Timings, int]] = {}
-    if not args.postgres:
+    with ExitStack() as stack:
+        subjects = {}
         for n in args.runs:
-            with tempfile.TemporaryDirectory() as tmp:
-                results[n] = measure(f"sqlite:///{tmp}/monitor.db", n, args)
-        report("sqlite", results, args.pairs)
-        return
-    for n in args.runs:
-        with scratch_schema(args.postgres) as url:
-            results[n] = measure(url, n, args)
-    report("postgresql", results, args.pairs)
+            if args.postgres:
+                url = stack.enter_context(scratch_schema(args.postgres))
+            else:
+                url = f"sqlite:///{stack.enter_context(tempfile.TemporaryDirectory())}/monitor.db"
+            subjects[n] = Subject(url, n, args)
+            stack.callback(subjects[n].store.close)
+        gc.collect()  # the seeding's garbage is not the scrapes' to collect
+        report(
+            "postgresql" if args.postgres else "sqlite", measure(subjects, args.repeat), args.pairs
+        )
 
 
 @contextmanager
