@@ -17,13 +17,13 @@ from datetime import datetime
 from monitor.clock import Clock, utc_now
 from monitor.config import RetentionConfig
 from monitor.store import Store
-from monitor.store.store import ExpiringKind
+from monitor.store.store import RETENTION_ORDER, ExpiringKind
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["ORDER", "Retention", "always"]
 
-ORDER: tuple[ExpiringKind, ...] = ("verdicts", "runs", "drift_reports", "alert_history", "outbox")
+ORDER = RETENTION_ORDER
 """Verdicts go before runs: a run a kept verdict refers to is kept."""
 
 

@@ -826,6 +826,8 @@ class Store:
         how many rows went. Call again until it returns less than ``limit``. What is never
         deleted is listed in ``monitor.store.retention``."""
         before = ensure_utc(before, name="before")
+        if kind != "runs" and kind not in _EXPIRE:
+            raise ValueError(f"kind must be one of {', '.join(RETENTION_ORDER)}, got: {kind!r}")
         if limit < 1 or max_cases < 1:
             raise ValueError(f"need limit and max_cases >= 1, got: {limit}, {max_cases}")
         with self._writing(f"deleting expired {kind.replace('_', ' ')}") as connection:
@@ -872,6 +874,14 @@ class Store:
 ExpiringKind = Literal["verdicts", "runs", "drift_reports", "alert_history", "outbox"]
 """What ``Store.expire`` deletes, in the order a retention pass goes: verdicts before runs,
 since a run a verdict refers to is kept."""
+
+RETENTION_ORDER: tuple[ExpiringKind, ...] = (
+    "verdicts",
+    "runs",
+    "drift_reports",
+    "alert_history",
+    "outbox",
+)
 
 _EXPIRE: dict[str, Callable[..., int]] = {
     "verdicts": retention.delete_verdicts,

@@ -353,6 +353,8 @@ def test_expire_refuses_bad_arguments(store: Store) -> None:
         store.expire("runs", before=datetime(2024, 1, 1))
     with pytest.raises(ValueError, match="limit"):
         store.expire("runs", before=T0, limit=0)
+    with pytest.raises(ValueError, match="kind must be one of verdicts, runs"):
+        store.expire("baselines", before=T0)  # type: ignore[arg-type]
 
 
 def test_a_finished_run_counts_once_even_when_its_rollup_row_was_missing(
