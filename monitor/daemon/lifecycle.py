@@ -1,7 +1,8 @@
 """The daemon: owns the lifecycle, the signals and the wiring of every component.
 
 start:    migrate the store, record the catalog, start the alert delivery worker, the HTTP
-          server, then the scheduler (suite jobs, the alert timer and the sweep);
+          server, then the scheduler (suite jobs, the alert timer, the sweep and the
+          retention pass, ``monitor.daemon.retention``);
 run:      until SIGTERM/SIGINT (or ``request_stop``); scheduled runs and the runs the API
           queues (``submit``) all go through ``_execute``, one run per suite x model at a
           time; after each run and on a timer the alert service evaluates the rules;
@@ -244,7 +245,11 @@ class Daemon:
         self._scheduler = self._build_scheduler()
         self._scheduler.start()
         suite_jobs = len(self._scheduler.get_jobs()) - 2  # minus the alert timer and sweep
-        logger.info("scheduled %d job(s), the alert timer and the sweep", suite_jobs)
+        logger.info(
+            "scheduled %d job(s), the alert timer, the sweep%s",
+            suite_jobs,
+            " and retention" if self.config.store.retention.enabled else "",
+        )
 
     def _warn_unwritable_streams(self) -> None:
         writers = [t for t in self.config.server.tokens if "write" in t.scopes]

@@ -27,6 +27,15 @@ ORDER = RETENTION_ORDER
 """Verdicts go before runs: a run a kept verdict refers to is kept."""
 
 
+_LABELS = {
+    "verdicts": "verdicts",
+    "runs": "runs and case results",
+    "drift_reports": "drift reports",
+    "alert_history": "alert history entries",
+    "outbox": "notifications",
+}
+
+
 def always() -> bool:
     """The leadership hook of a single instance: it always leads."""
     return True
@@ -76,7 +85,7 @@ class Retention:
         if any(deleted.values()):
             logger.info(
                 "retention: deleted %s",
-                ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in deleted.items() if n),
+                ", ".join(f"{n} {_LABELS[kind]}" for kind, n in deleted.items() if n),
             )
         return deleted
 
