@@ -1,27 +1,33 @@
-"""What a Prometheus scrape costs as runs pile up: ``Store.run_summaries()`` (the grouped
-query behind the run, case, token and cost metrics) and a whole ``/metrics`` answer, read
+"""What a Prometheus scrape costs as runs pile up: ``Store.run_summaries()`` (the rollup
+read behind the run, case, token and cost metrics) and a whole ``/metrics`` answer, read
 from the store (the first scrape after a write) and from the daemon's snapshot (every
 scrape until the next write), beside a bare prometheus_client registry holding the same
 number of series as plain gauges: the floor any exporter of that many series pays.
 
-Seeds ``--runs`` finished runs spread over ``--pairs`` suite x model pairs (80% succeeded
-with tokens and a cost, 10% failed, 10% interrupted without usage), then times each step
-``--repeat`` times and prints the best. SQLite by default; ``--postgres URL`` uses a fresh
-schema in that database and drops it afterwards.
+Seeds finished runs spread over ``--pairs`` suite x model pairs (80% succeeded with tokens,
+a cost and metrics, 10% failed, 10% interrupted without usage) with bare inserts into one
+store per size of ``--runs`` (default: 100 and 100,000), rebuilds the per-pair rollups the
+store's writes keep, then times each step ``--repeat`` times (the snapshot and bare steps
+20 times more), the sizes taking turns, and prints the best of each side by side with the
+ratio of the largest history to the smallest: a scrape that reads a bounded set of rows
+stays flat (target: within 2x). SQLite by default; ``--postgres URL`` uses fresh schemas in
+that database and drops them afterwards.
 
-    python bench/scrape.py --runs 100000 --pairs 20
-    python bench/scrape.py --runs 100000 --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
+    python bench/scrape.py
+    python bench/scrape.py --runs 100 100000 --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import secrets
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,7 +42,7 @@ from monitor import __version__
 from monitor.metrics.collector import StoreCollector
 from monitor.metrics.snapshot import SnapshotCollector
 from monitor.store import Store
-from monitor.store.tables import runs
+from monitor.store.tables import run_metrics, runs
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -76,6 +82,23 @@ def seed(store: Store, n: int, pairs: int) -> None:
                 batch = []
         if batch:
             connection.execute(insert(runs), batch)
+        # Three metrics per succeeded run, so the score families have rows to join.
+        succeeded = connection.execute(
+            text("SELECT id FROM runs WHERE status = 'succeeded'")
+        ).scalars()
+        metrics = [
+            {"run_id": run_id, "name": name, "value": 0.8, "lower": 0.7, "upper": 0.9, "n": 500}
+            for run_id in succeeded
+            for name in ("accuracy", "f1", "exact_match")
+        ]
+        for start in range(0, len(metrics), 30_000):
+            connection.execute(insert(run_metrics), metrics[start : start + 30_000])
+    store.rebuild_rollups()
+    if store.engine.dialect.name == "postgresql":
+        # Fresh statistics, as autovacuum's ANALYZE would have after that many inserts: the
+        # planner must not guess at a table it has never measured.
+        with store.engine.begin() as connection:
+            connection.execute(text("ANALYZE"))
 
 
 def best(step: Callable[[], object], repeat: int) -> float:
@@ -87,33 +110,64 @@ def best(step: Callable[[], object], repeat: int) -> float:
     return min(times)
 
 
-def measure(url: str, args: argparse.Namespace) -> None:
-    store = Store(url)
-    try:
-        store.upgrade()
-        seed(store, args.runs, args.pairs)
-        registry = CollectorRegistry()
-        registry.register(StoreCollector(store, version=__version__))
-        summaries = best(store.run_summaries, args.repeat)
-        scrape = best(lambda: generate_latest(registry), args.repeat)
-        cached = CollectorRegistry()
-        cached.register(SnapshotCollector(StoreCollector(store, version=__version__), store))
-        generate_latest(cached)  # the first scrape reads the store
-        snapshot = best(lambda: generate_latest(cached), args.repeat * 20)
-        series = sum(
-            len(f.samples) for f in text_string_to_metric_families(generate_latest(cached).decode())
-        )
-        bare = bare_registry(series)
-        floor = best(lambda: generate_latest(bare), args.repeat * 20)
-    finally:
-        store.close()
-    backend = url.split(":", 1)[0].split("+", 1)[0]
-    print(f"{backend}: {args.runs} runs over {args.pairs} suite x model pairs, {series} series")
-    print(f"  Store.run_summaries()                {summaries * 1000:8.2f} ms")
-    print(f"  /metrics read from the store         {scrape * 1000:8.2f} ms")
-    print(f"  /metrics from the snapshot           {snapshot * 1000:8.2f} ms")
-    print(f"  bare prometheus_client, same series  {floor * 1000:8.2f} ms")
-    print(f"  snapshot / bare: {snapshot / floor:.2f}x")
+Timings = dict[str, float]
+
+
+class Subject:
+    """One seeded store with the three registries a step scrapes."""
+
+    def __init__(self, url: str, n: int, args: argparse.Namespace) -> None:
+        self.store = Store(url)
+        self.store.upgrade()
+        seed(self.store, n, args.pairs)
+        self.registry = CollectorRegistry()
+        self.registry.register(StoreCollector(self.store, version=__version__))
+        self.cached = CollectorRegistry()
+        collector = StoreCollector(self.store, version=__version__)
+        self.cached.register(SnapshotCollector(collector, self.store))
+        text_out = generate_latest(self.cached).decode()  # the first scrape reads the store
+        self.series = sum(len(f.samples) for f in text_string_to_metric_families(text_out))
+        self.bare = bare_registry(self.series)
+
+    def steps(self) -> dict[str, Callable[[], object]]:
+        return {
+            "summaries": self.store.run_summaries,
+            "scrape": lambda: generate_latest(self.registry),
+            "snapshot": lambda: generate_latest(self.cached),
+            "bare": lambda: generate_latest(self.bare),
+        }
+
+
+def measure(subjects: dict[int, Subject], repeat: int) -> dict[int, tuple[Timings, int]]:
+    """Best time of each step per history size, the sizes taking turns round by round, so
+    a burst of load on the machine does not fall on one size only."""
+    found: dict[int, Timings] = {n: {} for n in subjects}
+    for step in STEPS:
+        rounds = repeat * (20 if step in ("snapshot", "bare") else 1)
+        for _ in range(rounds):
+            for n, subject in subjects.items():
+                took = best(subject.steps()[step], 1)
+                found[n][step] = min(took, found[n].get(step, took))
+    return {n: (found[n], subjects[n].series) for n in subjects}
+
+
+STEPS = {
+    "summaries": "Store.run_summaries()",
+    "scrape": "/metrics read from the store",
+    "snapshot": "/metrics from the snapshot",
+    "bare": "bare prometheus_client, same series",
+}
+
+
+def report(backend: str, results: dict[int, tuple[Timings, int]], pairs: int) -> None:
+    sizes = sorted(results)
+    print(f"{backend}: {pairs} suite x model pairs, series {[results[n][1] for n in sizes]}")
+    header = "".join(f"{n:>12,} runs" for n in sizes)
+    print(f"  {'':38}{header}   {sizes[-1]:,} / {sizes[0]:,}")
+    for step, label in STEPS.items():
+        cells = "".join(f"{results[n][0][step] * 1000:14.2f} ms" for n in sizes)
+        ratio = results[sizes[-1]][0][step] / results[sizes[0]][0][step]
+        print(f"  {label:38}{cells}   {ratio:8.2f}x")
 
 
 def bare_registry(series: int) -> CollectorRegistry:
@@ -127,22 +181,36 @@ def bare_registry(series: int) -> CollectorRegistry:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, nargs="+", default=[100, 100_000])
     parser.add_argument("--pairs", type=int, default=20)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--postgres", help="a PostgreSQL URL; a scratch schema is used")
     args = parser.parse_args()
-    if not args.postgres:
-        with tempfile.TemporaryDirectory() as tmp:
-            measure(f"sqlite:///{tmp}/monitor.db", args)
-        return
+    with ExitStack() as stack:
+        subjects = {}
+        for n in args.runs:
+            if args.postgres:
+                url = stack.enter_context(scratch_schema(args.postgres))
+            else:
+                url = f"sqlite:///{stack.enter_context(tempfile.TemporaryDirectory())}/monitor.db"
+            subjects[n] = Subject(url, n, args)
+            stack.callback(subjects[n].store.close)
+        gc.collect()  # the seeding's garbage is not the scrapes' to collect
+        report(
+            "postgresql" if args.postgres else "sqlite", measure(subjects, args.repeat), args.pairs
+        )
+
+
+@contextmanager
+def scratch_schema(base: str) -> Iterator[str]:
+    """A URL of a fresh schema in the database at ``base``, dropped afterwards."""
     schema = f"bench_{secrets.token_hex(4)}"
-    admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        separator = "&" if "?" in args.postgres else "?"
-        measure(f"{args.postgres}{separator}options=-csearch_path%3D{schema}", args)
+        separator = "&" if "?" in base else "?"
+        yield f"{base}{separator}options=-csearch_path%3D{schema}"
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

@@ -223,6 +223,8 @@ class RunSummary:
     last_case_errors: int | None = None
     last_cost: float | None = None
     last_currency: str | None = None
+    updated_at: datetime | None = None
+    """When a run of the pair was last created or finished (for ``adhoc_series_ttl``)."""
 
 
 @dataclass(frozen=True, slots=True)

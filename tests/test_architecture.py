@@ -35,7 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "streams": {"clock", "config", "drift", "errors", "records", "store"},
     "sinks": {"alerts", "config"},
     "notify": {"alerts", "clock", "config", "sinks", "store"},
-    "metrics": {"adapters", "records", "store"},
+    "metrics": {"adapters", "clock", "records", "store"},
     "wire": {"records", "scoring"},
     "gate": {"records", "wire"},
     "api": {

@@ -27,7 +27,13 @@ from monitor.config.models import (
     Role,
     TensorConfig,
 )
-from monitor.config.server import LogConfig, ServerConfig, StoreConfig, TokenConfig
+from monitor.config.server import (
+    LogConfig,
+    RetentionConfig,
+    ServerConfig,
+    StoreConfig,
+    TokenConfig,
+)
 from monitor.config.streams import (
     FilesSourceConfig,
     IngestSourceConfig,
@@ -57,6 +63,7 @@ __all__ = [
     "PriceConfig",
     "RateLimit",
     "ReferenceConfig",
+    "RetentionConfig",
     "RetryConfig",
     "Role",
     "RuleConfig",

@@ -16,7 +16,14 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.config._base import Duration, Name, Section, http_url, resolve_path
+from monitor.config._base import (
+    Duration,
+    Name,
+    PositiveDuration,
+    Section,
+    http_url,
+    resolve_path,
+)
 from monitor.durations import format_duration
 
 Scope = Literal["read", "write"]
@@ -81,11 +88,41 @@ class ServerConfig(Section):
     open_reads: bool = False
     """Let anyone read ``/v1`` without a token even when tokens are configured (writes
     still need one). For a daemon that only listens on loopback, like the demo."""
+    adhoc_series_ttl: PositiveDuration = timedelta(days=1)
+    """How long ``/metrics`` keeps exporting a suite x model or stream that is not in the
+    configuration (an ad-hoc model of ``POST /v1/runs``, a model or stream removed from
+    the file) after its last run or report: then its series end, so ad-hoc ids do not
+    pile up series forever. Configured ones are exported whatever their age."""
 
     @field_validator("public_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return None if value is None else http_url(value).rstrip("/")
+
+
+class RetentionConfig(Section):
+    """``[store.retention]``: how long each kind of history is kept, and how the daemon
+    deletes what is older (``monitor.store.retention`` lists what is never deleted)."""
+
+    enabled: bool = True
+    runs: PositiveDuration = timedelta(days=90)
+    """Finished runs with their case results, metrics and slices, by finish time."""
+    verdicts: PositiveDuration = timedelta(days=90)
+    """Verdicts and their per-metric rows, by creation time. A run a kept verdict refers
+    to is kept with it."""
+    drift_reports: PositiveDuration = timedelta(days=90)
+    """Drift reports (and their HTML), by creation time."""
+    alert_history: PositiveDuration = timedelta(days=180)
+    """Alert phase changes, by time."""
+    outbox: PositiveDuration = timedelta(days=7)
+    """Delivered, superseded and discarded notifications, by creation time; pending ones
+    and dead letters are never deleted."""
+    every: PositiveDuration = timedelta(minutes=10)
+    """How often the daemon deletes what expired."""
+    batch_size: int = Field(500, ge=10, le=10_000)
+    """Rows of one kind deleted per transaction: each batch is one short transaction."""
+    max_cases: int = Field(5000, ge=100, le=100_000)
+    """Case result rows deleted per transaction at most (a run's cases go with it)."""
 
 
 class StoreConfig(Section):
@@ -105,6 +142,7 @@ class StoreConfig(Section):
     buffer_cases: int = Field(5000, ge=1)
     """Case results a run holds while the store is unreachable (or slow) before it stops
     asking the model and waits."""
+    retention: RetentionConfig = RetentionConfig()
 
     @field_validator("data_dir")
     @classmethod

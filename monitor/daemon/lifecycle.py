@@ -1,7 +1,8 @@
 """The daemon: owns the lifecycle, the signals and the wiring of every component.
 
 start:    migrate the store, record the catalog, start the alert delivery worker, the HTTP
-          server, then the scheduler (suite jobs, the alert timer and the sweep);
+          server, then the scheduler (suite jobs, the alert timer, the sweep and the
+          retention pass, ``monitor.daemon.retention``);
 run:      until SIGTERM/SIGINT (or ``request_stop``); scheduled runs and the runs the API
           queues (``submit``) all go through ``_execute``, one run per suite x model at a
           time; after each run and on a timer the alert service evaluates the rules;
@@ -42,8 +43,9 @@ from monitor.config.schedules import build_trigger
 from monitor.daemon import heap
 from monitor.daemon.guard import HttpLimits
 from monitor.daemon.recovery import StoreRecovery
+from monitor.daemon.retention import Retention, always
 from monitor.daemon.serving import EmbeddedServer, start_server
-from monitor.errors import StartupError, StoreError, StoreUnavailable
+from monitor.errors import StartupError, StoreBusy, StoreError, StoreUnavailable
 from monitor.metrics.collector import StoreCollector
 from monitor.metrics.instruments import RequestMetrics
 from monitor.metrics.snapshot import SnapshotCollector
@@ -84,9 +86,21 @@ class Daemon:
         self.registry = CollectorRegistry()
         caps = {s.name: s.max_exported_columns for s in config.streams}
         pairs = [(suite.name, model.name) for suite, model in config.jobs()]
-        collector = StoreCollector(self.store, version=__version__, max_columns=caps, pairs=pairs)
+        collector = StoreCollector(
+            self.store,
+            version=__version__,
+            max_columns=caps,
+            pairs=pairs,
+            streams=[s.name for s in config.streams],
+            adhoc_ttl=config.server.adhoc_series_ttl,
+            clock=clock,
+        )
         self.registry.register(SnapshotCollector(collector, self.store))
-        self.request_metrics = RequestMetrics(self.registry, models=[m.name for m in config.models])
+        self.request_metrics = RequestMetrics(
+            self.registry,
+            models=[m.name for m in config.models],
+            adhoc_ttl=config.server.adhoc_series_ttl.total_seconds(),
+        )
         self.stream_metrics = StreamMetrics(self.registry, streams=[s.name for s in config.streams])
         self._clock = clock
         self.recovery = StoreRecovery(
@@ -107,6 +121,12 @@ class Daemon:
             durability=config.store,
             heartbeats=self.heartbeats,
             outage=self.outage,
+        )
+        self.leader: Callable[[], bool] = always
+        """Whether this process does the work one replica does for all (retention). A
+        single instance always does; leader election replaces this hook."""
+        self.retention = Retention(
+            config.store.retention, self.store, clock=clock, leader=lambda: self.leader()
         )
         self.on_drift_report: list[DriftHook] = []
         self._evaluators = {
@@ -225,7 +245,11 @@ class Daemon:
         self._scheduler = self._build_scheduler()
         self._scheduler.start()
         suite_jobs = len(self._scheduler.get_jobs()) - 2  # minus the alert timer and sweep
-        logger.info("scheduled %d job(s), the alert timer and the sweep", suite_jobs)
+        logger.info(
+            "scheduled %d job(s), the alert timer, the sweep%s",
+            suite_jobs,
+            " and retention" if self.config.store.retention.enabled else "",
+        )
 
     def _warn_unwritable_streams(self) -> None:
         writers = [t for t in self.config.server.tokens if "write" in t.scopes]
@@ -294,8 +318,33 @@ class Daemon:
             id="runs:sweep",
             name="sweep for abandoned runs",
         )
+        if self.config.store.retention.enabled:
+            scheduler.add_job(
+                self._retention_job,
+                IntervalTrigger(seconds=self.config.store.retention.every.total_seconds()),
+                id="store:retention",
+                name="delete expired history",
+                next_run_time=self._clock(),
+            )
         scheduler.add_listener(self.recovery.on_missed, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         return scheduler
+
+    async def _retention_job(self) -> None:
+        """One retention pass in a worker thread, drained like a run at shutdown (which
+        stops it after its current batch)."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._inflight.add(task)
+        try:
+            await asyncio.to_thread(self.retention.run_once)
+        except StoreBusy as exc:  # SQLite stayed locked by other writers: try next time
+            logger.warning("retention pass put off: %s", exc)
+        except StoreUnavailable as exc:
+            self.outage.failed(exc)
+        except Exception:
+            logger.exception("retention pass failed")
+        finally:
+            self._inflight.discard(task)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
         """Run ``coroutine`` as a task drained (then cancelled) at shutdown, like a run;
@@ -543,6 +592,7 @@ class Daemon:
             # job on shutdown, which would interrupt in-flight runs at once instead of
             # letting them use their grace.
             scheduler.pause()
+        self.retention.stop()
         await self._drain(self.config.server.shutdown_grace)
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=False)

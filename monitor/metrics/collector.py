@@ -8,6 +8,12 @@ only ever go up (a counter, ``increase()`` works on it), queued and running runs
 go (a gauge). Both carry every status of every configured suite x model from the first
 scrape, at 0, so ``increase()`` sees the first failure as a step from 0 instead of a new
 series that starts at 1.
+
+The series are bounded by the configuration plus what ran recently: a suite x model or
+stream that is not configured (an ad-hoc model of the runs API, one removed from the file)
+is exported until ``adhoc_ttl`` after its last run or report, then its series end. Every
+per-pair number comes from the pair's rollup row (``monitor.store.rollups``), so a scrape
+reads a bounded set of rows however long the history is.
 """
 
 from __future__ import annotations
@@ -15,12 +21,13 @@ from __future__ import annotations
 import logging
 import platform
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
+from monitor.clock import Clock, utc_now
 from monitor.records import DriftReport, RunStatus, RunSummary
 from monitor.store import Store
 
@@ -37,7 +44,10 @@ FINISHED = tuple(status for status in RunStatus if status not in ACTIVE)
 
 class StoreCollector(Collector):
     """Reads runs and scores from ``store`` for each scrape. ``pairs`` are the configured
-    (suite, model) pairs, whose run counts are exported at 0 before their first run."""
+    (suite, model) pairs, whose run counts are exported at 0 before their first run, and
+    ``streams`` the configured streams. With ``adhoc_ttl``, other pairs and streams are
+    exported only until that long after their last activity (by ``clock``); without it,
+    everything stored is."""
 
     def __init__(
         self,
@@ -46,10 +56,16 @@ class StoreCollector(Collector):
         version: str,
         max_columns: Mapping[str, int] | None = None,
         pairs: Iterable[tuple[str, str]] = (),
+        streams: Iterable[str] = (),
+        adhoc_ttl: timedelta | None = None,
+        clock: Clock = utc_now,
     ) -> None:
         self._store = store
         self._version = version
         self._pairs = frozenset(pairs)
+        self._streams = frozenset(streams)
+        self._adhoc_ttl = adhoc_ttl
+        self._clock = clock
         # Per stream, how many columns of its latest report are exported (cardinality cap).
         self._max_columns = dict(max_columns or {})
 
@@ -65,10 +81,12 @@ class StoreCollector(Collector):
         )
         up = GaugeMetricFamily(f"{PREFIX}_store_up", "1 if the store answered this scrape, else 0.")
         try:
+            summaries = self._live_summaries()
+            live = self._pairs | {(s.suite, s.model) for s in summaries}
             families = [
-                *self._run_families(),
-                *self._score_families(),
-                *self._verdict_families(),
+                *self._run_families(summaries),
+                *self._score_families(live),
+                *self._verdict_families(live),
                 *self._stream_families(),
                 *self._drift_families(),
                 *self._alert_families(),
@@ -82,8 +100,30 @@ class StoreCollector(Collector):
         yield up
         yield from families
 
-    def _run_families(self) -> list[GaugeMetricFamily | CounterMetricFamily]:
+    def _live_summaries(self) -> list[RunSummary]:
+        """Every pair's summary, but of pairs outside the configuration only those with a
+        run in flight or created or finished within ``adhoc_ttl``."""
         summaries = self._store.run_summaries()
+        if self._adhoc_ttl is None:
+            return summaries
+        since = self._clock() - self._adhoc_ttl
+        return [
+            s
+            for s in summaries
+            if (s.suite, s.model) in self._pairs
+            or any(s.counts.get(status) for status in ACTIVE)
+            or (s.updated_at is not None and s.updated_at >= since)
+        ]
+
+    def _live_stream(self, stream: str, *times: datetime | None) -> bool:
+        if self._adhoc_ttl is None or stream in self._streams:
+            return True
+        since = self._clock() - self._adhoc_ttl
+        return any(at is not None and at >= since for at in times)
+
+    def _run_families(
+        self, summaries: Sequence[RunSummary]
+    ) -> list[GaugeMetricFamily | CounterMetricFamily]:
         last = _gauge("last_run_timestamp_seconds", "Unix time the latest run finished.", PAIR)
         success = _gauge(
             "last_success_timestamp_seconds", "Unix time the latest succeeded run finished.", PAIR
@@ -121,22 +161,26 @@ class StoreCollector(Collector):
                 active.add_metric([*pair, status], known.get(status, 0))
         return finished, active
 
-    def _score_families(self) -> list[GaugeMetricFamily]:
+    def _score_families(self, live: frozenset[tuple[str, str]]) -> list[GaugeMetricFamily]:
         labels = [*PAIR, "metric"]
         score = _gauge("eval_score", "Latest succeeded run's score per metric.", labels)
         lower = _gauge("eval_score_lower", "Lower bound of its 95% confidence interval.", labels)
         upper = _gauge("eval_score_upper", "Upper bound of its 95% confidence interval.", labels)
         for s in self._store.latest_scores():
+            if (s.suite, s.model) not in live:
+                continue
             key = [s.suite, s.model, s.metric]
             score.add_metric(key, s.value)
             _add(lower, key, s.lower)
             _add(upper, key, s.upper)
         return [score, lower, upper]
 
-    def _verdict_families(self) -> list[GaugeMetricFamily]:
+    def _verdict_families(self, live: frozenset[tuple[str, str]]) -> list[GaugeMetricFamily]:
         labels = [*PAIR, "metric"]
         baseline = _gauge("baseline_score", "The active baseline run's score per metric.", labels)
         for s in self._store.baseline_scores():
+            if (s.suite, s.model) not in live:
+                continue
             baseline.add_metric([s.suite, s.model, s.metric], s.value)
         outcome = _gauge(
             "verdict_outcome",
@@ -161,6 +205,8 @@ class StoreCollector(Collector):
             labels,
         )
         for verdict in self._store.latest_verdicts():
+            if (verdict.suite, verdict.model) not in live:
+                continue
             pair = [verdict.suite, verdict.model]
             for name in OUTCOMES:
                 outcome.add_metric([*pair, name], 1.0 if verdict.outcome == name else 0.0)
@@ -180,6 +226,8 @@ class StoreCollector(Collector):
             labels=["stream"],
         )
         for count in self._store.stream_counts():
+            if not self._live_stream(count.stream, count.last_received_at):
+                continue
             rows.add_metric([count.stream], count.n_rows)
         return [rows]
 
@@ -235,6 +283,8 @@ class StoreCollector(Collector):
         }
         stream_families = self._dataset_families()
         for report in self._store.latest_drift_reports():
+            if not self._live_stream(report.stream, report.created_at):
+                continue
             self._add_dataset(stream_families, report)
             cap = self._max_columns.get(report.stream, DEFAULT_MAX_COLUMNS)
             for column in report.columns[:cap]:

@@ -1,12 +1,12 @@
 """The store's metric families, kept between scrapes until the store changes.
 
-Every value the ``StoreCollector`` exports is a function of what is stored (none depends on
-the clock), so a scrape that comes before any new write can be answered from the families
-the last scrape read: the same numbers, without the queries, which grow with the history
-(hundreds of milliseconds at 100,000 runs on SQLite). The snapshot is dropped when this
-process commits a write (``Store.write_generation``), and in any case after ``max_age``
-seconds, which bounds how stale a value written by another replica, or a store that stopped
-answering (``monitor_store_up``), can be.
+Every value the ``StoreCollector`` exports is a function of what is stored (the clock only
+decides when an ad-hoc series ends, ``adhoc_series_ttl``), so a scrape that comes before any
+new write can be answered from the families the last scrape read: the same numbers, without
+the queries. The snapshot is dropped when this process commits a write
+(``Store.write_generation``), and in any case after ``max_age`` seconds, which bounds how
+stale a value written by another replica, a store that stopped answering
+(``monitor_store_up``), or an ad-hoc series past its TTL can be.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from monitor.alerts.records import (
     OutboxStatus,
     Silence,
 )
+from monitor.store import retention
 from monitor.store.engine import dialect_insert
 from monitor.store.tables import alert_history, alert_outbox, alert_silences, alert_states
 
@@ -262,14 +263,17 @@ def list_outbox(
 
 
 def outbox_stats(connection: Connection) -> OutboxStats:
-    """Rows by status and the number of failed attempts, in one grouped query."""
+    """Rows by status and the number of failed attempts, in one grouped query, plus what
+    rows deleted by retention contributed (``retention_tallies``): the delivered, failed
+    and dead counts are exported as counters and must never go down."""
     query = select(
         alert_outbox.c.status, func.count(), func.coalesce(func.sum(alert_outbox.c.attempts), 0)
     ).group_by(alert_outbox.c.status)
-    by_status = {s.value: 0 for s in OutboxStatus}
-    failed = 0
+    deleted = retention.tallies(connection)
+    by_status = {s.value: deleted.get(s.value, 0) for s in OutboxStatus}
+    failed = deleted["failed_attempts"]
     for status, count, attempts in connection.execute(query):
-        by_status[status] = int(count)
+        by_status[status] += int(count)
         # A delivered row's last attempt succeeded; every other attempt failed.
         failed += int(attempts) - (int(count) if status == OutboxStatus.DELIVERED.value else 0)
     # Dead now, discarded after dying, or redriven after dying (each redrive is in the
@@ -280,7 +284,7 @@ def outbox_stats(connection: Connection) -> OutboxStats:
             alert_history.c.to_phase == "redriven",
         )
     ).scalar_one()
-    dead_total = by_status["dead"] + by_status["discarded"] + int(redriven)
+    dead_total = by_status["dead"] + by_status["discarded"] + int(redriven) + deleted["redriven"]
     return OutboxStats(by_status, failed, dead_total)
 
 

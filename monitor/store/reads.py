@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any, SupportsFloat, SupportsInt
+from dataclasses import replace
+from typing import Any
 
 from sqlalchemy import Connection, Row, func, select
 
@@ -27,9 +26,11 @@ from monitor.records import (
     RunSummary,
     SliceMetric,
 )
+from monitor.store import rollups
 from monitor.store.tables import (
     case_results,
     run_metrics,
+    run_rollups,
     run_slices,
     runs,
 )
@@ -151,23 +152,22 @@ def _slices(connection: Connection, run_id: int) -> tuple[SliceMetric, ...]:
 
 def latest_scores(connection: Connection, *, suite: str | None = None) -> list[LatestScore]:
     """Every metric of the latest succeeded run (highest id) of each suite x model, of
-    one ``suite`` if given.
+    one ``suite`` if given, found through the pairs' rollup rows.
 
     Pairs whose runs all failed or were interrupted are absent: a failed run has no
     scores, and hiding the last good ones would make a dashboard read "no data".
     """
-    succeeded = select(func.max(runs.c.id).label("run_id")).where(
-        runs.c.status == RunStatus.SUCCEEDED.value
+    # From the rollup rows, in their key order: SQLite would otherwise walk every run
+    # by the (suite, model) index to produce the ORDER BY.
+    query = (
+        select(run_rollups.c.suite, run_rollups.c.model, runs.c.finished_at, run_metrics)
+        .select_from(run_rollups)
+        .join(runs, runs.c.id == run_rollups.c.success_run_id)
+        .join(run_metrics, run_metrics.c.run_id == runs.c.id)
+        .order_by(run_rollups.c.suite, run_rollups.c.model, run_metrics.c.name)
     )
     if suite is not None:
-        succeeded = succeeded.where(runs.c.suite == suite)
-    latest = succeeded.group_by(runs.c.suite, runs.c.model).subquery()
-    query = (
-        select(runs.c.suite, runs.c.model, runs.c.finished_at, run_metrics)
-        .join(latest, latest.c.run_id == runs.c.id)
-        .join(run_metrics, run_metrics.c.run_id == runs.c.id)
-        .order_by(runs.c.suite, runs.c.model, run_metrics.c.name)
-    )
+        query = query.where(run_rollups.c.suite == suite)
     return [latest_score(row) for row in connection.execute(query)]
 
 
@@ -188,165 +188,10 @@ def latest_score(row: Row[Any]) -> LatestScore:
 
 def run_summaries(connection: Connection) -> list[RunSummary]:
     """Per suite x model: run counts by status, when runs last finished and succeeded,
-    the cases, tokens and cost of the finished runs, and the latest finished run's.
-
-    Two grouped queries whatever the number of pairs: counts, sums and last finish per
-    status (and currency), then the run that finished last (ties broken by the higher id).
-    SUM skips NULL, so a run whose tokens or cost are unknown adds nothing, and a pair with
-    none known gets ``None``.
-    """
-    counts: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-    finished: dict[tuple[str, str], dict[str, datetime]] = defaultdict(dict)
-    totals: dict[tuple[str, str], _Totals] = defaultdict(_Totals)
-    grouped = select(
-        runs.c.suite,
-        runs.c.model,
-        runs.c.status,
-        runs.c.currency,
-        func.count(),
-        func.max(runs.c.finished_at),
-        func.sum(runs.c.n_cases),
-        func.sum(runs.c.n_errors),
-        func.sum(runs.c.prompt_tokens),
-        func.sum(runs.c.completion_tokens),
-        func.sum(runs.c.cost),
-    ).group_by(runs.c.suite, runs.c.model, runs.c.status, runs.c.currency)
-    for suite, model, status, currency, count, last, *sums in connection.execute(grouped):
-        pair = (suite, model)
-        counts[pair][status] = counts[pair].get(status, 0) + count
-        if last is not None and status in _FINAL:
-            finished[pair][status] = max(last, finished[pair].get(status, last))
-            totals[pair].add(currency, *sums)
-    latest = _last_runs(connection)
-    return [
-        _summary(pair, counts[pair], finished[pair], totals[pair], latest.get(pair))
-        for pair in sorted(counts)
-    ]
-
-
-@dataclass
-class _Totals:
-    """Sums over a pair's finished runs, added up group by group."""
-
-    cases: int = 0
-    errors: int = 0
-    prompt: int | None = None
-    completion: int | None = None
-    cost: dict[str, float] = field(default_factory=dict)
-
-    def add(
-        self,
-        currency: str | None,
-        cases: SupportsInt | None,
-        errors: SupportsInt | None,
-        prompt: SupportsInt | None,
-        completion: SupportsInt | None,
-        cost: SupportsFloat | None,
-    ) -> None:
-        # PostgreSQL sums BIGINT as NUMERIC (Decimal): convert every sum.
-        self.cases += _int(cases) or 0
-        self.errors += _int(errors) or 0
-        self.prompt = _plus(self.prompt, _int(prompt))
-        self.completion = _plus(self.completion, _int(completion))
-        if cost is not None and currency is not None:
-            self.cost[currency] = self.cost.get(currency, 0.0) + float(cost)
-
-
-def _summary(
-    pair: tuple[str, str],
-    counts: dict[str, int],
-    finished: dict[str, datetime],
-    totals: _Totals,
-    latest: _LastRun | None,
-) -> RunSummary:
-    latest = latest or _LastRun()
-    known_cost = latest.cost is not None and latest.currency is not None
-    return RunSummary(
-        suite=pair[0],
-        model=pair[1],
-        counts=counts,
-        last_finished_at=max(finished.values(), default=None),
-        last_success_at=finished.get(RunStatus.SUCCEEDED.value),
-        last_duration_seconds=latest.duration_seconds,
-        cases=totals.cases,
-        case_errors=totals.errors,
-        prompt_tokens=totals.prompt,
-        completion_tokens=totals.completion,
-        cost=totals.cost,
-        last_cases=latest.cases,
-        last_case_errors=latest.errors,
-        last_cost=latest.cost if known_cost else None,
-        last_currency=latest.currency if known_cost else None,
-    )
-
-
-def _int(value: SupportsInt | None) -> int | None:
-    return None if value is None else int(value)
-
-
-def _plus(total: int | None, value: int | None) -> int | None:
-    if value is None:
-        return total
-    return value if total is None else total + value
-
-
-@dataclass(frozen=True)
-class _LastRun:
-    """What the summary shows of the run that finished last."""
-
-    duration_seconds: float | None = None
-    cases: int | None = None
-    errors: int | None = None
-    cost: float | None = None
-    currency: str | None = None
-
-
-def _last_runs(connection: Connection) -> dict[tuple[str, str], _LastRun]:
-    """The run of each pair that finished last (ties: the higher id), as a row.
-
-    A join on each pair's latest ``finished_at`` rather than a window over every run:
-    on 100k runs of 20 pairs PostgreSQL answers in 24 ms instead of 117 ms, SQLite in
-    155 ms instead of 191 ms.
-    """
-    final = runs.c.status.in_(_FINAL)
-    last = (
-        select(runs.c.suite, runs.c.model, func.max(runs.c.finished_at).label("finished_at"))
-        .where(final)
-        .group_by(runs.c.suite, runs.c.model)
-        .subquery()
-    )
-    query = (
-        select(
-            runs.c.id,
-            runs.c.suite,
-            runs.c.model,
-            runs.c.started_at,
-            runs.c.finished_at,
-            runs.c.n_cases,
-            runs.c.n_errors,
-            runs.c.cost,
-            runs.c.currency,
-        )
-        .join(
-            last,
-            (runs.c.suite == last.c.suite)
-            & (runs.c.model == last.c.model)
-            & (runs.c.finished_at == last.c.finished_at),
-        )
-        .where(final)
-        .order_by(runs.c.id)
-    )
-    # Ordered by id: of runs that finished at the same moment, the higher id wins.
-    return {
-        (row.suite, row.model): _LastRun(
-            None if row.started_at is None else (row.finished_at - row.started_at).total_seconds(),
-            row.n_cases,
-            row.n_errors,
-            row.cost,
-            row.currency,
-        )
-        for row in connection.execute(query)
-    }
+    the cases, tokens and cost of the finished runs, and the latest finished run's; read
+    from the rollup rows the writes keep (``monitor.store.rollups``), so the cost does not
+    grow with the history and the totals still count runs that retention deleted."""
+    return rollups.summaries(connection)
 
 
 def _metrics_by_run(

@@ -15,11 +15,11 @@ its subclass ``StoreUnavailable``, which is worth retrying. Invalid arguments ra
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import (
@@ -58,7 +58,18 @@ from monitor.records import (
     StreamExtent,
     Verdict,
 )
-from monitor.store import alerts, drift, ingest, migrate, reads, requests, verdicts, writes
+from monitor.store import (
+    alerts,
+    drift,
+    ingest,
+    migrate,
+    reads,
+    requests,
+    retention,
+    rollups,
+    verdicts,
+    writes,
+)
 from monitor.store.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
     create_store_engine,
@@ -70,7 +81,7 @@ from monitor.store.engine import (
 from monitor.store.requests import QueuedRun
 from monitor.store.types import ensure_utc
 
-__all__ = ["Store"]
+__all__ = ["ExpiringKind", "Store"]
 
 
 class Store:
@@ -805,6 +816,33 @@ class Store:
         with self._reading("reading alert history") as connection:
             return alerts.history(connection, fingerprint=fingerprint, limit=limit)
 
+    # -- retention --------------------------------------------------------------------
+
+    def expire(
+        self, kind: ExpiringKind, *, before: datetime, limit: int = 500, max_cases: int = 5000
+    ) -> int:
+        """Delete one batch (at most ``limit`` rows; for runs, about ``max_cases`` case
+        rows) of ``kind`` older than ``before``, in one short write transaction; return
+        how many rows went. Call again until it returns less than ``limit``. What is never
+        deleted is listed in ``monitor.store.retention``."""
+        before = ensure_utc(before, name="before")
+        if kind != "runs" and kind not in _EXPIRE:
+            raise ValueError(f"kind must be one of {', '.join(RETENTION_ORDER)}, got: {kind!r}")
+        if limit < 1 or max_cases < 1:
+            raise ValueError(f"need limit and max_cases >= 1, got: {limit}, {max_cases}")
+        with self._writing(f"deleting expired {kind.replace('_', ' ')}") as connection:
+            if kind == "runs":
+                return retention.delete_runs(
+                    connection, before=before, limit=limit, max_cases=max_cases
+                )
+            return _EXPIRE[kind](connection, before=before, limit=limit)
+
+    def rebuild_rollups(self) -> int:
+        """Recompute every suite x model's rollup row from the stored runs; return how many
+        pairs. For rows written around the store (bulk loads); the writes keep them."""
+        with self._writing("rebuilding run rollups") as connection:
+            return rollups.rebuild(connection)
+
     # -- plumbing ---------------------------------------------------------------------
 
     @contextmanager
@@ -832,6 +870,25 @@ class Store:
         kind = StoreUnavailable if unreachable(exc) else StoreError
         return kind(message)
 
+
+ExpiringKind = Literal["verdicts", "runs", "drift_reports", "alert_history", "outbox"]
+"""What ``Store.expire`` deletes, in the order a retention pass goes: verdicts before runs,
+since a run a verdict refers to is kept."""
+
+RETENTION_ORDER: tuple[ExpiringKind, ...] = (
+    "verdicts",
+    "runs",
+    "drift_reports",
+    "alert_history",
+    "outbox",
+)
+
+_EXPIRE: dict[str, Callable[..., int]] = {
+    "verdicts": retention.delete_verdicts,
+    "drift_reports": retention.delete_drift_reports,
+    "alert_history": retention.delete_alert_history,
+    "outbox": retention.delete_outbox,
+}
 
 _SQLITE_TRANSIENT = ("locked", "busy", "unable to open", "disk i/o")
 

@@ -44,8 +44,10 @@ __all__ = [
     "ingest_keys",
     "metadata",
     "models",
+    "retention_tallies",
     "run_metrics",
     "run_requests",
+    "run_rollups",
     "run_slices",
     "runs",
     "stream_batches",
@@ -133,6 +135,7 @@ runs = Table(
     Index("ix_runs_suite_model_id", "suite", "model", "id"),
     Index("ix_runs_status", "status"),
     Index("ix_runs_request_id", "request_id"),
+    Index("ix_runs_finished_at", "finished_at"),
 )
 """One execution of a suite against a model. ``suite`` and ``model`` are names, not
 foreign keys: a run stays readable after its model leaves the configuration."""
@@ -152,6 +155,50 @@ run_requests = Table(
 """Requests of the compatible runs API: a suite against several models, one run each
 (``runs.request_id``). ``models`` keeps each entry without secrets: the id as sent, the
 run's model name and the ad-hoc endpoint (no credentials, query or fragment)."""
+
+run_rollups = Table(
+    "run_rollups",
+    metadata,
+    Column("suite", String(NAME), primary_key=True),
+    Column("model", String(NAME), primary_key=True),
+    Column("succeeded", BigInteger, nullable=False, default=0),
+    Column("failed", BigInteger, nullable=False, default=0),
+    Column("interrupted", BigInteger, nullable=False, default=0),
+    Column("cases", BigInteger, nullable=False, default=0),
+    Column("case_errors", BigInteger, nullable=False, default=0),
+    Column("prompt_tokens", BigInteger, nullable=True),
+    Column("completion_tokens", BigInteger, nullable=True),
+    Column("cost", json_document(), nullable=False),
+    Column("last_finished_at", UTCDateTime, nullable=True),
+    Column("last_success_at", UTCDateTime, nullable=True),
+    # The run that finished last (ties: the higher id) and the newest succeeded run (the
+    # highest id): retention never deletes either, the exporter reads their rows.
+    Column("last_run_id", Integer, nullable=True),
+    Column("success_run_id", Integer, nullable=True),
+    Column("last_duration_seconds", Float, nullable=True),
+    Column("last_cases", Integer, nullable=True),
+    Column("last_case_errors", Integer, nullable=True),
+    Column("last_cost", Float, nullable=True),
+    Column("last_currency", String(3), nullable=True),
+    # The newest verdict of a scheduled run of the pair (revision 0013).
+    Column("verdict_id", Integer, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+"""The latest state of every suite x model, kept up to date in the transaction of each
+write that changes it (a run created or finished, a verdict stored), so ``/metrics`` reads
+one row per pair instead of grouping every stored run, and the run counters keep counting
+runs that retention has deleted (revision 0013). ``updated_at`` is the pair's last write:
+the exporter drops pairs outside the configuration once it is ``adhoc_series_ttl`` old."""
+
+retention_tallies = Table(
+    "retention_tallies",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+"""What deleted rows contributed to counters computed from the rows that remain (outbox
+deliveries and failed attempts, redriven dead letters), added in the transaction that
+deletes them, so a Prometheus counter never goes down when retention runs (revision 0013)."""
 
 run_metrics = Table(
     "run_metrics",
@@ -245,6 +292,8 @@ verdicts = Table(
     Column("changes", json_document(), nullable=False),
     UniqueConstraint("run_id", "baseline_run_id"),
     Index("ix_verdicts_suite_model_id", "suite", "model", "id"),
+    Index("ix_verdicts_created_at", "created_at"),
+    Index("ix_verdicts_baseline_run_id", "baseline_run_id"),
 )
 """A run judged against a baseline run; ``changes`` holds the per-case diff shown in
 reports (degraded and improved cases, truncated)."""
@@ -313,6 +362,7 @@ alert_history = Table(
     Column("summary", Text, nullable=False),
     Column("value", Float, nullable=True),
     Index("ix_alert_history_fingerprint_id", "fingerprint", "id"),
+    Index("ix_alert_history_at", "at"),
 )
 """Every phase change of every alert, oldest first."""
 
@@ -338,6 +388,7 @@ alert_outbox = Table(
     ),
     Index("ix_alert_outbox_status_next_attempt_at", "status", "next_attempt_at"),
     Index("ix_alert_outbox_fingerprint_sink", "fingerprint", "sink"),
+    Index("ix_alert_outbox_created_at", "created_at"),
 )
 """Notifications to deliver, written in the same transaction as the state change. The
 ``id`` is the idempotency id a receiver sees on every attempt; ``sequence`` orders the
@@ -404,6 +455,7 @@ drift_reports = Table(
     Column("html", Text, nullable=True),
     Index("ix_drift_reports_stream_window_key", "stream", "window_key", unique=True),
     Index("ix_drift_reports_stream_id", "stream", "id"),
+    Index("ix_drift_reports_created_at", "created_at"),
 )
 """One drift report per stream window; ``html`` holds the optional HTML report."""
 

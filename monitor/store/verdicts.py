@@ -13,7 +13,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, insert, select, update
 
 from monitor.records import (
     Baseline,
@@ -23,8 +23,16 @@ from monitor.records import (
     RunStatus,
     Verdict,
 )
+from monitor.store import rollups
 from monitor.store.reads import latest_score
-from monitor.store.tables import baselines, run_metrics, runs, verdict_metrics, verdicts
+from monitor.store.tables import (
+    baselines,
+    run_metrics,
+    run_rollups,
+    runs,
+    verdict_metrics,
+    verdicts,
+)
 
 __all__ = [
     "active_baseline",
@@ -154,6 +162,7 @@ def add_verdict(
                 for position, metric in enumerate(metrics)
             ],
         )
+    rollups.note_verdict(connection, verdict_id, run_id)
     return verdict_id
 
 
@@ -190,15 +199,12 @@ def list_verdicts(
 def latest_verdicts(connection: Connection) -> list[Verdict]:
     """The newest verdict of a scheduled run of every suite x model (for the metrics
     exporter): a CI gate's or an API run's verdict on a candidate says nothing about what
-    serves in production."""
-    newest = (
-        select(func.max(verdicts.c.id).label("id"))
-        .join(runs, runs.c.id == verdicts.c.run_id)
-        .where(runs.c.trigger == "schedule")
-        .group_by(verdicts.c.suite, verdicts.c.model)
-        .subquery()
+    serves in production. Read from the pairs' rollup rows, one verdict per pair."""
+    query = (
+        select(verdicts)
+        .join(run_rollups, run_rollups.c.verdict_id == verdicts.c.id)
+        .order_by(verdicts.c.id)
     )
-    query = select(verdicts).join(newest, newest.c.id == verdicts.c.id).order_by(verdicts.c.id)
     return _verdicts(connection, list(connection.execute(query)))
 
 

@@ -25,6 +25,7 @@ from monitor.records import (
     RunStatus,
     SliceMetric,
 )
+from monitor.store import rollups
 from monitor.store.engine import dialect_insert
 from monitor.store.tables import (
     NAME,
@@ -159,6 +160,7 @@ def create_run(
     run_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
     if not isinstance(run_id, int):
         raise StoreError(f"inserting a run for {suite!r} x {model!r} returned no id")
+    rollups.note_created(connection, suite, model, at=at)
     return run_id
 
 
@@ -250,6 +252,7 @@ def finish_run(
     connection.execute(
         update(runs).where(runs.c.id == run_id).values(n_cases=n_cases, n_errors=n_errors)
     )
+    rollups.note_finished(connection, [run_id])
 
 
 def _require_running(connection: Connection, run_id: int, action: str) -> None:
@@ -299,7 +302,9 @@ def interrupt_running(
             runs.c.id
         )
     )
-    return sorted(result.scalars())
+    interrupted = sorted(result.scalars())
+    rollups.note_finished(connection, interrupted)
+    return interrupted
 
 
 def touch_runs(connection: Connection, run_ids: Sequence[int], *, at: datetime) -> list[int]:
@@ -334,7 +339,9 @@ def interrupt_stale(
         .values(status=RunStatus.INTERRUPTED.value, finished_at=at, error=reason)
         .returning(runs.c.id)
     )
-    return sorted(result.scalars())
+    interrupted = sorted(result.scalars())
+    rollups.note_finished(connection, interrupted)
+    return interrupted
 
 
 def _upsert_by_name(connection: Connection, table: Table) -> Insert:

@@ -41,7 +41,14 @@ async def test_one_job_per_scheduled_suite_and_model(tmp_path: Path, store: Stor
     scheduler.start(paused=True)  # job defaults (coalesce, max_instances) apply on start
     jobs = {job.id: job for job in scheduler.get_jobs()}
     scheduler.shutdown(wait=False)
-    assert sorted(jobs) == ["alerts:tick", "hourly/a", "hourly/b", "often/b", "runs:sweep"]
+    assert sorted(jobs) == [
+        "alerts:tick",
+        "hourly/a",
+        "hourly/b",
+        "often/b",
+        "runs:sweep",
+        "store:retention",
+    ]
     assert isinstance(jobs["hourly/a"].trigger, CronTrigger)
     often = jobs["often/b"]
     assert isinstance(often.trigger, IntervalTrigger)
@@ -49,4 +56,7 @@ async def test_one_job_per_scheduled_suite_and_model(tmp_path: Path, store: Stor
     # while the store does not answer): more than one instance may start.
     assert often.misfire_grace_time == 60 and often.coalesce and often.max_instances == 3
     assert jobs["runs:sweep"].max_instances == 1
+    retention = jobs["store:retention"]
+    assert isinstance(retention.trigger, IntervalTrigger) and retention.max_instances == 1
+    assert retention.trigger.interval.total_seconds() == 600  # [store.retention] every
     assert often.kwargs == {} and [a.name for a in often.args] == ["often", "b"]

@@ -41,7 +41,9 @@ def configured(tmp_path: Path) -> Config:
 
 def scrape(config: Config, store: Store) -> dict[str, Samples]:
     """Per family, (suite, model, status) -> value, from the daemon's own registry."""
-    text = generate_latest(Daemon(config, store=store).registry).decode()
+    # Scraped soon after the runs below: an ad-hoc pair is exported for adhoc_series_ttl.
+    daemon = Daemon(config, store=store, clock=lambda: T0 + timedelta(hours=1))
+    text = generate_latest(daemon.registry).decode()
     families: dict[str, Samples] = {FINISHED: {}, ACTIVE: {}}
     for family in text_string_to_metric_families(text):
         for s in family.samples:

@@ -55,7 +55,7 @@ def test_run_summaries_count_and_time_runs_per_pair(
     summaries = store.run_summaries()
 
     assert summaries == [
-        RunSummary("qa", "candidate", {"running": 1}, None, None, None),
+        RunSummary("qa", "candidate", {"running": 1}, None, None, None, updated_at=T0),
         RunSummary(
             "qa",
             "prod",
@@ -65,6 +65,7 @@ def test_run_summaries_count_and_time_runs_per_pair(
             last_duration_seconds=30.0,
             last_cases=0,
             last_case_errors=0,
+            updated_at=T0 + timedelta(minutes=1, seconds=30),  # its latest write
         ),
         RunSummary(
             "summarise",
@@ -75,6 +76,7 @@ def test_run_summaries_count_and_time_runs_per_pair(
             last_duration_seconds=2.0,
             last_cases=0,
             last_case_errors=0,
+            updated_at=T0 + timedelta(seconds=2),
         ),
     ]
     assert all(
