@@ -386,7 +386,9 @@ class CaseChange:
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """A run judged against a baseline run. ``outcome`` is ``regressed``, ``improved``,
-    ``pass`` or ``inconclusive``."""
+    ``pass`` or ``inconclusive``. ``review`` is None when the suite asks for no review of
+    it, else where the approval stands (``needs_review`` until a person decides), with who
+    decided, when and why."""
 
     id: int
     run_id: int
@@ -399,3 +401,35 @@ class Verdict:
     dataset_changed: bool
     metrics: tuple[MetricComparison, ...] = ()
     changes: tuple[CaseChange, ...] = ()
+    review: Review | None = None
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    review_reason: str | None = None
+
+
+class Review(StrEnum):
+    """The approval state of a verdict that a suite's ``review`` setting gates."""
+
+    NEEDS_REVIEW = "needs_review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+AUDIT_ACTIONS = ("alert.silenced", "baseline.promoted", "review.approved", "review.rejected")
+"""Every action the audit log records."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One line of the append-only audit log: ``actor`` did ``action`` (``review.approved``,
+    ``review.rejected``, ``baseline.promoted``, ``alert.silenced``) on ``target`` (``verdict
+    12``, ``run 5``, ``silence 3``) at ``at``, for ``reason``; ``details`` holds the ids and
+    names that identify what changed."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)

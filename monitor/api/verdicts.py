@@ -1,8 +1,10 @@
-"""Baselines and verdicts: promote a run, list promotions, read a run's verdict."""
+"""Baselines and verdicts: promote a run, list promotions, read a run's verdict, and
+approve or reject a verdict its suite holds for review (the token's name is recorded as
+the reviewer, and the decision goes into the audit log)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -30,6 +32,15 @@ class PromoteIn(BaseModel):
     run_id: int = Field(ge=1, le=MAX_ID)
     model: str | None = Field(None, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
     reason: str = Field("", max_length=2000)
+
+
+class ReviewIn(BaseModel):
+    """A person's decision on a verdict that waits for review, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject"]
+    reason: str = Field(min_length=1, max_length=2000, pattern=r"\S")
 
 
 class VerdictPage(BaseModel):
@@ -120,6 +131,41 @@ async def get_verdict(request: Request, verdict_id: RowId) -> VerdictOut:
     if found is None:
         raise HTTPException(404, detail=f"verdict {verdict_id} not found")
     return VerdictOut.of(found)
+
+
+@router.post(
+    "/v1/verdicts/{verdict_id}/review",
+    responses={
+        404: {"description": "No such verdict"},
+        409: {"description": "The verdict needs no review, or was decided already"},
+    },
+    openapi_extra=body_schema(ReviewIn),
+)
+async def review_verdict(
+    request: Request,
+    verdict_id: RowId,
+    who: Annotated[str, Depends(require_scope("write"))],
+) -> VerdictOut:
+    """Approve or reject a verdict that waits for review (write scope). The token's name
+    is the reviewer; the decision is final and goes into the audit log. A ``monitor gate
+    --wait-review`` waiting on it exits 0 (approved) or 1 (rejected)."""
+    body = parse_json(ReviewIn, await request.body())
+    store = _store(request)
+    try:
+        reviewed = await anyio.to_thread.run_sync(
+            lambda: store.review_verdict(
+                verdict_id,
+                approve=body.decision == "approve",
+                by=who,
+                reason=body.reason,
+                at=utc_now(),
+            )
+        )
+    except LookupError as exc:
+        raise HTTPException(404, detail=str(exc.args[0])) from None
+    except ValueError as exc:
+        raise HTTPException(409, detail=str(exc)) from None
+    return VerdictOut.of(reviewed)
 
 
 @router.get("/v1/runs/{run_id}/verdict", responses={404: {"description": "The run has no verdict"}})

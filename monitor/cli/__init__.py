@@ -2,17 +2,18 @@
 
 One module per command group, registered on ``cli`` below: ``daemon`` (``run``, ``demo``),
 ``config`` (``check-config``), ``db``, ``runs``, ``alerts``, ``drift``, ``bench``,
-``baseline`` and ``gate``; ``common`` holds what they share, ``heap`` the process's
-garbage-collector policy. Everything heavier than click and the shared vocabulary is
-imported by the command that needs it: ``monitor --help``, ``--version`` and
-``check-config`` start at once.
+``baseline``, ``gate``, ``review`` and ``audit``; ``common`` holds what they share,
+``heap`` the process's garbage-collector policy. Everything heavier than click and the
+shared vocabulary is imported by the command that needs it: ``monitor --help``,
+``--version`` and ``check-config`` start at once.
 
 Exit codes:
     0  success
     2  usage or configuration error (every problem printed, one line each)
     3  start-up or infrastructure failure (store unreachable, port in use, ...); for
        ``bench``, a run that did not succeed (endpoint unreachable, error budget exceeded)
-``monitor gate`` adds 1 (regressed); see ``monitor.cli.gate``.
+``monitor gate`` adds 1 (regressed or rejected) and 4 (awaiting review); see
+``monitor.cli.gate``.
 
 May import every package; nothing imports it.
 """
@@ -24,7 +25,19 @@ import os
 import click
 
 from monitor import __version__
-from monitor.cli import alerts, baseline, bench, config, daemon, db, drift, gate, runs
+from monitor.cli import (
+    alerts,
+    audit,
+    baseline,
+    bench,
+    config,
+    daemon,
+    db,
+    drift,
+    gate,
+    review,
+    runs,
+)
 from monitor.daemon.heap import own_process
 
 
@@ -54,6 +67,8 @@ for command in (
     drift.drift,
     baseline.baseline,
     gate.gate,
+    review.review,
+    audit.audit,
 ):
     cli.add_command(command)
 

@@ -1,12 +1,14 @@
 """``monitor gate``: run a suite against a model in CI and judge it against its baseline.
 
 ``monitor gate`` exit codes (see docs/ci.md):
-    0  pass, improved or inconclusive (the report says how many cases would tell)
-    1  regressed
+    0  pass, improved or inconclusive (the report says how many cases would tell); or,
+       when the suite holds the verdict for review, approved
+    1  regressed; or, when held for review, rejected
     2  usage or configuration error (unknown suite or model, no baseline, the dataset
        changed since the baseline, a token without the scope)
     3  infrastructure error (the endpoint unreachable, the error budget exceeded, the
        store or the remote daemon unreachable)
+    4  the verdict waits for review (no ``--wait-review``, or nobody decided in time)
 A regression and a broken endpoint are never confused: a run that failed never gets a
 verdict.
 """
@@ -15,12 +17,22 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from monitor.cli.common import EXIT_STARTUP, EXIT_USAGE, config_option, fail, load, ready_store
+from monitor.cli.common import (
+    EXIT_STARTUP,
+    EXIT_USAGE,
+    config_option,
+    duration_option,
+    fail,
+    load,
+    ready_store,
+)
 from monitor.clock import utc_now
 from monitor.daemon.heap import freeze_startup_objects, preload
 from monitor.records import Run, RunStatus
@@ -29,9 +41,14 @@ from monitor.records import Run, RunStatus
 # CLI must start at once for --help and check-config.
 EXIT_INFRASTRUCTURE = EXIT_STARTUP  # the gate's 3: the endpoint, store or daemon failed
 
+# Polling a verdict that waits for review: a short first pause, growing to this.
+_REVIEW_POLL_FIRST, _REVIEW_POLL_MAX = 0.5, 5.0
+
 if TYPE_CHECKING:
     from monitor.config import AnyModelConfig, Config, SuiteConfig
+    from monitor.gate import GateReport
     from monitor.runs.runner import Runner
+    from monitor.store import Store
 
 
 @click.command()
@@ -59,6 +76,13 @@ if TYPE_CHECKING:
     help="Compare even if the dataset changed since the baseline.",
 )
 @click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait (--remote).")
+@click.option(
+    "--wait-review",
+    "wait_review",
+    default=None,
+    metavar="DURATION",
+    help="When the verdict waits for review, wait this long (e.g. '30m') for a decision.",
+)
 def gate(
     config_path: Path,
     suite_name: str,
@@ -71,9 +95,11 @@ def gate(
     remote: str | None,
     allow_dataset_change: bool,
     timeout: float,
+    wait_review: str | None,
 ) -> None:
-    """Run a suite against a model, judge it against its baseline, and exit 0 (pass),
-    1 (regressed), 2 (usage or config error) or 3 (infrastructure error)."""
+    """Run a suite against a model, judge it against its baseline, and exit 0 (pass or
+    approved), 1 (regressed or rejected), 2 (usage or config error), 3 (infrastructure
+    error) or 4 (the verdict still waits for review)."""
     from monitor.gate import (
         GateReport,
         render_failure_markdown,
@@ -86,11 +112,19 @@ def gate(
         (baseline_choice.isascii() and baseline_choice.isdigit()) or baseline_choice == "production"
     ):
         fail(EXIT_USAGE, f"--baseline must be a run id or 'production', got {baseline_choice!r}")
+    review_wait: timedelta | None = duration_option("--wait-review", wait_review)
     if remote is not None:
         # The daemon runs with its own configuration: the file (and the secrets it names)
         # need not be readable here.
         outcome = _remote(
-            remote, suite_name, model_name, baseline_choice, sample, timeout, allow_dataset_change
+            remote,
+            suite_name,
+            model_name,
+            baseline_choice,
+            sample,
+            timeout,
+            allow_dataset_change,
+            review_wait,
         )
     else:
         outcome = _local(
@@ -100,6 +134,7 @@ def gate(
             baseline_choice,
             sample,
             allow_dataset_change,
+            review_wait,
         )
     if isinstance(outcome, GateReport):
         _write(report_md, render_markdown(outcome))
@@ -120,6 +155,7 @@ def _local(
     baseline_choice: str | None,
     sample: int | None,
     allow_dataset_change: bool,
+    review_wait: timedelta | None,
 ) -> Any:
     from monitor.gate import GateReport
     from monitor.runs.runner import Runner
@@ -153,9 +189,48 @@ def _local(
             )
         except VerdictError as exc:
             return EXIT_USAGE, str(exc), RunOut.of(run)
-        return GateReport.build(verdict, run, reference.run)
+        report = GateReport.build(verdict, run, reference.run)
+        if review_wait is not None and report.awaiting_review:
+            report = _await_review(store, report, review_wait)
+        return report
     finally:
         store.close()
+
+
+def _await_review(store: Store, report: GateReport, wait: timedelta) -> GateReport:
+    """The report once its verdict is approved or rejected, or as it is after ``wait``."""
+    from monitor.wire.verdicts import VerdictOut
+
+    verdict_id = report.verdict.id
+    click.echo(_waiting_line(report, wait), err=True)
+    deadline, pause = time.monotonic() + wait.total_seconds(), _REVIEW_POLL_FIRST
+    while (remaining := deadline - time.monotonic()) > 0:
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 2, _REVIEW_POLL_MAX)
+        now = store.get_verdict(verdict_id)
+        if now is None:  # judged again meanwhile (a rare replacement): keep waiting on it
+            found = store.list_verdicts(
+                run_id=report.run.id, baseline_run_id=report.baseline.id, limit=1
+            )
+            now = found[0] if found else None
+            if now is None:
+                break
+            verdict_id = now.id
+        current = VerdictOut.of(now)
+        if current.review != "needs_review":
+            return report.assemble(current, report.run, report.baseline)
+    return report
+
+
+def _waiting_line(report: GateReport, wait: timedelta | None) -> str:
+    from monitor.durations import format_duration
+
+    v, wait = report.verdict, wait or timedelta(0)
+    return (
+        f"monitor: verdict {v.id} of run {v.run_id} ({v.outcome}) waits for review; waiting up"
+        f" to {format_duration(wait)} for `monitor review approve|reject {v.run_id}` or"
+        f" POST /v1/verdicts/{v.id}/review"
+    )
 
 
 def _configured(
@@ -188,6 +263,7 @@ def _remote(
     sample: int | None,
     timeout: float,
     allow_dataset_change: bool,
+    review_wait: timedelta | None,
 ) -> Any:
     from monitor.gate import TOKEN_ENV, GateReport, RemoteFailure, remote_report
 
@@ -206,6 +282,8 @@ def _remote(
             sample=sample,
             timeout=timeout,
             allow_dataset_change=allow_dataset_change,
+            review_wait=None if review_wait is None else review_wait.total_seconds(),
+            announce=lambda report: click.echo(_waiting_line(report, review_wait), err=True),
         )
     )
     if isinstance(result, GateReport):

@@ -160,6 +160,8 @@ class SuiteConfig(Section):
     max_error_rate: float = Field(0.1, ge=0.0, le=1.0)
     baseline: Literal["manual", "auto"] = "manual"
     allow_dataset_change: bool = False
+    # Whether a gate's verdict waits for a person (monitor.verdicts.review).
+    review: Literal["never", "on-regression", "always"] = "never"
     verdict: VerdictConfig = Field(default_factory=VerdictConfig)
 
     def build_metrics(self) -> list[Metric]:

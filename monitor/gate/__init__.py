@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from monitor.gate.remote import TOKEN_ENV, RemoteFailure, remote_report
 from monitor.gate.report import (
+    EXIT_AWAITING_REVIEW,
     EXIT_INFRASTRUCTURE,
     EXIT_PASS,
     EXIT_REGRESSED,
@@ -40,9 +41,11 @@ GATE_FLAGS: tuple[str, ...] = (
     "--remote",
     "--allow-dataset-change",
     "--timeout",
+    "--wait-review",
 )
 
 __all__ = [
+    "EXIT_AWAITING_REVIEW",
     "EXIT_INFRASTRUCTURE",
     "EXIT_PASS",
     "EXIT_REGRESSED",

@@ -34,6 +34,19 @@ def headline(verdict: VerdictOut, baseline: RunOut) -> str:
     return f"{verdict.suite} on {verdict.model} vs baseline run {baseline.id}{of}"
 
 
+def review_note(verdict: VerdictOut) -> str:
+    """What the review says, in one sentence; empty when the suite asks for none."""
+    if verdict.review is None:
+        return ""
+    if verdict.review == "needs_review":
+        return (
+            f"Needs review: approve or reject it with `monitor review approve|reject"
+            f" {verdict.run_id} --reason ...` or POST /v1/verdicts/{verdict.id}/review."
+        )
+    why = f": {verdict.review_reason}" if verdict.review_reason else ""
+    return f"{verdict.review.capitalize()} by {verdict.reviewed_by}{why}."
+
+
 def label(m: MetricComparisonOut) -> str:
     """``f1-score``, or ``f1-score [topic=history]`` for a slice."""
     return f"{m.metric} [{m.slice}]" if m.slice else m.metric

@@ -37,6 +37,7 @@ __all__ = [
     "alert_outbox",
     "alert_silences",
     "alert_states",
+    "audit_log",
     "baselines",
     "case_results",
     "drift_profiles",
@@ -243,11 +244,32 @@ verdicts = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("dataset_changed", Boolean(create_constraint=False), nullable=False),
     Column("changes", json_document(), nullable=False),
+    # Null when the suite asks for no review; else needs_review, approved or rejected.
+    Column("review", String(16), nullable=True),
+    Column("reviewed_by", String(NAME), nullable=True),
+    Column("reviewed_at", UTCDateTime, nullable=True),
+    Column("review_reason", Text, nullable=True),
     UniqueConstraint("run_id", "baseline_run_id"),
     Index("ix_verdicts_suite_model_id", "suite", "model", "id"),
 )
 """A run judged against a baseline run; ``changes`` holds the per-case diff shown in
-reports (degraded and improved cases, truncated)."""
+reports (degraded and improved cases, truncated); ``review`` its approval, when gated."""
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(NAME), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(NAME), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("details", json_document(), nullable=False),
+    Index("ix_audit_log_at", "at"),
+)
+"""Who reviewed a verdict, promoted a baseline or silenced alerts, when and why. Rows are
+only ever inserted: the store has no update or delete of them, and database triggers
+(migration 0015) refuse both."""
 
 verdict_metrics = Table(
     "verdict_metrics",

@@ -4,6 +4,11 @@ Each function takes an open connection; ``Store`` decides the transaction. A pro
 deactivates the previous baseline and activates the new one in the same transaction, and a
 partial unique index keeps at most one active baseline per suite x model even when two
 replicas promote at once. A verdict and its metric rows are written together.
+
+A review decides a verdict that waits for one exactly once: the update is conditional on
+the verdict still being ``needs_review``, so two reviewers racing (on two replicas) get
+one decision and one refusal, and the decision goes into the audit log in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from monitor.records import (
     CaseChange,
     LatestScore,
     MetricComparison,
+    Review,
     RunStatus,
     Verdict,
 )
+from monitor.store import audit
 from monitor.store.reads import latest_score
 from monitor.store.tables import baselines, run_metrics, runs, verdict_metrics, verdicts
 
@@ -36,6 +43,7 @@ __all__ = [
     "list_baselines",
     "list_verdicts",
     "promote",
+    "review",
 ]
 
 
@@ -123,16 +131,25 @@ def add_verdict(
     dataset_changed: bool,
     metrics: Sequence[MetricComparison],
     changes: Sequence[CaseChange],
+    review: Review | None = None,
 ) -> int:
     """Store a verdict and its metric rows; a verdict of the same run against the same
-    baseline run replaces the earlier one."""
-    connection.execute(
-        verdicts.delete().where(
-            verdicts.c.run_id == run_id, verdicts.c.baseline_run_id == baseline_run_id
-        )
-    )
+    baseline run replaces the earlier one, keeping a review already decided (the same two
+    runs give the same verdict, and a person's decision is not undone by judging again)."""
+    same = (verdicts.c.run_id == run_id, verdicts.c.baseline_run_id == baseline_run_id)
+    decided: dict[str, Any] = {}
+    if review is not None:
+        earlier = connection.execute(
+            select(verdicts.c.review, verdicts.c.reviewed_by, verdicts.c.reviewed_at)
+            .add_columns(verdicts.c.review_reason)
+            .where(*same)
+        ).one_or_none()
+        if earlier is not None and earlier.review in (Review.APPROVED, Review.REJECTED):
+            decided = dict(earlier._mapping)
+    connection.execute(verdicts.delete().where(*same))
     result = connection.execute(
-        insert(verdicts).values(
+        insert(verdicts)
+        .values(
             run_id=run_id,
             baseline_run_id=baseline_run_id,
             suite=suite,
@@ -142,7 +159,9 @@ def add_verdict(
             created_at=at,
             dataset_changed=dataset_changed,
             changes=[asdict(change) for change in changes],
+            review=None if review is None else review.value,
         )
+        .values(**decided)
     )
     assert result.inserted_primary_key is not None
     verdict_id = int(result.inserted_primary_key[0])
@@ -155,6 +174,49 @@ def add_verdict(
             ],
         )
     return verdict_id
+
+
+def review(
+    connection: Connection, verdict_id: int, *, approve: bool, by: str, reason: str, at: datetime
+) -> Verdict:
+    """Approve or reject a verdict that waits for review, and log it. ``LookupError`` for
+    an unknown verdict; ``ValueError`` for one that needs no review or is decided."""
+    row = connection.execute(select(verdicts).where(verdicts.c.id == verdict_id)).one_or_none()
+    if row is None:
+        raise LookupError(f"verdict {verdict_id} not found")
+    where = f"verdict {verdict_id} (run {row.run_id}, {row.suite} on {row.model})"
+    if row.review is None:
+        raise ValueError(f"{where} needs no review: suite {row.suite} does not ask for one")
+    decision = Review.APPROVED if approve else Review.REJECTED
+    changed = connection.execute(
+        update(verdicts)
+        .where(verdicts.c.id == verdict_id, verdicts.c.review == Review.NEEDS_REVIEW.value)
+        .values(review=decision.value, reviewed_by=by, reviewed_at=at, review_reason=reason)
+    ).rowcount
+    if changed != 1:
+        raise ValueError(
+            f"{where} was already {row.review} by {row.reviewed_by}"
+            f" at {row.reviewed_at.isoformat() if row.reviewed_at else 'an unknown time'}"
+        )
+    audit.append(
+        connection,
+        at=at,
+        actor=by,
+        action=f"review.{decision.value}",
+        target=f"verdict {verdict_id}",
+        reason=reason,
+        details={
+            "verdict_id": verdict_id,
+            "run_id": row.run_id,
+            "baseline_run_id": row.baseline_run_id,
+            "suite": row.suite,
+            "model": row.model,
+            "outcome": row.outcome,
+        },
+    )
+    found = get_verdict(connection, verdict_id)
+    assert found is not None
+    return found
 
 
 def get_verdict(connection: Connection, verdict_id: int) -> Verdict | None:
@@ -270,6 +332,10 @@ def _verdicts(connection: Connection, rows: Sequence[Row[Any]]) -> list[Verdict]
                 CaseChange(**{name: change.get(name) for name in _CHANGE_FIELDS})
                 for change in row.changes
             ),
+            review=None if row.review is None else Review(row.review),
+            reviewed_by=row.reviewed_by,
+            reviewed_at=row.reviewed_at,
+            review_reason=row.review_reason,
         )
         for row in rows
     ]

@@ -14,6 +14,10 @@ A baseline scored another version of the dataset than the run (its sha256 differ
 the comparison is refused with a clear message, unless the suite sets
 ``allow_dataset_change`` or the caller allows it; an allowed comparison is marked
 ``dataset_changed``.
+
+A suite with ``review = "on-regression"`` or ``"always"`` stores the verdict of a gate or
+API run as ``needs_review`` (see ``review``); a person decides it with
+``Store.review_verdict``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from monitor.records import Run, RunStatus, Verdict
 from monitor.scoring.operations import Price
 from monitor.store import Store
 from monitor.verdicts.compare import compare_cases
+from monitor.verdicts.review import review_for
 
 BaselineChoice = int | str | None
 """A run id, ``"production"``, or None for the run's own baseline (then production's)."""
@@ -163,6 +168,7 @@ def judge_run(
         dataset_changed=changed,
         metrics=judgement.metrics,
         changes=judgement.changes,
+        review=review_for(suite.review, judgement.outcome, run.trigger),
     )
     verdict = store.get_verdict(verdict_id)
     assert verdict is not None
