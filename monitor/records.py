@@ -137,6 +137,8 @@ class Run:
     slices: tuple[SliceMetric, ...] = ()
     request_id: str | None = None
     """The ``POST /v1/runs`` request the run belongs to, if any."""
+    tier: str = ""
+    """The suite's tier the run ran (``smoke``, ``full``); empty: the suite as configured."""
 
     @property
     def duration_seconds(self) -> float | None:
@@ -330,6 +332,8 @@ class Baseline:
     promoted_by: str
     reason: str
     active: bool
+    tier: str = ""
+    """The tier of the baseline run: runs of a tier are judged against its baseline."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -222,7 +222,7 @@ async def run_report(
                 409, detail=f"run {run_id} is {run.status}: {run.error or 'not finished'}"
             )
         try:
-            reference = find_baseline(store, catalog, run.suite, run.model, baseline)
+            reference = find_baseline(store, catalog, run.suite, run.model, baseline, run.tier)
             stored = store.list_verdicts(run_id=run_id, baseline_run_id=reference.run.id, limit=1)
             verdict = (
                 stored[0]

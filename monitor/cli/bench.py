@@ -46,8 +46,10 @@ async def bench(
     store: Store,
     *,
     console: Console | None,
+    tier: str = "",
 ) -> list[Run]:
-    """Run ``suite`` against each of ``models`` in turn; return the stored runs."""
+    """Run ``suite`` (already configured as its ``tier``, if any) against each of
+    ``models`` in turn; return the stored runs."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from monitor.runs.runner import Runner
@@ -58,7 +60,7 @@ async def bench(
         for name in models:
             model = config.model(name)
             if console is None:
-                runs.append(await runner.run(suite, model, trigger="bench"))
+                runs.append(await runner.run(suite, model, trigger="bench", tier=tier))
                 continue
             with Progress(
                 TextColumn(f"{suite.name} x {name}"),
@@ -73,7 +75,9 @@ async def bench(
                 def advance(done: int, total: int, task: Any = task, bar: Progress = bar) -> None:
                     bar.update(task, completed=done, total=total)
 
-                runs.append(await runner.run(suite, model, trigger="bench", progress=advance))
+                runs.append(
+                    await runner.run(suite, model, trigger="bench", progress=advance, tier=tier)
+                )
     finally:
         await runner.aclose()
     return runs
@@ -168,6 +172,7 @@ def as_json(runs: Sequence[Run]) -> dict[str, Any]:
                 "n_cases": run.n_cases,
                 "n_errors": run.n_errors,
                 "dataset_sha256": run.dataset_sha256,
+                "tier": run.tier,
                 "metrics": [dataclasses.asdict(m) for m in run.metrics],
                 "operations": dataclasses.asdict(run.operations) if run.operations else None,
                 "slices": [dataclasses.asdict(s) for s in run.slices],
@@ -188,8 +193,17 @@ def as_json(runs: Sequence[Run]) -> dict[str, Any]:
     help="A model to run it against; repeat for several (default: the suite's models).",
 )
 @click.option("--json", "json_output", is_flag=True, help="Print the results as one JSON document.")
+@click.option(
+    "--tier",
+    default=None,
+    help="Run the suite's tier of this name (a run to promote as that tier's baseline).",
+)
 def bench_command(
-    config_path: Path, suite_name: str, model_names: tuple[str, ...], json_output: bool
+    config_path: Path,
+    suite_name: str,
+    model_names: tuple[str, ...],
+    json_output: bool,
+    tier: str | None,
 ) -> None:
     """Run a suite once now, in the foreground, and print its metrics side by side.
 
@@ -203,6 +217,11 @@ def bench_command(
         raise click.BadParameter(
             f"no suite {suite_name!r} (defined: {known})", param_hint="--suite"
         )
+    if tier is not None:
+        try:
+            suite = suite.for_tier(tier)
+        except KeyError as exc:
+            raise click.BadParameter(str(exc.args[0]), param_hint="--tier") from None
     names = list(model_names) or list(suite.models)
     defined = [m.name for m in config.models]
     for name in names:
@@ -221,7 +240,7 @@ def bench_command(
         freeze_startup_objects()
         import asyncio
 
-        runs = asyncio.run(bench(config, suite, names, store, console=console))
+        runs = asyncio.run(bench(config, suite, names, store, console=console, tier=tier or ""))
     except MonitorError as exc:
         fail(EXIT_STARTUP, str(exc))
     finally:

@@ -62,6 +62,11 @@ if TYPE_CHECKING:
     help="A run id, or 'production' (default: the model's baseline, else production's).",
 )
 @click.option("--sample", type=click.IntRange(min=1), default=None, help="Run N sampled cases.")
+@click.option(
+    "--tier",
+    default=None,
+    help="Run the suite's tier of this name ([suites.tiers]), judged against its baseline.",
+)
 @click.option("--report-md", type=click.Path(path_type=Path), help="Write the Markdown report.")
 @click.option("--report-json", type=click.Path(path_type=Path), help="Write the JSON report.")
 @click.option("--junit", type=click.Path(path_type=Path), help="Write a JUnit XML report.")
@@ -89,6 +94,7 @@ def gate(
     model_name: str,
     baseline_choice: str | None,
     sample: int | None,
+    tier: str | None,
     report_md: Path | None,
     report_json: Path | None,
     junit: Path | None,
@@ -113,6 +119,8 @@ def gate(
     ):
         fail(EXIT_USAGE, f"--baseline must be a run id or 'production', got {baseline_choice!r}")
     review_wait: timedelta | None = duration_option("--wait-review", wait_review)
+    if tier is not None and sample is not None:
+        fail(EXIT_USAGE, "give either --sample or --tier: a tier sets the sample")
     if remote is not None:
         # The daemon runs with its own configuration: the file (and the secrets it names)
         # need not be readable here.
@@ -122,6 +130,7 @@ def gate(
             model_name,
             baseline_choice,
             sample,
+            tier,
             timeout,
             allow_dataset_change,
             review_wait,
@@ -133,6 +142,7 @@ def gate(
             model_name,
             baseline_choice,
             sample,
+            tier,
             allow_dataset_change,
             review_wait,
         )
@@ -154,6 +164,7 @@ def _local(
     model_name: str,
     baseline_choice: str | None,
     sample: int | None,
+    tier: str | None,
     allow_dataset_change: bool,
     review_wait: timedelta | None,
 ) -> Any:
@@ -162,19 +173,22 @@ def _local(
     from monitor.verdicts.service import VerdictError, find_baseline, judge_run
     from monitor.wire.runs import RunOut
 
-    suite, model = _configured(config, suite_name, model_name, sample)
+    suite, model = _configured(config, suite_name, model_name, sample, tier)
     store = ready_store(config)
     try:
         # Know the baseline before spending a run on it.
         try:
-            reference = find_baseline(store, config, suite.name, model.name, baseline_choice)
+            reference = find_baseline(
+                store, config, suite.name, model.name, baseline_choice, tier or ""
+            )
         except VerdictError as exc:
             return EXIT_USAGE, str(exc), None
         preload()
         freeze_startup_objects()
         import asyncio
 
-        run = asyncio.run(_run_once(Runner(store, durability=config.store), suite, model))
+        runner = Runner(store, durability=config.store)
+        run = asyncio.run(_run_once(runner, suite, model, tier or ""))
         if run.status != RunStatus.SUCCEEDED:
             reason = f"run {run.id} {run.status}: {run.error}"
             return EXIT_INFRASTRUCTURE, reason, RunOut.of(run)
@@ -234,9 +248,10 @@ def _waiting_line(report: GateReport, wait: timedelta | None) -> str:
 
 
 def _configured(
-    config: Config, suite_name: str, model_name: str, sample: int | None
+    config: Config, suite_name: str, model_name: str, sample: int | None, tier: str | None
 ) -> tuple[SuiteConfig, AnyModelConfig]:
-    """The named suite (with ``--sample`` applied) and model; exit 2 when unknown."""
+    """The named suite (with ``--sample`` or ``--tier`` applied) and model; exit 2 when
+    unknown."""
     suite = next((s for s in config.suites if s.name == suite_name), None)
     model = next((m for m in config.models if m.name == model_name), None)
     if suite is None:
@@ -245,12 +260,17 @@ def _configured(
         fail(EXIT_USAGE, f"no model {model_name!r} in the configuration")
     if sample is not None:
         suite = suite.model_copy(update={"sample": sample})
+    if tier is not None:
+        try:
+            suite = suite.for_tier(tier)
+        except KeyError as exc:
+            fail(EXIT_USAGE, str(exc.args[0]))
     return suite, model
 
 
-async def _run_once(runner: Runner, suite: SuiteConfig, model: AnyModelConfig) -> Run:
+async def _run_once(runner: Runner, suite: SuiteConfig, model: AnyModelConfig, tier: str) -> Run:
     try:
-        return await runner.run(suite, model, trigger="gate")
+        return await runner.run(suite, model, trigger="gate", tier=tier)
     finally:
         await runner.aclose()
 
@@ -261,6 +281,7 @@ def _remote(
     model: str,
     baseline_choice: str | None,
     sample: int | None,
+    tier: str | None,
     timeout: float,
     allow_dataset_change: bool,
     review_wait: timedelta | None,
@@ -280,6 +301,7 @@ def _remote(
             model,
             baseline=baseline_choice,
             sample=sample,
+            tier=tier,
             timeout=timeout,
             allow_dataset_change=allow_dataset_change,
             review_wait=None if review_wait is None else review_wait.total_seconds(),

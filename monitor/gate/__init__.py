@@ -35,6 +35,7 @@ GATE_FLAGS: tuple[str, ...] = (
     "--model",
     "--baseline",
     "--sample",
+    "--tier",
     "--report-md",
     "--report-json",
     "--junit",

@@ -3,7 +3,8 @@
 The conversation, over the runs API:
 
 1. ``POST {url}/v1/runs`` with ``{"benchmarkId": suite, "models": [{"id": model}],
-   "baseline": ..., "sample": ...}`` answers ``{"runId": ..., "status": "queued"}``;
+   "baseline": ..., "sample": ...}`` (and ``"tier"`` with ``--tier``) answers
+   ``{"runId": ..., "status": "queued"}``;
 2. ``GET {url}/v1/runs/{runId}``, polled with growing pauses until the deadline, answers
    the status and ``"runs": [{"model", "run", "status"}]``, ``run`` being the native run id;
 3. when ``completed``: ``GET {url}/v1/runs/{run}/report?baseline=...`` answers the
@@ -86,6 +87,7 @@ async def remote_report(
     baseline: int | str | None,
     sample: int | None,
     timeout: float,
+    tier: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Clock = time.monotonic,
     sleep: Sleep = asyncio.sleep,
@@ -117,6 +119,7 @@ async def remote_report(
                 model,
                 baseline=baseline,
                 sample=sample,
+                tier=tier,
                 allow_dataset_change=allow_dataset_change,
             )
             if review_wait is None or not isinstance(report, GateReport):
@@ -156,14 +159,17 @@ class _Session:
         *,
         baseline: int | str | None,
         sample: int | None,
+        tier: str | None = None,
         allow_dataset_change: bool = False,
     ) -> GateReport | RemoteFailure:
-        body = {
+        body: dict[str, Any] = {
             "benchmarkId": suite,
             "models": [{"id": model}],
             "baseline": baseline,
             "sample": sample,
         }
+        if tier is not None:  # an older daemon refuses the key: send it only when asked
+            body["tier"] = tier
         started = await self.call("POST", "/v1/runs", json=body, idempotent=False)
         run_id = self._field(started, "runId", "POST /v1/runs")
         log.info("remote run %s of %s on %s started on %s", run_id, suite, model, self.url)

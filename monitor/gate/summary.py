@@ -29,9 +29,11 @@ def word(outcome: str) -> str:
 
 def headline(verdict: VerdictOut, baseline: RunOut) -> str:
     """``qa on model-x vs baseline run 12`` (naming the baseline's model when a candidate is
-    judged against another model's baseline)."""
+    judged against another model's baseline, and the tier when the runs are of one:
+    ``qa on model-x, tier smoke, vs ...``)."""
     of = f" of {baseline.model}" if baseline.model != verdict.model else ""
-    return f"{verdict.suite} on {verdict.model} vs baseline run {baseline.id}{of}"
+    tier = f", tier {baseline.tier}," if baseline.tier else ""
+    return f"{verdict.suite} on {verdict.model}{tier} vs baseline run {baseline.id}{of}"
 
 
 def review_note(verdict: VerdictOut) -> str:

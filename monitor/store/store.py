@@ -201,11 +201,12 @@ class Store:
         at: datetime,
         status: RunStatus = RunStatus.RUNNING,
         heartbeat_at: datetime | None = None,
+        tier: str = "",
     ) -> int:
         """Record a new run of ``suite`` against ``model``, ``running`` from ``at`` or
         ``queued`` (started later with ``start_run``); return its id. Its heartbeat is
         ``heartbeat_at`` (by default ``at``): a run created late, for a slot missed, is
-        alive now."""
+        alive now. ``tier`` names the suite's tier it runs (empty: as configured)."""
         at = ensure_utc(at, name="at")
         beat = ensure_utc(heartbeat_at, name="heartbeat_at") if heartbeat_at else at
         with self._writing(f"creating a run of {suite!r} x {model!r}") as connection:
@@ -219,6 +220,7 @@ class Store:
                 at=at,
                 status=status,
                 heartbeat_at=beat,
+                tier=tier,
             )
 
     def start_run(
@@ -242,10 +244,11 @@ class Store:
         requested_by: str,
         at: datetime,
         runs: Sequence[QueuedRun],
+        tier: str = "",
     ) -> list[int]:
-        """Store an API request and its ``queued`` runs, all or nothing; return the run
-        ids in the order of ``runs``. ``ValueError`` for a numeric id, no runs, too many
-        runs or a model asked for twice."""
+        """Store an API request and its ``queued`` runs (of the suite's ``tier``), all or
+        nothing; return the run ids in the order of ``runs``. ``ValueError`` for a numeric
+        id, no runs, too many runs or a model asked for twice."""
         at = ensure_utc(at, name="at")
         requests.check_request(request_id, runs)
         with self._writing(f"storing run request {request_id!r}") as connection:
@@ -259,6 +262,7 @@ class Store:
                 requested_by=requested_by,
                 at=at,
                 runs=runs,
+                tier=tier,
             )
 
     def append_cases(
@@ -598,6 +602,7 @@ class Store:
                             "suite": promoted.suite,
                             "model": promoted.model,
                             "dataset_sha256": promoted.dataset_sha256,
+                            "tier": promoted.tier,
                         },
                     )
                 return promoted
@@ -607,9 +612,10 @@ class Store:
                 return None
             raise
 
-    def active_baseline(self, suite: str, model: str) -> Baseline | None:
+    def active_baseline(self, suite: str, model: str, tier: str = "") -> Baseline | None:
+        """The active baseline of ``suite`` x ``model`` for runs of ``tier``, if any."""
         with self._reading(f"reading the baseline of {suite} x {model}") as connection:
-            return verdicts.active_baseline(connection, suite, model)
+            return verdicts.active_baseline(connection, suite, model, tier)
 
     def get_baseline(self, baseline_id: int) -> Baseline | None:
         with self._reading(f"reading baseline {baseline_id}") as connection:

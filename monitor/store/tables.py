@@ -130,6 +130,8 @@ runs = Table(
     # Refreshed by the process that owns a queued or running run (revision 0009): a run
     # whose heartbeat is older than ``[store] stale_after`` was abandoned.
     Column("heartbeat_at", UTCDateTime, nullable=True),
+    # The suite's tier the run ran (revision 0015); empty: the suite as configured.
+    Column("tier", String(NAME), nullable=False, server_default=""),
     CheckConstraint(f"status IN ({_STATUSES})", name="status"),
     Index("ix_runs_suite_model_id", "suite", "model", "id"),
     Index("ix_runs_status", "status"),
@@ -218,18 +220,21 @@ baselines = Table(
     Column("reason", Text, nullable=False),
     Column("active", Boolean(create_constraint=False), nullable=False),
     Column("dataset_sha256", String(HASH), nullable=False, server_default=""),
+    # The baseline run's tier (revision 0015): one active baseline per tier.
+    Column("tier", String(NAME), nullable=False, server_default=""),
     Index("ix_baselines_suite_model", "suite", "model"),
     Index(
         "uq_baselines_active",
         "suite",
         "model",
+        "tier",
         unique=True,
         sqlite_where=text("active"),
         postgresql_where=text("active"),
     ),
 )
-"""Baseline promotions of a suite x model; the ``active`` row is the current baseline (at
-most one, by a partial unique index)."""
+"""Baseline promotions of a suite x model x tier; the ``active`` row is the current
+baseline (at most one, by a partial unique index)."""
 
 verdicts = Table(
     "verdicts",

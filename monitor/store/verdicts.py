@@ -62,7 +62,7 @@ def promote(
     judged against production). Only a succeeded run can be a baseline. With
     ``only_if_none``, nothing happens (None) when a baseline is already active."""
     run = connection.execute(
-        select(runs.c.suite, runs.c.model, runs.c.status, runs.c.dataset_sha256).where(
+        select(runs.c.suite, runs.c.model, runs.c.status, runs.c.dataset_sha256, runs.c.tier).where(
             runs.c.id == run_id
         )
     ).one_or_none()
@@ -73,7 +73,7 @@ def promote(
             f"run {run_id} is {run.status}: only a succeeded run can become a baseline"
         )
     model = model or run.model
-    current = _active(connection, run.suite, model)
+    current = _active(connection, run.suite, model, run.tier)
     if current is not None and only_if_none:
         return None
     if current is not None:
@@ -89,15 +89,18 @@ def promote(
         "promoted_by": by,
         "reason": reason,
         "active": True,
+        "tier": run.tier,
     }
     new_id = connection.execute(insert(baselines).values(**values)).inserted_primary_key
     assert new_id is not None
     return Baseline(id=int(new_id[0]), **values)
 
 
-def active_baseline(connection: Connection, suite: str, model: str) -> Baseline | None:
-    """The active baseline of ``suite`` x ``model``, if any."""
-    row = _active(connection, suite, model)
+def active_baseline(
+    connection: Connection, suite: str, model: str, tier: str = ""
+) -> Baseline | None:
+    """The active baseline of ``suite`` x ``model`` for runs of ``tier``, if any."""
+    row = _active(connection, suite, model, tier)
     return None if row is None else _baseline(row)
 
 
@@ -265,21 +268,27 @@ def latest_verdicts(connection: Connection) -> list[Verdict]:
 
 
 def baseline_scores(connection: Connection) -> list[LatestScore]:
-    """Every metric of each suite x model's active baseline run."""
+    """Every metric of each suite x model's active baseline run (of no tier)."""
     query = (
         select(baselines.c.suite, baselines.c.model, runs.c.finished_at, run_metrics)
         .join(runs, runs.c.id == baselines.c.run_id)
         .join(run_metrics, run_metrics.c.run_id == runs.c.id)
-        .where(baselines.c.active)
+        # The exporter follows scheduled runs, which run the suite as configured.
+        .where(baselines.c.active, baselines.c.tier == "")
         .order_by(baselines.c.suite, baselines.c.model, run_metrics.c.name)
     )
     return [latest_score(row) for row in connection.execute(query)]
 
 
-def _active(connection: Connection, suite: str, model: str) -> Row[Any] | None:
+def _active(connection: Connection, suite: str, model: str, tier: str) -> Row[Any] | None:
     return connection.execute(
         select(baselines).where(
-            and_(baselines.c.suite == suite, baselines.c.model == model, baselines.c.active)
+            and_(
+                baselines.c.suite == suite,
+                baselines.c.model == model,
+                baselines.c.tier == tier,
+                baselines.c.active,
+            )
         )
     ).one_or_none()
 
@@ -295,6 +304,7 @@ def _baseline(row: Row[Any]) -> Baseline:
         promoted_by=row.promoted_by,
         reason=row.reason,
         active=bool(row.active),
+        tier=row.tier,
     )
 
 

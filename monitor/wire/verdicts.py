@@ -21,6 +21,7 @@ class BaselineOut(BaseModel):
     promoted_by: str
     reason: str
     active: bool
+    tier: str = ""
 
     @classmethod
     def of(cls, baseline: Baseline) -> BaselineOut:

@@ -1,9 +1,10 @@
-"""Approval gates end to end, as a release pipeline runs them: a real ``monitor run``
-daemon and real ``monitor gate`` commands on one store, the suite holding regressed
+"""Approval gates and tiers end to end, as a release pipeline runs them: a real ``monitor
+run`` daemon and real ``monitor gate`` commands on one store, the suite holding regressed
 verdicts for review. A gate with ``--wait-review`` blocks until a person approves through
 the daemon's API (then exits 0) or rejects with ``monitor review reject`` (then 1); one
 without it exits 4. The audit export then lists the promotion, the reviews and a silence
-with who and when."""
+with who and when. A smoke-tier gate, local and remote, is judged against the smoke
+tier's baseline."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from tests.servers import MonitorProcess, deadline, serve_in_thread, wait_for
 pytestmark = pytest.mark.integration
 
 CASES = 100
+SMOKE = 40
 READ_TOKEN = "review-read-token-0123456789"
 WRITE = {"Authorization": f"Bearer {TOKEN}"}
 READ = {"Authorization": f"Bearer {READ_TOKEN}"}
@@ -92,6 +94,10 @@ inputs = ["n"]
 metrics = ["accuracy"]
 models = ["prod", "candidate"]
 review = "on-regression"
+
+[suites.tiers]
+smoke = {{ sample = {SMOKE} }}
+full = {{}}
 """
         )
         first = monitor("bench", "-c", "monitor.toml", "--suite", "numbers", "--model", "prod",
@@ -266,3 +272,37 @@ def test_cli_reviews_and_the_audit_export_lists_them_with_who_and_when(setup: Se
         assert http.get("/v1/audit").status_code == 401
         bad = http.get("/v1/audit", params={"since": "2026-01-01T00:00:00"}, headers=READ)
         assert bad.status_code == 422
+
+
+def test_a_smoke_gate_is_judged_against_the_smoke_baseline(setup: Setup) -> None:
+    bench = monitor("bench", "-c", "monitor.toml", "--suite", "numbers", "--model", "prod",
+                    "--tier", "smoke", "--json", cwd=setup.root)  # fmt: skip
+    assert bench.returncode == 0, bench.stderr
+    (smoke,) = json.loads(bench.stdout)["runs"]
+    assert (smoke["tier"], smoke["n_cases"]) == ("smoke", SMOKE)
+    promoted = monitor("baseline", "promote", "-c", "monitor.toml", str(smoke["id"]),
+                       cwd=setup.root)  # fmt: skip
+    assert promoted.returncode == 0 and "tier smoke" in promoted.stdout, promoted.stderr
+
+    def smoke_gate(name: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        return monitor("gate", "-c", "monitor.toml", "--suite", "numbers", "--model", "prod",
+                       "--report-json", f"{name}.json", "--report-md", f"{name}.md", *extra,
+                       cwd=setup.root, env={"MONITOR_TOKEN": TOKEN})  # fmt: skip
+
+    for name, extra in (("local", ()), ("remote", ("--remote", setup.url))):
+        done = smoke_gate(name, "--tier", "smoke", *extra)
+        assert done.returncode == 0, done.stderr
+        report = json.loads((setup.root / f"{name}.json").read_text())
+        assert report["run"]["tier"] == "smoke" and report["baseline"]["id"] == smoke["id"]
+        assert report["verdict"]["metrics"][0]["n"] == SMOKE
+        assert "numbers on prod, tier smoke, vs baseline run" in report["summary"]
+        assert "tier smoke" in (setup.root / f"{name}.md").read_text()
+    assert report["run"]["trigger"] == "api"
+
+    no_baseline = smoke_gate("full", "--tier", "full")
+    assert no_baseline.returncode == 2
+    assert "numbers on prod has no baseline (tier full)" in no_baseline.stderr
+    unknown = smoke_gate("nightly", "--tier", "nightly")
+    assert unknown.returncode == 2 and "no tier 'nightly' (tiers: full, smoke)" in unknown.stderr
+    both = smoke_gate("both", "--tier", "smoke", "--sample", "5")
+    assert both.returncode == 2 and "either --sample or --tier" in both.stderr

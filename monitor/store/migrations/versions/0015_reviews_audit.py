@@ -1,7 +1,9 @@
-"""Approval gates and the audit log: a verdict carries its review (``needs_review``,
+"""Approval gates, the audit log and tiers: a verdict carries its review (``needs_review``,
 ``approved`` or ``rejected``, with who, when and why), and ``audit_log`` records every
 review, baseline promotion and silence. The log is append-only: on both backends a
-trigger refuses any UPDATE or DELETE of its rows, whatever SQL a client sends.
+trigger refuses any UPDATE or DELETE of its rows, whatever SQL a client sends. Runs and
+baselines carry the suite's tier (empty for rows before: the suite as configured), and
+the one active baseline is per suite x model x tier.
 
 Revision ID: 0015
 Revises: 0011
@@ -44,6 +46,10 @@ def _json() -> sa.types.TypeEngine[Any]:
 
 
 def upgrade() -> None:
+    for table in ("runs", "baselines"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("tier", sa.String(200), nullable=False, server_default=""))
+    _active_index(["suite", "model", "tier"])
     with op.batch_alter_table("verdicts") as batch:
         batch.add_column(sa.Column("review", sa.String(16), nullable=True))
         batch.add_column(sa.Column("reviewed_by", sa.String(200), nullable=True))
@@ -79,3 +85,25 @@ def downgrade() -> None:
         batch.drop_column("reviewed_at")
         batch.drop_column("reviewed_by")
         batch.drop_column("review")
+    # Keep one active baseline per suite x model: the newest of the tiers stays active.
+    op.execute(
+        "UPDATE baselines SET active = false WHERE active AND id < (SELECT max(b.id) FROM"
+        " baselines b WHERE b.active AND b.suite = baselines.suite AND b.model = baselines.model)"
+    )
+    _active_index(["suite", "model"])
+    for table in ("baselines", "runs"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("tier")
+
+
+def _active_index(columns: list[str]) -> None:
+    """At most one active baseline per ``columns``, whatever races between replicas."""
+    op.drop_index("uq_baselines_active", table_name="baselines")
+    op.create_index(
+        "uq_baselines_active",
+        "baselines",
+        columns,
+        unique=True,
+        sqlite_where=sa.text("active"),
+        postgresql_where=sa.text("active"),
+    )
