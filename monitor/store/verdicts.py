@@ -197,10 +197,14 @@ def review(
         .values(review=decision.value, reviewed_by=by, reviewed_at=at, review_reason=reason)
     ).rowcount
     if changed != 1:
-        raise ValueError(
-            f"{where} was already {row.review} by {row.reviewed_by}"
-            f" at {row.reviewed_at.isoformat() if row.reviewed_at else 'an unknown time'}"
-        )
+        # Decided before, or by another replica since the read above: say by whom.
+        now = connection.execute(
+            select(verdicts.c.review, verdicts.c.reviewed_by, verdicts.c.reviewed_at).where(
+                verdicts.c.id == verdict_id
+            )
+        ).one()
+        when = now.reviewed_at.isoformat() if now.reviewed_at else "an unknown time"
+        raise ValueError(f"{where} was already {now.review} by {now.reviewed_by} at {when}")
     audit.append(
         connection,
         at=at,

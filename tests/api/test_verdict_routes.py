@@ -121,3 +121,12 @@ def test_review_refusals_and_the_audit_route(make_config: MakeConfig, store: Sto
         later = "2999-01-01T00:00:00+00:00"
         assert http.get("/v1/audit", params={"since": later}, headers=READ).json()["entries"] == []
         assert http.get("/v1/audit", params={"action": "nope"}, headers=READ).status_code == 422
+
+
+def test_the_audit_route_knows_every_action_the_store_logs() -> None:
+    from typing import get_args
+
+    from monitor.api.audit import Action
+    from monitor.records import AUDIT_ACTIONS
+
+    assert get_args(Action) == AUDIT_ACTIONS

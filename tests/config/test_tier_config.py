@@ -10,13 +10,16 @@ import pytest
 from monitor.config import load_config
 from tests.config.test_config import VALID, problems_of, write
 
-TIERS = VALID + """
+TIERS = (
+    VALID
+    + """
 review = "on-regression"
 
 [suites.tiers]
 smoke = { sample = 100 }
 full = {}
 """
+)
 
 
 def test_tiers_apply_their_sample_and_keep_the_rest(tmp_path: Path) -> None:

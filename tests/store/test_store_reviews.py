@@ -5,6 +5,8 @@ and the database itself refuses to change or delete a log entry."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from monitor.records import Review
 from monitor.store import Store
 from monitor.verdicts.service import judge_run
+from tests.servers import deadline
 from tests.store.conftest import T0
 from tests.store.test_store_verdicts import config_for, finished_run
 
@@ -130,3 +133,28 @@ def test_the_database_refuses_to_change_the_log(store: Store, statement: str) ->
     with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as connection:
         connection.execute(text(statement))
     assert [e.actor for e in store.audit_entries()] == ["alice"]
+
+
+def test_racing_reviewers_get_one_decision(store: Store, tmp_path: Path) -> None:
+    config = config_for(tmp_path, review="always")
+    store.promote_baseline(finished_run(store, [1] * 20), by="alice", reason="", at=T0)
+    run = store.get_run(finished_run(store, [1] * 20, trigger="gate"))
+    assert run is not None
+    verdict = judge_run(store, config, run, at=T0)
+    start = threading.Barrier(4)
+
+    def decide(who: str) -> str:
+        start.wait(timeout=deadline(30))
+        try:
+            store.review_verdict(verdict.id, approve=True, by=who, reason="ok", at=T0)
+        except ValueError as exc:
+            return str(exc)
+        return "decided"
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(decide, ["a", "b", "c", "d"]))
+    assert answers.count("decided") == 1, answers
+    decided = store.get_verdict(verdict.id)
+    assert decided is not None and decided.reviewed_by in "abcd"
+    assert all(f"already approved by {decided.reviewed_by}" in a for a in answers if a != "decided")
+    assert len(store.audit_entries(action="review.approved")) == 1
