@@ -59,3 +59,43 @@ def test_each_tier_has_its_own_baseline(store: Store, tmp_path: Path) -> None:
         find_baseline(store, config, "qa", "prod", plain, "smoke")
     # A candidate of a tier falls back to production's baseline of that tier.
     assert find_baseline(store, config, "qa", "cand", None, "smoke").run.id == smoke
+
+
+def test_migration_0015_keeps_rows_and_downgrades_to_one_active_baseline(
+    bare_store: Store,
+) -> None:
+    """From 0011 with a baseline, up to head and back: the old baseline is of no tier,
+    tiered ones may join it, and going down leaves one active baseline per suite x
+    model (the newest) and no audit log."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from monitor.store import migrate
+
+    migrate.upgrade(bare_store.engine, "0011")
+    with bare_store.engine.begin() as connection:
+        command.upgrade(migrate.alembic_config(connection), "head")
+    old = tier_run(bare_store, "", [1] * 5)
+    bare_store.promote_baseline(old, by="a", reason="", at=T0)
+    smoke = tier_run(bare_store, "smoke", [1] * 5)
+    bare_store.promote_baseline(smoke, by="a", reason="", at=T0)
+    assert len([b for b in bare_store.list_baselines() if b.active]) == 2
+    with bare_store.engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # as migrate.upgrade does: SQLite rebuilds the runs table
+            migrate._foreign_keys(connection, on=False)
+        with connection.begin():
+            command.downgrade(migrate.alembic_config(connection), "0011")
+        if sqlite:
+            migrate._foreign_keys(connection, on=True)
+    inspector = inspect(bare_store.engine)
+    assert "audit_log" not in inspector.get_table_names()
+    assert "tier" not in {c["name"] for c in inspector.get_columns("runs")}
+    with bare_store.engine.connect() as connection:
+        from sqlalchemy import text
+
+        active = connection.execute(text("SELECT run_id FROM baselines WHERE active")).all()
+    assert [row.run_id for row in active] == [smoke]
+    bare_store.upgrade()
+    assert bare_store.active_baseline("qa", "prod") is not None
+    assert bare_store.active_baseline("qa", "prod", "smoke") is None
