@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import anyio.to_thread
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel
 
 from monitor.api.params import Before
+from monitor.api.problems import field_error
 from monitor.store import Store
 from monitor.wire.verdicts import AuditEntryOut
 
@@ -42,17 +43,22 @@ async def list_audit(
     before: Before = None,
 ) -> AuditPage:
     """Audit entries, newest first."""
+    since, until = _utc("since", since), _utc("until", until)
     if since is not None and until is not None and until <= since:
-        raise HTTPException(422, detail="until must be after since")
+        raise field_error(("query", "until"), "must be after since")
     store: Store = request.app.state.store
     found = await anyio.to_thread.run_sync(
         lambda: store.audit_entries(
-            since=_utc(since), until=_utc(until), action=action, before_id=before, limit=limit
+            since=since, until=until, action=action, before_id=before, limit=limit
         )
     )
     next_before = found[-1].id if len(found) == limit else None
     return AuditPage(entries=[AuditEntryOut.of(e) for e in found], next_before=next_before)
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)
+def _utc(name: str, value: datetime | None) -> datetime | None:
+    """``value`` in UTC; a 422 for a time that has none (year 9999 at a negative offset)."""
+    try:
+        return None if value is None else value.astimezone(UTC)
+    except OverflowError:
+        raise field_error(("query", name), "out of range in UTC") from None

@@ -121,6 +121,11 @@ def test_review_refusals_and_the_audit_route(make_config: MakeConfig, store: Sto
         later = "2999-01-01T00:00:00+00:00"
         assert http.get("/v1/audit", params={"since": later}, headers=READ).json()["entries"] == []
         assert http.get("/v1/audit", params={"action": "nope"}, headers=READ).status_code == 422
+        backwards = {"since": later, "until": entry["at"]}
+        refused = http.get("/v1/audit", params=backwards, headers=READ)
+        assert refused.status_code == 422 and "until" in refused.text
+        far = http.get("/v1/audit", params={"since": "9999-12-31T23:59:59-05:00"}, headers=READ)
+        assert far.status_code == 422 and "since" in far.text
 
 
 def test_the_audit_route_knows_every_action_the_store_logs() -> None:

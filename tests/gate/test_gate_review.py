@@ -203,6 +203,8 @@ def test_cli_reviews_and_the_audit_export_lists_them_with_who_and_when(setup: Se
     verdict = report["verdict"]
     assert isinstance(verdict, dict) and verdict["review"] == "needs_review"
     assert "Needs review" in str(report["summary"])
+    waiting = monitor("review", "list", "-c", "monitor.toml", cwd=setup.root)
+    assert f"run {verdict['run_id']}  verdict {verdict['id']}  numbers  candidate" in waiting.stdout
     decided = monitor("review", "approve", "-c", "monitor.toml", str(verdict["run_id"]),
                       "--reason", "fine", "--by", "erin", cwd=setup.root)  # fmt: skip
     assert decided.returncode == 0, decided.stderr
