@@ -7,21 +7,34 @@ written by the store with the change they record.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, BeforeValidator
 
 from monitor.api.params import Before
-from monitor.api.problems import field_error
 from monitor.store import Store
 from monitor.wire.verdicts import AuditEntryOut
 
 router = APIRouter(tags=["audit"])
 
 Action = Literal["alert.silenced", "baseline.promoted", "review.approved", "review.rejected"]
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
+
+
+def _iso_text(value: object) -> object:
+    # pydantic would read "0.5" as seconds since 1970: only ISO 8601 text is a time here.
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("expected an ISO 8601 time with an offset, e.g. 2026-12-01T00:00:00Z")
+    return value
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 
 
 class AuditPage(BaseModel):
@@ -33,19 +46,19 @@ class AuditPage(BaseModel):
 async def list_audit(
     request: Request,
     since: Annotated[
-        AwareDatetime | None, Query(description="Only entries at or after this time (with offset).")
+        Moment | None, Query(description="Only entries at or after this time (with offset).")
     ] = None,
     until: Annotated[
-        AwareDatetime | None, Query(description="Only entries before this time (with offset).")
+        Moment | None, Query(description="Only entries before this time (with offset).")
     ] = None,
     action: Annotated[Action | None, Query(description="Only entries of this action.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     before: Before = None,
 ) -> AuditPage:
-    """Audit entries, newest first."""
-    since, until = _utc("since", since), _utc("until", until)
+    """Audit entries, newest first. A window that ends before it starts holds none."""
+    since, until = _utc(since), _utc(until)
     if since is not None and until is not None and until <= since:
-        raise field_error(("query", "until"), "must be after since")
+        return AuditPage(entries=[], next_before=None)
     store: Store = request.app.state.store
     found = await anyio.to_thread.run_sync(
         lambda: store.audit_entries(
@@ -56,9 +69,14 @@ async def list_audit(
     return AuditPage(entries=[AuditEntryOut.of(e) for e in found], next_before=next_before)
 
 
-def _utc(name: str, value: datetime | None) -> datetime | None:
-    """``value`` in UTC; a 422 for a time that has none (year 9999 at a negative offset)."""
+def _utc(value: datetime | None) -> datetime | None:
+    """``value`` in UTC; past the calendar's ends (9999-12-31 at a negative offset), the
+    end it passed."""
+    if value is None:
+        return None
     try:
-        return None if value is None else value.astimezone(UTC)
+        return value.astimezone(UTC)
     except OverflowError:
-        raise field_error(("query", name), "out of range in UTC") from None
+        offset = value.utcoffset()
+        late = offset is not None and offset.total_seconds() < 0
+        return (datetime.max if late else datetime.min).replace(tzinfo=UTC)
