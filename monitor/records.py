@@ -137,6 +137,8 @@ class Run:
     slices: tuple[SliceMetric, ...] = ()
     request_id: str | None = None
     """The ``POST /v1/runs`` request the run belongs to, if any."""
+    tier: str = ""
+    """The suite's tier the run ran (``smoke``, ``full``); empty: the suite as configured."""
 
     @property
     def duration_seconds(self) -> float | None:
@@ -332,6 +334,8 @@ class Baseline:
     promoted_by: str
     reason: str
     active: bool
+    tier: str = ""
+    """The tier of the baseline run: runs of a tier are judged against its baseline."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,7 +392,9 @@ class CaseChange:
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """A run judged against a baseline run. ``outcome`` is ``regressed``, ``improved``,
-    ``pass`` or ``inconclusive``."""
+    ``pass`` or ``inconclusive``. ``review`` is None when the suite asks for no review of
+    it, else where the approval stands (``needs_review`` until a person decides), with who
+    decided, when and why."""
 
     id: int
     run_id: int
@@ -401,3 +407,35 @@ class Verdict:
     dataset_changed: bool
     metrics: tuple[MetricComparison, ...] = ()
     changes: tuple[CaseChange, ...] = ()
+    review: Review | None = None
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    review_reason: str | None = None
+
+
+class Review(StrEnum):
+    """The approval state of a verdict that a suite's ``review`` setting gates."""
+
+    NEEDS_REVIEW = "needs_review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+AUDIT_ACTIONS = ("alert.silenced", "baseline.promoted", "review.approved", "review.rejected")
+"""Every action the audit log records."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One line of the append-only audit log: ``actor`` did ``action`` (``review.approved``,
+    ``review.rejected``, ``baseline.promoted``, ``alert.silenced``) on ``target`` (``verdict
+    12``, ``run 5``, ``silence 3``) at ``at``, for ``reason``; ``details`` holds the ids and
+    names that identify what changed."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)

@@ -56,7 +56,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 
 PURE = ("scoring", "drift", "alerts", "wire", "verdicts.compare", "verdicts.decide")
-PURE += ("verdicts.stats",)
+PURE += ("verdicts.stats", "verdicts.review")
 """Modules (or whole packages) of pure computation."""
 
 IO_PACKAGES = {"store", "adapters", "runs", "sinks", "notify", "metrics", "streams", "api"}

@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException
 
-from monitor.api import alerts, docs, health, openapi, requests, runs, verdicts
+from monitor.api import alerts, audit, docs, health, openapi, requests, runs, verdicts
 from monitor.api import streams as stream_routes
 from monitor.api import suites as suite_routes
 from monitor.api.auth import read_access
@@ -85,6 +85,7 @@ def create_app(
     app.include_router(verdicts.router, dependencies=guarded)
     app.include_router(suite_routes.router, dependencies=guarded)
     app.include_router(alerts.router, dependencies=guarded)
+    app.include_router(audit.router, dependencies=guarded)
     app.include_router(stream_routes.router, dependencies=guarded)
     openapi.install(app)
     return app

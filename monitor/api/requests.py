@@ -83,6 +83,14 @@ class RunRequestIn(BaseModel):
     sample: int | None = Field(
         None, ge=1, le=MAX_ID, description="Run N sampled cases (extension)."
     )
+    tier: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="Run the suite's tier of this name, judged against that tier's baseline"
+        " (extension).",
+    )
     baseline: str | None = Field(
         None,
         max_length=64,
@@ -172,6 +180,8 @@ async def create_request(
     body = parse_json(RunRequestIn, await request.body())
     state = request.app.state
     suite = _suite(state.suites, body.benchmarkId)
+    if body.tier is not None:
+        suite = _tier(suite, body.tier, body.sample)
     if body.sample is not None:
         suite = suite.model_copy(update={"sample": body.sample})
     entries = [ModelEntry(m.id, m.endpoint) for m in body.models]
@@ -191,6 +201,7 @@ async def create_request(
             baseline=body.baseline,
             requested_by=token,
             at=datetime.now(UTC),
+            tier=body.tier or "",
             runs=[QueuedRun(p.config.name, config_hash(suite, p.config)) for p in plans],
         )
     )
@@ -209,6 +220,16 @@ def _suite(suites: Mapping[str, SuiteConfig], name: str) -> SuiteConfig:
             ("body", "benchmarkId"), f"unknown benchmark {name!r} (configured suites: {known})"
         )
     return suite
+
+
+def _tier(suite: SuiteConfig, tier: str, sample: int | None) -> SuiteConfig:
+    """``suite`` as its tier ``tier`` runs it; a 422 naming the field otherwise."""
+    if sample is not None:
+        raise field_error(("body", "tier"), "give either sample or tier: a tier sets the sample")
+    try:
+        return suite.for_tier(tier)
+    except KeyError as exc:
+        raise field_error(("body", "tier"), str(exc.args[0])) from None
 
 
 async def _check_baseline(store: Store, baseline: str | None, suite: str) -> None:

@@ -1,9 +1,11 @@
-"""Baselines and verdicts: promote a run, list promotions, read a run's verdict."""
+"""Baselines and verdicts: promote a run, list promotions, read a run's verdict, and
+approve or reject a verdict its suite holds for review (the token's name is recorded as
+the reviewer, and the decision goes into the audit log)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Literal
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -50,6 +52,15 @@ class PromoteIn(BaseModel):
     run_id: int = Field(ge=1, le=MAX_ID)
     model: str | None = Field(None, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
     reason: str = Field("", max_length=2000)
+
+
+class ReviewIn(BaseModel):
+    """A person's decision on a verdict that waits for review, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject"]
+    reason: str = Field(min_length=1, max_length=2000, pattern=r"\S")
 
 
 class VerdictPage(BaseModel):
@@ -140,6 +151,41 @@ async def get_verdict(request: Request, verdict_id: RowId) -> VerdictOut:
     if found is None:
         raise HTTPException(404, detail=f"verdict {verdict_id} not found")
     return VerdictOut.of(found)
+
+
+@router.post(
+    "/v1/verdicts/{verdict_id}/review",
+    responses={
+        404: {"description": "No such verdict"},
+        409: {"description": "The verdict needs no review, or was decided already"},
+    },
+    openapi_extra=body_schema(ReviewIn),
+)
+async def review_verdict(
+    request: Request,
+    verdict_id: RowId,
+    who: Annotated[str, Depends(require_scope("write"))],
+) -> VerdictOut:
+    """Approve or reject a verdict that waits for review (write scope). The token's name
+    is the reviewer; the decision is final and goes into the audit log. A ``monitor gate
+    --wait-review`` waiting on it exits 0 (approved) or 1 (rejected)."""
+    body = parse_json(ReviewIn, await request.body())
+    store = _store(request)
+    try:
+        reviewed = await anyio.to_thread.run_sync(
+            lambda: store.review_verdict(
+                verdict_id,
+                approve=body.decision == "approve",
+                by=who,
+                reason=body.reason,
+                at=utc_now(),
+            )
+        )
+    except LookupError as exc:
+        raise HTTPException(404, detail=str(exc.args[0])) from None
+    except ValueError as exc:
+        raise HTTPException(409, detail=str(exc)) from None
+    return VerdictOut.of(reviewed)
 
 
 @router.get("/v1/runs/{run_id}/verdict", responses={404: {"description": "The run has no verdict"}})
@@ -242,7 +288,7 @@ def _report_builder(
                 409, detail=f"run {run_id} is {run.status}: {run.error or 'not finished'}"
             )
         try:
-            reference = find_baseline(store, catalog, run.suite, run.model, baseline)
+            reference = find_baseline(store, catalog, run.suite, run.model, baseline, run.tier)
             stored = store.list_verdicts(run_id=run_id, baseline_run_id=reference.run.id, limit=1)
             verdict = (
                 stored[0]

@@ -2,17 +2,18 @@
 
 One module per command group, registered on ``cli`` below: ``daemon`` (``run``, ``demo``),
 ``config`` (``check-config``), ``db``, ``runs``, ``alerts``, ``drift``, ``bench``,
-``baseline``, ``verdicts`` and ``gate``; ``common`` holds what they share, ``heap`` the process's
-garbage-collector policy. Everything heavier than click and the shared vocabulary is
-imported by the command that needs it: ``monitor --help``, ``--version`` and
-``check-config`` start at once.
+``baseline``, ``verdicts``, ``gate``, ``review`` and ``audit``; ``common`` holds what
+they share, ``heap`` the process's garbage-collector policy. Everything heavier than click
+and the shared vocabulary is imported by the command that needs it: ``monitor --help``,
+``--version`` and ``check-config`` start at once.
 
 Exit codes:
     0  success
     2  usage or configuration error (every problem printed, one line each)
     3  start-up or infrastructure failure (store unreachable, port in use, ...); for
        ``bench``, a run that did not succeed (endpoint unreachable, error budget exceeded)
-``monitor gate`` adds 1 (regressed); see ``monitor.cli.gate``.
+``monitor gate`` adds 1 (regressed or rejected) and 4 (awaiting review); see
+``monitor.cli.gate``.
 
 May import every package; nothing imports it.
 """
@@ -26,6 +27,7 @@ import click
 from monitor import __version__
 from monitor.cli import (
     alerts,
+    audit,
     baseline,
     bench,
     config,
@@ -33,6 +35,7 @@ from monitor.cli import (
     db,
     drift,
     gate,
+    review,
     runs,
     verdicts,
 )
@@ -66,6 +69,8 @@ for command in (
     baseline.baseline,
     verdicts.verdicts,
     gate.gate,
+    review.review,
+    audit.audit,
 ):
     cli.add_command(command)
 

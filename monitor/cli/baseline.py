@@ -41,8 +41,9 @@ def promote(
     finally:
         store.close()
     assert promoted is not None
+    tier = f", tier {promoted.tier}" if promoted.tier else ""
     click.echo(
-        f"run {run_id} is now the baseline of {promoted.suite} on {promoted.model}"
+        f"run {run_id} is now the baseline of {promoted.suite} on {promoted.model}{tier}"
         f" (promotion {promoted.id})"
     )
 
@@ -64,13 +65,14 @@ def list_baselines(config_path: Path, suite: str | None, model: str | None, as_j
             click.echo(json.dumps(_baseline_json(b)))
         return
     echo_table(
-        ("ACTIVE", "ID", "SUITE", "MODEL", "RUN", "PROMOTED", "BY", "REASON"),
+        ("ACTIVE", "ID", "SUITE", "MODEL", "TIER", "RUN", "PROMOTED", "BY", "REASON"),
         (
             (
                 "*" if b.active else "",
                 b.id,
                 b.suite,
                 b.model,
+                b.tier,
                 b.run_id,
                 b.promoted_at.strftime("%Y-%m-%d %H:%M:%S"),
                 b.promoted_by,
@@ -85,16 +87,17 @@ def list_baselines(config_path: Path, suite: str | None, model: str | None, as_j
 @config_option
 @click.option("--suite", required=True, help="The suite.")
 @click.option("--model", required=True, help="The model.")
-def show_baseline(config_path: Path, suite: str, model: str) -> None:
-    """The active baseline of a suite x model, with its scores."""
+@click.option("--tier", default="", help="The tier's baseline (default: no tier).")
+def show_baseline(config_path: Path, suite: str, model: str, tier: str) -> None:
+    """The active baseline of a suite x model (of a tier), with its scores."""
     store = ready_store(load(config_path))
     try:
-        found = store.active_baseline(suite, model)
+        found = store.active_baseline(suite, model, tier)
         run = store.get_run(found.run_id) if found else None
     finally:
         store.close()
     if found is None or run is None:
-        fail(EXIT_USAGE, f"{suite} on {model} has no baseline")
+        fail(EXIT_USAGE, f"{suite} on {model} has no baseline{f' of tier {tier}' if tier else ''}")
     click.echo(json.dumps(_baseline_json(found), indent=2))
     for metric in run.metrics:
         click.echo(f"  {metric.name} = {metric.value:.4f}  [{metric.lower}, {metric.upper}]")
@@ -111,4 +114,5 @@ def _baseline_json(b: Baseline) -> dict[str, Any]:
         "promoted_by": b.promoted_by,
         "reason": b.reason,
         "active": b.active,
+        "tier": b.tier,
     }

@@ -47,9 +47,11 @@ async def bench(
     store: Store,
     *,
     show_progress: bool,
+    tier: str = "",
 ) -> list[Run]:
-    """Run ``suite`` against each of ``models`` in turn; return the stored runs. With
-    ``show_progress``, each run's cases, rate and time left go to stderr."""
+    """Run ``suite`` (already configured as its ``tier``, if any) against each of
+    ``models`` in turn; return the stored runs. With ``show_progress``, each run's cases,
+    rate and time left go to stderr."""
     from monitor.runs.runner import Runner
 
     runner = Runner(store, durability=config.store)
@@ -58,7 +60,9 @@ async def bench(
         for name in models:
             model = config.model(name)
             with case_progress(f"{suite.name} x {name}", show_progress) as advance:
-                runs.append(await runner.run(suite, model, trigger="bench", progress=advance))
+                runs.append(
+                    await runner.run(suite, model, trigger="bench", progress=advance, tier=tier)
+                )
     finally:
         await runner.aclose()
     return runs
@@ -153,6 +157,7 @@ def as_json(runs: Sequence[Run]) -> dict[str, Any]:
                 "n_cases": run.n_cases,
                 "n_errors": run.n_errors,
                 "dataset_sha256": run.dataset_sha256,
+                "tier": run.tier,
                 "metrics": [dataclasses.asdict(m) for m in run.metrics],
                 "operations": dataclasses.asdict(run.operations) if run.operations else None,
                 "slices": [dataclasses.asdict(s) for s in run.slices],
@@ -174,12 +179,18 @@ def as_json(runs: Sequence[Run]) -> dict[str, Any]:
 )
 @click.option("--json", "json_output", is_flag=True, help="Print the results as one JSON document.")
 @progress_option
+@click.option(
+    "--tier",
+    default=None,
+    help="Run the suite's tier of this name (a run to promote as that tier's baseline).",
+)
 def bench_command(
     config_path: Path,
     suite_name: str,
     model_names: tuple[str, ...],
     json_output: bool,
     show_progress: bool | None,
+    tier: str | None,
 ) -> None:
     """Run a suite once now, in the foreground, and print its metrics side by side.
 
@@ -193,6 +204,11 @@ def bench_command(
         raise click.BadParameter(
             f"no suite {suite_name!r} (defined: {known})", param_hint="--suite"
         )
+    if tier is not None:
+        try:
+            suite = suite.for_tier(tier)
+        except KeyError as exc:
+            raise click.BadParameter(str(exc.args[0]), param_hint="--tier") from None
     names = list(model_names) or list(suite.models)
     defined = [m.name for m in config.models]
     for name in names:
@@ -210,7 +226,9 @@ def bench_command(
         freeze_startup_objects()
         import asyncio
 
-        runs = asyncio.run(bench(config, suite, names, store, show_progress=wanted(show_progress)))
+        runs = asyncio.run(
+            bench(config, suite, names, store, show_progress=wanted(show_progress), tier=tier or "")
+        )
     except MonitorError as exc:
         fail(EXIT_STARTUP, str(exc))
     finally:

@@ -1,12 +1,14 @@
 """``monitor gate``: run a suite against a model in CI and judge it against its baseline.
 
 ``monitor gate`` exit codes (see docs/ci.md):
-    0  pass, improved or inconclusive (the report says how many cases would tell)
-    1  regressed
+    0  pass, improved or inconclusive (the report says how many cases would tell); or,
+       when the suite holds the verdict for review, approved
+    1  regressed; or, when held for review, rejected
     2  usage or configuration error (unknown suite or model, no baseline, the dataset
        changed since the baseline, a token without the scope)
     3  infrastructure error (the endpoint unreachable, the error budget exceeded, the
        store or the remote daemon unreachable)
+    4  the verdict waits for review (no ``--wait-review``, or nobody decided in time)
 A regression and a broken endpoint are never confused: a run that failed never gets a
 verdict.
 """
@@ -15,12 +17,22 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from monitor.cli.common import EXIT_STARTUP, EXIT_USAGE, config_option, fail, load, ready_store
+from monitor.cli.common import (
+    EXIT_STARTUP,
+    EXIT_USAGE,
+    config_option,
+    duration_option,
+    fail,
+    load,
+    ready_store,
+)
 from monitor.cli.progress import Advance, case_progress, progress_option, wanted
 from monitor.clock import utc_now
 from monitor.daemon.heap import freeze_startup_objects, preload
@@ -30,9 +42,14 @@ from monitor.records import Run, RunStatus
 # CLI must start at once for --help and check-config.
 EXIT_INFRASTRUCTURE = EXIT_STARTUP  # the gate's 3: the endpoint, store or daemon failed
 
+# Polling a verdict that waits for review: a short first pause, growing to this.
+_REVIEW_POLL_FIRST, _REVIEW_POLL_MAX = 0.5, 5.0
+
 if TYPE_CHECKING:
     from monitor.config import AnyModelConfig, Config, SuiteConfig
+    from monitor.gate import GateReport
     from monitor.runs.runner import Runner
+    from monitor.store import Store
 
 
 @click.command()
@@ -46,6 +63,11 @@ if TYPE_CHECKING:
     help="A run id, or 'production' (default: the model's baseline, else production's).",
 )
 @click.option("--sample", type=click.IntRange(min=1), default=None, help="Run N sampled cases.")
+@click.option(
+    "--tier",
+    default=None,
+    help="Run the suite's tier of this name ([suites.tiers]), judged against its baseline.",
+)
 @click.option("--report-md", type=click.Path(path_type=Path), help="Write the Markdown report.")
 @click.option("--report-json", type=click.Path(path_type=Path), help="Write the JSON report.")
 @click.option("--junit", type=click.Path(path_type=Path), help="Write a JUnit XML report.")
@@ -61,12 +83,20 @@ if TYPE_CHECKING:
 )
 @click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait (--remote).")
 @progress_option
+@click.option(
+    "--wait-review",
+    "wait_review",
+    default=None,
+    metavar="DURATION",
+    help="When the verdict waits for review, wait this long (e.g. '30m') for a decision.",
+)
 def gate(
     config_path: Path,
     suite_name: str,
     model_name: str,
     baseline_choice: str | None,
     sample: int | None,
+    tier: str | None,
     report_md: Path | None,
     report_json: Path | None,
     junit: Path | None,
@@ -74,9 +104,11 @@ def gate(
     allow_dataset_change: bool,
     timeout: float,
     show_progress: bool | None,
+    wait_review: str | None,
 ) -> None:
-    """Run a suite against a model, judge it against its baseline, and exit 0 (pass),
-    1 (regressed), 2 (usage or config error) or 3 (infrastructure error)."""
+    """Run a suite against a model, judge it against its baseline, and exit 0 (pass or
+    approved), 1 (regressed or rejected), 2 (usage or config error), 3 (infrastructure
+    error) or 4 (the verdict still waits for review)."""
     from monitor.gate import (
         GateReport,
         render_failure_markdown,
@@ -89,11 +121,22 @@ def gate(
         (baseline_choice.isascii() and baseline_choice.isdigit()) or baseline_choice == "production"
     ):
         fail(EXIT_USAGE, f"--baseline must be a run id or 'production', got {baseline_choice!r}")
+    review_wait: timedelta | None = duration_option("--wait-review", wait_review)
+    if tier is not None and sample is not None:
+        fail(EXIT_USAGE, "give either --sample or --tier: a tier sets the sample")
     if remote is not None:
         # The daemon runs with its own configuration: the file (and the secrets it names)
         # need not be readable here.
         outcome = _remote(
-            remote, suite_name, model_name, baseline_choice, sample, timeout, allow_dataset_change
+            remote,
+            suite_name,
+            model_name,
+            baseline_choice,
+            sample,
+            tier,
+            timeout,
+            allow_dataset_change,
+            review_wait,
         )
     else:
         outcome = _local(
@@ -102,7 +145,9 @@ def gate(
             model_name,
             baseline_choice,
             sample,
+            tier,
             allow_dataset_change,
+            review_wait,
             show_progress=wanted(show_progress),
         )
     if isinstance(outcome, GateReport):
@@ -123,7 +168,9 @@ def _local(
     model_name: str,
     baseline_choice: str | None,
     sample: int | None,
+    tier: str | None,
     allow_dataset_change: bool,
+    review_wait: timedelta | None,
     *,
     show_progress: bool,
 ) -> Any:
@@ -132,12 +179,14 @@ def _local(
     from monitor.verdicts.service import VerdictError, find_baseline, judge_run
     from monitor.wire.runs import RunOut
 
-    suite, model = _configured(config, suite_name, model_name, sample)
+    suite, model = _configured(config, suite_name, model_name, sample, tier)
     store = ready_store(config)
     try:
         # Know the baseline before spending a run on it.
         try:
-            reference = find_baseline(store, config, suite.name, model.name, baseline_choice)
+            reference = find_baseline(
+                store, config, suite.name, model.name, baseline_choice, tier or ""
+            )
         except VerdictError as exc:
             return EXIT_USAGE, str(exc), None
         preload()
@@ -146,7 +195,7 @@ def _local(
 
         runner = Runner(store, durability=config.store)
         with case_progress(f"gate {suite.name} x {model.name}", show_progress) as advance:
-            run = asyncio.run(_run_once(runner, suite, model, advance))
+            run = asyncio.run(_run_once(runner, suite, model, tier or "", advance))
         if run.status != RunStatus.SUCCEEDED:
             reason = f"run {run.id} {run.status}: {run.error}"
             return EXIT_INFRASTRUCTURE, reason, RunOut.of(run)
@@ -161,15 +210,55 @@ def _local(
             )
         except VerdictError as exc:
             return EXIT_USAGE, str(exc), RunOut.of(run)
-        return GateReport.build(verdict, run, reference.run)
+        report = GateReport.build(verdict, run, reference.run)
+        if review_wait is not None and report.awaiting_review:
+            report = _await_review(store, report, review_wait)
+        return report
     finally:
         store.close()
 
 
+def _await_review(store: Store, report: GateReport, wait: timedelta) -> GateReport:
+    """The report once its verdict is approved or rejected, or as it is after ``wait``."""
+    from monitor.wire.verdicts import VerdictOut
+
+    verdict_id = report.verdict.id
+    click.echo(_waiting_line(report, wait), err=True)
+    deadline, pause = time.monotonic() + wait.total_seconds(), _REVIEW_POLL_FIRST
+    while (remaining := deadline - time.monotonic()) > 0:
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 2, _REVIEW_POLL_MAX)
+        now = store.get_verdict(verdict_id)
+        if now is None:  # judged again meanwhile (a rare replacement): keep waiting on it
+            found = store.list_verdicts(
+                run_id=report.run.id, baseline_run_id=report.baseline.id, limit=1
+            )
+            now = found[0] if found else None
+            if now is None:
+                break
+            verdict_id = now.id
+        current = VerdictOut.of(now)
+        if current.review != "needs_review":
+            return report.assemble(current, report.run, report.baseline)
+    return report
+
+
+def _waiting_line(report: GateReport, wait: timedelta | None) -> str:
+    from monitor.durations import format_duration
+
+    v, wait = report.verdict, wait or timedelta(0)
+    return (
+        f"monitor: verdict {v.id} of run {v.run_id} ({v.outcome}) waits for review; waiting up"
+        f" to {format_duration(wait)} for `monitor review approve|reject {v.run_id}` or"
+        f" POST /v1/verdicts/{v.id}/review"
+    )
+
+
 def _configured(
-    config: Config, suite_name: str, model_name: str, sample: int | None
+    config: Config, suite_name: str, model_name: str, sample: int | None, tier: str | None
 ) -> tuple[SuiteConfig, AnyModelConfig]:
-    """The named suite (with ``--sample`` applied) and model; exit 2 when unknown."""
+    """The named suite (with ``--sample`` or ``--tier`` applied) and model; exit 2 when
+    unknown."""
     suite = next((s for s in config.suites if s.name == suite_name), None)
     model = next((m for m in config.models if m.name == model_name), None)
     if suite is None:
@@ -178,14 +267,19 @@ def _configured(
         fail(EXIT_USAGE, f"no model {model_name!r} in the configuration")
     if sample is not None:
         suite = suite.model_copy(update={"sample": sample})
+    if tier is not None:
+        try:
+            suite = suite.for_tier(tier)
+        except KeyError as exc:
+            fail(EXIT_USAGE, str(exc.args[0]))
     return suite, model
 
 
 async def _run_once(
-    runner: Runner, suite: SuiteConfig, model: AnyModelConfig, progress: Advance | None
+    runner: Runner, suite: SuiteConfig, model: AnyModelConfig, tier: str, progress: Advance | None
 ) -> Run:
     try:
-        return await runner.run(suite, model, trigger="gate", progress=progress)
+        return await runner.run(suite, model, trigger="gate", tier=tier, progress=progress)
     finally:
         await runner.aclose()
 
@@ -196,8 +290,10 @@ def _remote(
     model: str,
     baseline_choice: str | None,
     sample: int | None,
+    tier: str | None,
     timeout: float,
     allow_dataset_change: bool,
+    review_wait: timedelta | None,
 ) -> Any:
     from monitor.gate import TOKEN_ENV, GateReport, RemoteFailure, remote_report
 
@@ -214,8 +310,11 @@ def _remote(
             model,
             baseline=baseline_choice,
             sample=sample,
+            tier=tier,
             timeout=timeout,
             allow_dataset_change=allow_dataset_change,
+            review_wait=None if review_wait is None else review_wait.total_seconds(),
+            announce=lambda report: click.echo(_waiting_line(report, review_wait), err=True),
         )
     )
     if isinstance(result, GateReport):

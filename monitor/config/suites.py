@@ -132,6 +132,20 @@ class VerdictConfig(Section):
     metrics: dict[str, MetricPolicyConfig] = Field(default_factory=dict)
 
 
+class TierConfig(Section):
+    """One of ``[suites.tiers]``: how a named tier runs the suite (``smoke = { sample = 100
+    }``, ``full = {}``); unset keys keep the suite's own."""
+
+    sample: int | Literal["full"] | None = None
+
+    @field_validator("sample")
+    @classmethod
+    def _positive_sample(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, int) and value < 1:
+            raise ValueError('must be a positive number of cases or "full"')
+        return value
+
+
 class SuiteConfig(Section):
     """``[[suites]]``: a dataset, how to score it, which models, and when."""
 
@@ -160,7 +174,21 @@ class SuiteConfig(Section):
     max_error_rate: float = Field(0.1, ge=0.0, le=1.0)
     baseline: Literal["manual", "auto"] = "manual"
     allow_dataset_change: bool = False
+    # Whether a gate's verdict waits for a person (monitor.verdicts.review).
+    review: Literal["never", "on-regression", "always"] = "never"
+    # Named tiers a gate picks with --tier; a run of a tier is judged against a baseline
+    # of the same tier.
+    tiers: dict[Name, TierConfig] = Field(default_factory=dict)
     verdict: VerdictConfig = Field(default_factory=VerdictConfig)
+
+    def for_tier(self, tier: str) -> SuiteConfig:
+        """This suite as tier ``tier`` runs it; ``KeyError`` naming the tiers when it
+        declares no such one."""
+        if tier not in self.tiers:
+            known = ", ".join(sorted(self.tiers)) or "none declared"
+            raise KeyError(f"suite {self.name!r} has no tier {tier!r} (tiers: {known})")
+        chosen = self.tiers[tier]
+        return self if chosen.sample is None else self.model_copy(update={"sample": chosen.sample})
 
     def build_metrics(self) -> list[Metric]:
         """Configured metric instances, in config order (validation guarantees they build)."""

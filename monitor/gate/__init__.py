@@ -17,6 +17,7 @@ from __future__ import annotations
 from monitor.gate.html import render_html
 from monitor.gate.remote import TOKEN_ENV, RemoteFailure, remote_report
 from monitor.gate.report import (
+    EXIT_AWAITING_REVIEW,
     EXIT_INFRASTRUCTURE,
     EXIT_PASS,
     EXIT_REGRESSED,
@@ -38,6 +39,7 @@ GATE_FLAGS: tuple[str, ...] = (
     "--model",
     "--baseline",
     "--sample",
+    "--tier",
     "--report-md",
     "--report-json",
     "--junit",
@@ -45,9 +47,11 @@ GATE_FLAGS: tuple[str, ...] = (
     "--allow-dataset-change",
     "--timeout",
     "--progress",
+    "--wait-review",
 )
 
 __all__ = [
+    "EXIT_AWAITING_REVIEW",
     "EXIT_INFRASTRUCTURE",
     "EXIT_PASS",
     "EXIT_REGRESSED",

@@ -134,6 +134,9 @@ def _properties(report: GateReport) -> Iterable[tuple[str, str]]:
         ("dataset_sha256", run.dataset_sha256),
         ("dataset_changed", str(v.dataset_changed).lower()),
         ("exit_code", str(report.exit_code)),
+        *([("tier", run.tier)] if run.tier else []),
+        *([("review", v.review)] if v.review else []),
+        *([("reviewed_by", v.reviewed_by)] if v.reviewed_by else []),
         ("cost", fmt.money(ops.cost, ops.currency) if ops else "unknown"),
         ("latency_p95", fmt.seconds(ops.latency_p95) if ops else "unknown"),
     ]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from monitor import __version__
 from monitor.gate import formatting as fmt
 from monitor.gate.chart import chart_lines
-from monitor.gate.summary import detail, headline, label, word
+from monitor.gate.summary import detail, headline, label, review_note, word
 from monitor.gate.worddiff import markdown_diff
 from monitor.wire.runs import RunOut
 from monitor.wire.verdicts import CaseChangeOut, MetricComparisonOut
@@ -56,6 +56,8 @@ def render_markdown(report: GateReport, *, version: str = __version__) -> str:
     why = detail(v)
     lines = [MARKER, "### monitor gate", ""]
     lines += [f"{line} {fmt.escape(why)}" if why else line, ""]
+    if note := review_note(v):
+        lines += [f"**Review**: {fmt.escape(note)}", ""]
     lines += _runs_lines(report)
     lines += _metrics_section(v.metrics)
     lines += _reasons_section(v.metrics)

@@ -3,12 +3,16 @@
 The conversation, over the runs API:
 
 1. ``POST {url}/v1/runs`` with ``{"benchmarkId": suite, "models": [{"id": model}],
-   "baseline": ..., "sample": ...}`` answers ``{"runId": ..., "status": "queued"}``;
+   "baseline": ..., "sample": ...}`` (and ``"tier"`` with ``--tier``) answers
+   ``{"runId": ..., "status": "queued"}``;
 2. ``GET {url}/v1/runs/{runId}``, polled with growing pauses until the deadline, answers
    the status and ``"runs": [{"model", "run", "status"}]``, ``run`` being the native run id;
 3. when ``completed``: ``GET {url}/v1/runs/{run}/report?baseline=...`` answers the
    :class:`GateReport` JSON, the same report a local gate builds; when ``failed``:
-   ``GET {url}/v1/runs/{run}`` answers the run with its error.
+   ``GET {url}/v1/runs/{run}`` answers the run with its error;
+4. with ``review_wait``, while the report's verdict waits for review: ``GET
+   {url}/v1/verdicts/{id}``, polled the same way until a person decides or the wait ends
+   (the wait has its own deadline, after the run's).
 
 Nothing is raised for a failure on the way: the caller gets a :class:`RemoteFailure` with
 the exit code to use, 2 when the daemon refuses the request (401 or 403: the token;
@@ -33,6 +37,7 @@ from pydantic import ValidationError
 
 from monitor.gate.report import EXIT_INFRASTRUCTURE, EXIT_USAGE, GateReport
 from monitor.wire.runs import RunOut
+from monitor.wire.verdicts import VerdictOut
 
 __all__ = ["TOKEN_ENV", "RemoteFailure", "remote_report"]
 
@@ -41,6 +46,7 @@ TOKEN_ENV = "MONITOR_TOKEN"
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+Announce = Callable[[GateReport], object]
 
 log = logging.getLogger(__name__)
 
@@ -81,16 +87,21 @@ async def remote_report(
     baseline: int | str | None,
     sample: int | None,
     timeout: float,
+    tier: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Clock = time.monotonic,
     sleep: Sleep = asyncio.sleep,
     allow_dataset_change: bool = False,
+    review_wait: float | None = None,
+    announce: Announce | None = None,
 ) -> GateReport | RemoteFailure:
     """Run ``suite`` against ``model`` on the daemon at ``url`` and return its report, or
     why there is none. ``timeout`` (seconds) bounds the whole exchange, run included (a
     last poll at the deadline gets 5 s to answer); ``baseline`` is a run id or
-    ``"production"`` (``None``: the suite's active baseline). ``clock`` and ``sleep`` are
-    injected so tests control time."""
+    ``"production"`` (``None``: the suite's active baseline). With ``review_wait``
+    (seconds), a verdict that waits for review is polled until decided or that long, after
+    ``announce`` is called with the waiting report. ``clock`` and ``sleep`` are injected so
+    tests control time."""
     if timeout <= 0:
         raise ValueError(f"timeout must be positive, got: {timeout}")
     try:
@@ -103,13 +114,21 @@ async def remote_report(
     ) as client:
         session = _Session(client, shown, token or "", clock() + timeout, timeout, clock, sleep)
         try:
-            return await session.gate(
+            report = await session.gate(
                 suite,
                 model,
                 baseline=baseline,
                 sample=sample,
+                tier=tier,
                 allow_dataset_change=allow_dataset_change,
             )
+            if review_wait is None or not isinstance(report, GateReport):
+                return report
+            if not report.awaiting_review:
+                return report
+            if announce is not None:
+                announce(report)
+            return await session.await_review(report, review_wait)
         except _Stop as stop:
             return stop.failure
 
@@ -140,14 +159,17 @@ class _Session:
         *,
         baseline: int | str | None,
         sample: int | None,
+        tier: str | None = None,
         allow_dataset_change: bool = False,
     ) -> GateReport | RemoteFailure:
-        body = {
+        body: dict[str, Any] = {
             "benchmarkId": suite,
             "models": [{"id": model}],
             "baseline": baseline,
             "sample": sample,
         }
+        if tier is not None:  # an older daemon refuses the key: send it only when asked
+            body["tier"] = tier
         started = await self.call("POST", "/v1/runs", json=body, idempotent=False)
         run_id = self._field(started, "runId", "POST /v1/runs")
         log.info("remote run %s of %s on %s started on %s", run_id, suite, model, self.url)
@@ -170,6 +192,28 @@ class _Session:
                 f"the report of run {native} from {self.url} does not parse (does the daemon"
                 f" run the same monitor version?): {_first_error(exc)}",
             ) from None
+
+    async def await_review(self, report: GateReport, wait: float) -> GateReport:
+        """``report`` once its verdict is decided, or as it is after ``wait`` seconds."""
+        verdict_id = report.verdict.id
+        end = self.clock() + wait
+        self.deadline = max(self.deadline, end)
+        pause = _POLL_FIRST
+        while (remaining := end - self.clock()) > 0:
+            await self.sleep(min(pause, remaining))
+            pause = min(pause * _POLL_GROWTH, _POLL_MAX)
+            answer = await self.call("GET", f"/v1/verdicts/{verdict_id}")
+            try:
+                verdict = VerdictOut.model_validate(answer)
+            except ValidationError as exc:
+                raise self.stop(
+                    EXIT_INFRASTRUCTURE,
+                    f"verdict {verdict_id} from {self.url} does not parse: {_first_error(exc)}",
+                ) from None
+            if verdict.review != "needs_review":
+                return report.reviewed(verdict)
+            log.debug("verdict %s still waits for review", verdict_id)
+        return report
 
     async def wait(self, run_id: str) -> dict[str, Any]:
         """Poll the run until it is final, pausing longer each time, up to the deadline."""

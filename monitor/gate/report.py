@@ -6,8 +6,10 @@ tab) and JSON. Rendering is deterministic: no clock is read; every time shown is
 timestamp, so the output can be snapshot-tested.
 
 Exit codes: 0 when the verdict is ``pass``, ``improved`` or ``inconclusive``, 1 when it is
-``regressed``. Usage errors (2) and infrastructure errors (3: the run failed, the endpoint
-was unreachable, the error budget was exceeded) are decided by the command before there is
+``regressed``. A verdict its suite holds for review decides by the review instead: 0 when
+approved (a person may accept a regression), 1 when rejected, 4 while it waits. Usage
+errors (2) and infrastructure errors (3: the run failed, the endpoint was unreachable,
+the error budget was exceeded) are decided by the command before there is
 a verdict; :func:`render_failure_markdown` writes the comment for those, which says the
 run could not be judged and never that the model regressed.
 """
@@ -18,18 +20,21 @@ from pydantic import BaseModel, ConfigDict
 
 from monitor.gate.junit import render_junit
 from monitor.gate.markdown import render_failure_markdown, render_markdown
-from monitor.gate.summary import WORDS, detail, headline
+from monitor.gate.summary import WORDS, detail, headline, review_note
 from monitor.records import Run, Verdict
 from monitor.wire.runs import RunOut
 from monitor.wire.verdicts import VerdictOut
 
 __all__ = [
+    "EXIT_AWAITING_REVIEW",
     "EXIT_INFRASTRUCTURE",
     "EXIT_PASS",
     "EXIT_REGRESSED",
     "EXIT_USAGE",
     "OUTCOME_EXIT",
+    "REVIEW_EXIT",
     "GateReport",
+    "exit_code",
     "render_failure_markdown",
     "render_json",
     "render_junit",
@@ -37,6 +42,12 @@ __all__ = [
 ]
 
 EXIT_PASS, EXIT_REGRESSED, EXIT_USAGE, EXIT_INFRASTRUCTURE = 0, 1, 2, 3
+EXIT_AWAITING_REVIEW = 4
+REVIEW_EXIT = {
+    "needs_review": EXIT_AWAITING_REVIEW,
+    "approved": EXIT_PASS,
+    "rejected": EXIT_REGRESSED,
+}
 OUTCOME_EXIT = {
     "pass": EXIT_PASS,
     "improved": EXIT_PASS,
@@ -61,16 +72,40 @@ class GateReport(BaseModel):
     def build(cls, verdict: Verdict, run: Run, baseline: Run) -> GateReport:
         """The report of ``verdict``, which must judge ``run`` against ``baseline``."""
         _check_matches(verdict, run, baseline)
-        verdict_out, baseline_out = VerdictOut.of(verdict), RunOut.of(baseline)
-        summary = f"{WORDS[verdict.outcome]}: {headline(verdict_out, baseline_out)}."
-        why = detail(verdict_out)
+        return cls.assemble(VerdictOut.of(verdict), RunOut.of(run), RunOut.of(baseline))
+
+    @classmethod
+    def assemble(cls, verdict: VerdictOut, run: RunOut, baseline: RunOut) -> GateReport:
+        """The report of parts already checked to belong together (``build`` checks)."""
+        summary = f"{WORDS[verdict.outcome]}: {headline(verdict, baseline)}."
+        why = " ".join(part for part in (detail(verdict), review_note(verdict)) if part)
         return cls(
-            verdict=verdict_out,
-            run=RunOut.of(run),
-            baseline=baseline_out,
-            exit_code=OUTCOME_EXIT[verdict.outcome],
+            verdict=verdict,
+            run=run,
+            baseline=baseline,
+            exit_code=exit_code(verdict),
             summary=f"{summary} {why}" if why else summary,
         )
+
+    def reviewed(self, verdict: VerdictOut) -> GateReport:
+        """This report with its verdict as it stands now (after a review), which must be
+        the same verdict."""
+        if verdict.id != self.verdict.id:
+            raise ValueError(f"verdict {verdict.id} is not verdict {self.verdict.id}")
+        return self.assemble(verdict, self.run, self.baseline)
+
+    @property
+    def awaiting_review(self) -> bool:
+        """Whether the verdict waits for a person's decision."""
+        return self.verdict.review == "needs_review"
+
+
+def exit_code(verdict: VerdictOut) -> int:
+    """The gate's exit code for ``verdict``: its review's when it has one, else its
+    outcome's."""
+    if verdict.review is not None:
+        return REVIEW_EXIT[verdict.review]
+    return OUTCOME_EXIT[verdict.outcome]
 
 
 def render_json(report: GateReport) -> str:

@@ -29,9 +29,24 @@ def word(outcome: str) -> str:
 
 def headline(verdict: VerdictOut, baseline: RunOut) -> str:
     """``qa on model-x vs baseline run 12`` (naming the baseline's model when a candidate is
-    judged against another model's baseline)."""
+    judged against another model's baseline, and the tier when the runs are of one:
+    ``qa on model-x, tier smoke, vs ...``)."""
     of = f" of {baseline.model}" if baseline.model != verdict.model else ""
-    return f"{verdict.suite} on {verdict.model} vs baseline run {baseline.id}{of}"
+    tier = f", tier {baseline.tier}," if baseline.tier else ""
+    return f"{verdict.suite} on {verdict.model}{tier} vs baseline run {baseline.id}{of}"
+
+
+def review_note(verdict: VerdictOut) -> str:
+    """What the review says, in one sentence; empty when the suite asks for none."""
+    if verdict.review is None:
+        return ""
+    if verdict.review == "needs_review":
+        return (
+            f"Needs review: approve or reject it with `monitor review approve|reject"
+            f" {verdict.run_id} --reason ...` or POST /v1/verdicts/{verdict.id}/review."
+        )
+    why = f": {verdict.review_reason}" if verdict.review_reason else ""
+    return f"{verdict.review.capitalize()} by {verdict.reviewed_by}{why}."
 
 
 def label(m: MetricComparisonOut) -> str:

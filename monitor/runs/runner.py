@@ -112,11 +112,14 @@ class Runner:
         trigger: str = "schedule",
         progress: Progress | None = None,
         run_id: int | None = None,
+        tier: str = "",
     ) -> Run:
         """Run ``suite`` against ``model`` and return the stored run, whatever happened.
 
         With ``run_id``, execute that ``queued`` run (an API request) instead of creating
         one: it becomes ``running`` here, then final. ``StoreError`` if it is not queued.
+        ``tier`` names the suite's tier ``suite`` is already configured as (a queued run
+        has its tier stored).
         """
         store = self._store
         failure: str | None = None
@@ -127,7 +130,7 @@ class Runner:
             failure = str(exc)
         sha256 = dataset.sha256 if dataset else ""
         retry = StoreRetry(self._writer, retry_for=self._retry_for, outage=self._outage)
-        run_id = await self._start(suite, model, trigger, sha256, run_id, retry)
+        run_id = await self._start(suite, model, trigger, sha256, run_id, retry, tier)
         logger.info("run %d started: suite %s, model %s", run_id, suite.name, model.name)
         feed = CaseFeed(dataset.cases() if dataset else _no_cases())
         size = dataset.size if dataset else 0
@@ -172,13 +175,16 @@ class Runner:
         sha256: str,
         run_id: int | None,
         retry: StoreRetry,
+        tier: str = "",
     ) -> int:
         """Register the run. A new one is not retried: ``StoreUnavailable`` tells the
         caller (the daemon keeps a scheduled slot for later); a queued one waits for the
         store like any write."""
         if run_id is None:
             try:
-                return await asyncio.to_thread(self._register, suite, model, trigger, sha256, None)
+                return await asyncio.to_thread(
+                    self._register, suite, model, trigger, sha256, None, tier
+                )
             except StoreUnavailable as exc:
                 if self._outage is not None:
                     self._outage.failed(exc)
@@ -223,6 +229,7 @@ class Runner:
         trigger: str,
         sha256: str,
         run_id: int | None,
+        tier: str = "",
     ) -> int:
         """Store the run as ``running``: a new row, or the queued run ``run_id``."""
         digest = config_hash(suite, model)
@@ -238,6 +245,7 @@ class Runner:
             dataset_sha256=sha256,
             config_hash=digest,
             at=self._clock(),
+            tier=tier,
         )
 
     async def _finish(

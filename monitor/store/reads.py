@@ -237,6 +237,7 @@ def _to_run(row: Row[tuple[object, ...]], metrics: Iterable[MetricValue]) -> Run
         metrics=tuple(metrics),
         operations=_operations(row),
         request_id=row.request_id,
+        tier=row.tier,
     )
 
 

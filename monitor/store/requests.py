@@ -55,6 +55,7 @@ def create_request(
     requested_by: str,
     at: datetime,
     runs: Sequence[QueuedRun],
+    tier: str = "",
 ) -> list[int]:
     """Insert the request and one ``queued`` run per entry of ``runs`` (trigger ``api``);
     return the run ids in the order of ``runs``. The dataset fingerprint is recorded
@@ -81,6 +82,7 @@ def create_request(
             at=at,
             status=RunStatus.QUEUED,
             request_id=request_id,
+            tier=tier,
         )
         for run in runs
     ]

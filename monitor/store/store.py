@@ -36,6 +36,7 @@ from monitor.alerts.engine import AlertState, Phase, Transition
 from monitor.alerts.records import HistoryEntry, OutboxMessage, OutboxStats, OutboxStatus, Silence
 from monitor.errors import StoreBusy, StoreError, StoreUnavailable
 from monitor.records import (
+    AuditEntry,
     Baseline,
     CaseChange,
     CaseResult,
@@ -46,6 +47,7 @@ from monitor.records import (
     MetricComparison,
     MetricValue,
     NewDriftReport,
+    Review,
     Run,
     RunOperations,
     RunRequest,
@@ -60,6 +62,7 @@ from monitor.records import (
 )
 from monitor.store import (
     alerts,
+    audit,
     drift,
     ingest,
     migrate,
@@ -200,11 +203,12 @@ class Store:
         at: datetime,
         status: RunStatus = RunStatus.RUNNING,
         heartbeat_at: datetime | None = None,
+        tier: str = "",
     ) -> int:
         """Record a new run of ``suite`` against ``model``, ``running`` from ``at`` or
         ``queued`` (started later with ``start_run``); return its id. Its heartbeat is
         ``heartbeat_at`` (by default ``at``): a run created late, for a slot missed, is
-        alive now."""
+        alive now. ``tier`` names the suite's tier it runs (empty: as configured)."""
         at = ensure_utc(at, name="at")
         beat = ensure_utc(heartbeat_at, name="heartbeat_at") if heartbeat_at else at
         with self._writing(f"creating a run of {suite!r} x {model!r}") as connection:
@@ -218,6 +222,7 @@ class Store:
                 at=at,
                 status=status,
                 heartbeat_at=beat,
+                tier=tier,
             )
 
     def start_run(
@@ -241,10 +246,11 @@ class Store:
         requested_by: str,
         at: datetime,
         runs: Sequence[QueuedRun],
+        tier: str = "",
     ) -> list[int]:
-        """Store an API request and its ``queued`` runs, all or nothing; return the run
-        ids in the order of ``runs``. ``ValueError`` for a numeric id, no runs, too many
-        runs or a model asked for twice."""
+        """Store an API request and its ``queued`` runs (of the suite's ``tier``), all or
+        nothing; return the run ids in the order of ``runs``. ``ValueError`` for a numeric
+        id, no runs, too many runs or a model asked for twice."""
         at = ensure_utc(at, name="at")
         requests.check_request(request_id, runs)
         with self._writing(f"storing run request {request_id!r}") as connection:
@@ -258,6 +264,7 @@ class Store:
                 requested_by=requested_by,
                 at=at,
                 runs=runs,
+                tier=tier,
             )
 
     def append_cases(
@@ -569,11 +576,12 @@ class Store:
         """Make a succeeded run the active baseline of its suite x model (or of ``model``),
         keeping the earlier promotions as history. ``LookupError`` for an unknown run,
         ``ValueError`` for a run that did not succeed. With ``only_if_none`` (``baseline =
-        "auto"``) an existing baseline is kept and None returned."""
+        "auto"``) an existing baseline is kept and None returned. Every promotion goes into
+        the audit log in the same transaction."""
         at = ensure_utc(at, name="at")
         try:
             with self._writing(f"promoting run {run_id} to baseline") as connection:
-                return verdicts.promote(
+                promoted = verdicts.promote(
                     connection,
                     run_id,
                     model=model,
@@ -582,15 +590,34 @@ class Store:
                     at=at,
                     only_if_none=only_if_none,
                 )
+                if promoted is not None:
+                    audit.append(
+                        connection,
+                        at=at,
+                        actor=by,
+                        action="baseline.promoted",
+                        target=f"run {run_id}",
+                        reason=reason,
+                        details={
+                            "baseline_id": promoted.id,
+                            "run_id": run_id,
+                            "suite": promoted.suite,
+                            "model": promoted.model,
+                            "dataset_sha256": promoted.dataset_sha256,
+                            "tier": promoted.tier,
+                        },
+                    )
+                return promoted
         except StoreError as exc:
             if only_if_none and isinstance(exc.__cause__, IntegrityError):
                 # Another replica promoted at the same moment: the unique index kept one.
                 return None
             raise
 
-    def active_baseline(self, suite: str, model: str) -> Baseline | None:
+    def active_baseline(self, suite: str, model: str, tier: str = "") -> Baseline | None:
+        """The active baseline of ``suite`` x ``model`` for runs of ``tier``, if any."""
         with self._reading(f"reading the baseline of {suite} x {model}") as connection:
-            return verdicts.active_baseline(connection, suite, model)
+            return verdicts.active_baseline(connection, suite, model, tier)
 
     def get_baseline(self, baseline_id: int) -> Baseline | None:
         with self._reading(f"reading baseline {baseline_id}") as connection:
@@ -616,8 +643,10 @@ class Store:
         dataset_changed: bool,
         metrics: Sequence[MetricComparison],
         changes: Sequence[CaseChange],
+        review: Review | None = None,
     ) -> int:
-        """Store a verdict with its metrics in one transaction; returns its id."""
+        """Store a verdict with its metrics in one transaction; returns its id. ``review``
+        is ``NEEDS_REVIEW`` for a verdict a person must approve, None when none is asked."""
         at = ensure_utc(at, name="at")
         with self._writing(f"storing the verdict of run {run_id}") as connection:
             return verdicts.add_verdict(
@@ -632,6 +661,53 @@ class Store:
                 dataset_changed=dataset_changed,
                 metrics=metrics,
                 changes=changes,
+                review=review,
+            )
+
+    def review_verdict(
+        self, verdict_id: int, *, approve: bool, by: str, reason: str, at: datetime
+    ) -> Verdict:
+        """Approve or reject a verdict waiting for review, recording it in the audit log
+        in the same transaction. ``LookupError`` for an unknown verdict, ``ValueError`` for
+        one that needs no review or was decided already (the message says by whom)."""
+        at = ensure_utc(at, name="at")
+        if not by:
+            raise ValueError("a review needs the reviewer's name")
+        word = "approving" if approve else "rejecting"
+        with self._writing(f"{word} verdict {verdict_id}") as connection:
+            return verdicts.review(
+                connection, verdict_id, approve=approve, by=by, reason=reason, at=at
+            )
+
+    def audit_entries(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        action: str | None = None,
+        before_id: int | None = None,
+        after_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """The audit log from ``since`` up to ``until``: newest first (page on with
+        ``before_id``), or oldest first after ``after_id``. The log has no update or delete:
+        entries are only written with the change they record."""
+        if before_id is not None and after_id is not None:
+            raise ValueError("give before_id or after_id, not both")
+        if action is not None and action not in audit.ACTIONS:
+            known = ", ".join(audit.ACTIONS)
+            raise ValueError(f"unknown audit action {action!r}, expected one of {known}")
+        since = None if since is None else ensure_utc(since, name="since")
+        until = None if until is None else ensure_utc(until, name="until")
+        with self._reading("reading the audit log") as connection:
+            return audit.entries(
+                connection,
+                since=since,
+                until=until,
+                action=action,
+                before_id=before_id,
+                after_id=after_id,
+                limit=limit,
             )
 
     def get_verdict(self, verdict_id: int) -> Verdict | None:
@@ -788,14 +864,15 @@ class Store:
         created_by: str,
         comment: str = "",
     ) -> int:
-        """Silence direct sinks for alerts matching ``matchers`` until ``ends_at``."""
+        """Silence direct sinks for alerts matching ``matchers`` until ``ends_at``; the
+        silence goes into the audit log in the same transaction."""
         if not matchers:
             raise ValueError("a silence needs at least one matcher")
         starts_at, ends_at = ensure_utc(starts_at, name="starts_at"), ensure_utc(ends_at)
         if ends_at <= starts_at:
             raise ValueError(f"ends_at must be after starts_at, got: {ends_at.isoformat()}")
         with self._writing("adding a silence") as connection:
-            return alerts.add_silence(
+            silence_id = alerts.add_silence(
                 connection,
                 matchers=matchers,
                 starts_at=starts_at,
@@ -803,6 +880,21 @@ class Store:
                 created_by=created_by,
                 comment=comment,
             )
+            audit.append(
+                connection,
+                at=starts_at,
+                actor=created_by,
+                action="alert.silenced",
+                target=f"silence {silence_id}",
+                reason=comment,
+                details={
+                    "silence_id": silence_id,
+                    "matchers": matchers,
+                    "starts_at": starts_at.isoformat(),
+                    "ends_at": ends_at.isoformat(),
+                },
+            )
+            return silence_id
 
     def silences(self, *, active_at: datetime | None = None) -> list[Silence]:
         """Silences newest first; with ``active_at``, only those not over by then."""

@@ -37,6 +37,7 @@ __all__ = [
     "alert_outbox",
     "alert_silences",
     "alert_states",
+    "audit_log",
     "baselines",
     "case_results",
     "drift_profiles",
@@ -131,6 +132,8 @@ runs = Table(
     # Refreshed by the process that owns a queued or running run (revision 0009): a run
     # whose heartbeat is older than ``[store] stale_after`` was abandoned.
     Column("heartbeat_at", UTCDateTime, nullable=True),
+    # The suite's tier the run ran (revision 0015); empty: the suite as configured.
+    Column("tier", String(NAME), nullable=False, server_default=""),
     CheckConstraint(f"status IN ({_STATUSES})", name="status"),
     Index("ix_runs_suite_model_id", "suite", "model", "id"),
     Index("ix_runs_status", "status"),
@@ -264,18 +267,21 @@ baselines = Table(
     Column("reason", Text, nullable=False),
     Column("active", Boolean(create_constraint=False), nullable=False),
     Column("dataset_sha256", String(HASH), nullable=False, server_default=""),
+    # The baseline run's tier (revision 0015): one active baseline per tier.
+    Column("tier", String(NAME), nullable=False, server_default=""),
     Index("ix_baselines_suite_model", "suite", "model"),
     Index(
         "uq_baselines_active",
         "suite",
         "model",
+        "tier",
         unique=True,
         sqlite_where=text("active"),
         postgresql_where=text("active"),
     ),
 )
-"""Baseline promotions of a suite x model; the ``active`` row is the current baseline (at
-most one, by a partial unique index)."""
+"""Baseline promotions of a suite x model x tier; the ``active`` row is the current
+baseline (at most one, by a partial unique index)."""
 
 verdicts = Table(
     "verdicts",
@@ -290,13 +296,34 @@ verdicts = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("dataset_changed", Boolean(create_constraint=False), nullable=False),
     Column("changes", json_document(), nullable=False),
+    # Null when the suite asks for no review; else needs_review, approved or rejected.
+    Column("review", String(16), nullable=True),
+    Column("reviewed_by", String(NAME), nullable=True),
+    Column("reviewed_at", UTCDateTime, nullable=True),
+    Column("review_reason", Text, nullable=True),
     UniqueConstraint("run_id", "baseline_run_id"),
     Index("ix_verdicts_suite_model_id", "suite", "model", "id"),
     Index("ix_verdicts_created_at", "created_at"),
     Index("ix_verdicts_baseline_run_id", "baseline_run_id"),
 )
 """A run judged against a baseline run; ``changes`` holds the per-case diff shown in
-reports (degraded and improved cases, truncated)."""
+reports (degraded and improved cases, truncated); ``review`` its approval, when gated."""
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(NAME), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(NAME), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("details", json_document(), nullable=False),
+    Index("ix_audit_log_at", "at"),
+)
+"""Who reviewed a verdict, promoted a baseline or silenced alerts, when and why. Rows are
+only ever inserted: the store has no update or delete of them, and database triggers
+(migration 0015) refuse both."""
 
 verdict_metrics = Table(
     "verdict_metrics",

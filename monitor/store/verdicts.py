@@ -4,6 +4,11 @@ Each function takes an open connection; ``Store`` decides the transaction. A pro
 deactivates the previous baseline and activates the new one in the same transaction, and a
 partial unique index keeps at most one active baseline per suite x model even when two
 replicas promote at once. A verdict and its metric rows are written together.
+
+A review decides a verdict that waits for one exactly once: the update is conditional on
+the verdict still being ``needs_review``, so two reviewers racing (on two replicas) get
+one decision and one refusal, and the decision goes into the audit log in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ from monitor.records import (
     CaseChange,
     LatestScore,
     MetricComparison,
+    Review,
     RunStatus,
     Verdict,
 )
-from monitor.store import rollups
+from monitor.store import audit, rollups
 from monitor.store.reads import latest_score
 from monitor.store.tables import (
     baselines,
@@ -44,6 +50,7 @@ __all__ = [
     "list_baselines",
     "list_verdicts",
     "promote",
+    "review",
 ]
 
 
@@ -62,7 +69,7 @@ def promote(
     judged against production). Only a succeeded run can be a baseline. With
     ``only_if_none``, nothing happens (None) when a baseline is already active."""
     run = connection.execute(
-        select(runs.c.suite, runs.c.model, runs.c.status, runs.c.dataset_sha256).where(
+        select(runs.c.suite, runs.c.model, runs.c.status, runs.c.dataset_sha256, runs.c.tier).where(
             runs.c.id == run_id
         )
     ).one_or_none()
@@ -73,7 +80,7 @@ def promote(
             f"run {run_id} is {run.status}: only a succeeded run can become a baseline"
         )
     model = model or run.model
-    current = _active(connection, run.suite, model)
+    current = _active(connection, run.suite, model, run.tier)
     if current is not None and only_if_none:
         return None
     if current is not None:
@@ -89,15 +96,18 @@ def promote(
         "promoted_by": by,
         "reason": reason,
         "active": True,
+        "tier": run.tier,
     }
     new_id = connection.execute(insert(baselines).values(**values)).inserted_primary_key
     assert new_id is not None
     return Baseline(id=int(new_id[0]), **values)
 
 
-def active_baseline(connection: Connection, suite: str, model: str) -> Baseline | None:
-    """The active baseline of ``suite`` x ``model``, if any."""
-    row = _active(connection, suite, model)
+def active_baseline(
+    connection: Connection, suite: str, model: str, tier: str = ""
+) -> Baseline | None:
+    """The active baseline of ``suite`` x ``model`` for runs of ``tier``, if any."""
+    row = _active(connection, suite, model, tier)
     return None if row is None else _baseline(row)
 
 
@@ -131,16 +141,25 @@ def add_verdict(
     dataset_changed: bool,
     metrics: Sequence[MetricComparison],
     changes: Sequence[CaseChange],
+    review: Review | None = None,
 ) -> int:
     """Store a verdict and its metric rows; a verdict of the same run against the same
-    baseline run replaces the earlier one."""
-    connection.execute(
-        verdicts.delete().where(
-            verdicts.c.run_id == run_id, verdicts.c.baseline_run_id == baseline_run_id
-        )
-    )
+    baseline run replaces the earlier one, keeping a review already decided (the same two
+    runs give the same verdict, and a person's decision is not undone by judging again)."""
+    same = (verdicts.c.run_id == run_id, verdicts.c.baseline_run_id == baseline_run_id)
+    decided: dict[str, Any] = {}
+    if review is not None:
+        earlier = connection.execute(
+            select(verdicts.c.review, verdicts.c.reviewed_by, verdicts.c.reviewed_at)
+            .add_columns(verdicts.c.review_reason)
+            .where(*same)
+        ).one_or_none()
+        if earlier is not None and earlier.review in (Review.APPROVED, Review.REJECTED):
+            decided = dict(earlier._mapping)
+    connection.execute(verdicts.delete().where(*same))
     result = connection.execute(
-        insert(verdicts).values(
+        insert(verdicts)
+        .values(
             run_id=run_id,
             baseline_run_id=baseline_run_id,
             suite=suite,
@@ -150,7 +169,9 @@ def add_verdict(
             created_at=at,
             dataset_changed=dataset_changed,
             changes=[asdict(change) for change in changes],
+            review=None if review is None else review.value,
         )
+        .values(**decided)
     )
     assert result.inserted_primary_key is not None
     verdict_id = int(result.inserted_primary_key[0])
@@ -164,6 +185,53 @@ def add_verdict(
         )
     rollups.note_verdict(connection, verdict_id, run_id)
     return verdict_id
+
+
+def review(
+    connection: Connection, verdict_id: int, *, approve: bool, by: str, reason: str, at: datetime
+) -> Verdict:
+    """Approve or reject a verdict that waits for review, and log it. ``LookupError`` for
+    an unknown verdict; ``ValueError`` for one that needs no review or is decided."""
+    row = connection.execute(select(verdicts).where(verdicts.c.id == verdict_id)).one_or_none()
+    if row is None:
+        raise LookupError(f"verdict {verdict_id} not found")
+    where = f"verdict {verdict_id} (run {row.run_id}, {row.suite} on {row.model})"
+    if row.review is None:
+        raise ValueError(f"{where} needs no review: suite {row.suite} does not ask for one")
+    decision = Review.APPROVED if approve else Review.REJECTED
+    changed = connection.execute(
+        update(verdicts)
+        .where(verdicts.c.id == verdict_id, verdicts.c.review == Review.NEEDS_REVIEW.value)
+        .values(review=decision.value, reviewed_by=by, reviewed_at=at, review_reason=reason)
+    ).rowcount
+    if changed != 1:
+        # Decided before, or by another replica since the read above: say by whom.
+        now = connection.execute(
+            select(verdicts.c.review, verdicts.c.reviewed_by, verdicts.c.reviewed_at).where(
+                verdicts.c.id == verdict_id
+            )
+        ).one()
+        when = now.reviewed_at.isoformat() if now.reviewed_at else "an unknown time"
+        raise ValueError(f"{where} was already {now.review} by {now.reviewed_by} at {when}")
+    audit.append(
+        connection,
+        at=at,
+        actor=by,
+        action=f"review.{decision.value}",
+        target=f"verdict {verdict_id}",
+        reason=reason,
+        details={
+            "verdict_id": verdict_id,
+            "run_id": row.run_id,
+            "baseline_run_id": row.baseline_run_id,
+            "suite": row.suite,
+            "model": row.model,
+            "outcome": row.outcome,
+        },
+    )
+    found = get_verdict(connection, verdict_id)
+    assert found is not None
+    return found
 
 
 def get_verdict(connection: Connection, verdict_id: int) -> Verdict | None:
@@ -209,21 +277,27 @@ def latest_verdicts(connection: Connection) -> list[Verdict]:
 
 
 def baseline_scores(connection: Connection) -> list[LatestScore]:
-    """Every metric of each suite x model's active baseline run."""
+    """Every metric of each suite x model's active baseline run (of no tier)."""
     query = (
         select(baselines.c.suite, baselines.c.model, runs.c.finished_at, run_metrics)
         .join(runs, runs.c.id == baselines.c.run_id)
         .join(run_metrics, run_metrics.c.run_id == runs.c.id)
-        .where(baselines.c.active)
+        # The exporter follows scheduled runs, which run the suite as configured.
+        .where(baselines.c.active, baselines.c.tier == "")
         .order_by(baselines.c.suite, baselines.c.model, run_metrics.c.name)
     )
     return [latest_score(row) for row in connection.execute(query)]
 
 
-def _active(connection: Connection, suite: str, model: str) -> Row[Any] | None:
+def _active(connection: Connection, suite: str, model: str, tier: str) -> Row[Any] | None:
     return connection.execute(
         select(baselines).where(
-            and_(baselines.c.suite == suite, baselines.c.model == model, baselines.c.active)
+            and_(
+                baselines.c.suite == suite,
+                baselines.c.model == model,
+                baselines.c.tier == tier,
+                baselines.c.active,
+            )
         )
     ).one_or_none()
 
@@ -239,6 +313,7 @@ def _baseline(row: Row[Any]) -> Baseline:
         promoted_by=row.promoted_by,
         reason=row.reason,
         active=bool(row.active),
+        tier=row.tier,
     )
 
 
@@ -276,6 +351,10 @@ def _verdicts(connection: Connection, rows: Sequence[Row[Any]]) -> list[Verdict]
                 CaseChange(**{name: change.get(name) for name in _CHANGE_FIELDS})
                 for change in row.changes
             ),
+            review=None if row.review is None else Review(row.review),
+            reviewed_by=row.reviewed_by,
+            reviewed_at=row.reviewed_at,
+            review_reason=row.review_reason,
         )
         for row in rows
     ]

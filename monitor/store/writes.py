@@ -134,10 +134,11 @@ def create_run(
     status: RunStatus = RunStatus.RUNNING,
     request_id: str | None = None,
     heartbeat_at: datetime | None = None,
+    tier: str = "",
 ) -> int:
     """Insert a run created at ``at``, either ``running`` (started at ``at``) or
-    ``queued`` (not started), its heartbeat ``heartbeat_at`` (default ``at``); return
-    its id."""
+    ``queued`` (not started), its heartbeat ``heartbeat_at`` (default ``at``), of the
+    suite's ``tier`` (empty: as configured); return its id."""
     status = RunStatus(status)
     if status not in _UNFINISHED:
         raise ValueError(f"a new run is queued or running, got: {status}")
@@ -155,6 +156,7 @@ def create_run(
             n_errors=0,
             request_id=request_id,
             heartbeat_at=heartbeat_at or at,
+            tier=tier,
         )
     )
     run_id = result.inserted_primary_key[0] if result.inserted_primary_key else None

@@ -10,10 +10,18 @@ Which baseline a run of suite S on model M is judged against:
   ``production`` (a candidate, a shadow), the production model's baseline: candidates are
   judged against what serves today.
 
+A run of a tier (``monitor gate --tier smoke``) is judged only against a baseline of the
+same tier: the active baselines above are looked up per tier, and a named run of
+another tier is refused. A smoke run's 100 cases say nothing against a full run's scores.
+
 A baseline scored another version of the dataset than the run (its sha256 differs):
 the comparison is refused with a clear message, unless the suite sets
 ``allow_dataset_change`` or the caller allows it; an allowed comparison is marked
 ``dataset_changed``.
+
+A suite with ``review = "on-regression"`` or ``"always"`` stores the verdict of a gate or
+API run as ``needs_review`` (see ``review``); a person decides it with
+``Store.review_verdict``.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from monitor.records import Run, RunStatus, Verdict
 from monitor.scoring.operations import Price
 from monitor.store import Store
 from monitor.verdicts.compare import compare_cases
+from monitor.verdicts.review import review_for
 
 BaselineChoice = int | str | None
 """A run id, ``"production"``, or None for the run's own baseline (then production's)."""
@@ -66,10 +75,16 @@ class Reference:
 
 
 def find_baseline(
-    store: Store, config: Catalog, suite: str, model: str, choice: BaselineChoice = None
+    store: Store,
+    config: Catalog,
+    suite: str,
+    model: str,
+    choice: BaselineChoice = None,
+    tier: str = "",
 ) -> Reference:
-    """The baseline run for a run of ``suite`` on ``model`` (see the module docstring);
-    ``VerdictError`` when there is none."""
+    """The baseline run for a run of ``suite`` on ``model`` of ``tier`` (see the module
+    docstring); ``VerdictError`` when there is none."""
+    of = f" (tier {tier})" if tier else ""
     if isinstance(choice, int) or (
         isinstance(choice, str) and choice.isascii() and choice.isdigit()
     ):
@@ -85,25 +100,33 @@ def find_baseline(
             raise VerdictError(
                 f"baseline run {run_id} is {run.status}; only a succeeded run compares"
             )
+        if run.tier != tier:
+            raise VerdictError(
+                f"baseline run {run_id} ran {_tier_name(run.tier)}, this run"
+                f" {_tier_name(tier)}: a run is judged against a baseline of its own tier"
+            )
         return Reference(run, f"run {run_id}")
     if choice not in (None, "production"):
         raise VerdictError(f"baseline must be a run id or 'production', got {choice!r}")
     if choice is None:
-        own = store.active_baseline(suite, model)
+        own = store.active_baseline(suite, model, tier)
         if own is not None:
-            return _reference(store, own.run_id, f"the baseline of {suite} on {model}")
+            return _reference(store, own.run_id, f"the baseline of {suite} on {model}{of}")
         role = _role(config, model)
         if role == "production":
-            raise VerdictError(
-                f"{suite} on {model} has no baseline: promote a run with"
-                f' `monitor baseline promote RUN_ID`, or set baseline = "auto" on the suite'
+            how = (
+                f"promote a run of tier {tier} with `monitor baseline promote RUN_ID`"
+                if tier
+                else "promote a run with `monitor baseline promote RUN_ID`, or set"
+                ' baseline = "auto" on the suite'
             )
+            raise VerdictError(f"{suite} on {model} has no baseline{of}: {how}")
     production = [m for m in _suite(config, suite).models if _role(config, m) == "production"]
-    found = [(m, b) for m in production if (b := store.active_baseline(suite, m)) is not None]
+    found = [(m, b) for m in production if (b := store.active_baseline(suite, m, tier)) is not None]
     if not found:
         raise VerdictError(
             f"no production model of {suite} ({', '.join(production) or 'none configured'})"
-            " has a baseline to judge against"
+            f" has a baseline{of} to judge against"
         )
     if len(found) > 1:
         names = ", ".join(m for m, _ in found)
@@ -112,7 +135,7 @@ def find_baseline(
             " name the baseline run with --baseline RUN_ID"
         )
     name, baseline = found[0]
-    return _reference(store, baseline.run_id, f"the baseline of {suite} on {name} (production)")
+    return _reference(store, baseline.run_id, f"the baseline of {suite} on {name} (production){of}")
 
 
 def judge_run(
@@ -132,7 +155,7 @@ def judge_run(
     reference = (
         baseline
         if isinstance(baseline, Reference)
-        else find_baseline(store, config, run.suite, run.model, baseline)
+        else find_baseline(store, config, run.suite, run.model, baseline, run.tier)
     )
     if reference.run.id == run.id:
         raise VerdictError(f"run {run.id} is itself the baseline")
@@ -163,6 +186,7 @@ def judge_run(
         dataset_changed=changed,
         metrics=judgement.metrics,
         changes=judgement.changes,
+        review=review_for(suite.review, judgement.outcome, run.trigger),
     )
     verdict = store.get_verdict(verdict_id)
     assert verdict is not None
@@ -185,6 +209,10 @@ def auto_promote(store: Store, config: Catalog, run: Run, *, at: datetime) -> bo
         only_if_none=True,
     )
     return promoted is not None
+
+
+def _tier_name(tier: str) -> str:
+    return f"tier {tier!r}" if tier else "no tier"
 
 
 def _reference(store: Store, run_id: int, source: str) -> Reference:

@@ -71,6 +71,7 @@ class RunOut(BaseModel):
     n_errors: int
     error: str | None
     request_id: str | None = None
+    tier: str = ""
     metrics: list[MetricOut]
     operations: OperationsOut | None = None
     slices: list[SliceOut] = []

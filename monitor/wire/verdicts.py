@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from monitor.records import Baseline, Verdict
+from monitor.records import AuditEntry, Baseline, Verdict
 from monitor.wire.runs import vars_of
 
 
@@ -21,6 +21,7 @@ class BaselineOut(BaseModel):
     promoted_by: str
     reason: str
     active: bool
+    tier: str = ""
 
     @classmethod
     def of(cls, baseline: Baseline) -> BaselineOut:
@@ -71,6 +72,10 @@ class CaseChangeOut(BaseModel):
 
 
 class VerdictOut(BaseModel):
+    """A verdict. ``review`` is null when its suite asks for no review; else
+    ``needs_review`` until a person decides (``approved`` or ``rejected``, with
+    ``reviewed_by``, ``reviewed_at`` and ``review_reason``)."""
+
     id: int
     run_id: int
     baseline_run_id: int
@@ -82,6 +87,10 @@ class VerdictOut(BaseModel):
     dataset_changed: bool
     metrics: list[MetricComparisonOut]
     changes: list[CaseChangeOut]
+    review: Literal["needs_review", "approved", "rejected"] | None = None
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    review_reason: str | None = None
 
     @classmethod
     def of(cls, verdict: Verdict) -> VerdictOut:
@@ -91,3 +100,21 @@ class VerdictOut(BaseModel):
             metrics=[MetricComparisonOut(**vars_of(m)) for m in verdict.metrics],
             changes=[CaseChangeOut(**vars_of(c)) for c in verdict.changes],
         )
+
+
+class AuditEntryOut(BaseModel):
+    """One entry of the audit log: who (``actor``: a token's name, a ``--by`` or $USER)
+    did what (``action``) to which ``target``, when and why, with the identifying
+    ``details``."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    reason: str
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditEntryOut:
+        return cls(**vars_of(entry))

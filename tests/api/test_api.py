@@ -183,6 +183,7 @@ async def test_openapi_documents_the_routes(client: httpx.AsyncClient) -> None:
         "/v1/alerts/dead-letters": ["get"],
         "/v1/alerts/dead-letters/discard": ["post"],
         "/v1/alerts/dead-letters/redrive": ["post"],
+        "/v1/audit": ["get"],
         "/v1/baselines": ["get", "post"],
         "/v1/baselines/{baseline_id}": ["get"],
         "/v1/drift/{report_id}": ["get"],
@@ -199,6 +200,7 @@ async def test_openapi_documents_the_routes(client: httpx.AsyncClient) -> None:
         "/v1/suites/{suite}/leaderboard": ["get"],
         "/v1/verdicts": ["get"],
         "/v1/verdicts/{verdict_id}": ["get"],
+        "/v1/verdicts/{verdict_id}/review": ["post"],
     }
     body = spec["paths"]["/v1/runs"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"]["required"] == ["benchmarkId", "models"]

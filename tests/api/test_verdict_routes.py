@@ -90,3 +90,56 @@ def test_promote_list_and_report(make_config: MakeConfig, store: Store) -> None:
         not_judged = http.get(f"/v1/runs/{failed}/report", headers=READ)
         assert not_judged.status_code == 409 and "boom" in not_judged.json()["detail"]
         assert http.get("/v1/runs/999/report", headers=READ).status_code == 404
+
+
+def test_review_refusals_and_the_audit_route(make_config: MakeConfig, store: Store) -> None:
+    base = finished(store, [1] * 100)
+    worse = finished(store, [1] * 60 + [0] * 40)  # a scheduled run: never held for review
+    config = make_config(suite={"review": "always"})
+    with served_app(config, store) as url, httpx.Client(base_url=url) as http:
+        promoted = http.post("/v1/baselines", json={"run_id": base, "reason": "v1"}, headers=WRITE)
+        assert promoted.status_code == 201
+        verdict = http.get(f"/v1/runs/{worse}/report", headers=READ).json()["verdict"]
+        assert verdict["review"] is None
+        body = {"decision": "reject", "reason": "no"}
+        free = http.post(f"/v1/verdicts/{verdict['id']}/review", json=body, headers=WRITE)
+        assert free.status_code == 409 and "needs no review" in free.json()["detail"]
+        missing = http.post("/v1/verdicts/999/review", json=body, headers=WRITE)
+        assert missing.status_code == 404
+        odd = {"decision": "maybe", "reason": "x"}
+        assert (
+            http.post(f"/v1/verdicts/{verdict['id']}/review", json=odd, headers=WRITE).status_code
+            == 422
+        )
+
+        page = http.get("/v1/audit", headers=READ).json()
+        (entry,) = page["entries"]
+        assert (entry["action"], entry["actor"], entry["reason"]) == (
+            "baseline.promoted",
+            "ci",
+            "v1",
+        )
+        assert entry["details"]["run_id"] == base and page["next_before"] is None
+        since = http.get("/v1/audit", params={"since": entry["at"]}, headers=READ).json()
+        assert [e["id"] for e in since["entries"]] == [entry["id"]]
+        later = "2999-01-01T00:00:00+00:00"
+        assert http.get("/v1/audit", params={"since": later}, headers=READ).json()["entries"] == []
+        assert http.get("/v1/audit", params={"action": "nope"}, headers=READ).status_code == 422
+        backwards = {"since": later, "until": entry["at"]}
+        empty = http.get("/v1/audit", params=backwards, headers=READ).json()
+        assert empty == {"entries": [], "next_before": None}
+        number = http.get("/v1/audit", params={"until": "0.5"}, headers=READ)
+        assert number.status_code == 422 and "ISO 8601" in number.text
+        far = {"since": "9999-12-31T23:59:59-05:00"}
+        assert http.get("/v1/audit", params=far, headers=READ).json()["entries"] == []
+        early = {"until": "0001-01-01T00:00:00+05:00"}
+        assert http.get("/v1/audit", params=early, headers=READ).json()["entries"] == []
+
+
+def test_the_audit_route_knows_every_action_the_store_logs() -> None:
+    from typing import get_args
+
+    from monitor.api.audit import Action
+    from monitor.records import AUDIT_ACTIONS
+
+    assert get_args(Action) == AUDIT_ACTIONS
