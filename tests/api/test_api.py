@@ -192,6 +192,7 @@ async def test_openapi_documents_the_routes(client: httpx.AsyncClient) -> None:
         "/v1/runs/{run_id}": ["get"],
         "/v1/runs/{run_id}/cases": ["get"],
         "/v1/runs/{run_id}/report": ["get"],
+        "/v1/runs/{run_id}/report.html": ["get"],
         "/v1/runs/{run_id}/results": ["get"],
         "/v1/runs/{run_id}/verdict": ["get"],
         "/v1/streams/{name}/labels": ["post"],

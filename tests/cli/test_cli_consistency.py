@@ -192,7 +192,7 @@ def test_verdicts_list_and_show(seeded: Path) -> None:
     [
         (
             ("baseline", "list"),
-            ["ACTIVE", "ID", "SUITE", "MODEL", "RUN", "PROMOTED", "BY", "REASON"],
+            ["ACTIVE", "ID", "SUITE", "MODEL", "TIER", "RUN", "PROMOTED", "BY", "REASON"],
         ),
         (("alerts", "list"), ["STATE", "SEVERITY", "UPDATED", "RULE", "SUMMARY"]),
     ],
