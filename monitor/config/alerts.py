@@ -19,7 +19,14 @@ from monitor.config._base import Duration, Name, PositiveDuration, Section, http
 from monitor.durations import parse_duration
 
 RuleKind = Literal[
-    "regression", "threshold", "drift", "run_failed", "error_rate", "latency", "stale"
+    "regression",
+    "threshold",
+    "drift",
+    "performance",
+    "run_failed",
+    "error_rate",
+    "latency",
+    "stale",
 ]
 SinkKind = Literal["webhook", "slack", "alertmanager"]
 Severity = Literal["critical", "warning", "info"]
@@ -33,6 +40,7 @@ _RULE_NEEDS: dict[str, tuple[str, ...]] = {
     "stale": ("after",),
     "regression": (),
     "drift": (),
+    "performance": (),
     "run_failed": (),
 }
 _RULE_TAKES: dict[str, tuple[str, ...]] = {
@@ -42,6 +50,7 @@ _RULE_TAKES: dict[str, tuple[str, ...]] = {
     "stale": ("suite", "model", "stream", "after"),
     "regression": ("suite", "model", "metrics"),
     "drift": ("stream", "columns"),
+    "performance": ("stream", "metrics"),
     "run_failed": ("suite", "model"),
 }
 _OPTIONAL = ("suite", "model", "stream", "metric", "op", "value", "after", "metrics", "columns")

@@ -25,6 +25,10 @@ CATEGORICAL_METHODS = ("chi2", "jensenshannon", "psi", "linf")
 # Column names become SQL identifiers (push-down) and Prometheus label values.
 ColumnName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
 FILE_SUFFIXES = (".parquet", ".csv", ".jsonl", ".ndjson", ".json")
+# A stream's window metrics when ``performance.metrics`` names none.
+CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1")
+SCORE_METRICS = ("roc-auc", "log-loss")
+REGRESSION_METRICS = ("mae", "rmse", "r2", "mape")
 
 
 def _readable_data_file(value: Path, info: ValidationInfo) -> Path:
@@ -213,6 +217,65 @@ class ReportConfig(Section):
     sample_rows: int = Field(5000, ge=100, le=1_000_000)
 
 
+class PerformanceConfig(Section):
+    """``performance``: realized performance per window, from the labels joined to its
+    records (a stream with both ``prediction`` and ``label``).
+
+    A window's performance is provisional until ``label_delay`` after its end, then
+    final; labels that change a final window's figures re-open it (``reopen_within``
+    bounds how far back, and retention bounds it too). ``target`` holds metric values
+    to judge windows against when the reference carries no labels."""
+
+    label_delay: Duration = timedelta(hours=1)
+    metrics: tuple[str | dict[str, str | int | float | bool], ...] = ()
+    score: ColumnName | None = None
+    positive: str = "1"
+    min_labels: int = Field(30, ge=1)
+    target: dict[str, float] = Field(default_factory=dict)
+    alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    interval_rows: int = Field(20_000, ge=100, le=10_000_000)
+    reopen_within: Duration = timedelta(days=7)
+    seed: int = 0
+
+    @field_validator("label_delay", "reopen_within")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError(f"must not be negative, got: {value}")
+        return value
+
+    @field_validator("metrics")
+    @classmethod
+    def _known(
+        cls, value: tuple[str | dict[str, str | int | float | bool], ...]
+    ) -> tuple[str | dict[str, str | int | float | bool], ...]:
+        from monitor.scoring import build_metric
+
+        for i, spec in enumerate(value):
+            try:
+                build_metric(spec)
+            except ValueError as exc:
+                raise ValueError(f"metrics[{i}]: {exc}") from None
+        return value
+
+    def metric_specs(
+        self, task: Literal["classification", "regression"]
+    ) -> tuple[str | dict[str, str | int | float | bool], ...]:
+        """The metrics a window is scored with: the configured ones, else the task's
+        defaults; ROC AUC and log loss read ``score`` and take ``positive``."""
+        specs: tuple[str | dict[str, str | int | float | bool], ...]
+        if self.metrics:
+            specs = self.metrics
+        elif task == "regression":
+            specs = REGRESSION_METRICS
+        else:
+            specs = CLASSIFICATION_METRICS + (SCORE_METRICS if self.score is not None else ())
+        return tuple(
+            {"name": s, "positive": self.positive} if s in ("roc-auc", "log-loss") else s
+            for s in specs
+        )
+
+
 class StreamConfig(Section):
     """``[[streams]]``: schema, reference, source, window, methods, thresholds, schedule."""
 
@@ -234,6 +297,7 @@ class StreamConfig(Section):
     schedule: ScheduleConfig | None = None
     report: ReportConfig = Field(default_factory=ReportConfig)
     max_exported_columns: int = Field(50, ge=1, le=1000)
+    performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
 
     @model_validator(mode="after")
     def _schema(self) -> StreamConfig:
@@ -255,7 +319,52 @@ class StreamConfig(Section):
             raise ValueError(
                 "row-count windows need the ingest source; use 'every' for files and SQL"
             )
+        self._check_performance()
         return self
+
+    def _check_performance(self) -> None:
+        performance = self.performance
+        if performance.score is not None and performance.score not in self.numerical:
+            raise ValueError(
+                f"performance.score: {performance.score!r} must be one of the numerical"
+                " columns (the positive class's probability)"
+            )
+        if not self.measures_performance:
+            return
+        if self.task == "regression" and self.prediction_kind != "numerical":
+            raise ValueError(
+                "performance: a numerical label needs prediction_kind = 'numerical' (regression)"
+            )
+        from monitor.scoring import build_metric
+
+        for i, spec in enumerate(performance.metric_specs(self.task)):
+            metric = build_metric(spec)
+            if self.task not in metric.tasks:
+                raise ValueError(
+                    f"performance.metrics[{i}]: {metric.name!r} is not a {self.task} metric"
+                )
+            if metric.needs_scores and performance.score is None:
+                raise ValueError(
+                    f"performance.metrics[{i}]: {metric.name!r} needs performance.score"
+                    " (a column with the positive class's probability)"
+                )
+        targets = {build_metric(s).label for s in performance.metric_specs(self.task)}
+        unknown = sorted(set(performance.target) - targets)
+        if unknown:
+            raise ValueError(
+                f"performance.target: {unknown[0]!r} is not one of the window's metrics"
+                f" ({', '.join(sorted(targets))})"
+            )
+
+    @property
+    def measures_performance(self) -> bool:
+        """Whether windows get realized performance: a prediction and a label to score."""
+        return self.prediction is not None and self.label is not None
+
+    @property
+    def task(self) -> Literal["classification", "regression"]:
+        """Classification for a categorical label, regression for a numerical one."""
+        return "regression" if self.label_kind == "numerical" else "classification"
 
     def monitored_columns(self) -> list[tuple[str, Literal["numerical", "categorical", "text"]]]:
         """Every column drift is computed on, with its kind, in schema order."""

@@ -71,6 +71,7 @@ class StoreCollector(Collector):
                 *self._verdict_families(),
                 *self._stream_families(),
                 *self._drift_families(),
+                *self._performance_families(),
                 *self._alert_families(),
             ]
         except Exception as exc:  # a scrape must answer even when the store does not
@@ -240,6 +241,72 @@ class StoreCollector(Collector):
             for column in report.columns[:cap]:
                 self._add_column(families, report.stream, column)
         return [*stream_families.values(), *families.values()]
+
+    def _performance_families(self) -> list[GaugeMetricFamily]:
+        """The newest scored window of every stream with labels: its metrics with their
+        intervals, the reference (or target) each is judged against, the judgement, and
+        how much of the window is labelled. One series per stream and configured metric."""
+        metric = ["stream", "metric"]
+        f = {
+            "value": _gauge(
+                "stream_performance",
+                "A metric of the latest scored window on its labelled records.",
+                metric,
+            ),
+            "lower": _gauge("stream_performance_lower", "Lower end of its 95% interval.", metric),
+            "upper": _gauge("stream_performance_upper", "Upper end of its 95% interval.", metric),
+            "reference": _gauge(
+                "stream_performance_reference",
+                "The reference performance (or target) the window is judged against.",
+                metric,
+            ),
+            "worse": _gauge(
+                "stream_performance_worse",
+                "1 if the window is judged worse than the reference for this metric.",
+                metric,
+            ),
+            "p_value": _gauge(
+                "stream_performance_p_value",
+                "Holm-adjusted one-sided p-value of 'the window is worse' (tested metrics).",
+                metric,
+            ),
+            "share": _gauge(
+                "stream_labelled_share",
+                "Share of the latest scored window's records that have a label.",
+                ["stream"],
+            ),
+            "labelled": _gauge(
+                "stream_labelled_rows", "Labelled records in the latest scored window.", ["stream"]
+            ),
+            "final": _gauge(
+                "stream_performance_final",
+                "1 once the latest scored window's label delay has passed (0: provisional"
+                " or reopened).",
+                ["stream"],
+            ),
+            "reopened": _gauge(
+                "stream_performance_reopened",
+                "How often late labels re-opened the latest scored window after it was final.",
+                ["stream"],
+            ),
+        }
+        for row in self._store.latest_performance():
+            key = [row.stream]
+            f["share"].add_metric(key, row.labelled_share)
+            f["labelled"].add_metric(key, row.n_labelled)
+            f["final"].add_metric(key, 1.0 if row.state == "final" else 0.0)
+            f["reopened"].add_metric(key, row.reopened)
+            for m in row.metrics:
+                labels = [row.stream, str(m["metric"])]
+                _add(f["value"], labels, m.get("value"))
+                _add(f["lower"], labels, m.get("lower"))
+                _add(f["upper"], labels, m.get("upper"))
+            for c in row.comparison:
+                labels = [row.stream, str(c["metric"])]
+                _add(f["reference"], labels, c.get("reference"))
+                _add(f["worse"], labels, 1.0 if c.get("worse") else 0.0)
+                _add(f["p_value"], labels, c.get("p_value"))
+        return list(f.values())
 
     @staticmethod
     def _dataset_families() -> dict[str, GaugeMetricFamily]:
