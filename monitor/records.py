@@ -348,6 +348,9 @@ class WindowPerformance:
     created_at: datetime
     updated_at: datetime
     id: int | None = None
+    groups: dict[str, Any] = field(default_factory=dict)
+    """Per segment column and value the metrics (``segments``), per metric the largest
+    gap between segments (``gaps``), and the fairness measures (``fairness``)."""
 
     @property
     def labelled_share(self) -> float:

@@ -163,12 +163,14 @@ class PerformanceReady:
     baseline: str | None
     metrics: tuple[MetricJudged, ...] = ()
     report_id: int | None = None
+    fairness: tuple[tuple[str, float], ...] = ()
+    """``(measure, value)`` of the window's group fairness measures."""
 
 
 def performance_event(row: WindowPerformance, *, latest: bool) -> PerformanceReady | None:
-    """The alerting view of a stored window performance; ``None`` when nothing was judged
-    (too few labels, or no reference performance or target to judge against)."""
-    if row.status != "ok" or row.baseline is None:
+    """The alerting view of a stored window performance; ``None`` when nothing was
+    scored (too few labels)."""
+    if row.status != "ok":
         return None
     metrics = tuple(
         MetricJudged(
@@ -194,6 +196,11 @@ def performance_event(row: WindowPerformance, *, latest: bool) -> PerformanceRea
         baseline=row.baseline,
         metrics=metrics,
         report_id=row.report_id,
+        fairness=tuple(
+            (str(f["measure"]), float(f["value"]))
+            for f in row.groups.get("fairness", ())
+            if f.get("value") is not None
+        ),
     )
 
 

@@ -57,7 +57,9 @@ def observe(rule: RuleConfig, event: Event) -> list[Observation]:
     if isinstance(event, DriftReportReady):
         return _on_drift(rule, event)
     if isinstance(event, PerformanceReady):
-        return _on_performance(rule, event)
+        return (
+            _on_fairness(rule, event) if rule.kind == "fairness" else _on_performance(rule, event)
+        )
     return _on_tick(rule, event)
 
 
@@ -242,6 +244,30 @@ def _on_performance(rule: RuleConfig, event: PerformanceReady) -> list[Observati
     links = {} if event.report_id is None else {"drift_report": f"/v1/drift/{event.report_id}"}
     value = min((m.delta for m in worse), default=None)
     return [Observation(labels, bool(worse), summary, value, None, details, links)]
+
+
+def _on_fairness(rule: RuleConfig, event: PerformanceReady) -> list[Observation]:
+    """A group fairness measure of the stream's newest scored window beyond its limit:
+    a difference above ``value``, or the demographic parity ratio below it."""
+    if rule.stream not in (None, event.stream) or not event.latest:
+        return []
+    measure = rule.metric or "demographic_parity_difference"
+    found = dict(event.fairness).get(measure)
+    if found is None:
+        return []
+    assert rule.value is not None
+    ratio = measure.endswith("ratio")
+    active = found < rule.value if ratio else found > rule.value
+    bad = "<" if ratio else ">"
+    summary = (
+        f"stream {event.stream} window {event.window_key} ({event.state}): {measure}"
+        f" = {found:.4g} ({bad} {rule.value:g} is bad)"
+    )
+    details: dict[str, Any] = {"window": event.window_key, "state": event.state}
+    details["measure"] = measure
+    links = {} if event.report_id is None else {"drift_report": f"/v1/drift/{event.report_id}"}
+    labels = base_labels(rule, stream=event.stream, measure=measure)
+    return [Observation(labels, active, summary, found, rule.value, details, links)]
 
 
 def _on_tick(rule: RuleConfig, tick: Tick) -> list[Observation]:

@@ -65,6 +65,7 @@ class PerformanceOut(BaseModel):
     baseline: str | None
     worse: bool
     comparison: list[PerformanceComparisonOut]
+    groups: dict[str, Any]
     final_at: datetime
     reopened: int
     reopened_at: datetime | None
@@ -82,6 +83,7 @@ class PerformanceOut(BaseModel):
             baseline=row.baseline,
             worse=row.worse,
             comparison=[PerformanceComparisonOut(**c) for c in row.comparison],
+            groups=row.groups,
             final_at=row.due_at,
             reopened=row.reopened,
             reopened_at=row.reopened_at,

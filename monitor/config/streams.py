@@ -276,6 +276,25 @@ class PerformanceConfig(Section):
         )
 
 
+FairnessMeasure = Literal[
+    "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference"
+]
+FAIRNESS_MEASURES: tuple[FairnessMeasure, ...] = (
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equalized_odds_difference",
+)
+
+
+class FairnessConfig(Section):
+    """``fairness``: group fairness of a classification stream's windows over the
+    categorical column ``groups``; ``positive`` is the favourable outcome."""
+
+    groups: ColumnName
+    positive: str = "1"
+    metrics: tuple[FairnessMeasure, ...] = FAIRNESS_MEASURES
+
+
 class StreamConfig(Section):
     """``[[streams]]``: schema, reference, source, window, methods, thresholds, schedule."""
 
@@ -298,6 +317,9 @@ class StreamConfig(Section):
     report: ReportConfig = Field(default_factory=ReportConfig)
     max_exported_columns: int = Field(50, ge=1, le=1000)
     performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
+    segments: tuple[ColumnName, ...] = ()
+    max_segments: int = Field(10, ge=1, le=100)
+    fairness: FairnessConfig | None = None
 
     @model_validator(mode="after")
     def _schema(self) -> StreamConfig:
@@ -322,7 +344,27 @@ class StreamConfig(Section):
         self._check_performance()
         return self
 
+    def _check_groups(self) -> None:
+        if self.segments and not self.measures_performance:
+            raise ValueError("segments: performance per segment needs 'prediction' and 'label'")
+        for i, column in enumerate(self.segments):
+            if column not in self.categorical:
+                raise ValueError(
+                    f"segments[{i}]: {column!r} must be one of the categorical columns"
+                )
+        if self.fairness is None:
+            return
+        if self.fairness.groups not in self.categorical:
+            raise ValueError(
+                f"fairness.groups: {self.fairness.groups!r} must be one of the categorical columns"
+            )
+        if not self.measures_performance or self.task != "classification":
+            raise ValueError(
+                "fairness needs a classification stream: 'prediction' and a categorical 'label'"
+            )
+
     def _check_performance(self) -> None:
+        self._check_groups()
         performance = self.performance
         if performance.score is not None and performance.score not in self.numerical:
             raise ValueError(

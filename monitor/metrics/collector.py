@@ -290,7 +290,37 @@ class StoreCollector(Collector):
                 ["stream"],
             ),
         }
+        g = {
+            "fairness": _gauge(
+                "stream_fairness",
+                "A group fairness measure of the latest scored window (fairlearn's).",
+                ["stream", "groups", "measure"],
+            ),
+            "fairness_lower": _gauge(
+                "stream_fairness_lower",
+                "Lower end of its 95% interval.",
+                ["stream", "groups", "measure"],
+            ),
+            "fairness_upper": _gauge(
+                "stream_fairness_upper",
+                "Upper end of its 95% interval.",
+                ["stream", "groups", "measure"],
+            ),
+            "gap": _gauge(
+                "stream_segment_gap",
+                "Largest gap of a metric between two segments of a column in the latest"
+                " scored window.",
+                ["stream", "column", "metric"],
+            ),
+            "segment": _gauge(
+                "stream_segment_performance",
+                "A metric of one segment (at most max_segments per column, the rest"
+                " __other__) in the latest scored window.",
+                ["stream", "column", "segment", "metric"],
+            ),
+        }
         for row in self._store.latest_performance():
+            self._add_groups(g, row.stream, row.groups)
             key = [row.stream]
             f["share"].add_metric(key, row.labelled_share)
             f["labelled"].add_metric(key, row.n_labelled)
@@ -306,7 +336,23 @@ class StoreCollector(Collector):
                 _add(f["reference"], labels, c.get("reference"))
                 _add(f["worse"], labels, 1.0 if c.get("worse") else 0.0)
                 _add(f["p_value"], labels, c.get("p_value"))
-        return list(f.values())
+        return [*f.values(), *g.values()]
+
+    @staticmethod
+    def _add_groups(
+        g: dict[str, GaugeMetricFamily], stream: str, groups: Mapping[str, Any]
+    ) -> None:
+        for m in groups.get("fairness", ()):
+            labels = [stream, str(m["groups"]), str(m["measure"])]
+            _add(g["fairness"], labels, m.get("value"))
+            _add(g["fairness_lower"], labels, m.get("lower"))
+            _add(g["fairness_upper"], labels, m.get("upper"))
+        for gap in groups.get("gaps", ()):
+            _add(g["gap"], [stream, str(gap["column"]), str(gap["metric"])], gap.get("gap"))
+        for segment in groups.get("segments", ()):
+            for m in segment.get("metrics", ()):
+                labels = [stream, str(segment["column"]), str(segment["segment"]), str(m["metric"])]
+                _add(g["segment"], labels, m.get("value"))
 
     @staticmethod
     def _dataset_families() -> dict[str, GaugeMetricFamily]:

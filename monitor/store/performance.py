@@ -116,4 +116,5 @@ def _to_row(row: Any) -> WindowPerformance:
         reopened_at=row.reopened_at,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        groups=dict(row.groups),
     )

@@ -435,6 +435,7 @@ stream_performance = Table(
     Column("n_labelled", Integer, nullable=False),
     Column("metrics", json_document(), nullable=False),
     Column("comparison", json_document(), nullable=False),
+    Column("groups", json_document(), nullable=False),
     Column("worse", Boolean(create_constraint=False), nullable=False),
     Column("baseline", String(32), nullable=True),
     Column("due_at", UTCDateTime, nullable=False),

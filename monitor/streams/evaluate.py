@@ -324,7 +324,10 @@ class StreamEvaluator:
         source = self.stream.source
         if isinstance(source, SqlSourceConfig) and source.pushdown:
             assert window.start and window.end
-            wanted = [self.stream.prediction, self.stream.label, self.stream.performance.score]
+            stream = self.stream
+            groups = [stream.fairness.groups] if stream.fairness is not None else []
+            wanted = [stream.prediction, stream.label, stream.performance.score]
+            wanted += [c for c in (*stream.segments, *groups) if c not in wanted]
             return sources.read_sql(
                 self._engine(source),
                 source.query,

@@ -22,12 +22,14 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 
 from monitor.clock import Clock, utc_now
 from monitor.config.streams import IngestSourceConfig, StreamConfig
 from monitor.performance import Performance, judge, judge_target, measure
+from monitor.performance.groups import fairness, segment_gaps, segments
 from monitor.records import WindowPerformance
 from monitor.store import Store
 from monitor.streams.windows import Window
@@ -121,6 +123,7 @@ class PerformanceTracker:
             reopened_at=None,
             created_at=now,
             updated_at=now,
+            groups=self._groups(table),
         )
         stored = self._store.save_performance(self._judged(row, performance))
         self.newest = window.key
@@ -204,6 +207,7 @@ class PerformanceTracker:
             reopened=row.reopened + int(reopen),
             reopened_at=now if reopen else row.reopened_at,
             updated_at=now,
+            groups=self._groups(table),
         )
         return self._judged(rescored, performance)
 
@@ -224,25 +228,70 @@ class PerformanceTracker:
             row, comparison=comparison, worse=any(v.worse for v in verdicts), baseline=baseline
         )
 
-    def _measure(self, table: pa.Table) -> Performance:
+    def _groups(self, table: pa.Table) -> dict[str, Any]:
+        """Per segment the metrics and the largest gaps; the fairness measures."""
+        stream = self.stream
+        columns = list(stream.segments)
+        if stream.fairness is not None and stream.fairness.groups not in columns:
+            columns.append(stream.fairness.groups)
+        if not columns or table.num_rows == 0:
+            return {}
+        inputs = self._inputs(table)
+        out: dict[str, Any] = {"segments": [], "gaps": [], "fairness": []}
+        for column in columns:
+            values = table.column(column).to_pylist()
+            per_segment = segments(
+                stream.task, *inputs, values, max_segments=stream.max_segments, **self._settings()
+            )
+            for key, performance in per_segment.items():
+                out["segments"].append(
+                    {
+                        "column": column,
+                        "segment": key,
+                        "status": performance.status,
+                        "n_labelled": performance.n_labelled,
+                        "metrics": list(_metrics(performance)),
+                    }
+                )
+            out["gaps"].extend(_finite(asdict(g)) for g in segment_gaps(column, per_segment))
+        if stream.fairness is not None:
+            measures = fairness(
+                inputs[0],
+                inputs[1],
+                table.column(stream.fairness.groups).to_pylist(),
+                positive=stream.fairness.positive,
+                seed=stream.performance.seed,
+            )
+            out["fairness"] = [
+                {"groups": stream.fairness.groups, **_finite(asdict(m))}
+                for m in measures
+                if m.measure in stream.fairness.metrics
+            ]
+        return out
+
+    def _inputs(self, table: pa.Table) -> tuple[list[Any], list[Any], list[Any] | None]:
         stream, settings = self.stream, self.stream.performance
         assert stream.prediction is not None and stream.label is not None
-        n = table.num_rows
-        predictions = table.column(stream.prediction).to_pylist() if n else []
-        labels = table.column(stream.label).to_pylist() if n else []
-        scores = None
-        if settings.score is not None and n:
-            scores = table.column(settings.score).to_pylist()
-        return measure(
-            stream.task,
-            predictions,
-            labels,
+        if table.num_rows == 0:
+            return [], [], None
+        scores = None if settings.score is None else table.column(settings.score).to_pylist()
+        return (
+            table.column(stream.prediction).to_pylist(),
+            table.column(stream.label).to_pylist(),
             scores,
-            metrics=settings.metric_specs(stream.task),
-            min_labels=settings.min_labels,
-            interval_rows=settings.interval_rows,
-            seed=settings.seed,
         )
+
+    def _settings(self) -> dict[str, Any]:
+        settings = self.stream.performance
+        return {
+            "metrics": settings.metric_specs(self.stream.task),
+            "min_labels": settings.min_labels,
+            "interval_rows": settings.interval_rows,
+            "seed": settings.seed,
+        }
+
+    def _measure(self, table: pa.Table) -> Performance:
+        return measure(self.stream.task, *self._inputs(table), **self._settings())
 
 
 def _metrics(performance: Performance) -> tuple[dict[str, object], ...]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,13 @@ def records(first: int, accuracy: float, seed: int) -> tuple[list[dict[str, Any]
     rng = np.random.default_rng(seed)
     truth = rng.integers(0, 2, N)
     predicted = np.where(rng.random(N) < accuracy, truth, 1 - truth)
+    region = rng.choice(["north", "south", "east"], N)
     rows = [
         {
             "ts": "2024-05-01T12:00:00Z",
             "id": f"r{first + i}",
             "alcohol": float(rng.normal(10, 1)),
+            "region": str(region[i]),
             "pred": str(predicted[i]),
         }
         for i in range(N)
@@ -51,6 +54,7 @@ def reference(path: Path) -> None:
     table = {
         "ts": ["2024-04-01T00:00:00Z"] * 2000,
         "alcohol": rng.normal(10, 1, 2000),
+        "region": rng.choice(["north", "south", "east"], 2000),
         "pred": [str(p) for p in predicted],
         "y": [str(t) for t in truth],
     }
@@ -63,13 +67,16 @@ async def test_delayed_labels_give_provisional_then_final_performance_and_a_judg
     reference(tmp_path / "reference.csv")
     table = stream_table(
         numerical=["alcohol"],
-        categorical=[],
+        categorical=["region"],
+        segments=["region"],
+        max_segments=2,
+        fairness={"groups": "region"},
         prediction="pred",
         prediction_kind="categorical",
         label="y",
         window={"rows": N, "min_rows": 100},
         schedule={"every": "1s", "run_at_start": True},
-        performance={"label_delay": "2s", "min_labels": 50, "metrics": ["accuracy", "f1"]},
+        performance={"label_delay": "2s", "min_labels": 50, "metrics": ["accuracy"]},
     )
     config = make_stream_config(table)
     rule = {"name": "wine-accuracy", "kind": "performance", "stream": "wine"}
@@ -123,6 +130,15 @@ async def test_delayed_labels_give_provisional_then_final_performance_and_a_judg
             assert accuracy["value"] == right / N
             assert accuracy["lower"] < accuracy["value"] < accuracy["upper"]
             assert not await firing()
+            # Per segment (two kept, the third as __other__), the largest gap, fairness.
+            groups = done["groups"]
+            counts = Counter(r["region"] for r in calm).most_common()
+            assert counts[1][1] > counts[2][1]  # the seeded data has a clear third
+            kept = {counts[0][0], counts[1][0], "__other__"}
+            assert {g["segment"] for g in groups["segments"]} == kept
+            assert {g["metric"] for g in groups["gaps"]} == {"accuracy"}
+            measures = {f["measure"] for f in groups["fairness"]}
+            assert "demographic_parity_difference" in measures
 
             # A degraded model: its window is judged worse and the rule fires.
             bad, bad_labels = records(N, 0.6, seed=2)
@@ -149,6 +165,12 @@ async def test_delayed_labels_give_provisional_then_final_performance_and_a_judg
             assert values[("wine", "accuracy")] == judged["metrics"][0]["value"]
             worse_flags = families["monitor_stream_performance_worse"].samples
             assert {(s.labels["metric"], s.value) for s in worse_flags} >= {("accuracy", 1.0)}
+            fair = families["monitor_stream_fairness"].samples
+            assert {s.labels["measure"] for s in fair} == measures
+            gaps = families["monitor_stream_segment_gap"].samples
+            assert {(s.labels["column"], s.labels["metric"]) for s in gaps} == {
+                ("region", "accuracy")
+            }
 
             # A late label for window 1, final already: it is re-opened and re-scored.
             flipped = [{"id": "r0", "y": "1" if calm_labels[0]["y"] == "0" else "0"}]

@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("n_labelled", sa.Integer(), nullable=False),
         sa.Column("metrics", _json(), nullable=False),
         sa.Column("comparison", _json(), nullable=False),
+        sa.Column("groups", _json(), nullable=False),
         sa.Column("worse", sa.Boolean(create_constraint=False), nullable=False),
         sa.Column("baseline", sa.String(32), nullable=True),
         sa.Column("due_at", _timestamp(), nullable=False),
