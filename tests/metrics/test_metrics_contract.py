@@ -179,6 +179,17 @@ def seed_a_stream(store: Store) -> None:
         WindowPerformance(
             *("s", "w1", T0, T0, report_id, "final", "ok", 500, 400, (metric,), (judged,)),
             *(True, "reference", T0, T0, "digest", 0, None, T0, T0),
+            groups={
+                "segments": [
+                    {"column": "c", "segment": "a", "status": "ok", "n_labelled": 9}
+                    | {"metrics": [metric]}
+                ],
+                "gaps": [{"column": "c", "metric": "accuracy", "gap": 0.1}],
+                "fairness": [
+                    {"groups": "c", "measure": "demographic_parity_difference", "value": 0.1}
+                    | {"lower": 0.05, "upper": 0.2}
+                ],
+            },
         )
     )
 
