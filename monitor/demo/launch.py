@@ -80,6 +80,7 @@ def demo_config(
             }
         ],
         "streams": [traffic.stream_table(data_dir / "demo-reference.csv")],
+        "alerts": {"rules": [traffic.performance_rule()]},
     }
     return parse_config(raw, base_dir=Path.cwd(), environ={}, source="demo")
 
