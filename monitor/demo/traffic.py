@@ -55,8 +55,9 @@ def stream_table(reference: Path, *, every: str = "5s") -> dict[str, Any]:
 
 
 def performance_rule() -> dict[str, Any]:
-    """The demo's alert rule on the stream's realized accuracy."""
-    return {"name": "wine-traffic-accuracy", "kind": "performance", "stream": STREAM}
+    """The demo's alert rule on the stream's realized accuracy: three windows in a row
+    judged worse (each judged at 5%, so a healthy model's traffic does not page)."""
+    return {"name": "wine-traffic-accuracy", "kind": "performance", "stream": STREAM, "for": 3}
 
 
 def write_reference(path: Path, model: DemoModel, *, seed: int = 0) -> None:

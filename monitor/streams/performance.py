@@ -154,8 +154,11 @@ class PerformanceTracker:
         changed = []
         for row in open_rows:
             updated = self._refresh(row, newest_label, now)
-            if updated is not None:
-                changed.append(self._store.save_performance(updated))
+            if updated is None:
+                continue
+            stored = self._store.save_performance(updated)
+            if _moved(row, stored):  # not just "labels read up to here"
+                changed.append(stored)
         return changed
 
     def _refresh(
@@ -292,6 +295,12 @@ class PerformanceTracker:
 
     def _measure(self, table: pa.Table) -> Performance:
         return measure(self.stream.task, *self._inputs(table), **self._settings())
+
+
+def _moved(before: WindowPerformance, after: WindowPerformance) -> bool:
+    """Whether a refresh changed what a reader or an alert rule sees."""
+    fields = ("state", "status", "n_labelled", "metrics", "comparison", "groups", "reopened")
+    return any(getattr(before, name) != getattr(after, name) for name in fields)
 
 
 def _metrics(performance: Performance) -> tuple[dict[str, object], ...]:
