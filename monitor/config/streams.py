@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from monitor.config._base import Duration, Name, Section, resolve_path
 from monitor.config.suites import ScheduleConfig
@@ -217,6 +217,18 @@ class ReportConfig(Section):
     sample_rows: int = Field(5000, ge=100, le=1_000_000)
 
 
+def _metric_spec(
+    spec: str | dict[str, str | int | float | bool],
+) -> str | dict[str, str | int | float | bool]:
+    from monitor.scoring import build_metric
+
+    build_metric(spec)  # a ValueError names the metric and what was expected
+    return spec
+
+
+MetricSpec = Annotated[str | dict[str, str | int | float | bool], AfterValidator(_metric_spec)]
+
+
 class PerformanceConfig(Section):
     """``performance``: realized performance per window, from the labels joined to its
     records (a stream with both ``prediction`` and ``label``).
@@ -227,7 +239,7 @@ class PerformanceConfig(Section):
     to judge windows against when the reference carries no labels."""
 
     label_delay: Duration = timedelta(hours=1)
-    metrics: tuple[str | dict[str, str | int | float | bool], ...] = ()
+    metrics: tuple[MetricSpec, ...] = ()
     score: ColumnName | None = None
     positive: str = "1"
     min_labels: int = Field(30, ge=1)
@@ -242,20 +254,6 @@ class PerformanceConfig(Section):
     def _not_negative(cls, value: timedelta) -> timedelta:
         if value < timedelta(0):
             raise ValueError(f"must not be negative, got: {value}")
-        return value
-
-    @field_validator("metrics")
-    @classmethod
-    def _known(
-        cls, value: tuple[str | dict[str, str | int | float | bool], ...]
-    ) -> tuple[str | dict[str, str | int | float | bool], ...]:
-        from monitor.scoring import build_metric
-
-        for i, spec in enumerate(value):
-            try:
-                build_metric(spec)
-            except ValueError as exc:
-                raise ValueError(f"metrics[{i}]: {exc}") from None
         return value
 
     def metric_specs(
