@@ -256,6 +256,15 @@ class PerformanceConfig(Section):
             raise ValueError(f"must not be negative, got: {value}")
         return value
 
+    @model_validator(mode="after")
+    def _reopen_after_delay(self) -> PerformanceConfig:
+        if self.reopen_within < self.label_delay:
+            raise ValueError(
+                "'reopen_within' must be at least 'label_delay' (a window is re-checked"
+                " until it is final)"
+            )
+        return self
+
     def metric_specs(
         self, task: Literal["classification", "regression"]
     ) -> tuple[str | dict[str, str | int | float | bool], ...]:

@@ -170,7 +170,8 @@ class PerformanceTracker:
         if fresh:
             table = self._read(window_of(row))
             digest = _digest(table, self.stream.label)
-            if digest != row.labels_digest:
+            # Fewer rows than were scored: retention dropped some; keep what was scored.
+            if digest != row.labels_digest and table.num_rows >= row.n_rows:
                 return self._rescored(row, table, digest, newest_label, now)
             row = replace(row, labels_until=newest_label)
         if row.state != "final" and now >= row.due_at:

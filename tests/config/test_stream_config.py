@@ -173,6 +173,11 @@ BROKEN = [
         id="performance-target-not-a-metric",
     ),
     pytest.param(
+        ("schedule = {", 'performance = { label_delay = "8d" }\nschedule = {'),
+        "streams[0].performance: 'reopen_within' must be at least 'label_delay'",
+        id="performance-label-delay-past-reopen-window",
+    ),
+    pytest.param(
         ("schedule = {", 'segments = ["alcohol"]\nschedule = {'),
         "streams[0]: segments[0]: 'alcohol' must be one of the categorical columns",
         id="segment-not-categorical",
