@@ -732,10 +732,83 @@ def drift() -> dict[str, Any]:
     )
 
 
+def production_performance() -> dict[str, Any]:
+    variables = [
+        variable("stream", "Stream", "label_values(monitor_stream_performance, stream)"),
+        variable(
+            "metric",
+            "Metric",
+            'label_values(monitor_stream_performance{stream=~"$stream"}, metric)',
+        ),
+    ]
+    sel = 'stream=~"$stream", metric=~"$metric"'
+    panels = [
+        Panel(
+            "Realized performance against the reference",
+            "Each stream's newest scored window on its labelled records (with its 95% "
+            "interval) beside the reference performance (or target) it is judged against.",
+            "none",
+            (
+                (f"monitor_stream_performance{{{sel}}}", "{{stream}} / {{metric}}"),
+                (f"monitor_stream_performance_lower{{{sel}}}", "{{stream}} / {{metric}} low"),
+                (f"monitor_stream_performance_upper{{{sel}}}", "{{stream}} / {{metric}} high"),
+                (
+                    f"monitor_stream_performance_reference{{{sel}}}",
+                    "{{stream}} / {{metric}} reference",
+                ),
+            ),
+            width=24,
+            height=9,
+        ),
+        Panel(
+            "Judged worse",
+            "1 when the newest scored window is judged worse than the reference for the "
+            "metric (one-sided test, Holm-adjusted; see docs/drift.md).",
+            "bool_yes_no",
+            ((f"monitor_stream_performance_worse{{{sel}}}", "{{stream}} / {{metric}}"),),
+            kind="stat",
+            width=12,
+        ),
+        Panel(
+            "p-value of 'worse'",
+            "Holm-adjusted one-sided p-value of the window being worse (accuracy, MAE, "
+            "RMSE, MAPE); low means a real drop.",
+            "none",
+            ((f"monitor_stream_performance_p_value{{{sel}}}", "{{stream}} / {{metric}}"),),
+            width=12,
+        ),
+        Panel(
+            "Labelled share",
+            "Share of the newest scored window's records whose label has arrived.",
+            "percentunit",
+            (('monitor_stream_labelled_share{stream=~"$stream"}', "{{stream}}"),),
+            width=12,
+        ),
+        Panel(
+            "Final",
+            "1 once the window's label delay has passed; 0 while it is provisional or "
+            "re-opened by late labels.",
+            "bool_yes_no",
+            (('monitor_stream_performance_final{stream=~"$stream"}', "{{stream}}"),),
+            kind="stat",
+            width=12,
+        ),
+    ]
+    return dashboard(
+        "monitor-production-performance",
+        "monitor / Production performance",
+        "Model quality on production traffic, from labels that arrive later: realized "
+        "metrics per window, judged against the reference.",
+        panels,
+        variables,
+    )
+
+
 DASHBOARDS = {
     "overview": overview,
     "model-quality": model_quality,
     "drift": drift,
+    "production-performance": production_performance,
     "operations": operations,
 }
 

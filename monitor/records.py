@@ -319,6 +319,49 @@ class NewDriftReport:
 
 
 @dataclass(frozen=True, slots=True)
+class WindowPerformance:
+    """A stream window's realized performance, from the labels known at ``updated_at``.
+
+    ``state`` is ``provisional`` until ``due_at`` (the window's end plus the label
+    delay), then ``final``; labels that change a final window's figures make it
+    ``reopened`` (``reopened`` counts how often) until the label delay has passed again.
+    ``status`` is ``ok`` or ``insufficient_labels`` (no metric computed). ``metrics``
+    are ``{metric, value, lower, upper}``, ``comparison`` the judged metrics against the
+    reference (``{metric, reference, current, delta, test, p_value, worse}``), ``worse``
+    whether any of them is judged worse; ``baseline`` says against what
+    (``reference``, ``target`` or ``None``: nothing to compare with)."""
+
+    stream: str
+    window_key: str
+    window_start: datetime | None
+    window_end: datetime | None
+    report_id: int | None
+    state: str
+    status: str
+    n_rows: int
+    n_labelled: int
+    metrics: tuple[dict[str, Any], ...]
+    comparison: tuple[dict[str, Any], ...]
+    worse: bool
+    baseline: str | None
+    due_at: datetime
+    labels_until: datetime | None
+    labels_digest: str
+    reopened: int
+    reopened_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    id: int | None = None
+    groups: dict[str, Any] = field(default_factory=dict)
+    """Per segment column and value the metrics (``segments``), per metric the largest
+    gap between segments (``gaps``), and the fairness measures (``fairness``)."""
+
+    @property
+    def labelled_share(self) -> float:
+        return self.n_labelled / self.n_rows if self.n_rows else 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Baseline:
     """A promotion of a run to be the golden baseline of a suite x model. Every promotion
     is kept; the ``active`` one is the baseline now. ``dataset_sha256`` is the dataset the

@@ -26,13 +26,14 @@ VOCABULARY = {"errors", "clock", "durations", "records"}
 ALLOWED: dict[str, set[str]] = {
     "scoring": {"records"},
     "drift": set(),
+    "performance": {"drift", "scoring"},
     "config": {"durations", "errors", "scoring"},
     "alerts": {"config", "durations", "records"},
     "store": {"alerts", "errors", "records"},
     "adapters": {"config", "errors", "records"},
     "runs": {"adapters", "clock", "config", "durations", "errors", "records", "scoring", "store"},
     "verdicts": {"config", "records", "scoring", "store"},
-    "streams": {"clock", "config", "drift", "errors", "records", "store"},
+    "streams": {"clock", "config", "drift", "errors", "performance", "records", "store"},
     "sinks": {"alerts", "config"},
     "notify": {"alerts", "clock", "config", "sinks", "store"},
     "metrics": {"adapters", "clock", "records", "store"},
@@ -56,7 +57,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 
 PURE = ("scoring", "drift", "alerts", "wire", "verdicts.compare", "verdicts.decide")
-PURE += ("verdicts.stats", "verdicts.review")
+PURE += ("verdicts.stats", "verdicts.review", "performance")
 """Modules (or whole packages) of pure computation."""
 
 IO_PACKAGES = {"store", "adapters", "runs", "sinks", "notify", "metrics", "streams", "api"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.records import DriftReport, Run, Verdict
+from monitor.records import DriftReport, Run, Verdict, WindowPerformance
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +135,76 @@ def drift_event(report: DriftReport) -> DriftReportReady | None:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricJudged:
+    """One metric of a stream window against its reference performance (or target)."""
+
+    metric: str
+    reference: float
+    current: float
+    delta: float
+    test: str | None
+    p_value: float | None
+    worse: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PerformanceReady:
+    """A stream window's realized performance was scored or re-scored. ``latest`` says
+    whether it is the stream's newest scored window: only that one moves a
+    ``performance`` alert (a reopened old window must not resolve a current drop)."""
+
+    stream: str
+    window_key: str
+    at: datetime
+    state: str
+    n_labelled: int
+    labelled_share: float
+    latest: bool
+    baseline: str | None
+    metrics: tuple[MetricJudged, ...] = ()
+    report_id: int | None = None
+    fairness: tuple[tuple[str, float], ...] = ()
+    """``(measure, value)`` of the window's group fairness measures."""
+
+
+def performance_event(row: WindowPerformance, *, latest: bool) -> PerformanceReady | None:
+    """The alerting view of a stored window performance; ``None`` when nothing was
+    scored (too few labels)."""
+    if row.status != "ok":
+        return None
+    metrics = tuple(
+        MetricJudged(
+            metric=str(m["metric"]),
+            reference=float(m["reference"]),
+            current=float(m["current"]),
+            delta=float(m["delta"]),
+            test=m.get("test"),
+            p_value=m.get("p_value"),
+            worse=bool(m.get("worse")),
+        )
+        for m in row.comparison
+        if m.get("reference") is not None and m.get("current") is not None
+    )
+    return PerformanceReady(
+        stream=row.stream,
+        window_key=row.window_key,
+        at=row.updated_at,
+        state=row.state,
+        n_labelled=row.n_labelled,
+        labelled_share=row.labelled_share,
+        latest=latest,
+        baseline=row.baseline,
+        metrics=metrics,
+        report_id=row.report_id,
+        fairness=tuple(
+            (str(f["measure"]), float(f["value"]))
+            for f in row.groups.get("fairness", ())
+            if f.get("value") is not None
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class SuiteActivity:
     """When a suite x model last succeeded (``None``: never)."""
 
@@ -165,7 +235,7 @@ class Tick:
     streams: tuple[StreamActivity, ...] = ()
 
 
-Event = RunFinished | VerdictReady | DriftReportReady | Tick
+Event = RunFinished | VerdictReady | DriftReportReady | PerformanceReady | Tick
 
 
 def event_time(event: Event) -> datetime:

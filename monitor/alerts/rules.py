@@ -18,6 +18,7 @@ from monitor.alerts.events import (
     DriftReportReady,
     Event,
     MetricVerdict,
+    PerformanceReady,
     RunFinished,
     Tick,
     VerdictReady,
@@ -55,6 +56,10 @@ def observe(rule: RuleConfig, event: Event) -> list[Observation]:
         return _on_verdict(rule, event)
     if isinstance(event, DriftReportReady):
         return _on_drift(rule, event)
+    if isinstance(event, PerformanceReady):
+        return (
+            _on_fairness(rule, event) if rule.kind == "fairness" else _on_performance(rule, event)
+        )
     return _on_tick(rule, event)
 
 
@@ -190,6 +195,79 @@ def _on_drift(rule: RuleConfig, event: DriftReportReady) -> list[Observation]:
     }
     links = {"drift_report": f"/v1/drift/reports/{event.report_id}"}
     return [Observation(labels, active, summary, event.drift_share, None, details, links)]
+
+
+def _on_performance(rule: RuleConfig, event: PerformanceReady) -> list[Observation]:
+    """A stream's newest window judged worse than its reference performance (a one-sided
+    test per metric, Holm-adjusted): the condition holds while a watched metric is."""
+    if rule.kind != "performance" or rule.stream not in (None, event.stream) or not event.latest:
+        return []
+    watched = [m for m in event.metrics if not rule.metrics or m.metric in rule.metrics]
+    if not watched:
+        return []
+    worse = [m for m in watched if m.worse]
+    labels = base_labels(rule, stream=event.stream)
+    against = "target" if event.baseline == "target" else "reference"
+    parts = [
+        f"{m.metric} {m.reference:.4g} -> {m.current:.4g} ({m.delta:+.4g}"
+        + (f", {m.test} p={m.p_value:.3g}" if m.p_value is not None else "")
+        + ")"
+        for m in worse
+    ]
+    where = (
+        f"stream {event.stream} window {event.window_key} ({event.state},"
+        f" {event.labelled_share:.0%} labelled)"
+    )
+    summary = (
+        f"{where}: worse than the {against}: " + "; ".join(parts)
+        if worse
+        else f"{where}: not worse than the {against}"
+    )
+    details: dict[str, Any] = {
+        "window": event.window_key,
+        "state": event.state,
+        "labelled": event.n_labelled,
+        "labelled_share": event.labelled_share,
+        "metrics": [
+            {
+                "metric": m.metric,
+                "reference": m.reference,
+                "current": m.current,
+                "delta": m.delta,
+                "test": m.test,
+                "p_value": m.p_value,
+                "worse": m.worse,
+            }
+            for m in watched
+        ],
+    }
+    links = {} if event.report_id is None else {"drift_report": f"/v1/drift/{event.report_id}"}
+    value = min((m.delta for m in worse), default=None)
+    return [Observation(labels, bool(worse), summary, value, None, details, links)]
+
+
+def _on_fairness(rule: RuleConfig, event: PerformanceReady) -> list[Observation]:
+    """A group fairness measure of the stream's newest scored window beyond its limit:
+    a difference above ``value``, or the demographic parity ratio below it."""
+    if rule.stream not in (None, event.stream) or not event.latest:
+        return []
+    measure = rule.metric or "demographic_parity_difference"
+    found = dict(event.fairness).get(measure)
+    if found is None:
+        return []
+    assert rule.value is not None
+    ratio = measure.endswith("ratio")
+    active = found < rule.value if ratio else found > rule.value
+    bad = "<" if ratio else ">"
+    summary = (
+        f"stream {event.stream} window {event.window_key} ({event.state}): {measure}"
+        f" = {found:.4g} ({bad} {rule.value:g} is bad)"
+    )
+    details: dict[str, Any] = {"window": event.window_key, "state": event.state}
+    details["measure"] = measure
+    links = {} if event.report_id is None else {"drift_report": f"/v1/drift/{event.report_id}"}
+    labels = base_labels(rule, stream=event.stream, measure=measure)
+    return [Observation(labels, active, summary, found, rule.value, details, links)]
 
 
 def _on_tick(rule: RuleConfig, tick: Tick) -> list[Observation]:

@@ -18,7 +18,7 @@ from monitor.api.ingest import RETRY_AFTER_S, InFlight, feed, idempotency_key, r
 from monitor.api.params import Before, RowId
 from monitor.config.streams import IngestSourceConfig, StreamConfig
 from monitor.errors import BatchError, StoreBusy
-from monitor.records import DriftReport
+from monitor.records import DriftReport, WindowPerformance
 from monitor.store import Store
 from monitor.store.ingest import Appended, IngestWriter, KeyReused, PendingBatch
 from monitor.streams.batch import BatchParser, body_format, encode, parse_labels
@@ -32,6 +32,63 @@ class IngestOut(BaseModel):
     accepted: int
     batch_id: int
     first_row: int
+
+
+class PerformanceMetricOut(BaseModel):
+    metric: str
+    value: float | None
+    lower: float | None
+    upper: float | None
+
+
+class PerformanceComparisonOut(BaseModel):
+    metric: str
+    reference: float | None
+    current: float | None
+    delta: float | None
+    test: str | None
+    p_value: float | None
+    worse: bool
+
+
+class PerformanceOut(BaseModel):
+    """The window's realized performance from the labels known at ``updated_at``:
+    ``provisional`` until ``final_at``; ``reopened`` (and how often) when labels arrived
+    after it was final."""
+
+    state: str
+    status: str
+    n_rows: int
+    n_labelled: int
+    labelled_share: float
+    metrics: list[PerformanceMetricOut]
+    baseline: str | None
+    worse: bool
+    comparison: list[PerformanceComparisonOut]
+    groups: dict[str, Any]
+    final_at: datetime
+    reopened: int
+    reopened_at: datetime | None
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: WindowPerformance) -> PerformanceOut:
+        return cls(
+            state=row.state,
+            status=row.status,
+            n_rows=row.n_rows,
+            n_labelled=row.n_labelled,
+            labelled_share=row.labelled_share,
+            metrics=[PerformanceMetricOut(**m) for m in row.metrics],
+            baseline=row.baseline,
+            worse=row.worse,
+            comparison=[PerformanceComparisonOut(**c) for c in row.comparison],
+            groups=row.groups,
+            final_at=row.due_at,
+            reopened=row.reopened,
+            reopened_at=row.reopened_at,
+            updated_at=row.updated_at,
+        )
 
 
 class DriftReportOut(BaseModel):
@@ -48,9 +105,12 @@ class DriftReportOut(BaseModel):
     drifted_columns: list[str]
     columns: list[dict[str, Any]]
     html_url: str | None
+    performance: PerformanceOut | None = None
 
     @classmethod
-    def of(cls, report: DriftReport) -> DriftReportOut:
+    def of(
+        cls, report: DriftReport, performance: WindowPerformance | None = None
+    ) -> DriftReportOut:
         return cls(
             id=report.id,
             stream=report.stream,
@@ -65,6 +125,7 @@ class DriftReportOut(BaseModel):
             drifted_columns=[c["column"] for c in report.columns if c.get("drifted")],
             columns=list(report.columns),
             html_url=f"/v1/drift/{report.id}/report.html" if report.has_html else None,
+            performance=None if performance is None else PerformanceOut.of(performance),
         )
 
 
@@ -329,20 +390,37 @@ async def list_reports(
     """A stream's drift reports, newest first. Page with ``before=<next_before>``."""
     _stream(request, name)
     store = _store(request)
-    reports = await anyio.to_thread.run_sync(
-        lambda: store.list_drift_reports(name, limit=limit, before_id=before)
-    )
+
+    def read() -> tuple[list[DriftReport], dict[str, WindowPerformance]]:
+        reports = store.list_drift_reports(name, limit=limit, before_id=before)
+        return reports, store.performance_for(name, [r.window_key for r in reports])
+
+    reports, performance = await anyio.to_thread.run_sync(read)
     next_before = reports[-1].id if len(reports) == limit else None
-    return DriftReportPage(reports=[DriftReportOut.of(r) for r in reports], next_before=next_before)
+    return DriftReportPage(
+        reports=[DriftReportOut.of(r, performance.get(r.window_key)) for r in reports],
+        next_before=next_before,
+    )
 
 
 @router.get("/v1/drift/{report_id}", responses={404: {"description": "No such report"}})
 async def get_report(request: Request, report_id: RowId) -> DriftReportOut:
-    """One drift report: per column method, statistic, threshold, drifted, quality."""
-    report = await anyio.to_thread.run_sync(_store(request).get_drift_report, report_id)
+    """One drift report: per column method, statistic, threshold, drifted, quality, and
+    the window's realized performance when the stream scores one."""
+    store = _store(request)
+
+    def read() -> tuple[DriftReport | None, WindowPerformance | None]:
+        report = store.get_drift_report(report_id)
+        if report is None:
+            return None, None
+        return report, store.performance_for(report.stream, [report.window_key]).get(
+            report.window_key
+        )
+
+    report, performance = await anyio.to_thread.run_sync(read)
     if report is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"drift report {report_id} not found")
-    return DriftReportOut.of(report)
+    return DriftReportOut.of(report, performance)
 
 
 # Pages stored by earlier versions carry Evidently's scripts: under this policy they do not run.

@@ -19,7 +19,15 @@ from monitor.config._base import Duration, Name, PositiveDuration, Section, http
 from monitor.durations import parse_duration
 
 RuleKind = Literal[
-    "regression", "threshold", "drift", "run_failed", "error_rate", "latency", "stale"
+    "regression",
+    "threshold",
+    "drift",
+    "performance",
+    "fairness",
+    "run_failed",
+    "error_rate",
+    "latency",
+    "stale",
 ]
 SinkKind = Literal["webhook", "slack", "alertmanager"]
 Severity = Literal["critical", "warning", "info"]
@@ -33,6 +41,8 @@ _RULE_NEEDS: dict[str, tuple[str, ...]] = {
     "stale": ("after",),
     "regression": (),
     "drift": (),
+    "performance": (),
+    "fairness": ("value",),
     "run_failed": (),
 }
 _RULE_TAKES: dict[str, tuple[str, ...]] = {
@@ -42,8 +52,15 @@ _RULE_TAKES: dict[str, tuple[str, ...]] = {
     "stale": ("suite", "model", "stream", "after"),
     "regression": ("suite", "model", "metrics"),
     "drift": ("stream", "columns"),
+    "performance": ("stream", "metrics"),
+    "fairness": ("stream", "metric", "value"),
     "run_failed": ("suite", "model"),
 }
+_FAIRNESS = (
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equalized_odds_difference",
+)
 _OPTIONAL = ("suite", "model", "stream", "metric", "op", "value", "after", "metrics", "columns")
 
 
@@ -110,6 +127,11 @@ class RuleConfig(Section):
             )
         if self.stream is not None and (self.suite is not None or self.model is not None):
             raise ValueError("kind 'stale' watches suites or a stream, not both")
+        if self.kind == "fairness" and self.metric not in (None, *_FAIRNESS):
+            raise ValueError(
+                f"metric {self.metric!r} is not a fairness measure; expected one of:"
+                f" {', '.join(_FAIRNESS)}"
+            )
         return self
 
     @property

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from monitor.config._base import Duration, Name, Section, resolve_path
 from monitor.config.suites import ScheduleConfig
@@ -25,6 +25,10 @@ CATEGORICAL_METHODS = ("chi2", "jensenshannon", "psi", "linf")
 # Column names become SQL identifiers (push-down) and Prometheus label values.
 ColumnName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
 FILE_SUFFIXES = (".parquet", ".csv", ".jsonl", ".ndjson", ".json")
+# A stream's window metrics when ``performance.metrics`` names none.
+CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1")
+SCORE_METRICS = ("roc-auc", "log-loss")
+REGRESSION_METRICS = ("mae", "rmse", "r2", "mape")
 
 
 def _readable_data_file(value: Path, info: ValidationInfo) -> Path:
@@ -213,6 +217,91 @@ class ReportConfig(Section):
     sample_rows: int = Field(5000, ge=100, le=1_000_000)
 
 
+def _metric_spec(
+    spec: str | dict[str, str | int | float | bool],
+) -> str | dict[str, str | int | float | bool]:
+    from monitor.scoring import build_metric
+
+    build_metric(spec)  # a ValueError names the metric and what was expected
+    return spec
+
+
+MetricSpec = Annotated[str | dict[str, str | int | float | bool], AfterValidator(_metric_spec)]
+
+
+class PerformanceConfig(Section):
+    """``performance``: realized performance per window, from the labels joined to its
+    records (a stream with both ``prediction`` and ``label``).
+
+    A window's performance is provisional until ``label_delay`` after its end, then
+    final; labels that change a final window's figures re-open it (``reopen_within``
+    bounds how far back, and retention bounds it too). ``target`` holds metric values
+    to judge windows against when the reference carries no labels."""
+
+    label_delay: Duration = timedelta(hours=1)
+    metrics: tuple[MetricSpec, ...] = ()
+    score: ColumnName | None = None
+    positive: str = "1"
+    min_labels: int = Field(30, ge=1)
+    target: dict[str, float] = Field(default_factory=dict)
+    alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    interval_rows: int = Field(20_000, ge=100, le=10_000_000)
+    reopen_within: Duration = timedelta(days=7)
+    seed: int = 0
+
+    @field_validator("label_delay", "reopen_within")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError(f"must not be negative, got: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _reopen_after_delay(self) -> PerformanceConfig:
+        if self.reopen_within < self.label_delay:
+            raise ValueError(
+                "'reopen_within' must be at least 'label_delay' (a window is re-checked"
+                " until it is final)"
+            )
+        return self
+
+    def metric_specs(
+        self, task: Literal["classification", "regression"]
+    ) -> tuple[str | dict[str, str | int | float | bool], ...]:
+        """The metrics a window is scored with: the configured ones, else the task's
+        defaults; ROC AUC and log loss read ``score`` and take ``positive``."""
+        specs: tuple[str | dict[str, str | int | float | bool], ...]
+        if self.metrics:
+            specs = self.metrics
+        elif task == "regression":
+            specs = REGRESSION_METRICS
+        else:
+            specs = CLASSIFICATION_METRICS + (SCORE_METRICS if self.score is not None else ())
+        return tuple(
+            {"name": s, "positive": self.positive} if s in ("roc-auc", "log-loss") else s
+            for s in specs
+        )
+
+
+FairnessMeasure = Literal[
+    "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference"
+]
+FAIRNESS_MEASURES: tuple[FairnessMeasure, ...] = (
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equalized_odds_difference",
+)
+
+
+class FairnessConfig(Section):
+    """``fairness``: group fairness of a classification stream's windows over the
+    categorical column ``groups``; ``positive`` is the favourable outcome."""
+
+    groups: ColumnName
+    positive: str = "1"
+    metrics: tuple[FairnessMeasure, ...] = FAIRNESS_MEASURES
+
+
 class StreamConfig(Section):
     """``[[streams]]``: schema, reference, source, window, methods, thresholds, schedule."""
 
@@ -234,6 +323,10 @@ class StreamConfig(Section):
     schedule: ScheduleConfig | None = None
     report: ReportConfig = Field(default_factory=ReportConfig)
     max_exported_columns: int = Field(50, ge=1, le=1000)
+    performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
+    segments: tuple[ColumnName, ...] = ()
+    max_segments: int = Field(10, ge=1, le=100)
+    fairness: FairnessConfig | None = None
 
     @model_validator(mode="after")
     def _schema(self) -> StreamConfig:
@@ -255,7 +348,72 @@ class StreamConfig(Section):
             raise ValueError(
                 "row-count windows need the ingest source; use 'every' for files and SQL"
             )
+        self._check_performance()
         return self
+
+    def _check_groups(self) -> None:
+        if self.segments and not self.measures_performance:
+            raise ValueError("segments: performance per segment needs 'prediction' and 'label'")
+        for i, column in enumerate(self.segments):
+            if column not in self.categorical:
+                raise ValueError(
+                    f"segments[{i}]: {column!r} must be one of the categorical columns"
+                )
+        if self.fairness is None:
+            return
+        if self.fairness.groups not in self.categorical:
+            raise ValueError(
+                f"fairness.groups: {self.fairness.groups!r} must be one of the categorical columns"
+            )
+        if not self.measures_performance or self.task != "classification":
+            raise ValueError(
+                "fairness needs a classification stream: 'prediction' and a categorical 'label'"
+            )
+
+    def _check_performance(self) -> None:
+        self._check_groups()
+        performance = self.performance
+        if performance.score is not None and performance.score not in self.numerical:
+            raise ValueError(
+                f"performance.score: {performance.score!r} must be one of the numerical"
+                " columns (the positive class's probability)"
+            )
+        if not self.measures_performance:
+            return
+        if self.task == "regression" and self.prediction_kind != "numerical":
+            raise ValueError(
+                "performance: a numerical label needs prediction_kind = 'numerical' (regression)"
+            )
+        from monitor.scoring import build_metric
+
+        for i, spec in enumerate(performance.metric_specs(self.task)):
+            metric = build_metric(spec)
+            if self.task not in metric.tasks:
+                raise ValueError(
+                    f"performance.metrics[{i}]: {metric.name!r} is not a {self.task} metric"
+                )
+            if metric.needs_scores and performance.score is None:
+                raise ValueError(
+                    f"performance.metrics[{i}]: {metric.name!r} needs performance.score"
+                    " (a column with the positive class's probability)"
+                )
+        targets = {build_metric(s).label for s in performance.metric_specs(self.task)}
+        unknown = sorted(set(performance.target) - targets)
+        if unknown:
+            raise ValueError(
+                f"performance.target: {unknown[0]!r} is not one of the window's metrics"
+                f" ({', '.join(sorted(targets))})"
+            )
+
+    @property
+    def measures_performance(self) -> bool:
+        """Whether windows get realized performance: a prediction and a label to score."""
+        return self.prediction is not None and self.label is not None
+
+    @property
+    def task(self) -> Literal["classification", "regression"]:
+        """Classification for a categorical label, regression for a numerical one."""
+        return "regression" if self.label_kind == "numerical" else "classification"
 
     def monitored_columns(self) -> list[tuple[str, Literal["numerical", "categorical", "text"]]]:
         """Every column drift is computed on, with its kind, in schema order."""

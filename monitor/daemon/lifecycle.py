@@ -34,7 +34,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
 from monitor import __version__
-from monitor.alerts.events import RunFinished, StreamActivity, drift_event, verdict_event
+from monitor.alerts.events import (
+    RunFinished,
+    StreamActivity,
+    drift_event,
+    performance_event,
+    verdict_event,
+)
 from monitor.api import create_app
 from monitor.api.requests import SubmitRefused
 from monitor.clock import Clock, utc_now
@@ -52,7 +58,15 @@ from monitor.metrics.snapshot import SnapshotCollector
 from monitor.metrics.streams import StreamMetrics
 from monitor.notify.delivery import DeliveryWorker
 from monitor.notify.service import AlertService
-from monitor.records import CatalogModel, CatalogSuite, DriftReport, Run, RunStatus, Verdict
+from monitor.records import (
+    CatalogModel,
+    CatalogSuite,
+    DriftReport,
+    Run,
+    RunStatus,
+    Verdict,
+    WindowPerformance,
+)
 from monitor.runs.runner import Runner
 from monitor.sinks import build_sink
 from monitor.store import Store, redact_url
@@ -410,6 +424,11 @@ class Daemon:
                 if report is None:
                     break  # another replica stored this window first: it judges the rest
                 await self._announce(report)
+                await self._announce_performance(name, self._evaluators[name].performance.take())
+            if not self._stop.is_set():
+                # Labels that arrived since: re-score the open windows, finalise due ones.
+                changed = await asyncio.to_thread(self._evaluators[name].performance.refresh)
+                await self._announce_performance(name, changed)
         except StoreUnavailable as exc:
             self.outage.failed(exc)
         except asyncio.CancelledError:
@@ -442,6 +461,27 @@ class Daemon:
                 report.drift_share,
             )
         return report
+
+    async def _announce_performance(self, name: str, rows: list[WindowPerformance]) -> None:
+        """Hand each scored window to the alert rules (``performance``), oldest first."""
+        newest = self._evaluators[name].performance.newest
+        for row in rows:
+            logger.info(
+                "stream %s: window %s performance %s (%s, %d of %d labelled%s)",
+                name,
+                row.window_key,
+                row.status,
+                row.state,
+                row.n_labelled,
+                row.n_rows,
+                ", worse than the " + (row.baseline or "") if row.worse else "",
+            )
+            event = performance_event(row, latest=row.window_key == newest)
+            if event is not None:
+                try:
+                    await self.alerts.handle(event)
+                except Exception:
+                    logger.exception("stream %s: alerting on window performance failed", name)
 
     async def _announce(self, report: DriftReport) -> None:
         for hook in list(self.on_drift_report):

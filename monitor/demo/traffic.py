@@ -5,14 +5,19 @@ the demo model and posted to the daemon's ingest API. While the model degrades, 
 incoming wines shift too (more alcohol, deeper colour, fewer flavanoids: three of the
 stream's six columns, enough for the default ``drift_share`` of 0.5 to call the dataset
 drifted), so the drift dashboard shows the same story as the accuracy falling in the
-scheduled evaluations.
+scheduled evaluations. Each wine's true class is posted a little later
+(``POST .../labels``, a few batches behind), as production labels are, so the stream's
+windows get a realized accuracy: provisional, then final, and judged worse than the
+reference's once the model degrades (the ``performance`` rule fires).
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import itertools
 import logging
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,10 +49,20 @@ def stream_table(reference: Path, *, every: str = "5s") -> dict[str, Any]:
         "numerical": list(FEATURES.values()),
         "prediction": "prediction",
         "prediction_kind": "categorical",
+        "record_id": "id",
+        "label": "label",
+        "label_kind": "categorical",
+        "performance": {"label_delay": "10s", "metrics": ["accuracy"]},
         "reference": {"file": str(reference)},
         "window": {"rows": 200, "min_rows": 100},
         "schedule": {"every": every},
     }
+
+
+def performance_rule() -> dict[str, Any]:
+    """The demo's alert rule on the stream's realized accuracy: three windows in a row
+    judged worse (each judged at 5%, so a healthy model's traffic does not page)."""
+    return {"name": "wine-traffic-accuracy", "kind": "performance", "stream": STREAM, "for": 3}
 
 
 def write_reference(path: Path, model: DemoModel, *, seed: int = 0) -> None:
@@ -63,39 +78,61 @@ def write_reference(path: Path, model: DemoModel, *, seed: int = 0) -> None:
 def sample_rows(
     model: DemoModel, rng: np.random.Generator, n: int, *, level: float
 ) -> list[dict[str, Any]]:
-    """``n`` wines with 5% noise, shifted by ``level``, classified by ``model``."""
+    """``n`` wines with 5% noise, shifted by ``level``, classified by ``model``, each with
+    a record id and its true class."""
     data = load_wine_data()
-    x: npt.NDArray[np.float64] = data.x[rng.integers(0, len(data.x), n)].copy()
+    drawn = rng.integers(0, len(data.x), n)
+    x: npt.NDArray[np.float64] = data.x[drawn].copy()
     std = data.x.std(axis=0)
     x += rng.normal(0.0, 0.05, x.shape) * std
     for column, sds in SHIFT.items():
         x[:, column] += level * sds * std[column]
     now = datetime.now(UTC).isoformat()
     rows = []
-    for features in x:
+    for features, index in zip(x, drawn, strict=True):
         label, _ = model.predict(features.tolist())
-        row: dict[str, Any] = {"ts": now}
+        row: dict[str, Any] = {"ts": now, "id": f"{_RUN}-{next(_IDS)}"}
         row.update({name: round(float(features[i]), 4) for i, name in FEATURES.items()})
         row["prediction"] = label
+        row["label"] = data.target_names[int(data.y[index])]
         rows.append(row)
     return rows
 
 
+_RUN = secrets.token_hex(4)  # record ids stay unique across demo restarts on one store
+_IDS = itertools.count()
+
+
 async def send_traffic(
-    api: str, token: str, model: DemoModel, *, every: float = 0.5, batch: int = 25
+    api: str,
+    token: str,
+    model: DemoModel,
+    *,
+    every: float = 0.5,
+    batch: int = 25,
+    label_lag: int = 4,
 ) -> None:
-    """Post a batch of traffic every ``every`` seconds until cancelled. A refused batch is
-    logged and the next one tried: the demo keeps going whatever the API says."""
+    """Post a batch of traffic every ``every`` seconds until cancelled, and the true
+    classes of the batch sent ``label_lag`` batches earlier. A refused batch is logged and
+    the next one tried: the demo keeps going whatever the API says."""
     rng = np.random.default_rng()
     headers = {"Authorization": f"Bearer {token}"}
-    url = f"{api}/v1/streams/{STREAM}/records"
+    base = f"{api}/v1/streams/{STREAM}"
+    waiting: list[list[dict[str, Any]]] = []
     async with httpx.AsyncClient(headers=headers, timeout=10) as http:
         while True:
             rows = sample_rows(model, rng, batch, level=model.level())
-            try:
-                answer = await http.post(url, json=rows)
-                if answer.status_code >= 400:
-                    logger.warning("demo traffic refused: HTTP %d", answer.status_code)
-            except httpx.TransportError as exc:
-                logger.warning("demo traffic not sent: %s", type(exc).__name__)
+            waiting.append([{"id": row["id"], "label": row.pop("label")} for row in rows])
+            await _post(http, f"{base}/records", rows)
+            if len(waiting) > label_lag:
+                await _post(http, f"{base}/labels", waiting.pop(0))
             await asyncio.sleep(every)
+
+
+async def _post(http: httpx.AsyncClient, url: str, body: list[dict[str, Any]]) -> None:
+    try:
+        answer = await http.post(url, json=body)
+        if answer.status_code >= 400:
+            logger.warning("demo traffic refused: HTTP %d", answer.status_code)
+    except httpx.TransportError as exc:
+        logger.warning("demo traffic not sent: %s", type(exc).__name__)

@@ -89,6 +89,7 @@ class StoreCollector(Collector):
                 *self._verdict_families(live),
                 *self._stream_families(),
                 *self._drift_families(),
+                *self._performance_families(),
                 *self._alert_families(),
             ]
         except Exception as exc:  # a scrape must answer even when the store does not
@@ -290,6 +291,118 @@ class StoreCollector(Collector):
             for column in report.columns[:cap]:
                 self._add_column(families, report.stream, column)
         return [*stream_families.values(), *families.values()]
+
+    def _performance_families(self) -> list[GaugeMetricFamily]:
+        """The newest scored window of every stream with labels: its metrics with their
+        intervals, the reference (or target) each is judged against, the judgement, and
+        how much of the window is labelled. One series per stream and configured metric."""
+        metric = ["stream", "metric"]
+        f = {
+            "value": _gauge(
+                "stream_performance",
+                "A metric of the latest scored window on its labelled records.",
+                metric,
+            ),
+            "lower": _gauge("stream_performance_lower", "Lower end of its 95% interval.", metric),
+            "upper": _gauge("stream_performance_upper", "Upper end of its 95% interval.", metric),
+            "reference": _gauge(
+                "stream_performance_reference",
+                "The reference performance (or target) the window is judged against.",
+                metric,
+            ),
+            "worse": _gauge(
+                "stream_performance_worse",
+                "1 if the window is judged worse than the reference for this metric.",
+                metric,
+            ),
+            "p_value": _gauge(
+                "stream_performance_p_value",
+                "Holm-adjusted one-sided p-value of 'the window is worse' (tested metrics).",
+                metric,
+            ),
+            "share": _gauge(
+                "stream_labelled_share",
+                "Share of the latest scored window's records that have a label.",
+                ["stream"],
+            ),
+            "labelled": _gauge(
+                "stream_labelled_rows", "Labelled records in the latest scored window.", ["stream"]
+            ),
+            "final": _gauge(
+                "stream_performance_final",
+                "1 once the latest scored window's label delay has passed (0: provisional"
+                " or reopened).",
+                ["stream"],
+            ),
+            "reopened": _gauge(
+                "stream_performance_reopened",
+                "How often late labels re-opened the latest scored window after it was final.",
+                ["stream"],
+            ),
+        }
+        g = {
+            "fairness": _gauge(
+                "stream_fairness",
+                "A group fairness measure of the latest scored window (fairlearn's).",
+                ["stream", "groups", "measure"],
+            ),
+            "fairness_lower": _gauge(
+                "stream_fairness_lower",
+                "Lower end of its 95% interval.",
+                ["stream", "groups", "measure"],
+            ),
+            "fairness_upper": _gauge(
+                "stream_fairness_upper",
+                "Upper end of its 95% interval.",
+                ["stream", "groups", "measure"],
+            ),
+            "gap": _gauge(
+                "stream_segment_gap",
+                "Largest gap of a metric between two segments of a column in the latest"
+                " scored window.",
+                ["stream", "column", "metric"],
+            ),
+            "segment": _gauge(
+                "stream_segment_performance",
+                "A metric of one segment (at most max_segments per column, the rest"
+                " __other__) in the latest scored window.",
+                ["stream", "column", "segment", "metric"],
+            ),
+        }
+        for row in self._store.latest_performance():
+            self._add_groups(g, row.stream, row.groups)
+            key = [row.stream]
+            f["share"].add_metric(key, row.labelled_share)
+            f["labelled"].add_metric(key, row.n_labelled)
+            f["final"].add_metric(key, 1.0 if row.state == "final" else 0.0)
+            f["reopened"].add_metric(key, row.reopened)
+            for m in row.metrics:
+                labels = [row.stream, str(m["metric"])]
+                _add(f["value"], labels, m.get("value"))
+                _add(f["lower"], labels, m.get("lower"))
+                _add(f["upper"], labels, m.get("upper"))
+            for c in row.comparison:
+                labels = [row.stream, str(c["metric"])]
+                _add(f["reference"], labels, c.get("reference"))
+                _add(f["worse"], labels, 1.0 if c.get("worse") else 0.0)
+                _add(f["p_value"], labels, c.get("p_value"))
+        return [*f.values(), *g.values()]
+
+    @staticmethod
+    def _add_groups(
+        g: dict[str, GaugeMetricFamily], stream: str, groups: Mapping[str, Any]
+    ) -> None:
+        for m in groups.get("fairness", ()):
+            labels = [stream, str(m["groups"]), str(m["measure"])]
+            _add(g["fairness"], labels, m.get("value"))
+            _add(g["fairness_lower"], labels, m.get("lower"))
+            _add(g["fairness_upper"], labels, m.get("upper"))
+        for gap in groups.get("gaps", ()):
+            _add(g["gap"], [stream, str(gap["column"]), str(gap["metric"])], gap.get("gap"))
+        for segment in groups.get("segments", ()):
+            for m in segment.get("metrics", ()):
+                labels = [stream, str(segment["column"]), str(segment["segment"]), str(m["metric"])]
+                _add(g["segment"], labels, m.get("value"))
 
     @staticmethod
     def _dataset_families() -> dict[str, GaugeMetricFamily]:

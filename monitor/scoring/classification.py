@@ -212,10 +212,13 @@ class RocAuc(_ScoreMetric):
         truths, probabilities, labels = self._arrays(expected, scores)
         if labels is not None and len(labels) == 2:
             truths, probabilities, labels = truths == labels[1], probabilities[:, 1], None
+        everything = len(truths)
 
         def stat(idx: Indices) -> float:
+            if labels is None and _all(idx, everything):
+                return float(skm.roc_auc_score(truths, probabilities))  # the reported value
             if labels is None:
-                return float(skm.roc_auc_score(truths[idx], probabilities[idx]))
+                return _mann_whitney_auc(truths[idx].astype(bool), probabilities[idx])
             rows = probabilities[idx]
             rows = rows / rows.sum(axis=1, keepdims=True)
             return float(skm.roc_auc_score(truths[idx], rows, multi_class="ovr", labels=labels))
@@ -234,11 +237,44 @@ class LogLoss(_ScoreMetric):
     def statistic(
         self, predictions: Sequence[Any], expected: Sequence[Any], scores: Sequence[Any] | None
     ) -> Statistic:
+        import numpy as np
         from sklearn import metrics as skm
 
         truths, probabilities, labels = self._arrays(expected, scores)
         if labels is None:
-            return lambda idx: float(
-                skm.log_loss(truths[idx], probabilities[idx], labels=[False, True])
-            )
+            # The value is scikit-learn's; a resample averages the same per-record losses
+            # (scikit-learn clips to [eps, 1 - eps]; a test holds the mean equal to it).
+            eps = np.finfo(np.float64).eps
+            clipped = np.clip(probabilities, eps, 1 - eps)
+            losses = -np.where(truths.astype(bool), np.log(clipped), np.log1p(-clipped))
+            everything = len(truths)
+
+            def stat(idx: Indices) -> float:
+                if _all(idx, everything):
+                    return float(skm.log_loss(truths, probabilities, labels=[False, True]))
+                return float(losses[idx].mean())
+
+            return stat
         return lambda idx: float(skm.log_loss(truths[idx], probabilities[idx], labels=labels))
+
+
+def _all(idx: Indices, n: int) -> bool:
+    """Whether ``idx`` is every case in order: the reported value, not a resample."""
+    import numpy as np
+
+    return len(idx) == n and bool(np.array_equal(idx, np.arange(n)))
+
+
+def _mann_whitney_auc(positive: npt.NDArray[np.bool_], scores: npt.NDArray[np.float64]) -> float:
+    """ROC AUC as the Mann-Whitney U of the positives' scores over the negatives', divided
+    by the number of pairs (ties count half): the same number as scikit-learn's, from one
+    ``scipy.stats.rankdata``, which is what the bootstrap recomputes a thousand times."""
+    from scipy import stats
+
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("ROC AUC needs both classes")
+    # U of the positives: their rank sum (mid-ranks for ties) minus its minimum.
+    u = stats.rankdata(scores)[positive].sum() - n_pos * (n_pos + 1) / 2
+    return float(u) / (n_pos * n_neg)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal
@@ -59,6 +60,7 @@ from monitor.records import (
     StreamCount,
     StreamExtent,
     Verdict,
+    WindowPerformance,
 )
 from monitor.store import (
     alerts,
@@ -66,6 +68,7 @@ from monitor.store import (
     drift,
     ingest,
     migrate,
+    performance,
     reads,
     requests,
     retention,
@@ -560,6 +563,39 @@ class Store:
         """The newest ``ok`` drift report of every stream."""
         with self._reading("reading latest drift reports") as connection:
             return drift.latest_drift_reports(connection)
+
+    def save_performance(self, row: WindowPerformance) -> WindowPerformance:
+        """Store a window's realized performance, replacing the window's previous one."""
+        for name in ("due_at", "created_at", "updated_at"):
+            ensure_utc(getattr(row, name), name=name)
+        with self._writing(f"storing the performance of {row.stream!r}") as connection:
+            row_id = performance.save_performance(connection, row)
+        return replace(row, id=row_id)
+
+    def performance_for(
+        self, stream: str, window_keys: Sequence[str]
+    ) -> dict[str, WindowPerformance]:
+        """The stored performance of those windows of ``stream``, by window key."""
+        with self._reading(f"reading the performance of {stream!r}") as connection:
+            return performance.performance_for(connection, stream, window_keys)
+
+    def open_performance(
+        self, stream: str, *, since: datetime, limit: int
+    ) -> list[WindowPerformance]:
+        """The newest ``limit`` windows of ``stream`` judged since ``since``, oldest first."""
+        since = ensure_utc(since, name="since")
+        with self._reading(f"reading the open windows of {stream!r}") as connection:
+            return performance.open_performance(connection, stream, since=since, limit=limit)
+
+    def latest_label_at(self, stream: str) -> datetime | None:
+        """When the newest label of ``stream`` arrived."""
+        with self._reading(f"reading the labels of {stream!r}") as connection:
+            return performance.latest_label_at(connection, stream)
+
+    def latest_performance(self) -> list[WindowPerformance]:
+        """The newest scored (``ok``) window's performance of every stream."""
+        with self._reading("reading latest window performance") as connection:
+            return performance.latest_performance(connection)
 
     # -- baselines and verdicts -------------------------------------------------------
 

@@ -53,6 +53,7 @@ __all__ = [
     "runs",
     "stream_batches",
     "stream_labels",
+    "stream_performance",
     "suites",
     "verdict_metrics",
     "verdicts",
@@ -493,9 +494,42 @@ stream_labels = Table(
     Column("record_id", String(NAME), primary_key=True),
     Column("label", Text, nullable=True),
     Column("received_at", UTCDateTime, nullable=False),
+    Index("ix_stream_labels_stream_received_at", "stream", "received_at"),
 )
 """True labels that arrive after their records, joined to them by record id when a window
 is judged. A label sent again for the same record replaces the old one."""
+
+stream_performance = Table(
+    "stream_performance",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("stream", String(NAME), nullable=False),
+    Column("window_key", String(NAME), nullable=False),
+    Column("window_start", UTCDateTime, nullable=True),
+    Column("window_end", UTCDateTime, nullable=True),
+    Column("report_id", Integer, ForeignKey("drift_reports.id"), nullable=True),
+    Column("state", String(32), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("n_labelled", Integer, nullable=False),
+    Column("metrics", json_document(), nullable=False),
+    Column("comparison", json_document(), nullable=False),
+    Column("groups", json_document(), nullable=False),
+    Column("worse", Boolean(create_constraint=False), nullable=False),
+    Column("baseline", String(32), nullable=True),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("labels_until", UTCDateTime, nullable=True),
+    Column("labels_digest", String(HASH), nullable=False),
+    Column("reopened", Integer, nullable=False),
+    Column("reopened_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_stream_performance_stream_window_key", "stream", "window_key", unique=True),
+    Index("ix_stream_performance_stream_window_end", "stream", "window_end"),
+)
+"""A stream window's realized performance, one row per window, updated in place as its
+labels arrive (provisional, final, reopened); the drift report of the window stays as it
+was judged."""
 
 ingest_keys = Table(
     "ingest_keys",

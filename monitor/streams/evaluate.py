@@ -50,6 +50,7 @@ from monitor.errors import SourceError
 from monitor.records import DriftReport, NewDriftReport
 from monitor.store import Store, redact_url
 from monitor.streams import sources
+from monitor.streams.performance import PerformanceTracker
 from monitor.streams.pushdown import pushdown_counts
 from monitor.streams.specs import column_specs, drift_settings
 from monitor.streams.windows import (
@@ -163,6 +164,13 @@ class StreamEvaluator:
         # A files source is read once per backlog, for the whole span, then cut per window.
         self._files: tuple[datetime, datetime, pa.Table | None] | None = None
         self._read_until: datetime | None = None
+        self.performance = PerformanceTracker(
+            stream,
+            store,
+            read=self._performance_rows,
+            reference=lambda: load_reference(self.stream, self._store),
+            clock=clock,
+        )
 
     def profile(self) -> tuple[ReferenceProfile, int]:
         """The reference profile and its stored id: from memory, else the store, else
@@ -277,6 +285,8 @@ class StreamEvaluator:
         one for the same window first."""
         profile, profile_id = self.profile()
         calibrated = len(profile.thresholds)
+        tracked = self.performance.enabled
+        labels_mark = self.performance.labels_mark() if tracked else None
         result, current = self._compare(profile, window)
         if len(profile.thresholds) > calibrated:  # a new window size: keep it for restarts
             self._store.update_profile(self.stream.name, profile_id, profile.to_bytes())
@@ -299,7 +309,34 @@ class StreamEvaluator:
                 html=html,
             )
         )
-        return None if report_id is None else self._store.get_drift_report(report_id)
+        if report_id is None:
+            return None
+        if tracked and result.status == "ok":
+            source = self.stream.source
+            if current is None or (isinstance(source, SqlSourceConfig) and source.pushdown):
+                current = self._performance_rows(window)  # not the picture's sample
+            self.performance.record(window, report_id, current, labels_mark)
+        return self._store.get_drift_report(report_id)
+
+    def _performance_rows(self, window: Window) -> pa.Table:
+        """The window's rows with their labels, as scoring reads them: from the window's
+        source, or (a push-down SQL window) its prediction, label and score columns."""
+        source = self.stream.source
+        if isinstance(source, SqlSourceConfig) and source.pushdown:
+            assert window.start and window.end
+            stream = self.stream
+            groups = [stream.fairness.groups] if stream.fairness is not None else []
+            wanted = [stream.prediction, stream.label, stream.performance.score]
+            wanted += [c for c in (*stream.segments, *groups) if c not in wanted]
+            return sources.read_sql(
+                self._engine(source),
+                source.query,
+                columns=[name for name in wanted if name is not None],
+                timestamp=self.stream.timestamp,
+                start=window.start,
+                end=window.end,
+            )
+        return self._read(window)
 
     def preview(self, window: Window) -> DriftResult:
         """Judge ``window`` without storing anything (``monitor drift`` without files)."""

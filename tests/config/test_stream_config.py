@@ -148,6 +148,46 @@ BROKEN = [
         id="alpha-out-of-range",
     ),
     pytest.param(
+        ("schedule = {", 'performance = { score = "nope" }\nschedule = {'),
+        "streams[0]: performance.score: 'nope' must be one of the numerical columns",
+        id="performance-score-not-numerical",
+    ),
+    pytest.param(
+        ("schedule = {", 'performance = { metrics = ["mae"] }\nschedule = {'),
+        "streams[0]: performance.metrics[0]: 'mae' is not a classification metric",
+        id="performance-metric-of-another-task",
+    ),
+    pytest.param(
+        ("schedule = {", 'performance = { metrics = ["roc-auc"] }\nschedule = {'),
+        "streams[0]: performance.metrics[0]: 'roc-auc' needs performance.score",
+        id="performance-score-metric-without-score",
+    ),
+    pytest.param(
+        ("schedule = {", 'performance = { metrics = ["acuracy"] }\nschedule = {'),
+        "streams[0].performance.metrics[0]: unknown metric 'acuracy'; did you mean 'accuracy'?",
+        id="performance-unknown-metric",
+    ),
+    pytest.param(
+        ("schedule = {", "performance = { target = { mae = 1.0 } }\nschedule = {"),
+        "streams[0]: performance.target: 'mae' is not one of the window's metrics",
+        id="performance-target-not-a-metric",
+    ),
+    pytest.param(
+        ("schedule = {", 'performance = { label_delay = "8d" }\nschedule = {'),
+        "streams[0].performance: 'reopen_within' must be at least 'label_delay'",
+        id="performance-label-delay-past-reopen-window",
+    ),
+    pytest.param(
+        ("schedule = {", 'segments = ["alcohol"]\nschedule = {'),
+        "streams[0]: segments[0]: 'alcohol' must be one of the categorical columns",
+        id="segment-not-categorical",
+    ),
+    pytest.param(
+        ("schedule = {", 'fairness = { groups = "note" }\nschedule = {'),
+        "streams[0]: fairness.groups: 'note' must be one of the categorical columns",
+        id="fairness-groups-not-categorical",
+    ),
+    pytest.param(
         ("[[streams]]", '[[streams]]\nname = "wine"\ntimestamp = "ts"\n[[streams]]'),
         "streams[1].name: duplicate name 'wine' (first used by streams[0])",
         id="duplicate-stream",
@@ -163,6 +203,18 @@ def test_broken_stream_names_the_key_path(
     assert old in STREAM
     problems = problems_of(write(tmp_path, STREAM.replace(old, new, 1)))
     assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_performance_defaults_follow_the_task(tmp_path: Path) -> None:
+    """A stream with a prediction and a label scores its windows; a categorical label is
+    classification, and the score column adds ROC AUC and log loss."""
+    text = STREAM.replace("schedule = {", 'performance = { score = "ash" }\nschedule = {', 1)
+    (stream,) = load_config(write(tmp_path, text), environ={"WRITE_TOKEN": SECRET}).streams
+    assert stream.measures_performance and stream.task == "classification"
+    assert stream.performance.label_delay == timedelta(hours=1)
+    specs = stream.performance.metric_specs(stream.task)
+    assert specs[:4] == ("accuracy", "precision", "recall", "f1")
+    assert {"name": "roc-auc", "positive": "1"} in specs
 
 
 def test_short_token_is_refused_without_echoing_it(tmp_path: Path) -> None:

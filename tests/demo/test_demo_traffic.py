@@ -28,10 +28,26 @@ def test_traffic_rows_match_the_stream_schema(model: DemoModel, tmp_path: Path) 
     (row,) = sample_rows(model, np.random.default_rng(0), 1, level=0.0)
     assert (
         set(row)
-        == {"ts", "prediction", *FEATURES.values()}
-        == {stream.timestamp, stream.prediction, *stream.numerical}
+        == {"ts", "id", "prediction", "label", *FEATURES.values()}
+        == {stream.timestamp, stream.record_id, stream.prediction, stream.label}
+        | set(stream.numerical)
     )
-    assert row["prediction"] in model.labels
+    assert row["prediction"] in model.labels and row["label"] in model.labels
+    assert stream.measures_performance
+
+
+def test_a_degraded_model_is_less_often_right_on_its_traffic() -> None:
+    """The traffic's true classes are what the stream's realized accuracy is scored on:
+    right most of the time while healthy, much less once degraded."""
+    healthy_model, degraded_model = DemoModel(), DemoModel()
+    degraded_model.set_level(1.0)
+    rng = np.random.default_rng(2)
+
+    def accuracy(model: DemoModel) -> float:
+        rows = sample_rows(model, rng, 300, level=model.level())
+        return float(np.mean([r["prediction"] == r["label"] for r in rows]))
+
+    assert accuracy(healthy_model) > 0.85 > 0.6 > accuracy(degraded_model)
 
 
 def test_degraded_traffic_shifts_and_healthy_traffic_does_not(model: DemoModel) -> None:

@@ -16,6 +16,7 @@ from monitor.records import (
     NewDriftReport,
     RunOperations,
     RunStatus,
+    WindowPerformance,
 )
 from monitor.store import Store
 from tests.servers import ROOT
@@ -168,7 +169,29 @@ def seed_a_stream(store: Store) -> None:
         "results": results,
         "quality": {"missing_share": 0.0, "out_of_range_share": 0.0, "new_categories": []},
     }
-    store.add_drift_report(NewDriftReport("s", "w1", T0, T0, T0, "ok", 500, 1.0, True, (column,)))
+    report_id = store.add_drift_report(
+        NewDriftReport("s", "w1", T0, T0, T0, "ok", 500, 1.0, True, (column,))
+    )
+    metric = {"metric": "accuracy", "value": 0.8, "lower": 0.75, "upper": 0.85}
+    judged = {"metric": "accuracy", "reference": 0.9, "current": 0.8, "delta": -0.1}
+    judged |= {"test": "fisher-exact", "p_value": 0.001, "worse": True}
+    store.save_performance(
+        WindowPerformance(
+            *("s", "w1", T0, T0, report_id, "final", "ok", 500, 400, (metric,), (judged,)),
+            *(True, "reference", T0, T0, "digest", 0, None, T0, T0),
+            groups={
+                "segments": [
+                    {"column": "c", "segment": "a", "status": "ok", "n_labelled": 9}
+                    | {"metrics": [metric]}
+                ],
+                "gaps": [{"column": "c", "metric": "accuracy", "gap": 0.1}],
+                "fairness": [
+                    {"groups": "c", "measure": "demographic_parity_difference", "value": 0.1}
+                    | {"lower": 0.05, "upper": 0.2}
+                ],
+            },
+        )
+    )
 
 
 def test_exported_metrics_match_the_documented_contract(store: Store, tmp_path: Path) -> None:

@@ -355,3 +355,21 @@ def test_bootstrap_path_equals_sklearn_on_resampled_cases(name: str, spec: str) 
         else:
             want = reference[name](truth, guess, average=spec, zero_division=0.0)
         assert statistic(idx) == pytest.approx(want, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", ["roc-auc", "log-loss"])
+def test_score_metrics_bootstrap_path_equals_sklearn_on_resampled_cases(name: str) -> None:
+    """The bootstrap recomputes binary ROC AUC by ranks (Mann-Whitney U) and log loss as
+    the mean of per-case losses; both equal scikit-learn on resampled cases, ties and
+    probabilities of 0 and 1 included."""
+    rng = np.random.default_rng(5)
+    truth = rng.integers(0, 2, 300)
+    scores = np.round(np.clip(truth * 0.3 + rng.random(300) * 0.7, 0, 1), 2)
+    scores[:3] = [0.0, 1.0, 1.0]
+    metric = build_metric(name)
+    statistic = metric.statistic([None] * 300, [str(t) for t in truth], scores.tolist())
+    function = skm.roc_auc_score if name == "roc-auc" else skm.log_loss
+    assert statistic(np.arange(300)) == function(truth, scores)
+    for _ in range(20):
+        idx = rng.integers(0, 300, size=300)
+        assert statistic(idx) == pytest.approx(function(truth[idx], scores[idx]), abs=1e-9)
