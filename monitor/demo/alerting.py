@@ -24,8 +24,18 @@ RULES: tuple[dict[str, Any], ...] = (
         # Two drifted windows in a row: one window near the threshold is not news.
         "for": 2,
     },
+    {
+        "name": "DemoProductionAccuracyDropped",
+        "kind": "performance",
+        "severity": "warning",
+        "stream": "wine-traffic",
+        # Three windows in a row judged worse (each at 5%): a healthy model's traffic does
+        # not page.
+        "for": 3,
+    },
 )
-"""The rules: a regressed verdict of any suite, dataset drift of any stream."""
+"""The rules: a regressed verdict of any suite, dataset drift of any stream, and the
+demo stream's realized accuracy judged worse than its reference's."""
 
 
 def alerts_table(

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from monitor.config import Config, parse_config
 from monitor.demo import traffic
-from monitor.demo.alerting import RULES, alerts_table
+from monitor.demo.alerting import alerts_table
 from monitor.demo.dataset import bundled_test_set
 from monitor.demo.model import DEFAULT_DEGRADE_RAMP, DemoModel
 from monitor.demo.receiver import DemoReceiver, serve_receiver
@@ -106,9 +106,7 @@ def demo_config(
                 every=format_duration(min(every, timedelta(seconds=5))),
             )
         ],
-        "alerts": alerts_table(
-            receiver_url, receiver_secret, rules=(*RULES, traffic.performance_rule())
-        ),
+        "alerts": alerts_table(receiver_url, receiver_secret),
     }
     return parse_config(raw, base_dir=Path.cwd(), environ={}, source="demo")
 

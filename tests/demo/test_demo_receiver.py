@@ -102,7 +102,7 @@ def test_demo_config_sends_every_rule_to_the_receiver(tmp_path: Path) -> None:
         receiver_secret=SECRET,
     )
     assert [r.name for r in config.alerts.rules] == [r["name"] for r in RULES]
-    assert {r.kind for r in config.alerts.rules} == {"regression", "drift"}
+    assert {r.kind for r in config.alerts.rules} == {"regression", "drift", "performance"}
     (only,) = config.alerts.sinks
     assert (only.kind, only.url) == ("webhook", "http://127.0.0.1:2/alerts")
     assert all(only.takes(r.severity, {}) for r in config.alerts.rules)

@@ -1,7 +1,8 @@
 """``monitor demo`` tells the whole story, with its durations compressed from minutes to
 seconds: the verdict turns regressed, the traffic's dataset drift crosses its threshold,
-a regression and a drift alert reach the demo receiver through the outbox and the signed
-webhook sink, and both resolve once the model recovers. Then a SIGINT during a run stops
+the stream's realized accuracy (from labels sent two seconds late) is judged worse, a
+regression, a drift and a performance alert reach the demo receiver through the outbox and
+the signed webhook sink, and all three resolve once the model recovers. Then a SIGINT during a run stops
 the demo cleanly: exit 0, no traceback (a ``CancelledError`` from the run's last flush was
 once logged there)."""
 
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.integration
 # again 15 s after the start; the suite runs every 2 s.
 STORY = ("--every", "2s", "--degrade-after", "3s", "--degrade-ramp", "1s")
 STORY += ("--recover-after", "15s")
-REGRESSION, DRIFT = (rule["name"] for rule in RULES)
+REGRESSION, DRIFT, PERFORMANCE = (rule["name"] for rule in RULES)
 
 
 def get(url: str, **params: Any) -> Any:
@@ -59,19 +60,22 @@ def test_demo_tells_the_whole_story_and_stops_cleanly(tmp_path: Path) -> None:
         (report, *_) = wait_for(drifted, timeout=60, what="a window with dataset drift")
         assert report["drift_share"] >= 0.5
 
+        def worse() -> list[dict[str, Any]]:
+            reports = get(f"{api}/v1/streams/wine-traffic/reports", limit=100)["reports"]
+            return [r for r in reports if (r.get("performance") or {}).get("worse")]
+
+        wait_for(worse, timeout=60, what="a window whose realized accuracy is judged worse")
+        every_rule = {rule: ["firing", "resolved"] for rule in (REGRESSION, DRIFT, PERFORMANCE)}
         wait_for(
-            lambda: (
-                delivered(receiver)
-                == {REGRESSION: ["firing", "resolved"], DRIFT: ["firing", "resolved"]}
-            ),
+            lambda: delivered(receiver) == every_rule,
             timeout=90,
-            what="both alerts fired and resolved at the receiver",
+            what="every alert fired and resolved at the receiver",
         )
-        for rule in (REGRESSION, DRIFT):  # what a human reads in the demo's output
+        for rule in (REGRESSION, DRIFT, PERFORMANCE):  # what a human reads in the demo's output
             for status in ("FIRING", "RESOLVED"):
                 demo.wait_for_line(rf"demo receiver got an alert: {status} {rule} ")
         states = {a["rule"]: a["state"] for a in get(f"{api}/v1/alerts")["alerts"]}
-        assert states == {REGRESSION: "resolved", DRIFT: "resolved"}
+        assert states == dict.fromkeys(every_rule, "resolved")
         assert verdicts()[0] == "pass"  # the newest: the model recovered
 
         # Ctrl-C in the middle of a run (a run takes about a second; they start every 2 s).

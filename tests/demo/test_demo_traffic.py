@@ -62,7 +62,7 @@ def test_degraded_traffic_shifts_and_healthy_traffic_does_not(model: DemoModel) 
 
 def test_degraded_traffic_drifts_as_a_dataset(model: DemoModel, tmp_path: Path) -> None:
     """The stream's own drift engine, on 200-row windows as the demo judges them: healthy
-    traffic is no dataset drift, traffic at the worst level (0.6) is (three of the six
+    traffic is no dataset drift, traffic at the worst level (0.6) is (four of the seven
     columns: the default drift_share of 0.5)."""
     write_reference(tmp_path / "ref.csv", model)
     config = parse_config({"streams": [stream_table(tmp_path / "ref.csv")]}, base_dir=tmp_path)
