@@ -12,6 +12,7 @@ from typing import Any
 
 from monitor.adapters.base import Adapter, Prediction, join_url
 from monitor.adapters.http import render
+from monitor.adapters.transport import Reply
 from monitor.config import OpenAIModelConfig
 from monitor.errors import AdapterError
 from monitor.records import Case
@@ -45,6 +46,11 @@ class OpenAIAdapter(Adapter):
             body["messages"] = messages
         else:
             body["prompt"] = prompt
+        self._add_options(body)
+        return body
+
+    def _add_options(self, body: dict[str, Any]) -> None:
+        config = self.config
         options = {
             "temperature": config.temperature,
             "seed": config.seed,
@@ -52,10 +58,39 @@ class OpenAIAdapter(Adapter):
         }
         body.update({k: v for k, v in options.items() if v is not None})
         body.update(config.extra_body)
+
+    def judge_body(self, prompt: str, schema: dict[str, Any]) -> dict[str, Any]:
+        """The JSON body asking ``prompt`` as a judge: on ``/chat/completions`` with the
+        answer's JSON schema as ``response_format`` (strict structured output), which
+        vLLM, llama.cpp, Ollama and the hosted APIs honour; ``/completions`` has no such
+        mode, so there the answer is only validated."""
+        config = self.config
+        # The judge's own ``prompt`` template is not applied: the metric's prompt file is
+        # the whole question. Its ``system_prompt`` is sent as written.
+        body: dict[str, Any] = {"model": config.model}
+        if config.endpoint == "chat":
+            messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+            if config.system_prompt is not None:
+                messages.insert(0, {"role": "system", "content": config.system_prompt})
+            body["messages"] = messages
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "judgement", "strict": True, "schema": schema},
+            }
+        else:
+            body["prompt"] = prompt
+        self._add_options(body)
         return body
+
+    async def judge(self, prompt: str, schema: dict[str, Any]) -> Prediction:
+        reply = await self._send("POST", self.url, json=self.judge_body(prompt, schema))
+        return self._prediction(reply)
 
     async def _predict(self, case: Case) -> Prediction:
         reply = await self._send("POST", self.url, json=self.request_body(case))
+        return self._prediction(reply)
+
+    def _prediction(self, reply: Reply) -> Prediction:
         text = self._text(reply.body)
         usage = reply.body.get("usage") if isinstance(reply.body, dict) else None
         return Prediction(

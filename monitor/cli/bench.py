@@ -52,7 +52,7 @@ async def bench(
 
     from monitor.runs.runner import Runner
 
-    runner = Runner(store, durability=config.store)
+    runner = Runner(store, durability=config.store, models=config.models)
     runs: list[Run] = []
     try:
         for name in models:

@@ -138,7 +138,8 @@ def _local(
         freeze_startup_objects()
         import asyncio
 
-        run = asyncio.run(_run_once(Runner(store, durability=config.store), suite, model))
+        runner = Runner(store, durability=config.store, models=config.models)
+        run = asyncio.run(_run_once(runner, suite, model))
         if run.status != RunStatus.SUCCEEDED:
             reason = f"run {run.id} {run.status}: {run.error}"
             return EXIT_INFRASTRUCTURE, reason, RunOut.of(run)

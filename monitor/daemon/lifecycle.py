@@ -107,6 +107,7 @@ class Daemon:
             durability=config.store,
             heartbeats=self.heartbeats,
             outage=self.outage,
+            models=config.models,
         )
         self.on_drift_report: list[DriftHook] = []
         self._evaluators = {

@@ -9,7 +9,7 @@ it. No I/O package or library.
 
 from __future__ import annotations
 
-from monitor.scoring import classification, generation, ranking, regression, text
+from monitor.scoring import classification, generation, judged, ranking, regression, text
 from monitor.scoring.base import (
     TASKS,
     CorpusMetric,
@@ -36,6 +36,7 @@ __all__ = [
     "classification",
     "generation",
     "get_metric",
+    "judged",
     "metric_class",
     "metric_names",
     "ranking",

@@ -17,6 +17,7 @@ any concurrency.
 from __future__ import annotations
 
 import json
+import math
 import pickle
 from array import array
 from collections import OrderedDict, defaultdict
@@ -29,15 +30,18 @@ import numpy as np
 from monitor.records import MetricValue, SliceGap, SliceMetric
 from monitor.scoring.base import Metric, MetricScore, PerCaseMetric
 from monitor.scoring.intervals import bootstrap_mean, wilson
+from monitor.scoring.judged import JudgeMetric
 from monitor.scoring.repeats import Reducer, majority_index, reduce_scores, representative
 
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """One answer of the model to a case: the prediction and the endpoint's own scores."""
+    """One answer of the model to a case: the prediction, the endpoint's own scores and,
+    for judge metrics, each one's score by label (``None``: the judge failed)."""
 
     prediction: Any
     scores: Any = None
+    judged: Mapping[str, float | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +92,18 @@ class CaseScorer:
         chosen = majority_index(predictions) if len(attempts) > 1 else 0
         scores: dict[str, float] = {}
         for metric in self.metrics:
-            each = [metric.score_case(a.prediction, expected, a.scores) for a in attempts]
+            if isinstance(metric, JudgeMetric):
+                judged = _judged(metric.label, attempts)
+                if judged is None:
+                    continue  # every attempt's judge failed: no score, never a made-up one
+                each, majority = judged
+            else:
+                each = [metric.score_case(a.prediction, expected, a.scores) for a in attempts]
+                majority = chosen
             scores[metric.label] = reduce_scores(
                 each,
                 settings.reducer,
-                majority=chosen,
+                majority=majority,
                 pass_score=settings.pass_score,
                 at_least=settings.at_least,
             )
@@ -104,6 +115,22 @@ class CaseScorer:
         return Scored(
             answer, predictions if len(attempts) > 1 else None, scores, attempts[chosen].scores
         )
+
+
+def _judged(label: str, attempts: Sequence[Attempt]) -> tuple[list[float], int] | None:
+    """The judge's scores of the attempts it scored, and which of them is the majority
+    answer's; ``None`` when it scored none."""
+    predictions = [a.prediction for a in attempts]
+    chosen = majority_index(predictions) if len(attempts) > 1 else 0
+    kept = [
+        (i, score)
+        for i, a in enumerate(attempts)
+        if (score := (a.judged or {}).get(label)) is not None
+    ]
+    if not kept:
+        return None
+    majority = next((k for k, (i, _) in enumerate(kept) if i == chosen), 0)
+    return [score for _, score in kept], majority
 
 
 _SCORERS: OrderedDict[bytes, CaseScorer] = OrderedDict()
@@ -176,7 +203,9 @@ class Evaluation:
             self._columns[1].append(expected)
             self._columns[2].append(scored.model_scores)
         for label, values in self._per_case.items():
-            values.append(scored.scores[label])
+            # A judge metric the judge could not score for this case is NaN here, and is
+            # left out of its aggregate (whose n counts the cases it scored).
+            values.append(scored.scores.get(label, math.nan))
         for name in self._slice_fields:
             codes = self._slice_names[name]
             key = _slice_key(slices.get(name))
@@ -223,7 +252,7 @@ class Evaluation:
                         score.value,
                         score.lower,
                         score.upper,
-                        len(members),
+                        self._scored_cases(metric, members),
                         score.detail,
                     )
                 )
@@ -231,9 +260,19 @@ class Evaluation:
                 skipped.append(f"{metric.label}{where}: undefined on these cases")
         return values
 
+    def _scored_cases(self, metric: Metric, members: np.ndarray[Any, Any]) -> int:
+        if not isinstance(metric, JudgeMetric):
+            return len(members)
+        values = np.frombuffer(self._per_case[metric.label], dtype=np.float64)[members]
+        return int(np.count_nonzero(~np.isnan(values)))
+
     def _score(self, metric: Metric, label: str, members: np.ndarray[Any, Any]) -> MetricScore:
         if isinstance(metric, PerCaseMetric):
             values = np.frombuffer(self._per_case[label], dtype=np.float64)[members]
+            if isinstance(metric, JudgeMetric):
+                values = values[~np.isnan(values)]
+                if not len(values):
+                    raise ValueError("the judge scored none of these cases")
             proportion = metric.binary and not (self._repeated and self._repeats.reducer == "mean")
             if proportion:
                 return _proportion(metric, values)

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Row, func, select
 
 from monitor.records import (
     CaseResult,
+    JudgeUsage,
     LatestScore,
     MetricValue,
     Run,
@@ -29,6 +30,7 @@ from monitor.records import (
 )
 from monitor.store.tables import (
     case_results,
+    run_judges,
     run_metrics,
     run_slices,
     runs,
@@ -54,6 +56,7 @@ def get_run(connection: Connection, run_id: int) -> Run | None:
     return replace(
         _to_run(row, _metrics_by_run(connection, [run_id]).get(run_id, ())),
         slices=_slices(connection, run_id),
+        judges=_judges(connection, run_id),
     )
 
 
@@ -127,6 +130,25 @@ def count_cases(connection: Connection, run_id: int) -> tuple[int, int]:
     )
     total, errors = connection.execute(query).one()
     return int(total), int(errors)
+
+
+def _judges(connection: Connection, run_id: int) -> tuple[JudgeUsage, ...]:
+    query = select(run_judges).where(run_judges.c.run_id == run_id).order_by(run_judges.c.metric)
+    return tuple(
+        JudgeUsage(
+            metric=row.metric,
+            judge=row.judge,
+            prompt_sha256=row.prompt_sha256,
+            requests=row.requests,
+            errors=row.errors,
+            prompt_tokens=row.prompt_tokens,
+            completion_tokens=row.completion_tokens,
+            cost=row.cost,
+            currency=row.currency,
+            first_error=row.first_error,
+        )
+        for row in connection.execute(query)
+    )
 
 
 def _slices(connection: Connection, run_id: int) -> tuple[SliceMetric, ...]:
@@ -218,10 +240,38 @@ def run_summaries(connection: Connection) -> list[RunSummary]:
             finished[pair][status] = max(last, finished[pair].get(status, last))
             totals[pair].add(currency, *sums)
     latest = _last_runs(connection)
+    judged = _judge_totals(connection)
     return [
-        _summary(pair, counts[pair], finished[pair], totals[pair], latest.get(pair))
+        replace(
+            _summary(pair, counts[pair], finished[pair], totals[pair], latest.get(pair)),
+            judge_prompt_tokens=judged[pair].prompt if pair in judged else None,
+            judge_completion_tokens=judged[pair].completion if pair in judged else None,
+            judge_cost=judged[pair].cost if pair in judged else {},
+        )
         for pair in sorted(counts)
     ]
+
+
+def _judge_totals(connection: Connection) -> dict[tuple[str, str], _Totals]:
+    """Per suite x model: the judge tokens and cost of its finished runs (one grouped
+    query over ``run_judges``)."""
+    totals: dict[tuple[str, str], _Totals] = defaultdict(_Totals)
+    grouped = (
+        select(
+            runs.c.suite,
+            runs.c.model,
+            run_judges.c.currency,
+            func.sum(run_judges.c.prompt_tokens),
+            func.sum(run_judges.c.completion_tokens),
+            func.sum(run_judges.c.cost),
+        )
+        .join(runs, runs.c.id == run_judges.c.run_id)
+        .where(runs.c.status.in_(_FINAL))
+        .group_by(runs.c.suite, runs.c.model, run_judges.c.currency)
+    )
+    for suite, model, currency, prompt, completion, cost in connection.execute(grouped):
+        totals[suite, model].add(currency, 0, 0, prompt, completion, cost)
+    return totals
 
 
 @dataclass

@@ -42,6 +42,7 @@ from monitor.records import (
     CatalogModel,
     CatalogSuite,
     DriftReport,
+    JudgeUsage,
     LatestScore,
     MetricComparison,
     MetricValue,
@@ -275,9 +276,10 @@ class Store:
         metrics: Sequence[MetricValue] = (),
         slices: Sequence[SliceMetric] = (),
         operations: RunOperations | None = None,
+        judges: Sequence[JudgeUsage] = (),
     ) -> None:
-        """Store a running run's last cases, aggregates and final ``status``, all or
-        nothing. ``n_cases`` and ``n_errors`` count every stored case of the run.
+        """Store a running run's last cases, aggregates, judge usage and final
+        ``status``, all or nothing. ``n_cases`` and ``n_errors`` count every stored case of the run.
 
         Raises ``StoreError`` if the run does not exist, is no longer running, or the
         results cannot be stored (e.g. two cases share a ``case_id``); then nothing
@@ -296,6 +298,7 @@ class Store:
                 metrics=metrics,
                 slices=slices,
                 operations=operations,
+                judges=judges,
             )
 
     def interrupt_running(

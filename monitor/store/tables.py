@@ -44,6 +44,7 @@ __all__ = [
     "ingest_keys",
     "metadata",
     "models",
+    "run_judges",
     "run_metrics",
     "run_requests",
     "run_slices",
@@ -180,6 +181,25 @@ run_slices = Table(
     Column("n", Integer, nullable=False),
 )
 """Every metric of a run per value of a slice field (``slices`` of the suite)."""
+
+run_judges = Table(
+    "run_judges",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("metric", String(NAME), primary_key=True),
+    Column("judge", String(NAME), nullable=False),
+    Column("prompt_sha256", String(64), nullable=False),
+    Column("requests", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=True),
+    Column("completion_tokens", BigInteger, nullable=True),
+    Column("cost", Float, nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("first_error", Text, nullable=True),
+)
+"""Per judge metric of a run (revision 0016): its judge, the sha256 of the prompt that
+produced the scores, requests, judge errors, and the judge's tokens and cost, kept apart
+from the model's own (``runs.prompt_tokens``, ``runs.cost``)."""
 
 case_results = Table(
     "case_results",

@@ -20,6 +20,7 @@ from monitor.records import (
     CaseResult,
     CatalogModel,
     CatalogSuite,
+    JudgeUsage,
     MetricValue,
     RunOperations,
     RunStatus,
@@ -30,6 +31,7 @@ from monitor.store.tables import (
     NAME,
     case_results,
     models,
+    run_judges,
     run_metrics,
     run_slices,
     runs,
@@ -217,8 +219,10 @@ def finish_run(
     metrics: Sequence[MetricValue],
     slices: Sequence[SliceMetric] = (),
     operations: RunOperations | None = None,
+    judges: Sequence[JudgeUsage] = (),
 ) -> None:
-    """Mark a running run final and store its last cases, aggregates and operations.
+    """Mark a running run final and store its last cases, aggregates, operations and
+    judge usage.
 
     The conditional UPDATE comes first: it locks the run's row on PostgreSQL, so of two
     concurrent finishers exactly one sees ``running``; the other gets a ``StoreError``.
@@ -243,6 +247,8 @@ def finish_run(
         connection.execute(insert(run_metrics), _metric_rows(run_id, metrics))
     if slices:
         connection.execute(insert(run_slices), _slice_rows(run_id, slices))
+    if judges:
+        connection.execute(insert(run_judges), _judge_rows(run_id, judges))
     counted = select(func.count(), func.count(case_results.c.error_kind)).where(
         case_results.c.run_id == run_id
     )
@@ -382,6 +388,25 @@ def _metric_rows(run_id: int, metrics: Iterable[MetricValue]) -> list[dict[str, 
             "detail": metric.detail,
         }
         for metric in metrics
+    ]
+
+
+def _judge_rows(run_id: int, judges: Iterable[JudgeUsage]) -> list[dict[str, Any]]:
+    return [
+        {
+            "run_id": run_id,
+            "metric": item.metric,
+            "judge": item.judge,
+            "prompt_sha256": item.prompt_sha256,
+            "requests": item.requests,
+            "errors": item.errors,
+            "prompt_tokens": item.prompt_tokens,
+            "completion_tokens": item.completion_tokens,
+            "cost": item.cost,
+            "currency": item.currency,
+            "first_error": item.first_error,
+        }
+        for item in judges
     ]
 
 

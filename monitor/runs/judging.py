@@ -1,0 +1,132 @@
+"""Ask the judges of a run's judge metrics about each answer, and count what they cost.
+
+A judge metric (``monitor.scoring.judged``) says what to ask and how to read the answer;
+this stage asks, through the judge model's own adapter, so a judge's calls share its
+transport with every other run that uses it: its concurrency (adaptive under 429), its
+``rate_limit``, its bounded retries and ``Retry-After``. A worker judges its case's
+answers before handing them to scoring, so a case is scored once its judges have answered.
+
+A judge request that fails, or an answer that is not valid JSON for the metric, is a judge
+error: that answer has no score for the metric, the error is counted with the run
+(``JudgeUsage``), and the case itself is not failed (the model did answer). Judge tokens
+and cost go to one ``OperationsRecorder`` per metric, at the judge's price, never to the
+model's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from monitor.adapters import Adapter, Prediction
+from monitor.adapters.http import render
+from monitor.config import AnyModelConfig
+from monitor.errors import AdapterError
+from monitor.records import Case, JudgeUsage
+from monitor.scoring.judged import JudgeAnswerError, JudgeMetric
+from monitor.scoring.operations import OperationsRecorder, Price
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+@dataclass
+class _Tally:
+    """One judge metric's requests, errors and usage in a run."""
+
+    metric: JudgeMetric
+    judge: AnyModelConfig | None
+    recorder: OperationsRecorder
+    errors: int = 0
+    first_error: str | None = None
+    answered: int = field(default=0)
+
+    def usage(self) -> JudgeUsage:
+        summary = self.recorder.summary(0.0)
+        return JudgeUsage(
+            metric=self.metric.label,
+            judge=self.metric.judge,
+            prompt_sha256=self.metric.prompt_sha256,
+            requests=self.answered,
+            errors=self.errors,
+            prompt_tokens=summary.prompt_tokens,
+            completion_tokens=summary.completion_tokens,
+            cost=summary.cost,
+            currency=summary.currency,
+            first_error=self.first_error,
+        )
+
+
+class Judging:
+    """The judge metrics of one run and the adapters of their judges."""
+
+    def __init__(
+        self,
+        metrics: Sequence[JudgeMetric],
+        judges: Mapping[str, AnyModelConfig],
+        adapter: Callable[[AnyModelConfig], Adapter],
+    ) -> None:
+        self._tallies = []
+        for metric in metrics:
+            judge = judges.get(metric.judge)
+            price = _price(judge) if judge is not None else None
+            self._tallies.append(_Tally(metric, judge, OperationsRecorder(price)))
+        self._adapter = adapter
+
+    def __bool__(self) -> bool:
+        return bool(self._tallies)
+
+    async def judge(self, case: Case, predictions: Sequence[Prediction]) -> list[Prediction]:
+        """``predictions``, each with its judge metrics' scores (``None`` on a judge
+        error). Every judge request of the case is sent at once; the judges' transports
+        bound them."""
+        if not self._tallies:
+            return list(predictions)
+        judged = []
+        for prediction in predictions:
+            scores = await asyncio.gather(
+                *(self._ask(tally, case, prediction) for tally in self._tallies)
+            )
+            labels = [t.metric.label for t in self._tallies]
+            judged.append(replace(prediction, judged=dict(zip(labels, scores, strict=True))))
+        return judged
+
+    async def _ask(self, tally: _Tally, case: Case, prediction: Prediction) -> float | None:
+        metric = tally.metric
+        if tally.judge is None:  # the configuration check refuses this; an API run may not
+            return tally_error(tally, f'no model {metric.judge!r} with role = "judge"')
+        try:
+            fields = metric.fields(case.inputs, prediction.value, case.expected)
+            prompt = render(metric.prompt, fields)
+        except KeyError as exc:
+            return tally_error(tally, f"the prompt names field {exc}, which the case lacks")
+        try:
+            reply = await self._adapter(tally.judge).judge(str(prompt), metric.schema())
+        except AdapterError as exc:
+            return tally_error(tally, f"{exc.kind}: {exc}")
+        tally.answered += 1
+        tally.recorder.request(reply.latency_seconds, reply.prompt_tokens, reply.completion_tokens)
+        try:
+            return metric.parse(reply.value)
+        except JudgeAnswerError as exc:
+            return tally_error(tally, str(exc))
+
+    def usage(self) -> list[JudgeUsage]:
+        """Each judge metric's usage so far, in the suite's metric order."""
+        return [tally.usage() for tally in self._tallies]
+
+
+def tally_error(tally: _Tally, message: str) -> float | None:
+    """Count a judge error; the answer gets no score (``None``)."""
+    tally.errors += 1
+    tally.first_error = tally.first_error or message
+    return None
+
+
+def _price(model: AnyModelConfig) -> Price | None:
+    price = model.price
+    if price is None:
+        return None
+    return Price(price.prompt, price.completion, price.per_tokens, price.currency)

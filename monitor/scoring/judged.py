@@ -1,0 +1,321 @@
+"""Metrics an LLM judge scores: ``rubric``, ``faithfulness``, ``answer-relevance``,
+``context-relevance``.
+
+A judge is a ``[[models]]`` entry with ``role = "judge"``; a judge metric names it
+(``{name = "rubric", judge = "gpt-judge", criterion = "..."}``). This module is pure: it
+says what to ask (the prompt template, its sha256, the fields that fill it, the JSON
+schema of the answer) and how to read the answer (``parse``). Asking is the runner's
+(``monitor.runs.judging``), through the judge's own adapter and transport.
+
+An answer that is not JSON, or not valid against the schema, is a ``JudgeAnswerError``:
+the case then has no score for that metric (a judge error, counted with the run), never a
+score made up from a bad answer.
+
+Prompts are files (``monitor/scoring/prompts/<metric>.txt``, or the metric's
+``prompt_file``) with ``{{field}}`` placeholders, so users can read and override them; the
+sha256 of the text used is stored with the run next to the scores it produced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar
+
+from monitor.scoring.base import Option, PerCaseMetric, Task, register
+
+_TEXT: frozenset[Task] = frozenset({"text"})
+
+BINARY = ("fail", "pass")
+SCALE_1_5 = "1-5"
+
+
+class JudgeAnswerError(ValueError):
+    """A judge's answer that is not valid JSON for the metric's schema."""
+
+
+class JudgeMetric(PerCaseMetric):
+    """A per-case metric whose score a judge model gives. ``score_case`` is not used:
+    the runner asks the judge and ``parse`` turns its answer into the case's score."""
+
+    options: ClassVar[Mapping[str, Option]] = {
+        "judge": Option((str,)),
+        "prompt_file": Option((str,)),
+        "title": Option((str,)),
+    }
+    prompt_name: ClassVar[str]
+
+    def check(self) -> None:
+        if not self.settings["judge"]:
+            raise ValueError(
+                f"metric {self.name!r} needs a 'judge': the name of a model with role = \"judge\""
+            )
+        title = self.settings.get("title")
+        if title is not None and not title.strip():
+            raise ValueError(f"option 'title' of metric {self.name!r}: must not be empty")
+
+    @property
+    def judge(self) -> str:
+        """The name of the judge model."""
+        return str(self.settings["judge"])
+
+    @property
+    def label(self) -> str:
+        """``rubric`` or ``rubric:<title>``: the judge, prompt and criterion are stored
+        with the run, not in the label, so a metric keeps its name when they change."""
+        title = self.settings.get("title")
+        return f"{self.name}:{title}" if title else self.name
+
+    @cached_property
+    def prompt(self) -> str:
+        """The prompt template: the ``prompt_file`` or the packaged default."""
+        path = self.settings.get("prompt_file")
+        if path is not None:
+            return Path(path).read_text(encoding="utf-8")
+        return (
+            resources.files("monitor.scoring")
+            .joinpath(f"prompts/{self.prompt_name}.txt")
+            .read_text(encoding="utf-8")
+        )
+
+    @property
+    def prompt_sha256(self) -> str:
+        """The sha256 of the prompt template's UTF-8 text."""
+        return hashlib.sha256(self.prompt.encode()).hexdigest()
+
+    def fields(self, inputs: Mapping[str, Any], prediction: Any, expected: Any) -> dict[str, Any]:
+        """What fills the prompt's placeholders for one answer: the case's input fields
+        (each by name, and all of them as ``input``), ``answer``, ``expected`` and the
+        metric's own (``criterion``, ``scale``)."""
+        return {
+            **inputs,
+            "input": _as_text(inputs["input"] if set(inputs) == {"input"} else inputs),
+            "answer": _as_text(prediction),
+            "expected": _as_text(expected),
+            **self._own_fields(),
+        }
+
+    def _own_fields(self) -> dict[str, str]:
+        return {}
+
+    def schema(self) -> dict[str, Any]:
+        """The JSON schema of the judge's answer (sent as the endpoint's structured-output
+        schema where the adapter supports it, and always validated)."""
+        raise NotImplementedError
+
+    def parse(self, answer: Any) -> float:
+        """The case's score from the judge's answer (text or an already decoded object);
+        ``JudgeAnswerError`` when it is not valid JSON for ``schema``."""
+        return self._score(_validated(answer, self.schema()))
+
+    def _score(self, answer: dict[str, Any]) -> float:
+        raise NotImplementedError
+
+    def score_case(self, prediction: Any, expected: Any, scores: Any = None) -> float:
+        raise TypeError(f"metric {self.name!r} is scored by its judge, not by score_case")
+
+
+class _VerdictMetric(JudgeMetric):
+    """A judge metric whose answer is ``{"reasoning": ..., "verdict": <scale value>}``."""
+
+    def scale_values(self) -> tuple[Any, ...]:
+        return BINARY
+
+    def _own_fields(self) -> dict[str, str]:
+        return {"scale": describe_scale(self.scale_values())}
+
+    def schema(self) -> dict[str, Any]:
+        values = list(self.scale_values())
+        kind = "integer" if all(isinstance(v, int) for v in values) else "string"
+        return {
+            "type": "object",
+            "properties": {
+                "reasoning": {"type": "string"},
+                "verdict": {"type": kind, "enum": values},
+            },
+            "required": ["reasoning", "verdict"],
+            "additionalProperties": False,
+        }
+
+    def _score(self, answer: dict[str, Any]) -> float:
+        return verdict_score(self.scale_values(), answer["verdict"])
+
+
+@register
+class Rubric(_VerdictMetric):
+    """``rubric``: a user-written ``criterion`` judged on a ``scale``: ``"binary"``
+    (fail 0, pass 1; a proportion), ``"1-5"`` (the score itself) or a list of labelled
+    classes from worst to best (class ``i`` of ``k`` scores ``i / (k - 1)``)."""
+
+    name = "rubric"
+    tasks = _TEXT
+    prompt_name = "rubric"
+    options: ClassVar[Mapping[str, Option]] = {
+        **JudgeMetric.options,
+        "criterion": Option((str,)),
+        "scale": Option((str, list), "binary"),
+    }
+
+    def check(self) -> None:
+        super().check()
+        criterion = self.settings["criterion"]
+        if criterion is None or not criterion.strip():
+            raise ValueError("metric 'rubric' needs a 'criterion': what the judge checks")
+        scale = self.settings["scale"]
+        if isinstance(scale, str) and scale not in ("binary", SCALE_1_5):
+            raise ValueError(
+                "option 'scale' of metric 'rubric': expected \"binary\", \"1-5\" or a list"
+                f" of class labels from worst to best, got {scale!r}"
+            )
+        if isinstance(scale, list) and (
+            len(scale) < 2
+            or not all(isinstance(v, str) and v.strip() for v in scale)
+            or len(set(scale)) != len(scale)
+        ):
+            raise ValueError(
+                "option 'scale' of metric 'rubric': a list of at least two distinct,"
+                " non-empty class labels, from worst to best"
+            )
+
+    @property
+    def binary(self) -> bool:  # type: ignore[override]
+        return bool(self.settings["scale"] == "binary")
+
+    def scale_values(self) -> tuple[Any, ...]:
+        scale = self.settings["scale"]
+        if scale == "binary":
+            return BINARY
+        if scale == SCALE_1_5:
+            return (1, 2, 3, 4, 5)
+        return tuple(scale)
+
+    def _own_fields(self) -> dict[str, str]:
+        return {**super()._own_fields(), "criterion": str(self.settings["criterion"])}
+
+
+@register
+class AnswerRelevance(_VerdictMetric):
+    """``answer-relevance``: whether the answer addresses the input (pass 1, fail 0)."""
+
+    name = "answer-relevance"
+    tasks = _TEXT
+    prompt_name = "answer-relevance"
+    binary = True
+
+
+@register
+class ContextRelevance(_VerdictMetric):
+    """``context-relevance``: whether the case's ``context`` field is relevant to its
+    input (pass 1, fail 0), for RAG suites."""
+
+    name = "context-relevance"
+    tasks = _TEXT
+    prompt_name = "context-relevance"
+    binary = True
+    options: ClassVar[Mapping[str, Option]] = {
+        **JudgeMetric.options,
+        "context": Option((str,), "context"),
+    }
+
+    def fields(self, inputs: Mapping[str, Any], prediction: Any, expected: Any) -> dict[str, Any]:
+        return {**super().fields(inputs, prediction, expected), **_context(self, inputs)}
+
+
+@register
+class Faithfulness(JudgeMetric):
+    """``faithfulness``: the share of the answer's claims that the case's ``context``
+    field supports. The judge lists the claims, then checks each; an answer without a
+    claim scores 1 (it asserts nothing unsupported)."""
+
+    name = "faithfulness"
+    tasks = _TEXT
+    prompt_name = "faithfulness"
+    options: ClassVar[Mapping[str, Option]] = {
+        **JudgeMetric.options,
+        "context": Option((str,), "context"),
+    }
+
+    def fields(self, inputs: Mapping[str, Any], prediction: Any, expected: Any) -> dict[str, Any]:
+        return {**super().fields(inputs, prediction, expected), **_context(self, inputs)}
+
+    def schema(self) -> dict[str, Any]:
+        claim = {
+            "type": "object",
+            "properties": {
+                "claim": {"type": "string"},
+                "reasoning": {"type": "string"},
+                "supported": {"type": "boolean"},
+            },
+            "required": ["claim", "reasoning", "supported"],
+            "additionalProperties": False,
+        }
+        return {
+            "type": "object",
+            "properties": {"claims": {"type": "array", "items": claim}},
+            "required": ["claims"],
+            "additionalProperties": False,
+        }
+
+    def _score(self, answer: dict[str, Any]) -> float:
+        claims = answer["claims"]
+        if not claims:
+            return 1.0
+        return sum(1 for c in claims if c["supported"]) / len(claims)
+
+
+def describe_scale(values: tuple[Any, ...]) -> str:
+    """The scale as the prompt shows it."""
+    if values == BINARY:
+        return '"pass" if the answer meets the criterion, "fail" if it does not'
+    if all(isinstance(v, int) for v in values):
+        return f"an integer from {values[0]} (worst) to {values[-1]} (best)"
+    return "one of " + ", ".join(json.dumps(v) for v in values) + " (from worst to best)"
+
+
+def verdict_score(values: tuple[Any, ...], verdict: Any) -> float:
+    """The score of ``verdict`` on a scale: 0/1 for binary, the number for an integer
+    scale, ``i / (k - 1)`` for labelled class ``i`` of ``k``."""
+    if values == BINARY:
+        return float(verdict == "pass")
+    if all(isinstance(v, int) for v in values):
+        return float(verdict)
+    return values.index(verdict) / (len(values) - 1)
+
+
+def _context(metric: JudgeMetric, inputs: Mapping[str, Any]) -> dict[str, str]:
+    name = str(metric.settings["context"])
+    if name not in inputs:
+        # The adapter reports a missing template field as a bad request; name it here.
+        raise KeyError(name)
+    return {"context": _as_text(inputs[name])}
+
+
+def _validated(answer: Any, schema: dict[str, Any]) -> dict[str, Any]:
+    import jsonschema
+
+    if isinstance(answer, str):
+        try:
+            answer = json.loads(answer)
+        except json.JSONDecodeError as exc:
+            raise JudgeAnswerError(f"the judge's answer is not JSON ({exc.msg})") from None
+    try:
+        jsonschema.validate(answer, schema)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
+        raise JudgeAnswerError(
+            f"the judge's answer does not fit the schema at {where}: {exc.message}"
+        ) from None
+    assert isinstance(answer, dict)
+    return answer
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)

@@ -1,0 +1,42 @@
+"""Judge metrics of a run: the judge, the prompt's sha256, requests, judge errors, and the
+judge's tokens and cost, apart from the evaluated model's.
+
+Revision ID: 0016
+Revises: 0011
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0016"
+down_revision: str | None = "0011"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "run_judges",
+        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("metric", sa.String(200), nullable=False),
+        sa.Column("judge", sa.String(200), nullable=False),
+        sa.Column("prompt_sha256", sa.String(64), nullable=False),
+        sa.Column("requests", sa.Integer(), nullable=False),
+        sa.Column("errors", sa.Integer(), nullable=False),
+        sa.Column("prompt_tokens", sa.BigInteger(), nullable=True),
+        sa.Column("completion_tokens", sa.BigInteger(), nullable=True),
+        sa.Column("cost", sa.Float(), nullable=True),
+        sa.Column("currency", sa.String(3), nullable=True),
+        sa.Column("first_error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["runs.id"], name="fk_run_judges_run_id_runs", ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("run_id", "metric", name="pk_run_judges"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("run_judges")
