@@ -404,7 +404,7 @@ def usage_panels() -> list[Panel]:
             "short",
             (
                 (
-                    f"sum by (kind) (increase(monitor_tokens_total{{{PAIR}}}[1h]))",
+                    f"sum by (kind, role) (increase(monitor_tokens_total{{{PAIR}}}[1h]))",
                     "{{kind}}",
                 ),
             ),
@@ -417,7 +417,7 @@ def usage_panels() -> list[Panel]:
             "short",
             (
                 (
-                    f"sum by (suite, model, currency) (increase(monitor_cost_total{{{PAIR}}}[24h]))",  # noqa: E501
+                    f"sum by (suite, model, currency, role) (increase(monitor_cost_total{{{PAIR}}}[24h]))",  # noqa: E501
                     "{{suite}} / {{model}} ({{currency}})",
                 ),
             ),

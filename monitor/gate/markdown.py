@@ -235,14 +235,13 @@ def _judges_section(baseline: RunOut, run: RunOut) -> list[str]:
             prompt += f" (**changed**; baseline `{fmt.short_hash(old.prompt_sha256)}`)"
         elif old is None:
             prompt += " (not in the baseline)"
-        share = fmt.percent(j.errors / (j.requests + j.errors)) if j.requests + j.errors else "n/a"
         rows.append(
             _row(
                 fmt.cell(j.metric),
                 fmt.cell(j.judge),
                 prompt,
                 f"{j.requests:,}",
-                f"{j.errors:,} ({share})",
+                f"{j.errors:,}",
                 fmt.count(j.prompt_tokens),
                 fmt.count(j.completion_tokens),
                 fmt.escape(fmt.money(j.cost, j.currency)),

@@ -24,7 +24,7 @@ from monitor.records import Case, CaseResult, JudgeUsage, RunOperations, RunStat
 from monitor.runs.case_feed import CaseFeed
 from monitor.runs.datasets import field_value
 from monitor.runs.durability import StoreRetry
-from monitor.runs.judging import Judging
+from monitor.runs.judging import Judging, baseline_answers
 from monitor.runs.scoring import Answer, ScoringStage
 from monitor.runs.writes import BatchWrites
 from monitor.scoring.evaluation import (
@@ -111,6 +111,12 @@ class Execution:
 
     async def execute(self) -> None:
         adapter = self.runner._adapter(self.model)
+        if self.judging.needs_baseline:
+            self.judging.baseline = await self.retry.call(
+                lambda _: baseline_answers(
+                    self.runner._store, self.suite, self.model, self.runner._roles
+                )
+            )
         deadline = self.suite.deadline
         workers = [
             asyncio.create_task(self._worker(adapter))

@@ -18,18 +18,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from monitor.adapters import Adapter, Prediction
 from monitor.adapters.http import render
-from monitor.config import AnyModelConfig
+from monitor.config import AnyModelConfig, SuiteConfig
 from monitor.errors import AdapterError
 from monitor.records import Case, JudgeUsage
-from monitor.scoring.judged import JudgeAnswerError, JudgeMetric
+from monitor.scoring.judged import JudgeAnswerError, JudgeMetric, Pairwise
 from monitor.scoring.operations import OperationsRecorder, Price
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from monitor.store import Store
 
 
 @dataclass
@@ -59,8 +61,19 @@ class _Tally:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class BaselineAnswers:
+    """The answers a ``pairwise`` metric compares with: the baseline run's, by case id."""
+
+    run_id: int | None = None
+    answers: Mapping[str, Any] = field(default_factory=dict)
+
+
 class Judging:
-    """The judge metrics of one run and the adapters of their judges."""
+    """The judge metrics of one run and the adapters of their judges. ``baseline`` holds
+    the answers ``pairwise`` metrics compare with (set before the first case)."""
+
+    baseline = BaselineAnswers()
 
     def __init__(
         self,
@@ -77,6 +90,14 @@ class Judging:
 
     def __bool__(self) -> bool:
         return bool(self._tallies)
+
+    @property
+    def needs_baseline(self) -> bool:
+        """Whether a metric compares with the baseline run's answers."""
+        return any(
+            t.metric.needs_baseline and t.metric.settings["against"] == "baseline"
+            for t in self._tallies
+        )
 
     async def judge(self, case: Case, predictions: Sequence[Prediction]) -> list[Prediction]:
         """``predictions``, each with its judge metrics' scores (``None`` on a judge
@@ -97,25 +118,72 @@ class Judging:
         metric = tally.metric
         if tally.judge is None:  # the configuration check refuses this; an API run may not
             return tally_error(tally, f'no model {metric.judge!r} with role = "judge"')
+        against = None
+        if isinstance(metric, Pairwise):
+            against = self._against(metric, case)
+            if against is None:
+                return tally_error(tally, self._missing(metric, case))
         try:
-            fields = metric.fields(case.inputs, prediction.value, case.expected)
-            prompt = render(metric.prompt, fields)
+            asks = metric.asks(case.inputs, prediction.value, case.expected, against)
+            prompts = [str(render(metric.prompt, fields)) for fields in asks]
         except KeyError as exc:
             return tally_error(tally, f"the prompt names field {exc}, which the case lacks")
+        adapter = self._adapter(tally.judge)
+        answers = []
+        for prompt in prompts:
+            try:
+                reply = await adapter.judge(prompt, metric.schema())
+            except AdapterError as exc:
+                return tally_error(tally, f"{exc.kind}: {exc}")
+            tally.answered += 1
+            tally.recorder.request(
+                reply.latency_seconds, reply.prompt_tokens, reply.completion_tokens
+            )
+            answers.append(reply.value)
         try:
-            reply = await self._adapter(tally.judge).judge(str(prompt), metric.schema())
-        except AdapterError as exc:
-            return tally_error(tally, f"{exc.kind}: {exc}")
-        tally.answered += 1
-        tally.recorder.request(reply.latency_seconds, reply.prompt_tokens, reply.completion_tokens)
-        try:
-            return metric.parse(reply.value)
+            return metric.combine(answers)
         except JudgeAnswerError as exc:
             return tally_error(tally, str(exc))
+
+    def _against(self, metric: Pairwise, case: Case) -> Any:
+        source = str(metric.settings["against"])
+        if source != "baseline":
+            return case.inputs.get(source, case.metadata.get(source))
+        return self.baseline.answers.get(case.id)
+
+    def _missing(self, metric: Pairwise, case: Case) -> str:
+        source = str(metric.settings["against"])
+        if source != "baseline":
+            return f"the case has no field {source!r} to compare with"
+        if self.baseline.run_id is None:
+            return "no baseline run to compare with (promote one)"
+        return f"baseline run {self.baseline.run_id} has no answer to this case"
 
     def usage(self) -> list[JudgeUsage]:
         """Each judge metric's usage so far, in the suite's metric order."""
         return [tally.usage() for tally in self._tallies]
+
+
+def baseline_answers(
+    store: Store, suite: SuiteConfig, model: AnyModelConfig, roles: Mapping[str, str]
+) -> BaselineAnswers:
+    """The answers of the run ``pairwise`` compares with: the active baseline of the
+    suite on ``model``, else that of the suite's one production model that has one (as a
+    verdict chooses), by case id; none when there is no such run."""
+    baseline = store.active_baseline(suite.name, model.name)
+    if baseline is None:
+        found = [
+            b
+            for name in suite.models
+            if roles.get(name) == "production"
+            and (b := store.active_baseline(suite.name, name)) is not None
+        ]
+        baseline = found[0] if len(found) == 1 else None
+    if baseline is None:
+        return BaselineAnswers()
+    cases = store.list_cases(baseline.run_id, limit=None)
+    answers = {c.case_id: c.prediction for c in cases if c.error_kind is None}
+    return BaselineAnswers(baseline.run_id, answers)
 
 
 def tally_error(tally: _Tally, message: str) -> float | None:

@@ -1,5 +1,5 @@
 """Metrics an LLM judge scores: ``rubric``, ``faithfulness``, ``answer-relevance``,
-``context-relevance``.
+``context-relevance``, ``pairwise``.
 
 A judge is a ``[[models]]`` entry with ``role = "judge"``; a judge metric names it
 (``{name = "rubric", judge = "gpt-judge", criterion = "..."}``). This module is pure: it
@@ -48,6 +48,8 @@ class JudgeMetric(PerCaseMetric):
         "title": Option((str,)),
     }
     prompt_name: ClassVar[str]
+    needs_baseline: ClassVar[bool] = False
+    """True when each answer is judged against the baseline's answer to the case."""
 
     def check(self) -> None:
         if not self.settings["judge"]:
@@ -101,6 +103,19 @@ class JudgeMetric(PerCaseMetric):
 
     def _own_fields(self) -> dict[str, str]:
         return {}
+
+    def asks(
+        self, inputs: Mapping[str, Any], prediction: Any, expected: Any, against: Any = None
+    ) -> list[dict[str, Any]]:
+        """The prompt fields of each request one answer takes (one, but two for
+        ``pairwise``: both orders). ``against`` is the answer compared with, if any."""
+        return [self.fields(inputs, prediction, expected)]
+
+    def combine(self, answers: list[Any]) -> float:
+        """The case's score from the judge's answers to ``asks`` (``JudgeAnswerError``
+        when one is not valid)."""
+        (answer,) = answers
+        return self.parse(answer)
 
     def schema(self) -> dict[str, Any]:
         """The JSON schema of the judge's answer (sent as the endpoint's structured-output
@@ -265,6 +280,75 @@ class Faithfulness(JudgeMetric):
         if not claims:
             return 1.0
         return sum(1 for c in claims if c["supported"]) / len(claims)
+
+
+@register
+class Pairwise(JudgeMetric):
+    """``pairwise``: the answer against the baseline's answer to the same case, judged
+    in both orders to cancel position bias. The answer wins (1) when it is preferred in
+    both orders, loses (0) when the baseline's is, and ties (0.5) otherwise, the two orders
+    disagreeing included; the run's value is the win rate with ties counted half. A
+    verdict on it is a sign test on wins and losses (``monitor.verdicts.compare``).
+
+    ``against`` is where the baseline answer comes from: ``"baseline"`` (default) the
+    answers of the suite's active baseline run for the model (else production's), or the
+    name of a case field that holds one."""
+
+    name = "pairwise"
+    tasks = _TEXT
+    prompt_name = "pairwise"
+    needs_baseline: ClassVar[bool] = True
+    options: ClassVar[Mapping[str, Option]] = {
+        **JudgeMetric.options,
+        "criterion": Option((str,), "Which answer is more correct, helpful and complete?"),
+        "against": Option((str,), "baseline"),
+    }
+
+    def check(self) -> None:
+        super().check()
+        if not str(self.settings["criterion"]).strip():
+            raise ValueError("option 'criterion' of metric 'pairwise': must not be empty")
+
+    def asks(
+        self, inputs: Mapping[str, Any], prediction: Any, expected: Any, against: Any = None
+    ) -> list[dict[str, Any]]:
+        base = self.fields(inputs, prediction, expected)
+        criterion = str(self.settings["criterion"])
+        first, second = _as_text(prediction), _as_text(against)
+        return [
+            {**base, "criterion": criterion, "answer_a": first, "answer_b": second},
+            {**base, "criterion": criterion, "answer_a": second, "answer_b": first},
+        ]
+
+    def schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {
+                "reasoning": {"type": "string"},
+                "verdict": {"type": "string", "enum": ["A", "B", "tie"]},
+            },
+            "required": ["reasoning", "verdict"],
+            "additionalProperties": False,
+        }
+
+    def _score(self, answer: dict[str, Any]) -> float:
+        # The preference for answer A: +1, -1 for B, 0 for a tie.
+        return {"A": 1.0, "B": -1.0, "tie": 0.0}[answer["verdict"]]
+
+    def combine(self, answers: list[Any]) -> float:
+        first, second = (self.parse(a) for a in answers)
+        return pairwise_outcome(first, -second)
+
+
+def pairwise_outcome(first: float, second: float) -> float:
+    """The case's score from the answer's preference in each order (+1 preferred, -1 not,
+    0 tie): a win (1.0) only when both orders prefer it, a loss (0.0) only when both
+    prefer the other, else a tie (0.5)."""
+    if first > 0 and second > 0:
+        return 1.0
+    if first < 0 and second < 0:
+        return 0.0
+    return 0.5
 
 
 def describe_scale(values: tuple[Any, ...]) -> str:
