@@ -114,6 +114,10 @@ class JudgeUsage:
     cost: float | None
     currency: str | None
     first_error: str | None = None
+    agreement: float | None = None
+    """With ``judge_repeats`` > 1: the judge's mean agreement with itself over the cases,
+    each case's being the share of its repeats that gave the reduced judgement's modal
+    value (1.0: every repeat agreed)."""
 
 
 @dataclass(frozen=True, slots=True)

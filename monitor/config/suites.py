@@ -165,6 +165,9 @@ class SuiteConfig(Section):
     reducer: Reducer = "mean"
     at_least: int | None = Field(None, ge=1)
     pass_score: float = 1.0
+    # Judge metrics: ask the judge this many times per answer and reduce.
+    judge_repeats: int = Field(1, ge=1, le=20)
+    judge_reducer: Literal["mean", "majority"] = "mean"
     deadline: Duration | None = None
     schedule: ScheduleConfig | None = None
     max_error_rate: float = Field(0.1, ge=0.0, le=1.0)

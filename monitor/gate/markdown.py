@@ -242,6 +242,7 @@ def _judges_section(baseline: RunOut, run: RunOut) -> list[str]:
                 prompt,
                 f"{j.requests:,}",
                 f"{j.errors:,}",
+                "n/a" if j.agreement is None else fmt.percent(j.agreement),
                 fmt.count(j.prompt_tokens),
                 fmt.count(j.completion_tokens),
                 fmt.escape(fmt.money(j.cost, j.currency)),
@@ -252,11 +253,12 @@ def _judges_section(baseline: RunOut, run: RunOut) -> list[str]:
         "#### Judges",
         "",
         "Judge requests, tokens and cost of this run, apart from the model's above. A judge"
-        " error is an answer the judge failed to score; it has no score, never a made-up one.",
+        " error is an answer the judge failed to score; it has no score, never a made-up one."
+        " Agreement (with judge_repeats) is the judge's mean agreement with itself.",
         "",
-        "| Metric | Judge | Prompt | Requests | Judge errors | Prompt tokens"
+        "| Metric | Judge | Prompt | Requests | Judge errors | Agreement | Prompt tokens"
         " | Completion tokens | Cost | Baseline cost |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *rows,
         "",
     ]

@@ -103,6 +103,8 @@ class Execution:
             [m for m in metrics if isinstance(m, JudgeMetric)],
             self.runner._judges,
             self.runner._adapter,
+            repeats=suite.judge_repeats,
+            reducer=suite.judge_reducer,
         )
         pool = self.runner._scoring if self.evaluation.cpu_bound else None
         self.scoring = ScoringStage(

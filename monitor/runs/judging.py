@@ -25,7 +25,7 @@ from monitor.adapters.http import render
 from monitor.config import AnyModelConfig, SuiteConfig
 from monitor.errors import AdapterError
 from monitor.records import Case, JudgeUsage
-from monitor.scoring.judged import JudgeAnswerError, JudgeMetric, Pairwise
+from monitor.scoring.judged import JudgeAnswerError, JudgeMetric, Pairwise, reduce_judgements
 from monitor.scoring.operations import OperationsRecorder, Price
 
 if TYPE_CHECKING:
@@ -44,6 +44,8 @@ class _Tally:
     errors: int = 0
     first_error: str | None = None
     answered: int = field(default=0)
+    agreement_sum: float = 0.0
+    agreement_cases: int = 0
 
     def usage(self) -> JudgeUsage:
         summary = self.recorder.summary(0.0)
@@ -58,6 +60,7 @@ class _Tally:
             cost=summary.cost,
             currency=summary.currency,
             first_error=self.first_error,
+            agreement=self.agreement_sum / self.agreement_cases if self.agreement_cases else None,
         )
 
 
@@ -80,7 +83,12 @@ class Judging:
         metrics: Sequence[JudgeMetric],
         judges: Mapping[str, AnyModelConfig],
         adapter: Callable[[AnyModelConfig], Adapter],
+        *,
+        repeats: int = 1,
+        reducer: str = "mean",
     ) -> None:
+        self._repeats = repeats
+        self._reducer = reducer
         self._tallies = []
         for metric in metrics:
             judge = judges.get(metric.judge)
@@ -107,12 +115,32 @@ class Judging:
             return list(predictions)
         judged = []
         for prediction in predictions:
-            scores = await asyncio.gather(
-                *(self._ask(tally, case, prediction) for tally in self._tallies)
+            results = await asyncio.gather(
+                *(self._judged(tally, case, prediction) for tally in self._tallies)
             )
-            labels = [t.metric.label for t in self._tallies]
-            judged.append(replace(prediction, judged=dict(zip(labels, scores, strict=True))))
+            scores: dict[str, float | None] = {}
+            for tally, (score, agreement) in zip(self._tallies, results, strict=True):
+                scores[tally.metric.label] = score
+                if agreement is not None:
+                    scores[agreement_key(tally.metric.label)] = agreement
+            judged.append(replace(prediction, judged=scores))
         return judged
+
+    async def _judged(
+        self, tally: _Tally, case: Case, prediction: Prediction
+    ) -> tuple[float | None, float | None]:
+        """The answer's score, reduced over ``judge_repeats`` judgements, and the judge's
+        agreement with itself on it (with repeats); a failed judgement is left out."""
+        values = [await self._ask(tally, case, prediction) for _ in range(self._repeats)]
+        kept = [v for v in values if v is not None]
+        if not kept:
+            return None, None
+        score, agreement = reduce_judgements(kept, self._reducer)
+        if self._repeats == 1:
+            return score, None
+        tally.agreement_sum += agreement
+        tally.agreement_cases += 1
+        return score, agreement
 
     async def _ask(self, tally: _Tally, case: Case, prediction: Prediction) -> float | None:
         metric = tally.metric
@@ -162,6 +190,11 @@ class Judging:
     def usage(self) -> list[JudgeUsage]:
         """Each judge metric's usage so far, in the suite's metric order."""
         return [tally.usage() for tally in self._tallies]
+
+
+def agreement_key(label: str) -> str:
+    """Where a case's scores keep the judge's agreement with itself on a metric."""
+    return f"{label}.agreement"
 
 
 def baseline_answers(

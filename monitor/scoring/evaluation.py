@@ -107,6 +107,8 @@ class CaseScorer:
                 pass_score=settings.pass_score,
                 at_least=settings.at_least,
             )
+            if isinstance(metric, JudgeMetric):
+                _keep_agreement(metric.label, attempts, scores)
         answer = (
             representative(predictions, settings.reducer, numeric=settings.numeric)
             if len(attempts) > 1
@@ -131,6 +133,15 @@ def _judged(label: str, attempts: Sequence[Attempt]) -> tuple[list[float], int] 
         return None
     majority = next((k for k, (i, _) in enumerate(kept) if i == chosen), 0)
     return [score for _, score in kept], majority
+
+
+def _keep_agreement(label: str, attempts: Sequence[Attempt], scores: dict[str, float]) -> None:
+    """The judge's agreement with itself on the case (``judge_repeats``), when measured:
+    its mean over the attempts, kept with the case's scores as ``<label>.agreement``."""
+    key = f"{label}.agreement"
+    found = [v for a in attempts if (v := (a.judged or {}).get(key)) is not None]
+    if found:
+        scores[key] = sum(found) / len(found)
 
 
 _SCORERS: OrderedDict[bytes, CaseScorer] = OrderedDict()

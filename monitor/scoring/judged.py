@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -349,6 +351,16 @@ def pairwise_outcome(first: float, second: float) -> float:
     if first < 0 and second < 0:
         return 0.0
     return 0.5
+
+
+def reduce_judgements(values: Sequence[float], reducer: str) -> tuple[float, float]:
+    """The reduced score of repeated judgements (``mean``, or ``majority``: the most
+    frequent value, ties to the one given first) and the agreement: the share of the
+    judgements equal to the most frequent value."""
+    counts = Counter(values)
+    modal, top = max(counts.items(), key=lambda item: (item[1], -values.index(item[0])))
+    score = modal if reducer == "majority" else math.fsum(values) / len(values)
+    return score, top / len(values)
 
 
 def describe_scale(values: tuple[Any, ...]) -> str:

@@ -146,6 +146,7 @@ def _judges(connection: Connection, run_id: int) -> tuple[JudgeUsage, ...]:
             cost=row.cost,
             currency=row.currency,
             first_error=row.first_error,
+            agreement=row.agreement,
         )
         for row in connection.execute(query)
     )

@@ -196,6 +196,7 @@ run_judges = Table(
     Column("cost", Float, nullable=True),
     Column("currency", String(3), nullable=True),
     Column("first_error", Text, nullable=True),
+    Column("agreement", Float, nullable=True),
 )
 """Per judge metric of a run (revision 0016): its judge, the sha256 of the prompt that
 produced the scores, requests, judge errors, and the judge's tokens and cost, kept apart

@@ -405,6 +405,7 @@ def _judge_rows(run_id: int, judges: Iterable[JudgeUsage]) -> list[dict[str, Any
             "cost": item.cost,
             "currency": item.currency,
             "first_error": item.first_error,
+            "agreement": item.agreement,
         }
         for item in judges
     ]

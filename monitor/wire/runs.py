@@ -40,7 +40,8 @@ class OperationsOut(BaseModel):
 class JudgeOut(BaseModel):
     """One judge metric of a run: its judge, the sha256 of the prompt that produced the
     scores, answered requests, judge errors (answers without a score), and the judge's
-    tokens and cost, apart from the model's. ``null`` tokens or cost mean unknown."""
+    tokens and cost, apart from the model's. ``null`` tokens or cost mean unknown.
+    ``agreement``: with ``judge_repeats`` > 1, the judge's mean agreement with itself."""
 
     metric: str
     judge: str
@@ -52,6 +53,7 @@ class JudgeOut(BaseModel):
     cost: float | None
     currency: str | None
     first_error: str | None = None
+    agreement: float | None = None
 
 
 class SliceOut(BaseModel):

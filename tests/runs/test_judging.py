@@ -230,3 +230,33 @@ async def test_pairwise_judges_both_orders_against_the_baseline_answers(
     prompts = [r["messages"][-1]["content"] for r in judge.requests]
     assert sum("Answer A:\nGOOD GOOD\n" in p for p in prompts) == N // 2  # candidate first
     assert sum("Answer B:\nGOOD GOOD\n" in p for p in prompts) == N // 2  # and second
+
+
+@pytest.mark.parametrize(
+    ("mode", "reducer"),
+    [
+        pytest.param("deterministic", "mean", id="steady"),
+        pytest.param("noisy", "majority", id="noisy"),
+    ],
+)
+async def test_judge_repeats_reduce_and_report_the_judges_agreement(
+    store: Store, tmp_path: Path, model_url: str, mode: str, reducer: str
+) -> None:
+    config = suite(tmp_path, [{"name": "rubric", "judge": "j", "criterion": "says GOOD"}])
+    config = config.model_copy(update={"judge_repeats": 3, "judge_reducer": reducer})
+    with running_judge(mode=mode, error_rate=0.3, seed=5) as judge:
+        result = await run(store, config, model_url, judge)
+    (usage,) = result.judges
+    assert (usage.requests, usage.errors) == (3 * N, 0)
+    cases = store.list_cases(result.id, limit=None)
+    agreements = [c.scores["rubric.agreement"] for c in cases]
+    assert all(a in (1.0, 2 / 3) for a in agreements)
+    assert usage.agreement == pytest.approx(sum(agreements) / N)
+    if mode == "deterministic":
+        assert usage.agreement == 1.0 and judge.flips == 0
+        assert result.metrics[0].value == pytest.approx(0.5)
+    else:
+        # Each flipped judgement costs its case a third of its agreement.
+        assert judge.flips > 0
+        assert usage.agreement < 1.0
+        assert all(c.scores["rubric"] in (0.0, 1.0) for c in cases)  # a majority verdict

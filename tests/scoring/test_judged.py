@@ -16,7 +16,7 @@ import pytest
 
 from monitor.scoring import build_metric
 from monitor.scoring.evaluation import Attempt, Evaluation, Repeats
-from monitor.scoring.judged import JudgeAnswerError, JudgeMetric
+from monitor.scoring.judged import JudgeAnswerError, JudgeMetric, reduce_judgements
 
 
 def judge_metric(**spec: Any) -> JudgeMetric:
@@ -168,3 +168,18 @@ def test_repeated_judgements_reduce_over_the_attempts_the_judge_scored() -> None
     assert "rubric" not in none.scores
     (value,) = evaluation.results().metrics
     assert value.n == 1 and not math.isnan(value.value)
+
+
+@pytest.mark.parametrize(
+    ("values", "reducer", "score", "agreement"),
+    [
+        pytest.param([1.0, 1.0, 0.0], "majority", 1.0, 2 / 3, id="majority"),
+        pytest.param([1.0, 1.0, 0.0], "mean", 2 / 3, 2 / 3, id="mean"),
+        pytest.param([3.0, 4.0], "majority", 3.0, 0.5, id="tie-to-first"),
+        pytest.param([5.0, 5.0, 5.0], "mean", 5.0, 1.0, id="unanimous"),
+    ],
+)
+def test_repeated_judgements_reduce_with_their_agreement(
+    values: list[float], reducer: str, score: float, agreement: float
+) -> None:
+    assert reduce_judgements(values, reducer) == (pytest.approx(score), pytest.approx(agreement))

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("cost", sa.Float(), nullable=True),
         sa.Column("currency", sa.String(3), nullable=True),
         sa.Column("first_error", sa.Text(), nullable=True),
+        sa.Column("agreement", sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(
             ["run_id"], ["runs.id"], name="fk_run_judges_run_id_runs", ondelete="CASCADE"
         ),
