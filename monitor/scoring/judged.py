@@ -136,7 +136,7 @@ class JudgeMetric(PerCaseMetric):
         raise TypeError(f"metric {self.name!r} is scored by its judge, not by score_case")
 
 
-class _VerdictMetric(JudgeMetric):
+class VerdictMetric(JudgeMetric):
     """A judge metric whose answer is ``{"reasoning": ..., "verdict": <scale value>}``."""
 
     def scale_values(self) -> tuple[Any, ...]:
@@ -163,7 +163,7 @@ class _VerdictMetric(JudgeMetric):
 
 
 @register
-class Rubric(_VerdictMetric):
+class Rubric(VerdictMetric):
     """``rubric``: a user-written ``criterion`` judged on a ``scale``: ``"binary"``
     (fail 0, pass 1; a proportion), ``"1-5"`` (the score itself) or a list of labelled
     classes from worst to best (class ``i`` of ``k`` scores ``i / (k - 1)``)."""
@@ -215,7 +215,7 @@ class Rubric(_VerdictMetric):
 
 
 @register
-class AnswerRelevance(_VerdictMetric):
+class AnswerRelevance(VerdictMetric):
     """``answer-relevance``: whether the answer addresses the input (pass 1, fail 0)."""
 
     name = "answer-relevance"
@@ -225,7 +225,7 @@ class AnswerRelevance(_VerdictMetric):
 
 
 @register
-class ContextRelevance(_VerdictMetric):
+class ContextRelevance(VerdictMetric):
     """``context-relevance``: whether the case's ``context`` field is relevant to its
     input (pass 1, fail 0), for RAG suites."""
 
