@@ -13,6 +13,9 @@ carries as ``response_format``:
 - pairwise (``A``/``B``/``tie``): the answer with more ``GOOD`` words (``mode =
   "position-biased"``: always ``A``, whichever answer comes first).
 
+With ``logprobs`` asked for (``g-eval``), the answer carries chat-form token logprobs
+(``token_logprobs``) unless ``logprobs = False``.
+
 Behaviours: ``mode = "noisy"`` flips a binary verdict with probability ``error_rate``
 (seeded, so the flips are known); ``"malformed"`` answers text that is not JSON;
 ``"wrong-schema"`` answers JSON without the verdict; ``script("429", ...)`` makes the next
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import random
 import re
 import threading
@@ -62,6 +66,7 @@ class Judge:
     faults: collections.deque[str] = field(default_factory=collections.deque)
     lock: threading.Lock = field(default_factory=threading.Lock)
     flips: int = 0
+    logprobs: bool = True
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -113,6 +118,27 @@ class Judge:
         return next((v for v in reversed(scale) if v in answer), scale[0])
 
 
+def token_logprobs(content: str) -> list[dict[str, Any]]:
+    """Chat-form logprobs of ``content``, one token a character, where an integer
+    verdict ``v`` has the alternatives ``v`` (0.6), ``v + 1`` capped at 5 (0.3) and a token
+    off the scale (0.1)."""
+    tokens = []
+    verdict = re.search(r'"verdict": (\d)', content)
+    at = verdict.start(1) if verdict else -1
+    for i, char in enumerate(content):
+        token: dict[str, Any] = {"token": char, "logprob": 0.0, "top_logprobs": []}
+        if i == at:
+            v = int(char)
+            token["logprob"] = math.log(0.6)
+            token["top_logprobs"] = [
+                {"token": char, "logprob": math.log(0.6)},
+                {"token": str(min(v + 1, 5)), "logprob": math.log(0.3)},
+                {"token": "x", "logprob": math.log(0.1)},
+            ]
+        tokens.append(token)
+    return tokens
+
+
 def judge_app(judge: Judge) -> FastAPI:
     app = FastAPI()
 
@@ -125,9 +151,12 @@ def judge_app(judge: Judge) -> FastAPI:
         if fault == "429":
             return JSONResponse({"error": "slow down"}, 429, headers={"Retry-After": "0"})
         content = judge.answer(body)
+        choice: dict[str, Any] = {"message": {"role": "assistant", "content": content}}
+        if body.get("logprobs") and judge.logprobs:
+            choice["logprobs"] = {"content": token_logprobs(content)}
         return JSONResponse(
             {
-                "choices": [{"message": {"role": "assistant", "content": content}}],
+                "choices": [choice],
                 "usage": {
                     "prompt_tokens": PROMPT_TOKENS,
                     "completion_tokens": COMPLETION_TOKENS,

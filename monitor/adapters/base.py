@@ -72,12 +72,15 @@ class Adapter(ABC):
                 "bad_request", f"the template names field {exc}, which the case lacks"
             ) from None
 
-    async def judge(self, prompt: str, schema: dict[str, Any]) -> Prediction:
+    async def judge(
+        self, prompt: str, schema: dict[str, Any], *, logprobs: bool = False
+    ) -> Prediction:
         """Ask this model, as a judge, ``prompt``; its answer should be JSON valid against
         ``schema``. A protocol without a structured-output mode gets the prompt as the
         case field ``input`` (fill it in the request template) and its answer is parsed
         and validated by the metric; the openai adapter sends ``schema`` as the
-        endpoint's JSON schema."""
+        endpoint's JSON schema and, with ``logprobs``, asks for the answer's token
+        log-probabilities (returned as the prediction's ``scores``)."""
         return await self.predict(Case("judge", {"input": prompt}, None))
 
     @abstractmethod

@@ -8,6 +8,7 @@ answer's ``usage`` when the server reports it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from monitor.adapters.base import Adapter, Prediction, join_url
@@ -16,6 +17,9 @@ from monitor.adapters.transport import Reply
 from monitor.config import OpenAIModelConfig
 from monitor.errors import AdapterError
 from monitor.records import Case
+
+TOP_LOGPROBS = 5
+"""Alternatives asked for at each token of a judge's answer (``g-eval``)."""
 
 
 class OpenAIAdapter(Adapter):
@@ -59,7 +63,9 @@ class OpenAIAdapter(Adapter):
         body.update({k: v for k, v in options.items() if v is not None})
         body.update(config.extra_body)
 
-    def judge_body(self, prompt: str, schema: dict[str, Any]) -> dict[str, Any]:
+    def judge_body(
+        self, prompt: str, schema: dict[str, Any], *, logprobs: bool = False
+    ) -> dict[str, Any]:
         """The JSON body asking ``prompt`` as a judge: on ``/chat/completions`` with the
         answer's JSON schema as ``response_format`` (strict structured output), which
         vLLM, llama.cpp, Ollama and the hosted APIs honour; ``/completions`` has no such
@@ -77,14 +83,24 @@ class OpenAIAdapter(Adapter):
                 "type": "json_schema",
                 "json_schema": {"name": "judgement", "strict": True, "schema": schema},
             }
+            if logprobs:
+                body.update(logprobs=True, top_logprobs=TOP_LOGPROBS)
         else:
             body["prompt"] = prompt
+            if logprobs:
+                body["logprobs"] = TOP_LOGPROBS
         self._add_options(body)
         return body
 
-    async def judge(self, prompt: str, schema: dict[str, Any]) -> Prediction:
-        reply = await self._send("POST", self.url, json=self.judge_body(prompt, schema))
-        return self._prediction(reply)
+    async def judge(
+        self, prompt: str, schema: dict[str, Any], *, logprobs: bool = False
+    ) -> Prediction:
+        body = self.judge_body(prompt, schema, logprobs=logprobs)
+        reply = await self._send("POST", self.url, json=body)
+        prediction = self._prediction(reply)
+        if logprobs:
+            return replace(prediction, scores=_logprobs(reply.body))
+        return prediction
 
     async def _predict(self, case: Case) -> Prediction:
         reply = await self._send("POST", self.url, json=self.request_body(case))
@@ -119,6 +135,31 @@ class OpenAIAdapter(Adapter):
                 "bad_response", f"the answer's text is {type(text).__name__}, not a string"
             )
         return text
+
+
+def _logprobs(answer: Any) -> list[dict[str, Any]] | None:
+    """The first choice's tokens with their top alternatives, as
+    ``[{"token", "logprob", "top_logprobs": [{"token", "logprob"}, ...]}, ...]`` (the
+    chat form; the completions form is converted), or ``None`` when absent."""
+    try:
+        found = answer["choices"][0].get("logprobs")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None
+    if not isinstance(found, dict):
+        return None
+    content = found.get("content")
+    if isinstance(content, list):
+        return [t for t in content if isinstance(t, dict)]
+    tokens, tops = found.get("tokens"), found.get("top_logprobs")
+    if isinstance(tokens, list) and isinstance(tops, list) and len(tokens) == len(tops):
+        return [
+            {
+                "token": token,
+                "top_logprobs": [{"token": t, "logprob": p} for t, p in (top or {}).items()],
+            }
+            for token, top in zip(tokens, tops, strict=True)
+        ]
+    return None
 
 
 def _count(usage: Any, key: str) -> int | None:

@@ -157,10 +157,10 @@ class Judging:
         except KeyError as exc:
             return tally_error(tally, f"the prompt names field {exc}, which the case lacks")
         adapter = self._adapter(tally.judge)
-        answers = []
+        answers, logprobs = [], []
         for prompt in prompts:
             try:
-                reply = await adapter.judge(prompt, metric.schema())
+                reply = await adapter.judge(prompt, metric.schema(), logprobs=metric.wants_logprobs)
             except AdapterError as exc:
                 return tally_error(tally, f"{exc.kind}: {exc}")
             tally.answered += 1
@@ -168,8 +168,9 @@ class Judging:
                 reply.latency_seconds, reply.prompt_tokens, reply.completion_tokens
             )
             answers.append(reply.value)
+            logprobs.append(reply.scores)
         try:
-            return metric.combine(answers)
+            return metric.combine(answers, logprobs if metric.wants_logprobs else None)
         except JudgeAnswerError as exc:
             return tally_error(tally, str(exc))
 

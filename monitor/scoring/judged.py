@@ -52,6 +52,8 @@ class JudgeMetric(PerCaseMetric):
     prompt_name: ClassVar[str]
     needs_baseline: ClassVar[bool] = False
     """True when each answer is judged against the baseline's answer to the case."""
+    wants_logprobs: ClassVar[bool] = False
+    """True when the judge is asked for its answer's token log-probabilities."""
 
     def check(self) -> None:
         if not self.settings["judge"]:
@@ -113,9 +115,10 @@ class JudgeMetric(PerCaseMetric):
         ``pairwise``: both orders). ``against`` is the answer compared with, if any."""
         return [self.fields(inputs, prediction, expected)]
 
-    def combine(self, answers: list[Any]) -> float:
+    def combine(self, answers: list[Any], logprobs: list[Any] | None = None) -> float:
         """The case's score from the judge's answers to ``asks`` (``JudgeAnswerError``
-        when one is not valid)."""
+        when one is not valid); ``logprobs`` are each answer's token log-probabilities
+        when the metric asked for them and the endpoint gave them."""
         (answer,) = answers
         return self.parse(answer)
 
@@ -337,9 +340,58 @@ class Pairwise(JudgeMetric):
         # The preference for answer A: +1, -1 for B, 0 for a tie.
         return {"A": 1.0, "B": -1.0, "tie": 0.0}[answer["verdict"]]
 
-    def combine(self, answers: list[Any]) -> float:
+    def combine(self, answers: list[Any], logprobs: list[Any] | None = None) -> float:
         first, second = (self.parse(a) for a in answers)
         return pairwise_outcome(first, -second)
+
+
+@register
+class GEval(Rubric):
+    """``g-eval``: a ``rubric`` on a 1-5 scale (or ``scale``) whose score is the mean of
+    the scale's values weighted by the judge's probability of each (G-Eval, Liu et al.
+    2023, arXiv:2303.16634), read from the log-probabilities of the verdict's token when
+    the endpoint returns them; the plain verdict otherwise."""
+
+    name = "g-eval"
+    prompt_name = "g-eval"
+    wants_logprobs = True
+    options: ClassVar[Mapping[str, Option]] = {**Rubric.options, "scale": Option((str,), "1-5")}
+
+    def check(self) -> None:
+        super().check()
+        if self.settings["scale"] != SCALE_1_5:
+            raise ValueError("option 'scale' of metric 'g-eval': only \"1-5\" is supported")
+
+    def combine(self, answers: list[Any], logprobs: list[Any] | None = None) -> float:
+        (answer,) = answers
+        plain = self.parse(answer)
+        tokens = logprobs[0] if logprobs else None
+        weighted = weighted_score(tokens, int(plain), self.scale_values()) if tokens else None
+        return plain if weighted is None else weighted
+
+
+def weighted_score(tokens: Any, verdict: int, scale: tuple[Any, ...]) -> float | None:
+    """The probability-weighted mean over ``scale`` at the last token of the answer that
+    is the verdict's digit: each value's probability among the top alternatives there,
+    renormalised over the values of the scale. ``None`` when no such token is found or
+    no alternative is on the scale."""
+    if not isinstance(tokens, list):
+        return None
+    values = {str(v): v for v in scale}
+    for token in reversed(tokens):
+        if not isinstance(token, dict) or str(token.get("token", "")).strip() != str(verdict):
+            continue
+        weights: dict[int, float] = {}
+        for top in token.get("top_logprobs") or []:
+            text = str(top.get("token", "")).strip()
+            logprob = top.get("logprob")
+            if text in values and isinstance(logprob, int | float):
+                weights[values[text]] = weights.get(values[text], 0.0) + math.exp(logprob)
+        total = math.fsum(weights.values())
+        if total <= 0:
+            return None
+        return math.fsum(v * w for v, w in weights.items()) / total
+    return None
 
 
 def pairwise_outcome(first: float, second: float) -> float:

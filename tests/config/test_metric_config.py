@@ -97,6 +97,7 @@ def test_metric_names_are_a_public_contract() -> None:
         "f1",
         "f1-score",
         "faithfulness",
+        "g-eval",
         "json-schema",
         "json-valid",
         "log-loss",

@@ -260,3 +260,18 @@ async def test_judge_repeats_reduce_and_report_the_judges_agreement(
         assert judge.flips > 0
         assert usage.agreement < 1.0
         assert all(c.scores["rubric"] in (0.0, 1.0) for c in cases)  # a majority verdict
+
+
+@pytest.mark.parametrize("logprobs", [True, False], ids=["with-logprobs", "plain"])
+async def test_g_eval_weights_the_scale_by_the_judges_probabilities(
+    store: Store, tmp_path: Path, model_url: str, logprobs: bool
+) -> None:
+    # Even answers have one GOOD (verdict 1), odd ones none (clipped to 1 as well).
+    metrics = [{"name": "g-eval", "judge": "j", "criterion": "GOOD count"}]
+    with running_judge(logprobs=logprobs) as judge:
+        result = await run(store, suite(tmp_path, metrics), model_url, judge)
+    assert judge.requests[0]["logprobs"] is True and judge.requests[0]["top_logprobs"] == 5
+    (value,) = result.metrics
+    # With logprobs: 1 (0.6) and 2 (0.3) renormalised, the off-scale token left out.
+    expected = (0.6 * 1 + 0.3 * 2) / 0.9 if logprobs else 1.0
+    assert value.value == pytest.approx(expected)

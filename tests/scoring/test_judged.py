@@ -183,3 +183,30 @@ def test_repeated_judgements_reduce_with_their_agreement(
     values: list[float], reducer: str, score: float, agreement: float
 ) -> None:
     assert reduce_judgements(values, reducer) == (pytest.approx(score), pytest.approx(agreement))
+
+
+def test_g_eval_weights_the_verdicts_alternatives() -> None:
+    import math as m
+
+    from monitor.scoring.judged import weighted_score
+
+    tokens = [
+        {"token": "{", "top_logprobs": []},
+        {
+            "token": "4",
+            "top_logprobs": [
+                {"token": "4", "logprob": m.log(0.5)},
+                {"token": " 5", "logprob": m.log(0.25)},
+                {"token": "3", "logprob": m.log(0.25)},
+            ],
+        },
+    ]
+    scale = (1, 2, 3, 4, 5)
+    assert weighted_score(tokens, 4, scale) == pytest.approx(4.0)
+    tokens[1]["top_logprobs"][2]["token"] = "five"  # off the scale: left out
+    assert weighted_score(tokens, 4, scale) == pytest.approx((0.5 * 4 + 0.25 * 5) / 0.75)
+    assert weighted_score(tokens, 2, scale) is None  # no token carries the verdict
+    metric = judge_metric(name="g-eval", criterion="c")
+    answer = verdict(4)
+    assert metric.combine([answer], [tokens]) == pytest.approx((0.5 * 4 + 0.25 * 5) / 0.75)
+    assert metric.combine([answer], [None]) == 4.0
