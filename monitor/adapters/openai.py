@@ -8,6 +8,8 @@ answer's ``usage`` when the server reports it.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -107,7 +109,10 @@ class OpenAIAdapter(Adapter):
         return self._prediction(reply)
 
     def _prediction(self, reply: Reply) -> Prediction:
-        text = self._text(reply.body)
+        calls = _tool_calls(reply.body) if self.config.endpoint == "chat" else None
+        text: Any = (
+            self._text(reply.body) if calls is None else _answer_with_calls(reply.body, calls)
+        )
         usage = reply.body.get("usage") if isinstance(reply.body, dict) else None
         return Prediction(
             text,
@@ -135,6 +140,35 @@ class OpenAIAdapter(Adapter):
                 "bad_response", f"the answer's text is {type(text).__name__}, not a string"
             )
         return text
+
+
+def _tool_calls(answer: Any) -> list[dict[str, Any]] | None:
+    """The first choice's ``tool_calls`` as ``[{"name", "arguments"}, ...]`` (arguments
+    decoded from their JSON text when they are JSON; kept as text otherwise, for
+    ``tool-args`` to refuse), or ``None`` when the answer calls no tool."""
+    try:
+        found = answer["choices"][0]["message"].get("tool_calls")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None
+    if not isinstance(found, list) or not found:
+        return None
+    calls = []
+    for call in found:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise AdapterError("bad_response", "a tool call of the answer has no function name")
+        arguments = function.get("arguments")
+        if isinstance(arguments, str):
+            with contextlib.suppress(json.JSONDecodeError):  # kept as text: tool-args says 0
+                arguments = json.loads(arguments)
+        calls.append({"name": function["name"], "arguments": arguments})
+    return calls
+
+
+def _answer_with_calls(answer: Any, calls: list[dict[str, Any]]) -> dict[str, Any]:
+    """An answer that calls tools: its text (may be ``None``) and the calls."""
+    content = answer["choices"][0]["message"].get("content")
+    return {"content": content if isinstance(content, str) else None, "tool_calls": calls}
 
 
 def _logprobs(answer: Any) -> list[dict[str, Any]] | None:

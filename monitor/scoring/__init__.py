@@ -9,7 +9,15 @@ it. No I/O package or library.
 
 from __future__ import annotations
 
-from monitor.scoring import classification, generation, judged, ranking, regression, text
+from monitor.scoring import (
+    classification,
+    generation,
+    judged,
+    ranking,
+    regression,
+    text,
+    tools,
+)
 from monitor.scoring.base import (
     TASKS,
     CorpusMetric,
@@ -43,5 +51,6 @@ __all__ = [
     "register",
     "regression",
     "text",
+    "tools",
     "unknown_metric_message",
 ]

@@ -119,4 +119,6 @@ def test_metric_names_are_a_public_contract() -> None:
         "rouge-l",
         "rouge-lsum",
         "rubric",
+        "tool-args",
+        "tool-name",
     ]
