@@ -114,6 +114,8 @@ class JudgeUsage:
     cost: float | None
     currency: str | None
     first_error: str | None = None
+    cached: int = 0
+    """Judge answers reused from the judge-answer cache (no request, no tokens)."""
     agreement: float | None = None
     """With ``judge_repeats`` > 1: the judge's mean agreement with itself over the cases,
     each case's being the share of its repeats that gave the reduced judgement's modal

@@ -168,6 +168,9 @@ class SuiteConfig(Section):
     # Judge metrics: ask the judge this many times per answer and reduce.
     judge_repeats: int = Field(1, ge=1, le=20)
     judge_reducer: Literal["mean", "majority"] = "mean"
+    # Reuse a judge answer for an unchanged (judge, prompt, inputs, answer); None: only
+    # for a deterministic judge (an openai judge at temperature 0).
+    judge_cache: bool | None = None
     deadline: Duration | None = None
     schedule: ScheduleConfig | None = None
     max_error_rate: float = Field(0.1, ge=0.0, le=1.0)

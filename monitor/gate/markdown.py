@@ -240,7 +240,7 @@ def _judges_section(baseline: RunOut, run: RunOut) -> list[str]:
                 fmt.cell(j.metric),
                 fmt.cell(j.judge),
                 prompt,
-                f"{j.requests:,}",
+                f"{j.requests:,}" + (f" (+{j.cached:,} cached)" if j.cached else ""),
                 f"{j.errors:,}",
                 "n/a" if j.agreement is None else fmt.percent(j.agreement),
                 fmt.count(j.prompt_tokens),

@@ -24,7 +24,7 @@ from monitor.records import Case, CaseResult, JudgeUsage, RunOperations, RunStat
 from monitor.runs.case_feed import CaseFeed
 from monitor.runs.datasets import field_value
 from monitor.runs.durability import StoreRetry
-from monitor.runs.judging import Judging, baseline_answers
+from monitor.runs.judging import AnswerCache, Judging, baseline_answers
 from monitor.runs.scoring import Answer, ScoringStage
 from monitor.runs.writes import BatchWrites
 from monitor.scoring.evaluation import (
@@ -105,6 +105,8 @@ class Execution:
             self.runner._adapter,
             repeats=suite.judge_repeats,
             reducer=suite.judge_reducer,
+            cache=AnswerCache(self.runner._store, self.runner._clock),
+            cache_enabled=suite.judge_cache,
         )
         pool = self.runner._scoring if self.evaluation.cpu_bound else None
         self.scoring = ScoringStage(

@@ -16,14 +16,19 @@ model's.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from monitor.adapters import Adapter, Prediction
 from monitor.adapters.http import render
 from monitor.config import AnyModelConfig, SuiteConfig
-from monitor.errors import AdapterError
+from monitor.errors import AdapterError, StoreError
 from monitor.records import Case, JudgeUsage
 from monitor.scoring.judged import JudgeAnswerError, JudgeMetric, Pairwise, reduce_judgements
 from monitor.scoring.operations import OperationsRecorder, Price
@@ -32,6 +37,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from monitor.store import Store
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,11 +51,22 @@ class _Tally:
     errors: int = 0
     first_error: str | None = None
     answered: int = field(default=0)
+    cached: int = 0
     agreement_sum: float = 0.0
     agreement_cases: int = 0
 
     def usage(self) -> JudgeUsage:
         summary = self.recorder.summary(0.0)
+        if not self.answered:
+            # Nothing asked (every answer kept, or every request failed): nothing spent,
+            # which is known; a cost stays unknown without a price.
+            priced = self.judge is not None and self.judge.price is not None
+            summary = replace(
+                summary,
+                prompt_tokens=0,
+                completion_tokens=0,
+                cost=0.0 if priced else None,
+            )
         return JudgeUsage(
             metric=self.metric.label,
             judge=self.metric.judge,
@@ -60,6 +78,7 @@ class _Tally:
             cost=summary.cost,
             currency=summary.currency,
             first_error=self.first_error,
+            cached=self.cached,
             agreement=self.agreement_sum / self.agreement_cases if self.agreement_cases else None,
         )
 
@@ -86,9 +105,13 @@ class Judging:
         *,
         repeats: int = 1,
         reducer: str = "mean",
+        cache: AnswerCache | None = None,
+        cache_enabled: bool | None = None,
     ) -> None:
         self._repeats = repeats
         self._reducer = reducer
+        self._cache = cache
+        self._cache_enabled = cache_enabled
         self._tallies = []
         for metric in metrics:
             judge = judges.get(metric.judge)
@@ -131,7 +154,7 @@ class Judging:
     ) -> tuple[float | None, float | None]:
         """The answer's score, reduced over ``judge_repeats`` judgements, and the judge's
         agreement with itself on it (with repeats); a failed judgement is left out."""
-        values = [await self._ask(tally, case, prediction) for _ in range(self._repeats)]
+        values = [await self._ask(tally, case, prediction, r) for r in range(self._repeats)]
         kept = [v for v in values if v is not None]
         if not kept:
             return None, None
@@ -142,7 +165,9 @@ class Judging:
         tally.agreement_cases += 1
         return score, agreement
 
-    async def _ask(self, tally: _Tally, case: Case, prediction: Prediction) -> float | None:
+    async def _ask(
+        self, tally: _Tally, case: Case, prediction: Prediction, repeat: int = 0
+    ) -> float | None:
         metric = tally.metric
         if tally.judge is None:  # the configuration check refuses this; an API run may not
             return tally_error(tally, f'no model {metric.judge!r} with role = "judge"')
@@ -156,23 +181,44 @@ class Judging:
             prompts = [str(render(metric.prompt, fields)) for fields in asks]
         except KeyError as exc:
             return tally_error(tally, f"the prompt names field {exc}, which the case lacks")
-        adapter = self._adapter(tally.judge)
         answers, logprobs = [], []
         for prompt in prompts:
             try:
-                reply = await adapter.judge(prompt, metric.schema(), logprobs=metric.wants_logprobs)
+                value, tokens = await self._answer(tally, prompt, repeat)
             except AdapterError as exc:
                 return tally_error(tally, f"{exc.kind}: {exc}")
-            tally.answered += 1
-            tally.recorder.request(
-                reply.latency_seconds, reply.prompt_tokens, reply.completion_tokens
-            )
-            answers.append(reply.value)
-            logprobs.append(reply.scores)
+            answers.append(value)
+            logprobs.append(tokens)
         try:
             return metric.combine(answers, logprobs if metric.wants_logprobs else None)
         except JudgeAnswerError as exc:
             return tally_error(tally, str(exc))
+
+    async def _answer(self, tally: _Tally, prompt: str, repeat: int) -> tuple[Any, Any]:
+        """The judge's answer to ``prompt`` (and its logprobs): kept from an earlier run
+        when the cache holds it, else asked and kept."""
+        metric, judge = tally.metric, tally.judge
+        assert judge is not None
+        key = None
+        if self._cache is not None and self._caches(judge):
+            key = cache_key(judge, metric, prompt, repeat)
+            kept = await self._cache.get(key)
+            if kept is not None:
+                tally.cached += 1
+                return kept
+        reply = await self._adapter(judge).judge(
+            prompt, metric.schema(), logprobs=metric.wants_logprobs
+        )
+        tally.answered += 1
+        tally.recorder.request(reply.latency_seconds, reply.prompt_tokens, reply.completion_tokens)
+        if key is not None and self._cache is not None:
+            await self._cache.put(key, judge.name, reply.value, reply.scores)
+        return reply.value, reply.scores
+
+    def _caches(self, judge: AnyModelConfig) -> bool:
+        if self._cache_enabled is not None:
+            return self._cache_enabled
+        return getattr(judge, "temperature", None) == 0.0
 
     def _against(self, metric: Pairwise, case: Case) -> Any:
         source = str(metric.settings["against"])
@@ -191,6 +237,56 @@ class Judging:
     def usage(self) -> list[JudgeUsage]:
         """Each judge metric's usage so far, in the suite's metric order."""
         return [tally.usage() for tally in self._tallies]
+
+
+class AnswerCache:
+    """Judge answers kept in the store, by key (``cache_key``). A store that does not
+    answer costs the cache, never the run: the judge is asked, and the answer not kept."""
+
+    def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def get(self, key: str) -> tuple[Any, Any] | None:
+        try:
+            return await asyncio.to_thread(self._store.judge_answer, key)
+        except StoreError as exc:
+            logger.warning("judge answer cache unavailable: %s", exc)
+            return None
+
+    async def put(self, key: str, judge: str, answer: Any, logprobs: Any) -> None:
+        keep = partial(
+            self._store.keep_judge_answer,
+            key,
+            judge=judge,
+            answer=answer,
+            logprobs=logprobs,
+            at=self._clock(),
+        )
+        try:
+            await asyncio.to_thread(keep)
+        except StoreError as exc:
+            logger.warning("judge answer not kept: %s", exc)
+
+
+def cache_key(judge: AnyModelConfig, metric: JudgeMetric, prompt: str, repeat: int) -> str:
+    """The sha256 naming a judge answer: the judge (name, adapter, URL and, for openai,
+    model, temperature, seed), the prompt template's sha256, the rendered prompt (the
+    case's inputs and answer), the answer's schema, logprobs and the repeat."""
+    identity = {
+        "judge": judge.name,
+        "adapter": judge.adapter,
+        "url": judge.url,
+        "model": getattr(judge, "model", None),
+        "temperature": getattr(judge, "temperature", None),
+        "seed": getattr(judge, "seed", None),
+        "template": metric.prompt_sha256,
+        "prompt": prompt,
+        "schema": metric.schema(),
+        "logprobs": metric.wants_logprobs,
+        "repeat": repeat,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
 def agreement_key(label: str) -> str:

@@ -30,6 +30,7 @@ from monitor.records import (
 )
 from monitor.store.tables import (
     case_results,
+    judge_answers,
     run_judges,
     run_metrics,
     run_slices,
@@ -39,6 +40,7 @@ from monitor.store.tables import (
 __all__ = [
     "count_cases",
     "get_run",
+    "judge_answer",
     "latest_scores",
     "list_cases",
     "list_runs",
@@ -132,6 +134,15 @@ def count_cases(connection: Connection, run_id: int) -> tuple[int, int]:
     return int(total), int(errors)
 
 
+def judge_answer(connection: Connection, key: str) -> tuple[Any, Any] | None:
+    """The kept judge answer and its logprobs under ``key``, or ``None``."""
+    query = select(judge_answers.c.answer, judge_answers.c.logprobs).where(
+        judge_answers.c.key == key
+    )
+    row = connection.execute(query).one_or_none()
+    return None if row is None else (row.answer, row.logprobs)
+
+
 def _judges(connection: Connection, run_id: int) -> tuple[JudgeUsage, ...]:
     query = select(run_judges).where(run_judges.c.run_id == run_id).order_by(run_judges.c.metric)
     return tuple(
@@ -147,6 +158,7 @@ def _judges(connection: Connection, run_id: int) -> tuple[JudgeUsage, ...]:
             currency=row.currency,
             first_error=row.first_error,
             agreement=row.agreement,
+            cached=row.cached,
         )
         for row in connection.execute(query)
     )

@@ -301,6 +301,19 @@ class Store:
                 judges=judges,
             )
 
+    def judge_answer(self, key: str) -> tuple[Any, Any] | None:
+        """The kept judge answer and its logprobs under ``key``, or ``None``."""
+        with self._reading("reading a kept judge answer") as connection:
+            return reads.judge_answer(connection, key)
+
+    def keep_judge_answer(
+        self, key: str, *, judge: str, answer: Any, logprobs: Any, at: datetime
+    ) -> None:
+        """Keep a judge answer under ``key``; an answer already kept stays."""
+        at = ensure_utc(at, name="at")
+        with self._writing("keeping a judge answer") as connection:
+            writes.keep_judge_answer(connection, key, judge, answer, logprobs, at)
+
     def interrupt_running(
         self, *, reason: str, at: datetime, run_ids: Sequence[int] | None = None
     ) -> list[int]:

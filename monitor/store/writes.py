@@ -30,6 +30,7 @@ from monitor.store.engine import dialect_insert
 from monitor.store.tables import (
     NAME,
     case_results,
+    judge_answers,
     models,
     run_judges,
     run_metrics,
@@ -46,6 +47,7 @@ __all__ = [
     "finish_run",
     "interrupt_running",
     "interrupt_stale",
+    "keep_judge_answer",
     "start_run",
     "sync_catalog",
     "touch_runs",
@@ -391,6 +393,16 @@ def _metric_rows(run_id: int, metrics: Iterable[MetricValue]) -> list[dict[str, 
     ]
 
 
+def keep_judge_answer(
+    connection: Connection, key: str, judge: str, answer: Any, logprobs: Any, at: datetime
+) -> None:
+    """Keep a judge answer under ``key``; one already kept there stays."""
+    statement = dialect_insert(connection)(judge_answers).values(
+        key=key, judge=judge, answer=answer, logprobs=logprobs, created_at=at
+    )
+    connection.execute(statement.on_conflict_do_nothing(index_elements=["key"]))
+
+
 def _judge_rows(run_id: int, judges: Iterable[JudgeUsage]) -> list[dict[str, Any]]:
     return [
         {
@@ -406,6 +418,7 @@ def _judge_rows(run_id: int, judges: Iterable[JudgeUsage]) -> list[dict[str, Any
             "currency": item.currency,
             "first_error": item.first_error,
             "agreement": item.agreement,
+            "cached": item.cached,
         }
         for item in judges
     ]

@@ -54,6 +54,7 @@ class JudgeOut(BaseModel):
     currency: str | None
     first_error: str | None = None
     agreement: float | None = None
+    cached: int = 0
 
 
 class SliceOut(BaseModel):

@@ -80,6 +80,9 @@ def suite(tmp_path: Path, metrics: list[Any]) -> SuiteConfig:
             "models": ["m"],
             "expected": "answer",
             "inputs": ["x", "context"],
+            # Exact request counts: identical prompts (faithfulness sees only the context
+            # and the answer) would otherwise be answered once; the cache has its own test.
+            "judge_cache": False,
         }
     )
 
@@ -275,3 +278,20 @@ async def test_g_eval_weights_the_scale_by_the_judges_probabilities(
     # With logprobs: 1 (0.6) and 2 (0.3) renormalised, the off-scale token left out.
     expected = (0.6 * 1 + 0.3 * 2) / 0.9 if logprobs else 1.0
     assert value.value == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("judge_cache", "cached"), [(None, N), (False, 0)], ids=["auto", "off"])
+async def test_an_unchanged_case_judged_again_is_answered_from_the_cache(
+    store: Store, tmp_path: Path, model_url: str, judge_cache: bool | None, cached: int
+) -> None:
+    config = suite(tmp_path, [{"name": "rubric", "judge": "j", "criterion": "says GOOD"}])
+    config = config.model_copy(update={"judge_cache": judge_cache})
+    with running_judge() as judge:
+        first = await run(store, config, model_url, judge)
+        second = await run(store, config, model_url, judge)
+    assert first.judges[0].cached == 0
+    (usage,) = second.judges
+    assert (usage.cached, usage.requests) == (cached, N - cached)
+    assert len(judge.requests) == 2 * N - cached
+    assert usage.prompt_tokens == (N - cached) * PROMPT_TOKENS  # a kept answer costs nothing
+    assert second.metrics[0].value == first.metrics[0].value
