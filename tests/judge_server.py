@@ -139,8 +139,26 @@ def token_logprobs(content: str) -> list[dict[str, Any]]:
     return tokens
 
 
+def embedding(text: str) -> list[float]:
+    """A deterministic toy embedding: the counts of each letter a-z, plus one."""
+    lowered = text.lower()
+    return [lowered.count(chr(ord("a") + i)) + 1.0 for i in range(26)]
+
+
 def judge_app(judge: Judge) -> FastAPI:
     app = FastAPI()
+
+    @app.post("/v1/embeddings")
+    async def embeddings(request: Request) -> JSONResponse:
+        body = await request.json()
+        with judge.lock:
+            judge.requests.append(body)
+        data = [
+            {"object": "embedding", "index": i, "embedding": embedding(text)}
+            for i, text in enumerate(body["input"])
+        ]
+        # Answered out of order: the adapter must sort by index.
+        return JSONResponse({"data": data[::-1], "usage": {"prompt_tokens": PROMPT_TOKENS}})
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> JSONResponse:

@@ -83,6 +83,14 @@ class Adapter(ABC):
         log-probabilities (returned as the prediction's ``scores``)."""
         return await self.predict(Case("judge", {"input": prompt}, None))
 
+    async def embed(self, texts: list[str]) -> tuple[list[list[float]], Prediction]:
+        """Embed ``texts`` (one vector each, in order) and say what it cost (the
+        ``Prediction``'s latency and tokens); only OpenAI-compatible ``/embeddings``
+        endpoints can."""
+        raise AdapterError(
+            "bad_request", f"adapter {self.config.adapter!r} cannot embed; use adapter 'openai'"
+        )
+
     @abstractmethod
     async def _predict(self, case: Case) -> Prediction:
         """One case's prediction. A ``KeyError`` means the case lacks a field the request

@@ -104,6 +104,27 @@ class OpenAIAdapter(Adapter):
             return replace(prediction, scores=_logprobs(reply.body))
         return prediction
 
+    async def embed(self, texts: list[str]) -> tuple[list[list[float]], Prediction]:
+        """``POST {url}/embeddings`` with every text as ``input``."""
+        url = join_url(self.config.url, "embeddings")
+        reply = await self._send("POST", url, json={"model": self.config.model, "input": texts})
+        try:
+            data = sorted(reply.body["data"], key=lambda item: item["index"])
+            vectors = [[float(x) for x in item["embedding"]] for item in data]
+        except (KeyError, TypeError, ValueError):
+            raise AdapterError("bad_response", "the answer has no data[].embedding") from None
+        if len(vectors) != len(texts):
+            raise AdapterError("bad_response", f"{len(vectors)} embeddings for {len(texts)} texts")
+        usage = reply.body.get("usage") if isinstance(reply.body, dict) else None
+        prompt = _count(usage, "prompt_tokens")
+        cost = Prediction(
+            None,
+            reply.latency_seconds,
+            prompt_tokens=prompt,
+            completion_tokens=None if prompt is None else 0,
+        )
+        return vectors, cost
+
     async def _predict(self, case: Case) -> Prediction:
         reply = await self._send("POST", self.url, json=self.request_body(case))
         return self._prediction(reply)

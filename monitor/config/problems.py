@@ -203,16 +203,19 @@ def _unknown_judges(
     }
     problems = []
     for j, spec in enumerate(specs if isinstance(specs, list) else []):
-        judge = spec.get("judge") if isinstance(spec, dict) else None
-        if not isinstance(judge, str):
-            continue
-        where = f"suites[{i}].metrics[{j}].judge"
-        if judge not in roles:
-            problems.append(f"{where}: unknown model {judge!r}; {_hint(judge, list(roles))}")
-        elif roles[judge] != "judge":
-            problems.append(
-                f'{where}: model {judge!r} has role {roles[judge]!r}; a judge needs role = "judge"'
-            )
+        for key in ("judge", "embedder"):
+            ref = spec.get(key) if isinstance(spec, dict) else None
+            if not isinstance(ref, str):
+                continue
+            where = f"suites[{i}].metrics[{j}].{key}"
+            if ref not in roles:
+                problems.append(f"{where}: unknown model {ref!r}; {_hint(ref, list(roles))}")
+            elif roles[ref] != key:
+                article = "a" if key == "judge" else "an"
+                problems.append(
+                    f"{where}: model {ref!r} has role {roles[ref]!r};"
+                    f' {article} {key} needs role = "{key}"'
+                )
     return problems
 
 

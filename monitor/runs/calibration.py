@@ -69,7 +69,7 @@ async def calibrate_suite(
             adapters[model.name] = build_adapter(model, transport=transport)
         return adapters[model.name]
 
-    judges = {m.name: m for m in config.models if m.role == "judge"}
+    judges = {m.name: m for m in config.models if m.role in ("judge", "embedder")}
     judging = Judging(
         metrics, judges, adapter, repeats=suite.judge_repeats, reducer=suite.judge_reducer
     )

@@ -30,7 +30,13 @@ from monitor.adapters.http import render
 from monitor.config import AnyModelConfig, SuiteConfig
 from monitor.errors import AdapterError, StoreError
 from monitor.records import Case, JudgeUsage
-from monitor.scoring.judged import JudgeAnswerError, JudgeMetric, Pairwise, reduce_judgements
+from monitor.scoring.judged import (
+    JudgeAnswerError,
+    JudgeMetric,
+    Pairwise,
+    SemanticSimilarity,
+    reduce_judgements,
+)
 from monitor.scoring.operations import OperationsRecorder, Price
 
 if TYPE_CHECKING:
@@ -171,6 +177,8 @@ class Judging:
         metric = tally.metric
         if tally.judge is None:  # the configuration check refuses this; an API run may not
             return tally_error(tally, f'no model {metric.judge!r} with role = "judge"')
+        if isinstance(metric, SemanticSimilarity):
+            return await self._similarity(tally, metric, case, prediction)
         against = None
         if isinstance(metric, Pairwise):
             against = self._against(metric, case)
@@ -191,6 +199,23 @@ class Judging:
             logprobs.append(tokens)
         try:
             return metric.combine(answers, logprobs if metric.wants_logprobs else None)
+        except JudgeAnswerError as exc:
+            return tally_error(tally, str(exc))
+
+    async def _similarity(
+        self, tally: _Tally, metric: SemanticSimilarity, case: Case, prediction: Prediction
+    ) -> float | None:
+        assert tally.judge is not None
+        try:
+            vectors, cost = await self._adapter(tally.judge).embed(
+                metric.texts(prediction.value, case.expected)
+            )
+        except AdapterError as exc:
+            return tally_error(tally, f"{exc.kind}: {exc}")
+        tally.answered += 1
+        tally.recorder.request(cost.latency_seconds, cost.prompt_tokens, cost.completion_tokens)
+        try:
+            return metric.similarity(vectors)
         except JudgeAnswerError as exc:
             return tally_error(tally, str(exc))
 

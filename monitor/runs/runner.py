@@ -105,7 +105,7 @@ class Runner:
         self._flush_interval = flush_interval
         self._adapters: dict[str, Adapter] = {}
         # The judges judge metrics name, by model name (``role = "judge"``).
-        self._judges = {m.name: m for m in models if m.role == "judge"}
+        self._judges = {m.name: m for m in models if m.role in ("judge", "embedder")}
         self._roles = {m.name: m.role for m in models}
         # Batch writes, in order, off the event loop; one thread for every run.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-writer")

@@ -394,6 +394,51 @@ def weighted_score(tokens: Any, verdict: int, scale: tuple[Any, ...]) -> float |
     return None
 
 
+@register
+class SemanticSimilarity(JudgeMetric):
+    """``semantic-similarity``: the cosine similarity of the answer's embedding and the
+    expected answer's (the best over several gold answers), from an OpenAI-compatible
+    ``/embeddings`` model with ``role = "embedder"`` named by ``embedder``."""
+
+    name = "semantic-similarity"
+    tasks = _TEXT
+    embeds: ClassVar[bool] = True
+    options: ClassVar[Mapping[str, Option]] = {
+        "embedder": Option((str,)),
+        "title": Option((str,)),
+    }
+
+    def check(self) -> None:
+        if not self.settings["embedder"]:
+            raise ValueError(
+                "metric 'semantic-similarity' needs an 'embedder': the name of a model"
+                ' with role = "embedder"'
+            )
+
+    @property
+    def judge(self) -> str:
+        return str(self.settings["embedder"])
+
+    @cached_property
+    def prompt(self) -> str:
+        return "cosine similarity of embeddings, best over the gold answers"
+
+    def texts(self, prediction: Any, expected: Any) -> list[str]:
+        """What to embed: the answer, then each gold answer."""
+        golds = expected if isinstance(expected, list) and expected else [expected]
+        return [_as_text(prediction), *(_as_text(g) for g in golds)]
+
+    def similarity(self, vectors: list[list[float]]) -> float:
+        """The best cosine of the answer's vector (first) with a gold one."""
+        import numpy as np
+
+        answer, *golds = (np.asarray(v, dtype=float) for v in vectors)
+        norms = [float(np.linalg.norm(answer) * np.linalg.norm(g)) for g in golds]
+        if not golds or min(norms) == 0:
+            raise JudgeAnswerError("an embedding is all zeros: no cosine")
+        return max(float(answer @ g) / n for g, n in zip(golds, norms, strict=True))
+
+
 def pairwise_outcome(first: float, second: float) -> float:
     """The case's score from the answer's preference in each order (+1 preferred, -1 not,
     0 tie): a win (1.0) only when both orders prefer it, a loss (0.0) only when both

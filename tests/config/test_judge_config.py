@@ -77,6 +77,13 @@ def test_a_judge_metric_with_a_prompt_file_relative_to_the_config(tmp_path: Path
             id="no-judge",
         ),
         pytest.param(
+            {"name": "semantic-similarity", "embedder": "gpt-judge"},
+            "judge",
+            "suites[0].metrics[1].embedder: model 'gpt-judge' has role 'judge';"
+            ' an embedder needs role = "embedder"',
+            id="embedder-role",
+        ),
+        pytest.param(
             {"name": "rubric", "judge": "gpt-judge", "criterion": "c", "prompt_file": "no.txt"},
             "judge",
             "suites[0].metrics[1]: prompt_file: no readable file at",

@@ -119,6 +119,7 @@ def test_metric_names_are_a_public_contract() -> None:
         "rouge-l",
         "rouge-lsum",
         "rubric",
+        "semantic-similarity",
         "tool-args",
         "tool-name",
     ]

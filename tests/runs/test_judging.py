@@ -295,3 +295,37 @@ async def test_an_unchanged_case_judged_again_is_answered_from_the_cache(
     assert len(judge.requests) == 2 * N - cached
     assert usage.prompt_tokens == (N - cached) * PROMPT_TOKENS  # a kept answer costs nothing
     assert second.metrics[0].value == first.metrics[0].value
+
+
+async def test_semantic_similarity_is_the_cosine_of_embeddings(
+    store: Store, tmp_path: Path, model_url: str
+) -> None:
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    from tests.judge_server import embedding
+
+    config = suite(tmp_path, [{"name": "semantic-similarity", "embedder": "e"}])
+    rows = [json.loads(line) for line in config.dataset.read_text().splitlines()]
+    for row in rows:
+        row["answer"] = ["Paris is the capital", "the Seine"]
+    config.dataset.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with running_judge() as judge:
+        embedder = judge_model(judge.url).model_copy(update={"name": "e", "role": "embedder"})
+        model = HttpModelConfig.model_validate(
+            {"name": "m", "adapter": "http", "url": f"{model_url}/predict", "body": {"x": "{{x}}"}}
+        )
+        runner = Runner(store, clock=lambda: NOW, models=[model, embedder])
+        try:
+            result = await runner.run(config, model)
+        finally:
+            await runner.aclose()
+    expected = []
+    for x in range(N):
+        vectors = [embedding(t) for t in (answer(x), *rows[x]["answer"])]
+        expected.append(float(cosine_similarity([vectors[0]], vectors[1:]).max()))
+    (value,) = result.metrics
+    assert value.value == pytest.approx(sum(expected) / N)
+    (usage,) = result.judges
+    assert (usage.judge, usage.requests, usage.prompt_tokens) == ("e", N, N * PROMPT_TOKENS)
+    assert usage.completion_tokens == 0
+    assert judge.requests[0]["input"][1:] == rows[0]["answer"]
