@@ -83,6 +83,11 @@ def render(result: SuiteCalibration) -> str:
             f"  Spearman's rho   {_estimate(c.spearman)}",
             f"  mean |judge - human|  {c.mean_abs_difference:.4g}",
         ]
+        if c.sensitivity is not None and c.specificity is not None:
+            lines.append(
+                f"  sensitivity      {_estimate(c.sensitivity)}\n"
+                f"  specificity      {_estimate(c.specificity)}"
+            )
         if c.confusion:
             width = max(len(_label(v)) for v in c.labels) + 2
             lines.append("  confusion (rows: people, columns: judge)")

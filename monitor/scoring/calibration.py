@@ -46,6 +46,12 @@ class Calibration:
     confusion: tuple[tuple[int, ...], ...]
     """``confusion[i][j]``: cases people scored ``labels[i]`` and the judge ``labels[j]``;
     empty for a continuous score."""
+    sensitivity: Estimate | None = None
+    """On a binary scale: the share of answers people passed that the judge passed
+    (Wilson interval). With ``specificity`` (the share people failed that the judge
+    failed), what a binary ``rubric``'s options of the same names take to correct its
+    scores for the judge's errors."""
+    specificity: Estimate | None = None
 
 
 def calibrate(
@@ -76,6 +82,11 @@ def calibrate(
         confusion = tuple(tuple(int(c) for c in row) for row in matrix)
     if not discrete or len(values) > 2:
         spearman = _estimate(lambda idx: _spearman(j[idx], h[idx]), n, seed)
+    sensitivity = specificity = None
+    if discrete and labels == (0.0, 1.0):
+        (tn, fp), (fn, tp) = confusion
+        sensitivity = Estimate(*wilson(tp, tp + fn)) if tp + fn else None
+        specificity = Estimate(*wilson(tn, tn + fp)) if tn + fp else None
     return Calibration(
         metric,
         n,
@@ -86,6 +97,8 @@ def calibrate(
         float(np.mean(np.abs(j - h))),
         labels,
         confusion,
+        sensitivity,
+        specificity,
     )
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from monitor.records import MetricValue, SliceGap, SliceMetric
 from monitor.scoring.base import Metric, MetricScore, PerCaseMetric
 from monitor.scoring.intervals import bootstrap_mean, wilson
-from monitor.scoring.judged import JudgeMetric
+from monitor.scoring.judged import JudgeMetric, rogan_gladen
 from monitor.scoring.repeats import Reducer, majority_index, reduce_scores, representative
 
 
@@ -286,7 +286,8 @@ class Evaluation:
                     raise ValueError("the judge scored none of these cases")
             proportion = metric.binary and not (self._repeated and self._repeats.reducer == "mean")
             if proportion:
-                return _proportion(metric, values)
+                score = _proportion(metric, values)
+                return _corrected(metric, score) if isinstance(metric, JudgeMetric) else score
             return _continuous(metric, values, self._seed)
         predictions, expected, scores = self._columns
         pick = members.tolist()
@@ -341,6 +342,25 @@ def _proportion(metric: PerCaseMetric, values: np.ndarray[Any, Any]) -> MetricSc
     """Wilson from the count of successes, without materialising per-case Python floats."""
     mean, lower, upper = wilson(round(float(values.sum())), len(values))
     return MetricScore(mean, lower, upper, None, metric.detail())
+
+
+def _corrected(metric: JudgeMetric, score: MetricScore) -> MetricScore:
+    """A binary judge metric with the judge's measured ``sensitivity`` and
+    ``specificity``: its share and interval ends corrected for the judge's errors
+    (Rogan-Gladen, monotonic, so the interval stays an interval); the share the judge
+    gave is kept in ``detail``."""
+    se, sp = metric.settings.get("sensitivity"), metric.settings.get("specificity")
+    if se is None or sp is None:
+        return score
+
+    def fix(x: float | None) -> float | None:
+        return None if x is None else rogan_gladen(x, se, sp)
+
+    value = rogan_gladen(score.value, se, sp)
+    detail = (
+        f"Rogan-Gladen corrected (sensitivity {se:g}, specificity {sp:g}; judged {score.value:.4g})"
+    )
+    return MetricScore(value, fix(score.lower), fix(score.upper), score.per_case, detail)
 
 
 def _per_case(metric: Metric) -> bool:

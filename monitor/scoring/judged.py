@@ -178,10 +178,13 @@ class Rubric(VerdictMetric):
         **JudgeMetric.options,
         "criterion": Option((str,)),
         "scale": Option((str, list), "binary"),
+        "sensitivity": Option((float, int)),
+        "specificity": Option((float, int)),
     }
 
     def check(self) -> None:
         super().check()
+        _check_error_rates(self)
         criterion = self.settings["criterion"]
         if criterion is None or not criterion.strip():
             raise ValueError("metric 'rubric' needs a 'criterion': what the judge checks")
@@ -458,6 +461,30 @@ def reduce_judgements(values: Sequence[float], reducer: str) -> tuple[float, flo
     modal, top = max(counts.items(), key=lambda item: (item[1], -values.index(item[0])))
     score = modal if reducer == "majority" else math.fsum(values) / len(values)
     return score, top / len(values)
+
+
+def _check_error_rates(metric: JudgeMetric) -> None:
+    se, sp = metric.settings.get("sensitivity"), metric.settings.get("specificity")
+    if se is None and sp is None:
+        return
+    where = f"metric {metric.name!r}"
+    if se is None or sp is None:
+        raise ValueError(f"{where}: give 'sensitivity' and 'specificity' together")
+    if metric.settings.get("scale", "binary") != "binary":
+        raise ValueError(f"{where}: 'sensitivity' and 'specificity' need scale = \"binary\"")
+    if not (0 < se <= 1 and 0 < sp <= 1) or se + sp <= 1:
+        raise ValueError(
+            f"{where}: 'sensitivity' and 'specificity' must be in (0, 1] with a sum above 1"
+            f" (a judge better than chance), got {se} and {sp}"
+        )
+
+
+def rogan_gladen(observed: float, sensitivity: float, specificity: float) -> float:
+    """The true share of passing answers from the share a judge passed, given the judge's
+    sensitivity and specificity (Rogan & Gladen 1978, Am. J. Epidemiol. 107:71-76),
+    clipped to [0, 1]."""
+    corrected = (observed + specificity - 1) / (sensitivity + specificity - 1)
+    return min(1.0, max(0.0, corrected))
 
 
 def describe_scale(values: tuple[Any, ...]) -> str:

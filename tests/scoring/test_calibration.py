@@ -38,6 +38,9 @@ def test_binary_agreement_matches_the_formulas() -> None:
     assert result.spearman is None
     assert result.labels == (0.0, 1.0)
     (tn, fp), (fn, tp) = result.confusion
+    assert result.sensitivity is not None and result.specificity is not None
+    assert result.sensitivity.value == pytest.approx(tp / (tp + fn))
+    assert result.specificity.value == pytest.approx(tn / (tn + fp))
     assert tp == int(np.sum((human == 1) & (judge == 1)))
     assert fp == int(np.sum((human == 0) & (judge == 1)))
     assert tn + fp + fn + tp == 300

@@ -210,3 +210,26 @@ def test_g_eval_weights_the_verdicts_alternatives() -> None:
     answer = verdict(4)
     assert metric.combine([answer], [tokens]) == pytest.approx((0.5 * 4 + 0.25 * 5) / 0.75)
     assert metric.combine([answer], [None]) == 4.0
+
+
+def test_a_binary_rubric_with_the_judges_error_rates_is_corrected() -> None:
+    from monitor.scoring.judged import rogan_gladen
+
+    # A judge with sensitivity 0.9 and specificity 0.8 passes 0.9 p + 0.2 (1 - p).
+    true_share = 0.6
+    judged = 0.9 * true_share + 0.2 * (1 - true_share)
+    assert rogan_gladen(judged, 0.9, 0.8) == pytest.approx(true_share)
+    rubric = judge_metric(name="rubric", criterion="c", sensitivity=0.9, specificity=0.8)
+    evaluation = Evaluation([rubric])
+    for i in range(100):
+        passed = 1.0 if i < round(judged * 100) else 0.0
+        evaluation.add(f"c{i:03d}", None, [Attempt("a", judged={"rubric": passed})], slices={})
+    (value,) = evaluation.results().metrics
+    assert value.value == pytest.approx(true_share)
+    assert value.lower is not None and value.upper is not None
+    assert value.lower < true_share < value.upper
+    assert value.detail is not None and "Rogan-Gladen" in value.detail
+    with pytest.raises(ValueError, match="with a sum above 1"):
+        judge_metric(name="rubric", criterion="c", sensitivity=0.4, specificity=0.5)
+    with pytest.raises(ValueError, match="together"):
+        judge_metric(name="rubric", criterion="c", sensitivity=0.9)
