@@ -538,7 +538,7 @@ def usage_panels() -> list[Panel]:
             "short",
             (
                 (
-                    f"sum by (kind) (increase(monitor_tokens_total{{{PAIR}}}[1h]))",
+                    f"sum by (kind, role) (increase(monitor_tokens_total{{{PAIR}}}[1h]))",
                     "{{kind}}",
                 ),
             ),
@@ -551,7 +551,7 @@ def usage_panels() -> list[Panel]:
             "none",
             (
                 (
-                    f"sum by (suite, model, currency) (increase(monitor_cost_total{{{PAIR}}}[24h]))",  # noqa: E501
+                    f"sum by (suite, model, currency, role) (increase(monitor_cost_total{{{PAIR}}}[24h]))",  # noqa: E501
                     "{{suite}} / {{model}} ({{currency}})",
                 ),
             ),

@@ -92,6 +92,37 @@ class RunOperations:
 
 
 @dataclass(frozen=True, slots=True)
+class JudgeUsage:
+    """What one judge metric of a run asked its judge, and what it cost: kept apart from
+    the evaluated model's tokens and cost (``RunOperations``), never added to them.
+
+    ``prompt_sha256`` identifies the prompt template that produced the scores.
+    ``requests`` counts answered judge requests; ``errors`` the judge requests that failed
+    or whose answer was not valid JSON for the metric (those cases have no score for it),
+    ``first_error`` says why the first one failed. Tokens are ``None`` when any answer
+    came without a usage report, and ``cost`` when tokens are unknown or the judge has no
+    price.
+    """
+
+    metric: str
+    judge: str
+    prompt_sha256: str
+    requests: int
+    errors: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost: float | None
+    currency: str | None
+    first_error: str | None = None
+    cached: int = 0
+    """Judge answers reused from the judge-answer cache (no request, no tokens)."""
+    agreement: float | None = None
+    """With ``judge_repeats`` > 1: the judge's mean agreement with itself over the cases,
+    each case's being the share of its repeats that gave the reduced judgement's modal
+    value (1.0: every repeat agreed)."""
+
+
+@dataclass(frozen=True, slots=True)
 class CaseResult:
     """What happened to one case of a run. ``error_kind`` is set when the model endpoint
     failed; such a case has no scores and counts toward the error rate, not the metrics."""
@@ -139,6 +170,8 @@ class Run:
     """The ``POST /v1/runs`` request the run belongs to, if any."""
     tier: str = ""
     """The suite's tier the run ran (``smoke``, ``full``); empty: the suite as configured."""
+    judges: tuple[JudgeUsage, ...] = ()
+    """Each judge metric's judge, prompt hash, requests, tokens and cost."""
 
     @property
     def duration_seconds(self) -> float | None:
@@ -227,6 +260,11 @@ class RunSummary:
     last_currency: str | None = None
     updated_at: datetime | None = None
     """When a run of the pair was last created or finished (for ``adhoc_series_ttl``)."""
+    judge_prompt_tokens: int | None = None
+    judge_completion_tokens: int | None = None
+    judge_cost: dict[str, float] = field(default_factory=dict)
+    """What the judges of the finished runs' judge metrics used and cost (currency ->
+    total), apart from the model's own tokens and cost above."""
 
 
 @dataclass(frozen=True, slots=True)

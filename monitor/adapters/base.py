@@ -10,6 +10,7 @@ a secret.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,9 @@ class Prediction:
     scores: Any = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    judged: Mapping[str, float | None] | None = None
+    """The scores judge metrics gave this answer, by label (``None``: the judge failed);
+    set by the runner's judging stage, never by an adapter."""
 
 
 class Adapter(ABC):
@@ -67,6 +71,25 @@ class Adapter(ABC):
             raise AdapterError(
                 "bad_request", f"the template names field {exc}, which the case lacks"
             ) from None
+
+    async def judge(
+        self, prompt: str, schema: dict[str, Any], *, logprobs: bool = False
+    ) -> Prediction:
+        """Ask this model, as a judge, ``prompt``; its answer should be JSON valid against
+        ``schema``. A protocol without a structured-output mode gets the prompt as the
+        case field ``input`` (fill it in the request template) and its answer is parsed
+        and validated by the metric; the openai adapter sends ``schema`` as the
+        endpoint's JSON schema and, with ``logprobs``, asks for the answer's token
+        log-probabilities (returned as the prediction's ``scores``)."""
+        return await self.predict(Case("judge", {"input": prompt}, None))
+
+    async def embed(self, texts: list[str]) -> tuple[list[list[float]], Prediction]:
+        """Embed ``texts`` (one vector each, in order) and say what it cost (the
+        ``Prediction``'s latency and tokens); only OpenAI-compatible ``/embeddings``
+        endpoints can."""
+        raise AdapterError(
+            "bad_request", f"adapter {self.config.adapter!r} cannot embed; use adapter 'openai'"
+        )
 
     @abstractmethod
     async def _predict(self, case: Case) -> Prediction:

@@ -2,10 +2,10 @@
 
 One module per command group, registered on ``cli`` below: ``daemon`` (``run``, ``demo``),
 ``config`` (``check-config``), ``db``, ``runs``, ``alerts``, ``drift``, ``bench``,
-``baseline``, ``verdicts``, ``gate``, ``review`` and ``audit``; ``common`` holds what
-they share, ``heap`` the process's garbage-collector policy. Everything heavier than click
-and the shared vocabulary is imported by the command that needs it: ``monitor --help``,
-``--version`` and ``check-config`` start at once.
+``baseline``, ``verdicts``, ``gate``, ``review``, ``audit`` and ``judge``; ``common``
+holds what they share, ``heap`` the process's garbage-collector policy. Everything heavier
+than click and the shared vocabulary is imported by the command that needs it: ``monitor
+--help``, ``--version`` and ``check-config`` start at once.
 
 Exit codes:
     0  success
@@ -35,6 +35,7 @@ from monitor.cli import (
     db,
     drift,
     gate,
+    judge,
     review,
     runs,
     verdicts,
@@ -71,6 +72,7 @@ for command in (
     gate.gate,
     review.review,
     audit.audit,
+    judge.judge,
 ):
     cli.add_command(command)
 

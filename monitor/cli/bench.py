@@ -54,7 +54,7 @@ async def bench(
     rate and time left go to stderr."""
     from monitor.runs.runner import Runner
 
-    runner = Runner(store, durability=config.store)
+    runner = Runner(store, durability=config.store, models=config.models)
     runs: list[Run] = []
     try:
         for name in models:

@@ -193,7 +193,7 @@ def _local(
         freeze_startup_objects()
         import asyncio
 
-        runner = Runner(store, durability=config.store)
+        runner = Runner(store, durability=config.store, models=config.models)
         with case_progress(f"gate {suite.name} x {model.name}", show_progress) as advance:
             run = asyncio.run(_run_once(runner, suite, model, tier or "", advance))
         if run.status != RunStatus.SUCCEEDED:

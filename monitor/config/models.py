@@ -26,7 +26,10 @@ from monitor.config._base import (
 )
 from monitor.durations import parse_duration
 
-Role = Literal["production", "candidate", "shadow", "previous"]
+Role = Literal["production", "candidate", "shadow", "previous", "judge", "embedder"]
+"""What a model is for. A ``judge`` scores other models' answers for judge metrics
+(``rubric``, ``faithfulness``, ...) and an ``embedder`` embeds them for
+``semantic-similarity``; their tokens and cost are reported apart."""
 
 HttpClientName = Literal["aiohttp", "httpx"]
 HTTP_CLIENTS: tuple[HttpClientName, ...] = ("aiohttp", "httpx")

@@ -156,6 +156,7 @@ def raw_problems(raw: Mapping[str, Any]) -> list[str]:
         if isinstance(suite, dict):
             problems += _unknown_models(i, suite.get("models"), known)
             problems += _misfit_metrics(i, suite.get("task"), suite.get("metrics"))
+            problems += _unknown_judges(i, suite.get("metrics"), models, raw.get("models"))
     if isinstance(alerts, dict):
         named = {"suite": suites, "model": models, "stream": streams}
         problems += _unknown_rule_refs(alerts.get("rules"), named)
@@ -187,6 +188,34 @@ def _unknown_models(i: int, refs: Any, known: list[str]) -> list[str]:
     for j, ref in enumerate(refs if isinstance(refs, list) else []):
         if isinstance(ref, str) and ref not in known:
             problems.append(f"suites[{i}].models[{j}]: unknown model {ref!r}; {_hint(ref, known)}")
+    return problems
+
+
+def _unknown_judges(
+    i: int, specs: Any, models: list[tuple[int, str]], raw_models: Any
+) -> list[str]:
+    """Judge metrics whose ``judge`` names no model, or a model whose role is not
+    ``judge`` (a judge's tokens and cost are reported apart, so the role must say so)."""
+    roles = {
+        name: raw_models[j].get("role", "production")
+        for j, name in models
+        if isinstance(raw_models, list)
+    }
+    problems = []
+    for j, spec in enumerate(specs if isinstance(specs, list) else []):
+        for key in ("judge", "embedder"):
+            ref = spec.get(key) if isinstance(spec, dict) else None
+            if not isinstance(ref, str):
+                continue
+            where = f"suites[{i}].metrics[{j}].{key}"
+            if ref not in roles:
+                problems.append(f"{where}: unknown model {ref!r}; {_hint(ref, list(roles))}")
+            elif roles[ref] != key:
+                article = "a" if key == "judge" else "an"
+                problems.append(
+                    f"{where}: model {ref!r} has role {roles[ref]!r};"
+                    f' {article} {key} needs role = "{key}"'
+                )
     return problems
 
 

@@ -16,7 +16,17 @@ from monitor.scoring import Metric, Task, build_metric
 Reducer = Literal["mean", "majority", "pass_at_k", "at_least_k"]
 
 
-def _valid_metric(spec: str | dict[str, Any]) -> str | dict[str, Any]:
+def _valid_metric(spec: str | dict[str, Any], info: ValidationInfo) -> str | dict[str, Any]:
+    if isinstance(spec, dict) and isinstance(spec.get("prompt_file"), str):
+        # A judge's prompt file, relative to the config file like every path.
+        path = resolve_path(Path(spec["prompt_file"]), info)
+        if not path.is_file() or not os.access(path, os.R_OK):
+            raise ValueError(f"prompt_file: no readable file at '{path}'")
+        try:
+            path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"prompt_file: '{path}' is not UTF-8 text") from None
+        spec = {**spec, "prompt_file": str(path)}
     build_metric(spec)
     return spec
 
@@ -169,6 +179,12 @@ class SuiteConfig(Section):
     reducer: Reducer = "mean"
     at_least: int | None = Field(None, ge=1)
     pass_score: float = 1.0
+    # Judge metrics: ask the judge this many times per answer and reduce.
+    judge_repeats: int = Field(1, ge=1, le=20)
+    judge_reducer: Literal["mean", "majority"] = "mean"
+    # Reuse a judge answer for an unchanged (judge, prompt, inputs, answer); None: only
+    # for a deterministic judge (an openai judge at temperature 0).
+    judge_cache: bool | None = None
     deadline: Duration | None = None
     schedule: ScheduleConfig | None = None
     max_error_rate: float = Field(0.1, ge=0.0, le=1.0)

@@ -135,6 +135,7 @@ class Daemon:
             durability=config.store,
             heartbeats=self.heartbeats,
             outage=self.outage,
+            models=config.models,
         )
         self.leader: Callable[[], bool] = always
         """Whether this process does the work one replica does for all (retention). A

@@ -5,8 +5,9 @@ the metrics table (overall rows, then slices that did not pass; passing slices f
 ``<details>``), a chart of each shown row's change against its tolerance
 (:mod:`monitor.gate.chart`), why each flagged row is flagged, the degraded and improved
 cases with a word-level diff of the answers that changed (:mod:`monitor.gate.worddiff`),
-tokens, cost and latency of both runs, and a footer with monitor's version. Untrusted text
-goes through :func:`monitor.gate.format.cell`, so no input can break a table.
+tokens, cost and latency of both runs, the judges' requests, errors, tokens and cost (apart
+from the model's), and a footer with monitor's version. Untrusted text goes through
+:func:`monitor.gate.format.cell`, so no input can break a table.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def render_markdown(report: GateReport, *, version: str = __version__) -> str:
     lines += _changes_section("Degraded cases", [c for c in v.changes if c.change != "improved"])
     lines += _changes_section("Improved cases", [c for c in v.changes if c.change == "improved"])
     lines += _operations_section(report.baseline, report.run)
+    lines += _judges_section(report.baseline, report.run)
     lines.append(_footer(f"monitor {version}; verdict {v.id} of {fmt.when(v.created_at)}"))
     return "\n".join(lines) + "\n"
 
@@ -245,6 +247,50 @@ def _operations_section(baseline: RunOut, run: RunOut) -> list[str]:
         f"| | Baseline (run {baseline.id}) | This run (run {run.id}) |",
         "| --- | ---: | ---: |",
         *(_row(name, _operation(baseline, key), _operation(run, key)) for name, key in rows),
+        "",
+    ]
+
+
+def _judges_section(baseline: RunOut, run: RunOut) -> list[str]:
+    """Each judge metric's judge, prompt hash, errors, tokens and cost, for both runs:
+    the judges' cost is not in the model's cost above. A prompt hash that differs from
+    the baseline's is flagged, since the scores are then not from the same judge."""
+    if not run.judges and not baseline.judges:
+        return []
+    before = {j.metric: j for j in baseline.judges}
+    rows = []
+    for j in run.judges:
+        old = before.get(j.metric)
+        prompt = f"`{fmt.short_hash(j.prompt_sha256)}`"
+        if old is not None and old.prompt_sha256 != j.prompt_sha256:
+            prompt += f" (**changed**; baseline `{fmt.short_hash(old.prompt_sha256)}`)"
+        elif old is None:
+            prompt += " (not in the baseline)"
+        rows.append(
+            _row(
+                fmt.cell(j.metric),
+                fmt.cell(j.judge),
+                prompt,
+                f"{j.requests:,}" + (f" (+{j.cached:,} cached)" if j.cached else ""),
+                f"{j.errors:,}",
+                "n/a" if j.agreement is None else fmt.percent(j.agreement),
+                fmt.count(j.prompt_tokens),
+                fmt.count(j.completion_tokens),
+                fmt.escape(fmt.money(j.cost, j.currency)),
+                fmt.escape(fmt.money(old.cost, old.currency)) if old else "n/a",
+            )
+        )
+    return [
+        "#### Judges",
+        "",
+        "Judge requests, tokens and cost of this run, apart from the model's above. A judge"
+        " error is an answer the judge failed to score; it has no score, never a made-up one."
+        " Agreement (with judge_repeats) is the judge's mean agreement with itself.",
+        "",
+        "| Metric | Judge | Prompt | Requests | Judge errors | Agreement | Prompt tokens"
+        " | Completion tokens | Cost | Baseline cost |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *rows,
         "",
     ]
 

@@ -511,13 +511,15 @@ class _UsageFamilies:
         )
         self.tokens = CounterMetricFamily(
             f"{PREFIX}_tokens",
-            "Tokens of finished runs whose endpoint reported usage, by kind (prompt, completion).",
-            labels=[*PAIR, "kind"],
+            "Tokens of finished runs whose endpoint reported usage, by kind (prompt,"
+            " completion) and role (model: the evaluated model; judge: its judges).",
+            labels=[*PAIR, "kind", "role"],
         )
         self.cost = CounterMetricFamily(
             f"{PREFIX}_cost",
-            "Cost of finished runs whose tokens and price are known, in the price's currency.",
-            labels=[*PAIR, "currency"],
+            "Cost of finished runs whose tokens and price are known, in the price's currency,"
+            " by role (model: the evaluated model; judge: its judges).",
+            labels=[*PAIR, "currency", "role"],
         )
         self.last_cases = _gauge("last_run_cases", "Cases of the latest finished run.", PAIR)
         self.last_errors = _gauge(
@@ -535,12 +537,21 @@ class _UsageFamilies:
             return  # only running runs so far: nothing finished to count
         self.cases.add_metric(pair, summary.cases)
         self.errors.add_metric(pair, summary.case_errors)
-        if summary.prompt_tokens is not None:
-            self.tokens.add_metric([*pair, "prompt"], summary.prompt_tokens)
-        if summary.completion_tokens is not None:
-            self.tokens.add_metric([*pair, "completion"], summary.completion_tokens)
-        for currency, cost in sorted(summary.cost.items()):
-            self.cost.add_metric([*pair, currency], cost)
+        for role, prompt, completion, costs in (
+            ("model", summary.prompt_tokens, summary.completion_tokens, summary.cost),
+            (
+                "judge",
+                summary.judge_prompt_tokens,
+                summary.judge_completion_tokens,
+                summary.judge_cost,
+            ),
+        ):
+            if prompt is not None:
+                self.tokens.add_metric([*pair, "prompt", role], prompt)
+            if completion is not None:
+                self.tokens.add_metric([*pair, "completion", role], completion)
+            for currency, cost in sorted(costs.items()):
+                self.cost.add_metric([*pair, currency, role], cost)
         _add(self.last_cases, pair, summary.last_cases)
         _add(self.last_errors, pair, summary.last_case_errors)
         if summary.last_cost is not None and summary.last_currency is not None:

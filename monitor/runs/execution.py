@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING
 from monitor.adapters import Adapter, Prediction
 from monitor.config import AnyModelConfig, SuiteConfig
 from monitor.errors import AdapterError
-from monitor.records import Case, CaseResult, RunOperations, RunStatus
+from monitor.records import Case, CaseResult, JudgeUsage, RunOperations, RunStatus
 from monitor.runs.case_feed import CaseFeed
 from monitor.runs.datasets import field_value
 from monitor.runs.durability import StoreRetry
+from monitor.runs.judging import AnswerCache, Judging, baseline_answers
 from monitor.runs.scoring import Answer, ScoringStage
 from monitor.runs.writes import BatchWrites
 from monitor.scoring.evaluation import (
@@ -33,6 +34,7 @@ from monitor.scoring.evaluation import (
     Scored,
     evaluation_results,
 )
+from monitor.scoring.judged import JudgeMetric
 from monitor.scoring.operations import OperationsRecorder, Price
 
 if TYPE_CHECKING:
@@ -66,8 +68,9 @@ class Execution:
 
     def __post_init__(self) -> None:
         suite = self.suite
+        metrics = suite.build_metrics()
         self.evaluation = Evaluation(
-            suite.build_metrics(),
+            metrics,
             repeats=Repeats(
                 reducer=suite.reducer,
                 pass_score=suite.pass_score,
@@ -96,6 +99,15 @@ class Execution:
         )
         self.flushing = True  # a full batch starts a write; not while the run stops
         self.broken: BaseException | None = None  # what stops the run: a bug, a failed write
+        self.judging = Judging(
+            [m for m in metrics if isinstance(m, JudgeMetric)],
+            self.runner._judges,
+            self.runner._adapter,
+            repeats=suite.judge_repeats,
+            reducer=suite.judge_reducer,
+            cache=AnswerCache(self.runner._store, self.runner._clock),
+            cache_enabled=suite.judge_cache,
+        )
         pool = self.runner._scoring if self.evaluation.cpu_bound else None
         self.scoring = ScoringStage(
             self.evaluation, self._take, self._after_scoring, self._write_failed, pool
@@ -103,6 +115,12 @@ class Execution:
 
     async def execute(self) -> None:
         adapter = self.runner._adapter(self.model)
+        if self.judging.needs_baseline:
+            self.judging.baseline = await self.retry.call(
+                lambda _: baseline_answers(
+                    self.runner._store, self.suite, self.model, self.runner._roles
+                )
+            )
         deadline = self.suite.deadline
         workers = [
             asyncio.create_task(self._worker(adapter))
@@ -133,12 +151,18 @@ class Execution:
             self.run_id, status, failure, self.retry, None if failure else result, execution=self
         )
 
+    def judges(self) -> list[JudgeUsage]:
+        """What each judge metric asked its judge so far, and what it cost."""
+        return self.judging.usage()
+
     async def _worker(self, adapter: Adapter) -> None:
         while (case := await self.feed.next()) is not None:
             index = self.next_case
             self.next_case += 1
             self.in_flight[index] = case
             answer = await self._ask(adapter, case)
+            if self.judging and answer[1] is None:
+                answer = await self.judging.judge(case, answer[0]), None
             del self.in_flight[index]
             self.scoring.put(case, answer)
             await self.scoring.room()

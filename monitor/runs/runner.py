@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -67,6 +67,9 @@ class Runner:
     ``scoring_processes`` worker processes (by default one a CPU, less one), started when
     the first suite that has one runs.
 
+    ``models`` are the configured models: judge metrics find their judge among them,
+    and each judge gets one adapter (one transport, its limits shared by every run).
+
     ``durability`` (the ``[store]`` section) sets the heartbeat, the retries and the
     buffer of a store outage; ``heartbeats`` and ``outage`` may be shared with the daemon,
     which holds queued runs and logs the outage once.
@@ -85,6 +88,7 @@ class Runner:
         durability: StoreConfig | None = None,
         heartbeats: Heartbeats | None = None,
         outage: StoreOutage | None = None,
+        models: Sequence[AnyModelConfig] = (),
     ) -> None:
         durability = durability or StoreConfig()
         self._retry_for = durability.retry_for
@@ -100,6 +104,9 @@ class Runner:
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._adapters: dict[str, Adapter] = {}
+        # The judges judge metrics name, by model name (``role = "judge"``).
+        self._judges = {m.name: m for m in models if m.role in ("judge", "embedder")}
+        self._roles = {m.name: m.role for m in models}
         # Batch writes, in order, off the event loop; one thread for every run.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-writer")
         self._scoring = ScoringPool(scoring_processes)
@@ -263,6 +270,7 @@ class Runner:
         past ``retry_for``, unless ``forever``). A refusal is logged: the run was finished
         elsewhere (a sweep), and there is nothing left to store."""
         operations = execution.operations() if execution is not None else None
+        judges = execution.judges() if execution is not None else ()
         at = self._clock()
 
         def finish(attempt: int) -> None:
@@ -275,6 +283,7 @@ class Runner:
                     metrics=result.metrics if result else (),
                     slices=result.slices if result else (),
                     operations=operations,
+                    judges=judges,
                 )
             except StoreUnavailable:
                 raise

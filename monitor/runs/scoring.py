@@ -243,4 +243,4 @@ class ScoringStage:
 
 
 def _attempts(predictions: list[Prediction]) -> list[Attempt]:
-    return [Attempt(p.value, p.scores) for p in predictions]
+    return [Attempt(p.value, p.scores, p.judged) for p in predictions]

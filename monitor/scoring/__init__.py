@@ -9,7 +9,15 @@ it. No I/O package or library.
 
 from __future__ import annotations
 
-from monitor.scoring import classification, generation, ranking, regression, text
+from monitor.scoring import (
+    classification,
+    generation,
+    judged,
+    ranking,
+    regression,
+    text,
+    tools,
+)
 from monitor.scoring.base import (
     SCALES,
     TASKS,
@@ -40,11 +48,13 @@ __all__ = [
     "classification",
     "generation",
     "get_metric",
+    "judged",
     "metric_class",
     "metric_names",
     "ranking",
     "register",
     "regression",
     "text",
+    "tools",
     "unknown_metric_message",
 ]

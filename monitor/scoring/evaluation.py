@@ -17,6 +17,7 @@ any concurrency.
 from __future__ import annotations
 
 import json
+import math
 import pickle
 from array import array
 from collections import OrderedDict, defaultdict
@@ -29,15 +30,18 @@ import numpy as np
 from monitor.records import MetricValue, SliceGap, SliceMetric
 from monitor.scoring.base import Metric, MetricScore, PerCaseMetric
 from monitor.scoring.intervals import bootstrap_mean, wilson
+from monitor.scoring.judged import JudgeMetric, rogan_gladen
 from monitor.scoring.repeats import Reducer, majority_index, reduce_scores, representative
 
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """One answer of the model to a case: the prediction and the endpoint's own scores."""
+    """One answer of the model to a case: the prediction, the endpoint's own scores and,
+    for judge metrics, each one's score by label (``None``: the judge failed)."""
 
     prediction: Any
     scores: Any = None
+    judged: Mapping[str, float | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +92,23 @@ class CaseScorer:
         chosen = majority_index(predictions) if len(attempts) > 1 else 0
         scores: dict[str, float] = {}
         for metric in self.metrics:
-            each = [metric.score_case(a.prediction, expected, a.scores) for a in attempts]
+            if isinstance(metric, JudgeMetric):
+                judged = _judged(metric.label, attempts)
+                if judged is None:
+                    continue  # every attempt's judge failed: no score, never a made-up one
+                each, majority = judged
+            else:
+                each = [metric.score_case(a.prediction, expected, a.scores) for a in attempts]
+                majority = chosen
             scores[metric.label] = reduce_scores(
                 each,
                 settings.reducer,
-                majority=chosen,
+                majority=majority,
                 pass_score=settings.pass_score,
                 at_least=settings.at_least,
             )
+            if isinstance(metric, JudgeMetric):
+                _keep_agreement(metric.label, attempts, scores)
         answer = (
             representative(predictions, settings.reducer, numeric=settings.numeric)
             if len(attempts) > 1
@@ -104,6 +117,31 @@ class CaseScorer:
         return Scored(
             answer, predictions if len(attempts) > 1 else None, scores, attempts[chosen].scores
         )
+
+
+def _judged(label: str, attempts: Sequence[Attempt]) -> tuple[list[float], int] | None:
+    """The judge's scores of the attempts it scored, and which of them is the majority
+    answer's; ``None`` when it scored none."""
+    predictions = [a.prediction for a in attempts]
+    chosen = majority_index(predictions) if len(attempts) > 1 else 0
+    kept = [
+        (i, score)
+        for i, a in enumerate(attempts)
+        if (score := (a.judged or {}).get(label)) is not None
+    ]
+    if not kept:
+        return None
+    majority = next((k for k, (i, _) in enumerate(kept) if i == chosen), 0)
+    return [score for _, score in kept], majority
+
+
+def _keep_agreement(label: str, attempts: Sequence[Attempt], scores: dict[str, float]) -> None:
+    """The judge's agreement with itself on the case (``judge_repeats``), when measured:
+    its mean over the attempts, kept with the case's scores as ``<label>.agreement``."""
+    key = f"{label}.agreement"
+    found = [v for a in attempts if (v := (a.judged or {}).get(key)) is not None]
+    if found:
+        scores[key] = sum(found) / len(found)
 
 
 _SCORERS: OrderedDict[bytes, CaseScorer] = OrderedDict()
@@ -176,7 +214,9 @@ class Evaluation:
             self._columns[1].append(expected)
             self._columns[2].append(scored.model_scores)
         for label, values in self._per_case.items():
-            values.append(scored.scores[label])
+            # A judge metric the judge could not score for this case is NaN here, and is
+            # left out of its aggregate (whose n counts the cases it scored).
+            values.append(scored.scores.get(label, math.nan))
         for name in self._slice_fields:
             codes = self._slice_names[name]
             key = _slice_key(slices.get(name))
@@ -223,7 +263,7 @@ class Evaluation:
                         score.value,
                         score.lower,
                         score.upper,
-                        len(members),
+                        self._scored_cases(metric, members),
                         score.detail,
                     )
                 )
@@ -231,12 +271,23 @@ class Evaluation:
                 skipped.append(f"{metric.label}{where}: undefined on these cases")
         return values
 
+    def _scored_cases(self, metric: Metric, members: np.ndarray[Any, Any]) -> int:
+        if not isinstance(metric, JudgeMetric):
+            return len(members)
+        values = np.frombuffer(self._per_case[metric.label], dtype=np.float64)[members]
+        return int(np.count_nonzero(~np.isnan(values)))
+
     def _score(self, metric: Metric, label: str, members: np.ndarray[Any, Any]) -> MetricScore:
         if isinstance(metric, PerCaseMetric):
             values = np.frombuffer(self._per_case[label], dtype=np.float64)[members]
+            if isinstance(metric, JudgeMetric):
+                values = values[~np.isnan(values)]
+                if not len(values):
+                    raise ValueError("the judge scored none of these cases")
             proportion = metric.binary and not (self._repeated and self._repeats.reducer == "mean")
             if proportion:
-                return _proportion(metric, values)
+                score = _proportion(metric, values)
+                return _corrected(metric, score) if isinstance(metric, JudgeMetric) else score
             return _continuous(metric, values, self._seed)
         predictions, expected, scores = self._columns
         pick = members.tolist()
@@ -291,6 +342,25 @@ def _proportion(metric: PerCaseMetric, values: np.ndarray[Any, Any]) -> MetricSc
     """Wilson from the count of successes, without materialising per-case Python floats."""
     mean, lower, upper = wilson(round(float(values.sum())), len(values))
     return MetricScore(mean, lower, upper, None, metric.detail())
+
+
+def _corrected(metric: JudgeMetric, score: MetricScore) -> MetricScore:
+    """A binary judge metric with the judge's measured ``sensitivity`` and
+    ``specificity``: its share and interval ends corrected for the judge's errors
+    (Rogan-Gladen, monotonic, so the interval stays an interval); the share the judge
+    gave is kept in ``detail``."""
+    se, sp = metric.settings.get("sensitivity"), metric.settings.get("specificity")
+    if se is None or sp is None:
+        return score
+
+    def fix(x: float | None) -> float | None:
+        return None if x is None else rogan_gladen(x, se, sp)
+
+    value = rogan_gladen(score.value, se, sp)
+    detail = (
+        f"Rogan-Gladen corrected (sensitivity {se:g}, specificity {sp:g}; judged {score.value:.4g})"
+    )
+    return MetricScore(value, fix(score.lower), fix(score.upper), score.per_case, detail)
 
 
 def _per_case(metric: Metric) -> bool:

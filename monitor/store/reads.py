@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, SupportsFloat, SupportsInt
 
 from sqlalchemy import Connection, Row, func, select
 
 from monitor.records import (
     CaseResult,
+    JudgeUsage,
     LatestScore,
     MetricValue,
     Run,
@@ -29,6 +30,8 @@ from monitor.records import (
 from monitor.store import rollups
 from monitor.store.tables import (
     case_results,
+    judge_answers,
+    run_judges,
     run_metrics,
     run_rollups,
     run_slices,
@@ -38,6 +41,7 @@ from monitor.store.tables import (
 __all__ = [
     "count_cases",
     "get_run",
+    "judge_answer",
     "latest_scores",
     "list_cases",
     "list_runs",
@@ -55,6 +59,7 @@ def get_run(connection: Connection, run_id: int) -> Run | None:
     return replace(
         _to_run(row, _metrics_by_run(connection, [run_id]).get(run_id, ())),
         slices=_slices(connection, run_id),
+        judges=_judges(connection, run_id),
     )
 
 
@@ -130,6 +135,36 @@ def count_cases(connection: Connection, run_id: int) -> tuple[int, int]:
     return int(total), int(errors)
 
 
+def judge_answer(connection: Connection, key: str) -> tuple[Any, Any] | None:
+    """The kept judge answer and its logprobs under ``key``, or ``None``."""
+    query = select(judge_answers.c.answer, judge_answers.c.logprobs).where(
+        judge_answers.c.key == key
+    )
+    row = connection.execute(query).one_or_none()
+    return None if row is None else (row.answer, row.logprobs)
+
+
+def _judges(connection: Connection, run_id: int) -> tuple[JudgeUsage, ...]:
+    query = select(run_judges).where(run_judges.c.run_id == run_id).order_by(run_judges.c.metric)
+    return tuple(
+        JudgeUsage(
+            metric=row.metric,
+            judge=row.judge,
+            prompt_sha256=row.prompt_sha256,
+            requests=row.requests,
+            errors=row.errors,
+            prompt_tokens=row.prompt_tokens,
+            completion_tokens=row.completion_tokens,
+            cost=row.cost,
+            currency=row.currency,
+            first_error=row.first_error,
+            agreement=row.agreement,
+            cached=row.cached,
+        )
+        for row in connection.execute(query)
+    )
+
+
 def _slices(connection: Connection, run_id: int) -> tuple[SliceMetric, ...]:
     query = (
         select(run_slices)
@@ -190,8 +225,68 @@ def run_summaries(connection: Connection) -> list[RunSummary]:
     """Per suite x model: run counts by status, when runs last finished and succeeded,
     the cases, tokens and cost of the finished runs, and the latest finished run's; read
     from the rollup rows the writes keep (``monitor.store.rollups``), so the cost does not
-    grow with the history and the totals still count runs that retention deleted."""
-    return rollups.summaries(connection)
+    grow with the history and the totals still count runs that retention deleted. The
+    judges' tokens and cost of the finished runs (apart from the model's) come from one
+    grouped query over ``run_judges``."""
+    judged = _judge_totals(connection)
+    summaries = []
+    for summary in rollups.summaries(connection):
+        judge = judged.get((summary.suite, summary.model))
+        if judge is not None:
+            summary = replace(
+                summary,
+                judge_prompt_tokens=judge.prompt,
+                judge_completion_tokens=judge.completion,
+                judge_cost=judge.cost,
+            )
+        summaries.append(summary)
+    return summaries
+
+
+def _judge_totals(connection: Connection) -> dict[tuple[str, str], _JudgeTotals]:
+    """Per suite x model: the judge tokens and cost of its finished runs (one grouped
+    query over ``run_judges``)."""
+    totals: dict[tuple[str, str], _JudgeTotals] = defaultdict(_JudgeTotals)
+    grouped = (
+        select(
+            runs.c.suite,
+            runs.c.model,
+            run_judges.c.currency,
+            func.sum(run_judges.c.prompt_tokens),
+            func.sum(run_judges.c.completion_tokens),
+            func.sum(run_judges.c.cost),
+        )
+        .join(runs, runs.c.id == run_judges.c.run_id)
+        .where(runs.c.status.in_(_FINAL))
+        .group_by(runs.c.suite, runs.c.model, run_judges.c.currency)
+    )
+    for suite, model, currency, prompt, completion, cost in connection.execute(grouped):
+        totals[suite, model].add(currency, prompt, completion, cost)
+    return totals
+
+
+@dataclass
+class _JudgeTotals:
+    """A pair's judge tokens and cost, added up currency by currency."""
+
+    prompt: int | None = None
+    completion: int | None = None
+    cost: dict[str, float] = field(default_factory=dict)
+
+    def add(
+        self,
+        currency: str | None,
+        prompt: SupportsInt | None,
+        completion: SupportsInt | None,
+        cost: SupportsFloat | None,
+    ) -> None:
+        # PostgreSQL sums BIGINT as NUMERIC (Decimal): convert every sum.
+        if prompt is not None:
+            self.prompt = (self.prompt or 0) + int(prompt)
+        if completion is not None:
+            self.completion = (self.completion or 0) + int(completion)
+        if cost is not None and currency is not None:
+            self.cost[currency] = self.cost.get(currency, 0.0) + float(cost)
 
 
 def _metrics_by_run(

@@ -44,6 +44,7 @@ from monitor.records import (
     CatalogModel,
     CatalogSuite,
     DriftReport,
+    JudgeUsage,
     LatestScore,
     MetricComparison,
     MetricValue,
@@ -296,9 +297,10 @@ class Store:
         metrics: Sequence[MetricValue] = (),
         slices: Sequence[SliceMetric] = (),
         operations: RunOperations | None = None,
+        judges: Sequence[JudgeUsage] = (),
     ) -> None:
-        """Store a running run's last cases, aggregates and final ``status``, all or
-        nothing. ``n_cases`` and ``n_errors`` count every stored case of the run.
+        """Store a running run's last cases, aggregates, judge usage and final
+        ``status``, all or nothing. ``n_cases`` and ``n_errors`` count every stored case of the run.
 
         Raises ``StoreError`` if the run does not exist, is no longer running, or the
         results cannot be stored (e.g. two cases share a ``case_id``); then nothing
@@ -317,7 +319,21 @@ class Store:
                 metrics=metrics,
                 slices=slices,
                 operations=operations,
+                judges=judges,
             )
+
+    def judge_answer(self, key: str) -> tuple[Any, Any] | None:
+        """The kept judge answer and its logprobs under ``key``, or ``None``."""
+        with self._reading("reading a kept judge answer") as connection:
+            return reads.judge_answer(connection, key)
+
+    def keep_judge_answer(
+        self, key: str, *, judge: str, answer: Any, logprobs: Any, at: datetime
+    ) -> None:
+        """Keep a judge answer under ``key``; an answer already kept stays."""
+        at = ensure_utc(at, name="at")
+        with self._writing("keeping a judge answer") as connection:
+            writes.keep_judge_answer(connection, key, judge, answer, logprobs, at)
 
     def interrupt_running(
         self, *, reason: str, at: datetime, run_ids: Sequence[int] | None = None

@@ -43,9 +43,11 @@ __all__ = [
     "drift_profiles",
     "drift_reports",
     "ingest_keys",
+    "judge_answers",
     "metadata",
     "models",
     "retention_tallies",
+    "run_judges",
     "run_metrics",
     "run_requests",
     "run_rollups",
@@ -231,6 +233,40 @@ run_slices = Table(
     Column("n", Integer, nullable=False),
 )
 """Every metric of a run per value of a slice field (``slices`` of the suite)."""
+
+run_judges = Table(
+    "run_judges",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("metric", String(NAME), primary_key=True),
+    Column("judge", String(NAME), nullable=False),
+    Column("prompt_sha256", String(64), nullable=False),
+    Column("requests", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=True),
+    Column("completion_tokens", BigInteger, nullable=True),
+    Column("cost", Float, nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("first_error", Text, nullable=True),
+    Column("agreement", Float, nullable=True),
+    Column("cached", Integer, nullable=False, server_default=text("0")),
+)
+"""Per judge metric of a run (revision 0016): its judge, the sha256 of the prompt that
+produced the scores, requests, judge errors, and the judge's tokens and cost, kept apart
+from the model's own (``runs.prompt_tokens``, ``runs.cost``)."""
+
+judge_answers = Table(
+    "judge_answers",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("judge", String(NAME), nullable=False),
+    Column("answer", json_document(), nullable=False),
+    Column("logprobs", json_document(nullable=True), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+"""Judge answers kept for reuse (revision 0016): ``key`` is the sha256 of the judge's
+identity, the prompt's sha256, the rendered prompt (so the case's inputs and answer), the
+answer's schema and the repeat, so an unchanged case judged again does not pay again."""
 
 case_results = Table(
     "case_results",

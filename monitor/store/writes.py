@@ -20,6 +20,7 @@ from monitor.records import (
     CaseResult,
     CatalogModel,
     CatalogSuite,
+    JudgeUsage,
     MetricValue,
     RunOperations,
     RunStatus,
@@ -30,7 +31,9 @@ from monitor.store.engine import dialect_insert
 from monitor.store.tables import (
     NAME,
     case_results,
+    judge_answers,
     models,
+    run_judges,
     run_metrics,
     run_slices,
     runs,
@@ -45,6 +48,7 @@ __all__ = [
     "finish_run",
     "interrupt_running",
     "interrupt_stale",
+    "keep_judge_answer",
     "start_run",
     "sync_catalog",
     "touch_runs",
@@ -221,8 +225,10 @@ def finish_run(
     metrics: Sequence[MetricValue],
     slices: Sequence[SliceMetric] = (),
     operations: RunOperations | None = None,
+    judges: Sequence[JudgeUsage] = (),
 ) -> None:
-    """Mark a running run final and store its last cases, aggregates and operations.
+    """Mark a running run final and store its last cases, aggregates, operations and
+    judge usage.
 
     The conditional UPDATE comes first: it locks the run's row on PostgreSQL, so of two
     concurrent finishers exactly one sees ``running``; the other gets a ``StoreError``.
@@ -247,6 +253,8 @@ def finish_run(
         connection.execute(insert(run_metrics), _metric_rows(run_id, metrics))
     if slices:
         connection.execute(insert(run_slices), _slice_rows(run_id, slices))
+    if judges:
+        connection.execute(insert(run_judges), _judge_rows(run_id, judges))
     counted = select(func.count(), func.count(case_results.c.error_kind)).where(
         case_results.c.run_id == run_id
     )
@@ -391,6 +399,37 @@ def _metric_rows(run_id: int, metrics: Iterable[MetricValue]) -> list[dict[str, 
             "detail": metric.detail,
         }
         for metric in metrics
+    ]
+
+
+def keep_judge_answer(
+    connection: Connection, key: str, judge: str, answer: Any, logprobs: Any, at: datetime
+) -> None:
+    """Keep a judge answer under ``key``; one already kept there stays."""
+    statement = dialect_insert(connection)(judge_answers).values(
+        key=key, judge=judge, answer=answer, logprobs=logprobs, created_at=at
+    )
+    connection.execute(statement.on_conflict_do_nothing(index_elements=["key"]))
+
+
+def _judge_rows(run_id: int, judges: Iterable[JudgeUsage]) -> list[dict[str, Any]]:
+    return [
+        {
+            "run_id": run_id,
+            "metric": item.metric,
+            "judge": item.judge,
+            "prompt_sha256": item.prompt_sha256,
+            "requests": item.requests,
+            "errors": item.errors,
+            "prompt_tokens": item.prompt_tokens,
+            "completion_tokens": item.completion_tokens,
+            "cost": item.cost,
+            "currency": item.currency,
+            "first_error": item.first_error,
+            "agreement": item.agreement,
+            "cached": item.cached,
+        }
+        for item in judges
     ]
 
 

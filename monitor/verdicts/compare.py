@@ -11,6 +11,9 @@ Holm correction covers all of them.
   recomputing the metric on both runs' resampled cases. Both runs' answers are laid end to
   end, so one metric statistic over case indices serves both sides: the baseline's case
   ``i`` is index ``i``, the new run's is ``n + i``.
+- ``pairwise`` judge metrics (already a comparison with the baseline's answers): the
+  sign test on wins and losses, as McNemar's exact test on wins and losses laid out as
+  paired 0/1 scores;
 - ``latency``, ``tokens`` and ``cost`` per case, when the suite's verdict names them.
 """
 
@@ -26,6 +29,7 @@ import numpy as np
 from monitor.config.suites import OPERATIONAL, MetricPolicyConfig, SuiteConfig, VerdictConfig
 from monitor.records import CaseChange, CaseResult, MetricComparison
 from monitor.scoring.base import Metric, PerCaseMetric
+from monitor.scoring.judged import Pairwise
 from monitor.scoring.operations import Price
 from monitor.verdicts.decide import Comparison, MetricVerdict, Policy, judge, overall
 
@@ -140,6 +144,24 @@ def _amount(value: float | str) -> tuple[float, bool]:
     return float(value), False
 
 
+def _pairwise(
+    label: str, new: Mapping[str, CaseResult], ids: Sequence[str], slice_name: str
+) -> Comparison:
+    """A ``pairwise`` metric already compares the run with its baseline, case by case:
+    a win (1), tie (0.5) or loss (0). Laid out as paired 0/1 scores, a win is a case the
+    new run "passes" and the baseline does not, a loss the reverse, a tie the same score
+    in both, so McNemar's exact test on them is the sign test on wins and losses (scipy's
+    ``binomtest`` over the untied cases). Its "baseline" is the loss rate, its "new" the
+    win rate."""
+    present = [i for i in ids if label in new[i].scores]
+    if not present:
+        raise ValueError("no paired case has this score")
+    outcome = {i: float(new[i].scores[label]) for i in present}
+    base = {i: float(v < 0.5) for i, v in outcome.items()}
+    wins = {i: float(v > 0.5) for i, v in outcome.items()}
+    return Comparison(label, "binary", base, wins, slice=slice_name)
+
+
 def _groups(
     suite: SuiteConfig,
     base: Mapping[str, CaseResult],
@@ -172,6 +194,8 @@ def _comparison(
     slice_name: str,
 ) -> Comparison:
     label = metric.label
+    if isinstance(metric, Pairwise):
+        return _pairwise(label, new, ids, slice_name)
     if isinstance(metric, PerCaseMetric):
         present = [i for i in ids if label in base[i].scores and label in new[i].scores]
         if not present:
@@ -310,6 +334,8 @@ def _changes(
         sign = 1.0 if policies[label].direction == "higher" else -1.0
         for case_id in paired:
             b, n = base[case_id].scores.get(label), new[case_id].scores.get(label)
+            if isinstance(metric, Pairwise):
+                b = 0.5  # the baseline's answer against itself: a tie; a loss degrades
             if b is None or n is None or b == n:
                 continue
             gain = sign * (n - b)

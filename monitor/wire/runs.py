@@ -37,6 +37,26 @@ class OperationsOut(BaseModel):
     currency: str | None
 
 
+class JudgeOut(BaseModel):
+    """One judge metric of a run: its judge, the sha256 of the prompt that produced the
+    scores, answered requests, judge errors (answers without a score), and the judge's
+    tokens and cost, apart from the model's. ``null`` tokens or cost mean unknown.
+    ``agreement``: with ``judge_repeats`` > 1, the judge's mean agreement with itself."""
+
+    metric: str
+    judge: str
+    prompt_sha256: str
+    requests: int
+    errors: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost: float | None
+    currency: str | None
+    first_error: str | None = None
+    agreement: float | None = None
+    cached: int = 0
+
+
 class SliceOut(BaseModel):
     field: str
     value: str
@@ -76,16 +96,18 @@ class RunOut(BaseModel):
     operations: OperationsOut | None = None
     slices: list[SliceOut] = []
     slice_gaps: list[SliceGapOut] = []
+    judges: list[JudgeOut] = []
 
     @classmethod
     def of(cls, run: Run) -> RunOut:
-        composite = {"metrics", "operations", "slices", "slice_gaps"}
+        composite = {"metrics", "operations", "slices", "slice_gaps", "judges"}
         return cls(
             **{name: getattr(run, name) for name in cls.model_fields if name not in composite},
             metrics=[MetricOut(**vars_of(m)) for m in run.metrics],
             operations=OperationsOut(**vars_of(run.operations)) if run.operations else None,
             slices=[SliceOut(**vars_of(s)) for s in run.slices],
             slice_gaps=[SliceGapOut(**vars_of(g)) for g in slice_gaps(run.slices)],
+            judges=[JudgeOut(**vars_of(j)) for j in run.judges],
         )
 
 

@@ -88,12 +88,16 @@ def test_metric_names_are_a_public_contract() -> None:
 
     assert metric_names() == [
         "accuracy",
+        "answer-relevance",
         "bleu",
         "chrf",
         "contains",
+        "context-relevance",
         "exact-match",
         "f1",
         "f1-score",
+        "faithfulness",
+        "g-eval",
         "json-schema",
         "json-valid",
         "log-loss",
@@ -101,6 +105,7 @@ def test_metric_names_are_a_public_contract() -> None:
         "mape",
         "mrr",
         "ndcg@k",
+        "pairwise",
         "precision",
         "precision@k",
         "r2",
@@ -113,4 +118,8 @@ def test_metric_names_are_a_public_contract() -> None:
         "rouge-2",
         "rouge-l",
         "rouge-lsum",
+        "rubric",
+        "semantic-similarity",
+        "tool-args",
+        "tool-name",
     ]

@@ -189,11 +189,19 @@ def test_kserve_tensor_errors(tmp_path: Path) -> None:
 
 
 def test_commented_example_models_are_valid(tmp_path: Path) -> None:
-    """The openai, mlflow and kserve-v2 examples in config.example.toml, uncommented."""
+    """The openai (a model and a judge), mlflow and kserve-v2 examples in
+    config.example.toml, uncommented."""
     text = (ROOT / "config.example.toml").read_text()
     block = text[text.index("# An OpenAI-compatible server") : text.index("# Suites: a dataset")]
     key = re.compile(r"^(\[\[models\]\]|[a-z_]+ = )")
     lines = [line[2:] for line in block.splitlines() if key.match(line[2:])]
     models = "\n".join(lines).replace("[[models]]", "\n[[models]]")
     config = load(tmp_path, models + '\n[[models]]\nname = "m"\nadapter = "http"\nurl = "http://h"')
-    assert [m.adapter for m in config.models] == ["openai", "mlflow", "kserve-v2", "http"]
+    adapters = [(m.adapter, m.role) for m in config.models]
+    assert adapters == [
+        ("openai", "production"),
+        ("openai", "judge"),
+        ("mlflow", "production"),
+        ("kserve-v2", "production"),
+        ("http", "production"),
+    ]

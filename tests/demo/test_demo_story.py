@@ -2,9 +2,9 @@
 seconds: the verdict turns regressed, the traffic's dataset drift crosses its threshold,
 the stream's realized accuracy (from labels sent two seconds late) is judged worse, a
 regression, a drift and a performance alert reach the demo receiver through the outbox and
-the signed webhook sink, and all three resolve once the model recovers. Then a SIGINT during a run stops
-the demo cleanly: exit 0, no traceback (a ``CancelledError`` from the run's last flush was
-once logged there)."""
+the signed webhook sink, and all three resolve once the model recovers. Then a SIGINT
+during a run stops the demo cleanly: exit 0, no traceback (a ``CancelledError`` from the
+run's last flush was once logged there)."""
 
 from __future__ import annotations
 

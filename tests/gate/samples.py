@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from monitor.gate import GateReport
 from monitor.records import (
     CaseChange,
+    JudgeUsage,
     MetricComparison,
     MetricValue,
     Run,
@@ -304,6 +305,46 @@ def unknown_cost() -> GateReport:
     return report(verdict("pass", metrics), new=new, baseline=base)
 
 
+PROMPT = "5e1b0c2d9a7f" + "a" * 52
+NEW_PROMPT = "77c0de4b1f20" + "b" * 52
+
+
+def judged() -> GateReport:
+    """A suite with judge metrics: the judges' usage of both runs, a prompt that changed
+    since the baseline, and a metric the baseline did not have."""
+    judges = (
+        JudgeUsage("faithfulness", "gpt-judge", PROMPT, 497, 3, 248500, 24850, 0.0522, "USD"),
+        JudgeUsage(
+            "rubric:tone",
+            "gpt-judge",
+            NEW_PROMPT,
+            1491,
+            0,
+            700000,
+            74550,
+            0.1497,
+            "USD",
+            agreement=0.9731,
+        ),
+        JudgeUsage("pairwise", "gpt-judge", PROMPT, 994, 0, 500000, 9940, None, None),
+    )
+    base_judges = (
+        JudgeUsage("faithfulness", "gpt-judge", PROMPT, 500, 0, 250000, 25000, 0.0525, "USD"),
+        JudgeUsage("rubric:tone", "gpt-judge", PROMPT, 1500, 0, 705000, 75000, 0.1508, "USD"),
+    )
+    new = replace(run(42), judges=judges)
+    base = replace(
+        run(12, started=T0 - timedelta(days=3), operations=BASELINE_OPERATIONS, n_errors=0),
+        judges=base_judges,
+    )
+    metrics = (
+        comparison("faithfulness", "pass"),
+        comparison("rubric:tone", "pass", method="mcnemar-exact"),
+        comparison("pairwise", "pass", method="mcnemar-exact", baseline=0.09, new=0.11),
+    )
+    return report(verdict("pass", metrics), new=new, baseline=base)
+
+
 SAMPLES = {
     "regressed": regressed,
     "pass": passed,
@@ -311,4 +352,5 @@ SAMPLES = {
     "improved": improved,
     "dataset_changed": dataset_changed,
     "unknown_cost": unknown_cost,
+    "judged": judged,
 }

@@ -79,6 +79,7 @@ def _table_with(text: str, header: str) -> list[list[str]]:
         ("improved", 0),
         ("dataset_changed", 0),
         ("unknown_cost", 0),
+        ("judged", 0),
     ],
     ids=str,
 )
@@ -256,6 +257,33 @@ def test_unknown_tokens_and_cost_say_unknown_never_zero() -> None:
     assert ops["Completion tokens"] == ["unknown", "unknown"]
     assert ops["Latency p95"] == ["unknown", "1.23 s"]
     assert "0.0000" not in text
+
+
+def test_judges_are_reported_apart_with_their_prompts_agreement_and_cost() -> None:
+    text = render_markdown(samples.judged(), version=VERSION)
+    (judges,) = [t for t in tables(text) if t[0][:3] == ["Metric", "Judge", "Prompt"]]
+    header, *rows = judges
+    by_metric = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    assert set(by_metric) == {"faithfulness", "rubric:tone", "pairwise"}
+    faith, tone, pairwise = (
+        by_metric["faithfulness"],
+        by_metric["rubric:tone"],
+        by_metric["pairwise"],
+    )
+    assert faith["Prompt"] == samples.PROMPT[:12]
+    assert (faith["Judge errors"], faith["Cost"], faith["Baseline cost"]) == (
+        "3",
+        "0.0522 USD",
+        "0.0525 USD",
+    )
+    assert tone["Prompt"].startswith(samples.NEW_PROMPT[:12])
+    assert "changed" in tone["Prompt"] and samples.PROMPT[:12] in tone["Prompt"]
+    assert tone["Agreement"] == "97.3%" and faith["Agreement"] == "n/a"
+    assert "not in the baseline" in pairwise["Prompt"]
+    assert pairwise["Cost"] == "unknown"  # never 0
+    # The model's own cost stays the model's: the judges' is not added to it.
+    (costs,) = [t for t in tables(text) if t[0][0] == "" and len(t[0]) == 3]
+    assert ["Cost", "0.4031 USD", "0.4125 USD"] in costs
 
 
 def test_costs_and_latency_of_both_runs() -> None:

@@ -3,8 +3,10 @@ and no series at all where nothing is known."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -73,9 +75,9 @@ def test_tokens_cost_and_cases_add_up_over_finished_runs(store: Store) -> None:
 
     assert samples[("monitor_cases_total", pair("llm"))] == 8
     assert samples[("monitor_case_errors_total", pair("llm"))] == 4
-    assert samples[("monitor_tokens_total", pair("llm", kind="prompt"))] == 157
-    assert samples[("monitor_tokens_total", pair("llm", kind="completion"))] == 18
-    assert samples[("monitor_cost_total", pair("llm", currency="USD"))] == 0.875
+    assert samples[("monitor_tokens_total", pair("llm", kind="prompt", role="model"))] == 157
+    assert samples[("monitor_tokens_total", pair("llm", kind="completion", role="model"))] == 18
+    assert samples[("monitor_cost_total", pair("llm", currency="USD", role="model"))] == 0.875
     assert samples[("monitor_last_run_cost", pair("llm", currency="USD"))] == 0.5
     assert samples[("monitor_last_run_cases", pair("llm"))] == 2
     assert samples[("monitor_last_run_case_errors", pair("llm"))] == 1
@@ -94,6 +96,38 @@ def test_the_latest_run_without_a_known_cost_exports_no_cost(store: Store) -> No
 
     samples = scrape(store)
 
-    assert samples[("monitor_cost_total", pair("llm", currency="EUR"))] == 0.5
+    assert samples[("monitor_cost_total", pair("llm", currency="EUR", role="model"))] == 0.5
     assert not [key for key in samples if key[0] == "monitor_last_run_cost"]
     assert samples[("monitor_last_run_cases", pair("llm"))] == 2
+
+
+def test_judge_tokens_and_cost_are_exported_apart_with_role_judge(store: Store) -> None:
+    from monitor.records import JudgeUsage
+
+    def judged(minute: int, status: RunStatus, cost: float | None) -> None:
+        at = T0 + timedelta(minutes=minute)
+        run_id = store.create_run(
+            suite="s", model="llm", trigger="schedule", dataset_sha256="d", config_hash="c", at=at
+        )
+        operations = RunOperations(None, None, None, None, None, None, 100, 10, 0.25, "USD")
+        usage = JudgeUsage("rubric", "j", "0" * 64, 2, 0, 40, 4, cost, "USD" if cost else None)
+        store.finish_run(
+            run_id,
+            status=status,
+            at=at + timedelta(seconds=1),
+            cases=(OK,),
+            operations=operations,
+            judges=[usage, replace(usage, metric="faithfulness", prompt_tokens=None, cost=None)],
+        )
+
+    judged(0, RunStatus.SUCCEEDED, 0.01)
+    judged(1, RunStatus.FAILED, 0.02)
+
+    samples = scrape(store)
+
+    assert samples[("monitor_tokens_total", pair("llm", kind="prompt", role="model"))] == 200
+    assert samples[("monitor_tokens_total", pair("llm", kind="prompt", role="judge"))] == 80
+    assert samples[("monitor_tokens_total", pair("llm", kind="completion", role="judge"))] == 16
+    assert samples[("monitor_cost_total", pair("llm", currency="USD", role="model"))] == 0.5
+    judge_cost = samples[("monitor_cost_total", pair("llm", currency="USD", role="judge"))]
+    assert judge_cost == pytest.approx(0.03)

@@ -1,0 +1,133 @@
+"""``monitor gate`` with judge metrics, as a CI job runs it: the real command in a
+subprocess, a loopback model and a loopback judge, a baseline promoted with ``monitor
+baseline promote``. The PR Markdown shows the judge metrics and the judges' requests,
+prompts and cost apart from the model's."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from monitor.config import load_config
+from monitor.store import Store
+from tests.judge_server import Judge, running_judge
+from tests.servers import deadline, serve_in_thread
+
+CASES = 20
+CONTEXT = "Paris is the capital of France."
+JUDGED = ["faithfulness", "answer-relevance", "rubric:tone", "pairwise"]
+pytestmark = pytest.mark.integration
+
+
+def assistant() -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/predict")
+    async def predict(body: dict[str, Any]) -> dict[str, Any]:
+        return {"prediction": "GOOD. Paris is the capital of France"}
+
+    return app
+
+
+def monitor(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=deadline(180),
+        env=dict(os.environ),
+    )
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Judge]]:
+    root = tmp_path_factory.mktemp("gate-judges")
+    rows = [
+        {"id": f"q{i:02d}", "question": f"capital {i}?", "context": CONTEXT, "answer": "Paris"}
+        for i in range(CASES)
+    ]
+    (root / "rag.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with serve_in_thread(assistant()) as url, running_judge() as judge:
+        (root / "monitor.toml").write_text(
+            f"""
+[store]
+data_dir = "data"
+
+[[models]]
+name = "prod"
+adapter = "http"
+url = "{url}/predict"
+body = {{ q = "{{{{question}}}}" }}
+price = {{ prompt = 1.0, completion = 1.0 }}
+
+[[models]]
+name = "gpt-judge"
+adapter = "openai"
+url = "{judge.url}"
+model = "judge-1"
+role = "judge"
+price = {{ prompt = 2.0, completion = 4.0, per_tokens = 1000 }}
+
+[[suites]]
+name = "rag"
+dataset = "rag.jsonl"
+task = "text"
+expected = "answer"
+inputs = ["question", "context"]
+models = ["prod"]
+metrics = [
+  {{ name = "faithfulness", judge = "gpt-judge" }},
+  {{ name = "answer-relevance", judge = "gpt-judge" }},
+  {{ name = "rubric", judge = "gpt-judge", title = "tone", criterion = "says GOOD" }},
+  {{ name = "pairwise", judge = "gpt-judge" }},
+]
+"""
+        )
+        first = monitor("bench", "-c", "monitor.toml", "--suite", "rag", "--json", cwd=root)
+        assert first.returncode == 0, first.stderr
+        run_id = json.loads(first.stdout)["runs"][0]["id"]
+        # Promoted in process: one monitor process less to start (the gate tests cover
+        # `monitor baseline promote`).
+        store = Store(load_config(root / "monitor.toml").store.effective_url)
+        try:
+            store.promote_baseline(run_id, by="test", reason="v1", at=datetime.now(UTC))
+        finally:
+            store.close()
+        yield root, judge
+
+
+def test_the_gate_reports_judge_metrics_and_the_judges_cost_apart(
+    setup: tuple[Path, Judge],
+) -> None:
+    root, judge = setup
+    asked = len(judge.requests)
+    done = monitor(
+        "gate", "-c", "monitor.toml", "--suite", "rag", "--model", "prod",
+        "--report-md", "gate.md", "--report-json", "gate.json", cwd=root,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads((root / "gate.json").read_text())
+    rows = {m["metric"]: m for m in report["verdict"]["metrics"]}
+    assert set(JUDGED) <= set(rows)
+    # The same answers again: no regression, and pairwise is all ties (a sign test on 0-0).
+    assert all(rows[m]["outcome"] in ("pass", "inconclusive") for m in JUDGED)
+    assert rows["pairwise"]["degraded"] == rows["pairwise"]["improved"] == 0
+    judges = {j["metric"]: j for j in report["run"]["judges"]}
+    assert set(judges) == set(JUDGED)
+    # An openai judge at temperature 0: unchanged cases come from the cache.
+    assert all(j["cached"] + j["requests"] > 0 for j in judges.values())
+    assert len(judge.requests) - asked == sum(j["requests"] for j in judges.values())
+    markdown = (root / "gate.md").read_text()
+    assert "#### Judges" in markdown
+    for metric in JUDGED:
+        assert f"| {metric} | gpt-judge |" in markdown

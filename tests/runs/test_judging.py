@@ -1,0 +1,331 @@
+"""Judge metrics in a real run: a loopback model answers, loopback judges score the
+answers through the judge's own transport, and the run stores the scores, the prompts'
+sha256, judge errors, and the judges' tokens and cost apart from the model's."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.config import HttpModelConfig, OpenAIModelConfig, SuiteConfig
+from monitor.records import Run, RunStatus
+from monitor.runs.runner import Runner
+from monitor.store import Store
+from tests.judge_server import COMPLETION_TOKENS, PROMPT_TOKENS, Judge, running_judge
+from tests.servers import serve_in_thread
+
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+N = 12
+CONTEXT = "Paris is the capital of France. The Seine flows through it."
+
+
+def answer(x: int) -> str:
+    """Even cases answer well (GOOD, from the context); odd ones add an unsupported claim."""
+    if x % 2 == 0:
+        return "GOOD. Paris is the capital of France"
+    return "Paris is the capital of France. It has ten million bridges"
+
+
+def model_app() -> Any:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        x = int(json.loads(body)["x"])
+        # A candidate at /better answers the odd cases better (twice GOOD), the even alike.
+        better = scope["path"] == "/better" and x % 2 == 1
+        payload = json.dumps({"prediction": "GOOD GOOD" if better else answer(x)}).encode()
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def model_url() -> Iterator[str]:
+    with serve_in_thread(model_app()) as url:
+        yield url
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store(f"sqlite:///{tmp_path / 'monitor.db'}")
+    store.upgrade()
+    yield store
+    store.close()
+
+
+def suite(tmp_path: Path, metrics: list[Any]) -> SuiteConfig:
+    path = tmp_path / "cases.jsonl"
+    rows = [{"id": f"c{x:02d}", "x": x, "context": CONTEXT, "answer": ""} for x in range(N)]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return SuiteConfig.model_validate(
+        {
+            "name": "rag",
+            "dataset": str(path),
+            "task": "text",
+            "metrics": metrics,
+            "models": ["m"],
+            "expected": "answer",
+            "inputs": ["x", "context"],
+            # Exact request counts: identical prompts (faithfulness sees only the context
+            # and the answer) would otherwise be answered once; the cache has its own test.
+            "judge_cache": False,
+        }
+    )
+
+
+def judge_model(url: str, **extra: Any) -> OpenAIModelConfig:
+    return OpenAIModelConfig.model_validate(
+        {
+            "name": "j",
+            "adapter": "openai",
+            "url": url,
+            "model": "judge-1",
+            "role": "judge",
+            "concurrency": 3,
+            "retry": {"attempts": 3, "backoff": "1ms", "max_backoff": "1ms"},
+            "price": {"prompt": 2.0, "completion": 4.0, "per_tokens": 1000},
+            **extra,
+        }
+    )
+
+
+async def run(
+    store: Store, suite: SuiteConfig, model_url: str, judge: Judge, path: str = "/predict"
+) -> Run:
+    model = HttpModelConfig.model_validate(
+        {"name": "m", "adapter": "http", "url": f"{model_url}{path}", "body": {"x": "{{x}}"}}
+    )
+    runner = Runner(store, clock=lambda: NOW, models=[model, judge_model(judge.url)])
+    try:
+        return await runner.run(suite, model)
+    finally:
+        await runner.aclose()
+
+
+METRICS = [
+    {"name": "rubric", "judge": "j", "criterion": "says GOOD"},
+    {"name": "faithfulness", "judge": "j"},
+    {"name": "answer-relevance", "judge": "j", "title": "strict"},
+    "contains",
+]
+
+
+async def test_judge_metrics_score_the_run_and_their_usage_is_kept_apart(
+    store: Store, tmp_path: Path, model_url: str
+) -> None:
+    with running_judge() as judge:
+        result = await run(store, suite(tmp_path, METRICS), model_url, judge)
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    metrics = {m.name: m for m in result.metrics}
+    assert metrics["rubric"].value == pytest.approx(0.5)
+    assert metrics["rubric"].n == N
+    # Even: one supported claim of one ("GOOD" is not in the context: 1 of 2); odd: 1 of 2.
+    assert metrics["faithfulness"].value == pytest.approx(0.5)
+    assert metrics["answer-relevance:strict"].value == pytest.approx(0.5)
+    assert metrics["rubric"].lower is not None and metrics["rubric"].upper is not None
+
+    usage = {j.metric: j for j in result.judges}
+    assert set(usage) == {"rubric", "faithfulness", "answer-relevance:strict"}
+    for item in usage.values():
+        assert (item.judge, item.requests, item.errors) == ("j", N, 0)
+        assert item.prompt_tokens == N * PROMPT_TOKENS
+        assert item.completion_tokens == N * COMPLETION_TOKENS
+        assert item.cost == pytest.approx(
+            (N * PROMPT_TOKENS * 2 + N * COMPLETION_TOKENS * 4) / 1000
+        )
+        assert item.currency == "USD"
+    packaged = Path(__file__).parents[2] / "monitor/scoring/prompts/faithfulness.txt"
+    assert usage["faithfulness"].prompt_sha256 == hashlib.sha256(packaged.read_bytes()).hexdigest()
+    # The model reported no usage: its tokens stay unknown, never the judges'.
+    assert result.operations is not None and result.operations.prompt_tokens is None
+    assert len(judge.requests) == 3 * N
+    sent = judge.requests[0]
+    assert sent["model"] == "judge-1"
+    assert sent["response_format"]["type"] == "json_schema"
+    assert sent["response_format"]["json_schema"]["strict"] is True
+    stored = store.get_run(result.id)
+    assert stored is not None and stored.judges == result.judges
+
+
+@pytest.mark.parametrize("mode", ["malformed", "wrong-schema"])
+async def test_an_unparseable_judge_answer_is_a_judge_error_never_a_score(
+    store: Store, tmp_path: Path, model_url: str, mode: str
+) -> None:
+    metrics = [{"name": "rubric", "judge": "j", "criterion": "c"}, "contains"]
+    with running_judge(mode=mode) as judge:
+        result = await run(store, suite(tmp_path, metrics), model_url, judge)
+    assert result.status is RunStatus.SUCCEEDED  # the model answered every case
+    assert [m.name for m in result.metrics] == ["contains"]
+    (usage,) = result.judges
+    assert (usage.requests, usage.errors) == (N, N)
+    assert usage.first_error is not None and "judge's answer" in usage.first_error
+    cases = store.list_cases(result.id, limit=None)
+    assert len(cases) == N
+    assert all("rubric" not in c.scores and "contains" in c.scores for c in cases)
+
+
+async def test_a_judge_answering_429_is_retried_through_its_transport(
+    store: Store, tmp_path: Path, model_url: str
+) -> None:
+    metrics = [{"name": "rubric", "judge": "j", "criterion": "says GOOD"}]
+    with running_judge() as judge:
+        judge.script("429", "429", "429")
+        result = await run(store, suite(tmp_path, metrics), model_url, judge)
+    (usage,) = result.judges
+    assert (usage.requests, usage.errors) == (N, 0)
+    assert len(judge.requests) == N + 3
+    assert result.metrics[0].value == pytest.approx(0.5)
+
+
+async def test_a_prompt_file_is_what_the_judge_reads_and_its_hash_is_stored(
+    store: Store, tmp_path: Path, model_url: str
+) -> None:
+    prompt = tmp_path / "strict.txt"
+    prompt.write_text("Criterion: {{criterion}}\n\nAnswer to grade:\n{{answer}}\n", "utf-8")
+    metrics = [{"name": "rubric", "judge": "j", "criterion": "GOOD", "prompt_file": str(prompt)}]
+    with running_judge() as judge:
+        result = await run(store, suite(tmp_path, metrics), model_url, judge)
+    (usage,) = result.judges
+    assert usage.prompt_sha256 == hashlib.sha256(prompt.read_bytes()).hexdigest()
+    assert judge.requests[0]["messages"][-1]["content"].startswith("Criterion: GOOD\n")
+    assert result.metrics[0].value == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("mode", "wins", "ties"),
+    [
+        pytest.param("deterministic", N // 2, N // 2, id="fair-judge"),
+        pytest.param("position-biased", 0, N, id="position-biased-judge"),
+    ],
+)
+async def test_pairwise_judges_both_orders_against_the_baseline_answers(
+    store: Store, tmp_path: Path, model_url: str, mode: str, wins: int, ties: int
+) -> None:
+    metrics = [{"name": "pairwise", "judge": "j", "criterion": "more GOOD"}, "contains"]
+    config = suite(tmp_path, metrics)
+    with running_judge(mode=mode) as judge:
+        first = await run(store, config, model_url, judge)
+        (usage,) = first.judges  # no baseline yet: nothing to compare with
+        assert usage.errors == N and "no baseline run" in str(usage.first_error)
+        store.promote_baseline(first.id, by="test", reason="golden", at=NOW)
+        judge.requests.clear()
+        second = await run(store, config, model_url, judge, path="/better")
+    # Even cases were already GOOD (a tie); odd ones win, in both orders.
+    (usage,) = second.judges
+    assert (usage.requests, usage.errors) == (2 * N, 0)
+    cases = store.list_cases(second.id, limit=None)
+    scores = sorted(c.scores["pairwise"] for c in cases)
+    assert scores == [0.5] * ties + [1.0] * wins
+    prompts = [r["messages"][-1]["content"] for r in judge.requests]
+    assert sum("Answer A:\nGOOD GOOD\n" in p for p in prompts) == N // 2  # candidate first
+    assert sum("Answer B:\nGOOD GOOD\n" in p for p in prompts) == N // 2  # and second
+
+
+@pytest.mark.parametrize(
+    ("mode", "reducer"),
+    [
+        pytest.param("deterministic", "mean", id="steady"),
+        pytest.param("noisy", "majority", id="noisy"),
+    ],
+)
+async def test_judge_repeats_reduce_and_report_the_judges_agreement(
+    store: Store, tmp_path: Path, model_url: str, mode: str, reducer: str
+) -> None:
+    config = suite(tmp_path, [{"name": "rubric", "judge": "j", "criterion": "says GOOD"}])
+    config = config.model_copy(update={"judge_repeats": 3, "judge_reducer": reducer})
+    with running_judge(mode=mode, error_rate=0.3, seed=5) as judge:
+        result = await run(store, config, model_url, judge)
+    (usage,) = result.judges
+    assert (usage.requests, usage.errors) == (3 * N, 0)
+    cases = store.list_cases(result.id, limit=None)
+    agreements = [c.scores["rubric.agreement"] for c in cases]
+    assert all(a in (1.0, 2 / 3) for a in agreements)
+    assert usage.agreement == pytest.approx(sum(agreements) / N)
+    if mode == "deterministic":
+        assert usage.agreement == 1.0 and judge.flips == 0
+        assert result.metrics[0].value == pytest.approx(0.5)
+    else:
+        # Each flipped judgement costs its case a third of its agreement.
+        assert judge.flips > 0
+        assert usage.agreement < 1.0
+        assert all(c.scores["rubric"] in (0.0, 1.0) for c in cases)  # a majority verdict
+
+
+@pytest.mark.parametrize("logprobs", [True, False], ids=["with-logprobs", "plain"])
+async def test_g_eval_weights_the_scale_by_the_judges_probabilities(
+    store: Store, tmp_path: Path, model_url: str, logprobs: bool
+) -> None:
+    # Even answers have one GOOD (verdict 1), odd ones none (clipped to 1 as well).
+    metrics = [{"name": "g-eval", "judge": "j", "criterion": "GOOD count"}]
+    with running_judge(logprobs=logprobs) as judge:
+        result = await run(store, suite(tmp_path, metrics), model_url, judge)
+    assert judge.requests[0]["logprobs"] is True and judge.requests[0]["top_logprobs"] == 5
+    (value,) = result.metrics
+    # With logprobs: 1 (0.6) and 2 (0.3) renormalised, the off-scale token left out.
+    expected = (0.6 * 1 + 0.3 * 2) / 0.9 if logprobs else 1.0
+    assert value.value == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("judge_cache", "cached"), [(None, N), (False, 0)], ids=["auto", "off"])
+async def test_an_unchanged_case_judged_again_is_answered_from_the_cache(
+    store: Store, tmp_path: Path, model_url: str, judge_cache: bool | None, cached: int
+) -> None:
+    config = suite(tmp_path, [{"name": "rubric", "judge": "j", "criterion": "says GOOD"}])
+    config = config.model_copy(update={"judge_cache": judge_cache})
+    with running_judge() as judge:
+        first = await run(store, config, model_url, judge)
+        second = await run(store, config, model_url, judge)
+    assert first.judges[0].cached == 0
+    (usage,) = second.judges
+    assert (usage.cached, usage.requests) == (cached, N - cached)
+    assert len(judge.requests) == 2 * N - cached
+    assert usage.prompt_tokens == (N - cached) * PROMPT_TOKENS  # a kept answer costs nothing
+    assert second.metrics[0].value == first.metrics[0].value
+
+
+async def test_semantic_similarity_is_the_cosine_of_embeddings(
+    store: Store, tmp_path: Path, model_url: str
+) -> None:
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    from tests.judge_server import embedding
+
+    config = suite(tmp_path, [{"name": "semantic-similarity", "embedder": "e"}])
+    rows = [json.loads(line) for line in config.dataset.read_text().splitlines()]
+    for row in rows:
+        row["answer"] = ["Paris is the capital", "the Seine"]
+    config.dataset.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with running_judge() as judge:
+        embedder = judge_model(judge.url).model_copy(update={"name": "e", "role": "embedder"})
+        model = HttpModelConfig.model_validate(
+            {"name": "m", "adapter": "http", "url": f"{model_url}/predict", "body": {"x": "{{x}}"}}
+        )
+        runner = Runner(store, clock=lambda: NOW, models=[model, embedder])
+        try:
+            result = await runner.run(config, model)
+        finally:
+            await runner.aclose()
+    expected = []
+    for x in range(N):
+        vectors = [embedding(t) for t in (answer(x), *rows[x]["answer"])]
+        expected.append(float(cosine_similarity([vectors[0]], vectors[1:]).max()))
+    (value,) = result.metrics
+    assert value.value == pytest.approx(sum(expected) / N)
+    (usage,) = result.judges
+    assert (usage.judge, usage.requests, usage.prompt_tokens) == ("e", N, N * PROMPT_TOKENS)
+    assert usage.completion_tokens == 0
+    assert judge.requests[0]["input"][1:] == rows[0]["answer"]
