@@ -478,9 +478,10 @@ class Daemon:
             return
         if queued == "busy":
             logger.warning(
-                "suite %s on model %s: slot skipped, the previous run is still going",
+                "suite %s on model %s: slot %s skipped, the previous run is still going",
                 suite.name,
                 model.name,
+                slot.isoformat(),
             )
             self.recovery.skip(suite, model, "busy")
         elif isinstance(queued, int):
