@@ -2,7 +2,7 @@
 
 One module per command group, registered on ``cli`` below: ``daemon`` (``run``, ``demo``),
 ``config`` (``check-config``), ``db``, ``runs``, ``alerts``, ``drift``, ``bench``,
-``baseline`` and ``gate``; ``common`` holds what they share, ``heap`` the process's
+``baseline``, ``gate`` and ``status``; ``common`` holds what they share, ``heap`` the process's
 garbage-collector policy. Everything heavier than click and the shared vocabulary is
 imported by the command that needs it: ``monitor --help``, ``--version`` and
 ``check-config`` start at once.
@@ -24,7 +24,7 @@ import os
 import click
 
 from monitor import __version__
-from monitor.cli import alerts, baseline, bench, config, daemon, db, drift, gate, runs
+from monitor.cli import alerts, baseline, bench, config, daemon, db, drift, gate, runs, status
 from monitor.daemon.heap import own_process
 
 
@@ -54,6 +54,7 @@ for command in (
     drift.drift,
     baseline.baseline,
     gate.gate,
+    status.status,
 ):
     cli.add_command(command)
 
