@@ -112,12 +112,20 @@ class Membership:
             held = self._held()
             if held:
                 await asyncio.to_thread(self._store.queue.renew, held, owner=self.name, at=now)
+            if self.leading:
+                await asyncio.to_thread(self._forget, now)
         except StoreUnavailable as exc:
             self._outage.failed(exc)
         except StoreError as exc:
             logger.warning("replica %s: announcing itself failed: %s", self.name, exc)
         else:
             self._outage.answered()
+
+    def _forget(self, now: datetime) -> None:
+        """Delete the rows of replicas not seen for ``stale_after`` (the leader's job)."""
+        queue = self._store.queue
+        gone = [r.name for r in queue.replicas() if r.seen_at < now - self._config.stale_after]
+        queue.forget(gone)
 
     def _row(self, now: datetime) -> Replica:
         host, _, pid = self.name.rpartition(":")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import InfoMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -32,10 +32,8 @@ class ReplicaCollector(Collector):
         self._state = state
 
     def collect(self) -> Iterable[Metric]:
-        family = GaugeMetricFamily(
-            "monitor_replica_info",
-            "This replica (host:pid) and whether it leads the scheduling (always 1).",
-            labels=["replica", "leader"],
+        yield InfoMetricFamily(
+            "monitor_replica",
+            "This replica (host:pid) and whether it leads the scheduling.",
+            value={"replica": self._state.name, "leader": str(self._state.leading).lower()},
         )
-        family.add_metric([self._state.name, str(self._state.leading).lower()], 1.0)
-        yield family

@@ -19,8 +19,12 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -280,8 +284,10 @@ def test_three_replicas_share_one_schedule(
         leader.proc.kill()
         killed_at = time.monotonic()
         cluster.remove(leader)
-        wait_for(cluster.leader, timeout=15, what="a new leader")
+        _, new_api = wait_for(cluster.leader, timeout=15, what="a new leader")
         assert time.monotonic() - killed_at <= deadline(15)
+        exposition = httpx.get(f"{new_api}/metrics").text
+        assert re.search(r'monitor_replica_info\{leader="true",replica="[^"]+:\d+"\} 1', exposition)
         wait_for_runs(store, 3, what="three slots after the new leader")
 
         # 4. kill -9 of a replica mid-run: its slot is re-run after the lease expires.
@@ -321,6 +327,18 @@ def test_three_replicas_share_one_schedule(
         assert [r for r in during if r[2] == "interrupted"] == [], during
 
         assert_each_slot_once(store, cluster, first - EVERY)
+        shown = subprocess.run(
+            [sys.executable, "-m", "monitor", "status", "-c", str(cluster.config), "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "HOOK_SECRET": SECRET},
+            timeout=deadline(60),
+        )
+        state = json.loads(shown.stdout)
+        names = sorted(r["name"] for r in state["replicas"])
+        assert names == sorted(f"{socket.gethostname()}:{d.proc.pid}" for d, _ in cluster.replicas)
+        assert [r["name"] for r in state["replicas"] if r["leader"]] == [state["leader"]]
         with received.lock:
             assert [status for _, status in received.events] == ["firing", "resolved"]
             assert sorted(received.events) == received.events  # sequences in order
