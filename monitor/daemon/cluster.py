@@ -73,6 +73,7 @@ class Membership:
             else None
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
         self.leading = False
 
     @property
@@ -96,8 +97,9 @@ class Membership:
     def _changed(self, leading: bool) -> None:
         self.leading = leading
         self._on_change(leading)
-        with contextlib.suppress(RuntimeError):  # no loop: called while closing
-            asyncio.get_running_loop().create_task(self._announce(), name="replica announce")
+        if not self._closing:  # say so now, not at the next beat
+            task = asyncio.get_running_loop().create_task(self._announce(), name="announce")
+            self._tasks = [t for t in self._tasks if not t.done()] + [task]
 
     async def _presence(self) -> None:
         every = self._config.heartbeat_every.total_seconds()
@@ -139,6 +141,7 @@ class Membership:
 
     async def aclose(self) -> None:
         """Stop leading (the lock's session ends) and withdraw from ``replicas``."""
+        self._closing = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
