@@ -15,7 +15,7 @@ in ``monitor.wire``. Never: ``daemon``, ``cli``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -52,10 +52,12 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     open_reads: bool = False,
     submit: Submit | None = None,
+    cluster: Callable[[], Mapping[str, object]] | None = None,
 ) -> FastAPI:
     """The daemon's HTTP app. ``registry`` is the daemon's own, never the global one;
     ``tokens`` guard the routes; ``submit`` hands runs queued by ``POST /v1/runs`` to
-    the daemon (without it, that route answers 503)."""
+    the daemon (without it, that route answers 503); ``cluster`` says which replica
+    answers and whether it leads (``/readyz``)."""
     app = docs.offline_app(
         title="monitor", version=version, description="Model evaluation and drift monitor."
     )
@@ -68,6 +70,7 @@ def create_app(
     app.state.models = {model.name: model for model in models}
     app.state.endpoint_guard = EndpointGuard(allowed_endpoint_prefixes)
     app.state.submit = submit
+    app.state.cluster = cluster
     app.state.ingest_writer = IngestWriter(store)
     app.state.ingest_in_flight = InFlight()
     app.add_middleware(

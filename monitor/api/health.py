@@ -19,6 +19,8 @@ router = APIRouter()
 class NotReady(BaseModel):
     status: Literal["unavailable"]
     reason: str
+    replica: str | None = None
+    leader: bool | None = None
 
 
 @router.get("/healthz", tags=["health"])
@@ -31,12 +33,16 @@ async def healthz() -> dict[str, str]:
     "/readyz", tags=["health"], responses={503: {"description": "Not ready", "model": NotReady}}
 )
 async def readyz(request: Request) -> JSONResponse:
-    """The store answers and its schema is at the latest migration."""
+    """The store answers and its schema is at the latest migration. A daemon adds which
+    replica answered and whether it leads (``"replica"``, ``"leader"``): every replica
+    is ready to serve and to claim work, leader or not."""
     store: Store = request.app.state.store
     reason = await anyio.to_thread.run_sync(store.check_ready)
+    cluster = request.app.state.cluster
+    about = dict(cluster()) if cluster is not None else {}
     if reason is None:
-        return JSONResponse({"status": "ready"})
-    return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
+        return JSONResponse({"status": "ready", **about})
+    return JSONResponse({"status": "unavailable", "reason": reason, **about}, status_code=503)
 
 
 @router.get("/metrics", tags=["metrics"], response_class=Response)

@@ -2,10 +2,10 @@
 
 One module per command group, registered on ``cli`` below: ``daemon`` (``run``, ``demo``),
 ``config`` (``check-config``), ``db``, ``runs``, ``alerts``, ``drift``, ``bench``,
-``baseline``, ``verdicts``, ``gate``, ``review``, ``audit`` and ``judge``; ``common``
-holds what they share, ``heap`` the process's garbage-collector policy. Everything heavier
-than click and the shared vocabulary is imported by the command that needs it: ``monitor
---help``, ``--version`` and ``check-config`` start at once.
+``baseline``, ``verdicts``, ``gate``, ``review``, ``audit``, ``judge`` and ``status``;
+``common`` holds what they share, ``heap`` the process's garbage-collector policy.
+Everything heavier than click and the shared vocabulary is imported by the command that
+needs it: ``monitor --help``, ``--version`` and ``check-config`` start at once.
 
 Exit codes:
     0  success
@@ -38,6 +38,7 @@ from monitor.cli import (
     judge,
     review,
     runs,
+    status,
     verdicts,
 )
 from monitor.daemon.heap import own_process
@@ -73,6 +74,7 @@ for command in (
     review.review,
     audit.audit,
     judge.judge,
+    status.status,
 ):
     cli.add_command(command)
 

@@ -3,11 +3,18 @@
 Cron expressions follow crontab, where day-of-week 0 and 7 are Sunday and 1 is Monday.
 APScheduler 3 numbers weekdays from Monday = 0 (its issue 286), so numeric weekdays are
 rewritten as names before they reach it: ``"0 9 * * 1"`` fires on Mondays, as in cron.
+
+Intervals are anchored at the Unix epoch (``every = "30s"`` fires at :00 and :30), so
+every replica, and every restart, agrees on a schedule's slots: a slot's time is its
+identity in the run queue. ``slots`` lists them (without jitter) for the leader's
+catch-up and for naming the slot a firing belongs to.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from apscheduler.triggers.base import BaseTrigger
@@ -16,6 +23,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 if TYPE_CHECKING:
     from monitor.config import ScheduleConfig
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""Where interval schedules start counting."""
+
+_TICK = timedelta(microseconds=1)
 
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _RANGE = re.compile(r"^(\d)-(\d)$")
@@ -63,4 +75,25 @@ def build_trigger(schedule: ScheduleConfig) -> BaseTrigger:
     if schedule.cron is not None:
         return cron_trigger(schedule.cron, jitter=jitter)
     assert schedule.every is not None
-    return IntervalTrigger(seconds=schedule.every.total_seconds(), timezone="UTC", jitter=jitter)
+    return IntervalTrigger(
+        seconds=schedule.every.total_seconds(), start_date=EPOCH, timezone="UTC", jitter=jitter
+    )
+
+
+def slots(schedule: ScheduleConfig, *, after: datetime, until: datetime) -> Iterator[datetime]:
+    """The schedule's slot times in ``(after, until]``, oldest first, without jitter."""
+    trigger = build_trigger(schedule.model_copy(update={"jitter": None}))
+    at = trigger.get_next_fire_time(None, after + _TICK)
+    while at is not None and at <= until:
+        if at > after:
+            yield at
+        at = trigger.get_next_fire_time(at, at + _TICK)
+
+
+def slot_at(schedule: ScheduleConfig, now: datetime, *, lookback: timedelta) -> datetime:
+    """The slot a firing at ``now`` belongs to: the newest slot time at or before it
+    (within ``lookback``; ``now`` itself if none is, as for a run at start)."""
+    newest = now
+    for at in slots(schedule, after=now - lookback, until=now):
+        newest = at
+    return newest

@@ -142,6 +142,14 @@ class StoreConfig(Section):
     buffer_cases: int = Field(5000, ge=1)
     """Case results a run holds while the store is unreachable (or slow) before it stops
     asking the model and waits."""
+    election_every: Duration = timedelta(seconds=2)
+    """PostgreSQL: how often a replica that does not lead tries to take the scheduling
+    lock, and how often the leader checks the connection that holds it."""
+    claim_every: Duration = timedelta(seconds=1)
+    """How often a replica looks for queued runs (it also looks at once when it queued
+    one itself)."""
+    max_runs: int = Field(8, ge=1)
+    """Runs one replica executes at once (one per suite x model in any case)."""
     retention: RetentionConfig = RetentionConfig()
 
     @field_validator("data_dir")
@@ -156,7 +164,7 @@ class StoreConfig(Section):
             raise ValueError("expected a 'sqlite:///PATH' or 'postgresql://...' URL")
         return value
 
-    @field_validator("heartbeat_every", "stale_after", "retry_for")
+    @field_validator("heartbeat_every", "stale_after", "retry_for", "election_every", "claim_every")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

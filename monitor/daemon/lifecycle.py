@@ -1,17 +1,24 @@
 """The daemon: owns the lifecycle, the signals and the wiring of every component.
 
-start:    migrate the store, record the catalog, start the alert delivery worker, the HTTP
-          server, then the scheduler (suite jobs, the alert timer, the sweep and the
-          retention pass, ``monitor.daemon.retention``);
-run:      until SIGTERM/SIGINT (or ``request_stop``); scheduled runs and the runs the API
-          queues (``submit``) all go through ``_execute``, one run per suite x model at a
-          time; after each run and on a timer the alert service evaluates the rules;
-          every ``[store] heartbeat_every`` the runs held here get a heartbeat and the
-          sweep finishes abandoned runs; slots due while the store does not answer are
-          kept and created when it does (``monitor.daemon.recovery``);
-shutdown: stop scheduling and taking API runs, give in-flight runs (and queued API runs)
-          ``server.shutdown_grace`` to finish, cancel the rest (stored ``interrupted``),
-          stop the HTTP server, close the store.
+start:    take the SQLite file lock (one daemon per SQLite store), migrate the store,
+          record the catalog, start the alert delivery worker, the HTTP server, the
+          scheduler, then this replica's membership (leader election, presence) and its
+          worker (``monitor.daemon.cluster``);
+run:      until SIGTERM/SIGINT (or ``request_stop``). The leader alone acts on the
+          scheduler's suite slots (each queued as a run), stream windows, alert timer
+          and the store's retention pass (``monitor.daemon.retention``);
+          on winning the lead it first queues the slots missed since the last queued one
+          (within ``misfire_grace``). Every replica claims queued runs (scheduled ones and
+          those ``POST /v1/runs`` queued) and executes each through ``_execute``: one run
+          per suite x model at a time across the cluster, in slot order, each judged (its
+          alert rules, its verdict) before the next is claimed. Every ``[store]
+          heartbeat_every`` the leases held here are renewed and the sweep hands on the
+          work of expired ones; slots due while the store does not answer are kept and
+          queued when it does (``monitor.daemon.recovery``);
+shutdown: stop scheduling and claiming, give in-flight runs ``server.shutdown_grace`` to
+          finish, cancel the rest (stored ``interrupted``; a claimed run not yet started
+          goes back to the queue for another replica), leave the cluster, stop the HTTP
+          server, close the store.
 A second signal skips the grace period.
 """
 
@@ -25,6 +32,7 @@ import signal
 import threading
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 
 import httpx
@@ -42,16 +50,21 @@ from monitor.alerts.events import (
     verdict_event,
 )
 from monitor.api import create_app
+from monitor.api.endpoints import EndpointGuard
+from monitor.api.plans import ModelEntry, plan_models
 from monitor.api.requests import SubmitRefused
 from monitor.clock import Clock, utc_now
 from monitor.config import AnyModelConfig, Config, IngestSourceConfig, SuiteConfig, config_hash
-from monitor.config.schedules import build_trigger
+from monitor.config.schedules import build_trigger, slot_at, slots
 from monitor.daemon import heap
+from monitor.daemon.cluster import Membership, Worker, replica_name
 from monitor.daemon.guard import HttpLimits
 from monitor.daemon.recovery import StoreRecovery
-from monitor.daemon.retention import Retention, always
+from monitor.daemon.retention import Retention
 from monitor.daemon.serving import EmbeddedServer, start_server
+from monitor.daemon.slots import MAX_KEPT
 from monitor.errors import StartupError, StoreBusy, StoreError, StoreUnavailable
+from monitor.metrics.cluster import ReplicaCollector
 from monitor.metrics.collector import StoreCollector
 from monitor.metrics.instruments import RequestMetrics
 from monitor.metrics.snapshot import SnapshotCollector
@@ -70,13 +83,18 @@ from monitor.records import (
 from monitor.runs.runner import Runner
 from monitor.sinks import build_sink
 from monitor.store import Store, redact_url
+from monitor.store.queue import Claimed
 from monitor.streams.evaluate import Backlog, StreamEvaluator
 from monitor.streams.windows import Window
 from monitor.verdicts.service import VerdictError, auto_promote, judge_run
 
 logger = logging.getLogger(__name__)
 
-NOT_STARTED = "the daemon stopped before the run's turn came"
+MAX_COUNTED = 10_000
+"""Missed slots of one suite x model looked at when taking the lead (a cluster that was
+down for long counts at most this many as skipped)."""
+
+UNKNOWN_WORK = "this replica's configuration has no suite {suite!r} with model {model!r}"
 
 DriftHook = Callable[[DriftReport], object]
 """Called with every new drift report (a coroutine function is awaited). The alerting
@@ -117,15 +135,37 @@ class Daemon:
         )
         self.stream_metrics = StreamMetrics(self.registry, streams=[s.name for s in config.streams])
         self._clock = clock
+        self._started_work = False
         self.recovery = StoreRecovery(
             config,
             self.store,
             clock=clock,
             registry=self.registry,
             spawn=self._spawn,
-            execute=self._execute,
+            owner=replica_name(),
+            wake=self._wake_worker,
+            adopt=self._adopt,
         )
         self.outage = self.recovery.outage
+        self.membership = Membership(
+            config.store,
+            self.store,
+            version=__version__,
+            clock=clock,
+            outage=self.outage,
+            on_change=self._on_leading,
+            held=lambda: self.worker.held,
+        )
+        self.registry.register(ReplicaCollector(self.membership))
+        self.worker = Worker(
+            self.store,
+            config.store,
+            owner=self.membership.name,
+            clock=clock,
+            outage=self.outage,
+            execute=self._work,
+        )
+        self._worker_task: asyncio.Task[None] | None = None
         self.heartbeats = self.recovery.heartbeats
         self._runner = Runner(
             self.store,
@@ -137,9 +177,9 @@ class Daemon:
             outage=self.outage,
             models=config.models,
         )
-        self.leader: Callable[[], bool] = always
-        """Whether this process does the work one replica does for all (retention). A
-        single instance always does; leader election replaces this hook."""
+        self.leader: Callable[[], bool] = lambda: self.membership.leading
+        """Whether this replica does the work one replica does for all (retention): the
+        leader of the cluster; a SQLite daemon always leads."""
         self.retention = Retention(
             config.store.retention, self.store, clock=clock, leader=lambda: self.leader()
         )
@@ -150,9 +190,6 @@ class Daemon:
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self._inflight: set[asyncio.Task[object]] = set()
-        # One run per suite x model at a time, whether scheduled or asked for by the API.
-        self._pair_locks: dict[tuple[str, str], asyncio.Lock] = {}
-        self._scheduled: set[tuple[str, str]] = set()  # pairs with a scheduled run going
         self._server: EmbeddedServer | None = None
         self._scheduler: AsyncIOScheduler | None = None
         alerts = config.alerts
@@ -209,6 +246,7 @@ class Daemon:
 
     async def _start(self) -> None:
         store = self.store
+        self.membership.acquire()
         try:
             await asyncio.to_thread(store.upgrade)
         except Exception as exc:
@@ -216,7 +254,7 @@ class Daemon:
                 f"store {redact_url(self.config.store.effective_url)}: {type(exc).__name__}: {exc}"
             ) from None
         # Runs left queued or running by a crash are not marked here: another replica may
-        # own them. The sweep finishes them once their heartbeat is stale.
+        # own them. The sweep hands them on once their lease has expired.
         self.outage.up_since = self._clock()
         await asyncio.to_thread(self._sync_catalog)
         self._loop = asyncio.get_running_loop()
@@ -242,6 +280,7 @@ class Daemon:
             max_body_bytes=server.max_body_bytes,
             open_reads=server.open_reads,
             submit=self.submit,
+            cluster=self.membership.state,
         )
         self._server = await start_server(
             app,
@@ -261,10 +300,13 @@ class Daemon:
         self._scheduler.start()
         suite_jobs = len(self._scheduler.get_jobs()) - 2  # minus the alert timer and sweep
         logger.info(
-            "scheduled %d job(s), the alert timer, the sweep%s",
+            "replica %s: %d job(s), the alert timer, the sweep%s (run by the leader)",
+            self.membership.name,
             suite_jobs,
             " and retention" if self.config.store.retention.enabled else "",
         )
+        self.membership.start()
+        self._worker_task = asyncio.create_task(self.worker.run(), name="queued runs")
 
     def _warn_unwritable_streams(self) -> None:
         writers = [t for t in self.config.server.tokens if "write" in t.scopes]
@@ -304,7 +346,6 @@ class Daemon:
                 misfire_grace_time=max(1, round(schedule.misfire_grace.total_seconds())),
                 # The job decides itself whether its last run is still going (_run_job).
                 max_instances=3,
-                **({"next_run_time": self._clock()} if schedule.run_at_start else {}),
             )
         for stream in self.config.streams:
             if stream.schedule is None:
@@ -316,7 +357,6 @@ class Daemon:
                 id=f"stream:{stream.name}",
                 name=f"drift of stream {stream.name}",
                 misfire_grace_time=max(1, round(stream.schedule.misfire_grace.total_seconds())),
-                **({"next_run_time": self._clock()} if stream.schedule.run_at_start else {}),
             )
         # Always on, even without rules: alerts of rules removed from the configuration
         # are resolved by the tick rather than left firing forever.
@@ -372,7 +412,9 @@ class Daemon:
         task.add_done_callback(self._inflight.discard)
 
     async def _alert_tick(self) -> None:
-        """Time-based rules (``stale``), repeats and Alertmanager re-sends."""
+        """Time-based rules (``stale``), repeats and Alertmanager re-sends (the leader's)."""
+        if not self.membership.leading:
+            return
         pairs = [(s.name, m.name) for s, m in self.config.jobs() if s.schedule is not None]
         try:
             streams = await asyncio.to_thread(self._stream_activity)
@@ -412,7 +454,9 @@ class Daemon:
         """Judge every complete window of the stream after its watermark, oldest first,
         each in a worker thread (the statistics and the reads block), and hand each new
         report to every ``on_drift_report`` hook before judging the next: alerts follow
-        window order."""
+        window order. The leader's job."""
+        if not self.membership.leading:
+            return
         task = asyncio.current_task()
         assert task is not None
         self._inflight.add(task)
@@ -493,61 +537,214 @@ class Daemon:
             except Exception:
                 logger.exception("drift report hook %r failed", hook)
 
-    async def _run_job(self, suite: SuiteConfig, model: AnyModelConfig) -> None:
-        """A scheduled slot: its run, or, while the store does not answer, the slot kept
-        for when it does."""
-        slot = self._clock()
+    async def _run_job(
+        self, suite: SuiteConfig, model: AnyModelConfig, *, at_start: bool = False
+    ) -> None:
+        """A scheduled slot (the leader's): its run queued, or, while the store does not
+        answer, the slot kept for when it does. Skipped while the last scheduled run of
+        the suite x model is still queued or running. ``at_start``: ``run_at_start``'s
+        run, for a slot of its own (now)."""
+        if not self.membership.leading:
+            return
+        assert suite.schedule is not None
+        now = self._clock()
+        slot = (
+            now if at_start else slot_at(suite.schedule, now, lookback=suite.schedule.misfire_grace)
+        )
         if self.outage.down:
             self.recovery.keep(suite, model, slot)
             return
-        pair = (suite.name, model.name)
-        if pair in self._scheduled:
-            # Decided here rather than by APScheduler's max_instances, so that a slot due
-            # while the last run waits for the store is kept, not skipped.
+        try:
+            queued = await asyncio.to_thread(self._queue_slot, suite, model, slot, True)
+        except StoreUnavailable as exc:
+            self.outage.failed(exc)
+            self.recovery.keep(suite, model, slot)
+            return
+        except StoreError as exc:
+            logger.warning("suite %s on model %s: slot not queued: %s", suite.name, model.name, exc)
+            return
+        if queued == "busy":
             logger.warning(
-                "suite %s on model %s: slot skipped, the previous run is still going",
-                *pair,
+                "suite %s on model %s: slot %s skipped, the previous run is still going",
+                suite.name,
+                model.name,
+                slot.isoformat(),
             )
             self.recovery.skip(suite, model, "busy")
+        elif isinstance(queued, int):
+            self.worker.wake()
+
+    def _queue_slot(
+        self, suite: SuiteConfig, model: AnyModelConfig, slot: datetime, only_if_idle: bool
+    ) -> int | str:
+        return self.store.queue.enqueue_slot(
+            suite=suite.name,
+            model=model.name,
+            slot_at=slot,
+            config_hash=config_hash(suite, model),
+            at=self._clock(),
+            only_if_idle=only_if_idle,
+        )
+
+    def _on_leading(self, leading: bool) -> None:
+        """Leadership won or lost. Won: queue the slots missed since the last queued one
+        (a leader that died, a restart) before the scheduler's next firing."""
+        if not leading or self._loop is None:
             return
-        self._scheduled.add(pair)
+        self._spawn(self._catch_up_slots(), "slots missed before this replica led")
+        self._spawn(self._alert_tick(), "alert rules on taking the lead")
+        if self.membership.won_at_start and not self._started_work:
+            self._started_work = True  # run_at_start: once, by a replica that led from start
+            for suite, model in self.config.jobs():
+                if suite.schedule is not None and suite.schedule.run_at_start:
+                    self._spawn(self._run_job(suite, model, at_start=True), "run at start")
+            for stream in self.config.streams:
+                if stream.schedule is not None and stream.schedule.run_at_start:
+                    self._spawn(self._drift_job(stream.name), f"drift of {stream.name} at start")
+
+    async def _catch_up_slots(self) -> None:
+        """Queue every slot after the newest one queued of each scheduled suite x model,
+        up to now, if within its ``misfire_grace`` (at most ``MAX_KEPT``); count the older
+        ones (up to ``MAX_COUNTED``) as skipped, reason ``misfire``."""
+        try:
+            last = await asyncio.to_thread(self.store.queue.last_slots)
+            now = self._clock()
+            queued = skipped = 0
+            for suite, model in self.config.jobs():
+                schedule, since = suite.schedule, last.get((suite.name, model.name))
+                if schedule is None or since is None:
+                    continue
+                oldest = now - schedule.misfire_grace
+                due = list(slots(schedule, after=max(since, oldest), until=now))[-MAX_KEPT:]
+                late = sum(
+                    1 for _ in islice(slots(schedule, after=since, until=oldest), MAX_COUNTED)
+                )
+                for _ in range(late):
+                    self.recovery.skip(suite, model, "misfire")
+                skipped += late
+                for slot in due:
+                    outcome = await asyncio.to_thread(self._queue_slot, suite, model, slot, False)
+                    queued += isinstance(outcome, int)
+        except StoreUnavailable as exc:
+            self.outage.failed(exc)
+            return
+        except StoreError as exc:
+            logger.warning("queueing the slots missed before this replica led failed: %s", exc)
+            return
+        if not queued and not skipped:
+            return
+        logger.info(
+            "slots missed while no replica led: %d queued, %d skipped (past misfire_grace)",
+            queued,
+            skipped,
+        )
+        self.worker.wake()
+
+    def _wake_worker(self) -> None:
+        self.worker.wake()
+
+    def submit(self, suite: SuiteConfig, queued: Sequence[tuple[AnyModelConfig, int]]) -> None:
+        """``POST /v1/runs`` stored ``queued`` runs: look for them now (any replica may
+        claim them). ``SubmitRefused`` once shutting down. Called on the daemon's loop."""
+        if self._stop.is_set():
+            raise SubmitRefused("shutting down")
+        self.worker.wake()
+
+    async def _work(self, work: Claimed) -> None:
+        """Execute a run claimed from the queue, then give up its lease (judged)."""
         task = asyncio.current_task()
         assert task is not None
         self._inflight.add(task)
         try:
-            await self._execute(suite, model, trigger="schedule")
-        except StoreUnavailable:  # the run could not be created; the outage is logged
-            self.recovery.keep(suite, model, slot)
+            resolved = await asyncio.to_thread(self._resolve, work)
+            if isinstance(resolved, str):
+                await asyncio.to_thread(self._refuse, work, resolved)
+            else:
+                await self._execute(*resolved, trigger=work.trigger, run_id=work.id)
         except asyncio.CancelledError:
+            # Shut down: the run is stored interrupted, or went back to the queue. The
+            # lease goes synchronously (the task must not await); if the store does not
+            # answer, it expires.
+            self.worker.let_go(work.id)
+            with contextlib.suppress(StoreError):
+                self.store.queue.release(work.id, owner=self.membership.name)
             if not self._stop.is_set():
                 raise
-            # Shut down: the run is stored interrupted (or left to the sweep). Not an
-            # error of the job for the scheduler to log with a traceback.
-        finally:
-            self._scheduled.discard(pair)
-            self._inflight.discard(task)
-
-    def submit(self, suite: SuiteConfig, queued: Sequence[tuple[AnyModelConfig, int]]) -> None:
-        """Execute runs the API stored ``queued``, each as a task tracked like a scheduled
-        run (drained, then interrupted, at shutdown). Called on the daemon's loop by
-        ``POST /v1/runs``; ``SubmitRefused`` once shutting down."""
-        if self._stop.is_set():
-            raise SubmitRefused("shutting down")
-        self.heartbeats.hold(run_id for _, run_id in queued)
-        for model, run_id in queued:
-            task = asyncio.create_task(
-                self._api_job(suite, model, run_id), name=f"run {run_id} (api)"
-            )
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
-
-    async def _api_job(self, suite: SuiteConfig, model: AnyModelConfig, run_id: int) -> None:
-        try:
-            await self._execute(suite, model, trigger="api", run_id=run_id)
+            return
         except Exception:
-            logger.exception("queued run %d of %s x %s failed", run_id, suite.name, model.name)
+            logger.exception("queued run %d of %s x %s failed", work.id, work.suite, work.model)
         finally:
-            self.heartbeats.release([run_id])
+            self._inflight.discard(task)
+        await self._release(work.id)
+
+    def _resolve(self, work: Claimed) -> tuple[SuiteConfig, AnyModelConfig] | str:
+        """The suite and model configuration of a claimed run, or why there is none: a
+        scheduled run names a configured pair; an API run is planned again from its
+        stored request, as the replica that took the request planned it."""
+        suites = {s.name: s for s in self.config.suites}
+        models = {m.name: m for m in self.config.models}
+        suite = suites.get(work.suite)
+        unknown = UNKNOWN_WORK.format(suite=work.suite, model=work.model)
+        if suite is None:
+            return unknown
+        if work.trigger != "api" or work.request_id is None:
+            model = models.get(work.model)
+            return unknown if model is None or model.name not in suite.models else (suite, model)
+        request = self.store.get_run_request(work.request_id)
+        entries = request.models if request is not None else ()
+        entry = next((m for m in entries if m["model"] == work.model), None)
+        if request is None or entry is None:
+            return f"run request {work.request_id!r} has no model {work.model!r}"
+        if request.sample is not None:
+            suite = suite.model_copy(update={"sample": request.sample})
+        run = self.store.get_run(work.id)
+        if run is not None and run.tier:  # the request asked for a tier of the suite
+            try:
+                suite = suite.for_tier(run.tier)
+            except KeyError as exc:
+                return f"{unknown}: {exc.args[0]}"
+        guard = EndpointGuard(self.config.server.allowed_endpoint_prefixes)
+        try:
+            [plan] = plan_models([ModelEntry(entry["id"], entry["endpoint"])], suite, models, guard)
+        except Exception as exc:
+            return f"{unknown}: {getattr(exc, 'detail', exc)}"
+        return suite, plan.config
+
+    def _refuse(self, work: Claimed, reason: str) -> None:
+        """Finish a claimed run this replica cannot execute as ``failed`` with ``reason``."""
+        at = self._clock()
+        self.store.start_run(work.id, dataset_sha256="", config_hash="", at=at)
+        self.store.finish_run(work.id, status=RunStatus.FAILED, at=at, error=reason)
+        logger.warning("run %d failed: %s", work.id, reason)
+
+    async def _release(self, run_id: int) -> None:
+        """Give up the lease of a judged run (if the store does not answer for
+        ``retry_for``, the lease is no longer renewed and expires instead)."""
+        owner = self.membership.name
+        try:
+            await self.recovery.when_store_answers(
+                lambda: asyncio.to_thread(self.store.queue.release, run_id, owner=owner)
+            )
+        except StoreError as exc:
+            logger.warning("run %d: lease not released (it expires): %s", run_id, exc)
+        finally:
+            self.worker.let_go(run_id)
+
+    def _adopt(self, run_ids: list[int]) -> None:
+        """Judge finished runs whose replica died before judging them."""
+        for run_id in run_ids:
+            self.worker.hold(run_id)
+            self._spawn(self._judge_adopted(run_id), f"judge run {run_id}")
+
+    async def _judge_adopted(self, run_id: int) -> None:
+        try:
+            run = await asyncio.to_thread(self.store.get_run, run_id)
+            judged = await asyncio.to_thread(self.store.list_verdicts, run_id=run_id, limit=1)
+            if run is not None and not judged:
+                await self._after(run)
+        except StoreError as exc:
+            logger.warning("run %d: not judged: %s", run_id, exc)
+        await self._release(run_id)
 
     async def _execute(
         self,
@@ -557,22 +754,23 @@ class Daemon:
         trigger: str,
         run_id: int | None = None,
     ) -> Run:
-        """Every run goes through here: wait for the suite x model's turn, run (the
-        queued run ``run_id``, or a new one), then let the alert rules see it."""
-        lock = self._pair_locks.setdefault((suite.name, model.name), asyncio.Lock())
+        """Every run goes through here: run (the queued run ``run_id``, or a new one),
+        then let the alert rules see it and judge it."""
         try:
-            async with lock:
-                run = await self._runner.run(suite, model, trigger=trigger, run_id=run_id)
+            run = await self._runner.run(suite, model, trigger=trigger, run_id=run_id)
         except asyncio.CancelledError:
             if run_id is not None:
-                # Cancelled before it started (waiting for its turn, or reading the
-                # dataset): never leave it queued. Synchronous: the task must not await.
-                # If the store does not answer, the sweep finishes it.
+                # Cancelled before it started (reading the dataset): back to the queue for
+                # another replica. Synchronous: the task must not await. If the store does
+                # not answer, the lease expires and the sweep puts it back.
                 with contextlib.suppress(StoreError):
-                    self.store.interrupt_running(
-                        reason=NOT_STARTED, at=self._clock(), run_ids=[run_id]
-                    )
+                    self.store.queue.release(run_id, owner=self.membership.name)
             raise
+        await self._after(run)
+        return run
+
+    async def _after(self, run: Run) -> None:
+        """A finished run's alert rules, then its verdict (and the verdict's rules)."""
         try:
             await self.recovery.when_store_answers(lambda: self.alerts.handle(RunFinished(run)))
         except StoreUnavailable as exc:
@@ -580,7 +778,6 @@ class Daemon:
         except Exception:
             logger.exception("alert evaluation after run %d failed", run.id)
         await self._judge_run(run)
-        return run
 
     async def _judge_run(self, run: Run) -> Verdict | None:
         """Judge a succeeded run against its baseline (promoting it first when the suite's
@@ -634,7 +831,12 @@ class Daemon:
             # letting them use their grace.
             scheduler.pause()
         self.retention.stop()
+        if self._worker_task is not None:
+            self._worker_task.cancel("shutdown: claim no more runs")
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker_task
         await self._drain(self.config.server.shutdown_grace)
+        await self.membership.aclose()
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=False)
         await self._runner.aclose()

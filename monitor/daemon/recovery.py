@@ -1,16 +1,19 @@
 """What the daemon does when the store stops answering, and about runs whose process died.
 
 - ``outage``: the store's state as this process sees it, logged once each way;
-- ``heartbeats``: the runs held here (running, queued by the API, created for a missed
-  slot) keep a fresh ``heartbeat_at``;
-- ``sweep`` (every ``[store] heartbeat_every``): finishes as ``interrupted`` any queued or
-  running run whose heartbeat is older than ``stale_after``, whichever replica owned it,
+- ``heartbeats``: the runs the runner holds keep a fresh ``heartbeat_at`` (the daemon
+  renews the leases of the runs it claimed besides, ``monitor.daemon.cluster``);
+- ``sweep`` (every ``[store] heartbeat_every``): hands on the work of every lease whose
+  heartbeat is older than ``stale_after``, whichever replica held it (the queue's
+  ``expire``: a claimed run goes back to the queue, a running scheduled run is
+  interrupted and its slot queued again, a finished run not yet judged is judged here),
   but only once the store has answered for ``stale_after`` without a break (after an
-  outage, and at start), so live owners have refreshed theirs first; while the store does
-  not answer it only checks whether it answers again;
+  outage, and at start), so live owners have refreshed theirs first: start-up recovery
+  never touches a live replica's work; while the store does not answer it only checks
+  whether it answers again;
 - slots that fall due while the store does not answer are ``keep``-ed and, once it
-  answers, created oldest first as queued runs created at their slot's time, if still
-  within their suite's ``misfire_grace``, else counted as skipped;
+  answers, queued oldest first at their slot's time, if still within their suite's
+  ``misfire_grace``, else counted as skipped;
 - ``when_store_answers`` retries what follows a run (alert rules, its verdict) through an
   outage that began as it finished.
 """
@@ -22,7 +25,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
@@ -34,11 +37,11 @@ from monitor.daemon.slots import MissedSlots
 from monitor.durations import format_duration
 from monitor.errors import StoreError, StoreUnavailable
 from monitor.metrics.schedules import ScheduleMetrics
-from monitor.records import RunStatus
 from monitor.runs.durability import retry_delay
 from monitor.runs.heartbeat import Heartbeats
 from monitor.runs.outage import StoreOutage
 from monitor.store import Store
+from monitor.store.queue import Expired
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +54,8 @@ CRASHED = (
 
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]
 """Start a task the daemon tracks (drained, then cancelled, at shutdown)."""
-Execute = Callable[..., Awaitable[object]]
-"""The daemon's ``_execute``: run a suite x model (here: a queued run of a missed slot)."""
+Adopt = Callable[[list[int]], None]
+"""Judge finished runs whose replica died before judging them (now leased here)."""
 
 
 class StoreRecovery:
@@ -66,13 +69,17 @@ class StoreRecovery:
         clock: Clock,
         registry: CollectorRegistry,
         spawn: Spawn,
-        execute: Execute,
+        owner: str,
+        wake: Callable[[], None],
+        adopt: Adopt,
     ) -> None:
         self._config = config.store
         self._store = store
         self._clock = clock
         self._spawn = spawn
-        self._execute = execute
+        self._owner = owner
+        self._wake = wake
+        self._adopt = adopt
         self.outage = StoreOutage(clock=clock)
         self.outage.on_recovered.append(self._store_back)
         self.heartbeats = Heartbeats(
@@ -98,25 +105,23 @@ class StoreRecovery:
             self.metrics.skipped(suite, model, reason)
 
     async def sweep(self) -> None:
-        """Finish runs whose owner stopped refreshing their heartbeat (``interrupted``),
-        once the store has answered for ``stale_after`` without a break; while it does
-        not, only check whether it answers again (which creates the kept slots)."""
+        """Hand on the work of expired leases (see the module docstring), once the store
+        has answered for ``stale_after`` without a break; while it does not, only check
+        whether it answers again (which queues the kept slots)."""
         stale_after = self._config.stale_after
         now = self._clock()
         try:
             if self.outage.down:
                 await asyncio.to_thread(self._store.current_revision)
             elif self.outage.up_for(now) >= stale_after:
-                swept = await asyncio.to_thread(
-                    self._store.interrupt_stale, before=now - stale_after, reason=CRASHED, at=now
+                expired = await asyncio.to_thread(
+                    self._store.queue.expire,
+                    before=now - stale_after,
+                    at=now,
+                    owner=self._owner,
+                    reason=CRASHED,
                 )
-                if swept:
-                    logger.warning(
-                        "sweep: marked %d run(s) without a heartbeat for %s as interrupted: %s",
-                        len(swept),
-                        format_duration(stale_after),
-                        swept,
-                    )
+                self._report(expired, stale_after)
         except StoreUnavailable as exc:
             self.outage.failed(exc)
             return
@@ -124,6 +129,23 @@ class StoreRecovery:
             logger.warning("sweep for abandoned runs failed: %s", exc)
             return
         self.outage.answered()
+
+    def _report(self, expired: Expired, stale_after: timedelta) -> None:
+        if not expired:
+            return
+        logger.warning(
+            "sweep: leases without a heartbeat for %s: interrupted %s (re-queued as %s),"
+            " returned to the queue %s, finished runs to judge here %s",
+            format_duration(stale_after),
+            expired.interrupted or "none",
+            expired.requeued or "none",
+            expired.returned or "none",
+            expired.adopted or "none",
+        )
+        if expired.adopted:
+            self._adopt(expired.adopted)
+        if expired.requeued or expired.returned:
+            self._wake()
 
     async def when_store_answers(self, step: Callable[[], Awaitable[T]]) -> T:
         """``step()``, tried again with back-off while the store does not answer, for up to
@@ -148,45 +170,34 @@ class StoreRecovery:
             self._spawn(self._catch_up(), "missed slots")
 
     async def _catch_up(self) -> None:
-        """Create every kept slot still within its suite's ``misfire_grace``, oldest
-        first, as a queued run created at its slot's time; count the others as skipped."""
+        """Queue every kept slot still within its suite's ``misfire_grace``, oldest
+        first, as a run created at its slot's time; count the others as skipped."""
         due, late = self._missed.take(self._clock())
         for suite, model, _ in late:
             self.skip(suite, model, "store_unavailable")
         created = 0
         for index, (suite, model, at) in enumerate(due):
             try:
-                run_id = await asyncio.to_thread(self._queue_slot, suite, model, at)
+                queued = await asyncio.to_thread(self._queue_slot, suite, model, at)
             except StoreUnavailable as exc:
                 self.outage.failed(exc)
                 for slot in due[index:]:
                     self._missed.keep(*slot)
                 break
-            created += 1
-            self.heartbeats.hold([run_id])
-            self._spawn(self._slot_job(suite, model, run_id), f"run {run_id} (missed slot)")
+            created += isinstance(queued, int)
+        self._wake()
         logger.info(
             "slots due while the store did not answer: %d created, %d skipped (past misfire_grace)",
             created,
             len(late),
         )
 
-    def _queue_slot(self, suite: SuiteConfig, model: AnyModelConfig, at: datetime) -> int:
-        return self._store.create_run(
+    def _queue_slot(self, suite: SuiteConfig, model: AnyModelConfig, at: datetime) -> int | str:
+        return self._store.queue.enqueue_slot(
             suite=suite.name,
             model=model.name,
-            trigger="schedule",
-            dataset_sha256="",
+            slot_at=at,
             config_hash=config_hash(suite, model),
-            at=at,
-            status=RunStatus.QUEUED,
-            heartbeat_at=self._clock(),
+            at=self._clock(),
+            only_if_idle=False,
         )
-
-    async def _slot_job(self, suite: SuiteConfig, model: AnyModelConfig, run_id: int) -> None:
-        try:
-            await self._execute(suite, model, trigger="schedule", run_id=run_id)
-        except Exception:
-            logger.exception("missed slot run %d of %s x %s failed", run_id, suite.name, model.name)
-        finally:
-            self.heartbeats.release([run_id])

@@ -1,9 +1,10 @@
 """The retention pass: every ``[store.retention] every``, delete what each kind has kept
 longer than configured, one short transaction per batch (``Store.expire``).
 
-One replica deletes: ``leader`` says whether this process is the one (today always true;
-the leader election wires it to leadership). Deleting twice would be harmless (the second
-finds nothing) but doubles the load on the store. The pass stops between batches when the
+One replica deletes: ``leader`` says whether this process is the one (the daemon passes
+its cluster leadership, ``monitor.daemon.cluster``; a single SQLite daemon always leads).
+Deleting twice would be harmless (the second finds nothing) but doubles the load on the
+store. The pass stops between batches when the
 daemon shuts down, and a later pass continues where it stopped: nothing is half-deleted.
 """
 

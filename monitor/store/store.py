@@ -85,6 +85,7 @@ from monitor.store.engine import (
     write_engine,
     write_generation,
 )
+from monitor.store.queue import RunQueue
 from monitor.store.requests import QueuedRun
 from monitor.store.types import ensure_utc
 
@@ -120,6 +121,11 @@ class Store:
     def write_generation(self) -> int:
         """A number that changes whenever this process commits a write to the store."""
         return self._writes.value
+
+    @property
+    def queue(self) -> RunQueue:
+        """The work queue: queued runs, their leases and the replicas holding them."""
+        return RunQueue(self)
 
     @property
     def engine(self) -> Engine:

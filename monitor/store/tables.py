@@ -46,6 +46,7 @@ __all__ = [
     "judge_answers",
     "metadata",
     "models",
+    "replicas",
     "retention_tallies",
     "run_judges",
     "run_metrics",
@@ -137,11 +138,28 @@ runs = Table(
     Column("heartbeat_at", UTCDateTime, nullable=True),
     # The suite's tier the run ran (revision 0015); empty: the suite as configured.
     Column("tier", String(NAME), nullable=False, server_default=""),
+    # The work queue (revision 0012). ``slot_at``: the schedule slot a scheduled run is
+    # for (one live run per slot); ``lease_owner``: the replica that claimed the run and
+    # keeps its heartbeat (its lease) fresh until the run is judged; ``retry_of``: the
+    # run whose expired lease this one re-runs.
+    Column("slot_at", UTCDateTime, nullable=True),
+    Column("lease_owner", String(NAME), nullable=True),
+    Column("retry_of", Integer, nullable=True),
     CheckConstraint(f"status IN ({_STATUSES})", name="status"),
     Index("ix_runs_suite_model_id", "suite", "model", "id"),
     Index("ix_runs_status", "status"),
     Index("ix_runs_request_id", "request_id"),
     Index("ix_runs_finished_at", "finished_at"),
+    Index("ix_runs_lease_owner", "lease_owner"),
+    Index(
+        "uq_runs_suite_model_slot_at",
+        "suite",
+        "model",
+        "slot_at",
+        unique=True,
+        sqlite_where=text("status != 'interrupted'"),
+        postgresql_where=text("status != 'interrupted'"),
+    ),
 )
 """One execution of a suite against a model. ``suite`` and ``model`` are names, not
 foreign keys: a run stays readable after its model leaves the configuration."""
@@ -582,3 +600,18 @@ ingest_keys = Table(
 """The ``Idempotency-Key`` of each keyed ingest batch with the answer it got: a retry with
 the same key and body is answered from here, not stored again. No foreign key to the
 batch: retention may drop the batch while its key still guards against a late retry."""
+
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("name", String(NAME), primary_key=True),
+    Column("host", String(NAME), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Column("leader", Boolean, nullable=False),
+)
+"""The daemon processes using the store (revision 0012): each refreshes ``seen_at`` every
+``[store] heartbeat_every`` and deletes its row when it stops; ``leader`` marks the one
+that holds the scheduling lock."""

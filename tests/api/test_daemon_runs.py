@@ -1,6 +1,8 @@
 """Runs queued through the API under the daemon's lifecycle: a graceful shutdown drains
-then interrupts them, a daemon that is stopping refuses new ones (503), and after a
-SIGKILL the next start marks the queued and running ones interrupted."""
+then interrupts the running one and leaves the queued one in the queue (for another
+replica, or the next start), a daemon that is stopping refuses new ones (503), and after
+a SIGKILL the next start interrupts the running one once its lease expired and runs the
+queued one."""
 
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ import httpx
 import pytest
 
 from monitor.api.requests import SHUTTING_DOWN, SubmitRefused
-from monitor.daemon.lifecycle import NOT_STARTED
 from monitor.daemon.recovery import CRASHED
 from monitor.records import Run, RunStatus
 from monitor.runs.runner import INTERRUPTED
@@ -43,7 +44,7 @@ def runs_of(config_url: str, request_id: str) -> tuple[Run, ...]:
     return found.runs
 
 
-async def test_shutdown_interrupts_running_and_queued_runs(
+async def test_shutdown_interrupts_the_running_run_and_leaves_the_queued_one_queued(
     make_config: MakeConfig, model_server: ModelServer
 ) -> None:
     config = make_config()  # shutdown_grace = 200ms
@@ -64,8 +65,13 @@ async def test_shutdown_interrupts_running_and_queued_runs(
     (held,) = runs_of(url, first)
     (waiting,) = runs_of(url, second)
     assert (held.status, held.error) == (RunStatus.INTERRUPTED, INTERRUPTED)
-    assert (waiting.status, waiting.error) == (RunStatus.INTERRUPTED, NOT_STARTED)
-    assert waiting.started_at is None and waiting.finished_at is not None
+    assert (waiting.status, waiting.error) == (RunStatus.QUEUED, None)
+    assert waiting.started_at is None and waiting.finished_at is None
+    store = Store(url)
+    try:
+        assert store.queue.leases() == []  # nothing held: any replica may claim it
+    finally:
+        store.close()
 
 
 def test_a_stopping_daemon_answers_503(make_config: MakeConfig, store: Store) -> None:
@@ -134,7 +140,7 @@ models = ["prod"]
 
 
 @pytest.mark.integration
-def test_sigkill_leaves_queued_runs_to_the_sweep_of_the_restarted_daemon(
+def test_sigkill_leaves_the_running_run_to_the_sweep_and_the_queued_one_to_the_queue(
     tmp_path: Path, make_config: MakeConfig, model_server: ModelServer
 ) -> None:
     config = write_config(tmp_path, make_config)
@@ -159,13 +165,14 @@ def test_sigkill_leaves_queued_runs_to_the_sweep_of_the_restarted_daemon(
     second = MonitorProcess("run", "-c", str(config), env=env)
     try:
         port = second.wait_for_line(r"HTTP API on http://127\.0\.0\.1:(\d+)").group(1)
-        second.wait_for_line(r"sweep: marked 2 run\(s\) without a heartbeat .* as interrupted")
+        second.wait_for_line(r"sweep: leases without a heartbeat .*: interrupted \[\d+\]")
+        (waiting,) = runs_of(store_url, queued_id)
+        second.wait_for_line(rf"claimed run {waiting.id} \(qa x prod, api\)")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=WRITE) as http:
-            status = http.get(f"/v1/runs/{queued_id}").json()
+            status = http.get(f"/v1/runs/{running_id}").json()
     finally:
         second.stop()
-    for request_id in (running_id, queued_id):
-        (run,) = runs_of(store_url, request_id)
-        assert (run.status, run.error) == (RunStatus.INTERRUPTED, CRASHED)
-        assert run.finished_at is not None and run.finished_at >= before
+    (run,) = runs_of(store_url, running_id)
+    assert (run.status, run.error) == (RunStatus.INTERRUPTED, CRASHED)
+    assert run.finished_at is not None and run.finished_at >= before
     assert status["status"] == "failed" and status["error"] == f"prod: interrupted: {CRASHED}"

@@ -108,7 +108,9 @@ def test_scheduled_run_is_scored_exported_and_sigterm_stops_cleanly(
         )
         assert float(line.rsplit(" ", 1)[1]) == pytest.approx(accuracy["value"])
         assert httpx.get(f"{api}/v1/runs/{run['id']}").json()["id"] == run["id"]
-        assert httpx.get(f"{api}/readyz").json() == {"status": "ready"}
+        ready = httpx.get(f"{api}/readyz").json()
+        assert ready == {"status": "ready", "replica": ready["replica"], "leader": True}
+        assert ready["replica"].endswith(f":{daemon.proc.pid}")
         daemon.proc.send_signal(signal.SIGTERM)
         assert daemon.proc.wait(timeout=deadline(10)) == 0
     finally:

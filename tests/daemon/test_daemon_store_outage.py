@@ -263,21 +263,17 @@ def test_slots_due_during_an_outage_are_created_after_it_or_counted_skipped(
         daemon.wait_for_line(r"store unreachable", timeout=20)
         time.sleep(10)  # the fault itself: five slots of each suite fall due
         proxy.up()
+        back = datetime.now(UTC)
+        # The store's connection was gone, so was the scheduling lock: the leader (again)
+        # queues the slots missed while nobody led.
         line = daemon.wait_for_line(
-            r"slots due while the store did not answer: (\d+) created, (\d+) skipped", timeout=30
+            r"slots missed while no replica led: (\d+) queued, (\d+) skipped", timeout=30
         )
         created, skipped = int(line.group(1)), int(line.group(2))
 
         def caught_up(suite: str) -> list[Run]:
-            """Runs of missed slots: created at their slot's time, started later (a
-            scheduled run is otherwise created running)."""
-            return [
-                r
-                for r in runs(store)
-                if r.suite == suite
-                and r.created_at >= cut
-                and (r.started_at is None or r.started_at > r.created_at)
-            ]
+            """Runs of missed slots: created at their slot's time, during the outage."""
+            return [r for r in runs(store) if r.suite == suite and cut <= r.created_at < back]
 
         def patient_done() -> list[Run] | None:
             # Every created slot is stored (they are created one by one, oldest first)
@@ -294,7 +290,7 @@ def test_slots_due_during_an_outage_are_created_after_it_or_counted_skipped(
         after = samples(api)
 
         def skips(suite: str) -> float:
-            key = {"suite": suite, "model": "wine-classifier", "reason": "store_unavailable"}
+            key = {"suite": suite, "model": "wine-classifier", "reason": "misfire"}
             return after["monitor_schedule_slots_skipped_total", frozenset(key.items())]
 
         assert skips("patient") == 0
@@ -311,7 +307,7 @@ def test_slots_due_during_an_outage_are_created_after_it_or_counted_skipped(
     assert "Traceback" not in output, output
 
 
-def test_the_sweep_finishes_a_killed_daemons_run_and_spares_live_ones(
+def test_the_sweep_reruns_a_killed_daemons_run_and_spares_the_live_rerun(
     tmp_path: Path, pg_url: str, store: Store, slow_model: Model
 ) -> None:
     config = example_config(tmp_path, pg_url, slow_model)
@@ -324,27 +320,29 @@ def test_the_sweep_finishes_a_killed_daemons_run_and_spares_live_ones(
         first.stop()
     second, _ = start(config)
     try:
-        # Its start left the dead run alone: only a stale heartbeat, found by a sweep
-        # after the store answered for stale_after, finishes it.
+        # Its start left the dead run alone: only an expired lease, found by a sweep after
+        # the store answered for stale_after, interrupts it and queues its slot again.
         assert store.get_run(victim.id).status is RunStatus.RUNNING  # type: ignore[union-attr]
-        own = wait_for(
-            lambda: [r for r in runs(store, RunStatus.RUNNING) if r.id != victim.id],
-            timeout=30,
-            what="the second daemon's own run",
-        )[0]
-        second.wait_for_line(rf"sweep: marked 1 run\(s\) .* as interrupted: \[{victim.id}\]")
+        line = second.wait_for_line(
+            rf"sweep: leases without a heartbeat .*: interrupted \[{victim.id}\]"
+            rf" \(re-queued as \{{{victim.id}: (\d+)\}}\)"
+        )
+        rerun_id = int(line.group(1))
         swept = store.get_run(victim.id)
         assert swept is not None and (swept.status, swept.error) == (RunStatus.INTERRUPTED, CRASHED)
-        # The live run, swept at every beat for longer than stale_after, lives on.
+        # The re-run, swept at every beat for longer than stale_after, lives on.
         finished = wait_for(
-            lambda: (r := store.get_run(own.id)) and r.status is not RunStatus.RUNNING and r,
+            lambda: (
+                (r := store.get_run(rerun_id)) and r.status.value not in ("queued", "running") and r
+            ),
             timeout=30,
-            what="the live run to finish",
+            what="the re-run to finish",
         )
         assert finished.status is RunStatus.SUCCEEDED and finished.n_cases == 60
+        assert finished.created_at == victim.created_at  # the same slot, in its place
         stop(second)
     finally:
         second.stop()
     output = second.output()
-    assert "Traceback" not in output and "marked 1 run(s)" in output
-    assert f"[{own.id}]" not in output.split("sweep:", 1)[1].splitlines()[0]
+    assert "Traceback" not in output
+    assert output.count("sweep: leases without a heartbeat") == 1, output

@@ -5,6 +5,7 @@ Prometheus's HTTP API. Also promtool, amtool and the compose file."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -204,5 +205,17 @@ def test_deployment_files_pass_their_tools(command: list[str]) -> None:
         capture_output=True,
         text=True,
         timeout=deadline(120),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_replicas_compose_example_is_valid() -> None:
+    done = subprocess.run(
+        [tool("docker-compose"), "-f", "deploy/replicas/docker-compose.yml", "config", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=deadline(120),
+        env={**os.environ, "POSTGRES_PASSWORD": "example"},
     )
     assert done.returncode == 0, done.stdout + done.stderr
