@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,7 +26,7 @@ from monitor.notify.service import AlertService
 from monitor.records import Run, RunStatus
 from monitor.sinks import build_sink, sign
 from monitor.store import Store
-from tests.servers import ROOT, serve_in_thread, wait_for
+from tests.servers import ROOT, deadline, serve_in_thread, wait_for
 
 KEY = b"0123456789abcdef0123456789abcdef"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()
@@ -160,7 +160,10 @@ async def test_dead_letter_once_max_age_is_reached(
 ) -> None:
     rec, url = receiver
     rec.down = True
-    config = alerts_config(url, max_age="300ms")
+    # Long enough for a second attempt on a loaded runner (the first one, a store write
+    # and a request, can take longer than a fixed 300 ms there), short enough to wait for.
+    max_age = timedelta(seconds=deadline(0.5))
+    config = alerts_config(url, max_age=f"{max_age.total_seconds() * 1000:.0f}ms")
     service = AlertService(config, store)
     worker = DeliveryWorker(config.delivery, store, {"hook": build_sink(config.sinks[0])})
     await service.handle(finished("a", RunStatus.FAILED, datetime.now(UTC)))
@@ -178,7 +181,7 @@ async def test_dead_letter_once_max_age_is_reached(
         await worker.aclose()
     (dead,) = store.list_notifications(status=OutboxStatus.DEAD)
     assert dead.attempts >= 2  # retried while younger than max_age, not after one 503
-    assert dead.last_error == "sink 'hook': HTTP 503 (still failing after max_age 0:00:00.300000)"
+    assert dead.last_error == f"sink 'hook': HTTP 503 (still failing after max_age {max_age})"
     assert rec.attempts == [dead.id] * dead.attempts
 
 
