@@ -6,7 +6,7 @@ and per-case metric, the answers themselves only when a corpus metric (F1 macro,
 ROC AUC, ...) needs them, each case's slice values and its id. ``results`` then computes
 every aggregate with n and a 95% interval, overall and per slice, plus the largest gap
 between slices, and, for a suite with ``fairness``, the group fairness measures of
-``monitor.performance.groups`` (fairlearn's) over the cases grouped by one case field.
+``monitor.scoring.fairness`` (fairlearn's) over the cases grouped by one case field.
 
 Scoring one case (``CaseScorer``) is apart from recording it (``Evaluation.record``), so
 the runner can score in worker processes (``score_cases``) and record on its event loop.
@@ -285,7 +285,7 @@ class Evaluation:
         if settings is None:
             return []
         # Imported here: fairlearn (and pandas under it) only for suites that ask.
-        from monitor.performance.groups import fairness
+        from monitor.scoring.fairness import fairness
 
         pick = order.tolist()
         predictions, expected, groups = ([column[i] for i in pick] for column in self._groups)
