@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -20,14 +21,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor import __version__
 from monitor.cli import cli
-from monitor.config import HttpModelConfig, SuiteConfig
+from monitor.config import HttpModelConfig, SuiteConfig, parse_config
 from monitor.metrics.collector import StoreCollector
 from monitor.records import Run, RunStatus
 from monitor.runs.runner import Runner
 from monitor.store import Store
 from monitor.wire.runs import RunOut
+from tests.api.conftest import served_app
 from tests.runs.test_runner_scoring import model_app
-from tests.servers import serve_in_thread
+from tests.servers import deadline, serve_in_thread
 
 NOW = datetime(2026, 12, 2, 12, tzinfo=UTC)
 N = 120
@@ -135,6 +137,23 @@ def test_the_runs_json_and_runs_show_carry_the_measures(stored: tuple[Path, Run]
     result = CliRunner().invoke(cli, ["runs", "show", "-c", str(config), str(run.id)])
     eod = next(f for f in run.fairness if f.measure == "equalized_odds_difference")
     assert f"fairness  equalized_odds_difference over gender: {eod.value:.4g} [" in result.output
+
+
+def test_the_api_answers_the_runs_measures(stored: tuple[Path, Run]) -> None:
+    config_path, run = stored
+    config = parse_config(
+        {"store": {"url": config_path.read_text().split('"')[1]}, "server": {"open_reads": True}},
+        base_dir=config_path.parent,
+    )
+    store = Store(config.store.url)
+    try:
+        with served_app(config, store) as url:
+            answer = httpx.get(f"{url}/v1/runs/{run.id}", timeout=deadline(10))
+    finally:
+        store.close()
+    assert answer.status_code == 200
+    assert answer.json()["fairness"] == RunOut.of(run).model_dump(mode="json")["fairness"]
+    assert {f["measure"] for f in answer.json()["fairness"]} == {f.measure for f in run.fairness}
 
 
 def test_metrics_export_the_latest_runs_measures(stored: tuple[Path, Run]) -> None:

@@ -5,6 +5,7 @@ the gate's Markdown shows a small table."""
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -171,3 +172,12 @@ def test_the_gate_markdown_has_a_fairness_table_beside_the_baseline() -> None:
     assert "#### Fairness" in text
     assert r"| demographic\_parity\_difference | gender | 500 | 0.1 | 0.3 | [0.2, 0.4] |" in text
     assert "#### Fairness" not in render_markdown(samples.passed(), version="test")
+
+
+def test_an_evaluation_with_fairness_gives_the_same_measures_in_a_worker_process() -> None:
+    # The runner hands the evaluation to a scoring process when its metrics are CPU-bound.
+    evaluation = Evaluation([build_metric("accuracy")], fairness=Fairness("gender"), seed=3)
+    for case_id, expected, predicted, group in cases(60, seed=9):
+        evaluation.add(case_id, expected, [Attempt(predicted)], {"gender": group})
+    copy = pickle.loads(pickle.dumps(evaluation))
+    assert copy.results().fairness == evaluation.results().fairness != []
