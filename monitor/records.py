@@ -59,6 +59,21 @@ class SliceMetric:
 
 
 @dataclass(frozen=True, slots=True)
+class FairnessValue:
+    """One group fairness measure of a run (``fairness`` of the suite): fairlearn's
+    demographic parity difference or ratio or equalized odds difference over the cases
+    grouped by the case field ``groups``, with a 95% bootstrap interval; ``n`` counts the
+    cases with a prediction, an expected value and a group."""
+
+    groups: str
+    measure: str
+    value: float
+    lower: float | None
+    upper: float | None
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
 class SliceGap:
     """The largest difference of a metric between two values of a slice field: the signal
     that one segment collapsed while the average held."""
@@ -172,6 +187,8 @@ class Run:
     """The suite's tier the run ran (``smoke``, ``full``); empty: the suite as configured."""
     judges: tuple[JudgeUsage, ...] = ()
     """Each judge metric's judge, prompt hash, requests, tokens and cost."""
+    fairness: tuple[FairnessValue, ...] = ()
+    """The suite's group fairness measures (``fairness`` of the suite), if it has any."""
 
     @property
     def duration_seconds(self) -> float | None:

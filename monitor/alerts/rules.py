@@ -79,6 +79,8 @@ def _matches(rule: RuleConfig, suite: str, model: str) -> bool:
 
 
 def _on_run(rule: RuleConfig, run: Run) -> list[Observation]:
+    if rule.kind == "fairness":
+        return _on_run_fairness(rule, run)
     if rule.kind not in ("threshold", "run_failed", "error_rate", "latency"):
         return []
     if not _matches(rule, run.suite, run.model) or run.status is RunStatus.INTERRUPTED:
@@ -246,19 +248,53 @@ def _on_performance(rule: RuleConfig, event: PerformanceReady) -> list[Observati
     return [Observation(labels, bool(worse), summary, value, None, details, links)]
 
 
+def _beyond(rule: RuleConfig, measure: str, found: float) -> tuple[bool, str]:
+    """Whether a fairness measure is beyond the rule's limit (a difference above
+    ``value``, the demographic parity ratio below it), and the bad side's operator."""
+    assert rule.value is not None
+    ratio = measure.endswith("ratio")
+    return (found < rule.value if ratio else found > rule.value), "<" if ratio else ">"
+
+
+def _on_run_fairness(rule: RuleConfig, run: Run) -> list[Observation]:
+    """A group fairness measure of a succeeded suite run beyond its limit. A run without
+    the measure (failed, or a suite without ``fairness``) leaves the alert as it was."""
+    if rule.stream is not None or not _matches(rule, run.suite, run.model):
+        return []
+    measure = rule.metric or "demographic_parity_difference"
+    found = next((f for f in run.fairness if f.measure == measure), None)
+    if run.status is not RunStatus.SUCCEEDED or found is None:
+        return []
+    active, bad = _beyond(rule, measure, found.value)
+    summary = (
+        f"suite {run.suite} on model {run.model} (run {run.id}): {measure} over"
+        f" {found.groups} = {found.value:.4g} ({bad} {rule.value:g} is bad)"
+    )
+    details: dict[str, Any] = {
+        "measure": measure,
+        "groups": found.groups,
+        "lower": found.lower,
+        "upper": found.upper,
+        "n": found.n,
+    }
+    labels = base_labels(rule, suite=run.suite, model=run.model, measure=measure)
+    links = {"run": f"/v1/runs/{run.id}"}
+    return [Observation(labels, active, summary, found.value, rule.value, details, links)]
+
+
 def _on_fairness(rule: RuleConfig, event: PerformanceReady) -> list[Observation]:
     """A group fairness measure of the stream's newest scored window beyond its limit:
-    a difference above ``value``, or the demographic parity ratio below it."""
+    a difference above ``value``, or the demographic parity ratio below it. A rule
+    naming a suite or model watches suite runs only."""
+    if rule.suite is not None or rule.model is not None:
+        return []
     if rule.stream not in (None, event.stream) or not event.latest:
         return []
     measure = rule.metric or "demographic_parity_difference"
     found = dict(event.fairness).get(measure)
     if found is None:
         return []
-    assert rule.value is not None
-    ratio = measure.endswith("ratio")
-    active = found < rule.value if ratio else found > rule.value
-    bad = "<" if ratio else ">"
+    active, bad = _beyond(rule, measure, found)
     summary = (
         f"stream {event.stream} window {event.window_key} ({event.state}): {measure}"
         f" = {found:.4g} ({bad} {rule.value:g} is bad)"

@@ -65,7 +65,7 @@ def list_runs(
 @click.option("--json", "as_json", is_flag=True, help="The run as one JSON object (as the API).")
 def show_run(config_path: Path, run_id: int, as_json: bool) -> None:
     """One run: status, times, dataset, every metric with its interval, operations,
-    slices, and the verdict it got."""
+    slices, group fairness measures, and the verdict it got."""
     store = ready_store(load(config_path))
     try:
         run = store.get_run(run_id)
@@ -97,6 +97,9 @@ def show_run(config_path: Path, run_id: int, as_json: bool) -> None:
             f" (monitor verdicts show {v.id}): {v.reason}"
         )
     Console().print(table([run]))
+    for f in run.fairness:
+        bounds = "" if f.lower is None or f.upper is None else f" [{f.lower:.4g}, {f.upper:.4g}]"
+        click.echo(f"  fairness  {f.measure} over {f.groups}: {f.value:.4g}{bounds} (n={f.n})")
 
 
 def _when(run: Run) -> str:

@@ -53,7 +53,7 @@ _RULE_TAKES: dict[str, tuple[str, ...]] = {
     "regression": ("suite", "model", "metrics"),
     "drift": ("stream", "columns"),
     "performance": ("stream", "metrics"),
-    "fairness": ("stream", "metric", "value"),
+    "fairness": ("suite", "model", "stream", "metric", "value"),
     "run_failed": ("suite", "model"),
 }
 _FAIRNESS = (
@@ -126,7 +126,7 @@ class RuleConfig(Section):
                 f" (it takes: {', '.join(_RULE_TAKES[self.kind])})"
             )
         if self.stream is not None and (self.suite is not None or self.model is not None):
-            raise ValueError("kind 'stale' watches suites or a stream, not both")
+            raise ValueError(f"kind {self.kind!r} watches suites or a stream, not both")
         if self.kind == "fairness" and self.metric not in (None, *_FAIRNESS):
             raise ValueError(
                 f"metric {self.metric!r} is not a fairness measure; expected one of:"

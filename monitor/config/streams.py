@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from monitor.config._base import Duration, Name, Section, resolve_path
-from monitor.config.suites import ScheduleConfig
+from monitor.config.suites import FAIRNESS_MEASURES, FairnessMeasure, ScheduleConfig
 
 Method = Literal["ks", "wasserstein", "psi", "jensenshannon", "hellinger", "chi2", "linf"]
 NUMERICAL_METHODS = ("ks", "wasserstein", "psi", "jensenshannon", "hellinger")
@@ -281,16 +281,6 @@ class PerformanceConfig(Section):
             {"name": s, "positive": self.positive} if s in ("roc-auc", "log-loss") else s
             for s in specs
         )
-
-
-FairnessMeasure = Literal[
-    "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference"
-]
-FAIRNESS_MEASURES: tuple[FairnessMeasure, ...] = (
-    "demographic_parity_difference",
-    "demographic_parity_ratio",
-    "equalized_odds_difference",
-)
 
 
 class FairnessConfig(Section):

@@ -156,6 +156,26 @@ class TierConfig(Section):
         return value
 
 
+FairnessMeasure = Literal[
+    "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference"
+]
+FAIRNESS_MEASURES: tuple[FairnessMeasure, ...] = (
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equalized_odds_difference",
+)
+
+
+class SuiteFairnessConfig(Section):
+    """``fairness`` of a classification suite: group fairness of every run over the
+    case field ``groups`` (one of the suite's ``metadata`` fields, so every case carries
+    it), prediction against expected value; ``positive`` is the favourable outcome."""
+
+    groups: str = Field(min_length=1, max_length=200)
+    positive: str = "1"
+    metrics: tuple[FairnessMeasure, ...] = Field(FAIRNESS_MEASURES, min_length=1)
+
+
 class SuiteConfig(Section):
     """``[[suites]]``: a dataset, how to score it, which models, and when."""
 
@@ -196,6 +216,7 @@ class SuiteConfig(Section):
     # of the same tier.
     tiers: dict[Name, TierConfig] = Field(default_factory=dict)
     verdict: VerdictConfig = Field(default_factory=VerdictConfig)
+    fairness: SuiteFairnessConfig | None = None
 
     def for_tier(self, tier: str) -> SuiteConfig:
         """This suite as tier ``tier`` runs it; ``KeyError`` naming the tiers when it
@@ -249,6 +270,7 @@ class SuiteConfig(Section):
         twice = {label for label in labels if labels.count(label) > 1}
         if twice:
             raise ValueError(f"metric {sorted(twice)[0]!r} is listed twice")
+        self._check_fairness()
         judged = set(labels) | set(OPERATIONAL)
         unknown = sorted(set(self.verdict.metrics) - judged)
         if unknown:
@@ -257,6 +279,22 @@ class SuiteConfig(Section):
                 f" (expected one of: {', '.join(sorted(judged))})"
             )
         return self
+
+    def _check_fairness(self) -> None:
+        fairness = self.fairness
+        if fairness is None:
+            return
+        if self.task != "classification":
+            raise ValueError(f"fairness needs a classification suite, this one is {self.task!r}")
+        if fairness.groups not in self.metadata:
+            listed = ", ".join(repr(m) for m in self.metadata) or "none listed"
+            raise ValueError(
+                f"fairness.groups: {fairness.groups!r} must be one of the suite's metadata"
+                f" fields, so every case carries it (metadata: {listed})"
+            )
+        twice = sorted({m for m in fairness.metrics if fairness.metrics.count(m) > 1})
+        if twice:
+            raise ValueError(f"fairness.metrics: {twice[0]!r} is listed twice")
 
     @field_validator("dataset")
     @classmethod

@@ -6,8 +6,9 @@ the metrics table (overall rows, then slices that did not pass; passing slices f
 (:mod:`monitor.gate.chart`), why each flagged row is flagged, the degraded and improved
 cases with a word-level diff of the answers that changed (:mod:`monitor.gate.worddiff`),
 tokens, cost and latency of both runs, the judges' requests, errors, tokens and cost (apart
-from the model's), and a footer with monitor's version. Untrusted text goes through
-:func:`monitor.gate.format.cell`, so no input can break a table.
+from the model's), the group fairness measures of both runs, and a footer with monitor's
+version. Untrusted text goes through :func:`monitor.gate.format.cell`, so no input can
+break a table.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def render_markdown(report: GateReport, *, version: str = __version__) -> str:
     lines += _changes_section("Improved cases", [c for c in v.changes if c.change == "improved"])
     lines += _operations_section(report.baseline, report.run)
     lines += _judges_section(report.baseline, report.run)
+    lines += _fairness_section(report.baseline, report.run)
     lines.append(_footer(f"monitor {version}; verdict {v.id} of {fmt.when(v.created_at)}"))
     return "\n".join(lines) + "\n"
 
@@ -290,6 +292,42 @@ def _judges_section(baseline: RunOut, run: RunOut) -> list[str]:
         "| Metric | Judge | Prompt | Requests | Judge errors | Agreement | Prompt tokens"
         " | Completion tokens | Cost | Baseline cost |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *rows,
+        "",
+    ]
+
+
+def _fairness_section(baseline: RunOut, run: RunOut) -> list[str]:
+    """The suite's group fairness measures (``fairness``) of this run with their interval,
+    beside the baseline's: reported, not judged (an alert rule of kind ``fairness`` sets
+    a limit)."""
+    if not run.fairness:
+        return []
+    before = {f.measure: f for f in baseline.fairness}
+    rows = []
+    for f in run.fairness:
+        old = before.get(f.measure)
+        rows.append(
+            _row(
+                fmt.cell(f.measure),
+                fmt.cell(f.groups),
+                fmt.count(f.n),
+                fmt.num(old.value) if old else "n/a",
+                fmt.num(f.value),
+                "n/a"
+                if f.lower is None or f.upper is None
+                else f"[{fmt.num(f.lower)}, {fmt.num(f.upper)}]",
+            )
+        )
+    return [
+        "#### Fairness",
+        "",
+        "Group fairness of the predictions across the groups (fairlearn's definitions):"
+        " a difference of 0 and a ratio of 1 mean parity. The interval is a 95% bootstrap"
+        " over cases.",
+        "",
+        "| Measure | Groups | Cases | Baseline | New | 95% interval |",
+        "| --- | --- | ---: | ---: | ---: | --- |",
         *rows,
         "",
     ]

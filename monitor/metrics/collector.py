@@ -86,6 +86,7 @@ class StoreCollector(Collector):
             families = [
                 *self._run_families(summaries),
                 *self._score_families(live),
+                *self._suite_fairness_families(live),
                 *self._verdict_families(live),
                 *self._stream_families(),
                 *self._drift_families(),
@@ -175,6 +176,26 @@ class StoreCollector(Collector):
             _add(lower, key, s.lower)
             _add(upper, key, s.upper)
         return [score, lower, upper]
+
+    def _suite_fairness_families(self, live: frozenset[tuple[str, str]]) -> list[GaugeMetricFamily]:
+        """The latest succeeded run's group fairness measures (``fairness`` of a suite);
+        ``measure`` is one of three names, so the series stay bounded."""
+        labels = [*PAIR, "measure"]
+        value = _gauge(
+            "suite_fairness",
+            "A group fairness measure of the latest succeeded run (fairlearn's).",
+            labels,
+        )
+        lower = _gauge("suite_fairness_lower", "Lower end of its 95% interval.", labels)
+        upper = _gauge("suite_fairness_upper", "Upper end of its 95% interval.", labels)
+        for suite, model, f in self._store.latest_fairness():
+            if (suite, model) not in live:
+                continue
+            key = [suite, model, f.measure]
+            value.add_metric(key, f.value)
+            _add(lower, key, f.lower)
+            _add(upper, key, f.upper)
+        return [value, lower, upper]
 
     def _verdict_families(self, live: frozenset[tuple[str, str]]) -> list[GaugeMetricFamily]:
         labels = [*PAIR, "metric"]

@@ -30,6 +30,7 @@ from monitor.runs.writes import BatchWrites
 from monitor.scoring.evaluation import (
     Evaluation,
     EvaluationResult,
+    Fairness,
     Repeats,
     Scored,
     evaluation_results,
@@ -79,6 +80,11 @@ class Execution:
             ),
             slices=suite.slices,
             seed=suite.seed,
+            fairness=None
+            if suite.fairness is None
+            else Fairness(
+                suite.fairness.groups, suite.fairness.positive, tuple(suite.fairness.metrics)
+            ),
         )
         price = self.model.price
         self.recorder = OperationsRecorder(
@@ -197,7 +203,10 @@ class Execution:
             self._start_flush()
 
     def _scored(self, case: Case, predictions: Sequence[Prediction], scored: Scored) -> CaseResult:
-        slices = {name: field_value(case, name) for name in self.suite.slices}
+        fields = [*self.suite.slices]
+        if self.suite.fairness is not None:
+            fields.append(self.suite.fairness.groups)
+        slices = {name: field_value(case, name) for name in fields}
         self.evaluation.record(case.id, case.expected, scored, slices)
         return CaseResult(
             case.id,

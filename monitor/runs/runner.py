@@ -284,6 +284,7 @@ class Runner:
                     slices=result.slices if result else (),
                     operations=operations,
                     judges=judges,
+                    fairness=result.fairness if result else (),
                 )
             except StoreUnavailable:
                 raise

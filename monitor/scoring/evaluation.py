@@ -5,7 +5,8 @@ scores right away; the evaluation keeps only what the aggregates need: one float
 and per-case metric, the answers themselves only when a corpus metric (F1 macro, BLEU,
 ROC AUC, ...) needs them, each case's slice values and its id. ``results`` then computes
 every aggregate with n and a 95% interval, overall and per slice, plus the largest gap
-between slices.
+between slices, and, for a suite with ``fairness``, the group fairness measures of
+``monitor.scoring.fairness`` (fairlearn's) over the cases grouped by one case field.
 
 Scoring one case (``CaseScorer``) is apart from recording it (``Evaluation.record``), so
 the runner can score in worker processes (``score_cases``) and record on its event loop.
@@ -16,6 +17,7 @@ any concurrency.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import pickle
@@ -27,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from monitor.records import MetricValue, SliceGap, SliceMetric
+from monitor.records import FairnessValue, MetricValue, SliceGap, SliceMetric
 from monitor.scoring.base import Metric, MetricScore, PerCaseMetric
 from monitor.scoring.intervals import bootstrap_mean, wilson
 from monitor.scoring.judged import JudgeMetric, rogan_gladen
@@ -64,6 +66,21 @@ class EvaluationResult:
     slices: list[SliceMetric]
     gaps: list[SliceGap]
     skipped: list[str]
+    fairness: list[FairnessValue] = dataclasses.field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Fairness:
+    """Which group fairness measures a run reports: over the case field ``groups``, with
+    ``positive`` the favourable outcome (``fairness`` of a classification suite)."""
+
+    groups: str
+    positive: str = "1"
+    measures: tuple[str, ...] = (
+        "demographic_parity_difference",
+        "demographic_parity_ratio",
+        "equalized_odds_difference",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +192,7 @@ class Evaluation:
         repeats: Repeats | None = None,
         slices: Sequence[str] = (),
         seed: int = 0,
+        fairness: Fairness | None = None,
     ) -> None:
         self._metrics = list(metrics)
         self._repeats = repeats or Repeats()
@@ -188,6 +206,9 @@ class Evaluation:
         self._slice_codes: dict[str, array[int]] = {name: array("i") for name in slices}
         self._slice_names: dict[str, dict[str, int]] = {name: {} for name in slices}
         self._ids = CaseIds()
+        self._fairness = fairness
+        # (prediction, expected, group) of every case, only with ``fairness``.
+        self._groups: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
         self._repeated = False
         self.n = 0
 
@@ -208,7 +229,8 @@ class Evaluation:
     def record(
         self, case_id: str, expected: Any, scored: Scored, slices: Mapping[str, Any]
     ) -> None:
-        """Keep what the aggregates need of a case ``CaseScorer`` scored."""
+        """Keep what the aggregates need of a case ``CaseScorer`` scored; ``slices``
+        holds the case's slice values and, with ``fairness``, its group."""
         if self._corpus:
             self._columns[0].append(scored.prediction)
             self._columns[1].append(expected)
@@ -217,6 +239,13 @@ class Evaluation:
             # A judge metric the judge could not score for this case is NaN here, and is
             # left out of its aggregate (whose n counts the cases it scored).
             values.append(scored.scores.get(label, math.nan))
+        if self._fairness is not None:
+            for column, value in zip(
+                self._groups,
+                (scored.prediction, expected, slices.get(self._fairness.groups)),
+                strict=True,
+            ):
+                column.append(value)
         for name in self._slice_fields:
             codes = self._slice_names[name]
             key = _slice_key(slices.get(name))
@@ -244,7 +273,44 @@ class Evaluation:
                             name, key, value.name, value.value, value.lower, value.upper, value.n
                         )
                     )
-        return EvaluationResult(metrics, slices, slice_gaps(slices), skipped)
+        fairness = self._fairness_values(order, skipped)
+        return EvaluationResult(metrics, slices, slice_gaps(slices), skipped, fairness)
+
+    def _fairness_values(
+        self, order: np.ndarray[Any, Any], skipped: list[str]
+    ) -> list[FairnessValue]:
+        """The configured fairness measures over the cases in id order (so the bootstrap
+        draws the same resamples at any concurrency); an undefined one is skipped."""
+        settings = self._fairness
+        if settings is None:
+            return []
+        # Imported here: fairlearn (and pandas under it) only for suites that ask.
+        from monitor.scoring.fairness import fairness
+
+        pick = order.tolist()
+        predictions, expected, groups = ([column[i] for i in pick] for column in self._groups)
+        n = sum(
+            p is not None and y is not None and g is not None
+            for p, y, g in zip(predictions, expected, groups, strict=True)
+        )
+        found = {
+            m.measure: m
+            for m in fairness(
+                predictions, expected, groups, positive=settings.positive, seed=self._seed
+            )
+        }
+        out = []
+        for name in settings.measures:
+            measure = found.get(name)
+            if measure is None or not math.isfinite(measure.value):
+                skipped.append(f"fairness {name} over {settings.groups}: undefined on these cases")
+                continue
+            lower, upper = (
+                v if v is not None and math.isfinite(v) else None
+                for v in (measure.lower, measure.upper)
+            )
+            out.append(FairnessValue(settings.groups, name, measure.value, lower, upper, n))
+        return out
 
     def _values(
         self, members: np.ndarray[Any, Any], skipped: list[str], where: str

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Row, func, select
 
 from monitor.records import (
     CaseResult,
+    FairnessValue,
     JudgeUsage,
     LatestScore,
     MetricValue,
@@ -31,6 +32,7 @@ from monitor.store import rollups
 from monitor.store.tables import (
     case_results,
     judge_answers,
+    run_fairness,
     run_judges,
     run_metrics,
     run_rollups,
@@ -42,6 +44,7 @@ __all__ = [
     "count_cases",
     "get_run",
     "judge_answer",
+    "latest_fairness",
     "latest_scores",
     "list_cases",
     "list_runs",
@@ -60,6 +63,7 @@ def get_run(connection: Connection, run_id: int) -> Run | None:
         _to_run(row, _metrics_by_run(connection, [run_id]).get(run_id, ())),
         slices=_slices(connection, run_id),
         judges=_judges(connection, run_id),
+        fairness=_fairness(connection, run_id),
     )
 
 
@@ -165,6 +169,16 @@ def _judges(connection: Connection, run_id: int) -> tuple[JudgeUsage, ...]:
     )
 
 
+def _fairness(connection: Connection, run_id: int) -> tuple[FairnessValue, ...]:
+    query = (
+        select(run_fairness).where(run_fairness.c.run_id == run_id).order_by(run_fairness.c.measure)
+    )
+    return tuple(
+        FairnessValue(row.groups, row.measure, row.value, row.lower, row.upper, row.n)
+        for row in connection.execute(query)
+    )
+
+
 def _slices(connection: Connection, run_id: int) -> tuple[SliceMetric, ...]:
     query = (
         select(run_slices)
@@ -204,6 +218,25 @@ def latest_scores(connection: Connection, *, suite: str | None = None) -> list[L
     if suite is not None:
         query = query.where(run_rollups.c.suite == suite)
     return [latest_score(row) for row in connection.execute(query)]
+
+
+def latest_fairness(connection: Connection) -> list[tuple[str, str, FairnessValue]]:
+    """(suite, model, measure) of the latest succeeded run of each suite x model, found
+    through the pairs' rollup rows as ``latest_scores`` finds its metrics."""
+    query = (
+        select(run_rollups.c.suite, run_rollups.c.model, run_fairness)
+        .select_from(run_rollups)
+        .join(run_fairness, run_fairness.c.run_id == run_rollups.c.success_run_id)
+        .order_by(run_rollups.c.suite, run_rollups.c.model, run_fairness.c.measure)
+    )
+    return [
+        (
+            row.suite,
+            row.model,
+            FairnessValue(row.groups, row.measure, row.value, row.lower, row.upper, row.n),
+        )
+        for row in connection.execute(query)
+    ]
 
 
 def latest_score(row: Row[Any]) -> LatestScore:

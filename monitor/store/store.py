@@ -44,6 +44,7 @@ from monitor.records import (
     CatalogModel,
     CatalogSuite,
     DriftReport,
+    FairnessValue,
     JudgeUsage,
     LatestScore,
     MetricComparison,
@@ -304,8 +305,10 @@ class Store:
         slices: Sequence[SliceMetric] = (),
         operations: RunOperations | None = None,
         judges: Sequence[JudgeUsage] = (),
+        fairness: Sequence[FairnessValue] = (),
     ) -> None:
-        """Store a running run's last cases, aggregates, judge usage and final
+        """Store a running run's last cases, aggregates (with its fairness measures),
+        judge usage and final
         ``status``, all or nothing. ``n_cases`` and ``n_errors`` count every stored case of the run.
 
         Raises ``StoreError`` if the run does not exist, is no longer running, or the
@@ -313,7 +316,7 @@ class Store:
         changed. Raises ``ValueError`` for a non-final status or a non-finite metric.
         """
         at = ensure_utc(at, name="at")
-        writes.check_finish(status, metrics, slices)
+        writes.check_finish(status, metrics, slices, fairness)
         with self._writing(f"finishing run {run_id}") as connection:
             writes.finish_run(
                 connection,
@@ -326,6 +329,7 @@ class Store:
                 slices=slices,
                 operations=operations,
                 judges=judges,
+                fairness=fairness,
             )
 
     def judge_answer(self, key: str) -> tuple[Any, Any] | None:
@@ -425,6 +429,12 @@ class Store:
         """Metrics of the latest succeeded run of every suite x model (of one suite)."""
         with self._reading("reading latest scores") as connection:
             return reads.latest_scores(connection, suite=suite)
+
+    def latest_fairness(self) -> list[tuple[str, str, FairnessValue]]:
+        """(suite, model, fairness measure) of the latest succeeded run of every suite x
+        model whose suite has ``fairness``."""
+        with self._reading("reading latest fairness measures") as connection:
+            return reads.latest_fairness(connection)
 
     def run_summaries(self) -> list[RunSummary]:
         """Run counts and last run times of every suite x model."""

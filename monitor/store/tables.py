@@ -48,6 +48,7 @@ __all__ = [
     "models",
     "replicas",
     "retention_tallies",
+    "run_fairness",
     "run_judges",
     "run_metrics",
     "run_requests",
@@ -251,6 +252,20 @@ run_slices = Table(
     Column("n", Integer, nullable=False),
 )
 """Every metric of a run per value of a slice field (``slices`` of the suite)."""
+
+run_fairness = Table(
+    "run_fairness",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("measure", String(NAME), primary_key=True),
+    Column("groups", String(NAME), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("lower", Float, nullable=True),
+    Column("upper", Float, nullable=True),
+    Column("n", Integer, nullable=False),
+)
+"""Group fairness measures of a run (``fairness`` of the suite) over the case field
+``groups``, with their 95% interval (revision 0017)."""
 
 run_judges = Table(
     "run_judges",

@@ -20,6 +20,7 @@ from monitor.records import (
     CaseResult,
     CatalogModel,
     CatalogSuite,
+    FairnessValue,
     JudgeUsage,
     MetricValue,
     RunOperations,
@@ -33,6 +34,7 @@ from monitor.store.tables import (
     case_results,
     judge_answers,
     models,
+    run_fairness,
     run_judges,
     run_metrics,
     run_slices,
@@ -69,7 +71,10 @@ def check_catalog(models: Sequence[CatalogModel], suites: Sequence[CatalogSuite]
 
 
 def check_finish(
-    status: RunStatus, metrics: Sequence[MetricValue], slices: Sequence[SliceMetric] = ()
+    status: RunStatus,
+    metrics: Sequence[MetricValue],
+    slices: Sequence[SliceMetric] = (),
+    fairness: Sequence[FairnessValue] = (),
 ) -> None:
     """Refuse a non-final status and metric values SQLite could not store.
 
@@ -90,6 +95,11 @@ def check_finish(
             number = getattr(item, field)
             if number is not None and not math.isfinite(number):
                 raise ValueError(f"slices[{index}] {item.metric!r}: {field} must be finite")
+    for index, value in enumerate(fairness):
+        for field in ("value", "lower", "upper"):
+            number = getattr(value, field)
+            if number is not None and not math.isfinite(number):
+                raise ValueError(f"fairness[{index}] {value.measure!r}: {field} must be finite")
 
 
 def sync_catalog(
@@ -226,9 +236,10 @@ def finish_run(
     slices: Sequence[SliceMetric] = (),
     operations: RunOperations | None = None,
     judges: Sequence[JudgeUsage] = (),
+    fairness: Sequence[FairnessValue] = (),
 ) -> None:
-    """Mark a running run final and store its last cases, aggregates, operations and
-    judge usage.
+    """Mark a running run final and store its last cases, aggregates (metrics, slices,
+    fairness measures), operations and judge usage.
 
     The conditional UPDATE comes first: it locks the run's row on PostgreSQL, so of two
     concurrent finishers exactly one sees ``running``; the other gets a ``StoreError``.
@@ -255,6 +266,8 @@ def finish_run(
         connection.execute(insert(run_slices), _slice_rows(run_id, slices))
     if judges:
         connection.execute(insert(run_judges), _judge_rows(run_id, judges))
+    if fairness:
+        connection.execute(insert(run_fairness), _fairness_rows(run_id, fairness))
     counted = select(func.count(), func.count(case_results.c.error_kind)).where(
         case_results.c.run_id == run_id
     )
@@ -430,6 +443,21 @@ def _judge_rows(run_id: int, judges: Iterable[JudgeUsage]) -> list[dict[str, Any
             "cached": item.cached,
         }
         for item in judges
+    ]
+
+
+def _fairness_rows(run_id: int, fairness: Iterable[FairnessValue]) -> list[dict[str, Any]]:
+    return [
+        {
+            "run_id": run_id,
+            "measure": item.measure,
+            "groups": item.groups[:NAME],
+            "value": item.value,
+            "lower": item.lower,
+            "upper": item.upper,
+            "n": item.n,
+        }
+        for item in fairness
     ]
 
 

@@ -75,6 +75,18 @@ class SliceGapOut(BaseModel):
     worst: str
 
 
+class FairnessOut(BaseModel):
+    """One group fairness measure of the run over the case field ``groups`` (fairlearn's
+    definition), with its 95% bootstrap interval; ``n`` cases had a group."""
+
+    groups: str
+    measure: str
+    value: float
+    lower: float | None
+    upper: float | None
+    n: int
+
+
 class RunOut(BaseModel):
     id: int
     suite: str
@@ -97,10 +109,11 @@ class RunOut(BaseModel):
     slices: list[SliceOut] = []
     slice_gaps: list[SliceGapOut] = []
     judges: list[JudgeOut] = []
+    fairness: list[FairnessOut] = []
 
     @classmethod
     def of(cls, run: Run) -> RunOut:
-        composite = {"metrics", "operations", "slices", "slice_gaps", "judges"}
+        composite = {"metrics", "operations", "slices", "slice_gaps", "judges", "fairness"}
         return cls(
             **{name: getattr(run, name) for name in cls.model_fields if name not in composite},
             metrics=[MetricOut(**vars_of(m)) for m in run.metrics],
@@ -108,6 +121,7 @@ class RunOut(BaseModel):
             slices=[SliceOut(**vars_of(s)) for s in run.slices],
             slice_gaps=[SliceGapOut(**vars_of(g)) for g in slice_gaps(run.slices)],
             judges=[JudgeOut(**vars_of(j)) for j in run.judges],
+            fairness=[FairnessOut(**vars_of(f)) for f in run.fairness],
         )
 
 

@@ -11,6 +11,7 @@ from monitor.config import parse_config
 from monitor.daemon.lifecycle import Daemon
 from monitor.records import (
     CaseResult,
+    FairnessValue,
     MetricComparison,
     MetricValue,
     NewDriftReport,
@@ -99,7 +100,11 @@ def seed_every_kind_of_run(store: Store) -> None:
                 cases=[CaseResult("c1", {}, "a", prediction="a")],
                 metrics=[MetricValue("accuracy", 0.9, 0.8, 0.95, 10)] if succeeded else [],
                 operations=operations if succeeded else None,
+                fairness=[FAIRNESS] if succeeded else [],
             )
+
+
+FAIRNESS = FairnessValue("gender", "demographic_parity_difference", 0.1, 0.05, 0.2, 10)
 
 
 def seed_a_verdict(store: Store) -> None:
