@@ -86,7 +86,10 @@ def _present(value: object) -> bool:
 def kept_values(values: Sequence[object] | np.ndarray, max_segments: int) -> tuple[str, ...]:
     """The ``max_segments`` most frequent present values (as text), most frequent first,
     ties broken by the value so every run cuts the same."""
-    counts = Counter(str(v) for v in values if _present(v))
+    counts: Counter[str] = Counter()
+    for value, count in Counter(values).items():  # counted in C, converted once per value
+        if _present(value):
+            counts[str(value)] += count
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     return tuple(value for value, _ in ranked[:max_segments])
 
@@ -94,8 +97,9 @@ def kept_values(values: Sequence[object] | np.ndarray, max_segments: int) -> tup
 def segment_keys(values: Sequence[object] | np.ndarray, kept: Sequence[str]) -> np.ndarray:
     """Each row's segment: its value if kept, else ``__other__`` (missing values too)."""
     wanted = set(kept)
-    keys = [str(v) if _present(v) and str(v) in wanted else OTHER for v in values]
-    return np.asarray(keys, dtype=object)
+    # One decision per distinct value, then a dictionary look-up per row.
+    keys = {v: str(v) if _present(v) and str(v) in wanted else OTHER for v in set(values)}
+    return np.asarray([keys[v] for v in values], dtype=object)
 
 
 def _subset(columns: Mapping[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:

@@ -96,15 +96,20 @@ class SegmentDriftTracker:
         specs, settings = column_specs(stream), drift_settings(stream)
         columns = []
         for name in stream.segments:
+            stored = self._stored(key, name, reference[name])
             built = build_segment_profiles(
                 reference,
                 specs,
                 settings,
                 name,
                 stream.max_segments,
-                stored=self._stored(key, name, reference[name]),
+                stored={segment: profile for segment, (profile, _) in stored.items()},
             )
-            ids = {p.segment: self._save(key, p) for p in built if p.profile is not None}
+            ids = {
+                p.segment: stored[p.segment][1] if p.segment in stored else self._save(key, p)
+                for p in built
+                if p.profile is not None
+            }
             columns.append(_Column(built, ids))
         logger.info(
             "stream %s: profiled %d segments of %s",
@@ -115,14 +120,16 @@ class SegmentDriftTracker:
         self._columns = columns
         return columns
 
-    def _stored(self, key: str, column: str, values: np.ndarray) -> dict[str, ReferenceProfile]:
-        kept = kept_values(values, self.stream.max_segments)
+    def _stored(
+        self, key: str, column: str, values: np.ndarray
+    ) -> dict[str, tuple[ReferenceProfile, int]]:
+        """The segment profiles of ``column`` already in the store, with their ids."""
         out = {}
-        for segment in (*kept, OTHER):
+        for segment in (*kept_values(values, self.stream.max_segments), OTHER):
             hashed = segment_hash(key, column, segment, self.stream.max_segments)
             row = self._store.get_profile(self.stream.name, hashed)
             if row is not None:
-                out[segment] = ReferenceProfile.from_bytes(row.profile)
+                out[segment] = (ReferenceProfile.from_bytes(row.profile), row.id)
         return out
 
     def _save(self, key: str, segment: SegmentProfile) -> int:
