@@ -16,7 +16,12 @@ chi2, jensenshannon, psi, linf) in the default calibrated mode; Evidently runs i
   plus compare, against our profile + first window;
 - peak memory of ours (tracemalloc, which sees numpy's buffers) during profile + compare,
   against the raw data (the input arrays' nbytes: 8 bytes per value, category strings
-  shared).
+  shared);
+- with ``--segments N``: the data gets a categorical ``segment`` column of N values of
+  uneven frequency, and drift per segment (``monitor.drift.segments``, ``max_segments = N``)
+  is timed the same way: the segment profiles, the first window (which calibrates every
+  segment's window size) and a repeated window, against the whole window's repeated
+  comparison in the same run (the ratio is what segments add to a window's cost).
 
 By default both sides first run once, untimed, on other data of 90% the size: a daemon is a
 warm process, and a fresh one pays one-off costs that are not the engine's (the allocator's
@@ -26,6 +31,7 @@ with the timed runs (another profile, other window sizes, so nothing calibrated 
 ``--no-warmup`` times a fresh process instead.
 
 Usage: python bench/drift_speed.py --rows 100000 --numerical 20 --categorical 0 [--tied 6]
+       python bench/drift_speed.py --rows 100000 --numerical 20 --segments 10 --skip-evidently
        python bench/drift_speed.py --rows 1000000 --numerical 20 --categorical 5
        (add --no-warmup to time a fresh process)
 """
@@ -42,6 +48,7 @@ import warnings
 import numpy as np
 
 from monitor.drift import ColumnSpec, DriftSettings, build_profile, compare
+from monitor.drift.segments import build_segment_profiles, compare_segments
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("EVIDENTLY_DISABLE_TELEMETRY", "1")
@@ -88,6 +95,42 @@ def time_ours(
     for _ in range(3):
         t0 = time.perf_counter()
         compare(profile, current)
+        repeats.append(time.perf_counter() - t0)
+    return {
+        "profile": built - start,
+        "first": first - built,
+        "repeat": statistics.median(repeats),
+    }
+
+
+def add_segments(
+    data: dict[str, np.ndarray], columns: list[ColumnSpec], segments: int, seed: int
+) -> None:
+    """A categorical ``segment`` column of ``segments`` values, the same uneven
+    frequencies in every data set of the run (``seed``), drawn per row."""
+    weights = np.random.default_rng(99).dirichlet(np.ones(segments) * 2)
+    levels = np.array([f"seg{k}" for k in range(segments)], dtype=object)
+    rows = len(next(iter(data.values())))
+    data["segment"] = levels[np.random.default_rng(seed).choice(segments, rows, p=weights)]
+    columns.append(ColumnSpec("segment", "categorical"))
+
+
+def time_segments(
+    reference: dict[str, np.ndarray],
+    current: dict[str, np.ndarray],
+    columns: list[ColumnSpec],
+    segments: int,
+) -> dict[str, float]:
+    """Drift per segment of the ``segment`` column, timed as ``time_ours``."""
+    start = time.perf_counter()
+    profiles = build_segment_profiles(reference, columns, DriftSettings(), "segment", segments)
+    built = time.perf_counter()
+    compare_segments(profiles, current)
+    first = time.perf_counter()
+    repeats = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        compare_segments(profiles, current)
         repeats.append(time.perf_counter() - t0)
     return {
         "profile": built - start,
@@ -185,11 +228,17 @@ def main() -> None:
     parser.add_argument("--tied", type=int, default=0, help="numerical columns with ties")
     parser.add_argument("--skip-evidently", action="store_true")
     parser.add_argument("--no-warmup", action="store_true")
+    parser.add_argument(
+        "--segments", type=int, default=0, help="also time drift per segment of N values"
+    )
     args = parser.parse_args()
     if not args.no_warmup:
         warm_up(args.rows, args.numerical, args.categorical, not args.skip_evidently)
     reference, columns = make_data(args.rows, args.numerical, args.categorical, 1, args.tied)
     current, _ = make_data(args.rows, args.numerical, args.categorical, 2, args.tied)
+    if args.segments:
+        add_segments(reference, columns, args.segments, seed=1)
+        add_segments(current, [], args.segments, seed=2)
     raw = sum(a.nbytes for a in reference.values()) + sum(a.nbytes for a in current.values())
     ours = time_ours(reference, current, columns)
     peak = peak_memory(reference, current, columns)
@@ -204,6 +253,15 @@ def main() -> None:
         f"repeated window {ours['repeat']:.3f} s"
     )
     print(f"ours: peak traced memory {peak / 2**20:,.0f} MiB = {peak / raw:.2f}x the raw data")
+    if args.segments:
+        seg = time_segments(reference, current, columns, args.segments)
+        print(
+            f"segments ({args.segments}): profiles {seg['profile']:.3f} s, first window "
+            f"{seg['first']:.3f} s, repeated window {seg['repeat']:.3f} s = "
+            f"{seg['repeat'] / ours['repeat']:.2f}x the whole window's repeated window, "
+            f"{(seg['profile'] + seg['first']) / (ours['profile'] + ours['first']):.2f}x its "
+            "profile + first window"
+        )
     if not args.skip_evidently:
         theirs = time_evidently(reference, current, columns)
         cold = ours["profile"] + ours["first"]

@@ -317,6 +317,9 @@ class DriftReport:
 
     ``columns`` is the JSON form of the engine's per-column result: column, kind,
     drifted, results (method, statistic, p_value, threshold, drifted, kind), quality.
+    ``segments`` is the drift per segment (``monitor.streams.evaluate.segment_entries``):
+    column, segment, status, n_rows, reference_rows, drift_share, dataset_drifted,
+    largest, drifted_columns and columns as above; empty without ``segments``.
     """
 
     id: int
@@ -332,6 +335,7 @@ class DriftReport:
     columns: tuple[dict[str, Any], ...]
     profile_id: int | None
     has_html: bool = False
+    segments: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,6 +375,7 @@ class NewDriftReport:
     columns: tuple[dict[str, Any], ...]
     profile_id: int | None = None
     html: str | None = None
+    segments: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,6 +106,7 @@ class DriftReportOut(BaseModel):
     columns: list[dict[str, Any]]
     html_url: str | None
     performance: PerformanceOut | None = None
+    segments: list[dict[str, Any]] = []
 
     @classmethod
     def of(
@@ -126,6 +127,7 @@ class DriftReportOut(BaseModel):
             columns=list(report.columns),
             html_url=f"/v1/drift/{report.id}/report.html" if report.has_html else None,
             performance=None if performance is None else PerformanceOut.of(performance),
+            segments=list(report.segments),
         )
 
 

@@ -342,8 +342,6 @@ class StreamConfig(Section):
         return self
 
     def _check_groups(self) -> None:
-        if self.segments and not self.measures_performance:
-            raise ValueError("segments: performance per segment needs 'prediction' and 'label'")
         for i, column in enumerate(self.segments):
             if column not in self.categorical:
                 raise ValueError(

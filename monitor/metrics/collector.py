@@ -448,6 +448,29 @@ class StoreCollector(Collector):
                 "Unix time the latest drift report of a stream was made.",
                 labels=["stream"],
             ),
+            "segment_share": _gauge(
+                "stream_segment_drift_share",
+                "Share of drifted columns in one segment of the latest window (at most"
+                " max_segments per segment column, the rest __other__); absent when the"
+                " segment was too small to judge.",
+                ["stream", "column", "segment"],
+            ),
+            "segment_drifted": _gauge(
+                "stream_segment_dataset_drifted",
+                "1 if the segment's share of drifted columns reached the stream's drift_share.",
+                ["stream", "column", "segment"],
+            ),
+            "segment_rows": _gauge(
+                "stream_segment_drift_rows",
+                "Rows of the segment in the latest window, judged or not.",
+                ["stream", "column", "segment"],
+            ),
+            "segment_max": _gauge(
+                "stream_segment_drift_max_share",
+                "The largest drift share among the judged segments of a segment column in"
+                " the latest window.",
+                ["stream", "column"],
+            ),
         }
 
     @staticmethod
@@ -458,6 +481,17 @@ class StoreCollector(Collector):
         families["dataset"].add_metric(key, 1.0 if report.dataset_drifted else 0.0)
         families["rows"].add_metric(key, report.n_rows)
         families["at"].add_metric(key, report.created_at.timestamp())
+        for segment in report.segments:
+            labels = [report.stream, str(segment["column"]), str(segment["segment"])]
+            families["segment_rows"].add_metric(labels, segment["n_rows"])
+            share = segment.get("drift_share")
+            if segment.get("status") != "ok" or share is None:
+                continue
+            families["segment_share"].add_metric(labels, share)
+            drifted = 1.0 if segment.get("dataset_drifted") else 0.0
+            families["segment_drifted"].add_metric(labels, drifted)
+            if segment.get("largest"):
+                families["segment_max"].add_metric(labels[:2], share)
 
     @staticmethod
     def _add_column(

@@ -22,7 +22,7 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import partial
@@ -46,12 +46,14 @@ from monitor.drift import (
     compare,
     compare_counts,
 )
+from monitor.drift.segments import SegmentDrift
 from monitor.errors import SourceError
 from monitor.records import DriftReport, NewDriftReport
 from monitor.store import Store, redact_url
 from monitor.streams import sources
 from monitor.streams.performance import PerformanceTracker
 from monitor.streams.pushdown import pushdown_counts
+from monitor.streams.segments import SegmentDriftTracker
 from monitor.streams.specs import column_specs, drift_settings
 from monitor.streams.windows import (
     Plan,
@@ -77,6 +79,7 @@ __all__ = [
     "load_reference",
     "reference_hash",
     "result_columns",
+    "segment_entries",
 ]
 
 
@@ -120,6 +123,30 @@ def load_reference(stream: StreamConfig, store: Store | None) -> pa.Table:
 def result_columns(result: DriftResult) -> tuple[dict[str, Any], ...]:
     """The per-column results as JSON-safe dicts (non-finite numbers become null)."""
     return tuple(_json_safe(asdict(column)) for column in result.columns)
+
+
+def segment_entries(drifts: Sequence[SegmentDrift]) -> tuple[dict[str, Any], ...]:
+    """The per-segment results as the report's JSON ``segments`` list."""
+    out = []
+    for d in drifts:
+        result = d.result if d.status == "ok" else None
+        out.append(
+            _json_safe(
+                {
+                    "column": d.column,
+                    "segment": d.segment,
+                    "status": d.status,
+                    "n_rows": d.n_rows,
+                    "reference_rows": d.reference_rows,
+                    "drift_share": d.drift_share,
+                    "dataset_drifted": bool(result and result.dataset_drifted),
+                    "largest": d.largest,
+                    "drifted_columns": list(result.drifted_columns) if result else [],
+                    "columns": list(result_columns(result)) if result else [],
+                }
+            )
+        )
+    return tuple(out)
 
 
 def _json_safe(value: Any) -> Any:
@@ -168,6 +195,13 @@ class StreamEvaluator:
             stream,
             store,
             read=self._performance_rows,
+            reference=lambda: load_reference(self.stream, self._store),
+            clock=clock,
+        )
+        self.segments = SegmentDriftTracker(
+            stream,
+            store,
+            reference_key=lambda: reference_hash(self.stream),
             reference=lambda: load_reference(self.stream, self._store),
             clock=clock,
         )
@@ -293,6 +327,7 @@ class StreamEvaluator:
         html = None
         if self.stream.report.html and current is not None and result.status == "ok":
             html = self._render(result, current, window.key)
+        segments = self._segments(result, current)
         report_id = self._store.add_drift_report(
             NewDriftReport(
                 stream=self.stream.name,
@@ -307,6 +342,7 @@ class StreamEvaluator:
                 columns=result_columns(result),
                 profile_id=profile_id,
                 html=html,
+                segments=segments,
             )
         )
         if report_id is None:
@@ -317,6 +353,18 @@ class StreamEvaluator:
                 current = self._performance_rows(window)  # not the picture's sample
             self.performance.record(window, report_id, current, labels_mark)
         return self._store.get_drift_report(report_id)
+
+    def _segments(
+        self, result: DriftResult, current: pa.Table | None
+    ) -> tuple[dict[str, Any], ...]:
+        """Drift per segment, from the window's raw rows: a push-down SQL window (counts
+        only, ``current`` at most the picture's sample) and a window too small to judge
+        as a whole get none."""
+        source = self.stream.source
+        pushed = isinstance(source, SqlSourceConfig) and source.pushdown
+        if not self.segments.enabled or pushed or current is None or result.status != "ok":
+            return ()
+        return segment_entries(self.segments.measure(current))
 
     def _performance_rows(self, window: Window) -> pa.Table:
         """The window's rows with their labels, as scoring reads them: from the window's

@@ -175,7 +175,13 @@ def seed_a_stream(store: Store) -> None:
         "quality": {"missing_share": 0.0, "out_of_range_share": 0.0, "new_categories": []},
     }
     report_id = store.add_drift_report(
-        NewDriftReport("s", "w1", T0, T0, T0, "ok", 500, 1.0, True, (column,))
+        NewDriftReport(
+            *("s", "w1", T0, T0, T0, "ok", 500, 1.0, True, (column,)),
+            segments=(
+                {"column": "c", "segment": "a", "status": "ok", "n_rows": 400}
+                | {"drift_share": 1.0, "dataset_drifted": True, "largest": True},
+            ),
+        )
     )
     metric = {"metric": "accuracy", "value": 0.8, "lower": 0.75, "upper": 0.85}
     judged = {"metric": "accuracy", "reference": 0.9, "current": 0.8, "delta": -0.1}
