@@ -315,6 +315,7 @@ class DriftReport:
     columns: tuple[dict[str, Any], ...]
     profile_id: int | None
     has_html: bool = False
+    shadow: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,6 +355,7 @@ class NewDriftReport:
     columns: tuple[dict[str, Any], ...]
     profile_id: int | None = None
     html: str | None = None
+    shadow: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,6 +157,7 @@ def add_drift_report(connection: Connection, report: NewDriftReport) -> int | No
             columns=list(report.columns),
             profile_id=report.profile_id,
             html=report.html,
+            shadow=report.shadow,
         )
         .on_conflict_do_nothing(index_elements=["stream", "window_key"])
         .returning(drift_reports.c.id)
@@ -392,4 +393,5 @@ def _to_report(row: Any) -> DriftReport:
         columns=tuple(row.columns),
         profile_id=row.profile_id,
         has_html=bool(row.has_html),
+        shadow=row.shadow,
     )

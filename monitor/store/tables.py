@@ -535,11 +535,13 @@ drift_reports = Table(
     Column("columns", json_document(), nullable=False),
     Column("profile_id", Integer, ForeignKey("drift_profiles.id"), nullable=True),
     Column("html", Text, nullable=True),
+    Column("shadow", json_document(nullable=True), nullable=True),
     Index("ix_drift_reports_stream_window_key", "stream", "window_key", unique=True),
     Index("ix_drift_reports_stream_id", "stream", "id"),
     Index("ix_drift_reports_created_at", "created_at"),
 )
-"""One drift report per stream window; ``html`` holds the optional HTML report."""
+"""One drift report per stream window; ``html`` holds the optional HTML report,
+``shadow`` the window's shadow comparison (streams with a ``shadow_prediction``)."""
 
 stream_labels = Table(
     "stream_labels",
