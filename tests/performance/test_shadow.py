@@ -52,7 +52,10 @@ def test_paired_differences_match_a_direct_paired_t() -> None:
     se = diff.std(ddof=1) / math.sqrt(n)
     half = stats.t.ppf(0.975, n - 1) * se
     assert d.value == pytest.approx(diff.mean())
-    assert (d.lower, d.upper) == (pytest.approx(diff.mean() - half), pytest.approx(diff.mean() + half))
+    assert (d.lower, d.upper) == (
+        pytest.approx(diff.mean() - half),
+        pytest.approx(diff.mean() + half),
+    )
     # The paired test is the one-sample t-test of the differences against zero.
     assert d.p_value == pytest.approx(stats.ttest_1samp(diff, 0.0).pvalue)
     assert result.agreement == pytest.approx(np.mean(np.abs(diff) <= 0.5))

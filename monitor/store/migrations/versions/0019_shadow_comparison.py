@@ -18,7 +18,9 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
-    json = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
+    json = sa.JSON(none_as_null=True).with_variant(
+        postgresql.JSONB(none_as_null=True), "postgresql"
+    )
     op.add_column("drift_reports", sa.Column("shadow", json, nullable=True))
 
 
