@@ -354,6 +354,8 @@ class StreamConfig(Section):
             if name in seen:
                 raise ValueError(f"column {name!r} is named twice in the schema")
             seen.add(name)
+        if self.shadow.model_fields_set and self.shadow_prediction is None:
+            raise ValueError("shadow: set 'shadow_prediction', the column it compares")
         if self.shadow_prediction is not None and self.prediction is None:
             raise ValueError(
                 "shadow_prediction: the shadow model's prediction is compared with"

@@ -266,3 +266,5 @@ def test_a_bad_shadow_prediction_is_refused(tmp_path: Path, text: str, expected:
 def test_shadow_settings_are_checked(tmp_path: Path) -> None:
     text = STREAM.replace("label = ", "shadow = { confidence = 1.5 }\nlabel = ")
     assert any("shadow.confidence" in p for p in problems_of(write(tmp_path, text)))
+    text = STREAM.replace("label = ", "shadow = { min_pairs = 5 }\nlabel = ")
+    assert any("set 'shadow_prediction'" in p for p in problems_of(write(tmp_path, text)))
