@@ -734,7 +734,7 @@ def drift() -> dict[str, Any]:
 
 def production_performance() -> dict[str, Any]:
     variables = [
-        variable("stream", "Stream", "label_values(monitor_stream_performance, stream)"),
+        variable("stream", "Stream", "label_values(monitor_drift_window_rows, stream)"),
         variable(
             "metric",
             "Metric",
@@ -742,6 +742,8 @@ def production_performance() -> dict[str, Any]:
         ),
     ]
     sel = 'stream=~"$stream", metric=~"$metric"'
+    shadow = "monitor_stream_shadow_divergence"
+    one = '{stream=~"$stream"}'
     panels = [
         Panel(
             "Realized performance against the reference",
@@ -793,12 +795,35 @@ def production_performance() -> dict[str, Any]:
             kind="stat",
             width=12,
         ),
+        Panel(
+            "Shadow divergence",
+            "How far the shadow model's predictions stray from production's in each "
+            "stream's latest window, with its interval: the disagreement share "
+            "(categorical, Wilson) or the mean difference shadow minus production "
+            "(numerical, paired t). The divergence rule fires on the interval.",
+            "none",
+            (
+                (f"{shadow}{one}", "{{stream}} / {{measure}}"),
+                (f"{shadow}_lower{one}", "{{stream}} / {{measure}} low"),
+                (f"{shadow}_upper{one}", "{{stream}} / {{measure}} high"),
+            ),
+            width=12,
+        ),
+        Panel(
+            "Shadow agreement",
+            "Share of the latest window's records on which the shadow model agrees with "
+            "production (numerical: within shadow.tolerance).",
+            "percentunit",
+            (('monitor_stream_shadow_agreement{stream=~"$stream"}', "{{stream}}"),),
+            width=12,
+        ),
     ]
     return dashboard(
         "monitor-production-performance",
         "monitor / Production performance",
         "Model quality on production traffic, from labels that arrive later: realized "
-        "metrics per window, judged against the reference.",
+        "metrics per window, judged against the reference; a shadow model against "
+        "production on the same records.",
         panels,
         variables,
     )

@@ -336,6 +336,7 @@ class DriftReport:
     profile_id: int | None
     has_html: bool = False
     segments: tuple[dict[str, Any], ...] = ()
+    shadow: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,6 +377,7 @@ class NewDriftReport:
     profile_id: int | None = None
     html: str | None = None
     segments: tuple[dict[str, Any], ...] = ()
+    shadow: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from monitor.alerts.engine import AlertState, Phase, Transition, evaluate, fingerprint
 from monitor.alerts.events import (
     ColumnDrift,
+    DivergenceReady,
     DriftReportReady,
     Event,
     MetricJudged,
@@ -29,6 +30,7 @@ from monitor.alerts.events import (
 __all__ = [
     "AlertState",
     "ColumnDrift",
+    "DivergenceReady",
     "DriftReportReady",
     "Event",
     "MetricJudged",

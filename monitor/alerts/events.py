@@ -205,6 +205,50 @@ def performance_event(row: WindowPerformance, *, latest: bool) -> PerformanceRea
 
 
 @dataclass(frozen=True, slots=True)
+class DivergenceReady:
+    """A stream window's shadow comparison: the divergence of the shadow model's
+    predictions from production's, with its interval."""
+
+    stream: str
+    report_id: int
+    window_key: str
+    at: datetime
+    n_pairs: int
+    agreement: float
+    measure: str
+    value: float
+    lower: float
+    upper: float
+    confidence: float
+    p_value: float | None = None
+
+
+def divergence_event(report: DriftReport) -> DivergenceReady | None:
+    """The alerting view of a stored report's shadow comparison; ``None`` without one
+    (no shadow prediction, or too few paired records)."""
+    shadow = report.shadow
+    if not shadow or shadow.get("status") != "ok" or not shadow.get("divergence"):
+        return None
+    d = shadow["divergence"]
+    if d.get("value") is None or d.get("lower") is None or d.get("upper") is None:
+        return None
+    return DivergenceReady(
+        stream=report.stream,
+        report_id=report.id,
+        window_key=report.window_key,
+        at=report.created_at,
+        n_pairs=int(shadow["n_pairs"]),
+        agreement=float(shadow["agreement"]),
+        measure=str(d["measure"]),
+        value=float(d["value"]),
+        lower=float(d["lower"]),
+        upper=float(d["upper"]),
+        confidence=float(shadow.get("confidence", 0.95)),
+        p_value=d.get("p_value"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class SuiteActivity:
     """When a suite x model last succeeded (``None``: never)."""
 
@@ -235,7 +279,7 @@ class Tick:
     streams: tuple[StreamActivity, ...] = ()
 
 
-Event = RunFinished | VerdictReady | DriftReportReady | PerformanceReady | Tick
+Event = RunFinished | VerdictReady | DriftReportReady | PerformanceReady | DivergenceReady | Tick
 
 
 def event_time(event: Event) -> datetime:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.alerts.events import (
+    DivergenceReady,
     DriftReportReady,
     Event,
     MetricVerdict,
@@ -56,6 +57,8 @@ def observe(rule: RuleConfig, event: Event) -> list[Observation]:
         return _on_verdict(rule, event)
     if isinstance(event, DriftReportReady):
         return _on_drift(rule, event)
+    if isinstance(event, DivergenceReady):
+        return _on_divergence(rule, event)
     if isinstance(event, PerformanceReady):
         return (
             _on_fairness(rule, event) if rule.kind == "fairness" else _on_performance(rule, event)
@@ -197,6 +200,45 @@ def _on_drift(rule: RuleConfig, event: DriftReportReady) -> list[Observation]:
     }
     links = {"drift_report": f"/v1/drift/reports/{event.report_id}"}
     return [Observation(labels, active, summary, event.drift_share, None, details, links)]
+
+
+def _on_divergence(rule: RuleConfig, event: DivergenceReady) -> list[Observation]:
+    """A shadow model diverging from production beyond ``value``, judged on the interval:
+    the whole interval of the disagreement share above the limit, or of the mean
+    difference farther than the limit from zero. A point value beyond the limit whose
+    interval still reaches it is noise, not divergence."""
+    if rule.kind != "divergence" or rule.stream not in (None, event.stream):
+        return []
+    if rule.metric not in (None, event.measure):
+        return []
+    assert rule.value is not None
+    limit = rule.value
+    if event.measure == "disagreement_share":
+        active = event.lower > limit
+        bound = f"limit {limit:g}"
+    else:
+        active = event.lower > limit or event.upper < -limit
+        bound = f"limit ±{limit:g}"
+    level = f"{event.confidence:.0%}"
+    summary = (
+        f"stream {event.stream} window {event.window_key}: shadow {event.measure}"
+        f" {event.value:.4g} ({level} interval {event.lower:.4g} to {event.upper:.4g},"
+        f" {event.n_pairs} pairs, agreement {event.agreement:.1%}); {bound}"
+        + ("" if active else ", not beyond it")
+    )
+    details: dict[str, Any] = {
+        "window": event.window_key,
+        "measure": event.measure,
+        "value": event.value,
+        "interval": [event.lower, event.upper],
+        "confidence": event.confidence,
+        "p_value": event.p_value,
+        "n_pairs": event.n_pairs,
+        "agreement": event.agreement,
+    }
+    labels = base_labels(rule, stream=event.stream, measure=event.measure)
+    links = {"drift_report": f"/v1/drift/{event.report_id}"}
+    return [Observation(labels, active, summary, event.value, limit, details, links)]
 
 
 def _on_performance(rule: RuleConfig, event: PerformanceReady) -> list[Observation]:

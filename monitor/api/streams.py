@@ -51,6 +51,32 @@ class PerformanceComparisonOut(BaseModel):
     worse: bool
 
 
+class DivergenceOut(BaseModel):
+    """``disagreement_share`` (categorical, Wilson interval) or ``mean_difference``
+    (numerical, shadow minus production: paired t interval and paired t-test p-value)."""
+
+    measure: str
+    value: float | None
+    lower: float | None
+    upper: float | None
+    p_value: float | None
+    interval: str
+
+
+class ShadowOut(BaseModel):
+    """The window's shadow comparison: ``n_pairs`` records carrying both predictions,
+    the share on which they agree, and the divergence (``None`` below ``min_pairs``)."""
+
+    kind: str
+    status: str
+    n_rows: int
+    n_pairs: int
+    confidence: float
+    agreement: float | None
+    divergence: DivergenceOut | None
+    mean_abs_difference: float | None = None
+
+
 class PerformanceOut(BaseModel):
     """The window's realized performance from the labels known at ``updated_at``:
     ``provisional`` until ``final_at``; ``reopened`` (and how often) when labels arrived
@@ -107,6 +133,7 @@ class DriftReportOut(BaseModel):
     html_url: str | None
     performance: PerformanceOut | None = None
     segments: list[dict[str, Any]] = []
+    shadow: ShadowOut | None = None
 
     @classmethod
     def of(
@@ -128,6 +155,7 @@ class DriftReportOut(BaseModel):
             html_url=f"/v1/drift/{report.id}/report.html" if report.has_html else None,
             performance=None if performance is None else PerformanceOut.of(performance),
             segments=list(report.segments),
+            shadow=None if report.shadow is None else ShadowOut.model_validate(report.shadow),
         )
 
 

@@ -24,6 +24,7 @@ RuleKind = Literal[
     "drift",
     "performance",
     "fairness",
+    "divergence",
     "run_failed",
     "error_rate",
     "latency",
@@ -43,6 +44,7 @@ _RULE_NEEDS: dict[str, tuple[str, ...]] = {
     "drift": (),
     "performance": (),
     "fairness": ("value",),
+    "divergence": ("value",),
     "run_failed": (),
 }
 _RULE_TAKES: dict[str, tuple[str, ...]] = {
@@ -54,6 +56,7 @@ _RULE_TAKES: dict[str, tuple[str, ...]] = {
     "drift": ("stream", "columns"),
     "performance": ("stream", "metrics"),
     "fairness": ("suite", "model", "stream", "metric", "value"),
+    "divergence": ("stream", "metric", "value"),
     "run_failed": ("suite", "model"),
 }
 _FAIRNESS = (
@@ -61,6 +64,7 @@ _FAIRNESS = (
     "demographic_parity_ratio",
     "equalized_odds_difference",
 )
+_DIVERGENCE = ("disagreement_share", "mean_difference")
 _OPTIONAL = ("suite", "model", "stream", "metric", "op", "value", "after", "metrics", "columns")
 
 
@@ -132,7 +136,22 @@ class RuleConfig(Section):
                 f"metric {self.metric!r} is not a fairness measure; expected one of:"
                 f" {', '.join(_FAIRNESS)}"
             )
+        if self.kind == "divergence":
+            self._check_divergence()
         return self
+
+    def _check_divergence(self) -> None:
+        if self.metric not in (None, *_DIVERGENCE):
+            raise ValueError(
+                f"metric {self.metric!r} is not a divergence measure; expected one of:"
+                f" {', '.join(_DIVERGENCE)}"
+            )
+        assert self.value is not None
+        if self.value < 0 or (self.metric == "disagreement_share" and self.value >= 1):
+            raise ValueError(
+                f"value: a divergence limit must be at least 0 (a disagreement share below"
+                f" 1), got: {self.value:g}"
+            )
 
     @property
     def for_count(self) -> int:

@@ -292,6 +292,18 @@ class FairnessConfig(Section):
     metrics: tuple[FairnessMeasure, ...] = FAIRNESS_MEASURES
 
 
+class ShadowConfig(Section):
+    """``shadow``: how a window compares ``shadow_prediction`` with ``prediction``.
+
+    ``min_pairs`` records carrying both predictions are needed for any figure;
+    numerical predictions agree when within ``tolerance`` of each other; intervals are
+    at ``confidence``."""
+
+    min_pairs: int = Field(30, ge=1)
+    tolerance: float = Field(0.0, ge=0.0)
+    confidence: float = Field(0.95, gt=0.0, lt=1.0)
+
+
 class StreamConfig(Section):
     """``[[streams]]``: schema, reference, source, window, methods, thresholds, schedule."""
 
@@ -303,6 +315,7 @@ class StreamConfig(Section):
     text: tuple[ColumnName, ...] = ()
     prediction: ColumnName | None = None
     prediction_kind: Literal["numerical", "categorical"] = "numerical"
+    shadow_prediction: ColumnName | None = None
     label: ColumnName | None = None
     label_kind: Literal["numerical", "categorical"] = "categorical"
     reference: ReferenceConfig
@@ -317,6 +330,7 @@ class StreamConfig(Section):
     segments: tuple[ColumnName, ...] = ()
     max_segments: int = Field(10, ge=1, le=100)
     fairness: FairnessConfig | None = None
+    shadow: ShadowConfig = Field(default_factory=ShadowConfig)
 
     @model_validator(mode="after")
     def _schema(self) -> StreamConfig:
@@ -324,12 +338,19 @@ class StreamConfig(Section):
         if not monitored:
             raise ValueError("name at least one numerical, categorical, text or prediction column")
         names = [name for name, _ in monitored]
-        extra = [self.timestamp, self.record_id, self.label]
+        extra = [self.timestamp, self.record_id, self.label, self.shadow_prediction]
         seen: set[str] = set()
         for name in [*names, *(n for n in extra if n is not None)]:
             if name in seen:
                 raise ValueError(f"column {name!r} is named twice in the schema")
             seen.add(name)
+        if self.shadow.model_fields_set and self.shadow_prediction is None:
+            raise ValueError("shadow: set 'shadow_prediction', the column it compares")
+        if self.shadow_prediction is not None and self.prediction is None:
+            raise ValueError(
+                "shadow_prediction: the shadow model's prediction is compared with"
+                " 'prediction': set 'prediction' too"
+            )
         if self.label is not None and self.record_id is None:
             raise ValueError("'label' is joined by record id: set 'record_id' too")
         if self.reference.kind == "window" and not isinstance(self.source, IngestSourceConfig):
@@ -423,9 +444,17 @@ class StreamConfig(Section):
             columns.append((self.label, self.label_kind))
         return columns
 
+    def stored_columns(self) -> list[tuple[str, Literal["numerical", "categorical", "text"]]]:
+        """The drift columns plus the shadow prediction (of the prediction's kind): every
+        typed column an ingested batch stores."""
+        columns = self.drift_columns()
+        if self.shadow_prediction is not None:
+            columns.append((self.shadow_prediction, self.prediction_kind))
+        return columns
+
     def schema_columns(self) -> list[str]:
         """Every column an ingested record may carry."""
-        optional = [self.record_id, self.label]
+        optional = [self.record_id, self.label, self.shadow_prediction]
         return [
             self.timestamp,
             *(n for n, _ in self.monitored_columns()),

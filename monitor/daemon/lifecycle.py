@@ -45,6 +45,7 @@ from monitor import __version__
 from monitor.alerts.events import (
     RunFinished,
     StreamActivity,
+    divergence_event,
     drift_event,
     performance_event,
     verdict_event,
@@ -443,6 +444,9 @@ class Daemon:
         event = drift_event(report)
         if event is not None:
             await self.alerts.handle(event)
+        divergence = divergence_event(report)
+        if divergence is not None:
+            await self.alerts.handle(divergence)
 
     def _wake_delivery(self) -> None:
         # Called from worker threads: hop onto the loop that owns the worker's event.

@@ -127,6 +127,12 @@ class DemoModel:
         named = {name: float(p) for name, p in zip(self._labels, probabilities, strict=True)}
         return self._labels[predicted], named
 
+    def predict_healthy(self, features: Sequence[float]) -> str:
+        """The class the model gives ``features`` at degradation level 0: the demo's
+        shadow model, a candidate that never degrades."""
+        probabilities = self._pipeline.predict_proba(_as_row(features))[0]
+        return self._labels[int(np.argmax(probabilities))]
+
 
 def _check_schedule(
     degrade_after: timedelta | None,

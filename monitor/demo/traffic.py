@@ -8,7 +8,9 @@ the dataset drifted), so the drift dashboard shows the same story as the accurac
 scheduled evaluations. Each wine's true class is posted a little later
 (``POST .../labels``, a few batches behind), as production labels are, so the stream's
 windows get a realized accuracy: provisional, then final, and judged worse than the
-reference's once the model degrades (the ``performance`` rule fires).
+reference's once the model degrades (the ``performance`` rule fires). Each wine also
+carries the answer of a shadow model that never degrades (``shadow_prediction``), so the
+windows' shadow comparison shows the two models drifting apart.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def stream_table(reference: Path, *, every: str = "5s") -> dict[str, Any]:
         "numerical": list(FEATURES.values()),
         "prediction": "prediction",
         "prediction_kind": "categorical",
+        "shadow_prediction": "shadow_prediction",
         "record_id": "id",
         "label": "label",
         "label_kind": "categorical",
@@ -88,6 +91,7 @@ def sample_rows(
         row: dict[str, Any] = {"ts": now, "id": f"{_RUN}-{next(_IDS)}"}
         row.update({name: round(float(features[i]), 4) for i, name in FEATURES.items()})
         row["prediction"] = label
+        row["shadow_prediction"] = model.predict_healthy(features.tolist())
         row["label"] = data.target_names[int(data.y[index])]
         rows.append(row)
     return rows

@@ -304,14 +304,16 @@ class StoreCollector(Collector):
             ),
         }
         stream_families = self._dataset_families()
+        shadow_families = self._shadow_families()
         for report in self._store.latest_drift_reports():
             if not self._live_stream(report.stream, report.created_at):
                 continue
             self._add_dataset(stream_families, report)
+            self._add_shadow(shadow_families, report)
             cap = self._max_columns.get(report.stream, DEFAULT_MAX_COLUMNS)
             for column in report.columns[:cap]:
                 self._add_column(families, report.stream, column)
-        return [*stream_families.values(), *families.values()]
+        return [*stream_families.values(), *shadow_families.values(), *families.values()]
 
     def _performance_families(self) -> list[GaugeMetricFamily]:
         """The newest scored window of every stream with labels: its metrics with their
@@ -472,6 +474,54 @@ class StoreCollector(Collector):
                 ["stream", "column"],
             ),
         }
+
+    @staticmethod
+    def _shadow_families() -> dict[str, GaugeMetricFamily]:
+        measure = ["stream", "measure"]
+        return {
+            "pairs": _gauge(
+                "stream_shadow_pairs",
+                "Records of the latest judged window carrying both the production and the"
+                " shadow prediction.",
+                ["stream"],
+            ),
+            "agreement": _gauge(
+                "stream_shadow_agreement",
+                "Share of the latest window's paired records on which the shadow model"
+                " agrees with production (numerical: within the tolerance).",
+                ["stream"],
+            ),
+            "value": _gauge(
+                "stream_shadow_divergence",
+                "Divergence of the shadow model from production in the latest window:"
+                " disagreement_share (categorical) or mean_difference (numerical, shadow"
+                " minus production).",
+                measure,
+            ),
+            "lower": _gauge(
+                "stream_shadow_divergence_lower",
+                "Lower end of its interval (Wilson or paired t, at shadow.confidence).",
+                measure,
+            ),
+            "upper": _gauge(
+                "stream_shadow_divergence_upper",
+                "Upper end of its interval (Wilson or paired t, at shadow.confidence).",
+                measure,
+            ),
+        }
+
+    @staticmethod
+    def _add_shadow(families: dict[str, GaugeMetricFamily], report: DriftReport) -> None:
+        shadow = report.shadow
+        if not shadow:
+            return
+        families["pairs"].add_metric([report.stream], shadow.get("n_pairs", 0))
+        _add(families["agreement"], [report.stream], shadow.get("agreement"))
+        divergence = shadow.get("divergence")
+        if divergence:
+            labels = [report.stream, str(divergence["measure"])]
+            for key in ("value", "lower", "upper"):
+                _add(families[key], labels, divergence.get(key))
 
     @staticmethod
     def _add_dataset(families: dict[str, GaugeMetricFamily], report: DriftReport) -> None:

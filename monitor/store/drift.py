@@ -158,6 +158,7 @@ def add_drift_report(connection: Connection, report: NewDriftReport) -> int | No
             profile_id=report.profile_id,
             html=report.html,
             segments=list(report.segments) if report.segments else None,
+            shadow=report.shadow,
         )
         .on_conflict_do_nothing(index_elements=["stream", "window_key"])
         .returning(drift_reports.c.id)
@@ -394,4 +395,5 @@ def _to_report(row: Any) -> DriftReport:
         profile_id=row.profile_id,
         has_html=bool(row.has_html),
         segments=tuple(row.segments or ()),
+        shadow=row.shadow,
     )

@@ -551,12 +551,14 @@ drift_reports = Table(
     Column("profile_id", Integer, ForeignKey("drift_profiles.id"), nullable=True),
     Column("html", Text, nullable=True),
     Column("segments", json_document(), nullable=True),
+    Column("shadow", json_document(nullable=True), nullable=True),
     Index("ix_drift_reports_stream_window_key", "stream", "window_key", unique=True),
     Index("ix_drift_reports_stream_id", "stream", "id"),
     Index("ix_drift_reports_created_at", "created_at"),
 )
 """One drift report per stream window; ``html`` holds the optional HTML report,
-``segments`` the drift per segment (null before migration 0018 and without segments)."""
+``segments`` the drift per segment (null before migration 0018 and without segments).
+``shadow`` the window's shadow comparison (streams with a ``shadow_prediction``)."""
 
 stream_labels = Table(
     "stream_labels",

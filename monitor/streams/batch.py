@@ -357,7 +357,7 @@ def decode(payload: bytes) -> pa.Table:
 def arrow_schema(stream: StreamConfig) -> pa.Schema:
     """The Arrow schema every batch of ``stream`` is stored with."""
     fields = [pa.field(stream.timestamp, pa.timestamp("us", tz="UTC"), nullable=False)]
-    for name, kind in stream.drift_columns():
+    for name, kind in stream.stored_columns():
         fields.append(pa.field(name, pa.float64() if kind == "numerical" else pa.string()))
     if stream.record_id is not None:
         fields.append(pa.field(stream.record_id, pa.string()))
@@ -426,7 +426,7 @@ def _arrays(
 ) -> list[pa.Array] | None:
     """The columns as arrays of ``schema``'s types, or ``None`` when a value is bad
     (each bad value is added to ``problems`` with its row number)."""
-    kinds = dict(stream.drift_columns())
+    kinds = dict(stream.stored_columns())
     arrays: list[pa.Array] = []
     for field in schema:
         name = field.name

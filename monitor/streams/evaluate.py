@@ -48,6 +48,7 @@ from monitor.drift import (
 )
 from monitor.drift.segments import SegmentDrift
 from monitor.errors import SourceError
+from monitor.performance.shadow import compare_shadow
 from monitor.records import DriftReport, NewDriftReport
 from monitor.store import Store, redact_url
 from monitor.streams import sources
@@ -160,6 +161,14 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, np.integer | np.bool_):
         return value.item()
     return value
+
+
+def _values(table: pa.Table, name: str) -> list[Any]:
+    """A column's values; all missing if the window's rows lack it (rows ingested before
+    the column was added to the schema)."""
+    if name in table.column_names:
+        return list(table.column(name).to_pylist())
+    return [None] * table.num_rows
 
 
 _Span = tuple[int, int, int | None, Callable[[int], Window]]
@@ -343,6 +352,7 @@ class StreamEvaluator:
                 profile_id=profile_id,
                 html=html,
                 segments=segments,
+                shadow=self._shadow(window, current),
             )
         )
         if report_id is None:
@@ -365,6 +375,34 @@ class StreamEvaluator:
         if not self.segments.enabled or pushed or current is None or result.status != "ok":
             return ()
         return segment_entries(self.segments.measure(current))
+
+    def _shadow(self, window: Window, current: pa.Table | None) -> dict[str, Any] | None:
+        """The window's shadow comparison (stored with its report), if the stream has a
+        shadow prediction: from the rows just read, or (push-down SQL) the two columns."""
+        stream = self.stream
+        if stream.shadow_prediction is None or stream.prediction is None:
+            return None
+        source = stream.source
+        if current is None or (isinstance(source, SqlSourceConfig) and source.pushdown):
+            assert window.start and window.end and isinstance(source, SqlSourceConfig)
+            current = sources.read_sql(
+                self._engine(source),
+                source.query,
+                columns=[stream.prediction, stream.shadow_prediction],
+                timestamp=stream.timestamp,
+                start=window.start,
+                end=window.end,
+            )
+        settings = stream.shadow
+        comparison = compare_shadow(
+            stream.prediction_kind,
+            _values(current, stream.prediction),
+            _values(current, stream.shadow_prediction),
+            min_pairs=settings.min_pairs,
+            tolerance=settings.tolerance,
+            confidence=settings.confidence,
+        )
+        return comparison.to_json()
 
     def _performance_rows(self, window: Window) -> pa.Table:
         """The window's rows with their labels, as scoring reads them: from the window's
@@ -429,7 +467,7 @@ class StreamEvaluator:
         return sources.read_sql(
             self._engine(source),
             source.query,
-            columns=[name for name, _ in self.stream.drift_columns()],
+            columns=[name for name, _ in self.stream.stored_columns()],
             timestamp=ts,
             start=window.start,
             end=window.end,

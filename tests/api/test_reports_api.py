@@ -94,11 +94,12 @@ async def test_reports_list_pages_and_detail(client: httpx.AsyncClient, store: S
     assert set(detail) == {
         "id", "stream", "window_key", "window_start", "window_end", "created_at", "status",
         "n_rows", "drift_share", "dataset_drifted", "drifted_columns", "columns", "html_url",
-        "performance", "segments",
+        "performance", "segments", "shadow",
     }  # fmt: skip
     assert detail["drifted_columns"] == ["c0"] and detail["html_url"] is None
     assert detail["segments"] == []  # a stream without segments
     assert detail["performance"] is None  # a stream without labels scores no window
+    assert detail["shadow"] is None  # nor, without a shadow prediction, compares one
     assert detail["window_start"] == "2024-05-01T00:00:00Z"
 
 

@@ -224,3 +224,47 @@ def test_short_token_is_refused_without_echoing_it(tmp_path: Path) -> None:
     message = str(info.value)
     assert "server.tokens[0].token: a token must be at least 16 characters long" in message
     assert "short-secret" not in message
+
+
+def test_a_shadow_prediction_is_stored_with_the_prediction_kind_not_drift_judged(
+    tmp_path: Path,
+) -> None:
+    text = STREAM.replace(
+        'prediction_kind = "categorical"\n',
+        'prediction_kind = "categorical"\nshadow_prediction = "shadow_quality"\n'
+        "shadow = { min_pairs = 10, confidence = 0.9 }\n",
+    )
+    (stream,) = load_config(write(tmp_path, text), environ={"WRITE_TOKEN": SECRET}).streams
+    assert stream.shadow_prediction == "shadow_quality"
+    assert (stream.shadow.min_pairs, stream.shadow.confidence) == (10, 0.9)
+    assert "shadow_quality" in stream.schema_columns()
+    assert ("shadow_quality", "categorical") in stream.stored_columns()
+    assert "shadow_quality" not in dict(stream.drift_columns())
+
+
+NO_PREDICTION = STREAM.replace('prediction = "quality"\nprediction_kind = "categorical"\n', "")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            NO_PREDICTION.replace("label = ", 'shadow_prediction = "shadow_quality"\nlabel = '),
+            "shadow_prediction: the shadow model's prediction is compared with 'prediction'",
+        ),
+        (
+            STREAM.replace("label = ", 'shadow_prediction = "quality"\nlabel = '),
+            "column 'quality' is named twice",
+        ),
+    ],
+    ids=["without-prediction", "same-column"],
+)
+def test_a_bad_shadow_prediction_is_refused(tmp_path: Path, text: str, expected: str) -> None:
+    assert any(expected in p for p in problems_of(write(tmp_path, text)))
+
+
+def test_shadow_settings_are_checked(tmp_path: Path) -> None:
+    text = STREAM.replace("label = ", "shadow = { confidence = 1.5 }\nlabel = ")
+    assert any("shadow.confidence" in p for p in problems_of(write(tmp_path, text)))
+    text = STREAM.replace("label = ", "shadow = { min_pairs = 5 }\nlabel = ")
+    assert any("set 'shadow_prediction'" in p for p in problems_of(write(tmp_path, text)))

@@ -28,11 +28,14 @@ def test_traffic_rows_match_the_stream_schema(model: DemoModel, tmp_path: Path) 
     (row,) = sample_rows(model, np.random.default_rng(0), 1, level=0.0)
     assert (
         set(row)
-        == {"ts", "id", "prediction", "label", *FEATURES.values()}
+        == {"ts", "id", "prediction", "shadow_prediction", "label", *FEATURES.values()}
         == {stream.timestamp, stream.record_id, stream.prediction, stream.label}
+        | {stream.shadow_prediction}
         | set(stream.numerical)
     )
     assert row["prediction"] in model.labels and row["label"] in model.labels
+    # The shadow model never degrades: at level 0 it answers as production does.
+    assert row["shadow_prediction"] == row["prediction"]
     assert stream.measures_performance
 
 

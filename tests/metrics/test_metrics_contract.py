@@ -174,6 +174,10 @@ def seed_a_stream(store: Store) -> None:
         "results": results,
         "quality": {"missing_share": 0.0, "out_of_range_share": 0.0, "new_categories": []},
     }
+    shadow = {"kind": "categorical", "status": "ok", "n_rows": 500, "n_pairs": 500}
+    shadow |= {"confidence": 0.95, "agreement": 0.9}
+    shadow["divergence"] = {"measure": "disagreement_share", "value": 0.1, "lower": 0.08}
+    shadow["divergence"] |= {"upper": 0.13, "p_value": None, "interval": "wilson"}
     report_id = store.add_drift_report(
         NewDriftReport(
             *("s", "w1", T0, T0, T0, "ok", 500, 1.0, True, (column,)),
@@ -181,6 +185,7 @@ def seed_a_stream(store: Store) -> None:
                 {"column": "c", "segment": "a", "status": "ok", "n_rows": 400}
                 | {"drift_share": 1.0, "dataset_drifted": True, "largest": True},
             ),
+            shadow=shadow,
         )
     )
     metric = {"metric": "accuracy", "value": 0.8, "lower": 0.75, "upper": 0.85}

@@ -211,3 +211,28 @@ def test_last_window_key_is_the_newest_of_its_kind(store: Store) -> None:
     assert store.last_window_key("s", "rows") == "rows:100-200"
     assert store.last_window_key("s", "time") == "time:a/b"
     assert store.last_window_key("t", "time") is None
+
+
+def test_a_report_keeps_its_shadow_comparison(store: Store) -> None:
+    shadow = {
+        "kind": "numerical",
+        "status": "ok",
+        "n_rows": 500,
+        "n_pairs": 480,
+        "confidence": 0.95,
+        "agreement": 0.75,
+        "mean_abs_difference": 0.4,
+        "divergence": {"measure": "mean_difference", "value": 0.1, "lower": 0.05}
+        | {"upper": 0.15, "p_value": 0.0002, "interval": "paired-t"},
+    }
+    with_shadow = store.add_drift_report(report(key="w1", shadow=shadow))
+    without = store.add_drift_report(report(key="w2"))
+    assert with_shadow is not None and without is not None
+    got = store.get_drift_report(with_shadow)
+    assert got is not None and got.shadow == shadow
+    plain = store.get_drift_report(without)
+    assert plain is not None and plain.shadow is None
+    (latest,) = store.latest_drift_reports()
+    assert latest.id == without and latest.shadow is None
+    listed = {r.window_key: r.shadow for r in store.list_drift_reports("s")}
+    assert listed == {"w1": shadow, "w2": None}

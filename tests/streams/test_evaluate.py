@@ -196,3 +196,39 @@ def test_sql_reference(
     finally:
         judge.close()
         again.close()
+
+
+def test_a_window_stores_its_numerical_shadow_comparison(
+    store: Store, make_stream_config: MakeConfig, tmp_path: Path
+) -> None:
+    from scipy import stats
+
+    ref = frame(2000, seed=1)
+    ref["score"] = np.random.default_rng(2).normal(0.5, 0.1, 2000)
+    pa_csv.write_csv(pa.table(ref), tmp_path / "reference.csv")
+    table = stream_table(
+        window={"rows": 400, "min_rows": 50},
+        prediction="score",
+        shadow_prediction="shadow_score",
+        shadow={"tolerance": 0.05},
+    )
+    (stream,) = make_stream_config(table).streams
+    data = frame(400, seed=5)
+    rng = np.random.default_rng(6)
+    data["score"] = rng.normal(0.5, 0.1, 400)
+    data["shadow_score"] = data["score"] + rng.normal(0.02, 0.05, 400)
+    data["shadow_score"][:10] = np.nan  # sent as null: left out of the pairs
+    sent = [None if np.isnan(v) else v for v in data["shadow_score"]]
+    ingest(store, stream, {**data, "shadow_score": sent})
+    (report,) = StreamEvaluator(stream, store, clock=lambda: T0).run_pending()
+    shadow = report.shadow
+    assert shadow is not None and shadow["status"] == "ok" and shadow["n_pairs"] == 390
+    diff = (data["shadow_score"] - data["score"])[10:]
+    test = stats.ttest_rel(data["shadow_score"][10:], data["score"][10:])
+    interval = test.confidence_interval()
+    d = shadow["divergence"]
+    assert d["measure"] == "mean_difference" and d["value"] == pytest.approx(diff.mean())
+    assert (d["lower"], d["upper"]) == (pytest.approx(interval.low), pytest.approx(interval.high))
+    assert d["p_value"] == pytest.approx(test.pvalue)
+    assert shadow["agreement"] == pytest.approx(np.mean(np.abs(diff) <= 0.05))
+    assert "shadow_score" not in {c["column"] for c in report.columns}

@@ -184,3 +184,42 @@ def test_sql_stream_reports_agree_with_and_without_pushdown(
         assert first == next(r for r in pulled[name]["results"] if r["method"] == first["method"])
     assert any("ks" in note for note in pushed["x"]["notes"])
     assert reports[0].has_html and not reports[1].has_html
+
+
+def test_a_pushdown_window_reads_both_predictions_for_its_shadow_comparison(
+    make_stream_config: MakeConfig, tmp_path: Path
+) -> None:
+    engine = create_engine(next(_duckdb(tmp_path)))
+    _fill(engine)
+    engine.dispose()
+    rng = np.random.default_rng(3)
+    reference = zip(rng.normal(0, 1, 500), rng.exponential(2, 500), strict=True)
+    (tmp_path / "reference.csv").write_text("x,y\n" + "".join(f"{a},{b}\n" for a, b in reference))
+    url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    shadows = []
+    for pushdown in (True, False):
+        query = "SELECT ts, x, y, y + 0.5 * x AS shadow_y FROM events"
+        table = stream_table(
+            name=f"events-{pushdown}",
+            numerical=["x"],
+            categorical=[],
+            prediction="y",
+            shadow_prediction="shadow_y",
+            record_id=None,
+            source={"kind": "sql", "url": url, "query": query, "pushdown": pushdown},
+        )
+        (stream,) = make_stream_config(table).streams
+        store = Store(f"sqlite:///{tmp_path / f'm{pushdown}.db'}")
+        store.upgrade()
+        evaluator = StreamEvaluator(stream, store, clock=lambda: T0 + timedelta(hours=1, minutes=1))
+        try:
+            (report,) = evaluator.run_pending()
+        finally:
+            evaluator.close()
+            store.close()
+        shadows.append(report.shadow)
+    pushed, pulled = shadows
+    assert pushed is not None and pushed == pulled
+    # y is NULL on every 50th row: those records have no pair.
+    assert pushed["n_rows"] == 3600 and pushed["n_pairs"] == 3600 - 3600 // 50
+    assert pushed["divergence"]["measure"] == "mean_difference"
