@@ -81,7 +81,7 @@ def seed_every_kind_of_run(store: Store) -> None:
     for minute, status in enumerate(order):
         at = T0 + timedelta(minutes=minute)
         queued = status is RunStatus.QUEUED
-        run_id = store.create_run(
+        run_id = store.runs.create_run(
             suite="s",
             model="m",
             trigger="schedule",
@@ -92,7 +92,7 @@ def seed_every_kind_of_run(store: Store) -> None:
         )
         if status not in (RunStatus.QUEUED, RunStatus.RUNNING):
             succeeded = status == "succeeded"
-            store.finish_run(
+            store.runs.finish_run(
                 run_id,
                 status=status,
                 at=at + timedelta(seconds=1),
@@ -103,8 +103,8 @@ def seed_every_kind_of_run(store: Store) -> None:
 
 
 def seed_a_verdict(store: Store) -> None:
-    base = store.list_runs(status=RunStatus.SUCCEEDED, limit=1)[0]
-    store.promote_baseline(base.id, by="test", reason="", at=T0)
+    base = store.runs.list_runs(status=RunStatus.SUCCEEDED, limit=1)[0]
+    store.verdicts.promote_baseline(base.id, by="test", reason="", at=T0)
     row = MetricComparison(
         "accuracy",
         "",
@@ -121,7 +121,7 @@ def seed_a_verdict(store: Store) -> None:
         0.0,
         "dropped",
     )
-    store.add_verdict(
+    store.verdicts.add_verdict(
         run_id=base.id,
         baseline_run_id=base.id,
         suite="s",
@@ -138,11 +138,13 @@ def seed_a_verdict(store: Store) -> None:
 def seed_an_alert(store: Store) -> None:
     from tests.store.test_store_alerts import message, state
 
-    store.apply_alert_transitions([Transition(state(), Phase.PENDING, "firing")], [message("m1")])
+    store.alerts.apply_alert_transitions(
+        [Transition(state(), Phase.PENDING, "firing")], [message("m1")]
+    )
 
 
 def seed_a_stream(store: Store) -> None:
-    store.append_batch("s", received_at=T0, first_ts=T0, last_ts=T0, n_rows=3, payload=b"x")
+    store.streams.append_batch("s", received_at=T0, first_ts=T0, last_ts=T0, n_rows=3, payload=b"x")
     results = [
         {
             "method": "ks",
@@ -169,13 +171,13 @@ def seed_a_stream(store: Store) -> None:
         "results": results,
         "quality": {"missing_share": 0.0, "out_of_range_share": 0.0, "new_categories": []},
     }
-    report_id = store.add_drift_report(
+    report_id = store.streams.add_drift_report(
         NewDriftReport("s", "w1", T0, T0, T0, "ok", 500, 1.0, True, (column,))
     )
     metric = {"metric": "accuracy", "value": 0.8, "lower": 0.75, "upper": 0.85}
     judged = {"metric": "accuracy", "reference": 0.9, "current": 0.8, "delta": -0.1}
     judged |= {"test": "fisher-exact", "p_value": 0.001, "worse": True}
-    store.save_performance(
+    store.streams.save_performance(
         WindowPerformance(
             *("s", "w1", T0, T0, report_id, "final", "ok", 500, 400, (metric,), (judged,)),
             *(True, "reference", T0, T0, "digest", 0, None, T0, T0),
