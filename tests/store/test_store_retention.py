@@ -14,7 +14,7 @@ from monitor.alerts import AlertState, Phase, Transition
 from monitor.alerts.records import OutboxMessage, OutboxStatus
 from monitor.records import NewDriftReport, RunOperations, RunStatus, RunSummary
 from monitor.store import Store, migrate
-from monitor.store.store import ExpiringKind
+from monitor.store.retention_store import ExpiringKind
 from monitor.store.tables import case_results, run_rollups, runs
 from tests.store.conftest import T0, MakeCases, StartRun
 

@@ -223,8 +223,10 @@ def test_list_runs_carries_metrics(store: Store, add_run: StartRun) -> None:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        pytest.param(lambda s: s.list_runs(limit=0), "limit must be positive", id="runs-limit"),
-        pytest.param(lambda s: s.list_cases(1, offset=-1), "offset >= 0", id="cases-offset"),
+        pytest.param(
+            lambda s: s.runs.list_runs(limit=0), "limit must be positive", id="runs-limit"
+        ),
+        pytest.param(lambda s: s.runs.list_cases(1, offset=-1), "offset >= 0", id="cases-offset"),
     ],
 )
 def test_reads_refuse_bad_pages(
