@@ -66,11 +66,11 @@ def cases(count: int, seed: int) -> list[CaseResult]:
 
 
 def one_run(store: Store, suite: str, model: str, at: datetime, args: argparse.Namespace) -> int:
-    run_id = store.create_run(
+    run_id = store.runs.create_run(
         suite=suite, model=model, trigger="schedule", dataset_sha256="d", config_hash="c", at=at
     )
     failed = run_id % 10 == 0
-    store.finish_run(
+    store.runs.finish_run(
         run_id,
         status=RunStatus.FAILED if failed else RunStatus.SUCCEEDED,
         at=at + timedelta(seconds=30),
@@ -86,14 +86,14 @@ def day(store: Store, index: int, args: argparse.Namespace, baselines: dict[str,
         at = T0 + index * timedelta(days=1) + i * step
         model = f"model-{i % args.pairs}"
         run_id = one_run(store, "qa", model, at, args)
-        run = store.get_run(run_id)
+        run = store.runs.get_run(run_id)
         assert run is not None
         if run.status is RunStatus.SUCCEEDED:
             if model not in baselines:
-                store.promote_baseline(run_id, by="soak", reason="first", at=at)
+                store.verdicts.promote_baseline(run_id, by="soak", reason="first", at=at)
                 baselines[model] = run_id
             else:
-                store.add_verdict(
+                store.verdicts.add_verdict(
                     run_id=run_id,
                     baseline_run_id=baselines[model],
                     suite="qa",
@@ -109,7 +109,7 @@ def day(store: Store, index: int, args: argparse.Namespace, baselines: dict[str,
 
 
 def notify(store: Store, run_id: int, model: str, at: datetime) -> None:
-    store.enqueue_notifications(
+    store.alerts.enqueue_notifications(
         [
             OutboxMessage(
                 id=f"n-{run_id}",
@@ -187,7 +187,7 @@ def soak(url: str, args: argparse.Namespace) -> None:
             if args.vacuum and store.engine.dialect.name == "postgresql":
                 vacuum(store)
             rows = counts(store)
-            counted = sum(sum(s.counts.values()) for s in store.run_summaries())
+            counted = sum(sum(s.counts.values()) for s in store.runs.run_summaries())
             print(
                 f"  {index + 1:>4} {rows['runs']:>6} {rows['case_results']:>8} "
                 f"{rows['verdicts']:>8} {rows['alert_outbox']:>7} {rows['alert_history']:>7} "

@@ -123,7 +123,7 @@ def child(size: int, url: str, workdir: Path, trace: bool, form: str = "jsonl") 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     heap_peak = tracemalloc.get_traced_memory()[1] - heap_base if trace else 0
     assert run.status == "succeeded" and run.n_cases == size, run
-    stored = store.count_cases(run.id)
+    stored = store.runs.count_cases(run.id)
     store.close()
     return {
         "cases": size,

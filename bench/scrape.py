@@ -1,4 +1,4 @@
-"""What a Prometheus scrape costs as runs pile up: ``Store.run_summaries()`` (the rollup
+"""What a Prometheus scrape costs as runs pile up: ``Store.runs.run_summaries()`` (the rollup
 read behind the run, case, token and cost metrics) and a whole ``/metrics`` answer, read
 from the store (the first scrape after a write) and from the daemon's snapshot (every
 scrape until the next write), beside a bare prometheus_client registry holding the same
@@ -93,7 +93,7 @@ def seed(store: Store, n: int, pairs: int) -> None:
         ]
         for start in range(0, len(metrics), 30_000):
             connection.execute(insert(run_metrics), metrics[start : start + 30_000])
-    store.rebuild_rollups()
+    store.retention.rebuild_rollups()
     if store.engine.dialect.name == "postgresql":
         # Fresh statistics, as autovacuum's ANALYZE would have after that many inserts: the
         # planner must not guess at a table it has never measured.
@@ -131,7 +131,7 @@ class Subject:
 
     def steps(self) -> dict[str, Callable[[], object]]:
         return {
-            "summaries": self.store.run_summaries,
+            "summaries": self.store.runs.run_summaries,
             "scrape": lambda: generate_latest(self.registry),
             "snapshot": lambda: generate_latest(self.cached),
             "bare": lambda: generate_latest(self.bare),
@@ -152,7 +152,7 @@ def measure(subjects: dict[int, Subject], repeat: int) -> dict[int, tuple[Timing
 
 
 STEPS = {
-    "summaries": "Store.run_summaries()",
+    "summaries": "Store.runs.run_summaries()",
     "scrape": "/metrics read from the store",
     "snapshot": "/metrics from the snapshot",
     "bare": "bare prometheus_client, same series",

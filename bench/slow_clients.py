@@ -74,7 +74,7 @@ def example_config(tmp: Path) -> Path:
 def runs(data: Path) -> list[tuple[int, str]]:
     store = Store(f"sqlite:///{data / 'monitor.db'}")
     try:
-        return [(r.id, r.status.value) for r in store.list_runs() if r.finished_at]
+        return [(r.id, r.status.value) for r in store.runs.list_runs() if r.finished_at]
     finally:
         store.close()
 

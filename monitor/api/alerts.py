@@ -16,7 +16,7 @@ from monitor.alerts.engine import Phase
 from monitor.alerts.records import OutboxMessage, OutboxStatus
 from monitor.api.auth import require_scope
 from monitor.api.params import FilterText
-from monitor.store import Store
+from monitor.store.parts import HasAlerts
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
@@ -86,15 +86,15 @@ async def list_alerts(
 ) -> AlertsPage:
     """Alerts by state (all but ``inactive`` unless asked), recent history, dead letters
     and active silences."""
-    store: Store = request.app.state.store
+    store: HasAlerts = request.app.state.store
 
     def read() -> AlertsPage:
-        states = store.alert_states(state)
+        states = store.alerts.alert_states(state)
         if state is None:
             states = [s for s in states if s.phase is not Phase.INACTIVE]
-        entries = store.alert_history(limit=history) if history else []
-        dead = store.list_notifications(status=OutboxStatus.DEAD, limit=100)
-        silences = store.silences(active_at=datetime.now(UTC))
+        entries = store.alerts.alert_history(limit=history) if history else []
+        dead = store.alerts.list_notifications(status=OutboxStatus.DEAD, limit=100)
+        silences = store.alerts.silences(active_at=datetime.now(UTC))
         return AlertsPage(
             alerts=[
                 AlertOut(
@@ -174,10 +174,10 @@ async def list_dead_letters(
 ) -> DeadLettersPage:
     """Notifications given up on (a permanent failure, or still failing after
     ``alerts.delivery.max_age``), newest first."""
-    store: Store = request.app.state.store
+    store: HasAlerts = request.app.state.store
 
     def read() -> DeadLettersPage:
-        dead = store.list_notifications(status=OutboxStatus.DEAD, sink=sink, limit=limit)
+        dead = store.alerts.list_notifications(status=OutboxStatus.DEAD, sink=sink, limit=limit)
         return DeadLettersPage(dead_letters=[_delivery(m) for m in dead])
 
     return await anyio.to_thread.run_sync(read)
@@ -209,8 +209,12 @@ async def discard_dead_letters(
 async def _act(
     request: Request, body: DeadLetterAction, token: str, action: str
 ) -> DeadLetterResult:
-    store: Store = request.app.state.store
-    act = store.redrive_dead_letters if action == "redriven" else store.discard_dead_letters
+    store: HasAlerts = request.app.state.store
+    act = (
+        store.alerts.redrive_dead_letters
+        if action == "redriven"
+        else store.alerts.discard_dead_letters
+    )
 
     def work() -> list[OutboxMessage]:
         return act(

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, BeforeValidator
 
 from monitor.api.params import Before
-from monitor.store import Store
+from monitor.store.parts import HasAudit
 from monitor.wire.verdicts import AuditEntryOut
 
 router = APIRouter(tags=["audit"])
@@ -59,9 +59,9 @@ async def list_audit(
     since, until = _utc(since), _utc(until)
     if since is not None and until is not None and until <= since:
         return AuditPage(entries=[], next_before=None)
-    store: Store = request.app.state.store
+    store: HasAudit = request.app.state.store
     found = await anyio.to_thread.run_sync(
-        lambda: store.audit_entries(
+        lambda: store.audit.audit_entries(
             since=since, until=until, action=action, before_id=before, limit=limit
         )
     )

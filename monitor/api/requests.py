@@ -34,7 +34,7 @@ from monitor.api.plans import ModelEntry, ModelPlan, plan_models
 from monitor.api.problems import field_error
 from monitor.config import AnyModelConfig, SuiteConfig, config_hash
 from monitor.records import Run, RunRequest, RunStatus
-from monitor.store import Store
+from monitor.store.parts import HasRuns
 from monitor.store.requests import MAX_RUNS, QueuedRun
 
 __all__ = [
@@ -186,14 +186,14 @@ async def create_request(
         suite = suite.model_copy(update={"sample": body.sample})
     entries = [ModelEntry(m.id, m.endpoint) for m in body.models]
     plans = plan_models(entries, suite, state.models, state.endpoint_guard)
-    store: Store = state.store
+    store: HasRuns = state.store
     await _check_baseline(store, body.baseline, suite.name)
     submit: Submit | None = state.submit
     if submit is None:
         raise HTTPException(503, detail="this server does not execute runs (no daemon)")
     request_id = f"req-{uuid.uuid4().hex}"
     run_ids = await anyio.to_thread.run_sync(
-        lambda: store.create_run_request(
+        lambda: store.runs.create_run_request(
             request_id=request_id,
             suite=suite.name,
             models=[plan.stored() for plan in plans],
@@ -232,10 +232,10 @@ def _tier(suite: SuiteConfig, tier: str, sample: int | None) -> SuiteConfig:
         raise field_error(("body", "tier"), str(exc.args[0])) from None
 
 
-async def _check_baseline(store: Store, baseline: str | None, suite: str) -> None:
+async def _check_baseline(store: HasRuns, baseline: str | None, suite: str) -> None:
     if baseline is None or baseline == "production":
         return
-    run = await anyio.to_thread.run_sync(store.get_run, int(baseline))
+    run = await anyio.to_thread.run_sync(store.runs.get_run, int(baseline))
     if run is None:
         raise field_error(("body", "baseline"), f"run {baseline} not found")
     if run.suite != suite:
@@ -243,7 +243,7 @@ async def _check_baseline(store: Store, baseline: str | None, suite: str) -> Non
 
 
 async def _hand_over(
-    store: Store,
+    store: HasRuns,
     submit: Submit,
     suite: SuiteConfig,
     plans: Sequence[ModelPlan],
@@ -254,7 +254,7 @@ async def _hand_over(
     except SubmitRefused:
         # Stored but never to run: say so in the runs rather than leave them queued.
         await anyio.to_thread.run_sync(
-            lambda: store.interrupt_running(
+            lambda: store.runs.interrupt_running(
                 reason=SHUTTING_DOWN, at=datetime.now(UTC), run_ids=run_ids
             )
         )
@@ -291,8 +291,12 @@ async def get_results(request: Request, run_id: RunKey) -> ResultsOut:
     alone. Models whose run did not succeed have no scores."""
     number = run_number(run_id)
     if number is not None:
-        store: Store = request.app.state.store
-        run = await anyio.to_thread.run_sync(store.get_run, number) if is_run_id(number) else None
+        store: HasRuns = request.app.state.store
+        run = (
+            await anyio.to_thread.run_sync(store.runs.get_run, number)
+            if is_run_id(number)
+            else None
+        )
         if run is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"run {run_id} not found")
         return _results(request, run.suite, [run], {})
@@ -329,8 +333,8 @@ def _compat_scores(run: Run) -> dict[str, float]:
 
 
 async def _request_or_404(request: Request, request_id: str) -> RunRequest:
-    store: Store = request.app.state.store
-    found = await anyio.to_thread.run_sync(store.get_run_request, request_id)
+    store: HasRuns = request.app.state.store
+    found = await anyio.to_thread.run_sync(store.runs.get_run_request, request_id)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"run {request_id!r} not found")
     return found

@@ -10,14 +10,14 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from monitor.api.params import Before, FilterText, Offset, RowId, RunKey, is_run_id, run_number
 from monitor.api.requests import RunRequestOut, request_status
 from monitor.records import CaseResult, Run, RunStatus
-from monitor.store import Store
+from monitor.store.parts import HasRuns
 from monitor.wire.runs import CaseOut, RunOut, RunPage, vars_of
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
+def _store(request: Request) -> HasRuns:
+    store: HasRuns = request.app.state.store
     return store
 
 
@@ -33,7 +33,7 @@ async def list_runs(
     """Runs, newest first. Page with ``before=<next_before>``."""
     store = _store(request)
     runs = await anyio.to_thread.run_sync(
-        lambda: store.list_runs(
+        lambda: store.runs.list_runs(
             suite=suite, model=model, status=status, limit=limit, before_id=before
         )
     )
@@ -64,13 +64,13 @@ async def list_cases(
     store = _store(request)
     await _run_or_404(store, run_id)
     cases: list[CaseResult] = await anyio.to_thread.run_sync(
-        lambda: store.list_cases(run_id, limit=limit, offset=offset)
+        lambda: store.runs.list_cases(run_id, limit=limit, offset=offset)
     )
     return [CaseOut(**vars_of(c)) for c in cases]
 
 
-async def _run_or_404(store: Store, run_id: int) -> Run:
-    run = await anyio.to_thread.run_sync(store.get_run, run_id) if is_run_id(run_id) else None
+async def _run_or_404(store: HasRuns, run_id: int) -> Run:
+    run = await anyio.to_thread.run_sync(store.runs.get_run, run_id) if is_run_id(run_id) else None
     if run is None:
         raise HTTPException(status_code=404, detail=f"run {run_id} not found")
     return run

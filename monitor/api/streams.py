@@ -19,8 +19,8 @@ from monitor.api.params import Before, RowId
 from monitor.config.streams import IngestSourceConfig, StreamConfig
 from monitor.errors import BatchError, StoreBusy
 from monitor.records import DriftReport, WindowPerformance
-from monitor.store import Store
 from monitor.store.ingest import Appended, IngestWriter, KeyReused, PendingBatch
+from monitor.store.parts import HasStreams
 from monitor.streams.batch import BatchParser, body_format, encode, parse_labels
 from monitor.streams.html import CONTENT_SECURITY_POLICY
 
@@ -164,8 +164,8 @@ class DriftReportPage(BaseModel):
     next_before: int | None
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
+def _store(request: Request) -> HasStreams:
+    store: HasStreams = request.app.state.store
     return store
 
 
@@ -371,7 +371,7 @@ async def ingest_labels(
 
         def work() -> LabelsOut:
             labels = parse_labels(stream, body)
-            writer.write(lambda: store.upsert_labels(name, labels, at=datetime.now(UTC)))
+            writer.write(lambda: store.streams.upsert_labels(name, labels, at=datetime.now(UTC)))
             return LabelsOut(stream=name, accepted=len(labels))
 
         try:
@@ -422,8 +422,8 @@ async def list_reports(
     store = _store(request)
 
     def read() -> tuple[list[DriftReport], dict[str, WindowPerformance]]:
-        reports = store.list_drift_reports(name, limit=limit, before_id=before)
-        return reports, store.performance_for(name, [r.window_key for r in reports])
+        reports = store.streams.list_drift_reports(name, limit=limit, before_id=before)
+        return reports, store.streams.performance_for(name, [r.window_key for r in reports])
 
     reports, performance = await anyio.to_thread.run_sync(read)
     next_before = reports[-1].id if len(reports) == limit else None
@@ -440,10 +440,10 @@ async def get_report(request: Request, report_id: RowId) -> DriftReportOut:
     store = _store(request)
 
     def read() -> tuple[DriftReport | None, WindowPerformance | None]:
-        report = store.get_drift_report(report_id)
+        report = store.streams.get_drift_report(report_id)
         if report is None:
             return None, None
-        return report, store.performance_for(report.stream, [report.window_key]).get(
+        return report, store.streams.performance_for(report.stream, [report.window_key]).get(
             report.window_key
         )
 
@@ -470,7 +470,7 @@ async def get_report_html(request: Request, report_id: RowId) -> HTMLResponse:
     """The HTML report of a window, when the stream renders one: the engine's verdicts
     per column with reference-vs-window plots. Served under a policy that lets no script
     run and nothing load, so ingested text on it stays text."""
-    html = await anyio.to_thread.run_sync(_store(request).get_drift_html, report_id)
+    html = await anyio.to_thread.run_sync(_store(request).streams.get_drift_html, report_id)
     if html is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail=f"drift report {report_id} has no HTML report"

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from monitor.config import SuiteConfig
 from monitor.records import LatestScore
 from monitor.scoring import build_metric
-from monitor.store import Store
+from monitor.store.parts import HasRuns
 
 router = APIRouter(prefix="/v1/suites", tags=["suites"])
 
@@ -51,8 +51,8 @@ async def leaderboard(request: Request, suite: str) -> Leaderboard:
     config: SuiteConfig | None = request.app.state.suites.get(suite)
     if config is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"suite {suite!r} not found")
-    store: Store = request.app.state.store
-    scores = await anyio.to_thread.run_sync(lambda: store.latest_scores(suite=suite))
+    store: HasRuns = request.app.state.store
+    scores = await anyio.to_thread.run_sync(lambda: store.runs.latest_scores(suite=suite))
     metric = build_metric(config.metrics[0])
     return ranked(suite, metric.label, type(metric).higher_is_better, scores)
 

@@ -19,7 +19,7 @@ from monitor.clock import utc_now
 from monitor.gate.html import CONTENT_SECURITY_POLICY, TREND_RUNS, render_html
 from monitor.gate.report import GateReport
 from monitor.records import RunStatus
-from monitor.store import Store
+from monitor.store.parts import RunsAndVerdicts
 from monitor.verdicts.service import Configured, VerdictError, find_baseline, judge_run
 from monitor.wire.runs import RunOut
 from monitor.wire.verdicts import BaselineOut, VerdictOut
@@ -68,8 +68,8 @@ class VerdictPage(BaseModel):
     next_before: int | None
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
+def _store(request: Request) -> RunsAndVerdicts:
+    store: RunsAndVerdicts = request.app.state.store
     return store
 
 
@@ -84,14 +84,14 @@ async def list_baselines(
     marks the current baseline of each suite x model."""
     store = _store(request)
     found = await anyio.to_thread.run_sync(
-        lambda: store.list_baselines(suite=suite, model=model, limit=limit)
+        lambda: store.verdicts.list_baselines(suite=suite, model=model, limit=limit)
     )
     return [BaselineOut.of(b) for b in found]
 
 
 @router.get("/v1/baselines/{baseline_id}", responses={404: {"description": "No such baseline"}})
 async def get_baseline(request: Request, baseline_id: RowId) -> BaselineOut:
-    found = await anyio.to_thread.run_sync(_store(request).get_baseline, baseline_id)
+    found = await anyio.to_thread.run_sync(_store(request).verdicts.get_baseline, baseline_id)
     if found is None:
         raise HTTPException(404, detail=f"baseline {baseline_id} not found")
     return BaselineOut.of(found)
@@ -116,7 +116,7 @@ async def promote_baseline(
     store = _store(request)
     try:
         promoted = await anyio.to_thread.run_sync(
-            lambda: store.promote_baseline(
+            lambda: store.verdicts.promote_baseline(
                 body.run_id, model=body.model, by=who, reason=body.reason, at=utc_now()
             )
         )
@@ -139,7 +139,9 @@ async def list_verdicts(
     """Verdicts, newest first, with every metric row and the case diff."""
     store = _store(request)
     found = await anyio.to_thread.run_sync(
-        lambda: store.list_verdicts(suite=suite, model=model, limit=limit, before_id=before)
+        lambda: store.verdicts.list_verdicts(
+            suite=suite, model=model, limit=limit, before_id=before
+        )
     )
     next_before = found[-1].id if len(found) == limit else None
     return VerdictPage(verdicts=[VerdictOut.of(v) for v in found], next_before=next_before)
@@ -147,7 +149,7 @@ async def list_verdicts(
 
 @router.get("/v1/verdicts/{verdict_id}", responses={404: {"description": "No such verdict"}})
 async def get_verdict(request: Request, verdict_id: RowId) -> VerdictOut:
-    found = await anyio.to_thread.run_sync(_store(request).get_verdict, verdict_id)
+    found = await anyio.to_thread.run_sync(_store(request).verdicts.get_verdict, verdict_id)
     if found is None:
         raise HTTPException(404, detail=f"verdict {verdict_id} not found")
     return VerdictOut.of(found)
@@ -173,7 +175,7 @@ async def review_verdict(
     store = _store(request)
     try:
         reviewed = await anyio.to_thread.run_sync(
-            lambda: store.review_verdict(
+            lambda: store.verdicts.review_verdict(
                 verdict_id,
                 approve=body.decision == "approve",
                 by=who,
@@ -193,7 +195,9 @@ async def run_verdict(request: Request, run_id: RowId) -> VerdictOut:
     """The newest verdict of a run (the daemon judges each scheduled run against its
     baseline; a run with no baseline, or on a changed dataset, has none)."""
     store = _store(request)
-    found = await anyio.to_thread.run_sync(lambda: store.list_verdicts(run_id=run_id, limit=1))
+    found = await anyio.to_thread.run_sync(
+        lambda: store.verdicts.list_verdicts(run_id=run_id, limit=1)
+    )
     if not found:
         raise HTTPException(404, detail=f"run {run_id} has no verdict")
     return VerdictOut.of(found[0])
@@ -254,7 +258,7 @@ async def run_report_html(
 
     def page() -> str:
         report = build()
-        history = store.list_runs(
+        history = store.runs.list_runs(
             suite=report.run.suite,
             model=report.run.model,
             status=RunStatus.SUCCEEDED,
@@ -280,7 +284,7 @@ def _report_builder(
     )
 
     def build() -> GateReport:
-        run = store.get_run(run_id)
+        run = store.runs.get_run(run_id)
         if run is None:
             raise HTTPException(404, detail=f"run {run_id} not found")
         if run.status != RunStatus.SUCCEEDED:
@@ -289,7 +293,9 @@ def _report_builder(
             )
         try:
             reference = find_baseline(store, catalog, run.suite, run.model, baseline, run.tier)
-            stored = store.list_verdicts(run_id=run_id, baseline_run_id=reference.run.id, limit=1)
+            stored = store.verdicts.list_verdicts(
+                run_id=run_id, baseline_run_id=reference.run.id, limit=1
+            )
             verdict = (
                 stored[0]
                 if stored and (allow_dataset_change or not stored[0].dataset_changed)

@@ -37,8 +37,8 @@ def list_alerts(config_path: Path, show_all: bool, as_json: bool) -> None:
     config = load(config_path)
     store = ready_store(config)
     try:
-        states = store.alert_states()
-        dead = store.outbox_stats().by_status.get("dead", 0)
+        states = store.alerts.alert_states()
+        dead = store.alerts.outbox_stats().by_status.get("dead", 0)
     finally:
         store.close()
     shown = [s for s in states if show_all or s.phase in ("pending", "firing")]
@@ -134,7 +134,7 @@ def silence(
     now = utc_now()
     store = ready_store(config)
     try:
-        silence_id = store.add_silence(
+        silence_id = store.alerts.add_silence(
             matchers=parsed,
             starts_at=now,
             ends_at=now + length,
@@ -164,7 +164,7 @@ def list_dead(config_path: Path, sink: str | None, as_json: bool) -> None:
     config = load(config_path)
     store = ready_store(config)
     try:
-        dead = store.dead_letters(sink=sink, limit=1000)
+        dead = store.alerts.dead_letters(sink=sink, limit=1000)
     finally:
         store.close()
     if as_json:
@@ -237,7 +237,11 @@ def _dead_letter_action(action: str) -> Any:
 
         config = load(config_path)
         store = ready_store(config)
-        act = store.redrive_dead_letters if action == "redriven" else store.discard_dead_letters
+        act = (
+            store.alerts.redrive_dead_letters
+            if action == "redriven"
+            else store.alerts.discard_dead_letters
+        )
         try:
             done = act(
                 ids=which,

@@ -98,7 +98,7 @@ def _entries(
     """Every matching entry, oldest first, a page at a time (the log may be long)."""
     after = 0
     while True:
-        page: list[AuditEntry] = store.audit_entries(
+        page: list[AuditEntry] = store.audit.audit_entries(
             since=since, until=until, action=action, after_id=after, limit=_PAGE
         )
         yield from page

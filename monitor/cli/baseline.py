@@ -33,7 +33,9 @@ def promote(
     store = ready_store(load(config_path))
     who = promoted_by or os.environ.get("USER") or "cli"
     try:
-        promoted = store.promote_baseline(run_id, model=model, by=who, reason=reason, at=utc_now())
+        promoted = store.verdicts.promote_baseline(
+            run_id, model=model, by=who, reason=reason, at=utc_now()
+        )
     except LookupError as exc:
         fail(EXIT_USAGE, str(exc.args[0]))
     except ValueError as exc:
@@ -57,7 +59,7 @@ def list_baselines(config_path: Path, suite: str | None, model: str | None, as_j
     """Every promotion, newest first; * marks the active baseline."""
     store = ready_store(load(config_path))
     try:
-        found = store.list_baselines(suite=suite, model=model)
+        found = store.verdicts.list_baselines(suite=suite, model=model)
     finally:
         store.close()
     if as_json:
@@ -92,8 +94,8 @@ def show_baseline(config_path: Path, suite: str, model: str, tier: str) -> None:
     """The active baseline of a suite x model (of a tier), with its scores."""
     store = ready_store(load(config_path))
     try:
-        found = store.active_baseline(suite, model, tier)
-        run = store.get_run(found.run_id) if found else None
+        found = store.verdicts.active_baseline(suite, model, tier)
+        run = store.runs.get_run(found.run_id) if found else None
     finally:
         store.close()
     if found is None or run is None:

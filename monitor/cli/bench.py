@@ -37,14 +37,14 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from monitor.config import Config, SuiteConfig
-    from monitor.store import Store
+    from monitor.store.parts import RunsAndVerdicts
 
 
 async def bench(
     config: Config,
     suite: SuiteConfig,
     models: Sequence[str],
-    store: Store,
+    store: RunsAndVerdicts,
     *,
     show_progress: bool,
     tier: str = "",

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from monitor.config import AnyModelConfig, Config, SuiteConfig
     from monitor.gate import GateReport
     from monitor.runs.runner import Runner
-    from monitor.store import Store
+    from monitor.store.parts import HasVerdicts
 
 
 @click.command()
@@ -218,7 +218,7 @@ def _local(
         store.close()
 
 
-def _await_review(store: Store, report: GateReport, wait: timedelta) -> GateReport:
+def _await_review(store: HasVerdicts, report: GateReport, wait: timedelta) -> GateReport:
     """The report once its verdict is approved or rejected, or as it is after ``wait``."""
     from monitor.wire.verdicts import VerdictOut
 
@@ -228,9 +228,9 @@ def _await_review(store: Store, report: GateReport, wait: timedelta) -> GateRepo
     while (remaining := deadline - time.monotonic()) > 0:
         time.sleep(min(pause, remaining))
         pause = min(pause * 2, _REVIEW_POLL_MAX)
-        now = store.get_verdict(verdict_id)
+        now = store.verdicts.get_verdict(verdict_id)
         if now is None:  # judged again meanwhile (a rare replacement): keep waiting on it
-            found = store.list_verdicts(
+            found = store.verdicts.list_verdicts(
                 run_id=report.run.id, baseline_run_id=report.baseline.id, limit=1
             )
             now = found[0] if found else None

@@ -57,7 +57,7 @@ def list_pending(config_path: Path, suite: str | None) -> None:
     try:
         found = [
             v
-            for v in store.list_verdicts(suite=suite, limit=200)
+            for v in store.verdicts.list_verdicts(suite=suite, limit=200)
             if v.review == Review.NEEDS_REVIEW
         ]
     finally:
@@ -77,7 +77,7 @@ def _decide(
     try:
         verdict = _pending(store, run_id)
         try:
-            decided = store.review_verdict(
+            decided = store.verdicts.review_verdict(
                 verdict.id, approve=approve, by=who, reason=reason, at=utc_now()
             )
         except (LookupError, ValueError) as exc:  # decided meanwhile by someone else
@@ -92,9 +92,9 @@ def _decide(
 
 def _pending(store: Any, run_id: int) -> Verdict:
     """The newest verdict of ``run_id`` waiting for review; exit 2 saying why there is none."""
-    found: list[Verdict] = store.list_verdicts(run_id=run_id, limit=20)
+    found: list[Verdict] = store.verdicts.list_verdicts(run_id=run_id, limit=20)
     if not found:
-        if store.get_run(run_id) is None:
+        if store.runs.get_run(run_id) is None:
             fail(EXIT_USAGE, f"run {run_id} not found")
         fail(EXIT_USAGE, f"run {run_id} has no verdict to review")
     waiting = [v for v in found if v.review == Review.NEEDS_REVIEW]

@@ -34,7 +34,7 @@ def list_runs(
     """List the latest runs, newest first (a header row, then one run a line)."""
     store = ready_store(load(config_path))
     try:
-        found = store.list_runs(
+        found = store.runs.list_runs(
             suite=suite, model=model, status=RunStatus(status) if status else None, limit=limit
         )
     finally:
@@ -68,8 +68,8 @@ def show_run(config_path: Path, run_id: int, as_json: bool) -> None:
     slices, group fairness measures, and the verdict it got."""
     store = ready_store(load(config_path))
     try:
-        run = store.get_run(run_id)
-        verdicts = store.list_verdicts(run_id=run_id, limit=1) if run is not None else []
+        run = store.runs.get_run(run_id)
+        verdicts = store.verdicts.list_verdicts(run_id=run_id, limit=1) if run is not None else []
     finally:
         store.close()
     if run is None:

@@ -33,7 +33,7 @@ def list_verdicts(
     """List the latest verdicts, newest first (a header row, then one verdict a line)."""
     store = ready_store(load(config_path))
     try:
-        found = store.list_verdicts(suite=suite, model=model, run_id=run_id, limit=limit)
+        found = store.verdicts.list_verdicts(suite=suite, model=model, run_id=run_id, limit=limit)
     finally:
         store.close()
     if as_json:
@@ -69,7 +69,7 @@ def show_verdict(config_path: Path, verdict_id: int, as_json: bool) -> None:
     interval, and the cases that changed."""
     store = ready_store(load(config_path))
     try:
-        found = store.get_verdict(verdict_id) if verdict_id < 2**31 else None
+        found = store.verdicts.get_verdict(verdict_id) if verdict_id < 2**31 else None
     finally:
         store.close()
     if found is None:

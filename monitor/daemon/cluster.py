@@ -29,7 +29,7 @@ from monitor.config import StoreConfig
 from monitor.daemon.leader import Leadership, SingleInstance, is_postgresql
 from monitor.errors import StoreError, StoreUnavailable
 from monitor.runs.outage import StoreOutage
-from monitor.store import Store
+from monitor.store.parts import HasQueue
 from monitor.store.queue import Claimed, Replica
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class Membership:
     def __init__(
         self,
         config: StoreConfig,
-        store: Store,
+        store: HasQueue,
         *,
         version: str,
         clock: Clock,
@@ -160,7 +160,7 @@ class Worker:
 
     def __init__(
         self,
-        store: Store,
+        store: HasQueue,
         config: StoreConfig,
         *,
         owner: str,

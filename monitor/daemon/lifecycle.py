@@ -328,7 +328,7 @@ class Daemon:
         suites = [
             CatalogSuite(s.name, str(s.dataset), s.task, config_hash(s)) for s in config.suites
         ]
-        self.store.sync_catalog(models, suites, at=self._clock())
+        self.store.runs.sync_catalog(models, suites, at=self._clock())
 
     def _build_scheduler(self) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler(
@@ -430,10 +430,10 @@ class Daemon:
         """When each configured stream last had data: its newest ingested batch, or the
         end of its newest judged window with rows (file and SQL sources)."""
         last: dict[str, datetime | None] = {s.name: None for s in self.config.streams}
-        for count in self.store.stream_counts():
+        for count in self.store.streams.stream_counts():
             if count.stream in last:
                 last[count.stream] = count.last_received_at
-        for report in self.store.latest_drift_reports():
+        for report in self.store.streams.latest_drift_reports():
             seen, end = last.get(report.stream), report.window_end
             if report.stream in last and report.n_rows > 0 and end and (seen is None or end > seen):
                 last[report.stream] = end
@@ -494,7 +494,7 @@ class Daemon:
         evaluator = self._evaluators[name]
         source = evaluator.stream.source
         if isinstance(source, IngestSourceConfig):
-            self.store.delete_batches_before(name, self._clock() - source.retention)
+            self.store.streams.delete_batches_before(name, self._clock() - source.retention)
         backlog = evaluator.backlog()
         self.stream_metrics.windows_skipped(name, backlog.dropped)
         return backlog
@@ -694,14 +694,14 @@ class Daemon:
         if work.trigger != "api" or work.request_id is None:
             model = models.get(work.model)
             return unknown if model is None or model.name not in suite.models else (suite, model)
-        request = self.store.get_run_request(work.request_id)
+        request = self.store.runs.get_run_request(work.request_id)
         entries = request.models if request is not None else ()
         entry = next((m for m in entries if m["model"] == work.model), None)
         if request is None or entry is None:
             return f"run request {work.request_id!r} has no model {work.model!r}"
         if request.sample is not None:
             suite = suite.model_copy(update={"sample": request.sample})
-        run = self.store.get_run(work.id)
+        run = self.store.runs.get_run(work.id)
         if run is not None and run.tier:  # the request asked for a tier of the suite
             try:
                 suite = suite.for_tier(run.tier)
@@ -717,8 +717,8 @@ class Daemon:
     def _refuse(self, work: Claimed, reason: str) -> None:
         """Finish a claimed run this replica cannot execute as ``failed`` with ``reason``."""
         at = self._clock()
-        self.store.start_run(work.id, dataset_sha256="", config_hash="", at=at)
-        self.store.finish_run(work.id, status=RunStatus.FAILED, at=at, error=reason)
+        self.store.runs.start_run(work.id, dataset_sha256="", config_hash="", at=at)
+        self.store.runs.finish_run(work.id, status=RunStatus.FAILED, at=at, error=reason)
         logger.warning("run %d failed: %s", work.id, reason)
 
     async def _release(self, run_id: int) -> None:
@@ -742,8 +742,10 @@ class Daemon:
 
     async def _judge_adopted(self, run_id: int) -> None:
         try:
-            run = await asyncio.to_thread(self.store.get_run, run_id)
-            judged = await asyncio.to_thread(self.store.list_verdicts, run_id=run_id, limit=1)
+            run = await asyncio.to_thread(self.store.runs.get_run, run_id)
+            judged = await asyncio.to_thread(
+                self.store.verdicts.list_verdicts, run_id=run_id, limit=1
+            )
             if run is not None and not judged:
                 await self._after(run)
         except StoreError as exc:

@@ -26,7 +26,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
 from prometheus_client import CollectorRegistry
@@ -40,7 +40,7 @@ from monitor.metrics.schedules import ScheduleMetrics
 from monitor.runs.durability import retry_delay
 from monitor.runs.heartbeat import Heartbeats
 from monitor.runs.outage import StoreOutage
-from monitor.store import Store
+from monitor.store.parts import HasQueue, HasRuns
 from monitor.store.queue import Expired
 
 logger = logging.getLogger(__name__)
@@ -58,13 +58,20 @@ Adopt = Callable[[list[int]], None]
 """Judge finished runs whose replica died before judging them (now leased here)."""
 
 
+class RecoveryStores(HasQueue, HasRuns, Protocol):
+    """What recovery uses of the store: the queue (the sweep), the runs (heartbeats) and
+    a cheap query that tells whether the store answers."""
+
+    def current_revision(self) -> str | None: ...
+
+
 class StoreRecovery:
     """The outage, the heartbeats, the sweep and the kept slots of one daemon."""
 
     def __init__(
         self,
         config: Config,
-        store: Store,
+        store: RecoveryStores,
         *,
         clock: Clock,
         registry: CollectorRegistry,

@@ -1,5 +1,5 @@
 """The retention pass: every ``[store.retention] every``, delete what each kind has kept
-longer than configured, one short transaction per batch (``Store.expire``).
+longer than configured, one short transaction per batch (``Store.retention.expire``).
 
 One replica deletes: ``leader`` says whether this process is the one (the daemon passes
 its cluster leadership, ``monitor.daemon.cluster``; a single SQLite daemon always leads).
@@ -17,8 +17,8 @@ from datetime import datetime
 
 from monitor.clock import Clock, utc_now
 from monitor.config import RetentionConfig
-from monitor.store import Store
-from monitor.store.store import RETENTION_ORDER, ExpiringKind
+from monitor.store.parts import HasRetention
+from monitor.store.retention_store import RETENTION_ORDER, ExpiringKind
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class Retention:
     def __init__(
         self,
         config: RetentionConfig,
-        store: Store,
+        store: HasRetention,
         *,
         clock: Clock = utc_now,
         leader: Callable[[], bool] = always,
@@ -95,7 +95,7 @@ class Retention:
         runs is also cut short by ``max_cases``)."""
         limit, total = self._config.batch_size, 0
         while not self._stopping.is_set():
-            count = self._store.expire(
+            count = self._store.retention.expire(
                 kind, before=before, limit=limit, max_cases=self._config.max_cases
             )
             total += count

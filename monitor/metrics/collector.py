@@ -22,16 +22,21 @@ import logging
 import platform
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
 from monitor.clock import Clock, utc_now
 from monitor.records import DriftReport, RunStatus, RunSummary
-from monitor.store import Store
+from monitor.store.parts import HasAlerts, HasRuns, HasStreams, HasVerdicts
 
 logger = logging.getLogger(__name__)
+
+
+class ScrapedStores(HasRuns, HasVerdicts, HasStreams, HasAlerts, Protocol):
+    """What a scrape reads: the views of runs, verdicts, streams and alerts."""
+
 
 PREFIX = "monitor"
 PAIR = ["suite", "model"]
@@ -51,7 +56,7 @@ class StoreCollector(Collector):
 
     def __init__(
         self,
-        store: Store,
+        store: ScrapedStores,
         *,
         version: str,
         max_columns: Mapping[str, int] | None = None,
@@ -105,7 +110,7 @@ class StoreCollector(Collector):
     def _live_summaries(self) -> list[RunSummary]:
         """Every pair's summary, but of pairs outside the configuration only those with a
         run in flight or created or finished within ``adhoc_ttl``."""
-        summaries = self._store.run_summaries()
+        summaries = self._store.runs.run_summaries()
         if self._adhoc_ttl is None:
             return summaries
         since = self._clock() - self._adhoc_ttl
@@ -168,7 +173,7 @@ class StoreCollector(Collector):
         score = _gauge("eval_score", "Latest succeeded run's score per metric.", labels)
         lower = _gauge("eval_score_lower", "Lower bound of its 95% confidence interval.", labels)
         upper = _gauge("eval_score_upper", "Upper bound of its 95% confidence interval.", labels)
-        for s in self._store.latest_scores():
+        for s in self._store.runs.latest_scores():
             if (s.suite, s.model) not in live:
                 continue
             key = [s.suite, s.model, s.metric]
@@ -188,7 +193,7 @@ class StoreCollector(Collector):
         )
         lower = _gauge("suite_fairness_lower", "Lower end of its 95% interval.", labels)
         upper = _gauge("suite_fairness_upper", "Upper end of its 95% interval.", labels)
-        for suite, model, f in self._store.latest_fairness():
+        for suite, model, f in self._store.runs.latest_fairness():
             if (suite, model) not in live:
                 continue
             key = [suite, model, f.measure]
@@ -200,7 +205,7 @@ class StoreCollector(Collector):
     def _verdict_families(self, live: frozenset[tuple[str, str]]) -> list[GaugeMetricFamily]:
         labels = [*PAIR, "metric"]
         baseline = _gauge("baseline_score", "The active baseline run's score per metric.", labels)
-        for s in self._store.baseline_scores():
+        for s in self._store.verdicts.baseline_scores():
             if (s.suite, s.model) not in live:
                 continue
             baseline.add_metric([s.suite, s.model, s.metric], s.value)
@@ -226,7 +231,7 @@ class StoreCollector(Collector):
             "Latest verdict: 1 if the metric regressed overall or in any slice, else 0.",
             labels,
         )
-        for verdict in self._store.latest_verdicts():
+        for verdict in self._store.verdicts.latest_verdicts():
             if (verdict.suite, verdict.model) not in live:
                 continue
             pair = [verdict.suite, verdict.model]
@@ -247,7 +252,7 @@ class StoreCollector(Collector):
             "Rows accepted by the ingest API per stream.",
             labels=["stream"],
         )
-        for count in self._store.stream_counts():
+        for count in self._store.streams.stream_counts():
             if not self._live_stream(count.stream, count.last_received_at):
                 continue
             rows.add_metric([count.stream], count.n_rows)
@@ -305,7 +310,7 @@ class StoreCollector(Collector):
         }
         stream_families = self._dataset_families()
         shadow_families = self._shadow_families()
-        for report in self._store.latest_drift_reports():
+        for report in self._store.streams.latest_drift_reports():
             if not self._live_stream(report.stream, report.created_at):
                 continue
             self._add_dataset(stream_families, report)
@@ -392,7 +397,7 @@ class StoreCollector(Collector):
                 ["stream", "column", "segment", "metric"],
             ),
         }
-        for row in self._store.latest_performance():
+        for row in self._store.streams.latest_performance():
             self._add_groups(g, row.stream, row.groups)
             key = [row.stream]
             f["share"].add_metric(key, row.labelled_share)
@@ -573,12 +578,12 @@ class StoreCollector(Collector):
             labels=["rule", "severity", "state"],
         )
         counts: dict[tuple[str, str, str], int] = {}
-        for state in self._store.alert_states():
+        for state in self._store.alerts.alert_states():
             key = (state.rule, state.severity, state.phase.value)
             counts[key] = counts.get(key, 0) + 1
         for key, count in sorted(counts.items()):
             alerts.add_metric(list(key), count)
-        stats = self._store.outbox_stats()
+        stats = self._store.alerts.outbox_stats()
         backlog = GaugeMetricFamily(
             f"{PREFIX}_alert_outbox_backlog",
             "Notifications waiting in the outbox for delivery.",

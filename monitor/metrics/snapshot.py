@@ -14,15 +14,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from monitor.store import Store
-
 __all__ = ["SnapshotCollector"]
 
 DEFAULT_MAX_AGE = 5.0
+
+
+class Generations(Protocol):
+    """A store's ``write_generation``: all the snapshot needs of it."""
+
+    @property
+    def write_generation(self) -> int: ...
 
 
 class SnapshotCollector(Collector):
@@ -31,7 +37,7 @@ class SnapshotCollector(Collector):
     def __init__(
         self,
         inner: Collector,
-        store: Store,
+        store: Generations,
         *,
         max_age: float = DEFAULT_MAX_AGE,
         clock: Callable[[], float] = time.monotonic,

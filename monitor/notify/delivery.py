@@ -23,7 +23,7 @@ from monitor.alerts.records import OutboxMessage, OutboxStatus
 from monitor.clock import Clock, utc_now
 from monitor.config.alerts import DeliveryConfig
 from monitor.sinks import SendResult, Sink
-from monitor.store import Store
+from monitor.store.parts import HasAlerts
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class DeliveryWorker:
     def __init__(
         self,
         config: DeliveryConfig,
-        store: Store,
+        store: HasAlerts,
         sinks: Mapping[str, Sink],
         *,
         clock: Clock = utc_now,
@@ -91,7 +91,7 @@ class DeliveryWorker:
         """One round: lease due rows, send them, record the outcomes; return how many."""
         now = self._clock()
         claimed = await asyncio.to_thread(
-            self._store.claim_notifications,
+            self._store.alerts.claim_notifications,
             now=now,
             lease_until=now + self.config.lease,
             limit=BATCH,
@@ -136,7 +136,7 @@ class DeliveryWorker:
                 error,
             )
         await asyncio.to_thread(
-            self._store.record_delivery_attempt,
+            self._store.alerts.record_delivery_attempt,
             message.id,
             at=now,
             status=status,

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Protocol
 
 from monitor.alerts.engine import AlertState, Phase, Transition, evaluate
 from monitor.alerts.events import Event, StreamActivity, SuiteActivity, Tick
@@ -27,9 +28,14 @@ from monitor.alerts.records import OutboxMessage, OutboxStatus, Silence
 from monitor.clock import Clock, utc_now
 from monitor.config.alerts import AlertsConfig, SinkConfig
 from monitor.sinks import DIRECT_KINDS
-from monitor.store import Store
+from monitor.store.parts import HasAlerts, HasRuns
 
 logger = logging.getLogger(__name__)
+
+
+class AlertStores(HasAlerts, HasRuns, Protocol):
+    """What the alert service uses of the store: alert states and the outbox, and the
+    run summaries a ``Tick`` is made of."""
 
 
 class AlertService:
@@ -38,7 +44,7 @@ class AlertService:
     def __init__(
         self,
         config: AlertsConfig,
-        store: Store,
+        store: AlertStores,
         *,
         public_url: str | None = None,
         clock: Clock = utc_now,
@@ -59,10 +65,10 @@ class AlertService:
     def handle_sync(self, event: Event) -> list[Transition]:
         """Evaluate ``event``; store transitions and notifications together."""
         with self._lock:
-            states = {s.fingerprint: s for s in self._store.alert_states()}
+            states = {s.fingerprint: s for s in self._store.alerts.alert_states()}
             transitions = evaluate(self.config.rules, states, event)
             now = self._clock()
-            silences = self._store.silences(active_at=now) if transitions else []
+            silences = self._store.alerts.silences(active_at=now) if transitions else []
             messages = [
                 m
                 for t in transitions
@@ -73,7 +79,7 @@ class AlertService:
                 messages += self._refreshes(states, transitions, now)
             messages = self._numbered(messages)
             if transitions or messages:
-                self._store.apply_alert_transitions(transitions, messages)
+                self._store.alerts.apply_alert_transitions(transitions, messages)
         for t in transitions:
             if t.phase_changed:
                 logger.info("alert %s %s: %s", t.state.rule, t.state.phase, t.state.summary)
@@ -89,7 +95,7 @@ class AlertService:
         """A ``Tick`` for now: the last success of every stored suite x model, plus the
         configured ``pairs`` that have no run yet (stale since the service started), and
         ``streams`` as the drift producer reports them."""
-        summaries = self._store.run_summaries()
+        summaries = self._store.runs.run_summaries()
         activity = [SuiteActivity(s.suite, s.model, s.last_success_at) for s in summaries]
         known = {(a.suite, a.model) for a in activity}
         activity += [SuiteActivity(s, m, None) for s, m in pairs if (s, m) not in known]
@@ -119,10 +125,10 @@ class AlertService:
             return []
         current = {**states, **{t.state.fingerprint: t.state for t in transitions}}
         notified = {t.state.fingerprint for t in transitions if t.notify}
-        last = self._store.last_notified([s.name for s in sinks])
+        last = self._store.alerts.last_notified([s.name for s in sinks])
         # A notification still waiting will carry the state; queueing more would only
         # supersede it (and pile up rows during an outage).
-        waiting = self._store.pending_notifications([s.name for s in sinks])
+        waiting = self._store.alerts.pending_notifications([s.name for s in sinks])
         messages = []
         for fp, state in current.items():
             if state.phase is not Phase.FIRING or fp in notified:
@@ -142,7 +148,7 @@ class AlertService:
         alert and evaluation, shared by its sinks), in the payload too."""
         if not messages:
             return messages
-        last = self._store.notification_sequences(sorted({m.fingerprint for m in messages}))
+        last = self._store.alerts.notification_sequences(sorted({m.fingerprint for m in messages}))
         numbered = []
         for m in messages:
             sequence = last.get(m.fingerprint, 0) + 1

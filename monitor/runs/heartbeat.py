@@ -20,7 +20,7 @@ from datetime import timedelta
 from monitor.clock import Clock, utc_now
 from monitor.errors import StoreError, StoreUnavailable
 from monitor.runs.outage import StoreOutage
-from monitor.store import Store
+from monitor.store.parts import HasRuns
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class Heartbeats:
 
     def __init__(
         self,
-        store: Store,
+        store: HasRuns,
         *,
         every: timedelta = timedelta(seconds=10),
         clock: Clock = utc_now,
@@ -73,7 +73,7 @@ class Heartbeats:
     async def beat(self, run_ids: list[int]) -> None:
         """Refresh these runs' heartbeat now."""
         try:
-            await asyncio.to_thread(self._store.touch_runs, run_ids, at=self._clock())
+            await asyncio.to_thread(self._store.runs.touch_runs, run_ids, at=self._clock())
         except StoreUnavailable as exc:
             if self._outage is not None:
                 self._outage.failed(exc)

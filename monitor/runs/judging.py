@@ -42,7 +42,7 @@ from monitor.scoring.operations import OperationsRecorder, Price
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from monitor.store import Store
+    from monitor.store.parts import HasRuns, RunsAndVerdicts
 
 logger = logging.getLogger(__name__)
 
@@ -268,20 +268,20 @@ class AnswerCache:
     """Judge answers kept in the store, by key (``cache_key``). A store that does not
     answer costs the cache, never the run: the judge is asked, and the answer not kept."""
 
-    def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: HasRuns, clock: Callable[[], datetime]) -> None:
         self._store = store
         self._clock = clock
 
     async def get(self, key: str) -> tuple[Any, Any] | None:
         try:
-            return await asyncio.to_thread(self._store.judge_answer, key)
+            return await asyncio.to_thread(self._store.runs.judge_answer, key)
         except StoreError as exc:
             logger.warning("judge answer cache unavailable: %s", exc)
             return None
 
     async def put(self, key: str, judge: str, answer: Any, logprobs: Any) -> None:
         keep = partial(
-            self._store.keep_judge_answer,
+            self._store.runs.keep_judge_answer,
             key,
             judge=judge,
             answer=answer,
@@ -320,23 +320,23 @@ def agreement_key(label: str) -> str:
 
 
 def baseline_answers(
-    store: Store, suite: SuiteConfig, model: AnyModelConfig, roles: Mapping[str, str]
+    store: RunsAndVerdicts, suite: SuiteConfig, model: AnyModelConfig, roles: Mapping[str, str]
 ) -> BaselineAnswers:
     """The answers of the run ``pairwise`` compares with: the active baseline of the
     suite on ``model``, else that of the suite's one production model that has one (as a
     verdict chooses), by case id; none when there is no such run."""
-    baseline = store.active_baseline(suite.name, model.name)
+    baseline = store.verdicts.active_baseline(suite.name, model.name)
     if baseline is None:
         found = [
             b
             for name in suite.models
             if roles.get(name) == "production"
-            and (b := store.active_baseline(suite.name, name)) is not None
+            and (b := store.verdicts.active_baseline(suite.name, name)) is not None
         ]
         baseline = found[0] if len(found) == 1 else None
     if baseline is None:
         return BaselineAnswers()
-    cases = store.list_cases(baseline.run_id, limit=None)
+    cases = store.runs.list_cases(baseline.run_id, limit=None)
     answers = {c.case_id: c.prediction for c in cases if c.error_kind is None}
     return BaselineAnswers(baseline.run_id, answers)
 

@@ -52,7 +52,7 @@ from monitor.runs.heartbeat import Heartbeats
 from monitor.runs.outage import StoreOutage
 from monitor.runs.scoring import ScoringPool
 from monitor.scoring.evaluation import EvaluationResult
-from monitor.store import Store
+from monitor.store.parts import RunsAndVerdicts
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class Runner:
 
     def __init__(
         self,
-        store: Store,
+        store: RunsAndVerdicts,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock = utc_now,
@@ -169,7 +169,7 @@ class Runner:
         finally:
             feed.close()
             self.heartbeats.release([run_id])
-        run = await retry.call(lambda _: store.get_run(run_id), forever=True)
+        run = await retry.call(lambda _: store.runs.get_run(run_id), forever=True)
         assert run is not None
         logger.info("run %d %s%s", run_id, run.status, f": {run.error}" if run.error else "")
         return run
@@ -200,7 +200,7 @@ class Runner:
 
         def start(attempt: int) -> int:
             if attempt:  # the last attempt may have committed before the connection broke
-                current = self._store.get_run(queued)
+                current = self._store.runs.get_run(queued)
                 if current is not None and current.status is RunStatus.RUNNING:
                     return queued
             return self._register(suite, model, trigger, sha256, queued)
@@ -216,7 +216,7 @@ class Runner:
         except StoreError as exc:
             logger.warning("run %d: its last results were not stored: %s", run_id, exc)
         try:
-            self._store.finish_run(
+            self._store.runs.finish_run(
                 run_id, status=RunStatus.INTERRUPTED, at=self._clock(), error=INTERRUPTED
             )
         except StoreError as exc:
@@ -241,11 +241,11 @@ class Runner:
         """Store the run as ``running``: a new row, or the queued run ``run_id``."""
         digest = config_hash(suite, model)
         if run_id is not None:
-            self._store.start_run(
+            self._store.runs.start_run(
                 run_id, dataset_sha256=sha256, config_hash=digest, at=self._clock()
             )
             return run_id
-        return self._store.create_run(
+        return self._store.runs.create_run(
             suite=suite.name,
             model=model.name,
             trigger=trigger,
@@ -275,7 +275,7 @@ class Runner:
 
         def finish(attempt: int) -> None:
             try:
-                self._store.finish_run(
+                self._store.runs.finish_run(
                     run_id,
                     status=status,
                     at=at,
@@ -289,7 +289,7 @@ class Runner:
             except StoreUnavailable:
                 raise
             except StoreError:
-                stored = self._store.get_run(run_id) if attempt else None
+                stored = self._store.runs.get_run(run_id) if attempt else None
                 if stored is None or (stored.status, stored.finished_at) != (status, at):
                     raise  # not this write's own earlier attempt, committed unseen
 

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from monitor.records import CaseResult
 from monitor.runs.durability import StoreRetry
-from monitor.store import Store
+from monitor.store.parts import HasRuns
 
 
 class BatchWrites:
@@ -29,7 +29,7 @@ class BatchWrites:
     def __init__(
         self,
         writer: ThreadPoolExecutor,
-        store: Store,
+        store: HasRuns,
         run_id: int,
         on_error: Callable[[BaseException], None],
         *,
@@ -82,7 +82,7 @@ class BatchWrites:
             self._progress.set()
 
     def _append(self, batch: list[CaseResult], attempt: int) -> None:
-        self._store.append_cases(self._run_id, batch, replay=attempt > 0)
+        self._store.runs.append_cases(self._run_id, batch, replay=attempt > 0)
 
     async def keep_up(self) -> None:
         """Wait while ``limit`` case results wait for the store, rather than buffer
@@ -121,4 +121,4 @@ class BatchWrites:
         self._queue.clear()
         self.held = 0
         if rest or batch:
-            self._store.append_cases(self._run_id, [*rest, *batch], replay=True)
+            self._store.runs.append_cases(self._run_id, [*rest, *batch], replay=True)

@@ -2,11 +2,14 @@
 
 SQLite (embedded, one instance) or PostgreSQL (production, several replicas), both
 through SQLAlchemy Core with Alembic migrations that ship in this package. Everything
-else in ``monitor`` reads and writes through :class:`Store`.
+else in ``monitor`` reads and writes through :class:`Store`'s parts by domain
+(``store.runs``, ``store.queue``, ``store.streams``, ``store.verdicts``, ``store.alerts``,
+``store.audit``, ``store.retention``), each consumer typed against the parts it uses
+(``monitor.store.parts``).
 
     store = Store("sqlite:///var/lib/monitor/monitor.db")
     store.upgrade()
-    run_id = store.create_run(suite="qa", model="prod", trigger="schedule", ...)
+    run_id = store.runs.create_run(suite="qa", model="prod", trigger="schedule", ...)
 
 May import: the shared vocabulary and ``alerts`` (the alert states and outbox records it
 keeps). Nothing above it: every other stage depends on the store, never the reverse.

@@ -214,7 +214,7 @@ class IngestWriter:
         """Store ``batch`` (or answer it from its key); raises ``KeyReused``, ``StoreBusy``
         or ``StoreError``."""
         if not self.serial:
-            return self._store.append_pending([batch], key_ttl=self._key_ttl)[0]
+            return self._store.streams.append_pending([batch], key_ttl=self._key_ttl)[0]
         job = _Job(batch)
         with self._queue_lock:
             self._queue.append(job)
@@ -243,7 +243,7 @@ class IngestWriter:
         batches = [job.batch for job in group]
         try:
             results = self._retrying(
-                lambda: self._store.append_pending(batches, key_ttl=self._key_ttl)
+                lambda: self._store.streams.append_pending(batches, key_ttl=self._key_ttl)
             )
         except Exception as exc:  # handed to the jobs' own threads, which raise it
             if len(group) == 1 or isinstance(exc, StoreBusy):

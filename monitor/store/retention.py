@@ -1,7 +1,7 @@
 """Retention: delete what is older than ``[store.retention]`` allows, one small batch at a time.
 
 Each function deletes at most one batch and is meant to run in its own short write
-transaction (``Store.expire``). Candidates are found oldest first by the time index of
+transaction (``Store.retention.expire``). Candidates are found oldest first by the time index of
 their kind (migration 0013), so no statement walks the whole history and no lock is held
 for long: a busy daemon's runs and ingest slip in between batches. The caller loops
 until a batch comes back short.

@@ -50,7 +50,8 @@ from monitor.drift.segments import SegmentDrift
 from monitor.errors import SourceError
 from monitor.performance.shadow import compare_shadow
 from monitor.records import DriftReport, NewDriftReport
-from monitor.store import Store, redact_url
+from monitor.store import redact_url
+from monitor.store.parts import HasStreams
 from monitor.streams import sources
 from monitor.streams.performance import PerformanceTracker
 from monitor.streams.pushdown import pushdown_counts
@@ -105,7 +106,7 @@ def reference_hash(stream: StreamConfig) -> str:
     return digest.hexdigest()
 
 
-def load_reference(stream: StreamConfig, store: Store | None) -> pa.Table:
+def load_reference(stream: StreamConfig, store: HasStreams | None) -> pa.Table:
     """The stream's reference data as a table."""
     ref = stream.reference
     if ref.file is not None:
@@ -187,7 +188,7 @@ class Backlog:
 class StreamEvaluator:
     """Turns one stream's windows into stored drift reports."""
 
-    def __init__(self, stream: StreamConfig, store: Store, *, clock: Clock = utc_now) -> None:
+    def __init__(self, stream: StreamConfig, store: HasStreams, *, clock: Clock = utc_now) -> None:
         self.stream = stream
         self._store = store
         self._clock = clock
@@ -221,14 +222,14 @@ class StreamEvaluator:
         if self._profile is not None:
             return self._profile
         key = reference_hash(self.stream)
-        stored = self._store.get_profile(self.stream.name, key)
+        stored = self._store.streams.get_profile(self.stream.name, key)
         if stored is not None:
             self._profile = (ReferenceProfile.from_bytes(stored.profile), stored.id)
             return self._profile
         table = load_reference(self.stream, self._store)
         reference = sources.to_columns(table, self.stream)
         profile = build_profile(reference, column_specs(self.stream), drift_settings(self.stream))
-        profile_id = self._store.save_profile(
+        profile_id = self._store.streams.save_profile(
             self.stream.name,
             reference_hash=key,
             at=self._clock(),
@@ -245,7 +246,7 @@ class StreamEvaluator:
         if window.every is not None:
             return latest_time_window(self._clock(), window.every)
         assert window.rows is not None
-        counts = {c.stream: c.n_rows for c in self._store.stream_counts()}
+        counts = {c.stream: c.n_rows for c in self._store.streams.stream_counts()}
         return latest_row_window(counts.get(self.stream.name, 0), window.rows)
 
     def backlog(self) -> Backlog:
@@ -255,7 +256,9 @@ class StreamEvaluator:
         its first retained row, and a files or SQL stream, whose history may be long, at
         its latest complete window."""
         window = self.stream.window
-        last = self._store.last_window_key(self.stream.name, "rows" if window.rows else "time")
+        last = self._store.streams.last_window_key(
+            self.stream.name, "rows" if window.rows else "time"
+        )
         after = None if last is None else after_key(last, rows=window.rows, every=window.every)
         start, end, floor, make = self._row_span(after) if window.rows else self._time_span(after)
         todo = plan(start, end, backfill=window.backfill, floor=floor)
@@ -268,7 +271,7 @@ class StreamEvaluator:
     def _row_span(self, after: int | None) -> _Span:
         rows = self.stream.window.rows
         assert rows is not None
-        extent = self._store.stream_extent(self.stream.name)
+        extent = self._store.streams.stream_extent(self.stream.name)
         end = 0 if extent is None else extent.end_row // rows
         floor = 0 if extent is None else row_index(extent.first_row, rows)
         # Row numbers start at 0 and are never reused: rows before the first retained
@@ -285,7 +288,7 @@ class StreamEvaluator:
             return (end - 1 if after is None else after), end, None, make
         floor = time_index(now - source.retention, every)
         if after is None:
-            extent = self._store.stream_extent(self.stream.name)
+            extent = self._store.streams.stream_extent(self.stream.name)
             after = end - 1 if extent is None else complete_time_windows(extent.first_ts, every)
         return after, end, floor, make
 
@@ -332,12 +335,12 @@ class StreamEvaluator:
         labels_mark = self.performance.labels_mark() if tracked else None
         result, current = self._compare(profile, window)
         if len(profile.thresholds) > calibrated:  # a new window size: keep it for restarts
-            self._store.update_profile(self.stream.name, profile_id, profile.to_bytes())
+            self._store.streams.update_profile(self.stream.name, profile_id, profile.to_bytes())
         html = None
         if self.stream.report.html and current is not None and result.status == "ok":
             html = self._render(result, current, window.key)
         segments = self._segments(result, current)
-        report_id = self._store.add_drift_report(
+        report_id = self._store.streams.add_drift_report(
             NewDriftReport(
                 stream=self.stream.name,
                 window_key=window.key,
@@ -362,7 +365,7 @@ class StreamEvaluator:
             if current is None or (isinstance(source, SqlSourceConfig) and source.pushdown):
                 current = self._performance_rows(window)  # not the picture's sample
             self.performance.record(window, report_id, current, labels_mark)
-        return self._store.get_drift_report(report_id)
+        return self._store.streams.get_drift_report(report_id)
 
     def _segments(
         self, result: DriftResult, current: pa.Table | None
@@ -504,7 +507,7 @@ class StreamEvaluator:
         if stream.label is None or stream.record_id is None or table.num_rows == 0:
             return table
         ids = table.column(stream.record_id).to_pylist()
-        known = self._store.labels_for(stream.name, [i for i in ids if i is not None])
+        known = self._store.streams.labels_for(stream.name, [i for i in ids if i is not None])
         if not known:
             return table
         sent = table.column(stream.label).to_pylist()

@@ -31,7 +31,7 @@ from monitor.config.streams import IngestSourceConfig, StreamConfig
 from monitor.performance import Performance, judge, judge_target, measure
 from monitor.performance.groups import fairness, segment_gaps, segments
 from monitor.records import WindowPerformance
-from monitor.store import Store
+from monitor.store.parts import HasStreams
 from monitor.streams.windows import Window
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class PerformanceTracker:
     def __init__(
         self,
         stream: StreamConfig,
-        store: Store,
+        store: HasStreams,
         *,
         read: Reader,
         reference: Callable[[], pa.Table],
@@ -93,7 +93,7 @@ class PerformanceTracker:
     def labels_mark(self) -> datetime | None:
         """The stream's newest label now: read before a window is, so a label that lands
         while it is scored counts as new at the next refresh."""
-        return self._store.latest_label_at(self.stream.name)
+        return self._store.streams.latest_label_at(self.stream.name)
 
     def record(
         self, window: Window, report_id: int, table: pa.Table, since: datetime | None
@@ -125,7 +125,7 @@ class PerformanceTracker:
             updated_at=now,
             groups=self._groups(table),
         )
-        stored = self._store.save_performance(self._judged(row, performance))
+        stored = self._store.streams.save_performance(self._judged(row, performance))
         self.newest = window.key
         self._recorded.append(stored)
         return stored
@@ -145,18 +145,18 @@ class PerformanceTracker:
         since = now - settings.reopen_within
         if isinstance(self.stream.source, IngestSourceConfig):
             since = max(since, now - self.stream.source.retention)
-        open_rows = self._store.open_performance(
+        open_rows = self._store.streams.open_performance(
             name, since=since, limit=self.stream.window.backfill
         )
         if open_rows:
             self.newest = open_rows[-1].window_key
-        newest_label = self._store.latest_label_at(name)
+        newest_label = self._store.streams.latest_label_at(name)
         changed = []
         for row in open_rows:
             updated = self._refresh(row, newest_label, now)
             if updated is None:
                 continue
-            stored = self._store.save_performance(updated)
+            stored = self._store.streams.save_performance(updated)
             if _moved(row, stored):  # not just "labels read up to here"
                 changed.append(stored)
         return changed

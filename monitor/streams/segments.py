@@ -30,7 +30,7 @@ from monitor.drift.segments import (
     compare_segments,
     kept_values,
 )
-from monitor.store import Store
+from monitor.store.parts import HasStreams
 from monitor.streams import sources
 from monitor.streams.specs import column_specs, drift_settings
 
@@ -57,7 +57,7 @@ class SegmentDriftTracker:
     def __init__(
         self,
         stream: StreamConfig,
-        store: Store,
+        store: HasStreams,
         *,
         reference_key: Callable[[], str],
         reference: Callable[[], pa.Table],
@@ -83,7 +83,7 @@ class SegmentDriftTracker:
             out.extend(compare_segments(column.profiles, current))
             for p in column.profiles:  # new window sizes calibrated: keep them for restarts
                 if p.profile is not None and _cached(p.profile) > sizes[p.segment]:
-                    self._store.update_profile(
+                    self._store.streams.update_profile(
                         self.stream.name, column.ids[p.segment], p.profile.to_bytes()
                     )
         return out
@@ -127,14 +127,14 @@ class SegmentDriftTracker:
         out = {}
         for segment in (*kept_values(values, self.stream.max_segments), OTHER):
             hashed = segment_hash(key, column, segment, self.stream.max_segments)
-            row = self._store.get_profile(self.stream.name, hashed)
+            row = self._store.streams.get_profile(self.stream.name, hashed)
             if row is not None:
                 out[segment] = (ReferenceProfile.from_bytes(row.profile), row.id)
         return out
 
     def _save(self, key: str, segment: SegmentProfile) -> int:
         assert segment.profile is not None
-        return self._store.save_profile(
+        return self._store.streams.save_profile(
             self.stream.name,
             reference_hash=segment_hash(
                 key, segment.column, segment.segment, self.stream.max_segments

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # SQL and the store are imported by the readers that use them
     # reading files (``monitor drift --current``) pays for neither
     from sqlalchemy import Engine
 
-    from monitor.store import Store
+    from monitor.store.parts import HasStreams
 
 __all__ = [
     "in_window",
@@ -152,23 +152,23 @@ def read_sql(
 
 
 def read_store_window(
-    store: Store, stream: str, start: datetime, end: datetime, ts: str
+    store: HasStreams, stream: str, start: datetime, end: datetime, ts: str
 ) -> pa.Table:
     """Ingested rows of ``stream`` timestamped in ``[start, end)``."""
     from monitor.streams.batch import decode
 
-    batches = store.batches_between(stream, start, end)
+    batches = store.streams.batches_between(stream, start, end)
     if not batches:
         return pa.table({})
     table = pa.concat_tables([decode(b.payload) for b in batches], promote_options="permissive")
     return in_window(table, ts, start, end)
 
 
-def read_store_rows(store: Store, stream: str, first_row: int, end_row: int) -> pa.Table:
+def read_store_rows(store: HasStreams, stream: str, first_row: int, end_row: int) -> pa.Table:
     """Ingested rows of ``stream`` numbered ``[first_row, end_row)``."""
     from monitor.streams.batch import decode
 
-    batches = store.batches_for_rows(stream, first_row, end_row)
+    batches = store.streams.batches_for_rows(stream, first_row, end_row)
     if not batches:
         return pa.table({})
     table = pa.concat_tables([decode(b.payload) for b in batches], promote_options="permissive")

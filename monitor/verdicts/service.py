@@ -21,7 +21,7 @@ the comparison is refused with a clear message, unless the suite sets
 
 A suite with ``review = "on-regression"`` or ``"always"`` stores the verdict of a gate or
 API run as ``needs_review`` (see ``review``); a person decides it with
-``Store.review_verdict``.
+``Store.verdicts.review_verdict``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Protocol
 from monitor.config import AnyModelConfig, SuiteConfig
 from monitor.records import Run, RunStatus, Verdict
 from monitor.scoring.operations import Price
-from monitor.store import Store
+from monitor.store.parts import RunsAndVerdicts
 from monitor.verdicts.compare import compare_cases
 from monitor.verdicts.review import review_for
 
@@ -75,7 +75,7 @@ class Reference:
 
 
 def find_baseline(
-    store: Store,
+    store: RunsAndVerdicts,
     config: Catalog,
     suite: str,
     model: str,
@@ -89,7 +89,7 @@ def find_baseline(
         isinstance(choice, str) and choice.isascii() and choice.isdigit()
     ):
         run_id = int(choice)
-        run = store.get_run(run_id)
+        run = store.runs.get_run(run_id)
         if run is None:
             raise VerdictError(f"baseline run {run_id} not found")
         if run.suite != suite:
@@ -109,7 +109,7 @@ def find_baseline(
     if choice not in (None, "production"):
         raise VerdictError(f"baseline must be a run id or 'production', got {choice!r}")
     if choice is None:
-        own = store.active_baseline(suite, model, tier)
+        own = store.verdicts.active_baseline(suite, model, tier)
         if own is not None:
             return _reference(store, own.run_id, f"the baseline of {suite} on {model}{of}")
         role = _role(config, model)
@@ -122,7 +122,11 @@ def find_baseline(
             )
             raise VerdictError(f"{suite} on {model} has no baseline{of}: {how}")
     production = [m for m in _suite(config, suite).models if _role(config, m) == "production"]
-    found = [(m, b) for m in production if (b := store.active_baseline(suite, m, tier)) is not None]
+    found = [
+        (m, b)
+        for m in production
+        if (b := store.verdicts.active_baseline(suite, m, tier)) is not None
+    ]
     if not found:
         raise VerdictError(
             f"no production model of {suite} ({', '.join(production) or 'none configured'})"
@@ -139,7 +143,7 @@ def find_baseline(
 
 
 def judge_run(
-    store: Store,
+    store: RunsAndVerdicts,
     config: Catalog,
     run: Run,
     *,
@@ -167,15 +171,15 @@ def judge_run(
             f" (sha256 {run.dataset_sha256[:12]}): promote a run on the new dataset, or allow"
             " the comparison (allow_dataset_change = true, or --allow-dataset-change)"
         )
-    base_cases = store.list_cases(reference.run.id, limit=None)
-    new_cases = store.list_cases(run.id, limit=None)
+    base_cases = store.runs.list_cases(reference.run.id, limit=None)
+    new_cases = store.runs.list_cases(run.id, limit=None)
     try:
         judgement = compare_cases(
             suite, base_cases, new_cases, price=_price(_model(config, run.model))
         )
     except ValueError as exc:
         raise VerdictError(f"run {run.id} against run {reference.run.id}: {exc}") from None
-    verdict_id = store.add_verdict(
+    verdict_id = store.verdicts.add_verdict(
         run_id=run.id,
         baseline_run_id=reference.run.id,
         suite=run.suite,
@@ -188,12 +192,12 @@ def judge_run(
         changes=judgement.changes,
         review=review_for(suite.review, judgement.outcome, run.trigger),
     )
-    verdict = store.get_verdict(verdict_id)
+    verdict = store.verdicts.get_verdict(verdict_id)
     assert verdict is not None
     return verdict
 
 
-def auto_promote(store: Store, config: Catalog, run: Run, *, at: datetime) -> bool:
+def auto_promote(store: RunsAndVerdicts, config: Catalog, run: Run, *, at: datetime) -> bool:
     """With ``baseline = "auto"``, make a succeeded scheduled run the baseline of its suite
     x model when it has none. True when ``run`` became the baseline."""
     suite = next((s for s in config.suites if s.name == run.suite), None)
@@ -201,7 +205,7 @@ def auto_promote(store: Store, config: Catalog, run: Run, *, at: datetime) -> bo
         return False
     if run.trigger != "schedule":
         return False
-    promoted = store.promote_baseline(
+    promoted = store.verdicts.promote_baseline(
         run.id,
         by="auto",
         reason='baseline = "auto": the first succeeded run',
@@ -215,8 +219,8 @@ def _tier_name(tier: str) -> str:
     return f"tier {tier!r}" if tier else "no tier"
 
 
-def _reference(store: Store, run_id: int, source: str) -> Reference:
-    run = store.get_run(run_id)
+def _reference(store: RunsAndVerdicts, run_id: int, source: str) -> Reference:
+    run = store.runs.get_run(run_id)
     if run is None:  # the runs table keeps baselines (no cascade); only a manual delete
         raise VerdictError(f"{source} is run {run_id}, which no longer exists")
     return Reference(run, source)

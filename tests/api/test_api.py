@@ -24,7 +24,7 @@ def add_run(
     store: Store, status: RunStatus, *, value: float = 0.9, minute: int = 0, suite: str = "s"
 ) -> int:
     at = T0 + timedelta(minutes=minute)
-    run_id = store.create_run(
+    run_id = store.runs.create_run(
         suite=suite, model="m", trigger="schedule", dataset_sha256="d" * 64, config_hash="c", at=at
     )
     metrics = (
@@ -36,7 +36,7 @@ def add_run(
         CaseResult("k1", {"x": 1}, "a", "a", {"accuracy": 1.0}, 0.01),
         CaseResult("k2", {"x": 2}, "b", None, {}, None, "timeout", "slow"),
     ]
-    store.finish_run(
+    store.runs.finish_run(
         run_id,
         status=status,
         at=at + timedelta(seconds=3),

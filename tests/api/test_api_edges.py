@@ -163,7 +163,7 @@ def test_hostile_baseline_bodies_are_422(
     assert answer.status_code == 422, answer.text
     problem = answer.json()["detail"][0]
     assert problem["field"] == field and says in problem["msg"], problem
-    assert edge_store.list_baselines(limit=10) == []
+    assert edge_store.verdicts.list_baselines(limit=10) == []
 
 
 @pytest.mark.parametrize(

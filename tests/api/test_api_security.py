@@ -35,7 +35,7 @@ def stored(store: Store) -> tuple[int, int]:
     """(runs, run requests) in the store."""
     with store.engine.connect() as connection:
         requests = connection.scalar(select(func.count()).select_from(run_requests))
-    return len(store.list_runs()), int(requests or 0)
+    return len(store.runs.list_runs()), int(requests or 0)
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def test_write_token_posts_and_reads(api: tuple[httpx.Client, Recorder], store: 
     answer = http.get(f"/v1/runs/{request_id}", headers=WRITE).json()
     assert answer["status"] == "queued" and answer["runs"][0]["status"] == "queued"
     assert answer["completedAt"] is None and answer["error"] is None
-    run_request = store.get_run_request(request_id)
+    run_request = store.runs.get_run_request(request_id)
     assert run_request is not None and run_request.requested_by == "ci"
     assert READ_TOKEN not in json.dumps(run_request.models) + str(run_request)
     ((suite, handed),) = recorder.handed
@@ -126,7 +126,7 @@ def test_allowed_endpoint_is_queued_normalised(
     assert model.url == f"{model_server.url}/v1/" and model.model == "meta/llama-3"
     # The configured model's prompt applies; its API key never goes to another endpoint.
     assert model.prompt == "{{question}}" and model.api_key is None and model.headers == {}
-    run_request = store.get_run_request(posted.json()["runId"])
+    run_request = store.runs.get_run_request(posted.json()["runId"])
     assert run_request is not None
     assert run_request.models == (
         {"id": "meta/llama-3", "model": "meta-llama-3", "endpoint": f"{model_server.url}/v1/"},

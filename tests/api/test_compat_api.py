@@ -68,8 +68,8 @@ async def test_post_poll_results(make_config: MakeConfig, model_server: ModelSer
     # One run per suite x model at a time: the queued prod run started after the first.
     store = Store(config.store.effective_url)
     try:
-        first_run = store.get_run(first_done["runs"][0]["run"])
-        runs = {r["model"]: store.get_run(r["run"]) for r in done["runs"]}
+        first_run = store.runs.get_run(first_done["runs"][0]["run"])
+        runs = {r["model"]: store.runs.get_run(r["run"]) for r in done["runs"]}
     finally:
         store.close()
     assert first_run is not None and first_run.finished_at is not None
@@ -118,7 +118,7 @@ async def test_failed_model_makes_the_request_failed(make_config: MakeConfig) ->
     assert scores["prod"]["exact-match"] == 100.0
     store = Store(config.store.effective_url)
     try:
-        run = store.get_run(done["runs"][0]["run"])
+        run = store.runs.get_run(done["runs"][0]["run"])
     finally:
         store.close()
     assert run is not None and run.n_cases == 3  # "sample": 3 ran three cases

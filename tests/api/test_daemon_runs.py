@@ -37,7 +37,7 @@ ONE = {"benchmarkId": "qa", "models": [{"id": "prod"}]}
 def runs_of(config_url: str, request_id: str) -> tuple[Run, ...]:
     store = Store(config_url)
     try:
-        found = store.get_run_request(request_id)
+        found = store.runs.get_run_request(request_id)
     finally:
         store.close()
     assert found is not None
@@ -83,7 +83,7 @@ def test_a_stopping_daemon_answers_503(make_config: MakeConfig, store: Store) ->
         httpx.Client(base_url=url, timeout=deadline(30)) as http,
     ):
         answer = http.post("/v1/runs", json=ONE, headers=WRITE)
-        (run,) = store.list_runs()
+        (run,) = store.runs.list_runs()
         request_id = run.request_id
         status = http.get(f"/v1/runs/{request_id}", headers=READ).json()
     assert answer.status_code == 503 and answer.json() == {"detail": SHUTTING_DOWN}
@@ -98,7 +98,7 @@ def test_no_daemon_answers_503_and_stores_nothing(make_config: MakeConfig, store
     ):
         answer = http.post("/v1/runs", json=ONE, headers=WRITE)
     assert answer.status_code == 503 and "does not execute runs" in answer.json()["detail"]
-    assert store.list_runs() == []
+    assert store.runs.list_runs() == []
 
 
 def write_config(tmp_path: Path, config: MakeConfig) -> Path:

@@ -61,7 +61,7 @@ async def client(store: Store, make_stream_config: MakeConfig) -> AsyncIterator[
 
 
 def stored(store: Store) -> pa.Table | None:
-    batches = store.batches_for_rows("wine", 0, 10**9)
+    batches = store.streams.batches_for_rows("wine", 0, 10**9)
     return pa.concat_tables([decode(b.payload) for b in batches]) if batches else None
 
 
@@ -75,7 +75,7 @@ async def test_json_array_is_stored_as_one_batch(client: httpx.AsyncClient, stor
     assert table.column("acidity").to_pylist() == [0.0, 1.0, 2.0]
     assert table.column("region").to_pylist() == ["south", "north", "south"]
     assert str(table.column("ts").type) == "timestamp[us, tz=UTC]"
-    (batch,) = store.batches_for_rows("wine", 0, 10)
+    (batch,) = store.streams.batches_for_rows("wine", 0, 10)
     assert batch.first_ts.minute == 0 and batch.last_ts.minute == 2
 
 
@@ -94,7 +94,7 @@ async def test_ndjson_csv_and_parquet_bodies(client: httpx.AsyncClient, store: S
     table = stored(store)
     assert table is not None and table.num_rows == 7
     assert table.column("acidity").to_pylist()[2] is None  # empty CSV cell: missing
-    assert [c.n_rows for c in store.stream_counts()] == [7]
+    assert [c.n_rows for c in store.streams.stream_counts()] == [7]
 
 
 @pytest.mark.parametrize(
@@ -237,7 +237,7 @@ async def test_late_labels_are_joined_by_record_id(
     quality = next(c for c in report.columns if c["column"] == "quality")
     assert quality["quality"]["missing_share"] == pytest.approx(50 / 300)
     assert quality["drifted"]  # 80% "bad" against 20% in the reference
-    assert store.labels_for("wine", ["r1", "r299"]) == {"r1": "bad"}
+    assert store.streams.labels_for("wine", ["r1", "r299"]) == {"r1": "bad"}
 
 
 async def test_streamed_body_over_the_limit_answers_413(

@@ -82,7 +82,7 @@ async def test_eight_writers_while_a_suite_runs_store_every_row_once(
         async def count_runs() -> None:
             nonlocal suite_runs
             while True:
-                runs = await asyncio.to_thread(daemon.store.list_runs, suite="qa")
+                runs = await asyncio.to_thread(daemon.store.runs.list_runs, suite="qa")
                 suite_runs = sum(r.status == RunStatus.SUCCEEDED for r in runs)
                 await asyncio.sleep(0.1)
 
@@ -92,7 +92,7 @@ async def test_eight_writers_while_a_suite_runs_store_every_row_once(
             counting.cancel()
             assert suite_runs >= 2, "expected two suite runs to finish beside the ingest"
             assert (await http.get("/v1/runs", headers=WRITE)).status_code == 200
-        batches = await asyncio.to_thread(daemon.store.batches_for_rows, "wine", 0, 10**9)
+        batches = await asyncio.to_thread(daemon.store.streams.batches_for_rows, "wine", 0, 10**9)
     assert not [s for s in statuses if s >= 500 and s != 503], statuses
     table = pa.concat_tables([decode(b.payload) for b in batches])
     ids = table.column("id").to_pylist()

@@ -21,7 +21,7 @@ def finished(
     store: Store, correct: int, *, model: str = "prod", status: RunStatus = RunStatus.SUCCEEDED
 ) -> int:
     """A run of ``qa`` with ``correct`` of 100 cases right, and its aggregates."""
-    run_id = store.create_run(
+    run_id = store.runs.create_run(
         suite="qa", model=model, trigger="schedule", dataset_sha256="d" * 64, config_hash="c", at=T0
     )
     oks = [i < correct for i in range(100)]
@@ -40,7 +40,7 @@ def finished(
         MetricValue("exact-match", share, share - 0.05, share + 0.05, 100),
         MetricValue("f1-score", share, None, None, 100),
     ]
-    store.finish_run(
+    store.runs.finish_run(
         run_id,
         status=status,
         at=T0 + timedelta(seconds=1),

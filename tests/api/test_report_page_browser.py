@@ -42,7 +42,7 @@ def seed(store: Store) -> int:
     fell from 98 to 60 of 100 cases right."""
     ids = []
     for correct in (96, 99, 97, 98, 60):
-        run_id = store.create_run(
+        run_id = store.runs.create_run(
             suite="qa",
             model="prod",
             trigger="schedule",
@@ -65,11 +65,11 @@ def seed(store: Store) -> int:
             MetricValue("exact-match", share, share - 0.04, min(share + 0.04, 1.0), 100),
             MetricValue("f1-score", share, share - 0.03, min(share + 0.03, 1.0), 100),
         ]
-        store.finish_run(
+        store.runs.finish_run(
             run_id, status=RunStatus.SUCCEEDED, at=T0 + timedelta(1), cases=cases, metrics=metrics
         )
         ids.append(run_id)
-    store.promote_baseline(ids[3], by="test", reason="v1", at=T0 + timedelta(2))
+    store.verdicts.promote_baseline(ids[3], by="test", reason="v1", at=T0 + timedelta(2))
     return ids[4]
 
 

@@ -51,7 +51,7 @@ def column(name: str, drifted: bool) -> dict[str, Any]:
 
 
 def add(store: Store, hour: int, *, columns: int = 3, html: str | None = None) -> int:
-    report_id = store.add_drift_report(
+    report_id = store.streams.add_drift_report(
         NewDriftReport(
             stream="wine",
             window_key=f"w{hour}",
@@ -149,7 +149,9 @@ async def test_metrics_cap_columns_per_stream(client: httpx.AsyncClient, store: 
 
 async def test_every_drift_metric_is_documented(client: httpx.AsyncClient, store: Store) -> None:
     add(store, 0)
-    store.append_batch("wine", received_at=T0, first_ts=T0, last_ts=T0, n_rows=1, payload=b"x")
+    store.streams.append_batch(
+        "wine", received_at=T0, first_ts=T0, last_ts=T0, n_rows=1, payload=b"x"
+    )
     text = (await client.get("/metrics")).text
     names = {
         sample.name

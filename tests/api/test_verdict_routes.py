@@ -17,7 +17,7 @@ T0 = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
 
 def finished(store: Store, correct: list[int], *, status: RunStatus = RunStatus.SUCCEEDED) -> int:
-    run_id = store.create_run(
+    run_id = store.runs.create_run(
         suite="qa",
         model="prod",
         trigger="schedule",
@@ -35,7 +35,7 @@ def finished(store: Store, correct: list[int], *, status: RunStatus = RunStatus.
         )
         for i, ok in enumerate(correct)
     ]
-    store.finish_run(
+    store.runs.finish_run(
         run_id,
         status=status,
         at=T0 + timedelta(seconds=1),

@@ -70,8 +70,10 @@ def fired(config_path: Path) -> Iterator[Store]:
     at = datetime(2026, 1, 1, tzinfo=UTC)
     run = Run(3, "qa", "prod", RunStatus.FAILED, "s", at, at, at, "d", "c", 5, 5, "boom", ())
     AlertService(config.alerts, store).handle_sync(RunFinished(run))
-    (message,) = store.list_notifications()
-    store.record_delivery_attempt(message.id, at=at, status=OutboxStatus.DEAD, error="HTTP 500")
+    (message,) = store.alerts.list_notifications()
+    store.alerts.record_delivery_attempt(
+        message.id, at=at, status=OutboxStatus.DEAD, error="HTTP 500"
+    )
     yield store
     store.close()
 
@@ -118,9 +120,9 @@ def test_cli_list_and_silence(fired: Store, config_path: Path) -> None:
         cli, ["alerts", "silence", "-c", str(config_path), "--match", "team=ml", "--for", "2h"]
     )
     assert made.exit_code == 0, made.output
-    (silence,) = fired.silences(active_at=datetime.now(UTC) + timedelta(hours=1))
+    (silence,) = fired.alerts.silences(active_at=datetime.now(UTC) + timedelta(hours=1))
     assert silence.matchers == {"team": "ml"}
-    assert fired.silences(active_at=datetime.now(UTC) + timedelta(hours=3)) == []
+    assert fired.alerts.silences(active_at=datetime.now(UTC) + timedelta(hours=3)) == []
 
     bad = runner.invoke(
         cli, ["alerts", "silence", "-c", str(config_path), "--match", "team", "--for", "2h"]
@@ -134,13 +136,13 @@ def test_silence_stops_direct_sinks_only(config_path: Path, tmp_path: Path) -> N
     store.upgrade()
     try:
         now = datetime.now(UTC)
-        store.add_silence(
+        store.alerts.add_silence(
             matchers={"team": "ml"}, starts_at=now, ends_at=now + timedelta(hours=1), created_by="t"
         )
         run = Run(3, "qa", "prod", RunStatus.FAILED, "s", now, now, now, "d", "c", 5, 5, "x", ())
         transitions = AlertService(config.alerts, store).handle_sync(RunFinished(run))
         assert [t.notify for t in transitions] == ["firing"]  # state changes, ...
-        assert store.list_notifications() == []  # ... but the webhook stays quiet
+        assert store.alerts.list_notifications() == []  # ... but the webhook stays quiet
     finally:
         store.close()
 
@@ -194,7 +196,7 @@ def test_alert_commands_have_help(command: list[str]) -> None:
 def test_cli_dead_letters_list_redrive_discard(fired: Store, config_path: Path) -> None:
     runner = CliRunner()
     c = ["-c", str(config_path)]
-    (dead,) = fired.list_notifications(status=OutboxStatus.DEAD)
+    (dead,) = fired.alerts.list_notifications(status=OutboxStatus.DEAD)
     listed = runner.invoke(cli, ["alerts", "dead-letters", "list", *c, "--json"])
     assert listed.exit_code == 0, listed.output
     (line,) = listed.stdout.splitlines()
@@ -213,7 +215,7 @@ def test_cli_dead_letters_list_redrive_discard(fired: Store, config_path: Path) 
         cli, ["alerts", "dead-letters", "redrive", *c, "--id", dead.id, "--id", "msg_nope"]
     )
     assert unknown.exit_code == 2 and "not dead letters: msg_nope" in unknown.stderr
-    assert fired.list_notifications(status=OutboxStatus.DEAD) == [dead]  # all or nothing
+    assert fired.alerts.list_notifications(status=OutboxStatus.DEAD) == [dead]  # all or nothing
     neither = runner.invoke(cli, ["alerts", "dead-letters", "redrive", *c])
     assert neither.exit_code == 2 and "--id" in neither.output
 
@@ -223,19 +225,19 @@ def test_cli_dead_letters_list_redrive_discard(fired: Store, config_path: Path) 
     )
     assert redriven.exit_code == 0, redriven.output
     assert "1 dead letter(s) redriven" in redriven.stdout
-    (again,) = fired.list_notifications()
+    (again,) = fired.alerts.list_notifications()
     assert again.status is OutboxStatus.PENDING
-    assert fired.outbox_stats().by_status["dead"] == 0
-    entry = fired.alert_history()[0]
+    assert fired.alerts.outbox_stats().by_status["dead"] == 0
+    entry = fired.alerts.alert_history()[0]
     assert (entry.from_phase, entry.to_phase) == ("dead", "redriven")
     assert entry.summary.endswith("redriven by ops: hook ok")
 
-    fired.record_delivery_attempt(again.id, at=again.created_at, status=OutboxStatus.DEAD)
+    fired.alerts.record_delivery_attempt(again.id, at=again.created_at, status=OutboxStatus.DEAD)
     discarded = runner.invoke(cli, ["alerts", "dead-letters", "discard", *c, "--id", dead.id])
     assert discarded.exit_code == 0, discarded.output
-    (row,) = fired.list_notifications()
+    (row,) = fired.alerts.list_notifications()
     assert row.status is OutboxStatus.DISCARDED
-    assert fired.alert_history()[0].to_phase == "discarded"
+    assert fired.alerts.alert_history()[0].to_phase == "discarded"
 
 
 async def test_api_dead_letters_need_write_to_act(fired: Store) -> None:
@@ -250,7 +252,7 @@ async def test_api_dead_letters_need_write_to_act(fired: Store) -> None:
     app = create_app(fired, registry, version=__version__, tokens=tokens)
     read = {"authorization": "Bearer " + "r" * 20}
     write = {"authorization": "Bearer " + "w" * 20}
-    (dead,) = fired.list_notifications(status=OutboxStatus.DEAD)
+    (dead,) = fired.alerts.list_notifications(status=OutboxStatus.DEAD)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as client:
@@ -268,14 +270,14 @@ async def test_api_dead_letters_need_write_to_act(fired: Store) -> None:
         assert done.status_code == 200, done.text
         assert [m["id"] for m in done.json()["messages"]] == [dead.id]
         metrics = (await client.get("/metrics")).text
-        fired.record_delivery_attempt(dead.id, at=dead.created_at, status=OutboxStatus.DEAD)
+        fired.alerts.record_delivery_attempt(dead.id, at=dead.created_at, status=OutboxStatus.DEAD)
         gone = await client.post(
             "/v1/alerts/dead-letters/discard", json={"all": True}, headers=write
         )
         assert gone.json()["action"] == "discarded"
         spec = (await client.get("/openapi.json")).json()["paths"]
     assert "monitor_alert_dead_letters 0.0" in metrics  # the rule resolves after a redrive
-    entry = fired.alert_history()[1]
+    entry = fired.alerts.alert_history()[1]
     assert entry.summary.endswith("redriven by token 'ops': back")
     assert "403" in spec["/v1/alerts/dead-letters/redrive"]["post"]["responses"]
     assert "get" in spec["/v1/alerts/dead-letters"]

@@ -92,7 +92,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     store.upgrade()
     ids = []
     for minute, status in enumerate((RunStatus.FAILED, RunStatus.SUCCEEDED)):
-        run_id = store.create_run(
+        run_id = store.runs.create_run(
             suite="qa",
             model="m",
             trigger="schedule",
@@ -102,7 +102,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
             status=RunStatus.RUNNING,
         )
         ok = status is RunStatus.SUCCEEDED
-        store.finish_run(
+        store.runs.finish_run(
             run_id,
             status=status,
             at=T0 + timedelta(minutes=minute, seconds=3),
@@ -111,13 +111,13 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
             metrics=[MetricValue("accuracy", 0.875, 0.8, 0.95, 40)] if ok else [],
         )
         ids.append(run_id)
-    store.promote_baseline(ids[1], by="test", reason="golden", at=T0)
+    store.verdicts.promote_baseline(ids[1], by="test", reason="golden", at=T0)
     row = MetricComparison(
         *("accuracy", "", "regressed", "mcnemar-exact", 40, 0.9, 0.875, -0.025),
         *(-0.05, -0.01, 0.01, 0.005, 0.0, "dropped beyond the margin"),
     )
     change = CaseChange("c1", "degraded", "accuracy", 1.0, 0.0, "in", "a", "a", "b")
-    store.add_verdict(
+    store.verdicts.add_verdict(
         run_id=ids[1],
         baseline_run_id=ids[1],
         suite="qa",
@@ -129,7 +129,9 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
         metrics=[row],
         changes=[change],
     )
-    store.apply_alert_transitions([Transition(state(), Phase.PENDING, "firing")], [message("m1")])
+    store.alerts.apply_alert_transitions(
+        [Transition(state(), Phase.PENDING, "firing")], [message("m1")]
+    )
     store.close()
     config = tmp / "monitor.toml"
     config.write_text(f'[store]\nurl = "{url}"\n')

@@ -115,7 +115,7 @@ def test_without_current_the_latest_window_is_judged(files: Path) -> None:
     store.upgrade()
     rows = pq.read_table(files / "cur.parquet").slice(0, 250).to_pylist()
     batch = parse_batch(stream, json.dumps(rows).encode(), "json")
-    store.append_batch(
+    store.streams.append_batch(
         "wine",
         received_at=datetime.now(UTC),
         first_ts=batch.first_ts,

@@ -308,7 +308,7 @@ def test_three_replicas_share_one_schedule(
             return next((r for r in rows if r[3] == victim_lease.id and r[2] == "succeeded"), None)
 
         _, rerun_slot, _, _ = wait_for(rerun, timeout=60, what="the re-run of the killed run")
-        interrupted = store.get_run(victim_lease.id)
+        interrupted = store.runs.get_run(victim_lease.id)
         assert interrupted is not None and interrupted.status is RunStatus.INTERRUPTED
         assert rerun_slot == next(s for i, s, *_ in live_runs(store) if i == victim_lease.id)
 

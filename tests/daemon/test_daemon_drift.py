@@ -95,7 +95,7 @@ async def test_ingested_drift_is_reported(make_stream_config: MakeConfig, tmp_pa
 
             # The drift report reaches the alert rules: the drift alert fires.
             async def firing() -> list[str]:
-                states = await asyncio.to_thread(daemon.store.alert_states)
+                states = await asyncio.to_thread(daemon.store.alerts.alert_states)
                 return [s.rule for s in states if s.phase.value == "firing"]
 
             assert await until(firing, timeout=30, what="the drift alert") == ["wine-drift"]
@@ -185,7 +185,9 @@ async def test_windows_posted_between_two_evaluations_are_each_judged_once_in_or
             if s.name.endswith("_total")
         }
         assert skipped == {"wine": 0.0, "fast": 7.0}
-        reports = await asyncio.to_thread(daemon.store.list_drift_reports, "wine", limit=100)
+        reports = await asyncio.to_thread(
+            daemon.store.streams.list_drift_reports, "wine", limit=100
+        )
         assert [r.window_key for r in reversed(reports)] == eleven
     finally:
         daemon.request_stop()

@@ -106,7 +106,7 @@ def test_row_windows_that_arrived_while_down_are_judged_once_after_a_restart(
     try:
         for seed in range(4):
             batch = parse_batch(stream, json.dumps(records(100, 10 + seed)).encode(), "json")
-            store.append_batch(
+            store.streams.append_batch(
                 "wine",
                 received_at=datetime.now().astimezone(),
                 first_ts=batch.first_ts,

@@ -103,7 +103,7 @@ async def test_delayed_labels_give_provisional_then_final_performance_and_a_judg
                 return None
 
             async def firing() -> bool:
-                states = await asyncio.to_thread(daemon.store.alert_states)
+                states = await asyncio.to_thread(daemon.store.alerts.alert_states)
                 return any(s.rule == "wine-accuracy" and s.phase.value == "firing" for s in states)
 
             # Predictions first: judged for drift, performance provisional without labels.

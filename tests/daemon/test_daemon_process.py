@@ -56,7 +56,7 @@ def runs(api: str) -> list[dict[str, object]]:
 def running_runs(store_dir: Path) -> list[int]:
     store = Store(f"sqlite:///{store_dir / 'monitor.db'}")
     try:
-        return [r.id for r in store.list_runs(status=RunStatus.RUNNING)]
+        return [r.id for r in store.runs.list_runs(status=RunStatus.RUNNING)]
     finally:
         store.close()
 
@@ -139,7 +139,7 @@ def test_stop_signal_mid_run_interrupts_within_grace(
     assert running_runs(tmp_path / "data") == []
     store = Store(f"sqlite:///{tmp_path / 'data' / 'monitor.db'}")
     try:
-        (run,) = store.list_runs()
+        (run,) = store.runs.list_runs()
         assert run.status is RunStatus.INTERRUPTED
     finally:
         store.close()

@@ -91,7 +91,7 @@ async def test_windows_report_shadow_divergence_and_the_rule_judges_its_interval
                 return None
 
             async def phase() -> str | None:
-                states = await asyncio.to_thread(daemon.store.alert_states)
+                states = await asyncio.to_thread(daemon.store.alerts.alert_states)
                 return next((s.phase.value for s in states if s.rule == "shadow-diverges"), None)
 
             # A shadow model that diverges: 30% disagreement, interval well above 10%.

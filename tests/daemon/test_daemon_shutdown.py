@@ -64,7 +64,7 @@ def stop_during_first_run(tmp_path: Path, model_url: str) -> tuple[MonitorProces
 def first_run(tmp_path: Path) -> tuple[RunStatus, str | None]:
     store = Store(f"sqlite:///{tmp_path / 'data' / 'monitor.db'}")
     try:
-        run = store.get_run(1)
+        run = store.runs.get_run(1)
         assert run is not None
         return run.status, run.error
     finally:

@@ -54,7 +54,7 @@ async def slow_client(
 def finished_runs(data: Path) -> list[tuple[int, RunStatus]]:
     store = Store(f"sqlite:///{data / 'monitor.db'}")
     try:
-        return [(r.id, r.status) for r in store.list_runs() if r.finished_at is not None]
+        return [(r.id, r.status) for r in store.runs.list_runs() if r.finished_at is not None]
     finally:
         store.close()
 

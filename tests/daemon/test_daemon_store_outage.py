@@ -148,7 +148,7 @@ def stop(daemon: MonitorProcess) -> None:
 
 
 def runs(store: Store, status: RunStatus | None = None) -> list[Run]:
-    return store.list_runs(status=status, limit=500)
+    return store.runs.list_runs(status=status, limit=500)
 
 
 def samples(api: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -178,17 +178,17 @@ def test_a_run_in_flight_survives_a_store_outage(
     try:
         (run,) = wait_for(lambda: runs(store, RunStatus.RUNNING), timeout=30, what="a run")
         # About 3 s in: the first batches are stored.
-        wait_for(lambda: store.count_cases(run.id)[0] >= 10, timeout=30, what="10 cases")
+        wait_for(lambda: store.runs.count_cases(run.id)[0] >= 10, timeout=30, what="10 cases")
         proxy.down()
         cut = time.monotonic()
         daemon.wait_for_line(r"store unreachable: .*(refused|closed|failed)", timeout=20)
         # The model keeps answering: the run holds its results meanwhile.
         wait_for(lambda: len(slow_model.answered) == 60, timeout=30, what="every answer")
-        assert store.get_run(run.id).status is RunStatus.RUNNING  # type: ignore[union-attr]
+        assert store.runs.get_run(run.id).status is RunStatus.RUNNING  # type: ignore[union-attr]
         time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - cut)))  # the fault itself
         proxy.up()
         done = wait_for(
-            lambda: (r := store.get_run(run.id)) and r.status is not RunStatus.RUNNING and r,
+            lambda: (r := store.runs.get_run(run.id)) and r.status is not RunStatus.RUNNING and r,
             timeout=30,
             what="the run to finish",
         )
@@ -196,9 +196,13 @@ def test_a_run_in_flight_survives_a_store_outage(
         assert (done.n_cases, done.n_errors) == (60, 0)
         assert {m.name for m in done.metrics} == {"accuracy", "f1"}
         # What follows a run happened too: its baseline, its alert.
-        wait_for(lambda: store.active_baseline(run.suite, run.model), timeout=20, what="baseline")
+        wait_for(
+            lambda: store.verdicts.active_baseline(run.suite, run.model),
+            timeout=20,
+            what="baseline",
+        )
         firing = wait_for(
-            lambda: [s for s in store.alert_states() if s.phase is Phase.FIRING],
+            lambda: [s for s in store.alerts.alert_states() if s.phase is Phase.FIRING],
             timeout=20,
             what="the alert",
         )
@@ -322,18 +326,20 @@ def test_the_sweep_reruns_a_killed_daemons_run_and_spares_the_live_rerun(
     try:
         # Its start left the dead run alone: only an expired lease, found by a sweep after
         # the store answered for stale_after, interrupts it and queues its slot again.
-        assert store.get_run(victim.id).status is RunStatus.RUNNING  # type: ignore[union-attr]
+        assert store.runs.get_run(victim.id).status is RunStatus.RUNNING  # type: ignore[union-attr]
         line = second.wait_for_line(
             rf"sweep: leases without a heartbeat .*: interrupted \[{victim.id}\]"
             rf" \(re-queued as \{{{victim.id}: (\d+)\}}\)"
         )
         rerun_id = int(line.group(1))
-        swept = store.get_run(victim.id)
+        swept = store.runs.get_run(victim.id)
         assert swept is not None and (swept.status, swept.error) == (RunStatus.INTERRUPTED, CRASHED)
         # The re-run, swept at every beat for longer than stale_after, lives on.
         finished = wait_for(
             lambda: (
-                (r := store.get_run(rerun_id)) and r.status.value not in ("queued", "running") and r
+                (r := store.runs.get_run(rerun_id))
+                and r.status.value not in ("queued", "running")
+                and r
             ),
             timeout=30,
             what="the re-run to finish",

@@ -31,10 +31,10 @@ def runs_on_days(store: Store, days: range) -> list[int]:
     ids = []
     for day in days:
         at = T0 + day * DAY
-        run_id = store.create_run(
+        run_id = store.runs.create_run(
             suite="qa", model="prod", trigger="schedule", dataset_sha256="d", config_hash="c", at=at
         )
-        store.finish_run(run_id, status=RunStatus.FAILED, at=at, error="x")
+        store.runs.finish_run(run_id, status=RunStatus.FAILED, at=at, error="x")
         ids.append(run_id)
     return ids
 
@@ -54,7 +54,7 @@ def test_a_pass_deletes_what_each_kind_kept_too_long(store: Store) -> None:
     deleted = retention({"runs": "5d", "batch_size": 10}, store).run_once()
 
     assert deleted["runs"] == 5  # days 0-4 are older than 5 days at day 10
-    assert sorted(r.id for r in store.list_runs()) == ids[5:]
+    assert sorted(r.id for r in store.runs.list_runs()) == ids[5:]
     assert set(deleted) == {"verdicts", "runs", "drift_reports", "alert_history", "outbox"}
 
 
@@ -73,7 +73,7 @@ def test_disabled_retention_deletes_nothing(store: Store) -> None:
     runs_on_days(store, range(3))
 
     assert retention({"enabled": False, "runs": "1d"}, store).run_once() == {}
-    assert len(store.list_runs()) == 3
+    assert len(store.runs.list_runs()) == 3
 
 
 def test_a_stopped_pass_ends_before_its_next_batch(store: Store) -> None:
@@ -83,7 +83,7 @@ def test_a_stopped_pass_ends_before_its_next_batch(store: Store) -> None:
     job.stop()
 
     assert job.run_once() == {}
-    assert len(store.list_runs()) == 5
+    assert len(store.runs.list_runs()) == 5
 
 
 def test_defaults_are_documented_values(tmp_path: Path) -> None:

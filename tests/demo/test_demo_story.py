@@ -96,7 +96,7 @@ def test_demo_tells_the_whole_story_and_stops_cleanly(tmp_path: Path) -> None:
     # machine too slow for that, was interrupted no sooner than the grace allowed.
     store = Store(f"sqlite:///{tmp_path / 'data' / 'monitor.db'}")
     try:
-        (last, *_) = store.list_runs(limit=1)
+        (last, *_) = store.runs.list_runs(limit=1)
     finally:
         store.close()
     assert last.status in (RunStatus.SUCCEEDED, RunStatus.INTERRUPTED), last

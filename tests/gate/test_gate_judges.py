@@ -100,7 +100,7 @@ metrics = [
         # `monitor baseline promote`).
         store = Store(load_config(root / "monitor.toml").store.effective_url)
         try:
-            store.promote_baseline(run_id, by="test", reason="v1", at=datetime.now(UTC))
+            store.verdicts.promote_baseline(run_id, by="test", reason="v1", at=datetime.now(UTC))
         finally:
             store.close()
         yield root, judge

@@ -50,10 +50,10 @@ def configured(tmp_path: Path, ttl: str = "1h") -> Config:
 
 
 def finished(store: Store, model: str, at: datetime) -> int:
-    run_id = store.create_run(
+    run_id = store.runs.create_run(
         suite="qa", model=model, trigger="api", dataset_sha256="d", config_hash="c", at=at
     )
-    store.finish_run(
+    store.runs.finish_run(
         run_id,
         status=RunStatus.SUCCEEDED,
         at=at,
@@ -91,7 +91,7 @@ def test_an_adhoc_model_is_exported_until_its_ttl_after_its_last_run(
 
 def test_an_adhoc_run_in_flight_keeps_its_series(tmp_path: Path, store: Store) -> None:
     config = configured(tmp_path, ttl="1h")
-    store.create_run(
+    store.runs.create_run(
         suite="qa", model="ci-9", trigger="api", dataset_sha256="d", config_hash="c", at=T0
     )
 
@@ -102,7 +102,7 @@ def test_an_adhoc_run_in_flight_keeps_its_series(tmp_path: Path, store: Store) -
 
 def test_a_stream_outside_the_configuration_expires(tmp_path: Path, store: Store) -> None:
     config = configured(tmp_path, ttl="1h")
-    store.add_drift_report(
+    store.streams.add_drift_report(
         NewDriftReport(
             stream="retired",
             window_key="time:0",

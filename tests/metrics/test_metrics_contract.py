@@ -82,7 +82,7 @@ def seed_every_kind_of_run(store: Store) -> None:
     for minute, status in enumerate(order):
         at = T0 + timedelta(minutes=minute)
         queued = status is RunStatus.QUEUED
-        run_id = store.create_run(
+        run_id = store.runs.create_run(
             suite="s",
             model="m",
             trigger="schedule",
@@ -93,7 +93,7 @@ def seed_every_kind_of_run(store: Store) -> None:
         )
         if status not in (RunStatus.QUEUED, RunStatus.RUNNING):
             succeeded = status == "succeeded"
-            store.finish_run(
+            store.runs.finish_run(
                 run_id,
                 status=status,
                 at=at + timedelta(seconds=1),
@@ -108,8 +108,8 @@ FAIRNESS = FairnessValue("gender", "demographic_parity_difference", 0.1, 0.05, 0
 
 
 def seed_a_verdict(store: Store) -> None:
-    base = store.list_runs(status=RunStatus.SUCCEEDED, limit=1)[0]
-    store.promote_baseline(base.id, by="test", reason="", at=T0)
+    base = store.runs.list_runs(status=RunStatus.SUCCEEDED, limit=1)[0]
+    store.verdicts.promote_baseline(base.id, by="test", reason="", at=T0)
     row = MetricComparison(
         "accuracy",
         "",
@@ -126,7 +126,7 @@ def seed_a_verdict(store: Store) -> None:
         0.0,
         "dropped",
     )
-    store.add_verdict(
+    store.verdicts.add_verdict(
         run_id=base.id,
         baseline_run_id=base.id,
         suite="s",
@@ -143,11 +143,13 @@ def seed_a_verdict(store: Store) -> None:
 def seed_an_alert(store: Store) -> None:
     from tests.store.test_store_alerts import message, state
 
-    store.apply_alert_transitions([Transition(state(), Phase.PENDING, "firing")], [message("m1")])
+    store.alerts.apply_alert_transitions(
+        [Transition(state(), Phase.PENDING, "firing")], [message("m1")]
+    )
 
 
 def seed_a_stream(store: Store) -> None:
-    store.append_batch("s", received_at=T0, first_ts=T0, last_ts=T0, n_rows=3, payload=b"x")
+    store.streams.append_batch("s", received_at=T0, first_ts=T0, last_ts=T0, n_rows=3, payload=b"x")
     results = [
         {
             "method": "ks",
@@ -178,7 +180,7 @@ def seed_a_stream(store: Store) -> None:
     shadow |= {"confidence": 0.95, "agreement": 0.9}
     shadow["divergence"] = {"measure": "disagreement_share", "value": 0.1, "lower": 0.08}
     shadow["divergence"] |= {"upper": 0.13, "p_value": None, "interval": "wilson"}
-    report_id = store.add_drift_report(
+    report_id = store.streams.add_drift_report(
         NewDriftReport(
             *("s", "w1", T0, T0, T0, "ok", 500, 1.0, True, (column,)),
             segments=(
@@ -191,7 +193,7 @@ def seed_a_stream(store: Store) -> None:
     metric = {"metric": "accuracy", "value": 0.8, "lower": 0.75, "upper": 0.85}
     judged = {"metric": "accuracy", "reference": 0.9, "current": 0.8, "delta": -0.1}
     judged |= {"test": "fisher-exact", "p_value": 0.001, "worse": True}
-    store.save_performance(
+    store.streams.save_performance(
         WindowPerformance(
             *("s", "w1", T0, T0, report_id, "final", "ok", 500, 400, (metric,), (judged,)),
             *(True, "reference", T0, T0, "digest", 0, None, T0, T0),

@@ -43,7 +43,7 @@ def test_scrapes_without_writes_reuse_the_snapshot(store: Store) -> None:
     first = generate_latest(registry)
     assert generate_latest(registry) == first and counting.calls == 1
     # A write: the next scrape reads the store again and shows it.
-    store.create_run(**T0_RUN, at=datetime(2024, 5, 1, tzinfo=UTC))
+    store.runs.create_run(**T0_RUN, at=datetime(2024, 5, 1, tzinfo=UTC))
     second = generate_latest(registry)
     assert counting.calls == 2 and second != first
     assert b'suite="s"' in second

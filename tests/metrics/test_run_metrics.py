@@ -54,7 +54,7 @@ def scrape(config: Config, store: Store) -> dict[str, Samples]:
 
 
 def start(store: Store, suite: str, model: str, minute: int, *, queued: bool = False) -> int:
-    return store.create_run(
+    return store.runs.create_run(
         suite=suite,
         model=model,
         trigger="schedule",
@@ -66,7 +66,7 @@ def start(store: Store, suite: str, model: str, minute: int, *, queued: bool = F
 
 
 def finish(store: Store, run_id: int, status: RunStatus, minute: int) -> None:
-    store.finish_run(
+    store.runs.finish_run(
         run_id,
         status=status,
         at=T0 + timedelta(minutes=minute, seconds=30),
@@ -99,7 +99,7 @@ def test_finished_runs_only_go_up_while_queued_and_running_come_and_go(
     waiting = start(store, "qa", "prod", 0, queued=True)
     during = scrape(config, store)
     finish(store, first, RunStatus.FAILED, 1)
-    store.start_run(waiting, dataset_sha256="d", config_hash="c", at=T0 + timedelta(minutes=2))
+    store.runs.start_run(waiting, dataset_sha256="d", config_hash="c", at=T0 + timedelta(minutes=2))
     finish(store, waiting, RunStatus.SUCCEEDED, 3)
     finish(store, start(store, "qa", "prod", 4), RunStatus.FAILED, 4)
     after = scrape(config, store)
@@ -149,7 +149,7 @@ def test_a_restarted_daemon_goes_on_counting_from_the_store(tmp_path: Path) -> N
         before = scrape(config, store)
     with Store(url) as store:
         after_restart = scrape(config, store)
-        store.interrupt_running(reason="daemon restarted", at=T0 + timedelta(minutes=9))
+        store.runs.interrupt_running(reason="daemon restarted", at=T0 + timedelta(minutes=9))
         interrupted = scrape(config, store)
 
     assert before[FINISHED][("qa", "prod", "failed")] == 3

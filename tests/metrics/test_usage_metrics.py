@@ -34,14 +34,14 @@ def finish(
     cases: tuple[CaseResult, ...] = (OK, FAILED),
 ) -> None:
     at = T0 + timedelta(minutes=minute)
-    run_id = store.create_run(
+    run_id = store.runs.create_run(
         suite="s", model=model, trigger="schedule", dataset_sha256="d", config_hash="c", at=at
     )
     prompt, completion = tokens or (None, None)
     operations = RunOperations(
         None, None, None, None, None, None, prompt, completion, cost, currency
     )
-    store.finish_run(
+    store.runs.finish_run(
         run_id, status=status, at=at + timedelta(seconds=1), cases=cases, operations=operations
     )
 
@@ -67,7 +67,7 @@ def test_tokens_cost_and_cases_add_up_over_finished_runs(store: Store) -> None:
     finish(store, "llm", 2, RunStatus.SUCCEEDED, currency="USD")  # no usage report
     finish(store, "llm", 3, RunStatus.SUCCEEDED, tokens=(7, 3), cost=0.5, currency="USD")
     finish(store, "clf", 0, RunStatus.SUCCEEDED, cases=(OK,))  # no usage, no price
-    store.create_run(
+    store.runs.create_run(
         suite="s", model="new", trigger="schedule", dataset_sha256="d", config_hash="c", at=T0
     )  # running: nothing finished to count yet
 
@@ -106,12 +106,12 @@ def test_judge_tokens_and_cost_are_exported_apart_with_role_judge(store: Store) 
 
     def judged(minute: int, status: RunStatus, cost: float | None) -> None:
         at = T0 + timedelta(minutes=minute)
-        run_id = store.create_run(
+        run_id = store.runs.create_run(
             suite="s", model="llm", trigger="schedule", dataset_sha256="d", config_hash="c", at=at
         )
         operations = RunOperations(None, None, None, None, None, None, 100, 10, 0.25, "USD")
         usage = JudgeUsage("rubric", "j", "0" * 64, 2, 0, 40, 4, cost, "USD" if cost else None)
-        store.finish_run(
+        store.runs.finish_run(
             run_id,
             status=status,
             at=at + timedelta(seconds=1),

@@ -265,7 +265,9 @@ async def run_outage(
             say(f"outage over after {up_at - down_at:.1f}s; both receivers back")
             server.start(wait)
             am.start(wait)
-            fingerprints = {s.labels["model"]: s.fingerprint for s in stores[0].alert_states()}
+            fingerprints = {
+                s.labels["model"]: s.fingerprint for s in stores[0].alerts.alert_states()
+            }
             await asyncio.to_thread(
                 wait,
                 lambda: _settled(hook, am, stores[0], fingerprints),
@@ -280,7 +282,7 @@ async def run_outage(
         return Outcome(
             hook=hook,
             am_alerts=am.alerts(),
-            outbox=stores[0].list_notifications(limit=100_000),
+            outbox=stores[0].alerts.list_notifications(limit=100_000),
             fingerprints=fingerprints,
             outage_s=up_at - down_at,
             recovery_s=recovery,
@@ -308,7 +310,7 @@ def _settled(hook: Hook, am: Alertmanager, store: Store, fingerprints: dict[str,
     wanted = {fingerprints[m]: ("firing" if m in FIRING else "resolved") for m in fingerprints}
     if {fp: p["event"] for fp, p in latest.items()} != wanted:
         return False
-    rows = store.list_notifications(limit=100_000)
+    rows = store.alerts.list_notifications(limit=100_000)
     if any(m.sink == "hook" and m.status is OutboxStatus.PENDING for m in rows):
         return False
     if any(

@@ -109,7 +109,7 @@ secret = "${{HOOK_SECRET}}"
 def outbox(store_path: Path) -> list[tuple[str, OutboxStatus, int]]:
     store = Store(f"sqlite:///{store_path}")
     try:
-        return [(m.id, m.status, m.attempts) for m in store.list_notifications()]
+        return [(m.id, m.status, m.attempts) for m in store.alerts.list_notifications()]
     finally:
         store.close()
 
@@ -156,7 +156,7 @@ def test_sigkill_before_delivery_delivers_after_restart(
     assert [m[0] for m in outbox(db)] == [message_id]  # not re-fired after the restart
     store = Store(f"sqlite:///{db}")
     try:
-        (state,) = store.alert_states()
+        (state,) = store.alerts.alert_states()
         assert state.phase is Phase.FIRING
     finally:
         store.close()

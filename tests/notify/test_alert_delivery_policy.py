@@ -99,12 +99,12 @@ async def test_permanent_and_transient_failures(
     store = Store(f"sqlite:///{tmp_path / 'm.db'}")
     store.upgrade()
     try:
-        store.enqueue_notifications([message()])
+        store.alerts.enqueue_notifications([message()])
         sink = build_sink(slack(), transport=transport(answer))
         worker = DeliveryWorker(DeliveryConfig(), store, {"s": sink}, clock=lambda: T0 + age)
         assert await worker.deliver_due() == 1
         await worker.aclose()
-        (row,) = store.list_notifications()
+        (row,) = store.alerts.list_notifications()
         assert (row.status, row.last_error, row.attempts) == (status, error, 1)
     finally:
         store.close()

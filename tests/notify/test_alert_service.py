@@ -53,7 +53,7 @@ def test_routing_by_severity_and_labels(store: Store) -> None:
         clock=lambda: T0,
     )
     service.handle_sync(failed(0))
-    routed = sorted((m.payload["alert"]["rule"], m.sink) for m in store.list_notifications())
+    routed = sorted((m.payload["alert"]["rule"], m.sink) for m in store.alerts.list_notifications())
     assert routed == [("crit", "pager"), ("ml", "ml-chat")]
 
 
@@ -66,10 +66,10 @@ def test_stale_suite_fires_on_the_timer(store: Store) -> None:
     )
     now[0] = T0 + timedelta(minutes=30)
     service.handle_sync(service.tick([("qa", "prod")]))
-    assert store.list_notifications() == []
+    assert store.alerts.list_notifications() == []
     now[0] = T0 + timedelta(minutes=61)
     service.handle_sync(service.tick([("qa", "prod")]))
-    (message,) = store.list_notifications()
+    (message,) = store.alerts.list_notifications()
     assert (
         message.sink == "pager" and "no successful run ever" in message.payload["alert"]["summary"]
     )
@@ -78,13 +78,13 @@ def test_stale_suite_fires_on_the_timer(store: Store) -> None:
 def test_a_restarted_service_resumes_instead_of_refiring(store: Store) -> None:
     rules = config({"name": "crit", "kind": "run_failed", "severity": "critical", "for": 2})
     AlertService(rules, store, clock=lambda: T0).handle_sync(failed(0))
-    (pending,) = store.alert_states()
-    assert pending.phase is Phase.PENDING and store.list_notifications() == []
+    (pending,) = store.alerts.alert_states()
+    assert pending.phase is Phase.PENDING and store.alerts.list_notifications() == []
 
     restarted = AlertService(rules, store, clock=lambda: T0)
     restarted.handle_sync(failed(1))  # the second bad run counts across the restart
     restarted.handle_sync(failed(2))
     again = AlertService(rules, store, clock=lambda: T0)
     again.handle_sync(failed(3))
-    assert [s.phase for s in store.alert_states()] == [Phase.FIRING]
-    assert len(store.list_notifications()) == 1
+    assert [s.phase for s in store.alerts.alert_states()] == [Phase.FIRING]
+    assert len(store.alerts.list_notifications()) == 1

@@ -111,13 +111,13 @@ async def test_receiver_down_then_up_gets_each_alerts_latest_state(
         ("a", RunStatus.SUCCEEDED),
     ]:
         await service.handle(finished(model, status, now))
-    queued = {m.id: m for m in store.list_notifications()}
+    queued = {m.id: m for m in store.alerts.list_notifications()}
     assert len(queued) == 3
 
     def settled() -> bool:
         return all(
             m.status in (OutboxStatus.DELIVERED, OutboxStatus.SUPERSEDED)
-            for m in store.list_notifications()
+            for m in store.alerts.list_notifications()
         )
 
     task = asyncio.create_task(worker.run())
@@ -125,7 +125,8 @@ async def test_receiver_down_then_up_gets_each_alerts_latest_state(
         await asyncio.to_thread(
             wait_for,
             lambda: all(
-                m.attempts >= 3 for m in store.list_notifications(status=OutboxStatus.PENDING)
+                m.attempts >= 3
+                for m in store.alerts.list_notifications(status=OutboxStatus.PENDING)
             ),
             timeout=20,
             what="three failed attempts per waiting notification",
@@ -137,7 +138,7 @@ async def test_receiver_down_then_up_gets_each_alerts_latest_state(
         await asyncio.gather(task, return_exceptions=True)
         await worker.aclose()
 
-    by_status = {m.id: m.status for m in store.list_notifications()}
+    by_status = {m.id: m.status for m in store.alerts.list_notifications()}
     delivered = {i for i, s in by_status.items() if s is OutboxStatus.DELIVERED}
     ids = [p["id"] for p in rec.delivered]
     assert sorted(ids) == sorted(delivered)  # each exactly once
@@ -171,7 +172,7 @@ async def test_dead_letter_once_max_age_is_reached(
     try:
         await asyncio.to_thread(
             wait_for,
-            lambda: store.list_notifications(status=OutboxStatus.DEAD),
+            lambda: store.alerts.list_notifications(status=OutboxStatus.DEAD),
             timeout=20,
             what="a dead letter",
         )
@@ -179,7 +180,7 @@ async def test_dead_letter_once_max_age_is_reached(
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await worker.aclose()
-    (dead,) = store.list_notifications(status=OutboxStatus.DEAD)
+    (dead,) = store.alerts.list_notifications(status=OutboxStatus.DEAD)
     assert dead.attempts >= 2  # retried while younger than max_age, not after one 503
     assert dead.last_error == f"sink 'hook': HTTP 503 (still failing after max_age {max_age})"
     assert rec.attempts == [dead.id] * dead.attempts

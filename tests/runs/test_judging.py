@@ -157,7 +157,7 @@ async def test_judge_metrics_score_the_run_and_their_usage_is_kept_apart(
     assert sent["model"] == "judge-1"
     assert sent["response_format"]["type"] == "json_schema"
     assert sent["response_format"]["json_schema"]["strict"] is True
-    stored = store.get_run(result.id)
+    stored = store.runs.get_run(result.id)
     assert stored is not None and stored.judges == result.judges
 
 
@@ -173,7 +173,7 @@ async def test_an_unparseable_judge_answer_is_a_judge_error_never_a_score(
     (usage,) = result.judges
     assert (usage.requests, usage.errors) == (N, N)
     assert usage.first_error is not None and "judge's answer" in usage.first_error
-    cases = store.list_cases(result.id, limit=None)
+    cases = store.runs.list_cases(result.id, limit=None)
     assert len(cases) == N
     assert all("rubric" not in c.scores and "contains" in c.scores for c in cases)
 
@@ -221,13 +221,13 @@ async def test_pairwise_judges_both_orders_against_the_baseline_answers(
         first = await run(store, config, model_url, judge)
         (usage,) = first.judges  # no baseline yet: nothing to compare with
         assert usage.errors == N and "no baseline run" in str(usage.first_error)
-        store.promote_baseline(first.id, by="test", reason="golden", at=NOW)
+        store.verdicts.promote_baseline(first.id, by="test", reason="golden", at=NOW)
         judge.requests.clear()
         second = await run(store, config, model_url, judge, path="/better")
     # Even cases were already GOOD (a tie); odd ones win, in both orders.
     (usage,) = second.judges
     assert (usage.requests, usage.errors) == (2 * N, 0)
-    cases = store.list_cases(second.id, limit=None)
+    cases = store.runs.list_cases(second.id, limit=None)
     scores = sorted(c.scores["pairwise"] for c in cases)
     assert scores == [0.5] * ties + [1.0] * wins
     prompts = [r["messages"][-1]["content"] for r in judge.requests]
@@ -251,7 +251,7 @@ async def test_judge_repeats_reduce_and_report_the_judges_agreement(
         result = await run(store, config, model_url, judge)
     (usage,) = result.judges
     assert (usage.requests, usage.errors) == (3 * N, 0)
-    cases = store.list_cases(result.id, limit=None)
+    cases = store.runs.list_cases(result.id, limit=None)
     agreements = [c.scores["rubric.agreement"] for c in cases]
     assert all(a in (1.0, 2 / 3) for a in agreements)
     assert usage.agreement == pytest.approx(sum(agreements) / N)

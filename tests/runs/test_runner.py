@@ -78,7 +78,7 @@ async def test_successful_run_stores_scores_and_cases(store: Store, suite: Suite
     accuracy = {m.name: m for m in run.metrics}["accuracy"]
     assert accuracy.value == pytest.approx(0.8) and accuracy.n == 10
     assert accuracy.lower is not None and accuracy.lower < 0.8 < (accuracy.upper or 0)
-    cases = {c.case_id: c for c in store.list_cases(run.id)}
+    cases = {c.case_id: c for c in store.runs.list_cases(run.id)}
     assert cases["c1"].scores == {"accuracy": 0.0, "exact-match": 0.0}
     assert cases["c0"].prediction == "a" and cases["c0"].scores["accuracy"] == 1.0
     assert cases["c0"].input == {"x": 0}
@@ -92,7 +92,7 @@ async def test_errors_within_budget_are_kept_out_of_scores(
     )
     assert run.status is RunStatus.SUCCEEDED and run.n_errors == 1
     assert {m.name: m for m in run.metrics}["accuracy"].n == 9
-    failed = next(c for c in store.list_cases(run.id) if c.case_id == "c3")
+    failed = next(c for c in store.runs.list_cases(run.id) if c.case_id == "c3")
     assert failed.error_kind == "http_status" and failed.scores == {} and failed.prediction is None
 
 
@@ -105,7 +105,7 @@ async def test_error_budget_exceeded_fails_with_reason(store: Store, suite: Suit
         "error rate 30% (3 of 10 cases) exceeds max_error_rate 20%: http_status x3"
     )
     assert run.metrics == () and run.n_errors == 3
-    assert store.latest_scores() == []
+    assert store.runs.latest_scores() == []
 
 
 async def test_unreadable_dataset_is_a_failed_run(store: Store, suite: SuiteConfig) -> None:
@@ -129,12 +129,12 @@ async def test_cancelled_run_is_stored_interrupted(store: Store, suite: SuiteCon
     with pytest.raises(asyncio.CancelledError):
         await task
     await runner.aclose()
-    (run,) = store.list_runs()
+    (run,) = store.runs.list_runs()
     assert run.status is RunStatus.INTERRUPTED and run.error == INTERRUPTED
 
 
 async def test_queued_run_is_started_then_finished(store: Store, suite: SuiteConfig) -> None:
-    queued = store.create_run(
+    queued = store.runs.create_run(
         suite="s",
         model="m",
         trigger="api",
@@ -149,7 +149,7 @@ async def test_queued_run_is_started_then_finished(store: Store, suite: SuiteCon
         assert run.id == queued and run.status is RunStatus.SUCCEEDED
         assert run.trigger == "api" and run.started_at == NOW and len(run.dataset_sha256) == 64
         assert {m.name: m.value for m in run.metrics}["accuracy"] == pytest.approx(0.9)
-        assert [r.id for r in store.list_runs()] == [queued]  # no second run was created
+        assert [r.id for r in store.runs.list_runs()] == [queued]  # no second run was created
         with pytest.raises(StoreError, match=f"run {queued} is succeeded, not queued"):
             await runner.run(suite, MODEL, run_id=queued)
     finally:

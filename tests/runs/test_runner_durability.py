@@ -23,21 +23,23 @@ from monitor.runs.heartbeat import Heartbeats
 from monitor.runs.outage import StoreOutage
 from monitor.runs.runner import Runner
 from monitor.store import Store
+from monitor.store.run_store import RunStore
 from monitor.store.tables import runs
 from tests.runs.test_runner_engine import NOW, _answer, _model, _suite
 from tests.servers import until
 
 
-class FlakyStore(Store):
-    """A real SQLite store whose run writes fail as if the server were gone while
-    ``down`` is set; every failed call is counted by name."""
+class FlakyRuns(RunStore):
+    """The run writes of a :class:`FlakyStore`: they fail as if the server were gone
+    while the store is ``down``; every failed call is counted by name."""
 
-    down = False
-    failures: dict[str, int]
+    def __init__(self, store: FlakyStore) -> None:
+        super().__init__(store)
+        self._flaky = store
 
     def _gate(self, name: str) -> None:
-        if self.down:
-            self.failures[name] = self.failures.get(name, 0) + 1
+        if self._flaky.down:
+            self._flaky.failures[name] = self._flaky.failures.get(name, 0) + 1
             raise StoreUnavailable(f"{name}: OperationalError: connection refused")
 
     def append_cases(self, run_id: int, cases: Any, *, replay: bool = False) -> None:
@@ -51,6 +53,17 @@ class FlakyStore(Store):
     def touch_runs(self, run_ids: Any, **kwargs: Any) -> list[int]:
         self._gate("touch_runs")
         return super().touch_runs(run_ids, **kwargs)
+
+
+class FlakyStore(Store):
+    """A real SQLite store whose run writes fail while ``down`` is set."""
+
+    down = False
+    failures: dict[str, int]
+
+    def _attach(self, engine: Any) -> None:
+        super()._attach(engine)
+        self.runs = FlakyRuns(self)
 
 
 @pytest.fixture
@@ -163,7 +176,7 @@ async def test_past_retry_for_the_run_is_failed_once_the_store_answers(
 
 
 async def test_heartbeats_refresh_held_runs_until_released(flaky: FlakyStore) -> None:
-    run_id = flaky.create_run(
+    run_id = flaky.runs.create_run(
         suite="s", model="m", trigger="t", dataset_sha256="", config_hash="", at=NOW
     )
     later = NOW + timedelta(minutes=5)
@@ -172,11 +185,11 @@ async def test_heartbeats_refresh_held_runs_until_released(flaky: FlakyStore) ->
     beats.hold([run_id])
     beats.release([run_id])  # held twice, released once: still held
     await until(lambda: _value(heartbeat(flaky, run_id) == later), timeout=5, what="a beat")
-    assert flaky.interrupt_stale(before=NOW + timedelta(minutes=1), reason="x", at=later) == []
+    assert flaky.runs.interrupt_stale(before=NOW + timedelta(minutes=1), reason="x", at=later) == []
     beats.release([run_id])
     assert beats.held == []
     await beats.aclose()
-    run = flaky.get_run(run_id)
+    run = flaky.runs.get_run(run_id)
     assert run is not None and run.status is RunStatus.RUNNING
 
 

@@ -20,11 +20,12 @@ from monitor.records import Case, CaseResult, RunStatus
 from monitor.runs.execution import DEADLINE
 from monitor.runs.runner import Runner
 from monitor.store import Store
+from monitor.store.run_store import RunStore
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
 
-class SpyStore(Store):
+class SpyRuns(RunStore):
     """Records the size of every batch the runner appends."""
 
     batches: list[int]
@@ -34,10 +35,19 @@ class SpyStore(Store):
         super().append_cases(run_id, cases, replay=replay)
 
 
+class SpyStore(Store):
+    runs: SpyRuns
+
+    @property
+    def batches(self) -> list[int]:
+        return self.runs.batches
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SpyStore]:
     store = SpyStore(f"sqlite:///{tmp_path / 'monitor.db'}")
-    store.batches = []
+    store.runs = SpyRuns(store)
+    store.runs.batches = []
     store.upgrade()
     yield store
     store.close()
@@ -97,7 +107,7 @@ async def test_cases_are_stored_in_batches_with_metadata_and_slices(
     assert run.status is RunStatus.SUCCEEDED and run.n_cases == 23
     assert sum(store.batches) == 23 and max(store.batches) <= 5 and len(store.batches) >= 5
     assert progress == list(range(1, 24))
-    case = store.list_cases(run.id, limit=1)[0]
+    case = store.runs.list_cases(run.id, limit=1)[0]
     assert case.metadata == {"segment": "s0"} and case.input == {"x": 0}
     by_slice = {s.value: s.score for s in run.slices}
     assert by_slice == {"s0": 1.0, "s1": 0.0}
@@ -118,7 +128,7 @@ async def test_deadline_records_unanswered_cases_as_timeouts(
     run = await _run(runner, suite, _model(concurrency=2))
     assert run.n_cases == 12 and run.n_errors == 9
     assert run.status is RunStatus.FAILED and "timeout x9" in (run.error or "")
-    cases = store.list_cases(run.id)
+    cases = store.runs.list_cases(run.id)
     assert {c.case_id for c in cases} == {f"c{i:03d}" for i in range(12)}
     late = [c for c in cases if c.error_kind == "timeout"]
     assert len(late) == 9 and all(c.error == DEADLINE for c in late)
@@ -139,7 +149,7 @@ async def test_repeats_store_every_attempt_and_reduce_scores(
         Runner(store, transport=httpx.MockTransport(flaky), clock=lambda: NOW), suite, _model()
     )
     assert set(calls.values()) == {3}
-    case = store.list_cases(run.id)[0]
+    case = store.runs.list_cases(run.id)[0]
     assert case.attempts == ["yes", "no", "yes"] and case.prediction == "yes"
     assert case.scores["accuracy"] == pytest.approx(2 / 3)
     assert {m.name: m.value for m in run.metrics}["accuracy"] == pytest.approx(2 / 3)
@@ -162,7 +172,7 @@ async def test_cost_comes_from_the_price_table_and_usage(store: SpyStore, tmp_pa
     assert (run.operations.prompt_tokens, run.operations.completion_tokens) == (1000, 200)
     assert run.operations.cost == pytest.approx((1000 * 3.0 + 200 * 15.0) / 1_000_000)
     assert run.operations.currency == "USD"
-    stored: CaseResult = store.list_cases(run.id)[0]
+    stored: CaseResult = store.runs.list_cases(run.id)[0]
     assert (stored.prompt_tokens, stored.completion_tokens) == (100, 20)
 
 
@@ -221,7 +231,7 @@ async def test_interrupted_run_keeps_every_answered_case(store: SpyStore, tmp_pa
     with pytest.raises(asyncio.CancelledError):
         await task
     await runner.aclose()
-    (run,) = store.list_runs()
+    (run,) = store.runs.list_runs()
     assert run.status is RunStatus.INTERRUPTED
     # Full batches went out while running; the fifth case was still buffered, and it and
     # any batch not yet confirmed are stored (as a replay) when the run is interrupted.

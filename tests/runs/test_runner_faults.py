@@ -59,7 +59,7 @@ async def test_run_against_a_faulty_endpoint_accounts_for_every_case(
     finally:
         await runner.aclose()
     assert run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED)
-    cases = store.list_cases(run.id)
+    cases = store.runs.list_cases(run.id)
     assert sorted(c.case_id for c in cases) == sorted(f"c{i}" for i in range(N))
     for c in cases:
         assert (c.prediction is None) != (c.error_kind is None), c
@@ -67,6 +67,6 @@ async def test_run_against_a_faulty_endpoint_accounts_for_every_case(
     kinds = {c.error_kind for c in cases} - {None}
     assert "bad_response" in kinds  # truncated JSON and a wrong schema are never retried
     assert run.n_cases == N and run.n_errors == sum(c.error_kind is not None for c in cases)
-    stored = repr(cases) + repr(run) + repr(store.list_runs())
+    stored = repr(cases) + repr(run) + repr(store.runs.list_runs())
     for secret in (SECRET, HEADER_SECRET, "querysecret"):
         assert secret not in stored

@@ -136,7 +136,7 @@ async def test_scoring_that_stalls_does_not_hold_the_requests(
     run = await run_against(store, suite, lambda x: "ok", 4, on_request=on_request)
     assert run.status is RunStatus.SUCCEEDED, run.error
     stall = suite.build_metrics()[0].label
-    scores = {c.case_id: c.scores for c in store.list_cases(run.id, limit=None)}
+    scores = {c.case_id: c.scores for c in store.runs.list_cases(run.id, limit=None)}
     assert scores["c00"][stall] == 1.0  # its scoring ended after the 24th request came
     assert sorted(asked) == list(range(n))
     assert {m.name: m.value for m in run.metrics}[stall] == 1.0
@@ -155,7 +155,7 @@ async def test_a_metric_that_raises_in_a_worker_process_fails_the_run(
     assert run.status is RunStatus.FAILED
     assert run.error == "internal error: RuntimeError: a bug in the metric"
     # The cases scored before and after the bad one are kept; the bad batch is not.
-    assert 0 < len(store.list_cases(run.id, limit=None)) < 20
+    assert 0 < len(store.runs.list_cases(run.id, limit=None)) < 20
 
 
 async def test_scoring_in_worker_processes_gives_the_in_process_numbers(
@@ -174,7 +174,7 @@ async def test_scoring_in_worker_processes_gives_the_in_process_numbers(
     suite = write_suite(tmp_path, rows, metrics)
     run = await run_against(store, suite, answer, 8)
     assert run.status is RunStatus.SUCCEEDED, run.error
-    cases = store.list_cases(run.id, limit=None)
+    cases = store.runs.list_cases(run.id, limit=None)
     here = Evaluation(suite.build_metrics(), slices=suite.slices, seed=suite.seed)
     for case in sorted(cases, key=lambda c: c.case_id):
         slices = {"segment": case.metadata["segment"]}

@@ -123,7 +123,7 @@ async def test_a_20k_case_run_reads_the_dataset_a_bounded_step_ahead(
     bound = concurrency + 96  # a chunk of 64 and half a chunk, as documented
     assert CaseFeed(iter_cases([])).lookahead == 96
     assert max(counted.ahead) <= bound, max(counted.ahead)
-    assert store.count_cases(run.id) == (n, 0)
+    assert store.runs.count_cases(run.id) == (n, 0)
 
 
 def iter_cases(cases: list[Case]) -> Generator[Case, None, None]:
@@ -149,7 +149,7 @@ async def test_the_deadline_reads_the_rest_of_the_file_as_timeouts(
         await runner.aclose()
     assert (run.n_cases, run.n_errors) == (n, n - 3)
     assert opened[0].read == n and opened[0].closed
-    cases = store.list_cases(run.id, limit=n + 1)
+    cases = store.runs.list_cases(run.id, limit=n + 1)
     assert sorted(c.case_id for c in cases) == [f"c{i:05d}" for i in range(n)]
     assert sum(c.error == DEADLINE for c in cases) == n - 3
 
@@ -180,7 +180,7 @@ async def test_a_file_changed_during_the_run_fails_it_with_the_reason(
     assert changed and run.status is RunStatus.FAILED
     assert run.error is not None and "changed while the run was reading it" in run.error
     assert "internal error" not in run.error
-    assert store.count_cases(run.id)[0] == 2000  # answered before the end, and kept
+    assert store.runs.count_cases(run.id)[0] == 2000  # answered before the end, and kept
 
 
 async def test_a_bad_row_fails_the_run_before_any_case_is_asked(
@@ -202,7 +202,7 @@ async def test_a_bad_row_fails_the_run_before_any_case_is_asked(
         await runner.aclose()
     assert run.status is RunStatus.FAILED and asked == []
     assert run.error == f"{suite.dataset}:5001: no field 'label' (the suite's 'expected')"
-    assert store.count_cases(run.id) == (0, 0)
+    assert store.runs.count_cases(run.id) == (0, 0)
 
 
 async def test_a_cancelled_run_closes_the_dataset(

@@ -137,7 +137,7 @@ async def test_alertmanager_gets_firing_then_resolved(alertmanager: str, tmp_pat
         assert await worker.deliver_due() == 1
         # Alertmanager stops listing an alert once its endsAt has passed.
         wait_for(lambda: am_alerts(alertmanager) == [], timeout=10, what="the alert to resolve")
-        delivered = [m.event for m in reversed(store.list_notifications())]
+        delivered = [m.event for m in reversed(store.alerts.list_notifications())]
         assert delivered == ["firing", "firing", "resolved"]
     finally:
         await worker.aclose()

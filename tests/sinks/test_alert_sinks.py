@@ -170,11 +170,11 @@ async def test_worker_waits_for_retry_after(tmp_path: Path) -> None:
     try:
         _, transport = capture(429, {"retry-after": "30"})
         slack = build_sink(sink(kind="slack"), transport=transport)
-        store.enqueue_notifications([message()])
+        store.alerts.enqueue_notifications([message()])
         worker = DeliveryWorker(DeliveryConfig(), store, {"s": slack}, clock=lambda: T0)
         assert await worker.deliver_due() == 1
         await worker.aclose()
-        (queued,) = store.list_notifications()
+        (queued,) = store.alerts.list_notifications()
         assert queued.status is OutboxStatus.PENDING and queued.attempts == 1
         assert queued.next_attempt_at == T0 + timedelta(seconds=30)
     finally:

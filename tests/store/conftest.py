@@ -114,7 +114,7 @@ def start_run(store: Store) -> StartRun:
     """Create a running run with sensible defaults; keywords override them."""
 
     def start(suite: str = "qa", model: str = "prod", *, at: datetime = T0) -> int:
-        return store.create_run(
+        return store.runs.create_run(
             suite=suite,
             model=model,
             trigger="schedule",
@@ -145,7 +145,9 @@ def add_run(store: Store, start_run: StartRun) -> StartRun:
             MetricValue(name, value, value - 0.25, value + 0.25, 10)
             for name, value in (metrics or {}).items()
         ]
-        store.finish_run(run_id, status=status, at=at + timedelta(seconds=seconds), metrics=values)
+        store.runs.finish_run(
+            run_id, status=status, at=at + timedelta(seconds=seconds), metrics=values
+        )
         return run_id
 
     return add

@@ -59,40 +59,45 @@ def message(
 
 
 def test_transitions_and_outbox_are_stored_together(store: Store) -> None:
-    store.apply_alert_transitions([Transition(state(), Phase.PENDING, "firing")], [message("m1")])
+    store.alerts.apply_alert_transitions(
+        [Transition(state(), Phase.PENDING, "firing")], [message("m1")]
+    )
 
-    (stored,) = store.alert_states()
+    (stored,) = store.alerts.alert_states()
     assert stored == state()
-    (entry,) = store.alert_history()
+    (entry,) = store.alerts.alert_history()
     assert (entry.from_phase, entry.to_phase, entry.value) == ("pending", "firing", 0.5)
-    (queued,) = store.list_notifications()
+    (queued,) = store.alerts.list_notifications()
     assert queued.id == "m1" and queued.payload == message("m1").payload
 
 
 def test_a_failing_outbox_insert_rolls_back_the_state_change(store: Store) -> None:
-    store.apply_alert_transitions([], [message("m1")])
+    store.alerts.apply_alert_transitions([], [message("m1")])
     with pytest.raises(StoreError):
         # A duplicate outbox id fails the transaction: the state must not be stored.
-        store.apply_alert_transitions([Transition(state(), Phase.PENDING)], [message("m1")])
-    assert store.alert_states() == []
+        store.alerts.apply_alert_transitions([Transition(state(), Phase.PENDING)], [message("m1")])
+    assert store.alerts.alert_states() == []
 
 
 def test_upsert_keeps_one_row_per_fingerprint(store: Store) -> None:
-    store.apply_alert_transitions([Transition(state(), Phase.PENDING, "firing")], [])
+    store.alerts.apply_alert_transitions([Transition(state(), Phase.PENDING, "firing")], [])
     resolved = state(phase=Phase.RESOLVED)
-    store.apply_alert_transitions([Transition(resolved, Phase.FIRING, "resolved")], [])
-    assert [s.phase for s in store.alert_states()] == [Phase.RESOLVED]
-    assert store.alert_states(Phase.FIRING) == []
-    assert [h.to_phase for h in store.alert_history(fingerprint="f1")] == ["resolved", "firing"]
+    store.alerts.apply_alert_transitions([Transition(resolved, Phase.FIRING, "resolved")], [])
+    assert [s.phase for s in store.alerts.alert_states()] == [Phase.RESOLVED]
+    assert store.alerts.alert_states(Phase.FIRING) == []
+    assert [h.to_phase for h in store.alerts.alert_history(fingerprint="f1")] == [
+        "resolved",
+        "firing",
+    ]
 
 
 def test_claim_leases_due_rows_once(store: Store) -> None:
-    store.enqueue_notifications([message("m1"), message("m2", at=timedelta(minutes=5))])
+    store.alerts.enqueue_notifications([message("m1"), message("m2", at=timedelta(minutes=5))])
     lease = T0 + timedelta(minutes=1)
 
-    first = store.claim_notifications(now=T0, lease_until=lease)
-    again = store.claim_notifications(now=T0 + timedelta(seconds=30), lease_until=lease)
-    after_lease = store.claim_notifications(
+    first = store.alerts.claim_notifications(now=T0, lease_until=lease)
+    again = store.alerts.claim_notifications(now=T0 + timedelta(seconds=30), lease_until=lease)
+    after_lease = store.alerts.claim_notifications(
         now=T0 + timedelta(minutes=2), lease_until=T0 + timedelta(minutes=3)
     )
 
@@ -102,22 +107,26 @@ def test_claim_leases_due_rows_once(store: Store) -> None:
 
 
 def test_attempts_retry_deliver_and_dead_letter(store: Store) -> None:
-    store.enqueue_notifications([message("m1", fp="f1"), message("m2", fp="f2")])
-    store.claim_notifications(now=T0, lease_until=T0 + timedelta(minutes=1))
+    store.alerts.enqueue_notifications([message("m1", fp="f1"), message("m2", fp="f2")])
+    store.alerts.claim_notifications(now=T0, lease_until=T0 + timedelta(minutes=1))
     retry_at = T0 + timedelta(seconds=10)
-    store.record_delivery_attempt(
+    store.alerts.record_delivery_attempt(
         "m1", at=T0, status=OutboxStatus.PENDING, next_attempt_at=retry_at, error="HTTP 500"
     )
-    store.record_delivery_attempt("m2", at=T0, status=OutboxStatus.DEAD, error="HTTP 500")
+    store.alerts.record_delivery_attempt("m2", at=T0, status=OutboxStatus.DEAD, error="HTTP 500")
 
-    assert store.claim_notifications(now=T0 + timedelta(seconds=5), lease_until=retry_at) == []
-    (m1,) = store.claim_notifications(now=retry_at, lease_until=retry_at + timedelta(minutes=1))
+    assert (
+        store.alerts.claim_notifications(now=T0 + timedelta(seconds=5), lease_until=retry_at) == []
+    )
+    (m1,) = store.alerts.claim_notifications(
+        now=retry_at, lease_until=retry_at + timedelta(minutes=1)
+    )
     assert (m1.attempts, m1.last_error) == (1, "HTTP 500")
-    store.record_delivery_attempt("m1", at=retry_at, status=OutboxStatus.DELIVERED)
+    store.alerts.record_delivery_attempt("m1", at=retry_at, status=OutboxStatus.DELIVERED)
 
-    (dead,) = store.list_notifications(status=OutboxStatus.DEAD)
+    (dead,) = store.alerts.list_notifications(status=OutboxStatus.DEAD)
     assert dead.id == "m2"
-    stats = store.outbox_stats()
+    stats = store.alerts.outbox_stats()
     assert stats.by_status == {
         "pending": 0,
         "delivered": 1,
@@ -129,13 +138,15 @@ def test_attempts_retry_deliver_and_dead_letter(store: Store) -> None:
 
 
 def test_concurrent_claims_never_share_a_row(store: Store) -> None:
-    store.enqueue_notifications([message(f"m{i:02d}", fp=f"f{i:02d}") for i in range(40)])
+    store.alerts.enqueue_notifications([message(f"m{i:02d}", fp=f"f{i:02d}") for i in range(40)])
     claimed: list[list[str]] = []
     barrier = threading.Barrier(4)
 
     def claim() -> None:
         barrier.wait()
-        got = store.claim_notifications(now=T0, lease_until=T0 + timedelta(minutes=1), limit=15)
+        got = store.alerts.claim_notifications(
+            now=T0, lease_until=T0 + timedelta(minutes=1), limit=15
+        )
         claimed.append([m.id for m in got])
 
     threads = [threading.Thread(target=claim) for _ in range(4)]
@@ -148,15 +159,15 @@ def test_concurrent_claims_never_share_a_row(store: Store) -> None:
 
 
 def test_silences_and_last_notified(store: Store) -> None:
-    sid = store.add_silence(
+    sid = store.alerts.add_silence(
         matchers={"team": "ml"}, starts_at=T0, ends_at=T0 + timedelta(hours=2), created_by="me"
     )
-    (silence,) = store.silences(active_at=T0 + timedelta(hours=1))
+    (silence,) = store.alerts.silences(active_at=T0 + timedelta(hours=1))
     assert silence.id == sid and silence.matches({"team": "ml", "x": "y"}, T0)
     assert not silence.matches({"team": "web"}, T0)
-    assert store.silences(active_at=T0 + timedelta(hours=3)) == []
+    assert store.alerts.silences(active_at=T0 + timedelta(hours=3)) == []
     with pytest.raises(ValueError, match="matcher"):
-        store.add_silence(matchers={}, starts_at=T0, ends_at=T0, created_by="me")
+        store.alerts.add_silence(matchers={}, starts_at=T0, ends_at=T0, created_by="me")
 
-    store.enqueue_notifications([message("m1"), message("m2", at=timedelta(minutes=1))])
-    assert store.last_notified(["hook"]) == {("f1", "hook"): T0 + timedelta(minutes=1)}
+    store.alerts.enqueue_notifications([message("m1"), message("m2", at=timedelta(minutes=1))])
+    assert store.alerts.last_notified(["hook"]) == {("f1", "hook"): T0 + timedelta(minutes=1)}

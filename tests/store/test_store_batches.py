@@ -18,6 +18,7 @@ from monitor.errors import StoreError
 from monitor.records import MetricValue, RunOperations, RunStatus, SliceMetric
 from monitor.runs.runner import Runner
 from monitor.store import Store
+from monitor.store.run_store import RunStore
 from monitor.store.tables import case_results
 from tests.servers import serve_in_thread
 from tests.store.conftest import T0, MakeCases
@@ -43,13 +44,13 @@ def test_batches_accumulate_and_finish_counts_them(
 ) -> None:
     run_id = start_run()
     cases = make_cases(7, errors=2)
-    store.append_cases(run_id, cases[:3])
-    store.append_cases(run_id, cases[3:6])
-    assert store.count_cases(run_id) == (6, 1)
-    store.finish_run(run_id, status=RunStatus.SUCCEEDED, at=T1, cases=cases[6:])
-    run = store.get_run(run_id)
+    store.runs.append_cases(run_id, cases[:3])
+    store.runs.append_cases(run_id, cases[3:6])
+    assert store.runs.count_cases(run_id) == (6, 1)
+    store.runs.finish_run(run_id, status=RunStatus.SUCCEEDED, at=T1, cases=cases[6:])
+    run = store.runs.get_run(run_id)
     assert run is not None and (run.n_cases, run.n_errors) == (7, 2)
-    assert [c.case_id for c in store.list_cases(run_id)] == [c.case_id for c in cases]
+    assert [c.case_id for c in store.runs.list_cases(run_id)] == [c.case_id for c in cases]
 
 
 def test_a_batch_with_a_stored_case_id_is_refused_whole(
@@ -57,30 +58,30 @@ def test_a_batch_with_a_stored_case_id_is_refused_whole(
 ) -> None:
     run_id = start_run()
     cases = make_cases(4)
-    store.append_cases(run_id, cases[:2])
+    store.runs.append_cases(run_id, cases[:2])
     with pytest.raises(StoreError, match=f"storing 2 cases of run {run_id}"):
-        store.append_cases(run_id, cases[1:3])
-    assert store.count_cases(run_id) == (2, 0)
+        store.runs.append_cases(run_id, cases[1:3])
+    assert store.runs.count_cases(run_id) == (2, 0)
 
 
 def test_batches_are_refused_once_the_run_is_final(
     store: Store, start_run: Callable[..., int], make_cases: MakeCases
 ) -> None:
     run_id = start_run()
-    store.finish_run(run_id, status=RunStatus.INTERRUPTED, at=T1, error="stopped")
+    store.runs.finish_run(run_id, status=RunStatus.INTERRUPTED, at=T1, error="stopped")
     with pytest.raises(StoreError, match="is interrupted, not running"):
-        store.append_cases(run_id, make_cases(1))
+        store.runs.append_cases(run_id, make_cases(1))
     with pytest.raises(StoreError, match="does not exist"):
-        store.append_cases(run_id + 100, make_cases(1))
+        store.runs.append_cases(run_id + 100, make_cases(1))
 
 
 def test_interrupted_run_keeps_its_partial_cases(
     store: Store, start_run: Callable[..., int], make_cases: MakeCases
 ) -> None:
     run_id = start_run()
-    store.append_cases(run_id, make_cases(5, errors=1))
-    store.finish_run(run_id, status=RunStatus.INTERRUPTED, at=T1, error="stopped")
-    run = store.get_run(run_id)
+    store.runs.append_cases(run_id, make_cases(5, errors=1))
+    store.runs.finish_run(run_id, status=RunStatus.INTERRUPTED, at=T1, error="stopped")
+    run = store.runs.get_run(run_id)
     assert run is not None and (run.status, run.n_cases, run.n_errors) == ("interrupted", 5, 1)
 
 
@@ -103,7 +104,7 @@ def test_operations_slices_details_and_case_fields_round_trip(
         SliceMetric("segment", "é", "bleu", 31.5, None, None, 2),
         SliceMetric("segment", "x" * 300, "bleu", 10.0, 5.0, 12.0, 1),
     ]
-    store.finish_run(
+    store.runs.finish_run(
         run_id,
         status=RunStatus.SUCCEEDED,
         at=T1,
@@ -112,13 +113,13 @@ def test_operations_slices_details_and_case_fields_round_trip(
         slices=slices,
         operations=OPERATIONS,
     )
-    run = store.get_run(run_id)
+    run = store.runs.get_run(run_id)
     assert run is not None
     assert run.operations == replace(OPERATIONS, error_rate=0.0)
     assert run.metrics == tuple(metrics)
     # Ordered by field, value, metric; a slice value is cut to the column's 200 characters.
     assert run.slices == (replace(slices[1], value="x" * 200), slices[0])
-    stored = store.list_cases(run_id)[0]
+    stored = store.runs.list_cases(run_id)[0]
     assert (stored.metadata, stored.prompt_tokens, stored.completion_tokens, stored.attempts) == (
         {"segment": "é", "n": 2},
         10,
@@ -130,11 +131,11 @@ def test_operations_slices_details_and_case_fields_round_trip(
 def test_unknown_cost_stays_unknown(store: Store, start_run: Callable[..., int]) -> None:
     run_id = start_run()
     unknown = replace(OPERATIONS, prompt_tokens=None, completion_tokens=None, cost=None)
-    store.append_cases(run_id, [])
-    store.finish_run(
+    store.runs.append_cases(run_id, [])
+    store.runs.finish_run(
         run_id, status=RunStatus.SUCCEEDED, at=T1, operations=unknown, cases=_one_case()
     )
-    run = store.get_run(run_id)
+    run = store.runs.get_run(run_id)
     assert run is not None and run.operations is not None
     assert (run.operations.cost, run.operations.prompt_tokens) == (None, None)
 
@@ -189,12 +190,13 @@ def test_ten_thousand_case_run_stores_every_case_exactly_once(store: Store, tmp_
     )
     batches: list[int] = []
 
-    class CountingStore(Store):
+    class CountingRuns(RunStore):
         def append_cases(self, run_id: int, cases: Any, *, replay: bool = False) -> None:
             batches.append(len(cases))
             super().append_cases(run_id, cases, replay=replay)
 
-    counting = CountingStore.from_engine(store.engine)
+    counting = Store.from_engine(store.engine)
+    counting.runs = CountingRuns(counting)
     with serve_in_thread(_echo_model) as url:
         model = HttpModelConfig.model_validate(
             {"name": "m", "adapter": "http", "url": f"{url}/predict", "concurrency": 8}

@@ -34,7 +34,7 @@ def test_concurrent_writers_all_succeed(store: Store, make_cases: MakeCases) -> 
         barrier.wait()
         finished = []
         for round_ in range(RUNS_PER_THREAD):
-            run_id = store.create_run(
+            run_id = store.runs.create_run(
                 suite=f"suite-{index}",
                 model="prod",
                 trigger="schedule",
@@ -42,8 +42,8 @@ def test_concurrent_writers_all_succeed(store: Store, make_cases: MakeCases) -> 
                 config_hash="c",
                 at=T0,
             )
-            store.list_runs(limit=5)  # readers interleave with the writers
-            store.finish_run(
+            store.runs.list_runs(limit=5)  # readers interleave with the writers
+            store.runs.finish_run(
                 run_id,
                 status=RunStatus.SUCCEEDED,
                 at=T0 + timedelta(seconds=round_ + 1),
@@ -57,10 +57,10 @@ def test_concurrent_writers_all_succeed(store: Store, make_cases: MakeCases) -> 
         run_ids = [run_id for ids in pool.map(worker, range(THREADS)) for run_id in ids]
 
     assert len(set(run_ids)) == THREADS * RUNS_PER_THREAD
-    listed = store.list_runs(limit=100)
+    listed = store.runs.list_runs(limit=100)
     assert sorted(run.id for run in listed) == sorted(run_ids)
     assert {(run.status, run.n_cases) for run in listed} == {(RunStatus.SUCCEEDED, CASES_PER_RUN)}
-    assert len(store.list_cases(run_ids[0], limit=1000)) == CASES_PER_RUN
+    assert len(store.runs.list_cases(run_ids[0], limit=1000)) == CASES_PER_RUN
 
 
 @pytest.fixture

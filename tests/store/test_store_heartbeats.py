@@ -34,14 +34,14 @@ def heartbeat(store: Store, run_id: int) -> datetime | None:
 
 
 def status(store: Store, run_id: int) -> tuple[RunStatus, str | None]:
-    run = store.get_run(run_id)
+    run = store.runs.get_run(run_id)
     assert run is not None
     return run.status, run.error
 
 
 def test_new_and_started_runs_beat_from_their_start(store: Store, start_run: StartRun) -> None:
     running = start_run(at=T0)
-    queued = store.create_run(
+    queued = store.runs.create_run(
         suite="qa",
         model="prod",
         trigger="api",
@@ -53,38 +53,38 @@ def test_new_and_started_runs_beat_from_their_start(store: Store, start_run: Sta
     )
     assert heartbeat(store, running) == T0
     assert heartbeat(store, queued) == T0 + timedelta(hours=1)  # a late slot: alive now
-    store.start_run(queued, dataset_sha256="d", config_hash="c", at=T0 + timedelta(hours=2))
+    store.runs.start_run(queued, dataset_sha256="d", config_hash="c", at=T0 + timedelta(hours=2))
     assert heartbeat(store, queued) == T0 + timedelta(hours=2)
 
 
 def test_touch_refreshes_only_unfinished_runs(store: Store, start_run: StartRun) -> None:
     live, done = start_run(at=T0), start_run(at=T0)
-    store.finish_run(done, status=RunStatus.SUCCEEDED, at=T0)
+    store.runs.finish_run(done, status=RunStatus.SUCCEEDED, at=T0)
     later = T0 + timedelta(seconds=30)
 
-    assert store.touch_runs([live, done, 999], at=later) == [live]
+    assert store.runs.touch_runs([live, done, 999], at=later) == [live]
     assert (heartbeat(store, live), heartbeat(store, done)) == (later, T0)
-    assert store.touch_runs([], at=later) == []
+    assert store.runs.touch_runs([], at=later) == []
 
 
 def test_sweep_takes_stale_runs_and_spares_fresh_ones(store: Store, start_run: StartRun) -> None:
     dead, alive, finished = start_run(at=T0), start_run(at=T0), start_run(at=T0)
-    store.finish_run(finished, status=RunStatus.FAILED, at=T0, error="boom")
+    store.runs.finish_run(finished, status=RunStatus.FAILED, at=T0, error="boom")
     now = T0 + timedelta(minutes=5)
-    store.touch_runs([alive], at=now - timedelta(seconds=59))
+    store.runs.touch_runs([alive], at=now - timedelta(seconds=59))
 
-    swept = store.interrupt_stale(before=now - STALE, reason="abandoned", at=now)
+    swept = store.runs.interrupt_stale(before=now - STALE, reason="abandoned", at=now)
 
     assert swept == [dead]
     assert status(store, dead) == (RunStatus.INTERRUPTED, "abandoned")
     assert status(store, alive) == (RunStatus.RUNNING, None)
     assert status(store, finished) == (RunStatus.FAILED, "boom")
-    run = store.get_run(dead)
+    run = store.runs.get_run(dead)
     assert run is not None and run.finished_at == now
     # A swept run takes no more results: its owner learns it is over.
     with pytest.raises(StoreError, match="interrupted, not running"):
-        store.append_cases(dead, [])
-    assert store.interrupt_stale(before=now, reason="again", at=now) == [alive]
+        store.runs.append_cases(dead, [])
+    assert store.runs.interrupt_stale(before=now, reason="again", at=now) == [alive]
 
 
 def test_a_replayed_batch_skips_the_cases_already_stored(
@@ -92,13 +92,13 @@ def test_a_replayed_batch_skips_the_cases_already_stored(
 ) -> None:
     run_id = start_run()
     cases = make_cases(4)
-    store.append_cases(run_id, cases[:2])  # committed, but the answer was lost
+    store.runs.append_cases(run_id, cases[:2])  # committed, but the answer was lost
 
     with pytest.raises(StoreError):
-        store.append_cases(run_id, cases)  # sent again as new: the primary key refuses
-    store.append_cases(run_id, cases, replay=True)
+        store.runs.append_cases(run_id, cases)  # sent again as new: the primary key refuses
+    store.runs.append_cases(run_id, cases, replay=True)
 
-    assert [c.case_id for c in store.list_cases(run_id)] == [c.case_id for c in cases]
+    assert [c.case_id for c in store.runs.list_cases(run_id)] == [c.case_id for c in cases]
 
 
 def test_migration_0009_gives_unfinished_runs_a_heartbeat(bare_store: Store) -> None:
@@ -125,7 +125,7 @@ def test_migration_0009_gives_unfinished_runs_a_heartbeat(bare_store: Store) -> 
     assert heartbeat(bare_store, ids["queued"]) == T0
     assert heartbeat(bare_store, ids["succeeded"]) is None
     now = T0 + timedelta(minutes=3)
-    swept = bare_store.interrupt_stale(before=now - STALE, reason="old", at=now)
+    swept = bare_store.runs.interrupt_stale(before=now - STALE, reason="old", at=now)
     assert swept == sorted([ids["running"], ids["queued"]])
 
 
@@ -135,7 +135,7 @@ def test_a_refused_connection_raises_store_unavailable() -> None:
     store = Store("postgresql://postgres@127.0.0.1:1/test")  # nothing listens on port 1
     try:
         with pytest.raises(StoreUnavailable, match="creating a run"):
-            store.create_run(
+            store.runs.create_run(
                 suite="qa", model="m", trigger="t", dataset_sha256="", config_hash="", at=T0
             )
     finally:

@@ -16,51 +16,55 @@ LEASE = timedelta(minutes=1)
 
 
 def statuses(store: Store) -> dict[str, OutboxStatus]:
-    return {m.id: m.status for m in store.list_notifications()}
+    return {m.id: m.status for m in store.alerts.list_notifications()}
 
 
 def test_newer_state_supersedes_undelivered_older_ones(store: Store) -> None:
-    store.enqueue_notifications(
+    store.alerts.enqueue_notifications(
         [
             message("fire", sequence=1),
             message("resolve", sequence=2, event="resolved", at=timedelta(seconds=1)),
             message("fire-elsewhere", sink="other", sequence=1),
         ]
     )
-    claimed = store.claim_notifications(now=T0 + timedelta(seconds=1), lease_until=T0 + LEASE)
+    claimed = store.alerts.claim_notifications(
+        now=T0 + timedelta(seconds=1), lease_until=T0 + LEASE
+    )
     assert sorted(m.id for m in claimed) == ["fire-elsewhere", "resolve"]
     assert statuses(store)["fire"] is OutboxStatus.SUPERSEDED  # recorded, never sent
 
 
 def test_one_row_per_alert_in_flight_and_in_order(store: Store) -> None:
-    store.enqueue_notifications([message("fire", sequence=1)])
-    (first,) = store.claim_notifications(now=T0, lease_until=T0 + LEASE)
+    store.alerts.enqueue_notifications([message("fire", sequence=1)])
+    (first,) = store.alerts.claim_notifications(now=T0, lease_until=T0 + LEASE)
     assert first.id == "fire"
     # A newer state arrives while the older one is being sent: it waits, and the row in
     # flight is not superseded under the sender's feet.
-    store.enqueue_notifications([message("resolve", sequence=2, event="resolved")])
-    assert store.claim_notifications(now=T0, lease_until=T0 + LEASE) == []
+    store.alerts.enqueue_notifications([message("resolve", sequence=2, event="resolved")])
+    assert store.alerts.claim_notifications(now=T0, lease_until=T0 + LEASE) == []
     assert statuses(store)["fire"] is OutboxStatus.PENDING
     # The send failed: the newer state now supersedes it and goes next.
-    store.record_delivery_attempt("fire", at=T0, status=OutboxStatus.PENDING, next_attempt_at=T0)
-    (second,) = store.claim_notifications(now=T0, lease_until=T0 + LEASE)
+    store.alerts.record_delivery_attempt(
+        "fire", at=T0, status=OutboxStatus.PENDING, next_attempt_at=T0
+    )
+    (second,) = store.alerts.claim_notifications(now=T0, lease_until=T0 + LEASE)
     assert second.id == "resolve"
     assert statuses(store)["fire"] is OutboxStatus.SUPERSEDED
 
 
 def test_expired_lease_lets_the_newest_state_go(store: Store) -> None:
-    store.enqueue_notifications([message("fire", sequence=1)])
-    store.claim_notifications(now=T0, lease_until=T0 + LEASE)  # the worker then dies
-    store.enqueue_notifications([message("resolve", sequence=2, event="resolved")])
+    store.alerts.enqueue_notifications([message("fire", sequence=1)])
+    store.alerts.claim_notifications(now=T0, lease_until=T0 + LEASE)  # the worker then dies
+    store.alerts.enqueue_notifications([message("resolve", sequence=2, event="resolved")])
     later = T0 + LEASE + timedelta(seconds=1)
-    (claimed,) = store.claim_notifications(now=later, lease_until=later + LEASE)
+    (claimed,) = store.alerts.claim_notifications(now=later, lease_until=later + LEASE)
     assert claimed.id == "resolve"
     assert statuses(store)["fire"] is OutboxStatus.SUPERSEDED
 
 
 def test_concurrent_claims_take_one_row_per_alert(store: Store) -> None:
     # 4 alerts x 10 states each; 4 workers claim at once.
-    store.enqueue_notifications(
+    store.alerts.enqueue_notifications(
         [
             message(f"{fp}-{seq:02d}", fp=fp, sequence=seq, at=timedelta(seconds=seq))
             for fp in ("a", "b", "c", "d")
@@ -74,7 +78,7 @@ def test_concurrent_claims_take_one_row_per_alert(store: Store) -> None:
 
     def claim() -> None:
         barrier.wait()
-        got = store.claim_notifications(now=now, lease_until=now + LEASE, limit=20)
+        got = store.alerts.claim_notifications(now=now, lease_until=now + LEASE, limit=20)
         with lock:
             claimed.extend(m.id for m in got)
 
@@ -88,27 +92,29 @@ def test_concurrent_claims_take_one_row_per_alert(store: Store) -> None:
 
 
 def test_redrive_requeues_dead_letters_with_a_fresh_age(store: Store) -> None:
-    store.enqueue_notifications([message("m1", fp="f1"), message("m2", fp="f2")])
-    store.claim_notifications(now=T0, lease_until=T0 + LEASE)
+    store.alerts.enqueue_notifications([message("m1", fp="f1"), message("m2", fp="f2")])
+    store.alerts.claim_notifications(now=T0, lease_until=T0 + LEASE)
     for mid in ("m1", "m2"):
-        store.record_delivery_attempt(mid, at=T0, status=OutboxStatus.DEAD, error="HTTP 400")
+        store.alerts.record_delivery_attempt(mid, at=T0, status=OutboxStatus.DEAD, error="HTTP 400")
     later = T0 + timedelta(days=2)
 
-    (redriven,) = store.redrive_dead_letters(ids=["m1"], at=later, by="alice", comment="fixed")
+    (redriven,) = store.alerts.redrive_dead_letters(
+        ids=["m1"], at=later, by="alice", comment="fixed"
+    )
     assert redriven.id == "m1"
     assert statuses(store) == {"m1": OutboxStatus.PENDING, "m2": OutboxStatus.DEAD}
-    (claimed,) = store.claim_notifications(now=later, lease_until=later + LEASE)
+    (claimed,) = store.alerts.claim_notifications(now=later, lease_until=later + LEASE)
     assert claimed.id == "m1" and claimed.retry_since == later
-    assert store.outbox_stats().by_status["dead"] == 1
+    assert store.alerts.outbox_stats().by_status["dead"] == 1
 
-    (discarded,) = store.discard_dead_letters(at=later, by="bob")
+    (discarded,) = store.alerts.discard_dead_letters(at=later, by="bob")
     assert discarded.id == "m2"
-    assert store.outbox_stats().by_status["dead"] == 0
-    assert store.discard_dead_letters(at=later, by="bob") == []  # nothing dead is left
+    assert store.alerts.outbox_stats().by_status["dead"] == 0
+    assert store.alerts.discard_dead_letters(at=later, by="bob") == []  # nothing dead is left
     # The gauge of what is dead dropped to 0; the count of deaths did not go down.
-    assert store.outbox_stats().dead_total == 2
+    assert store.alerts.outbox_stats().dead_total == 2
 
-    entries = store.alert_history()
+    entries = store.alerts.alert_history()
     assert [(e.from_phase, e.to_phase) for e in entries] == [
         ("dead", "discarded"),
         ("dead", "redriven"),
@@ -120,28 +126,28 @@ def test_redrive_requeues_dead_letters_with_a_fresh_age(store: Store) -> None:
 
 
 def test_a_redriven_letter_older_than_a_delivered_state_is_not_sent(store: Store) -> None:
-    store.enqueue_notifications([message("fire", sequence=1)])
-    store.claim_notifications(now=T0, lease_until=T0 + LEASE)
-    store.record_delivery_attempt("fire", at=T0, status=OutboxStatus.DEAD, error="HTTP 400")
-    store.enqueue_notifications([message("resolve", sequence=2, event="resolved")])
-    store.claim_notifications(now=T0, lease_until=T0 + LEASE)
-    store.record_delivery_attempt("resolve", at=T0, status=OutboxStatus.DELIVERED)
+    store.alerts.enqueue_notifications([message("fire", sequence=1)])
+    store.alerts.claim_notifications(now=T0, lease_until=T0 + LEASE)
+    store.alerts.record_delivery_attempt("fire", at=T0, status=OutboxStatus.DEAD, error="HTTP 400")
+    store.alerts.enqueue_notifications([message("resolve", sequence=2, event="resolved")])
+    store.alerts.claim_notifications(now=T0, lease_until=T0 + LEASE)
+    store.alerts.record_delivery_attempt("resolve", at=T0, status=OutboxStatus.DELIVERED)
 
-    store.redrive_dead_letters(at=T0, by="alice")
-    assert store.claim_notifications(now=T0, lease_until=T0 + LEASE) == []
+    store.alerts.redrive_dead_letters(at=T0, by="alice")
+    assert store.alerts.claim_notifications(now=T0, lease_until=T0 + LEASE) == []
     assert statuses(store)["fire"] is OutboxStatus.SUPERSEDED
 
 
 def test_sequences_and_pending_keys(store: Store) -> None:
-    store.enqueue_notifications(
+    store.alerts.enqueue_notifications(
         [
             message("a1", fp="a", sequence=1),
             message("a2", fp="a", sequence=2, sink="other"),
             message("b1", fp="b", sequence=5),
         ]
     )
-    assert store.notification_sequences(["a", "b", "c"]) == {"a": 2, "b": 5}
-    assert store.pending_notifications(["hook"]) == {("a", "hook"), ("b", "hook")}
+    assert store.alerts.notification_sequences(["a", "b", "c"]) == {"a": 2, "b": 5}
+    assert store.alerts.pending_notifications(["hook"]) == {("a", "hook"), ("b", "hook")}
 
 
 def test_migration_0008_numbers_existing_rows_in_creation_order(bare_store: Store) -> None:
@@ -186,7 +192,7 @@ def test_migration_0008_numbers_existing_rows_in_creation_order(bare_store: Stor
         "x": (3, T0 + timedelta(seconds=2)),
         "w": (1, T0 + timedelta(seconds=5)),
     }
-    claimed = bare_store.claim_notifications(now=T0, lease_until=T0 + LEASE)
+    claimed = bare_store.alerts.claim_notifications(now=T0, lease_until=T0 + LEASE)
     assert [m.id for m in claimed] == ["x", "w"]  # x supersedes y and z; w is another sink's
     assert statuses(bare_store)["y"] is OutboxStatus.SUPERSEDED
 

@@ -38,12 +38,12 @@ def row(key: str = "w1", **changes: object) -> WindowPerformance:
 
 
 def test_a_window_performance_is_stored_once_and_replaced_in_place(store: Store) -> None:
-    report_id = store.add_drift_report(report())
-    first = store.save_performance(row(report_id=report_id))
+    report_id = store.streams.add_drift_report(report())
+    first = store.streams.save_performance(row(report_id=report_id))
     judged = {"metric": "accuracy", "reference": 0.95, "current": 0.8, "delta": -0.15}
     judged |= {"test": "fisher-exact", "p_value": 0.01, "worse": True}
     later = T0 + timedelta(hours=3)
-    second = store.save_performance(
+    second = store.streams.save_performance(
         row(
             report_id=report_id,
             state="final",
@@ -58,7 +58,7 @@ def test_a_window_performance_is_stored_once_and_replaced_in_place(store: Store)
         )
     )
     assert first.id == second.id
-    stored = store.performance_for("s", ["w1", "absent"])
+    stored = store.streams.performance_for("s", ["w1", "absent"])
     assert list(stored) == ["w1"]
     got = stored["w1"]
     assert (got.state, got.n_labelled, got.worse, got.reopened) == ("final", 500, True, 1)
@@ -69,18 +69,18 @@ def test_a_window_performance_is_stored_once_and_replaced_in_place(store: Store)
 def test_open_windows_and_the_latest_scored_window_per_stream(store: Store) -> None:
     for i in range(4):
         at = T0 + timedelta(hours=i)
-        store.save_performance(row(f"w{i}", created_at=at, updated_at=at))
-    store.save_performance(row("w9", status="insufficient_labels", metrics=()))
-    store.save_performance(row("x1", stream="other"))
-    recent = store.open_performance("s", since=T0 + timedelta(hours=1), limit=2)
+        store.streams.save_performance(row(f"w{i}", created_at=at, updated_at=at))
+    store.streams.save_performance(row("w9", status="insufficient_labels", metrics=()))
+    store.streams.save_performance(row("x1", stream="other"))
+    recent = store.streams.open_performance("s", since=T0 + timedelta(hours=1), limit=2)
     assert [r.window_key for r in recent] == ["w3", "w9"]
-    latest = {r.stream: r.window_key for r in store.latest_performance()}
+    latest = {r.stream: r.window_key for r in store.streams.latest_performance()}
     assert latest == {"s": "w3", "other": "x1"}  # the newest with metrics
 
 
 def test_the_newest_label_time_of_a_stream(store: Store) -> None:
-    assert store.latest_label_at("s") is None
-    store.upsert_labels("s", [("a", "1"), ("b", "0")], at=T0)
-    store.upsert_labels("s", [("a", "0")], at=T0 + timedelta(minutes=5))
-    store.upsert_labels("t", [("a", "0")], at=T0 + timedelta(hours=5))
-    assert store.latest_label_at("s") == T0 + timedelta(minutes=5)
+    assert store.streams.latest_label_at("s") is None
+    store.streams.upsert_labels("s", [("a", "1"), ("b", "0")], at=T0)
+    store.streams.upsert_labels("s", [("a", "0")], at=T0 + timedelta(minutes=5))
+    store.streams.upsert_labels("t", [("a", "0")], at=T0 + timedelta(hours=5))
+    assert store.streams.latest_label_at("s") == T0 + timedelta(minutes=5)

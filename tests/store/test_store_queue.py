@@ -31,8 +31,8 @@ def slot(store: Store, at_s: int, *, suite: str = "qa", idle: bool = False) -> i
 
 
 def start_and_finish(store: Store, run_id: int, status: RunStatus = RunStatus.SUCCEEDED) -> None:
-    store.start_run(run_id, dataset_sha256="d", config_hash="h", at=T0)
-    store.finish_run(run_id, status=status, at=T0)
+    store.runs.start_run(run_id, dataset_sha256="d", config_hash="h", at=T0)
+    store.runs.finish_run(run_id, status=status, at=T0)
 
 
 def test_a_slot_is_queued_once_and_not_while_the_last_run_is_going(store: Store) -> None:
@@ -41,7 +41,7 @@ def test_a_slot_is_queued_once_and_not_while_the_last_run_is_going(store: Store)
     assert slot(store, 0) == "duplicate"  # another leader, at a handover
     assert slot(store, 2, idle=True) == "busy"
     assert isinstance(slot(store, 2), int)  # a missed slot is queued behind it
-    run = store.get_run(first)
+    run = store.runs.get_run(first)
     assert run is not None and run.status is RunStatus.QUEUED and run.created_at == T0
 
 
@@ -73,7 +73,7 @@ def test_expired_leases_are_handed_on(store: Store) -> None:
     returned, running, judged = slot(store, 0), slot(store, 0, suite="r"), slot(store, 0, suite="j")
     store.queue.claim(owner="dead", at=T0, limit=3)
     assert isinstance(running, int) and isinstance(judged, int)
-    store.start_run(running, dataset_sha256="d", config_hash="h", at=T0)
+    store.runs.start_run(running, dataset_sha256="d", config_hash="h", at=T0)
     start_and_finish(store, judged)
     live = slot(store, 0, suite="live")
     store.queue.claim(owner="alive", at=T0 + 10 * S, limit=1)
@@ -82,9 +82,9 @@ def test_expired_leases_are_handed_on(store: Store) -> None:
 
     assert expired.returned == [returned] and expired.adopted == [judged]
     assert expired.interrupted == [running] and list(expired.requeued) == [running]
-    rerun = store.get_run(expired.requeued[running])
+    rerun = store.runs.get_run(expired.requeued[running])
     assert rerun is not None and rerun.status is RunStatus.QUEUED and rerun.created_at == T0
-    old = store.get_run(running)
+    old = store.runs.get_run(running)
     assert old is not None and (old.status, old.error) == (RunStatus.INTERRUPTED, REASON)
     owners = {lease.id: lease.owner for lease in store.queue.leases()}
     assert owners == {judged: "me", live: "alive"}  # the live lease is left alone
@@ -94,7 +94,7 @@ def test_a_slot_is_re_run_at_most_max_attempts_times(store: Store) -> None:
     run_id = slot(store, 0)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         (claimed,) = store.queue.claim(owner="dead", at=T0, limit=1)
-        store.start_run(claimed.id, dataset_sha256="d", config_hash="h", at=T0)
+        store.runs.start_run(claimed.id, dataset_sha256="d", config_hash="h", at=T0)
         expired = store.queue.expire(before=T0 + S, at=T0, owner="me", reason=REASON)
         assert expired.interrupted == [claimed.id]
         assert bool(expired.requeued) is (attempt < MAX_ATTEMPTS), attempt
@@ -102,10 +102,10 @@ def test_a_slot_is_re_run_at_most_max_attempts_times(store: Store) -> None:
 
 
 def test_a_run_without_a_lease_is_interrupted_when_stale(store: Store) -> None:
-    run_id = store.create_run(
+    run_id = store.runs.create_run(
         suite="qa", model="prod", trigger="bench", dataset_sha256="", config_hash="h", at=T0
     )
-    queued = store.create_run(
+    queued = store.runs.create_run(
         suite="api",
         model="prod",
         trigger="api",
@@ -117,7 +117,7 @@ def test_a_run_without_a_lease_is_interrupted_when_stale(store: Store) -> None:
     expired = store.queue.expire(before=T0 + S, at=T0 + S, owner="me", reason=REASON)
     assert expired.interrupted == [run_id] and expired.requeued == {}
     assert store.queue.queued_count() == 1  # unclaimed work waits in the queue
-    assert store.get_run(queued).status is RunStatus.QUEUED  # type: ignore[union-attr]
+    assert store.runs.get_run(queued).status is RunStatus.QUEUED  # type: ignore[union-attr]
 
 
 def test_replicas_announce_refresh_and_withdraw(store: Store) -> None:

@@ -22,7 +22,7 @@ MODELS = [{"id": "prod", "model": "prod", "endpoint": None}]
 
 def request(store: Store, request_id: str = "req-1", *names: str) -> list[int]:
     names = names or ("prod",)
-    return store.create_run_request(
+    return store.runs.create_run_request(
         request_id=request_id,
         suite="qa",
         models=[{"id": n, "model": n, "endpoint": None} for n in names],
@@ -35,7 +35,7 @@ def request(store: Store, request_id: str = "req-1", *names: str) -> list[int]:
 
 
 def get(store: Store, run_id: int) -> Run:
-    run = store.get_run(run_id)
+    run = store.runs.get_run(run_id)
     assert run is not None
     return run
 
@@ -50,7 +50,7 @@ def counts(store: Store) -> tuple[int, int]:
 def test_request_and_its_queued_runs_are_stored_together(store: Store) -> None:
     ids = request(store, "req-1", "prod", "cand")
 
-    found = store.get_run_request("req-1")
+    found = store.runs.get_run_request("req-1")
     assert found is not None
     assert (found.suite, found.sample, found.baseline, found.requested_by) == (
         "qa",
@@ -65,7 +65,7 @@ def test_request_and_its_queued_runs_are_stored_together(store: Store) -> None:
         assert run.started_at is None and run.finished_at is None and run.operations is None
         assert run.request_id == "req-1" and run.trigger == "api"
         assert run.config_hash == f"hash-{name}" and run.dataset_sha256 == ""
-    assert store.get_run_request("req-2") is None
+    assert store.runs.get_run_request("req-2") is None
 
 
 @pytest.mark.parametrize(
@@ -81,7 +81,7 @@ def test_bad_requests_store_nothing(
     store: Store, request_id: str, names: tuple[str, ...], message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        store.create_run_request(
+        store.runs.create_run_request(
             request_id=request_id,
             suite="qa",
             models=MODELS,
@@ -105,41 +105,41 @@ def test_a_queued_run_starts_then_finishes(store: Store) -> None:
     (run_id,) = request(store)
 
     with pytest.raises(StoreError, match=f"run {run_id} is queued, not running"):
-        store.finish_run(run_id, status=RunStatus.SUCCEEDED, at=T1)
-    store.start_run(run_id, dataset_sha256="d" * 64, config_hash="c2", at=T1)
+        store.runs.finish_run(run_id, status=RunStatus.SUCCEEDED, at=T1)
+    store.runs.start_run(run_id, dataset_sha256="d" * 64, config_hash="c2", at=T1)
     started = get(store, run_id)
     assert started.status is RunStatus.RUNNING and started.started_at == T1
     assert started.dataset_sha256 == "d" * 64 and started.config_hash == "c2"
     with pytest.raises(StoreError, match=f"run {run_id} is running, not queued"):
-        store.start_run(run_id, dataset_sha256="d", config_hash="c", at=T1)
+        store.runs.start_run(run_id, dataset_sha256="d", config_hash="c", at=T1)
     with pytest.raises(StoreError, match="run 999 does not exist"):
-        store.start_run(999, dataset_sha256="d", config_hash="c", at=T1)
+        store.runs.start_run(999, dataset_sha256="d", config_hash="c", at=T1)
     metric = MetricValue("exact-match", 1.0, 0.5, 1.0, 2)
-    store.finish_run(run_id, status=RunStatus.SUCCEEDED, at=T1, metrics=[metric])
+    store.runs.finish_run(run_id, status=RunStatus.SUCCEEDED, at=T1, metrics=[metric])
     assert get(store, run_id).status is RunStatus.SUCCEEDED
 
 
 def test_create_run_queued_and_final_statuses_refused(store: Store) -> None:
     common = {"suite": "qa", "model": "m", "trigger": "t", "dataset_sha256": "", "at": T0}
-    run_id = store.create_run(**common, config_hash="c", status=RunStatus.QUEUED)
+    run_id = store.runs.create_run(**common, config_hash="c", status=RunStatus.QUEUED)
     assert get(store, run_id).status is RunStatus.QUEUED and get(store, run_id).started_at is None
     with pytest.raises(ValueError, match="queued or running"):
-        store.create_run(**common, config_hash="c", status=RunStatus.SUCCEEDED)
+        store.runs.create_run(**common, config_hash="c", status=RunStatus.SUCCEEDED)
     with pytest.raises(ValueError, match="must be final"):
-        store.finish_run(run_id, status=RunStatus.QUEUED, at=T1)
+        store.runs.finish_run(run_id, status=RunStatus.QUEUED, at=T1)
 
 
 def test_interrupt_covers_queued_and_running(store: Store) -> None:
     queued, running, done = request(store, "req-1", "a", "b", "c")
-    store.start_run(running, dataset_sha256="d", config_hash="c", at=T0)
-    store.start_run(done, dataset_sha256="d", config_hash="c", at=T0)
-    store.finish_run(done, status=RunStatus.FAILED, at=T1, error="boom")
-    other = store.create_run(
+    store.runs.start_run(running, dataset_sha256="d", config_hash="c", at=T0)
+    store.runs.start_run(done, dataset_sha256="d", config_hash="c", at=T0)
+    store.runs.finish_run(done, status=RunStatus.FAILED, at=T1, error="boom")
+    other = store.runs.create_run(
         suite="qa", model="x", trigger="schedule", dataset_sha256="d", config_hash="c", at=T0
     )
 
-    assert store.interrupt_running(reason="stopped", at=T1, run_ids=[queued, done]) == [queued]
-    assert store.interrupt_running(reason="crashed", at=T1) == [running, other]
+    assert store.runs.interrupt_running(reason="stopped", at=T1, run_ids=[queued, done]) == [queued]
+    assert store.runs.interrupt_running(reason="crashed", at=T1) == [running, other]
 
     assert [(get(store, i).status, get(store, i).error) for i in (queued, running, done)] == [
         (RunStatus.INTERRUPTED, "stopped"),
@@ -150,24 +150,24 @@ def test_interrupt_covers_queued_and_running(store: Store) -> None:
 
 def test_queued_runs_are_not_finished_runs(store: Store) -> None:
     request(store)
-    (summary,) = store.run_summaries()
+    (summary,) = store.runs.run_summaries()
     assert summary.counts == {"queued": 1}
     assert summary.last_finished_at is None and summary.last_duration_seconds is None
 
 
 def test_latest_scores_of_one_suite(store: Store) -> None:
     for suite, value in (("qa", 0.5), ("other", 0.25)):
-        run_id = store.create_run(
+        run_id = store.runs.create_run(
             suite=suite, model="m", trigger="t", dataset_sha256="d", config_hash="c", at=T0
         )
-        store.finish_run(
+        store.runs.finish_run(
             run_id,
             status=RunStatus.SUCCEEDED,
             at=T1,
             metrics=[MetricValue("accuracy", value, None, None, 4)],
         )
-    assert [(s.suite, s.value) for s in store.latest_scores(suite="qa")] == [("qa", 0.5)]
-    assert len(store.latest_scores()) == 2
+    assert [(s.suite, s.value) for s in store.runs.latest_scores(suite="qa")] == [("qa", 0.5)]
+    assert len(store.runs.latest_scores()) == 2
 
 
 def test_schema_refuses_unknown_status_and_request(store: Store) -> None:
@@ -246,7 +246,7 @@ def test_migration_0005_keeps_every_row(bare_store: Store) -> None:
     assert run.status is RunStatus.SUCCEEDED and run.request_id is None
     assert [(m.name, m.value) for m in run.metrics] == [("acc", 0.75)]
     assert [(s.field, s.value) for s in run.slices] == [("lang", "en")]
-    assert [c.case_id for c in bare_store.list_cases(run_id)] == ["k1"]
+    assert [c.case_id for c in bare_store.runs.list_cases(run_id)] == ["k1"]
     with bare_store.engine.connect() as connection:
         assert connection.scalars(select(baselines.c.run_id)).all() == [run_id]
     request(bare_store)  # the widened constraint takes queued runs
@@ -254,7 +254,10 @@ def test_migration_0005_keeps_every_row(bare_store: Store) -> None:
     with bare_store.engine.begin() as connection:
         connection.execute(baselines.delete())
         connection.execute(runs.delete().where(runs.c.id == run_id))
-    assert bare_store.list_cases(run_id) == [] and bare_store.count_cases(run_id) == (0, 0)
+    assert bare_store.runs.list_cases(run_id) == [] and bare_store.runs.count_cases(run_id) == (
+        0,
+        0,
+    )
     with bare_store.engine.connect() as connection:
         left = connection.scalar(text("SELECT count(*) FROM run_metrics"))
     assert left == 0 and bare_store.check_ready() is None
@@ -268,7 +271,7 @@ def test_sqlite_migrations_leave_foreign_keys_on(sqlite_path: Path) -> None:
         with store.engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         with pytest.raises(StoreError):
-            store.append_cases(12345, [])  # no such run
+            store.runs.append_cases(12345, [])  # no such run
     finally:
         store.close()
 
@@ -296,5 +299,5 @@ def test_sqlite_migration_refuses_dangling_rows(sqlite_path: Path) -> None:
 
 
 def test_ids_beyond_32_bits_name_no_run(store: Store) -> None:
-    assert store.get_run(2**31) is None and store.get_run(10**20) is None
-    assert store.get_run(0) is None and store.get_run(-1) is None
+    assert store.runs.get_run(2**31) is None and store.runs.get_run(10**20) is None
+    assert store.runs.get_run(0) is None and store.runs.get_run(-1) is None

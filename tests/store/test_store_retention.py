@@ -14,7 +14,7 @@ from monitor.alerts import AlertState, Phase, Transition
 from monitor.alerts.records import OutboxMessage, OutboxStatus
 from monitor.records import NewDriftReport, RunOperations, RunStatus, RunSummary
 from monitor.store import Store, migrate
-from monitor.store.store import ExpiringKind
+from monitor.store.retention_store import ExpiringKind
 from monitor.store.tables import case_results, run_rollups, runs
 from tests.store.conftest import T0, MakeCases, StartRun
 
@@ -25,7 +25,7 @@ LATER = T0 + 100 * DAY
 
 def expire_all(store: Store, kind: ExpiringKind, *, before: datetime, limit: int = 500) -> int:
     total = 0
-    while count := store.expire(kind, before=before, limit=limit, max_cases=1000):
+    while count := store.retention.expire(kind, before=before, limit=limit, max_cases=1000):
         total += count
     return total
 
@@ -46,7 +46,7 @@ def ops(prompt: int | None, cost: float | None) -> RunOperations:
 
 
 def summary(store: Store, suite: str = "qa", model: str = "prod") -> RunSummary:
-    (found,) = [s for s in store.run_summaries() if (s.suite, s.model) == (suite, model)]
+    (found,) = [s for s in store.runs.run_summaries() if (s.suite, s.model) == (suite, model)]
     return found
 
 
@@ -58,7 +58,7 @@ def test_rollup_counts_every_transition_to_final(
     store: Store, start_run: StartRun, make_cases: MakeCases
 ) -> None:
     first = start_run(at=T0)
-    store.finish_run(
+    store.runs.finish_run(
         first,
         status=RunStatus.SUCCEEDED,
         at=T0 + timedelta(seconds=30),
@@ -66,7 +66,7 @@ def test_rollup_counts_every_transition_to_final(
         operations=ops(100, 0.5),
     )
     second = start_run(at=T0 + DAY)
-    store.finish_run(
+    store.runs.finish_run(
         second,
         status=RunStatus.FAILED,
         at=T0 + DAY + timedelta(seconds=5),
@@ -74,7 +74,7 @@ def test_rollup_counts_every_transition_to_final(
         cases=make_cases(2),
         operations=ops(40, None),
     )
-    queued = store.create_run(
+    queued = store.runs.create_run(
         suite="qa",
         model="prod",
         trigger="api",
@@ -83,9 +83,9 @@ def test_rollup_counts_every_transition_to_final(
         at=T0 + 2 * DAY,
         status=RunStatus.QUEUED,
     )
-    store.interrupt_running(reason="cancelled", at=T0 + 2 * DAY, run_ids=[queued])
+    store.runs.interrupt_running(reason="cancelled", at=T0 + 2 * DAY, run_ids=[queued])
     start_run(at=T0 + 3 * DAY)  # abandoned: swept below
-    store.interrupt_stale(before=T0 + 4 * DAY, reason="crashed", at=T0 + 4 * DAY)
+    store.runs.interrupt_stale(before=T0 + 4 * DAY, reason="crashed", at=T0 + 4 * DAY)
     start_run(at=T0 + 5 * DAY)  # still running
 
     got = summary(store)
@@ -99,7 +99,7 @@ def test_rollup_counts_every_transition_to_final(
     assert got.last_duration_seconds == DAY.total_seconds()  # the swept run, started at 3 days
     assert (got.last_cases, got.last_cost) == (0, None)
     assert got.updated_at == T0 + 5 * DAY
-    assert [s.run_id for s in store.latest_scores()] == []  # the success had no metrics
+    assert [s.run_id for s in store.runs.latest_scores()] == []  # the success had no metrics
 
 
 def test_rebuilt_rollups_equal_the_incremental_ones(
@@ -109,15 +109,15 @@ def test_rebuilt_rollups_equal_the_incremental_ones(
         status = [RunStatus.SUCCEEDED, RunStatus.FAILED][day % 2]
         add_run("qa", f"m{day % 3}", status=status, metrics={"f1": day / 10}, at=T0 + day * DAY)
     start_run("qa", "m9", at=T0)
-    incremental = without_time(store.run_summaries())
-    scores = store.latest_scores()
+    incremental = without_time(store.runs.run_summaries())
+    scores = store.runs.latest_scores()
     with store.engine.begin() as connection:
         connection.execute(delete(run_rollups))
 
-    assert store.rebuild_rollups() == 4
+    assert store.retention.rebuild_rollups() == 4
 
-    assert without_time(store.run_summaries()) == incremental
-    assert store.latest_scores() == scores
+    assert without_time(store.runs.run_summaries()) == incremental
+    assert store.runs.latest_scores() == scores
     assert {(s.model, s.value) for s in scores} == {("m0", 0.0), ("m1", 0.4), ("m2", 0.2)}
 
 
@@ -127,28 +127,30 @@ def test_old_runs_go_with_their_cases_and_the_counters_stay(
     ids = []
     for day in range(5):
         run_id = start_run(at=T0 + day * DAY)
-        store.finish_run(run_id, status=RunStatus.SUCCEEDED, at=T0 + day * DAY, cases=make_cases(4))
+        store.runs.finish_run(
+            run_id, status=RunStatus.SUCCEEDED, at=T0 + day * DAY, cases=make_cases(4)
+        )
         ids.append(run_id)
-    before = store.run_summaries()
+    before = store.runs.run_summaries()
 
     deleted = expire_all(store, "runs", before=T0 + 3 * DAY)
 
     assert deleted == 3 * (1 + 4)  # three runs and their cases
-    assert [r.id for r in store.list_runs()] == ids[:2:-1]
+    assert [r.id for r in store.runs.list_runs()] == ids[:2:-1]
     with store.engine.connect() as connection:
         left = connection.scalar(select(func.count()).select_from(case_results))
     assert left == 2 * 4
-    assert without_time(store.run_summaries()) == without_time(before)
+    assert without_time(store.runs.run_summaries()) == without_time(before)
     assert summary(store).counts == {"succeeded": 5}
 
 
 def test_referenced_and_unfinished_runs_are_kept(store: Store, add_run: StartRun) -> None:
     baseline = add_run(metrics={"f1": 0.8}, at=T0)
     old_baseline = add_run(metrics={"f1": 0.7}, at=T0 + timedelta(hours=1))
-    store.promote_baseline(old_baseline, by="ci", reason="first", at=T0)
-    store.promote_baseline(baseline, by="ci", reason="better", at=T0)
+    store.verdicts.promote_baseline(old_baseline, by="ci", reason="first", at=T0)
+    store.verdicts.promote_baseline(baseline, by="ci", reason="better", at=T0)
     judged = add_run(metrics={"f1": 0.8}, at=T0 + timedelta(hours=2))
-    store.add_verdict(
+    store.verdicts.add_verdict(
         run_id=judged,
         baseline_run_id=baseline,
         suite="qa",
@@ -178,10 +180,10 @@ def test_referenced_and_unfinished_runs_are_kept(store: Store, add_run: StartRun
         details={},
         links={"run": f"/v1/runs/{alerted}"},
     )
-    store.apply_alert_transitions([Transition(firing, Phase.INACTIVE, "firing")], [])
+    store.alerts.apply_alert_transitions([Transition(firing, Phase.INACTIVE, "firing")], [])
     plain = add_run(status=RunStatus.FAILED, at=T0 + timedelta(hours=4))
     newest = add_run(status=RunStatus.FAILED, at=T0 + timedelta(hours=5))
-    running = store.create_run(
+    running = store.runs.create_run(
         suite="qa", model="prod", trigger="schedule", dataset_sha256="d", config_hash="c", at=T0
     )
     last_success = add_run("qa", "other", metrics={"f1": 0.5}, at=T0)
@@ -190,7 +192,7 @@ def test_referenced_and_unfinished_runs_are_kept(store: Store, add_run: StartRun
     expire_all(store, "verdicts", before=LATER - 90 * DAY)
     expire_all(store, "runs", before=LATER)
 
-    kept = {r.id for r in store.list_runs(limit=100)}
+    kept = {r.id for r in store.runs.list_runs(limit=100)}
     assert plain not in kept  # the only one nobody needs
     assert kept == {
         baseline,  # the active baseline
@@ -202,35 +204,35 @@ def test_referenced_and_unfinished_runs_are_kept(store: Store, add_run: StartRun
         last_success,  # its pair's latest succeeded run
         last_finished,
     }
-    assert store.active_baseline("qa", "prod") is not None
-    assert [s.value for s in store.latest_scores(suite="qa") if s.model == "other"] == [0.5]
+    assert store.verdicts.active_baseline("qa", "prod") is not None
+    assert [s.value for s in store.runs.latest_scores(suite="qa") if s.model == "other"] == [0.5]
 
 
 def test_batches_are_bounded(store: Store, start_run: StartRun, make_cases: MakeCases) -> None:
     big = start_run(at=T0)
-    store.finish_run(big, status=RunStatus.FAILED, at=T0, cases=make_cases(25))
+    store.runs.finish_run(big, status=RunStatus.FAILED, at=T0, cases=make_cases(25))
     small = [start_run(at=T0 + timedelta(minutes=m)) for m in range(1, 4)]
     for run_id in small:
-        store.finish_run(run_id, status=RunStatus.FAILED, at=T0 + timedelta(minutes=5))
+        store.runs.finish_run(run_id, status=RunStatus.FAILED, at=T0 + timedelta(minutes=5))
     latest = start_run(at=T0 + DAY)  # the pair's latest finished run: kept
-    store.finish_run(latest, status=RunStatus.FAILED, at=T0 + DAY)
+    store.runs.finish_run(latest, status=RunStatus.FAILED, at=T0 + DAY)
 
     batches = []
-    while count := store.expire("runs", before=T0 + timedelta(hours=1), max_cases=10):
+    while count := store.retention.expire("runs", before=T0 + timedelta(hours=1), max_cases=10):
         batches.append(count)
 
     assert batches == [10, 10, 5 + 1, 3]  # the big run's cases ten at a time, then the rest
-    assert store.expire("runs", before=LATER, limit=1) == 0  # the pair's latest is kept
+    assert store.retention.expire("runs", before=LATER, limit=1) == 0  # the pair's latest is kept
 
 
 def test_old_verdicts_go_but_each_pairs_newest_stays(store: Store, add_run: StartRun) -> None:
     baseline = add_run(metrics={"f1": 0.8}, at=T0)
-    store.promote_baseline(baseline, by="ci", reason="first", at=T0)
+    store.verdicts.promote_baseline(baseline, by="ci", reason="first", at=T0)
     verdict_ids = []
     for day in range(4):
         run_id = add_run(metrics={"f1": 0.8}, at=T0 + day * DAY)
         verdict_ids.append(
-            store.add_verdict(
+            store.verdicts.add_verdict(
                 run_id=run_id,
                 baseline_run_id=baseline,
                 suite="qa",
@@ -244,12 +246,12 @@ def test_old_verdicts_go_but_each_pairs_newest_stays(store: Store, add_run: Star
             )
         )
 
-    assert store.expire("verdicts", before=LATER, limit=2) == 2
-    assert store.expire("verdicts", before=LATER, limit=2) == 1
-    assert store.expire("verdicts", before=LATER, limit=2) == 0
+    assert store.retention.expire("verdicts", before=LATER, limit=2) == 2
+    assert store.retention.expire("verdicts", before=LATER, limit=2) == 1
+    assert store.retention.expire("verdicts", before=LATER, limit=2) == 0
 
-    assert [v.id for v in store.list_verdicts()] == [verdict_ids[-1]]
-    assert [v.id for v in store.latest_verdicts()] == [verdict_ids[-1]]
+    assert [v.id for v in store.verdicts.list_verdicts()] == [verdict_ids[-1]]
+    assert [v.id for v in store.verdicts.latest_verdicts()] == [verdict_ids[-1]]
 
 
 def report(stream: str, key: str, at: datetime, status: str = "ok") -> NewDriftReport:
@@ -269,15 +271,20 @@ def report(stream: str, key: str, at: datetime, status: str = "ok") -> NewDriftR
 
 
 def test_old_drift_reports_go_but_each_streams_newest_stays(store: Store) -> None:
-    ok = [store.add_drift_report(report("clicks", f"time:{d}", T0 + d * DAY)) for d in range(3)]
-    newest_empty = store.add_drift_report(report("clicks", "time:9", T0 + 9 * DAY, "no_data"))
-    only = store.add_drift_report(report("views", "time:0", T0))
+    ok = [
+        store.streams.add_drift_report(report("clicks", f"time:{d}", T0 + d * DAY))
+        for d in range(3)
+    ]
+    newest_empty = store.streams.add_drift_report(
+        report("clicks", "time:9", T0 + 9 * DAY, "no_data")
+    )
+    only = store.streams.add_drift_report(report("views", "time:0", T0))
 
     assert expire_all(store, "drift_reports", before=LATER) == 2
 
-    assert {r.id for r in store.list_drift_reports("clicks")} == {newest_empty, ok[-1]}
-    assert [r.id for r in store.latest_drift_reports() if r.stream == "views"] == [only]
-    assert [r.window_key for r in store.latest_drift_reports() if r.stream == "clicks"] == [
+    assert {r.id for r in store.streams.list_drift_reports("clicks")} == {newest_empty, ok[-1]}
+    assert [r.id for r in store.streams.latest_drift_reports() if r.stream == "views"] == [only]
+    assert [r.window_key for r in store.streams.latest_drift_reports() if r.stream == "clicks"] == [
         "time:2"
     ]
 
@@ -298,7 +305,7 @@ def note(mid: str, status: OutboxStatus, *, sequence: int, attempts: int = 1) ->
 
 
 def test_outbox_keeps_undelivered_and_newest_rows_and_counters(store: Store) -> None:
-    store.enqueue_notifications(
+    store.alerts.enqueue_notifications(
         [
             note("delivered-1", OutboxStatus.DELIVERED, sequence=1, attempts=3),
             note("superseded", OutboxStatus.SUPERSEDED, sequence=2, attempts=0),
@@ -308,19 +315,19 @@ def test_outbox_keeps_undelivered_and_newest_rows_and_counters(store: Store) -> 
             note("delivered-6", OutboxStatus.DELIVERED, sequence=6),
         ]
     )
-    before = store.outbox_stats()
+    before = store.alerts.outbox_stats()
 
     assert expire_all(store, "outbox", before=LATER) == 3
 
-    left = {m.id for m in store.list_notifications()}
+    left = {m.id for m in store.alerts.list_notifications()}
     assert left == {"dead", "pending", "delivered-6"}
-    assert store.outbox_stats() == before
-    assert store.notification_sequences(["f1"]) == {"f1": 6}
+    assert store.alerts.outbox_stats() == before
+    assert store.alerts.notification_sequences(["f1"]) == {"f1": 6}
 
 
 def test_alert_history_goes_and_the_dead_letter_count_stays(store: Store) -> None:
-    store.enqueue_notifications([note("dead", OutboxStatus.DEAD, sequence=1, attempts=5)])
-    store.redrive_dead_letters(at=T0, by="ops")
+    store.alerts.enqueue_notifications([note("dead", OutboxStatus.DEAD, sequence=1, attempts=5)])
+    store.alerts.redrive_dead_letters(at=T0, by="ops")
     firing = AlertState(
         fingerprint="f2",
         rule="r",
@@ -338,23 +345,23 @@ def test_alert_history_goes_and_the_dead_letter_count_stays(store: Store) -> Non
         details={},
         links={},
     )
-    store.apply_alert_transitions([Transition(firing, Phase.PENDING, "firing")], [])
-    before = store.outbox_stats()
-    assert len(store.alert_history()) == 2
+    store.alerts.apply_alert_transitions([Transition(firing, Phase.PENDING, "firing")], [])
+    before = store.alerts.outbox_stats()
+    assert len(store.alerts.alert_history()) == 2
 
     assert expire_all(store, "alert_history", before=LATER, limit=1) == 2
 
-    assert store.alert_history() == []
-    assert store.outbox_stats().dead_total == before.dead_total == 1
+    assert store.alerts.alert_history() == []
+    assert store.alerts.outbox_stats().dead_total == before.dead_total == 1
 
 
 def test_expire_refuses_bad_arguments(store: Store) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        store.expire("runs", before=datetime(2024, 1, 1))
+        store.retention.expire("runs", before=datetime(2024, 1, 1))
     with pytest.raises(ValueError, match="limit"):
-        store.expire("runs", before=T0, limit=0)
+        store.retention.expire("runs", before=T0, limit=0)
     with pytest.raises(ValueError, match="kind must be one of verdicts, runs"):
-        store.expire("baselines", before=T0)  # type: ignore[arg-type]
+        store.retention.expire("baselines", before=T0)  # type: ignore[arg-type]
 
 
 def test_a_finished_run_counts_once_even_when_its_rollup_row_was_missing(
@@ -365,7 +372,7 @@ def test_a_finished_run_counts_once_even_when_its_rollup_row_was_missing(
         connection.execute(delete(run_rollups))
         assert connection.scalar(select(func.count()).select_from(runs)) == 1
 
-    store.finish_run(run_id, status=RunStatus.SUCCEEDED, at=T0 + DAY)
+    store.runs.finish_run(run_id, status=RunStatus.SUCCEEDED, at=T0 + DAY)
 
     assert summary(store).counts == {"succeeded": 1}
 

@@ -25,32 +25,34 @@ from tests.store.test_store_verdicts import config_for, finished_run
 def test_a_held_verdict_is_decided_once_and_logged(store: Store, tmp_path: Path) -> None:
     config = config_for(tmp_path, review="on-regression")
     base = finished_run(store, [1] * 60)
-    store.promote_baseline(base, by="alice", reason="v1", at=T0)
-    worse = store.get_run(finished_run(store, [1] * 30 + [0] * 30, trigger="gate"))
+    store.verdicts.promote_baseline(base, by="alice", reason="v1", at=T0)
+    worse = store.runs.get_run(finished_run(store, [1] * 30 + [0] * 30, trigger="gate"))
     assert worse is not None
     verdict = judge_run(store, config, worse, at=T0 + timedelta(minutes=1))
     assert verdict.outcome == "regressed" and verdict.review == Review.NEEDS_REVIEW
     assert verdict.reviewed_by is None
 
     at = T0 + timedelta(minutes=2)
-    decided = store.review_verdict(verdict.id, approve=True, by="bob", reason="known", at=at)
+    decided = store.verdicts.review_verdict(
+        verdict.id, approve=True, by="bob", reason="known", at=at
+    )
     assert (decided.review, decided.reviewed_by, decided.review_reason) == (
         Review.APPROVED,
         "bob",
         "known",
     )
     assert decided.reviewed_at == at and decided.outcome == "regressed"
-    assert store.get_verdict(verdict.id) == decided
+    assert store.verdicts.get_verdict(verdict.id) == decided
 
     with pytest.raises(ValueError, match="already approved by bob"):
-        store.review_verdict(verdict.id, approve=False, by="carol", reason="no", at=at)
+        store.verdicts.review_verdict(verdict.id, approve=False, by="carol", reason="no", at=at)
     with pytest.raises(LookupError, match="verdict 999 not found"):
-        store.review_verdict(999, approve=True, by="bob", reason="x", at=at)
+        store.verdicts.review_verdict(999, approve=True, by="bob", reason="x", at=at)
     # Judging the same two runs again keeps the decision.
     again = judge_run(store, config, worse, at=T0 + timedelta(minutes=3))
     assert (again.review, again.reviewed_by) == (Review.APPROVED, "bob")
 
-    entries = store.audit_entries()
+    entries = store.audit.audit_entries()
     assert [(e.action, e.actor, e.target) for e in entries] == [
         ("review.approved", "bob", f"verdict {verdict.id}"),
         ("baseline.promoted", "alice", f"run {base}"),
@@ -83,18 +85,20 @@ def test_which_verdicts_are_held(
     store: Store, tmp_path: Path, policy: str, trigger: str, correct: int, held: bool
 ) -> None:
     config = config_for(tmp_path, review=policy)
-    store.promote_baseline(finished_run(store, [1] * 60), by="a", reason="", at=T0)
-    run = store.get_run(finished_run(store, [1] * correct + [0] * (60 - correct), trigger=trigger))
+    store.verdicts.promote_baseline(finished_run(store, [1] * 60), by="a", reason="", at=T0)
+    run = store.runs.get_run(
+        finished_run(store, [1] * correct + [0] * (60 - correct), trigger=trigger)
+    )
     assert run is not None
     verdict = judge_run(store, config, run, at=T0)
     assert verdict.review == (Review.NEEDS_REVIEW if held else None)
     if not held:
         with pytest.raises(ValueError, match="needs no review"):
-            store.review_verdict(verdict.id, approve=True, by="b", reason="r", at=T0)
+            store.verdicts.review_verdict(verdict.id, approve=True, by="b", reason="r", at=T0)
 
 
 def test_silences_and_auto_promotions_are_logged_and_paged(store: Store) -> None:
-    silence = store.add_silence(
+    silence = store.alerts.add_silence(
         matchers={"suite": "qa"},
         starts_at=T0,
         ends_at=T0 + timedelta(hours=2),
@@ -103,24 +107,28 @@ def test_silences_and_auto_promotions_are_logged_and_paged(store: Store) -> None
     )
     for minute in range(1, 4):
         run = finished_run(store, [1] * 5)
-        store.promote_baseline(run, by="auto", reason="", at=T0 + timedelta(minutes=minute))
-    (logged,) = store.audit_entries(action="alert.silenced")
+        store.verdicts.promote_baseline(
+            run, by="auto", reason="", at=T0 + timedelta(minutes=minute)
+        )
+    (logged,) = store.audit.audit_entries(action="alert.silenced")
     assert (logged.actor, logged.target, logged.reason) == (
         "oncall",
         f"silence {silence}",
         "maintenance",
     )
     assert logged.details["matchers"] == {"suite": "qa"}
-    newest = store.audit_entries(limit=2)
-    older = store.audit_entries(limit=2, before_id=newest[-1].id)
+    newest = store.audit.audit_entries(limit=2)
+    older = store.audit.audit_entries(limit=2, before_id=newest[-1].id)
     ids = [e.id for e in newest + older]
     assert ids == sorted(ids, reverse=True) and len(set(ids)) == 4
-    oldest_first = store.audit_entries(after_id=0)
+    oldest_first = store.audit.audit_entries(after_id=0)
     assert [e.id for e in oldest_first] == sorted(ids)
-    window = store.audit_entries(since=T0 + timedelta(minutes=2), until=T0 + timedelta(minutes=3))
+    window = store.audit.audit_entries(
+        since=T0 + timedelta(minutes=2), until=T0 + timedelta(minutes=3)
+    )
     assert [e.at for e in window] == [T0 + timedelta(minutes=2)]
     with pytest.raises(ValueError, match="unknown audit action"):
-        store.audit_entries(action="review.maybe")
+        store.audit.audit_entries(action="review.maybe")
 
 
 @pytest.mark.parametrize(
@@ -129,16 +137,16 @@ def test_silences_and_auto_promotions_are_logged_and_paged(store: Store) -> None
     ids=["update", "delete"],
 )
 def test_the_database_refuses_to_change_the_log(store: Store, statement: str) -> None:
-    store.promote_baseline(finished_run(store, [1]), by="alice", reason="v1", at=T0)
+    store.verdicts.promote_baseline(finished_run(store, [1]), by="alice", reason="v1", at=T0)
     with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as connection:
         connection.execute(text(statement))
-    assert [e.actor for e in store.audit_entries()] == ["alice"]
+    assert [e.actor for e in store.audit.audit_entries()] == ["alice"]
 
 
 def test_racing_reviewers_get_one_decision(store: Store, tmp_path: Path) -> None:
     config = config_for(tmp_path, review="always")
-    store.promote_baseline(finished_run(store, [1] * 20), by="alice", reason="", at=T0)
-    run = store.get_run(finished_run(store, [1] * 20, trigger="gate"))
+    store.verdicts.promote_baseline(finished_run(store, [1] * 20), by="alice", reason="", at=T0)
+    run = store.runs.get_run(finished_run(store, [1] * 20, trigger="gate"))
     assert run is not None
     verdict = judge_run(store, config, run, at=T0)
     start = threading.Barrier(4)
@@ -146,7 +154,7 @@ def test_racing_reviewers_get_one_decision(store: Store, tmp_path: Path) -> None
     def decide(who: str) -> str:
         start.wait(timeout=deadline(30))
         try:
-            store.review_verdict(verdict.id, approve=True, by=who, reason="ok", at=T0)
+            store.verdicts.review_verdict(verdict.id, approve=True, by=who, reason="ok", at=T0)
         except ValueError as exc:
             return str(exc)
         return "decided"
@@ -154,7 +162,7 @@ def test_racing_reviewers_get_one_decision(store: Store, tmp_path: Path) -> None
     with ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(decide, ["a", "b", "c", "d"]))
     assert answers.count("decided") == 1, answers
-    decided = store.get_verdict(verdict.id)
+    decided = store.verdicts.get_verdict(verdict.id)
     assert decided is not None and decided.reviewed_by in "abcd"
     assert all(f"already approved by {decided.reviewed_by}" in a for a in answers if a != "decided")
-    assert len(store.audit_entries(action="review.approved")) == 1
+    assert len(store.audit.audit_entries(action="review.approved")) == 1

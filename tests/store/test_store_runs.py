@@ -22,13 +22,13 @@ MakeCases = Callable[..., list[CaseResult]]
 
 
 def _get(store: Store, run_id: int) -> Run:
-    run = store.get_run(run_id)
+    run = store.runs.get_run(run_id)
     assert run is not None
     return run
 
 
 def test_create_run_starts_running(store: Store) -> None:
-    run_id = store.create_run(
+    run_id = store.runs.create_run(
         suite="qa", model="prod", trigger="manual", dataset_sha256="d1", config_hash="c1", at=T0
     )
 
@@ -48,7 +48,7 @@ def test_create_run_starts_running(store: Store) -> None:
         error=None,
         metrics=(),
     )
-    assert store.get_run(run_id + 1) is None
+    assert store.runs.get_run(run_id + 1) is None
 
 
 def test_finish_run_stores_cases_and_metrics(
@@ -58,14 +58,14 @@ def test_finish_run_stores_cases_and_metrics(
     cases = make_cases(5, errors=2)
     metrics = [MetricValue("f1", 0.5, 0.4, 0.6, 3), MetricValue("exact_match", 1.0, None, None, 3)]
 
-    store.finish_run(run_id, status=RunStatus.SUCCEEDED, at=T1, cases=cases, metrics=metrics)
+    store.runs.finish_run(run_id, status=RunStatus.SUCCEEDED, at=T1, cases=cases, metrics=metrics)
 
     run = _get(store, run_id)
     assert (run.status, run.finished_at, run.error) == (RunStatus.SUCCEEDED, T1, None)
     assert (run.n_cases, run.n_errors) == (5, 2)
     assert run.duration_seconds == 180.0
     assert run.metrics == tuple(sorted(metrics, key=lambda metric: metric.name))
-    assert store.list_cases(run_id) == cases
+    assert store.runs.list_cases(run_id) == cases
 
 
 def test_list_cases_pages_in_case_id_order(
@@ -73,12 +73,12 @@ def test_list_cases_pages_in_case_id_order(
 ) -> None:
     run_id = start_run()
     cases = make_cases(7)
-    store.finish_run(run_id, status=RunStatus.SUCCEEDED, at=T1, cases=list(reversed(cases)))
+    store.runs.finish_run(run_id, status=RunStatus.SUCCEEDED, at=T1, cases=list(reversed(cases)))
 
-    assert store.list_cases(run_id, limit=3) == cases[:3]
-    assert store.list_cases(run_id, limit=3, offset=3) == cases[3:6]
-    assert store.list_cases(run_id, limit=3, offset=6) == cases[6:]
-    assert store.list_cases(run_id + 1) == []
+    assert store.runs.list_cases(run_id, limit=3) == cases[:3]
+    assert store.runs.list_cases(run_id, limit=3, offset=3) == cases[3:6]
+    assert store.runs.list_cases(run_id, limit=3, offset=6) == cases[6:]
+    assert store.runs.list_cases(run_id + 1) == []
 
 
 def test_finish_run_is_all_or_nothing(
@@ -88,7 +88,7 @@ def test_finish_run_is_all_or_nothing(
     cases = [*make_cases(3), make_cases(1)[0]]  # case-0000 twice
 
     with pytest.raises(StoreError, match=f"finishing run {run_id}"):
-        store.finish_run(
+        store.runs.finish_run(
             run_id,
             status=RunStatus.SUCCEEDED,
             at=T1,
@@ -115,18 +115,18 @@ def test_a_finished_run_cannot_be_finished_again(
     store: Store, start_run: StartRun, make_cases: MakeCases, final: RunStatus
 ) -> None:
     run_id = start_run()
-    store.finish_run(run_id, status=final, at=T1, error=None)
+    store.runs.finish_run(run_id, status=final, at=T1, error=None)
 
     with pytest.raises(StoreError, match=f"run {run_id} is {final.value}, not running"):
-        store.finish_run(run_id, status=RunStatus.SUCCEEDED, at=T1, cases=make_cases(2))
+        store.runs.finish_run(run_id, status=RunStatus.SUCCEEDED, at=T1, cases=make_cases(2))
 
     assert _get(store, run_id).status is final
-    assert store.list_cases(run_id) == []
+    assert store.runs.list_cases(run_id) == []
 
 
 def test_finishing_an_unknown_run_fails(store: Store) -> None:
     with pytest.raises(StoreError, match="run 404 does not exist"):
-        store.finish_run(404, status=RunStatus.FAILED, at=T1, error="boom")
+        store.runs.finish_run(404, status=RunStatus.FAILED, at=T1, error="boom")
 
 
 @pytest.mark.parametrize(
@@ -157,17 +157,17 @@ def test_finish_run_refuses_bad_arguments(
     run_id = start_run()
 
     with pytest.raises(ValueError, match=message):
-        store.finish_run(run_id, status=status, at=T1, metrics=metrics)
+        store.runs.finish_run(run_id, status=status, at=T1, metrics=metrics)
 
     assert _get(store, run_id).status is RunStatus.RUNNING
 
 
 def test_interrupt_running_marks_only_running_runs(store: Store, start_run: StartRun) -> None:
     done = start_run()
-    store.finish_run(done, status=RunStatus.SUCCEEDED, at=T1)
+    store.runs.finish_run(done, status=RunStatus.SUCCEEDED, at=T1)
     orphans = [start_run("qa", "prod"), start_run("summarise", "candidate")]
 
-    interrupted = store.interrupt_running(reason="daemon restarted", at=T1)
+    interrupted = store.runs.interrupt_running(reason="daemon restarted", at=T1)
 
     assert interrupted == orphans
     for run_id in orphans:
@@ -178,17 +178,17 @@ def test_interrupt_running_marks_only_running_runs(store: Store, start_run: Star
             T1,
         )
     assert _get(store, done).status is RunStatus.SUCCEEDED
-    assert store.interrupt_running(reason="again", at=T1) == []
+    assert store.runs.interrupt_running(reason="again", at=T1) == []
 
 
 def test_list_runs_newest_first_with_filters(store: Store, start_run: StartRun) -> None:
     qa_prod = start_run("qa", "prod")
     qa_cand = start_run("qa", "candidate")
     sum_prod = start_run("summarise", "prod")
-    store.finish_run(qa_cand, status=RunStatus.FAILED, at=T1, error="endpoint down")
+    store.runs.finish_run(qa_cand, status=RunStatus.FAILED, at=T1, error="endpoint down")
 
     def ids(**filters: object) -> list[int]:
-        return [run.id for run in store.list_runs(**filters)]  # type: ignore[arg-type]
+        return [run.id for run in store.runs.list_runs(**filters)]  # type: ignore[arg-type]
 
     assert ids() == [sum_prod, qa_cand, qa_prod]
     assert ids(suite="qa") == [qa_cand, qa_prod]
@@ -204,7 +204,7 @@ def test_list_runs_pages_with_before_id(store: Store, start_run: StartRun) -> No
 
     pages: list[list[int]] = []
     before: int | None = None
-    while page := store.list_runs(limit=2, before_id=before):
+    while page := store.runs.list_runs(limit=2, before_id=before):
         pages.append([run.id for run in page])
         before = page[-1].id
 
@@ -214,7 +214,7 @@ def test_list_runs_pages_with_before_id(store: Store, start_run: StartRun) -> No
 def test_list_runs_carries_metrics(store: Store, add_run: StartRun) -> None:
     run_id = add_run(metrics={"f1": 0.5, "bleu": 0.25})
 
-    (run,) = store.list_runs()
+    (run,) = store.runs.list_runs()
 
     assert run.id == run_id
     assert [metric.name for metric in run.metrics] == ["bleu", "f1"]
@@ -223,8 +223,10 @@ def test_list_runs_carries_metrics(store: Store, add_run: StartRun) -> None:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        pytest.param(lambda s: s.list_runs(limit=0), "limit must be positive", id="runs-limit"),
-        pytest.param(lambda s: s.list_cases(1, offset=-1), "offset >= 0", id="cases-offset"),
+        pytest.param(
+            lambda s: s.runs.list_runs(limit=0), "limit must be positive", id="runs-limit"
+        ),
+        pytest.param(lambda s: s.runs.list_cases(1, offset=-1), "offset >= 0", id="cases-offset"),
     ],
 )
 def test_reads_refuse_bad_pages(
@@ -238,10 +240,10 @@ def test_sync_catalog_upserts_by_name(store: Store) -> None:
     prod = CatalogModel("prod", "openai", "http://prod/v1", "production", "h1")
     cand = CatalogModel("candidate", "openai", "http://cand/v1", "candidate", "h2")
     qa = CatalogSuite("qa", "data/qa.jsonl", "qa", "s1")
-    store.sync_catalog([prod, cand], [qa], at=T0)
+    store.runs.sync_catalog([prod, cand], [qa], at=T0)
 
     moved = CatalogModel("prod", "http", "http://prod/v2", "production", "h3")
-    store.sync_catalog([moved], [], at=T1)
+    store.runs.sync_catalog([moved], [], at=T1)
 
     with store.engine.connect() as connection:
         model_rows = connection.execute(
@@ -261,4 +263,4 @@ def test_sync_catalog_refuses_duplicate_names(store: Store) -> None:
     prod = CatalogModel("prod", "openai", "http://prod/v1", "production", "h1")
 
     with pytest.raises(ValueError, match=r"models\[1\]: duplicate name 'prod'"):
-        store.sync_catalog([prod, prod], [], at=T0)
+        store.runs.sync_catalog([prod, prod], [], at=T0)

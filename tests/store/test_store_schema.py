@@ -57,7 +57,7 @@ def test_upgrade_is_idempotent_and_keeps_data(store: Store, start_run: Callable[
     store.upgrade()
 
     assert store.current_revision() == store.head_revision()
-    assert store.get_run(run_id) is not None
+    assert store.runs.get_run(run_id) is not None
 
 
 def test_migrated_schema_matches_tables_module(store: Store) -> None:
@@ -128,7 +128,7 @@ def test_check_ready_reports_unreachable_without_password(
         assert "s3cret-pw" not in reason
         assert "s3cret-pw" not in repr(store)
         with pytest.raises(StoreError, match="reading run 1") as info:
-            store.get_run(1)
+            store.runs.get_run(1)
         assert "s3cret-pw" not in str(info.value)
     finally:
         store.close()
@@ -162,7 +162,7 @@ def test_unsupported_urls_raise_store_error(url: str) -> None:
 def test_timestamps_round_trip_as_utc(store: Store, start_run: Callable[..., int]) -> None:
     local = datetime(2024, 5, 1, 14, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2)))
 
-    run = store.get_run(start_run(at=local))
+    run = store.runs.get_run(start_run(at=local))
 
     assert run is not None
     assert run.created_at == local
@@ -175,7 +175,7 @@ def test_naive_datetimes_are_refused(store: Store) -> None:
     naive = datetime(2024, 5, 1, 12, 0)
 
     with pytest.raises(ValueError, match="timezone-aware"):
-        store.create_run(
+        store.runs.create_run(
             suite="qa",
             model="prod",
             trigger="manual",
@@ -187,7 +187,7 @@ def test_naive_datetimes_are_refused(store: Store) -> None:
     with pytest.raises(StatementError) as info, store.engine.begin() as connection:
         connection.execute(insert(models).values(**row, updated_at=naive))
     assert isinstance(info.value.orig, ValueError)
-    assert store.list_runs() == []
+    assert store.runs.list_runs() == []
 
 
 def test_utc_datetime_type_refuses_naive_values() -> None:

@@ -18,7 +18,7 @@ from tests.store.test_store_verdicts import config_for
 def tier_run(store: Store, tier: str, correct: list[int], *, trigger: str = "gate") -> int:
     from monitor.records import CaseResult, MetricValue, RunStatus
 
-    run_id = store.create_run(
+    run_id = store.runs.create_run(
         suite="qa", model="prod", trigger=trigger, dataset_sha256="d" * 64,
         config_hash="c" * 64, at=T0, tier=tier,
     )  # fmt: skip
@@ -28,28 +28,30 @@ def tier_run(store: Store, tier: str, correct: list[int], *, trigger: str = "gat
         for i, ok in enumerate(correct)
     ]  # fmt: skip
     accuracy = MetricValue("accuracy", sum(correct) / len(correct), None, None, len(correct))
-    store.finish_run(run_id, status=RunStatus.SUCCEEDED, at=T0, cases=cases, metrics=[accuracy])
+    store.runs.finish_run(
+        run_id, status=RunStatus.SUCCEEDED, at=T0, cases=cases, metrics=[accuracy]
+    )
     return run_id
 
 
 def test_each_tier_has_its_own_baseline(store: Store, tmp_path: Path) -> None:
     config = config_for(tmp_path, tiers={"smoke": {"sample": 10}, "full": {}})
     plain, smoke = tier_run(store, "", [1] * 40), tier_run(store, "smoke", [1] * 10)
-    store.promote_baseline(plain, by="a", reason="", at=T0)
-    promoted = store.promote_baseline(smoke, by="b", reason="", at=T0 + timedelta(1))
+    store.verdicts.promote_baseline(plain, by="a", reason="", at=T0)
+    promoted = store.verdicts.promote_baseline(smoke, by="b", reason="", at=T0 + timedelta(1))
     assert promoted is not None and promoted.tier == "smoke"
-    run = store.get_run(smoke)
+    run = store.runs.get_run(smoke)
     assert run is not None and run.tier == "smoke"
-    active = {(b.tier, b.run_id) for b in store.list_baselines() if b.active}
+    active = {(b.tier, b.run_id) for b in store.verdicts.list_baselines() if b.active}
     assert active == {("", plain), ("smoke", smoke)}
-    assert store.active_baseline("qa", "prod", "smoke") == promoted
-    assert store.active_baseline("qa", "prod", "full") is None
-    [entry] = store.audit_entries(limit=1)
+    assert store.verdicts.active_baseline("qa", "prod", "smoke") == promoted
+    assert store.verdicts.active_baseline("qa", "prod", "full") is None
+    [entry] = store.audit.audit_entries(limit=1)
     assert entry.details["tier"] == "smoke"
     # The exporter follows scheduled runs: only the untiered baseline's scores.
-    assert [s.run_id for s in store.baseline_scores()] == [plain]
+    assert [s.run_id for s in store.verdicts.baseline_scores()] == [plain]
 
-    later = store.get_run(tier_run(store, "smoke", [1] * 10))
+    later = store.runs.get_run(tier_run(store, "smoke", [1] * 10))
     assert later is not None
     verdict = judge_run(store, config, later, at=T0)
     assert verdict.baseline_run_id == smoke
@@ -76,10 +78,10 @@ def test_migration_0015_keeps_rows_and_downgrades_to_one_active_baseline(
     with bare_store.engine.begin() as connection:
         command.upgrade(migrate.alembic_config(connection), "head")
     old = tier_run(bare_store, "", [1] * 5)
-    bare_store.promote_baseline(old, by="a", reason="", at=T0)
+    bare_store.verdicts.promote_baseline(old, by="a", reason="", at=T0)
     smoke = tier_run(bare_store, "smoke", [1] * 5)
-    bare_store.promote_baseline(smoke, by="a", reason="", at=T0)
-    assert len([b for b in bare_store.list_baselines() if b.active]) == 2
+    bare_store.verdicts.promote_baseline(smoke, by="a", reason="", at=T0)
+    assert len([b for b in bare_store.verdicts.list_baselines() if b.active]) == 2
     with bare_store.engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:  # as migrate.upgrade does: SQLite rebuilds the runs table
@@ -97,5 +99,5 @@ def test_migration_0015_keeps_rows_and_downgrades_to_one_active_baseline(
         active = connection.execute(text("SELECT run_id FROM baselines WHERE active")).all()
     assert [row.run_id for row in active] == [smoke]
     bare_store.upgrade()
-    assert bare_store.active_baseline("qa", "prod") is not None
-    assert bare_store.active_baseline("qa", "prod", "smoke") is None
+    assert bare_store.verdicts.active_baseline("qa", "prod") is not None
+    assert bare_store.verdicts.active_baseline("qa", "prod", "smoke") is None

@@ -25,7 +25,7 @@ def test_latest_scores_use_the_latest_succeeded_run_per_pair(
     cand = add_run("qa", "candidate", metrics={"em": 0.9})
     add_run("summarise", "prod", status=RunStatus.FAILED, metrics={"rouge": 0.3})
 
-    scores = store.latest_scores()
+    scores = store.runs.latest_scores()
 
     finished = T0 + timedelta(hours=1, seconds=10)
     assert [(s.suite, s.model, s.metric, s.value, s.run_id) for s in scores] == [
@@ -38,8 +38,8 @@ def test_latest_scores_use_the_latest_succeeded_run_per_pair(
 
 
 def test_latest_scores_of_an_empty_store(store: Store) -> None:
-    assert store.latest_scores() == []
-    assert store.run_summaries() == []
+    assert store.runs.latest_scores() == []
+    assert store.runs.run_summaries() == []
 
 
 def test_run_summaries_count_and_time_runs_per_pair(
@@ -52,7 +52,7 @@ def test_run_summaries_count_and_time_runs_per_pair(
     start_run("qa", "candidate")
     add_run("summarise", "prod", status=RunStatus.INTERRUPTED, at=T0, seconds=2)
 
-    summaries = store.run_summaries()
+    summaries = store.runs.run_summaries()
 
     assert summaries == [
         RunSummary("qa", "candidate", {"running": 1}, None, None, None, updated_at=T0),
@@ -106,7 +106,7 @@ def test_run_summaries_add_up_cases_tokens_and_cost_of_finished_runs(
     ]
     for i, (status, count, errors, ops) in enumerate(finished):
         run_id = start_run("qa", "prod", at=T0 + timedelta(minutes=i))
-        store.finish_run(
+        store.runs.finish_run(
             run_id,
             status=status,
             at=T0 + timedelta(minutes=i, seconds=1),
@@ -114,19 +114,19 @@ def test_run_summaries_add_up_cases_tokens_and_cost_of_finished_runs(
             operations=ops,
         )
     running = start_run("qa", "prod", at=T0 + timedelta(hours=1))
-    store.append_cases(running, make_cases(9))  # not finished: not counted yet
+    store.runs.append_cases(running, make_cases(9))  # not finished: not counted yet
     priced = start_run("qa", "cand")
     cand_ops = operations(3, 4, 0.125, "USD")
-    store.finish_run(
+    store.runs.finish_run(
         priced, status=RunStatus.SUCCEEDED, at=T0, cases=make_cases(2), operations=cand_ops
     )
     unknown = start_run("qa", "other")
     no_usage = operations(None, None, None, None)
-    store.finish_run(
+    store.runs.finish_run(
         unknown, status=RunStatus.SUCCEEDED, at=T0, cases=make_cases(1), operations=no_usage
     )
 
-    cand, other, prod = store.run_summaries()
+    cand, other, prod = store.runs.run_summaries()
 
     assert (prod.cases, prod.case_errors) == (17, 6)
     assert (prod.prompt_tokens, prod.completion_tokens) == (100 + 2**40 + 10 + 1, 20 + 7 + 1 + 1)
@@ -147,8 +147,8 @@ def test_of_runs_that_finished_together_the_later_one_is_the_latest(
     end = T0 + timedelta(minutes=5)
     for started, count in ((T0, 3), (T0 + timedelta(minutes=1), 2)):
         run_id = start_run("qa", "prod", at=started)
-        store.finish_run(run_id, status=RunStatus.SUCCEEDED, at=end, cases=make_cases(count))
+        store.runs.finish_run(run_id, status=RunStatus.SUCCEEDED, at=end, cases=make_cases(count))
 
-    (summary,) = store.run_summaries()
+    (summary,) = store.runs.run_summaries()
 
     assert (summary.last_cases, summary.last_duration_seconds) == (2, 240.0)

@@ -10,14 +10,14 @@ from tests.store.conftest import T0, StartRun
 
 def test_reads_leave_it_and_writes_move_it(store: Store, start_run: StartRun) -> None:
     before = store.write_generation
-    store.list_runs()
-    store.run_summaries()
+    store.runs.list_runs()
+    store.runs.run_summaries()
     assert store.check_ready() is None
     assert store.write_generation == before
     run_id = start_run(at=T0)
     after_start = store.write_generation
     assert after_start > before
-    store.get_run(run_id)
+    store.runs.get_run(run_id)
     assert store.write_generation == after_start
 
 

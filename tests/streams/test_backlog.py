@@ -67,7 +67,7 @@ def test_ten_windows_between_two_evaluations_give_ten_reports_oldest_first(
     assert evaluator.run_pending() == []
     # A restart (a new evaluator) resumes at the watermark: nothing is judged twice.
     assert StreamEvaluator(stream, store, clock=lambda: T0).run_pending() == []
-    stored = store.list_drift_reports(stream.name, limit=100)
+    stored = store.streams.list_drift_reports(stream.name, limit=100)
     assert len(stored) == 11 and len({r.window_key for r in stored}) == 11
 
 
@@ -213,7 +213,7 @@ def test_two_judges_at_once_store_each_window_once_in_order(
         for replica in replicas:
             replica.close()
     expected = [f"rows:{k * 100}-{k * 100 + 100}" for k in range(10)]
-    stored = list(reversed(shared_store.list_drift_reports(stream.name, limit=100)))
+    stored = list(reversed(shared_store.streams.list_drift_reports(stream.name, limit=100)))
     assert keys(stored) == expected  # ids in window order, each window once
     # Each window is announced by the judge that stored it, never by both.
     assert sorted(judged[0] + judged[1]) == sorted(expected)
@@ -252,7 +252,7 @@ def test_a_failing_window_stops_the_backlog_and_is_retried_first(
     monkeypatch.setattr(evaluator, "_read", flaky)
     with pytest.raises(SourceError):
         evaluator.run_pending()
-    assert keys(list(reversed(store.list_drift_reports(stream.name)))) == [
+    assert keys(list(reversed(store.streams.list_drift_reports(stream.name)))) == [
         "rows:0-100",
         "rows:100-200",
     ]

@@ -42,7 +42,7 @@ def ingest(store: Store, stream: StreamConfig, data: dict[str, Any]) -> None:
     import json
 
     batch = parse_batch(stream, json.dumps(rows).encode(), "json")
-    store.append_batch(
+    store.streams.append_batch(
         stream.name,
         received_at=T0,
         first_ts=batch.first_ts,
@@ -135,7 +135,7 @@ def test_html_report_is_rendered_on_a_sample_and_stored(
     ingest(store, stream, frame(1000, shift=1.0, seed=2))
     (report,) = StreamEvaluator(stream, store, clock=lambda: T0 + timedelta(hours=1)).run_pending()
     assert report.has_html
-    html = store.get_drift_html(report.id)
+    html = store.streams.get_drift_html(report.id)
     assert html is not None and html.lstrip().lower().startswith("<!doctype html")
     assert "alcohol" in html
 

@@ -61,7 +61,7 @@ def test_provisional_then_final_then_reopened_by_a_late_label(
         reference=lambda: pa.table({"ts": [], "alcohol": []}),  # no labels: not judged
         clock=clock,
     )
-    report_id = store.add_drift_report(
+    report_id = store.streams.add_drift_report(
         NewDriftReport(stream.name, WINDOW.key, None, None, T0, "ok", 60, 0.0, False, ())
     )
     assert report_id is not None
@@ -71,7 +71,7 @@ def test_provisional_then_final_then_reopened_by_a_late_label(
 
     # The last 20 labels arrive (all wrong): re-scored, still provisional.
     clock.now = T0 + timedelta(minutes=5)
-    store.upsert_labels(stream.name, [(f"r{i}", "0") for i in range(20)], at=clock.now)
+    store.streams.upsert_labels(stream.name, [(f"r{i}", "0") for i in range(20)], at=clock.now)
     current["table"] = window_rows(["1"] * 40 + ["0"] * 20)
     (rescored,) = tracker.refresh()
     assert (rescored.state, rescored.n_labelled, rescored.reopened) == ("provisional", 60, 0)
@@ -85,12 +85,12 @@ def test_provisional_then_final_then_reopened_by_a_late_label(
 
     # A label for another stream's record, or one that changes nothing here, is silent.
     clock.now = T0 + timedelta(minutes=12)
-    store.upsert_labels(stream.name, [("elsewhere", "1")], at=clock.now)
+    store.streams.upsert_labels(stream.name, [("elsewhere", "1")], at=clock.now)
     assert tracker.refresh() == []
 
     # A late label that changes this window re-opens it; one delay later it is final.
     clock.now = T0 + timedelta(minutes=13)
-    store.upsert_labels(stream.name, [("r0", "1")], at=clock.now)
+    store.streams.upsert_labels(stream.name, [("r0", "1")], at=clock.now)
     current["table"] = window_rows(["1"] * 41 + ["0"] * 19)
     (reopened,) = tracker.refresh()
     assert (reopened.state, reopened.reopened, reopened.reopened_at) == ("reopened", 1, clock.now)
@@ -98,13 +98,13 @@ def test_provisional_then_final_then_reopened_by_a_late_label(
     clock.now = T0 + timedelta(minutes=24)
     (again,) = tracker.refresh()
     assert (again.state, again.reopened) == ("final", 1)
-    stored = store.performance_for(stream.name, [WINDOW.key])[WINDOW.key]
+    stored = store.streams.performance_for(stream.name, [WINDOW.key])[WINDOW.key]
     assert (stored.state, stored.n_labelled, stored.reopened) == ("final", 60, 1)
 
     # Retention dropped the window's rows: a new label does not wipe what was scored.
     clock.now = T0 + timedelta(minutes=30)
-    store.upsert_labels(stream.name, [("r1", "0")], at=clock.now)
+    store.streams.upsert_labels(stream.name, [("r1", "0")], at=clock.now)
     current["table"] = window_rows([])
     assert tracker.refresh() == []
-    kept = store.performance_for(stream.name, [WINDOW.key])[WINDOW.key]
+    kept = store.streams.performance_for(stream.name, [WINDOW.key])[WINDOW.key]
     assert (kept.n_labelled, kept.metrics) == (60, stored.metrics)

@@ -46,7 +46,7 @@ def ingest(store: Store, stream: StreamConfig, data: dict[str, Any]) -> None:
     for row in rows:
         row["ts"] = row["ts"].isoformat()
     batch = parse_batch(stream, json.dumps(rows).encode(), "json")
-    store.append_batch(
+    store.streams.append_batch(
         stream.name,
         received_at=T0,
         first_ts=batch.first_ts,
@@ -84,7 +84,7 @@ def test_only_the_moved_segment_drifts_across_a_restart(
     assert [c["column"] for c in south["columns"]] == ["alcohol", "acidity"]
     assert segments["__other__"]["status"] == "insufficient_reference"
     # The stored report and the API's form carry the same segments.
-    stored = store.get_drift_report(first.id)
+    stored = store.streams.get_drift_report(first.id)
     assert stored is not None and stored.segments == first.segments
     assert DriftReportOut.of(first).model_dump()["segments"] == list(first.segments)
 
