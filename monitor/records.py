@@ -185,6 +185,9 @@ class Run:
     """The ``POST /v1/runs`` request the run belongs to, if any."""
     tier: str = ""
     """The suite's tier the run ran (``smoke``, ``full``); empty: the suite as configured."""
+    n_planned: int | None = None
+    """The cases the run set out to score (its dataset's, after ``sample``), known from
+    its start; ``None`` before it started."""
     judges: tuple[JudgeUsage, ...] = ()
     """Each judge metric's judge, prompt hash, requests, tokens and cost."""
     fairness: tuple[FairnessValue, ...] = ()

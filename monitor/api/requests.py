@@ -115,9 +115,14 @@ class Accepted(BaseModel):
 
 
 class RequestRunOut(BaseModel):
+    """One run of a request; ``cases`` of ``casesPlanned`` scored so far (``casesPlanned``
+    is known once the run started: its dataset's cases, after ``sample``)."""
+
     model: str
     run: int
     status: RunStatus
+    cases: int = 0
+    casesPlanned: int | None = None
 
 
 class RunRequestOut(BaseModel):
@@ -266,6 +271,8 @@ async def request_status(request: Request, request_id: str) -> RunRequestOut:
     run_request = await _request_or_404(request, request_id)
     names = _ids_by_model(run_request)
     runs = run_request.runs
+    store: HasRuns = request.app.state.store
+    scored = await anyio.to_thread.run_sync(lambda: _scored(store, runs))
     return RunRequestOut(
         runId=run_request.id,
         benchmarkId=run_request.suite,
@@ -274,10 +281,25 @@ async def request_status(request: Request, request_id: str) -> RunRequestOut:
         completedAt=_completed_at(runs),
         error=_error(runs, names),
         runs=[
-            RequestRunOut(model=names.get(r.model, r.model), run=r.id, status=r.status)
+            RequestRunOut(
+                model=names.get(r.model, r.model),
+                run=r.id,
+                status=r.status,
+                cases=scored[r.id],
+                casesPlanned=r.n_planned,
+            )
             for r in runs
         ],
     )
+
+
+def _scored(store: HasRuns, runs: Sequence[Run]) -> dict[int, int]:
+    """The cases each run has scored so far: counted in the store while it runs (its
+    results are stored in batches as it goes), its own count once it finished."""
+    return {
+        r.id: store.runs.count_cases(r.id)[0] if r.status is RunStatus.RUNNING else r.n_cases
+        for r in runs
+    }
 
 
 @router.get(

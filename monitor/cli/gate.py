@@ -137,6 +137,7 @@ def gate(
             timeout,
             allow_dataset_change,
             review_wait,
+            show_progress=wanted(show_progress),
         )
     else:
         outcome = _local(
@@ -294,6 +295,8 @@ def _remote(
     timeout: float,
     allow_dataset_change: bool,
     review_wait: timedelta | None,
+    *,
+    show_progress: bool,
 ) -> Any:
     from monitor.gate import TOKEN_ENV, GateReport, RemoteFailure, remote_report
 
@@ -302,21 +305,24 @@ def _remote(
         fail(EXIT_USAGE, f"--remote needs a token with the write scope in ${TOKEN_ENV}")
     import asyncio
 
-    result = asyncio.run(
-        remote_report(
-            url,
-            token,
-            suite,
-            model,
-            baseline=baseline_choice,
-            sample=sample,
-            tier=tier,
-            timeout=timeout,
-            allow_dataset_change=allow_dataset_change,
-            review_wait=None if review_wait is None else review_wait.total_seconds(),
-            announce=lambda report: click.echo(_waiting_line(report, review_wait), err=True),
+    # The daemon reports the run's scored and planned cases at each poll.
+    with case_progress(f"gate {suite} x {model} on {url}", show_progress) as advance:
+        result = asyncio.run(
+            remote_report(
+                url,
+                token,
+                suite,
+                model,
+                baseline=baseline_choice,
+                sample=sample,
+                tier=tier,
+                timeout=timeout,
+                allow_dataset_change=allow_dataset_change,
+                review_wait=None if review_wait is None else review_wait.total_seconds(),
+                announce=lambda report: click.echo(_waiting_line(report, review_wait), err=True),
+                progress=advance,
+            )
         )
-    )
     if isinstance(result, GateReport):
         return result
     assert isinstance(result, RemoteFailure)

@@ -47,6 +47,8 @@ TOKEN_ENV = "MONITOR_TOKEN"
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 Announce = Callable[[GateReport], object]
+Progress = Callable[[int, int], object]
+"""Told the cases a remote run has scored and the cases it will score, as it runs."""
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +96,16 @@ async def remote_report(
     allow_dataset_change: bool = False,
     review_wait: float | None = None,
     announce: Announce | None = None,
+    progress: Progress | None = None,
 ) -> GateReport | RemoteFailure:
     """Run ``suite`` against ``model`` on the daemon at ``url`` and return its report, or
     why there is none. ``timeout`` (seconds) bounds the whole exchange, run included (a
     last poll at the deadline gets 5 s to answer); ``baseline`` is a run id or
     ``"production"`` (``None``: the suite's active baseline). With ``review_wait``
     (seconds), a verdict that waits for review is polled until decided or that long, after
-    ``announce`` is called with the waiting report. ``clock`` and ``sleep`` are injected so
-    tests control time."""
+    ``announce`` is called with the waiting report. ``progress(done, total)`` hears the
+    run's scored and planned cases at each poll while it runs. ``clock`` and ``sleep`` are
+    injected so tests control time."""
     if timeout <= 0:
         raise ValueError(f"timeout must be positive, got: {timeout}")
     try:
@@ -112,7 +116,9 @@ async def remote_report(
     async with httpx.AsyncClient(
         base_url=url.rstrip("/"), headers=headers, transport=transport, timeout=_REQUEST_TIMEOUT
     ) as client:
-        session = _Session(client, shown, token or "", clock() + timeout, timeout, clock, sleep)
+        session = _Session(
+            client, shown, token or "", clock() + timeout, timeout, clock, sleep, progress
+        )
         try:
             report = await session.gate(
                 suite,
@@ -151,6 +157,7 @@ class _Session:
     timeout: float
     clock: Clock
     sleep: Sleep
+    progress: Progress | None = None
 
     async def gate(
         self,
@@ -173,7 +180,7 @@ class _Session:
         started = await self.call("POST", "/v1/runs", json=body, idempotent=False)
         run_id = self._field(started, "runId", "POST /v1/runs")
         log.info("remote run %s of %s on %s started on %s", run_id, suite, model, self.url)
-        status = await self.wait(run_id)
+        status = await self.wait(run_id, model)
         entry = self._entry(status, model, run_id)
         native = entry.get("run") if entry else None
         if status["status"] == "failed" or (entry and entry.get("status") == "failed"):
@@ -215,12 +222,14 @@ class _Session:
             log.debug("verdict %s still waits for review", verdict_id)
         return report
 
-    async def wait(self, run_id: str) -> dict[str, Any]:
-        """Poll the run until it is final, pausing longer each time, up to the deadline."""
+    async def wait(self, run_id: str, model: str) -> dict[str, Any]:
+        """Poll the run until it is final, pausing longer each time, up to the deadline
+        (telling ``progress`` the cases scored so far, when the daemon reports them)."""
         pause = _POLL_FIRST
         while True:
             doc = await self.call("GET", f"/v1/runs/{run_id}")
             status = self._field(doc, "status", f"GET /v1/runs/{run_id}")
+            self._report_progress(doc, model, run_id)
             if status in _FINAL:
                 return doc  # type: ignore[no-any-return]  # _field checked it is a dict
             if status not in _PENDING:
@@ -332,6 +341,12 @@ class _Session:
         if not isinstance(doc, dict) or doc.get(key) is None:
             raise self.stop(EXIT_INFRASTRUCTURE, f"{where}: the answer has no {key!r}")
         return str(doc[key])
+
+    def _report_progress(self, doc: dict[str, Any], model: str, run_id: str) -> None:
+        entry = self._entry(doc, model, run_id) if self.progress is not None else None
+        done, total = (entry.get("cases"), entry.get("casesPlanned")) if entry else (None, None)
+        if self.progress is not None and isinstance(done, int) and isinstance(total, int):
+            self.progress(done, total)  # an older daemon reports neither: nothing shown
 
     def _entry(self, status: dict[str, Any], model: str, run_id: str) -> dict[str, Any] | None:
         """The status document's entry for ``model`` (the only entry, whatever its name)."""

@@ -137,10 +137,10 @@ class Runner:
             failure = str(exc)
         sha256 = dataset.sha256 if dataset else ""
         retry = StoreRetry(self._writer, retry_for=self._retry_for, outage=self._outage)
-        run_id = await self._start(suite, model, trigger, sha256, run_id, retry, tier)
+        size = dataset.size if dataset else 0
+        run_id = await self._start(suite, model, trigger, sha256, run_id, retry, tier, size)
         logger.info("run %d started: suite %s, model %s", run_id, suite.name, model.name)
         feed = CaseFeed(dataset.cases() if dataset else _no_cases())
-        size = dataset.size if dataset else 0
         execution = Execution(self, run_id, suite, model, feed, size, progress, retry)
         self.heartbeats.hold([run_id])
         try:
@@ -183,14 +183,15 @@ class Runner:
         run_id: int | None,
         retry: StoreRetry,
         tier: str = "",
+        planned: int | None = None,
     ) -> int:
-        """Register the run. A new one is not retried: ``StoreUnavailable`` tells the
-        caller (the daemon keeps a scheduled slot for later); a queued one waits for the
-        store like any write."""
+        """Register the run (``planned``: the cases it will score). A new one is not
+        retried: ``StoreUnavailable`` tells the caller (the daemon keeps a scheduled slot
+        for later); a queued one waits for the store like any write."""
         if run_id is None:
             try:
                 return await asyncio.to_thread(
-                    self._register, suite, model, trigger, sha256, None, tier
+                    self._register, suite, model, trigger, sha256, None, tier, planned
                 )
             except StoreUnavailable as exc:
                 if self._outage is not None:
@@ -203,7 +204,7 @@ class Runner:
                 current = self._store.runs.get_run(queued)
                 if current is not None and current.status is RunStatus.RUNNING:
                     return queued
-            return self._register(suite, model, trigger, sha256, queued)
+            return self._register(suite, model, trigger, sha256, queued, planned=planned)
 
         return await retry.call(start)
 
@@ -237,12 +238,17 @@ class Runner:
         sha256: str,
         run_id: int | None,
         tier: str = "",
+        planned: int | None = None,
     ) -> int:
         """Store the run as ``running``: a new row, or the queued run ``run_id``."""
         digest = config_hash(suite, model)
         if run_id is not None:
             self._store.runs.start_run(
-                run_id, dataset_sha256=sha256, config_hash=digest, at=self._clock()
+                run_id,
+                dataset_sha256=sha256,
+                config_hash=digest,
+                at=self._clock(),
+                n_planned=planned,
             )
             return run_id
         return self._store.runs.create_run(
@@ -253,6 +259,7 @@ class Runner:
             config_hash=digest,
             at=self._clock(),
             tier=tier,
+            n_planned=planned,
         )
 
     async def _finish(

@@ -366,6 +366,7 @@ def _to_run(row: Row[tuple[object, ...]], metrics: Iterable[MetricValue]) -> Run
         operations=_operations(row),
         request_id=row.request_id,
         tier=row.tier,
+        n_planned=row.n_planned,
     )
 
 

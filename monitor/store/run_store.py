@@ -68,11 +68,13 @@ class RunStore:
         status: RunStatus = RunStatus.RUNNING,
         heartbeat_at: datetime | None = None,
         tier: str = "",
+        n_planned: int | None = None,
     ) -> int:
         """Record a new run of ``suite`` against ``model``, ``running`` from ``at`` or
         ``queued`` (started later with ``start_run``); return its id. Its heartbeat is
         ``heartbeat_at`` (by default ``at``): a run created late, for a slot missed, is
-        alive now. ``tier`` names the suite's tier it runs (empty: as configured)."""
+        alive now. ``tier`` names the suite's tier it runs (empty: as configured);
+        ``n_planned`` the cases a running run will score."""
         at = ensure_utc(at, name="at")
         beat = ensure_utc(heartbeat_at, name="heartbeat_at") if heartbeat_at else at
         with self._store._writing(f"creating a run of {suite!r} x {model!r}") as connection:
@@ -87,16 +89,29 @@ class RunStore:
                 status=status,
                 heartbeat_at=beat,
                 tier=tier,
+                n_planned=n_planned,
             )
 
     def start_run(
-        self, run_id: int, *, dataset_sha256: str, config_hash: str, at: datetime
+        self,
+        run_id: int,
+        *,
+        dataset_sha256: str,
+        config_hash: str,
+        at: datetime,
+        n_planned: int | None = None,
     ) -> None:
-        """Move a ``queued`` run to ``running``; ``StoreError`` if it is not queued."""
+        """Move a ``queued`` run to ``running`` (``n_planned``: the cases it will score);
+        ``StoreError`` if it is not queued."""
         at = ensure_utc(at, name="at")
         with self._store._writing(f"starting run {run_id}") as connection:
             writes.start_run(
-                connection, run_id, dataset_sha256=dataset_sha256, config_hash=config_hash, at=at
+                connection,
+                run_id,
+                dataset_sha256=dataset_sha256,
+                config_hash=config_hash,
+                at=at,
+                n_planned=n_planned,
             )
 
     def create_run_request(

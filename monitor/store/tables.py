@@ -137,6 +137,9 @@ runs = Table(
     # Refreshed by the process that owns a queued or running run (revision 0009): a run
     # whose heartbeat is older than ``[store] stale_after`` was abandoned.
     Column("heartbeat_at", UTCDateTime, nullable=True),
+    # How many cases the run set out to score (revision 0020): its dataset's, after
+    # ``sample``; null for runs stored before it or not yet started.
+    Column("n_planned", Integer, nullable=True),
     # The suite's tier the run ran (revision 0015); empty: the suite as configured.
     Column("tier", String(NAME), nullable=False, server_default=""),
     # The work queue (revision 0012). ``slot_at``: the schedule slot a scheduled run is

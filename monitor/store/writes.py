@@ -149,6 +149,7 @@ def create_run(
     request_id: str | None = None,
     heartbeat_at: datetime | None = None,
     tier: str = "",
+    n_planned: int | None = None,
 ) -> int:
     """Insert a run created at ``at``, either ``running`` (started at ``at``) or
     ``queued`` (not started), its heartbeat ``heartbeat_at`` (default ``at``), of the
@@ -171,6 +172,7 @@ def create_run(
             request_id=request_id,
             heartbeat_at=heartbeat_at or at,
             tier=tier,
+            n_planned=n_planned,
         )
     )
     run_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
@@ -181,11 +183,17 @@ def create_run(
 
 
 def start_run(
-    connection: Connection, run_id: int, *, dataset_sha256: str, config_hash: str, at: datetime
+    connection: Connection,
+    run_id: int,
+    *,
+    dataset_sha256: str,
+    config_hash: str,
+    at: datetime,
+    n_planned: int | None = None,
 ) -> None:
     """Move a ``queued`` run to ``running``, started at ``at``, with the fingerprint of
-    the dataset it reads. ``StoreError`` if the run does not exist or is not queued (a
-    run interrupted while it waited is never started)."""
+    the dataset it reads and the number of cases it will score. ``StoreError`` if the run
+    does not exist or is not queued (a run interrupted while it waited is never started)."""
     updated = connection.execute(
         update(runs)
         .where(runs.c.id == run_id, runs.c.status == RunStatus.QUEUED.value)
@@ -195,6 +203,7 @@ def start_run(
             heartbeat_at=at,
             dataset_sha256=dataset_sha256,
             config_hash=config_hash,
+            n_planned=n_planned,
         )
     )
     if updated.rowcount != 1:

@@ -50,8 +50,12 @@ async def test_post_poll_results(make_config: MakeConfig, model_server: ModelSer
         waiting = await status_of(http, second_id)
         prod_run = next(r for r in waiting["runs"] if r["model"] == "prod")
         assert prod_run["status"] == "queued"
+        assert prod_run["cases"] == 0 and prod_run["casesPlanned"] is None  # not started
         assert waiting["status"] in ("queued", "running")
-        assert (await status_of(http, first_id))["status"] == "running"
+        first_now = await status_of(http, first_id)
+        assert first_now["status"] == "running"
+        (held,) = first_now["runs"]  # held at the model: its planned cases, none scored yet
+        assert held["casesPlanned"] is not None and 0 <= held["cases"] < held["casesPlanned"]
 
         model_server.hold.set()
         done = await until(
@@ -73,6 +77,10 @@ async def test_post_poll_results(make_config: MakeConfig, model_server: ModelSer
     finally:
         store.close()
     assert first_run is not None and first_run.finished_at is not None
+    # Finished: every planned case scored, the gate's progress at 100%.
+    (first_entry,) = first_done["runs"]
+    assert first_entry["cases"] == first_entry["casesPlanned"] == first_run.n_cases > 0
+    assert first_run.n_planned == first_run.n_cases
     prod, meh = runs["prod"], runs["meh"]
     assert prod is not None and meh is not None
     assert prod.started_at is not None and prod.started_at >= first_run.finished_at

@@ -54,6 +54,8 @@ class FakeDaemon:
 
     running_polls: int = 2
     final: str = "completed"
+    cases: list[dict[str, Any]] = field(default_factory=list)
+    """Per poll, the progress fields of the run's entry (an older daemon sends none)."""
     report: Any = None
     answers: dict[str, list[tuple[int, Any]]] = field(default_factory=dict)
     requests: list[httpx.Request] = field(default_factory=list)
@@ -77,6 +79,8 @@ class FakeDaemon:
             self.polls += 1
             status = "running" if self.polls <= self.running_polls else self.final
             entry = {"model": "model-x", "run": NATIVE, "status": status}
+            if self.cases:
+                entry |= self.cases[min(self.polls, len(self.cases)) - 1]
             return httpx.Response(200, json={"runId": "r-7", "status": status, "runs": [entry]})
         if route == f"GET /v1/runs/{NATIVE}/report":
             body = self.report if self.report is not None else json.loads(render_json(REPORT))
@@ -107,6 +111,7 @@ async def gate(
     url: str = URL,
     timeout: float = 600,
     baseline: int | str | None = "production",
+    progress: Any = None,
 ) -> GateReport | RemoteFailure:
     time = time or FakeTime()
     return await remote_report(
@@ -120,6 +125,7 @@ async def gate(
         transport=httpx.MockTransport(daemon),
         clock=time.clock,
         sleep=time.sleep,
+        progress=progress,
     )
 
 
@@ -150,6 +156,21 @@ async def test_completed_run_returns_the_daemons_report() -> None:
     assert daemon.requests[-1].url.params["baseline"] == "production"
     assert {r.headers["authorization"] for r in daemon.requests} == {f"Bearer {TOKEN}"}
     assert time.sleeps == [0.5, 0.75]  # pauses grow between polls
+
+
+async def test_progress_hears_the_scored_and_planned_cases_at_each_poll() -> None:
+    cases = [{"cases": 0, "casesPlanned": None}, {"cases": 20, "casesPlanned": 50}]
+    cases.append({"cases": 50, "casesPlanned": 50})
+    heard: list[tuple[int, int]] = []
+    result = await gate(FakeDaemon(cases=cases), progress=lambda *p: heard.append(p))
+    assert result == REPORT
+    assert heard == [(20, 50), (50, 50)]  # nothing before the run started
+
+
+async def test_an_older_daemon_without_progress_fields_shows_none() -> None:
+    heard: list[tuple[int, int]] = []
+    assert await gate(FakeDaemon(), progress=lambda *p: heard.append(p)) == REPORT
+    assert heard == []
 
 
 async def test_without_a_baseline_the_report_uses_the_active_one() -> None:

@@ -3,7 +3,7 @@ per schedule slot; ``lease_owner``, the replica that claimed a run; ``retry_of``
 an expired lease re-runs) and the replicas announce themselves in ``replicas``.
 
 Revision ID: 0012
-Revises: 0011
+Revises: 0016
 Create Date: 2026-12-02
 """
 

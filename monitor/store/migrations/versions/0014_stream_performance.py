@@ -2,7 +2,7 @@
 (a stream's newest label is one index look-up).
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0015
 Create Date: 2026-12-02
 """
 

@@ -6,7 +6,7 @@ baselines carry the suite's tier (empty for rows before: the suite as configured
 the one active baseline is per suite x model x tier.
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0013
 Create Date: 2026-12-02
 """
 

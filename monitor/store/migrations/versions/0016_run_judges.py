@@ -2,7 +2,7 @@
 judge's tokens and cost, apart from the evaluated model's; judge answers kept for reuse.
 
 Revision ID: 0016
-Revises: 0011
+Revises: 0014
 Create Date: 2026-12-02
 """
 

@@ -1,7 +1,7 @@
 """Drift per segment: a drift report keeps its segments' drift beside its columns.
 
 Revision ID: 0018
-Revises: 0012
+Revises: 0017
 Create Date: 2026-12-02
 """
 

@@ -1,7 +1,7 @@
 """Shadow comparison per stream window: stored with the window's drift report.
 
 Revision ID: 0019
-Revises: 0012
+Revises: 0018
 Create Date: 2026-12-02
 """
 
