@@ -185,6 +185,7 @@ class Daemon:
             config.store.retention, self.store, clock=clock, leader=lambda: self.leader()
         )
         self.on_drift_report: list[DriftHook] = []
+        self._drift_locks = {s.name: asyncio.Lock() for s in config.streams}
         self._evaluators = {
             s.name: StreamEvaluator(s, self.store, clock=clock) for s in config.streams
         }
@@ -465,19 +466,26 @@ class Daemon:
         assert task is not None
         self._inflight.add(task)
         try:
-            backlog = await asyncio.to_thread(self._backlog, name)
-            for window in backlog.windows:
-                if self._stop.is_set():
-                    break  # the next start resumes at the watermark
-                report = await asyncio.to_thread(self._judge, name, window)
-                if report is None:
-                    break  # another replica stored this window first: it judges the rest
-                await self._announce(report)
-                await self._announce_performance(name, self._evaluators[name].performance.take())
-            if not self._stop.is_set():
-                # Labels that arrived since: re-score the open windows, finalise due ones.
-                changed = await asyncio.to_thread(self._evaluators[name].performance.refresh)
-                await self._announce_performance(name, changed)
+            # One judging of a stream at a time: the job run at start and the scheduler's
+            # next firing would otherwise both read the backlog before either stored a
+            # report, and a stream without a watermark starts at its latest complete
+            # window, so the later one would skip the windows in between.
+            async with self._drift_locks[name]:
+                backlog = await asyncio.to_thread(self._backlog, name)
+                for window in backlog.windows:
+                    if self._stop.is_set():
+                        break  # the next start resumes at the watermark
+                    report = await asyncio.to_thread(self._judge, name, window)
+                    if report is None:
+                        break  # another replica stored this window first: it judges the rest
+                    await self._announce(report)
+                    await self._announce_performance(
+                        name, self._evaluators[name].performance.take()
+                    )
+                if not self._stop.is_set():
+                    # Labels that arrived since: re-score the open windows, finalise due ones.
+                    changed = await asyncio.to_thread(self._evaluators[name].performance.refresh)
+                    await self._announce_performance(name, changed)
         except StoreUnavailable as exc:
             self.outage.failed(exc)
         except asyncio.CancelledError:
