@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 
 from monitor.config import load_config
 from monitor.store import Store
 from tests.judge_server import Judge, running_judge
-from tests.servers import deadline, serve_in_thread
+from tests.servers import MonitorProcess, deadline, serve_in_thread, wait_for
 
 CASES = 20
 CONTEXT = "Paris is the capital of France."
@@ -131,3 +132,40 @@ def test_the_gate_reports_judge_metrics_and_the_judges_cost_apart(
     assert "#### Judges" in markdown
     for metric in JUDGED:
         assert f"| {metric} | gpt-judge |" in markdown
+
+
+def test_the_daemon_runs_the_judged_suite_on_its_schedule(setup: tuple[Path, Judge]) -> None:
+    """The same suite scheduled in ``monitor run``: a scheduled run scores every judge
+    metric through the judge (or its cache), is judged against the baseline, and its
+    judge scores reach ``/metrics``."""
+    root, _ = setup
+    text = (
+        (root / "monitor.toml")
+        .read_text()
+        .replace('models = ["prod"]\n', 'models = ["prod"]\nschedule = { every = "2s" }\n')
+    )
+    (root / "daemon.toml").write_text(text + "\n[server]\nport = 0\n")
+    daemon = MonitorProcess("run", "-c", str(root / "daemon.toml"), cwd=root)
+    try:
+        port = daemon.wait_for_line(r"HTTP API on http://127\.0\.0\.1:(\d+)").group(1)
+        api = f"http://127.0.0.1:{port}"
+
+        def judged() -> dict[str, Any] | None:
+            runs = httpx.get(f"{api}/v1/runs", params={"limit": 50}, timeout=deadline(10))
+            scheduled = {r["id"] for r in runs.json()["runs"] if r["trigger"] == "schedule"}
+            verdicts = httpx.get(f"{api}/v1/verdicts", timeout=deadline(10)).json()["verdicts"]
+            return next((v for v in verdicts if v["run_id"] in scheduled), None)
+
+        verdict = wait_for(judged, timeout=120, what="a scheduled run judged by the daemon")
+        run = httpx.get(f"{api}/v1/runs/{verdict['run_id']}", timeout=deadline(10)).json()
+        assert run["status"] == "succeeded" and run["trigger"] == "schedule"
+        assert {j["metric"] for j in run["judges"]} == set(JUDGED)
+        assert set(JUDGED) <= {m["name"] for m in run["metrics"]}
+        # Unchanged cases at temperature 0: answered by the judge or from its cache.
+        assert all(j["requests"] + j["cached"] > 0 for j in run["judges"])
+        scrape = httpx.get(f"{api}/metrics", timeout=deadline(10)).text
+        scores = [line for line in scrape.splitlines() if line.startswith("monitor_eval_score{")]
+        for metric in JUDGED:
+            assert any(f'metric="{metric}"' in line and 'suite="rag"' in line for line in scores)
+    finally:
+        daemon.stop()
