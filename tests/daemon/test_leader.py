@@ -15,7 +15,7 @@ from monitor.config import ScheduleConfig
 from monitor.config.schedules import slot_at, slots
 from monitor.daemon.leader import Leadership, SingleInstance, lock_key
 from monitor.errors import StartupError
-from tests.servers import until
+from tests.servers import deadline, until
 from tests.store.conftest import _postgres_schema_url
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -93,7 +93,9 @@ def other_pg_url() -> Iterator[str]:
 async def test_one_leader_per_store_handed_over_when_its_session_ends(
     pg_url: str, other_pg_url: str
 ) -> None:
-    every = timedelta(milliseconds=100)
+    # The leader's check must answer within ``every``: scaled, so a loaded runner's slow
+    # SELECT 1 does not cost the leadership in the middle of the handover.
+    every = timedelta(seconds=deadline(0.25))
     changes: list[tuple[str, bool]] = []
     a = Leadership(pg_url, every=every, on_change=lambda v: changes.append(("a", v)))
     b = Leadership(pg_url, every=every, on_change=lambda v: changes.append(("b", v)))
@@ -105,7 +107,7 @@ async def test_one_leader_per_store_handed_over_when_its_session_ends(
     try:
         await until(lambda: leading(a), timeout=10, what="a to lead")
         tasks.append(asyncio.create_task(b.run()))
-        await asyncio.sleep(0.5)  # b tries about five times
+        await asyncio.sleep(5 * every.total_seconds())  # b tries about five times
         assert not b.leading and a.won_at_start
         tasks[0].cancel()  # a stops: its session, and the lock, end
         await until(lambda: leading(b), timeout=10, what="b to take over")
