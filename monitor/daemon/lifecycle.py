@@ -575,6 +575,12 @@ class Daemon:
         except StoreError as exc:
             logger.warning("suite %s on model %s: slot not queued: %s", suite.name, model.name, exc)
             return
+        except asyncio.CancelledError:
+            if not self._stop.is_set():
+                raise
+            # The scheduler's shutdown cancels its running jobs: a slot being queued as the
+            # daemon stops is queued or not (one transaction), not a job error to log.
+            return
         if queued == "busy":
             logger.warning(
                 "suite %s on model %s: slot %s skipped, the previous run is still going",
