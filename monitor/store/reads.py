@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, SupportsFloat, SupportsInt
+from dataclasses import replace
+from typing import Any
 
 from sqlalchemy import Connection, Row, func, select
 
@@ -256,70 +256,11 @@ def latest_score(row: Row[Any]) -> LatestScore:
 
 def run_summaries(connection: Connection) -> list[RunSummary]:
     """Per suite x model: run counts by status, when runs last finished and succeeded,
-    the cases, tokens and cost of the finished runs, and the latest finished run's; read
-    from the rollup rows the writes keep (``monitor.store.rollups``), so the cost does not
-    grow with the history and the totals still count runs that retention deleted. The
-    judges' tokens and cost of the finished runs (apart from the model's) come from one
-    grouped query over ``run_judges``."""
-    judged = _judge_totals(connection)
-    summaries = []
-    for summary in rollups.summaries(connection):
-        judge = judged.get((summary.suite, summary.model))
-        if judge is not None:
-            summary = replace(
-                summary,
-                judge_prompt_tokens=judge.prompt,
-                judge_completion_tokens=judge.completion,
-                judge_cost=judge.cost,
-            )
-        summaries.append(summary)
-    return summaries
-
-
-def _judge_totals(connection: Connection) -> dict[tuple[str, str], _JudgeTotals]:
-    """Per suite x model: the judge tokens and cost of its finished runs (one grouped
-    query over ``run_judges``)."""
-    totals: dict[tuple[str, str], _JudgeTotals] = defaultdict(_JudgeTotals)
-    grouped = (
-        select(
-            runs.c.suite,
-            runs.c.model,
-            run_judges.c.currency,
-            func.sum(run_judges.c.prompt_tokens),
-            func.sum(run_judges.c.completion_tokens),
-            func.sum(run_judges.c.cost),
-        )
-        .join(runs, runs.c.id == run_judges.c.run_id)
-        .where(runs.c.status.in_(_FINAL))
-        .group_by(runs.c.suite, runs.c.model, run_judges.c.currency)
-    )
-    for suite, model, currency, prompt, completion, cost in connection.execute(grouped):
-        totals[suite, model].add(currency, prompt, completion, cost)
-    return totals
-
-
-@dataclass
-class _JudgeTotals:
-    """A pair's judge tokens and cost, added up currency by currency."""
-
-    prompt: int | None = None
-    completion: int | None = None
-    cost: dict[str, float] = field(default_factory=dict)
-
-    def add(
-        self,
-        currency: str | None,
-        prompt: SupportsInt | None,
-        completion: SupportsInt | None,
-        cost: SupportsFloat | None,
-    ) -> None:
-        # PostgreSQL sums BIGINT as NUMERIC (Decimal): convert every sum.
-        if prompt is not None:
-            self.prompt = (self.prompt or 0) + int(prompt)
-        if completion is not None:
-            self.completion = (self.completion or 0) + int(completion)
-        if cost is not None and currency is not None:
-            self.cost[currency] = self.cost.get(currency, 0.0) + float(cost)
+    the cases, tokens and cost of the finished runs (the judges' apart from the model's),
+    and the latest finished run's; read from the rollup rows the writes keep
+    (``monitor.store.rollups``), so the cost does not grow with the history and the
+    totals still count runs that retention deleted."""
+    return rollups.summaries(connection)
 
 
 def _metrics_by_run(

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, inspect, select, update
 
 from monitor.records import RunStatus, RunSummary
 from monitor.store.engine import dialect_insert
-from monitor.store.tables import run_rollups, runs, verdicts
+from monitor.store.tables import run_judges, run_rollups, runs, verdicts
 
 __all__ = ["note_created", "note_finished", "note_verdict", "rebuild", "summaries"]
 
@@ -46,6 +46,13 @@ _RUN_COLUMNS = (
     runs.c.completion_tokens,
     runs.c.cost,
     runs.c.currency,
+)
+_JUDGE_COLUMNS = (
+    run_judges.c.run_id,
+    run_judges.c.prompt_tokens,
+    run_judges.c.completion_tokens,
+    run_judges.c.cost,
+    run_judges.c.currency,
 )
 
 
@@ -75,11 +82,23 @@ class Rollup:
     last_cost: float | None = None
     last_currency: str | None = None
     verdict_id: int | None = None
+    judge_prompt_tokens: int | None = None
+    judge_completion_tokens: int | None = None
+    judge_cost: dict[str, float] = field(default_factory=dict)
 
-    def add(self, run: Any) -> None:
-        """Fold in one finished run (a row with the columns of ``_RUN_COLUMNS``)."""
+    def add(self, run: Any, judges: Sequence[Any] = ()) -> None:
+        """Fold in one finished run (a row with the columns of ``_RUN_COLUMNS``) and its
+        judges' usage (rows with the columns of ``_JUDGE_COLUMNS``)."""
         if run.status not in COUNTED or run.finished_at is None:
             return
+        for judge in judges:
+            self.judge_prompt_tokens = _plus(self.judge_prompt_tokens, judge.prompt_tokens)
+            self.judge_completion_tokens = _plus(
+                self.judge_completion_tokens, judge.completion_tokens
+            )
+            if judge.cost is not None and judge.currency is not None:
+                spent = self.judge_cost.get(judge.currency, 0.0) + float(judge.cost)
+                self.judge_cost[judge.currency] = spent
         setattr(self, run.status, getattr(self, run.status) + 1)
         self.cases += int(run.n_cases or 0)
         self.case_errors += int(run.n_errors or 0)
@@ -136,11 +155,25 @@ def note_finished(connection: Connection, run_ids: Sequence[int]) -> None:
     by_pair: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for row in connection.execute(query):
         by_pair[row.suite, row.model].append(row)
+    judges = _judges_of(connection, run_ids)
     for (suite, model), rows in sorted(by_pair.items()):
         rollup = _locked(connection, suite, model, at=rows[0].finished_at)
         for row in rows:
-            rollup.add(row)
+            rollup.add(row, judges.get(row.id, ()))
         _write(connection, rollup)
+
+
+def _judges_of(
+    connection: Connection, run_ids: Sequence[int] | None = None
+) -> dict[int, list[Any]]:
+    """The judges' usage rows of ``run_ids`` (of every run when None), by run."""
+    query = select(*_JUDGE_COLUMNS)
+    if run_ids is not None:
+        query = query.where(run_judges.c.run_id.in_(list(run_ids)))
+    by_run: dict[int, list[Any]] = defaultdict(list)
+    for row in connection.execute(query):
+        by_run[row.run_id].append(row)
+    return by_run
 
 
 def note_verdict(connection: Connection, verdict_id: int, run_id: int) -> None:
@@ -176,8 +209,14 @@ def summaries(connection: Connection) -> list[RunSummary]:
 
 
 def rebuild(connection: Connection) -> int:
-    """Recompute every pair's row from the stored runs and verdicts; return how many.
-    Reads the runs once, in id order, streamed."""
+    """Recompute every pair's row from the stored runs, their judges' usage and the
+    verdicts; return how many. Reads the runs once, in id order, streamed.
+
+    Migration 0013 calls it on a schema older than this code's: it then writes only the
+    columns the table has, and folds no judges (their table comes with 0016, their
+    columns here with 0021)."""
+    present = {column["name"] for column in inspect(connection).get_columns("run_rollups")}
+    judges = _judges_of(connection) if "judge_cost" in present else {}
     rollups: dict[tuple[str, str], Rollup] = {}
     result = connection.execute(
         select(*_RUN_COLUMNS, runs.c.created_at).order_by(runs.c.id),
@@ -189,7 +228,7 @@ def rebuild(connection: Connection) -> int:
         if rollup is None:
             rollup = rollups[pair] = Rollup(*pair, updated_at=row.created_at)
         rollup.updated_at = max(rollup.updated_at, row.created_at)
-        rollup.add(row)
+        rollup.add(row, judges.get(row.id, ()))
     newest = (
         select(verdicts.c.suite, verdicts.c.model, func.max(verdicts.c.id))
         .join(runs, runs.c.id == verdicts.c.run_id)
@@ -201,7 +240,11 @@ def rebuild(connection: Connection) -> int:
             rollups[suite, model].verdict_id = verdict_id
     connection.execute(delete(run_rollups))
     if rollups:
-        connection.execute(insert(run_rollups), [r.values() for r in rollups.values()])
+        rows = [
+            {name: value for name, value in r.values().items() if name in present}
+            for r in rollups.values()
+        ]
+        connection.execute(insert(run_rollups), rows)
     return len(rollups)
 
 
@@ -217,6 +260,7 @@ def _locked(connection: Connection, suite: str, model: str, *, at: datetime) -> 
     row = connection.execute(query).one()
     values = dict(row._mapping)
     values["cost"] = dict(values["cost"] or {})
+    values["judge_cost"] = dict(values["judge_cost"] or {})
     return Rollup(**values)
 
 
@@ -248,6 +292,9 @@ def _summary(row: Any, active: dict[str, int]) -> RunSummary:
         last_cost=row.last_cost,
         last_currency=row.last_currency,
         updated_at=row.updated_at,
+        judge_prompt_tokens=_int(row.judge_prompt_tokens),
+        judge_completion_tokens=_int(row.judge_completion_tokens),
+        judge_cost=dict(row.judge_cost or {}),
     )
 
 

@@ -407,3 +407,84 @@ def test_the_migration_builds_rollups_from_the_runs_already_stored(bare_store: S
     assert (got.cases, got.case_errors, got.cost) == (12, 3, {"EUR": 0.75})
     assert got.last_success_at == T0 + timedelta(minutes=2, seconds=10)
     assert got.updated_at == T0 + timedelta(minutes=3)  # the running run's creation
+
+
+def judged_run(store: Store, start_run: StartRun, day: int, *, cost: float) -> int:
+    """A finished run whose two judge metrics asked 40 + 4 tokens each, one priced."""
+    from monitor.records import JudgeUsage
+
+    run_id = start_run(at=T0 + day * DAY)
+    usage = JudgeUsage("rubric", "j", "0" * 64, 2, 0, 40, 4, cost, "USD")
+    store.runs.finish_run(
+        run_id,
+        status=RunStatus.SUCCEEDED,
+        at=T0 + day * DAY,
+        cases=[],
+        operations=ops(100, 0.5),
+        judges=[usage, replace(usage, metric="faithfulness", cost=None, currency=None)],
+    )
+    return run_id
+
+
+def test_judge_usage_is_rolled_up_and_survives_retention(store: Store, start_run: StartRun) -> None:
+    for day in range(4):
+        judged_run(store, start_run, day, cost=0.25)
+    got = summary(store)
+    assert (got.judge_prompt_tokens, got.judge_completion_tokens) == (4 * 80, 4 * 8)
+    assert got.judge_cost == {"USD": 1.0}
+    assert (got.prompt_tokens, got.cost) == (400, {"USD": 2.0})  # the model's, apart
+
+    assert expire_all(store, "runs", before=T0 + 3 * DAY) == 3
+
+    assert without_time(store.runs.run_summaries()) == without_time([got])
+    with store.engine.begin() as connection:
+        connection.execute(delete(run_rollups))
+    store.retention.rebuild_rollups()
+    rebuilt = summary(store)  # from what is left: the one run retention kept
+    assert (rebuilt.judge_prompt_tokens, rebuilt.judge_cost) == (80, {"USD": 0.25})
+
+
+def test_the_migration_backfills_judge_usage_of_finished_runs(bare_store: Store) -> None:
+    from monitor.store.tables import run_judges
+
+    migrate.upgrade(bare_store.engine, "0020")
+    with bare_store.engine.begin() as connection:
+        for minute, status in enumerate(["succeeded", "failed", "running"]):
+            at = T0 + timedelta(minutes=minute)
+            run_id = connection.execute(
+                insert(runs).values(
+                    suite="qa",
+                    model="prod",
+                    status=status,
+                    trigger="schedule",
+                    created_at=at,
+                    started_at=at,
+                    finished_at=None if status == "running" else at + timedelta(seconds=10),
+                    dataset_sha256="d",
+                    config_hash="c",
+                )
+            ).inserted_primary_key[0]
+            connection.execute(
+                insert(run_judges).values(
+                    run_id=run_id,
+                    metric="rubric",
+                    judge="j",
+                    prompt_sha256="0" * 64,
+                    requests=2,
+                    errors=0,
+                    prompt_tokens=40,
+                    completion_tokens=4,
+                    cost=0.5,
+                    currency="EUR",
+                )
+            )
+    with bare_store.engine.begin() as connection:
+        from monitor.store import rollups
+
+        rollups.rebuild(connection)  # the rows 0013 would have made, on this schema
+
+    bare_store.upgrade()
+
+    got = summary(bare_store)
+    assert (got.judge_prompt_tokens, got.judge_completion_tokens) == (80, 8)  # not the running
+    assert got.judge_cost == {"EUR": 1.0}
