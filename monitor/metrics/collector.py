@@ -169,38 +169,29 @@ class StoreCollector(Collector):
         return finished, active
 
     def _score_families(self, live: frozenset[tuple[str, str]]) -> list[GaugeMetricFamily]:
-        labels = [*PAIR, "metric"]
-        score = _gauge("eval_score", "Latest succeeded run's score per metric.", labels)
-        lower = _gauge("eval_score_lower", "Lower bound of its 95% confidence interval.", labels)
-        upper = _gauge("eval_score_upper", "Upper bound of its 95% confidence interval.", labels)
+        score = _Bounded(
+            "eval_score",
+            "Latest succeeded run's score per metric.",
+            [*PAIR, "metric"],
+            interval="its 95% confidence interval",
+        )
         for s in self._store.runs.latest_scores():
-            if (s.suite, s.model) not in live:
-                continue
-            key = [s.suite, s.model, s.metric]
-            score.add_metric(key, s.value)
-            _add(lower, key, s.lower)
-            _add(upper, key, s.upper)
-        return [score, lower, upper]
+            if (s.suite, s.model) in live:
+                score.add([s.suite, s.model, s.metric], s.value, s.lower, s.upper)
+        return score.families()
 
     def _suite_fairness_families(self, live: frozenset[tuple[str, str]]) -> list[GaugeMetricFamily]:
         """The latest succeeded run's group fairness measures (``fairness`` of a suite);
         ``measure`` is one of three names, so the series stay bounded."""
-        labels = [*PAIR, "measure"]
-        value = _gauge(
+        fairness = _Bounded(
             "suite_fairness",
             "A group fairness measure of the latest succeeded run (fairlearn's).",
-            labels,
+            [*PAIR, "measure"],
         )
-        lower = _gauge("suite_fairness_lower", "Lower end of its 95% interval.", labels)
-        upper = _gauge("suite_fairness_upper", "Upper end of its 95% interval.", labels)
         for suite, model, f in self._store.runs.latest_fairness():
-            if (suite, model) not in live:
-                continue
-            key = [suite, model, f.measure]
-            value.add_metric(key, f.value)
-            _add(lower, key, f.lower)
-            _add(upper, key, f.upper)
-        return [value, lower, upper]
+            if (suite, model) in live:
+                fairness.add([suite, model, f.measure], f.value, f.lower, f.upper)
+        return fairness.families()
 
     def _verdict_families(self, live: frozenset[tuple[str, str]]) -> list[GaugeMetricFamily]:
         labels = [*PAIR, "metric"]
@@ -309,30 +300,28 @@ class StoreCollector(Collector):
             ),
         }
         stream_families = self._dataset_families()
-        shadow_families = self._shadow_families()
+        shadow = _ShadowFamilies()
         for report in self._store.streams.latest_drift_reports():
             if not self._live_stream(report.stream, report.created_at):
                 continue
             self._add_dataset(stream_families, report)
-            self._add_shadow(shadow_families, report)
+            shadow.add(report)
             cap = self._max_columns.get(report.stream, DEFAULT_MAX_COLUMNS)
             for column in report.columns[:cap]:
                 self._add_column(families, report.stream, column)
-        return [*stream_families.values(), *shadow_families.values(), *families.values()]
+        return [*stream_families.values(), *shadow.families(), *families.values()]
 
     def _performance_families(self) -> list[GaugeMetricFamily]:
         """The newest scored window of every stream with labels: its metrics with their
         intervals, the reference (or target) each is judged against, the judgement, and
         how much of the window is labelled. One series per stream and configured metric."""
         metric = ["stream", "metric"]
+        performance = _Bounded(
+            "stream_performance",
+            "A metric of the latest scored window on its labelled records.",
+            metric,
+        )
         f = {
-            "value": _gauge(
-                "stream_performance",
-                "A metric of the latest scored window on its labelled records.",
-                metric,
-            ),
-            "lower": _gauge("stream_performance_lower", "Lower end of its 95% interval.", metric),
-            "upper": _gauge("stream_performance_upper", "Upper end of its 95% interval.", metric),
             "reference": _gauge(
                 "stream_performance_reference",
                 "The reference performance (or target) the window is judged against.",
@@ -368,22 +357,12 @@ class StoreCollector(Collector):
                 ["stream"],
             ),
         }
+        fairness = _Bounded(
+            "stream_fairness",
+            "A group fairness measure of the latest scored window (fairlearn's).",
+            ["stream", "groups", "measure"],
+        )
         g = {
-            "fairness": _gauge(
-                "stream_fairness",
-                "A group fairness measure of the latest scored window (fairlearn's).",
-                ["stream", "groups", "measure"],
-            ),
-            "fairness_lower": _gauge(
-                "stream_fairness_lower",
-                "Lower end of its 95% interval.",
-                ["stream", "groups", "measure"],
-            ),
-            "fairness_upper": _gauge(
-                "stream_fairness_upper",
-                "Upper end of its 95% interval.",
-                ["stream", "groups", "measure"],
-            ),
             "gap": _gauge(
                 "stream_segment_gap",
                 "Largest gap of a metric between two segments of a column in the latest"
@@ -398,7 +377,7 @@ class StoreCollector(Collector):
             ),
         }
         for row in self._store.streams.latest_performance():
-            self._add_groups(g, row.stream, row.groups)
+            self._add_groups(fairness, g, row.stream, row.groups)
             key = [row.stream]
             f["share"].add_metric(key, row.labelled_share)
             f["labelled"].add_metric(key, row.n_labelled)
@@ -406,25 +385,24 @@ class StoreCollector(Collector):
             f["reopened"].add_metric(key, row.reopened)
             for m in row.metrics:
                 labels = [row.stream, str(m["metric"])]
-                _add(f["value"], labels, m.get("value"))
-                _add(f["lower"], labels, m.get("lower"))
-                _add(f["upper"], labels, m.get("upper"))
+                performance.add(labels, m.get("value"), m.get("lower"), m.get("upper"))
             for c in row.comparison:
                 labels = [row.stream, str(c["metric"])]
                 _add(f["reference"], labels, c.get("reference"))
                 _add(f["worse"], labels, 1.0 if c.get("worse") else 0.0)
                 _add(f["p_value"], labels, c.get("p_value"))
-        return [*f.values(), *g.values()]
+        return [*performance.families(), *f.values(), *fairness.families(), *g.values()]
 
     @staticmethod
     def _add_groups(
-        g: dict[str, GaugeMetricFamily], stream: str, groups: Mapping[str, Any]
+        fairness: _Bounded,
+        g: dict[str, GaugeMetricFamily],
+        stream: str,
+        groups: Mapping[str, Any],
     ) -> None:
         for m in groups.get("fairness", ()):
             labels = [stream, str(m["groups"]), str(m["measure"])]
-            _add(g["fairness"], labels, m.get("value"))
-            _add(g["fairness_lower"], labels, m.get("lower"))
-            _add(g["fairness_upper"], labels, m.get("upper"))
+            fairness.add(labels, m.get("value"), m.get("lower"), m.get("upper"))
         for gap in groups.get("gaps", ()):
             _add(g["gap"], [stream, str(gap["column"]), str(gap["metric"])], gap.get("gap"))
         for segment in groups.get("segments", ()):
@@ -479,54 +457,6 @@ class StoreCollector(Collector):
                 ["stream", "column"],
             ),
         }
-
-    @staticmethod
-    def _shadow_families() -> dict[str, GaugeMetricFamily]:
-        measure = ["stream", "measure"]
-        return {
-            "pairs": _gauge(
-                "stream_shadow_pairs",
-                "Records of the latest judged window carrying both the production and the"
-                " shadow prediction.",
-                ["stream"],
-            ),
-            "agreement": _gauge(
-                "stream_shadow_agreement",
-                "Share of the latest window's paired records on which the shadow model"
-                " agrees with production (numerical: within the tolerance).",
-                ["stream"],
-            ),
-            "value": _gauge(
-                "stream_shadow_divergence",
-                "Divergence of the shadow model from production in the latest window:"
-                " disagreement_share (categorical) or mean_difference (numerical, shadow"
-                " minus production).",
-                measure,
-            ),
-            "lower": _gauge(
-                "stream_shadow_divergence_lower",
-                "Lower end of its interval (Wilson or paired t, at shadow.confidence).",
-                measure,
-            ),
-            "upper": _gauge(
-                "stream_shadow_divergence_upper",
-                "Upper end of its interval (Wilson or paired t, at shadow.confidence).",
-                measure,
-            ),
-        }
-
-    @staticmethod
-    def _add_shadow(families: dict[str, GaugeMetricFamily], report: DriftReport) -> None:
-        shadow = report.shadow
-        if not shadow:
-            return
-        families["pairs"].add_metric([report.stream], shadow.get("n_pairs", 0))
-        _add(families["agreement"], [report.stream], shadow.get("agreement"))
-        divergence = shadow.get("divergence")
-        if divergence:
-            labels = [report.stream, str(divergence["measure"])]
-            for key in ("value", "lower", "upper"):
-                _add(families[key], labels, divergence.get(key))
 
     @staticmethod
     def _add_dataset(families: dict[str, GaugeMetricFamily], report: DriftReport) -> None:
@@ -606,6 +536,49 @@ class StoreCollector(Collector):
         return [alerts, backlog, dead, deliveries]
 
 
+class _ShadowFamilies:
+    """The shadow comparison of each stream's latest judged window: paired records,
+    agreement, and the divergence with its interval."""
+
+    def __init__(self) -> None:
+        self.pairs = _gauge(
+            "stream_shadow_pairs",
+            "Records of the latest judged window carrying both the production and the"
+            " shadow prediction.",
+            ["stream"],
+        )
+        self.agreement = _gauge(
+            "stream_shadow_agreement",
+            "Share of the latest window's paired records on which the shadow model"
+            " agrees with production (numerical: within the tolerance).",
+            ["stream"],
+        )
+        self.divergence = _Bounded(
+            "stream_shadow_divergence",
+            "Divergence of the shadow model from production in the latest window:"
+            " disagreement_share (categorical) or mean_difference (numerical, shadow"
+            " minus production).",
+            ["stream", "measure"],
+            interval="its interval (Wilson or paired t, at shadow.confidence)",
+        )
+
+    def add(self, report: DriftReport) -> None:
+        shadow = report.shadow
+        if not shadow:
+            return
+        self.pairs.add_metric([report.stream], shadow.get("n_pairs", 0))
+        _add(self.agreement, [report.stream], shadow.get("agreement"))
+        measured = shadow.get("divergence")
+        if measured:
+            labels = [report.stream, str(measured["measure"])]
+            self.divergence.add(
+                labels, measured.get("value"), measured.get("lower"), measured.get("upper")
+            )
+
+    def families(self) -> list[GaugeMetricFamily]:
+        return [self.pairs, self.agreement, *self.divergence.families()]
+
+
 class _UsageFamilies:
     """Cases, errors, tokens and cost: totals over finished runs as counters, and the
     latest finished run's as gauges. Unknown tokens or cost are absent, never 0."""
@@ -677,6 +650,33 @@ class _UsageFamilies:
             self.last_errors,
             self.last_cost,
         ]
+
+
+class _Bounded:
+    """A value and its interval: gauge families ``NAME``, ``NAME_lower`` and
+    ``NAME_upper`` with the same labels, a bound absent where it is unknown."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labels: list[str],
+        *,
+        interval: str = "its 95% interval",
+    ) -> None:
+        self.value = _gauge(name, documentation, labels)
+        self.lower = _gauge(f"{name}_lower", f"Lower end of {interval}.", labels)
+        self.upper = _gauge(f"{name}_upper", f"Upper end of {interval}.", labels)
+
+    def add(
+        self, labels: list[str], value: float | None, lower: float | None, upper: float | None
+    ) -> None:
+        _add(self.value, labels, value)
+        _add(self.lower, labels, lower)
+        _add(self.upper, labels, upper)
+
+    def families(self) -> list[GaugeMetricFamily]:
+        return [self.value, self.lower, self.upper]
 
 
 def _gauge(name: str, documentation: str, labels: list[str]) -> GaugeMetricFamily:
