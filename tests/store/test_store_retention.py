@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from monitor.alerts import AlertState, Phase, Transition
 from monitor.alerts.records import OutboxMessage, OutboxStatus
@@ -377,28 +377,32 @@ def test_a_finished_run_counts_once_even_when_its_rollup_row_was_missing(
     assert summary(store).counts == {"succeeded": 1}
 
 
+def bare_run(connection: Connection, minute: int, status: str, **columns: object) -> int:
+    """A run inserted as an older revision's code stored it: ten seconds long unless
+    still running, ``minute`` minutes after T0."""
+    at = T0 + timedelta(minutes=minute)
+    inserted = connection.execute(
+        insert(runs).values(
+            suite="qa",
+            model="prod",
+            status=status,
+            trigger="schedule",
+            created_at=at,
+            started_at=at,
+            finished_at=None if status == "running" else at + timedelta(seconds=10),
+            dataset_sha256="d",
+            config_hash="c",
+            **columns,
+        )
+    )
+    return int(inserted.inserted_primary_key[0])
+
+
 def test_the_migration_builds_rollups_from_the_runs_already_stored(bare_store: Store) -> None:
     migrate.upgrade(bare_store.engine, "0011")
     with bare_store.engine.begin() as connection:
         for minute, status in enumerate(["succeeded", "failed", "succeeded", "running"]):
-            at = T0 + timedelta(minutes=minute)
-            connection.execute(
-                insert(runs).values(
-                    suite="qa",
-                    model="prod",
-                    status=status,
-                    trigger="schedule",
-                    created_at=at,
-                    started_at=at,
-                    finished_at=None if status == "running" else at + timedelta(seconds=10),
-                    dataset_sha256="d",
-                    config_hash="c",
-                    n_cases=4,
-                    n_errors=1,
-                    cost=0.25,
-                    currency="EUR",
-                )
-            )
+            bare_run(connection, minute, status, n_cases=4, n_errors=1, cost=0.25, currency="EUR")
 
     bare_store.upgrade()
 
@@ -450,20 +454,7 @@ def test_the_migration_backfills_judge_usage_of_finished_runs(bare_store: Store)
     migrate.upgrade(bare_store.engine, "0020")
     with bare_store.engine.begin() as connection:
         for minute, status in enumerate(["succeeded", "failed", "running"]):
-            at = T0 + timedelta(minutes=minute)
-            run_id = connection.execute(
-                insert(runs).values(
-                    suite="qa",
-                    model="prod",
-                    status=status,
-                    trigger="schedule",
-                    created_at=at,
-                    started_at=at,
-                    finished_at=None if status == "running" else at + timedelta(seconds=10),
-                    dataset_sha256="d",
-                    config_hash="c",
-                )
-            ).inserted_primary_key[0]
+            run_id = bare_run(connection, minute, status)
             connection.execute(
                 insert(run_judges).values(
                     run_id=run_id,
