@@ -3,12 +3,14 @@ clock: what it counts, how it stops, and which failure gets which exit code."""
 
 from __future__ import annotations
 
+import re
 import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from monitor.cli.canary import canary
 from monitor.gate import RemoteFailure
 from monitor.gate.canary import (
     CanaryReport,
@@ -18,6 +20,7 @@ from monitor.gate.canary import (
     render_canary_markdown,
     watch,
 )
+from tests.servers import ROOT
 
 TOKEN = "canary-secret-token-0123456789"
 
@@ -159,3 +162,13 @@ async def test_an_unreachable_daemon_is_infrastructure() -> None:
     )
     assert isinstance(result, RemoteFailure) and result.exit_code == 3
     assert "failed after 3 attempt(s): cannot connect" in result.message
+
+
+def test_docs_show_and_explain_every_flag_of_the_command() -> None:
+    text = (ROOT / "docs" / "ci.md").read_text()
+    [synopsis] = re.findall(r"```\n(monitor canary .*?)```", text, re.DOTALL)
+    shown = re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", synopsis)
+    defined = [flag for param in canary.params for flag in param.opts if flag != "--help"]
+    assert sorted(shown) == sorted(defined)
+    for flag in defined:
+        assert f"| `{flag}" in text, f"docs/ci.md has no table row for {flag}"
