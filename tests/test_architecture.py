@@ -57,7 +57,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 
 PURE = ("scoring", "drift", "alerts", "wire", "verdicts.compare", "verdicts.decide")
-PURE += ("verdicts.stats", "verdicts.review", "performance")
+PURE += ("verdicts.stats", "verdicts.review", "performance", "gate.sequential")
 """Modules (or whole packages) of pure computation."""
 
 IO_PACKAGES = {"store", "adapters", "runs", "sinks", "notify", "metrics", "streams", "api"}

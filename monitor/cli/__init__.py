@@ -2,7 +2,7 @@
 
 One module per command group, registered on ``cli`` below: ``daemon`` (``run``, ``demo``),
 ``config`` (``check-config``), ``db``, ``runs``, ``alerts``, ``drift``, ``bench``,
-``baseline``, ``verdicts``, ``gate``, ``review``, ``audit``, ``judge`` and ``status``;
+``baseline``, ``verdicts``, ``gate``, ``canary``, ``review``, ``audit``, ``judge`` and ``status``;
 ``common`` holds what they share, ``heap`` the process's garbage-collector policy.
 Everything heavier than click and the shared vocabulary is imported by the command that
 needs it: ``monitor --help``, ``--version`` and ``check-config`` start at once.
@@ -13,7 +13,7 @@ Exit codes:
     3  start-up or infrastructure failure (store unreachable, port in use, ...); for
        ``bench``, a run that did not succeed (endpoint unreachable, error budget exceeded)
 ``monitor gate`` adds 1 (regressed or rejected) and 4 (awaiting review); see
-``monitor.cli.gate``.
+``monitor.cli.gate``. ``monitor canary`` adds 1 (roll back); see ``monitor.cli.canary``.
 
 May import every package; nothing imports it.
 """
@@ -30,6 +30,7 @@ from monitor.cli import (
     audit,
     baseline,
     bench,
+    canary,
     config,
     daemon,
     db,
@@ -71,6 +72,7 @@ for command in (
     baseline.baseline,
     verdicts.verdicts,
     gate.gate,
+    canary.canary,
     review.review,
     audit.audit,
     judge.judge,
