@@ -8,19 +8,21 @@ import json
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
 
 from monitor.config import RegistryConfig, load_config
 from monitor.errors import ConfigError, RegistryError
-from monitor.registry import open_registry
+from monitor.registry import MlflowRegistry, open_registry
 
 TOKEN = "registry-token-0123456789"
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def registry(handler: Handler, **config: object) -> RegistryConfig:
+def registry(**config: object) -> RegistryConfig:
     return RegistryConfig(
         **{"kind": "mlflow", "url": "http://user:pw@mlflow.test:5000/", "name": "churn"}
         | {"alias": "champion"}
@@ -28,9 +30,11 @@ def registry(handler: Handler, **config: object) -> RegistryConfig:
     )
 
 
-def client(handler: Handler, *, environ: dict[str, str] | None = None, **config: object):  # type: ignore[no-untyped-def]
+def client(
+    handler: Handler, *, environ: dict[str, str] | None = None, **config: object
+) -> MlflowRegistry:
     return open_registry(
-        registry(handler, **config),
+        registry(**config),
         transport=httpx.MockTransport(handler),
         environ=environ if environ is not None else {},
     )
@@ -250,3 +254,50 @@ def test_registry_mistakes_name_their_key(
 ) -> None:
     problems = config_problems(tmp_path, url, registry)
     assert any(expected in p for p in problems), problems
+
+
+def _report(**run: object) -> Any:
+    """The parts of a ``GateReport`` a promotion reads."""
+    verdict = SimpleNamespace(id=7, outcome="pass", suite="qa", review=None)
+    fields = {"id": 5, "model": "cand", "model_version": "3", "dataset_sha256": "d" * 64}
+    return SimpleNamespace(
+        verdict=verdict,
+        run=SimpleNamespace(**(fields | {"tier": ""} | run)),
+        baseline=SimpleNamespace(id=2),
+    )
+
+
+def test_a_refused_promotion_records_nothing_and_a_done_one_is_audited(tmp_path: Path) -> None:
+    from monitor.registry.promotion import promote
+    from monitor.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'monitor.db'}")
+    store.upgrade()
+    calls: list[str] = []
+
+    def refusing(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path.rsplit("/", 1)[-1])
+        if request.url.path.endswith("/registered-models/alias"):
+            return httpx.Response(403, json={"error_code": "PERMISSION_DENIED"})
+        return httpx.Response(200, json={})
+
+    try:
+        with client(refusing) as mlflow, pytest.raises(RegistryError, match="HTTP 403"):
+            promote(mlflow, _report(), "champion", audit=store.audit, actor="ci")
+        # The tags went first (evidence before the alias); the alias was refused.
+        assert calls == ["set-tag"] * 6 + ["alias"]
+        assert store.audit.audit_entries() == []
+
+        with client(lambda r: httpx.Response(200, json={})) as mlflow:
+            done = promote(mlflow, _report(tier="smoke"), "champion", audit=store.audit, actor="ci")
+        assert done.tags["monitor.tier"] == "smoke" and done.version == "3"
+        (entry,) = store.audit.audit_entries()
+        assert (entry.action, entry.actor, entry.target) == (
+            "registry.promoted",
+            "ci",
+            "model version churn/3",
+        )
+        assert entry.details["registry"] == "MLflow registry at http://mlflow.test:5000"
+        assert entry.details["tags"]["monitor.verdict_id"] == "7"
+    finally:
+        store.close()
