@@ -9,6 +9,7 @@
     │       └── StoreBusy  the database stayed locked by other writers; retry later
     ├── BatchError         an ingest batch does not fit its stream's schema; lists rows and columns
     ├── SourceError        a stream's reference or current data cannot be read
+    ├── RegistryError      a model registry could not be reached or refused a call
     └── StartupError       the daemon could not start (port in use, store unreachable)
 
 Library code raises these; only ``monitor.cli`` turns them into exit codes.
@@ -81,6 +82,11 @@ class BatchError(MonitorError):
 
 class SourceError(MonitorError):
     """A stream's reference or current data cannot be read (missing file, bad query)."""
+
+
+class RegistryError(MonitorError):
+    """A model registry (MLflow's) could not be reached, refused the credentials, or has
+    no such model, alias or version; the message never holds the token."""
 
 
 class StartupError(MonitorError):

@@ -188,6 +188,9 @@ class Run:
     n_planned: int | None = None
     """The cases the run set out to score (its dataset's, after ``sample``), known from
     its start; ``None`` before it started."""
+    model_version: str | None = None
+    """The version the model's registry alias named when the run started (``registry``
+    of the model); ``None`` when the model has no registry."""
     judges: tuple[JudgeUsage, ...] = ()
     """Each judge metric's judge, prompt hash, requests, tokens and cost."""
     fairness: tuple[FairnessValue, ...] = ()
@@ -529,7 +532,13 @@ class Review(StrEnum):
     REJECTED = "rejected"
 
 
-AUDIT_ACTIONS = ("alert.silenced", "baseline.promoted", "review.approved", "review.rejected")
+AUDIT_ACTIONS = (
+    "alert.silenced",
+    "baseline.promoted",
+    "registry.promoted",
+    "review.approved",
+    "review.rejected",
+)
 """Every action the audit log records."""
 
 

@@ -31,14 +31,19 @@ ALLOWED: dict[str, set[str]] = {
     "alerts": {"config", "durations", "records"},
     "store": {"alerts", "errors", "records"},
     "adapters": {"config", "errors", "records"},
-    "runs": {"adapters", "clock", "config", "durations", "errors", "records", "scoring", "store"},
+    "gate": {"records", "wire"},
+    # Model registries: the version lookup (runs) and the gate's promotion (cli).
+    "registry": {"clock", "config", "errors", "gate", "store"},
+    "runs": {
+        *("adapters", "clock", "config", "durations", "errors", "records", "registry"),
+        *("scoring", "store"),
+    },
     "verdicts": {"config", "records", "scoring", "store"},
     "streams": {"clock", "config", "drift", "errors", "performance", "records", "store"},
     "sinks": {"alerts", "config"},
     "notify": {"alerts", "clock", "config", "sinks", "store"},
     "metrics": {"adapters", "clock", "records", "store"},
     "wire": {"records", "scoring"},
-    "gate": {"records", "wire"},
     "api": {
         *VOCABULARY,
         *("alerts", "config", "gate", "scoring", "store", "streams", "verdicts", "wire"),
@@ -51,7 +56,8 @@ ALLOWED: dict[str, set[str]] = {
     "demo": {"config", "daemon", "durations", "sinks"},
     "cli": {
         *VOCABULARY,
-        *("config", "daemon", "demo", "gate", "notify", "runs", "scoring", "store"),
+        *("config", "daemon", "demo", "gate", "notify", "registry", "runs", "scoring"),
+        "store",
         *("streams", "verdicts", "wire"),
     },
 }
@@ -61,7 +67,7 @@ PURE += ("verdicts.stats", "verdicts.review", "performance", "gate.sequential")
 """Modules (or whole packages) of pure computation."""
 
 IO_PACKAGES = {"store", "adapters", "runs", "sinks", "notify", "metrics", "streams", "api"}
-IO_PACKAGES |= {"gate", "daemon", "cli", "demo"}
+IO_PACKAGES |= {"gate", "daemon", "cli", "demo", "registry"}
 IO_LIBRARIES = {"httpx", "sqlalchemy", "alembic", "psycopg", "prometheus_client", "fastapi"}
 IO_LIBRARIES |= {"starlette", "uvicorn", "anyio", "apscheduler", "pyarrow", "aiohttp"}
 

@@ -21,7 +21,9 @@ from monitor.wire.verdicts import AuditEntryOut
 
 router = APIRouter(tags=["audit"])
 
-Action = Literal["alert.silenced", "baseline.promoted", "review.approved", "review.rejected"]
+Action = Literal[
+    "alert.silenced", "baseline.promoted", "registry.promoted", "review.approved", "review.rejected"
+]
 
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")

@@ -10,12 +10,15 @@
        store or the remote daemon unreachable)
     4  the verdict waits for review (no ``--wait-review``, or nobody decided in time)
 A regression and a broken endpoint are never confused: a run that failed never gets a
-verdict.
+verdict. With ``--promote-alias``, a gate that exits 0 also promotes the evaluated model
+version in the model's registry (``monitor.registry.promotion``); a registry that refuses
+or cannot be reached makes it exit 3, after the reports are written.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from datetime import timedelta
@@ -41,6 +44,10 @@ from monitor.records import Run, RunStatus
 # The gate, the runner and the verdicts are imported by the commands that use them: the
 # CLI must start at once for --help and check-config.
 EXIT_INFRASTRUCTURE = EXIT_STARTUP  # the gate's 3: the endpoint, store or daemon failed
+
+# An alias MLflow accepts: not "latest", not "v" and a number (both name versions).
+_ALIAS = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
 
 # Polling a verdict that waits for review: a short first pause, growing to this.
 _REVIEW_POLL_FIRST, _REVIEW_POLL_MAX = 0.5, 5.0
@@ -90,6 +97,14 @@ if TYPE_CHECKING:
     metavar="DURATION",
     help="When the verdict waits for review, wait this long (e.g. '30m') for a decision.",
 )
+@click.option(
+    "--promote-alias",
+    "promote_alias",
+    default=None,
+    metavar="ALIAS",
+    help="On a passing gate, point this alias of the model's registry at the evaluated"
+    " version, tagged with the verdict.",
+)
 def gate(
     config_path: Path,
     suite_name: str,
@@ -105,6 +120,7 @@ def gate(
     timeout: float,
     show_progress: bool | None,
     wait_review: str | None,
+    promote_alias: str | None,
 ) -> None:
     """Run a suite against a model, judge it against its baseline, and exit 0 (pass or
     approved), 1 (regressed or rejected), 2 (usage or config error), 3 (infrastructure
@@ -124,6 +140,12 @@ def gate(
     review_wait: timedelta | None = duration_option("--wait-review", wait_review)
     if tier is not None and sample is not None:
         fail(EXIT_USAGE, "give either --sample or --tier: a tier sets the sample")
+    config: Config | None = None
+    if promote_alias is not None:
+        if remote is not None:
+            fail(EXIT_USAGE, "--promote-alias needs a local run: it cannot go with --remote")
+        config = load(config_path)
+        _check_promotable(config, model_name, promote_alias)
     if remote is not None:
         # The daemon runs with its own configuration: the file (and the secrets it names)
         # need not be readable here.
@@ -141,7 +163,7 @@ def gate(
         )
     else:
         outcome = _local(
-            load(config_path),
+            config or load(config_path),
             suite_name,
             model_name,
             baseline_choice,
@@ -156,11 +178,60 @@ def gate(
         _write(report_json, render_json(outcome))
         _write(junit, render_junit(outcome))
         click.echo(outcome.summary)
+        if promote_alias is not None and outcome.exit_code == 0:
+            assert config is not None
+            _promote(config, model_name, outcome, promote_alias)
         sys.exit(outcome.exit_code)
     code, message, run = outcome
     if code == EXIT_INFRASTRUCTURE:
         _write(report_md, render_failure_markdown(suite_name, model_name, run, message))
     fail(code, message)
+
+
+def _check_promotable(config: Config, model_name: str, alias: str) -> None:
+    """Exit 2 unless ``alias`` can be set in ``model_name``'s registry."""
+    if not _ALIAS.fullmatch(alias) or _RESERVED_ALIAS.fullmatch(alias):
+        fail(
+            EXIT_USAGE,
+            f"--promote-alias {alias!r}: expected letters, digits, '_' or '-', and not"
+            " 'latest' or 'v<number>' (MLflow reserves them)",
+        )
+    model = next((m for m in config.models if m.name == model_name), None)
+    if model is not None and model.registry is None:
+        fail(
+            EXIT_USAGE,
+            f"--promote-alias: model {model_name!r} has no registry"
+            ' (registry = { kind = "mlflow", url = ..., name = ..., alias = ... })',
+        )
+
+
+def _promote(config: Config, model_name: str, report: GateReport, alias: str) -> None:
+    """Promote the report's model version to ``alias``; exit 3 if the registry or the
+    store fails."""
+    from monitor.errors import RegistryError, StoreError
+    from monitor.registry import open_registry
+    from monitor.registry.promotion import promote
+
+    model = next(m for m in config.models if m.name == model_name)
+    assert model.registry is not None
+    if report.run.model_version is None:
+        fail(EXIT_INFRASTRUCTURE, f"run {report.run.id} has no model version to promote")
+    store = ready_store(config)
+    try:
+        with open_registry(model.registry) as registry:
+            actor = os.environ.get("USER") or "gate"
+            promotion = promote(registry, report, alias, audit=store.audit, actor=actor)
+    except RegistryError as exc:
+        fail(EXIT_INFRASTRUCTURE, f"the gate passed but the promotion failed: {exc}")
+    except StoreError as exc:
+        fail(
+            EXIT_INFRASTRUCTURE,
+            f"version {report.run.model_version} was promoted to alias {alias!r}, but the"
+            f" audit log could not record it: {exc}",
+        )
+    finally:
+        store.close()
+    click.echo(promotion.line(registry.where), err=True)
 
 
 def _local(

@@ -88,6 +88,8 @@ def show_run(config_path: Path, run_id: int, as_json: bool) -> None:
     click.echo(f"  created   {run.created_at.isoformat()}")
     click.echo(f"  finished  {_when(run)} after {duration}")
     click.echo(f"  dataset   sha256 {run.dataset_sha256}")
+    if run.model_version is not None:
+        click.echo(f"  version   {run.model_version} (from the model's registry alias)")
     if run.error:
         click.echo(f"  error     {run.error}")
     if verdicts:

@@ -108,6 +108,29 @@ def parse_rate(value: object) -> object:
     return {"count": float(match.group(1)), "period": period}
 
 
+_VERSION = "{version}"
+
+
+class RegistryConfig(Section):
+    """``registry = { kind = "mlflow", url = "...", name = "churn", alias = "champion" }``:
+    the model's version is the one this registered model's ``alias`` names, looked up when
+    each run starts and stored with it. A ``{version}`` in the model's ``url`` is replaced
+    by that version. ``token_env`` names the environment variable holding a bearer token
+    for the registry (read when the registry is called; never logged)."""
+
+    kind: Literal["mlflow"]
+    url: str
+    name: str = Field(min_length=1, max_length=256)
+    alias: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_-]+$")
+    token_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    timeout: PositiveDuration = timedelta(seconds=10)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return http_url(value)
+
+
 class _ModelBase(Section):
     name: Name
     url: str
@@ -124,11 +147,30 @@ class _ModelBase(Section):
     # Verify the server's certificate (against ``ca_bundle`` when set, else the system's).
     tls_verify: bool = True
     ca_bundle: Path | None = None
+    # The model registry whose alias names the model's version (and maybe its URL).
+    registry: RegistryConfig | None = None
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
         return http_url(value)
+
+    @model_validator(mode="after")
+    def _version_in_url(self) -> Self:
+        if _VERSION in self.url and self.registry is None:
+            raise ValueError(
+                "url holds '{version}' but the model has no registry to take the version from"
+            )
+        return self
+
+    def with_version(self, version: str) -> Self:
+        """This model as its registry's ``version`` serves it: ``{version}`` in the URL
+        replaced (the version is percent-encoded, so it cannot change the URL's shape)."""
+        if _VERSION not in self.url:
+            return self
+        from urllib.parse import quote
+
+        return self.model_copy(update={"url": self.url.replace(_VERSION, quote(version, safe=""))})
 
     @field_validator("http_client", mode="before")
     @classmethod

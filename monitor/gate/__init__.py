@@ -48,6 +48,7 @@ GATE_FLAGS: tuple[str, ...] = (
     "--timeout",
     "--progress",
     "--wait-review",
+    "--promote-alias",
 )
 
 __all__ = [

@@ -109,6 +109,9 @@ def _runs_lines(report: GateReport) -> list[str]:
         f" {fmt.when(base.finished_at)}); dataset `{fmt.short_hash(run.dataset_sha256)}`.",
         "",
     ]
+    if run.model_version is not None:
+        was = "" if base.model_version is None else f" (the baseline's: `{base.model_version}`)"
+        lines += [f"Model version `{run.model_version}`{was}, from the registry alias.", ""]
     if report.verdict.dataset_changed:
         unpaired = max((m.unpaired for m in report.verdict.metrics), default=0)
         left_out = (

@@ -42,7 +42,7 @@ import httpx
 from monitor.adapters import NO_OBSERVER, Adapter, RequestObserver, build_adapter
 from monitor.clock import Clock, utc_now
 from monitor.config import AnyModelConfig, StoreConfig, SuiteConfig, config_hash
-from monitor.errors import DatasetError, StoreError, StoreUnavailable
+from monitor.errors import DatasetError, RegistryError, StoreError, StoreUnavailable
 from monitor.records import Case, Run, RunStatus
 from monitor.runs.case_feed import CaseFeed
 from monitor.runs.datasets import DatasetStream, open_dataset
@@ -73,6 +73,11 @@ class Runner:
     ``durability`` (the ``[store]`` section) sets the heartbeat, the retries and the
     buffer of a store outage; ``heartbeats`` and ``outage`` may be shared with the daemon,
     which holds queued runs and logs the outage once.
+
+    A model with a ``registry`` is run as the version its alias names when the run starts
+    (``{version}`` in its URL filled in), and the run stores that version; a registry that
+    does not answer fails the run with the reason, before any case is asked.
+    ``registry_transport`` replaces httpx's transport for registry calls (tests).
     """
 
     def __init__(
@@ -89,7 +94,9 @@ class Runner:
         heartbeats: Heartbeats | None = None,
         outage: StoreOutage | None = None,
         models: Sequence[AnyModelConfig] = (),
+        registry_transport: httpx.BaseTransport | None = None,
     ) -> None:
+        self._registry_transport = registry_transport
         durability = durability or StoreConfig()
         self._retry_for = durability.retry_for
         self._buffer_cases = durability.buffer_cases
@@ -135,10 +142,20 @@ class Runner:
             dataset = await asyncio.to_thread(open_dataset, suite)
         except DatasetError as exc:
             failure = str(exc)
+        version: str | None = None
+        if failure is None and model.registry is not None:
+            try:
+                version = await asyncio.to_thread(self._version, model)
+            except RegistryError as exc:
+                failure = str(exc)
+            else:
+                model = model.with_version(version)
         sha256 = dataset.sha256 if dataset else ""
         retry = StoreRetry(self._writer, retry_for=self._retry_for, outage=self._outage)
         size = dataset.size if dataset else 0
-        run_id = await self._start(suite, model, trigger, sha256, run_id, retry, tier, size)
+        run_id = await self._start(
+            suite, model, trigger, sha256, run_id, retry, tier, size, version
+        )
         logger.info("run %d started: suite %s, model %s", run_id, suite.name, model.name)
         feed = CaseFeed(dataset.cases() if dataset else _no_cases())
         execution = Execution(self, run_id, suite, model, feed, size, progress, retry)
@@ -184,14 +201,16 @@ class Runner:
         retry: StoreRetry,
         tier: str = "",
         planned: int | None = None,
+        version: str | None = None,
     ) -> int:
-        """Register the run (``planned``: the cases it will score). A new one is not
+        """Register the run (``planned``: the cases it will score; ``version``: the model
+        version its registry alias named). A new one is not
         retried: ``StoreUnavailable`` tells the caller (the daemon keeps a scheduled slot
         for later); a queued one waits for the store like any write."""
         if run_id is None:
             try:
                 return await asyncio.to_thread(
-                    self._register, suite, model, trigger, sha256, None, tier, planned
+                    self._register, suite, model, trigger, sha256, None, tier, planned, version
                 )
             except StoreUnavailable as exc:
                 if self._outage is not None:
@@ -204,9 +223,20 @@ class Runner:
                 current = self._store.runs.get_run(queued)
                 if current is not None and current.status is RunStatus.RUNNING:
                     return queued
-            return self._register(suite, model, trigger, sha256, queued, planned=planned)
+            return self._register(
+                suite, model, trigger, sha256, queued, planned=planned, version=version
+            )
 
         return await retry.call(start)
+
+    def _version(self, model: AnyModelConfig) -> str:
+        """The version ``model``'s registry alias names now (``RegistryError`` if the
+        registry cannot tell)."""
+        from monitor.registry import open_registry
+
+        assert model.registry is not None
+        with open_registry(model.registry, transport=self._registry_transport) as registry:
+            return registry.alias_version()
 
     def _interrupt_now(self, run_id: int, execution: Execution) -> None:
         """Store what a cancelled run has and mark it ``interrupted``, synchronously (the
@@ -239,6 +269,7 @@ class Runner:
         run_id: int | None,
         tier: str = "",
         planned: int | None = None,
+        version: str | None = None,
     ) -> int:
         """Store the run as ``running``: a new row, or the queued run ``run_id``."""
         digest = config_hash(suite, model)
@@ -249,6 +280,7 @@ class Runner:
                 config_hash=digest,
                 at=self._clock(),
                 n_planned=planned,
+                model_version=version,
             )
             return run_id
         return self._store.runs.create_run(
@@ -260,6 +292,7 @@ class Runner:
             at=self._clock(),
             tier=tier,
             n_planned=planned,
+            model_version=version,
         )
 
     async def _finish(

@@ -1,5 +1,7 @@
-"""The ``store.audit`` part of the store: the audit log, read only (entries are written
-in the transaction of the change they record; ``monitor.store.audit`` has the SQL).
+"""The ``store.audit`` part of the store: the audit log. Entries of changes in the store
+are written in the transaction of the change they record (``monitor.store.audit`` has the
+SQL); a change made elsewhere (an alias moved in a model registry) is recorded here once
+it was made, with :meth:`AuditLog.record`.
 
 :class:`AuditLog` shares its :class:`~monitor.store.Store`'s engine and transactions; each
 method is one transaction (see ``monitor.store.store``).
@@ -8,7 +10,7 @@ method is one transaction (see ``monitor.store.store``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from monitor.records import AuditEntry
 from monitor.store import audit
@@ -25,6 +27,30 @@ class AuditLog:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+
+    def record(
+        self,
+        *,
+        at: datetime,
+        actor: str,
+        action: str,
+        target: str,
+        reason: str,
+        details: dict[str, Any],
+    ) -> int:
+        """Append an entry for a change made outside the store (``registry.promoted``);
+        its id. Changes to the store's own rows write theirs in their transaction."""
+        at = ensure_utc(at, name="at")
+        with self._store._writing(f"recording {action} in the audit log") as connection:
+            return audit.append(
+                connection,
+                at=at,
+                actor=actor,
+                action=action,
+                target=target,
+                reason=reason,
+                details=details,
+            )
 
     def audit_entries(
         self,

@@ -308,6 +308,7 @@ def _to_run(row: Row[tuple[object, ...]], metrics: Iterable[MetricValue]) -> Run
         request_id=row.request_id,
         tier=row.tier,
         n_planned=row.n_planned,
+        model_version=row.model_version,
     )
 
 

@@ -69,12 +69,14 @@ class RunStore:
         heartbeat_at: datetime | None = None,
         tier: str = "",
         n_planned: int | None = None,
+        model_version: str | None = None,
     ) -> int:
         """Record a new run of ``suite`` against ``model``, ``running`` from ``at`` or
         ``queued`` (started later with ``start_run``); return its id. Its heartbeat is
         ``heartbeat_at`` (by default ``at``): a run created late, for a slot missed, is
         alive now. ``tier`` names the suite's tier it runs (empty: as configured);
-        ``n_planned`` the cases a running run will score."""
+        ``n_planned`` the cases a running run will score; ``model_version`` the version
+        the model's registry alias named (``None``: no registry)."""
         at = ensure_utc(at, name="at")
         beat = ensure_utc(heartbeat_at, name="heartbeat_at") if heartbeat_at else at
         with self._store._writing(f"creating a run of {suite!r} x {model!r}") as connection:
@@ -90,6 +92,7 @@ class RunStore:
                 heartbeat_at=beat,
                 tier=tier,
                 n_planned=n_planned,
+                model_version=model_version,
             )
 
     def start_run(
@@ -100,8 +103,10 @@ class RunStore:
         config_hash: str,
         at: datetime,
         n_planned: int | None = None,
+        model_version: str | None = None,
     ) -> None:
-        """Move a ``queued`` run to ``running`` (``n_planned``: the cases it will score);
+        """Move a ``queued`` run to ``running`` (``n_planned``: the cases it will score;
+        ``model_version``: the version its model's registry alias named);
         ``StoreError`` if it is not queued."""
         at = ensure_utc(at, name="at")
         with self._store._writing(f"starting run {run_id}") as connection:
@@ -112,6 +117,7 @@ class RunStore:
                 config_hash=config_hash,
                 at=at,
                 n_planned=n_planned,
+                model_version=model_version,
             )
 
     def create_run_request(

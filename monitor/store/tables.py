@@ -142,6 +142,9 @@ runs = Table(
     Column("n_planned", Integer, nullable=True),
     # The suite's tier the run ran (revision 0015); empty: the suite as configured.
     Column("tier", String(NAME), nullable=False, server_default=""),
+    # The model version the model's registry alias named when the run started (revision
+    # 0022); NULL: the model has no registry.
+    Column("model_version", String(NAME), nullable=True),
     # The work queue (revision 0012). ``slot_at``: the schedule slot a scheduled run is
     # for (one live run per slot); ``lease_owner``: the replica that claimed the run and
     # keeps its heartbeat (its lease) fresh until the run is judged; ``retry_of``: the

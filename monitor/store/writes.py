@@ -150,6 +150,7 @@ def create_run(
     heartbeat_at: datetime | None = None,
     tier: str = "",
     n_planned: int | None = None,
+    model_version: str | None = None,
 ) -> int:
     """Insert a run created at ``at``, either ``running`` (started at ``at``) or
     ``queued`` (not started), its heartbeat ``heartbeat_at`` (default ``at``), of the
@@ -173,6 +174,7 @@ def create_run(
             heartbeat_at=heartbeat_at or at,
             tier=tier,
             n_planned=n_planned,
+            model_version=model_version,
         )
     )
     run_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
@@ -190,9 +192,11 @@ def start_run(
     config_hash: str,
     at: datetime,
     n_planned: int | None = None,
+    model_version: str | None = None,
 ) -> None:
     """Move a ``queued`` run to ``running``, started at ``at``, with the fingerprint of
-    the dataset it reads and the number of cases it will score. ``StoreError`` if the run
+    the dataset it reads, the number of cases it will score and the model version its
+    registry alias named. ``StoreError`` if the run
     does not exist or is not queued (a run interrupted while it waited is never started)."""
     updated = connection.execute(
         update(runs)
@@ -204,6 +208,7 @@ def start_run(
             dataset_sha256=dataset_sha256,
             config_hash=config_hash,
             n_planned=n_planned,
+            model_version=model_version,
         )
     )
     if updated.rowcount != 1:

@@ -104,6 +104,8 @@ class RunOut(BaseModel):
     error: str | None
     request_id: str | None = None
     tier: str = ""
+    # The version the model's registry alias named when the run started; null: no registry.
+    model_version: str | None = None
     metrics: list[MetricOut]
     operations: OperationsOut | None = None
     slices: list[SliceOut] = []
