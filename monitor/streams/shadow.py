@@ -141,8 +141,9 @@ class ShadowJoin:
         if not fresh and not closing:
             return None
         table = self._read(window_of_report(report))
-        if table.num_rows < report.n_rows:  # retention dropped rows: keep what was joined
-            after = {**before, "state": "final"}
+        if table.num_rows < report.n_rows:
+            # Retention dropped some of the window's rows: keep what was joined, close it.
+            after, closing = {**before, "state": "final"}, True
         else:
             after = self._joined(table, due, now)
         self._store.streams.update_shadow(report.id, after, due_at=None if closing else due)
