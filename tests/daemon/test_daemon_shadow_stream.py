@@ -2,7 +2,8 @@
 production's records and the shadow model's records POSTed over HTTP to two streams.
 The shadow's records arrive after production's window was judged; the window joins them
 within its lag, and /metrics reports the agreement and the disagreement share with its
-Wilson interval (as statsmodels computes it) through the one-stream form's metrics."""
+Wilson interval (as statsmodels computes it) through the one-stream form's metrics, and
+the re-joined window fires the ``divergence`` rule."""
 
 from __future__ import annotations
 
@@ -54,6 +55,12 @@ tokens = [{{ name = "ci", token = "${{SHADOW_TOKEN}}", scopes = ["read", "write"
 [store]
 data_dir = "{tmp_path / "data"}"
 
+[[alerts.rules]]
+name = "shadow-diverges"
+kind = "divergence"
+stream = "churn"
+value = 0.05
+
 [[streams]]
 name = "churn"
 shadow = {{ stream = "churn-shadow", max_lag = "1h" }}
@@ -87,6 +94,11 @@ def shadow_of(api: str) -> dict[str, Any] | None:
 def metrics(api: str) -> dict[str, Any]:
     text = httpx.get(f"{api}/metrics").text
     return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def firing(api: str) -> bool:
+    alerts = httpx.get(f"{api}/v1/alerts", headers=AUTH).json()["alerts"]
+    return any(a["rule"] == "shadow-diverges" and a["state"] == "firing" for a in alerts)
 
 
 def test_a_shadow_stream_posted_over_http_reports_agreement_in_metrics(tmp_path: Path) -> None:
@@ -133,5 +145,8 @@ def test_a_shadow_stream_posted_over_http_reports_agreement_in_metrics(tmp_path:
         (lower,) = families["monitor_stream_shadow_divergence_lower"].samples
         (upper,) = families["monitor_stream_shadow_divergence_upper"].samples
         assert abs(lower.value - low) < 1e-9 and abs(upper.value - high) < 1e-9
+        # The re-joined window went to the divergence rules: its interval is above 5%.
+        assert low > 0.05
+        wait_for(lambda: firing(api), timeout=30, what="the divergence alert to fire")
     finally:
         daemon.stop()
