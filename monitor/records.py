@@ -343,6 +343,7 @@ class DriftReport:
     has_html: bool = False
     segments: tuple[dict[str, Any], ...] = ()
     shadow: dict[str, Any] | None = None
+    shadow_due_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,6 +385,8 @@ class NewDriftReport:
     html: str | None = None
     segments: tuple[dict[str, Any], ...] = ()
     shadow: dict[str, Any] | None = None
+    shadow_due_at: datetime | None = None
+    """When the window's join with a shadow stream becomes final (``None``: no join)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from monitor.store.ingest import Appended, IngestWriter, KeyReused, PendingBatch
 from monitor.store.parts import HasStreams
 from monitor.streams.batch import BatchParser, body_format, encode, parse_labels
 from monitor.streams.html import CONTENT_SECURITY_POLICY
+from monitor.streams.shadow import indexed_predictions
 
 router = APIRouter(tags=["streams"])
 
@@ -75,6 +76,12 @@ class ShadowOut(BaseModel):
     agreement: float | None
     divergence: DivergenceOut | None
     mean_abs_difference: float | None = None
+    stream: str | None = None
+    """The shadow stream joined by record id (``None``: the record's ``shadow_prediction``)."""
+    state: str | None = None
+    """With a shadow stream: ``provisional`` until ``due_at`` (the window's end plus
+    ``shadow.max_lag``), as later shadow records are joined, then ``final``."""
+    due_at: datetime | None = None
 
 
 class PerformanceOut(BaseModel):
@@ -250,8 +257,9 @@ async def ingest(
         parser = BatchParser(stream, fmt)
         try:
             rest = await feed(request, parser)  # at most max_body_bytes: see body_limits()
+            target = _Target(name, key, stream if _is_shadow(request, name) else None)
             appended = await anyio.to_thread.run_sync(
-                _finish_and_store, parser, rest, source, _Target(name, key), writer
+                _finish_and_store, parser, rest, source, target, writer
             )
         except BatchError as exc:
             return JSONResponse(status_code=422, content=_batch_problems(exc))
@@ -273,10 +281,17 @@ async def ingest(
 
 @dataclass(frozen=True, slots=True)
 class _Target:
-    """The stream a batch goes to and its idempotency key."""
+    """The stream a batch goes to, its idempotency key, and whether another stream names
+    it as its shadow (its predictions are then stored by record id with the batch)."""
 
     stream: str
     key: str | None
+    shadow: StreamConfig | None = None
+
+
+def _is_shadow(request: Request, name: str) -> bool:
+    streams: dict[str, StreamConfig] = request.app.state.streams
+    return any(s.shadow.stream == name for s in streams.values())
 
 
 def _finish_and_store(
@@ -301,6 +316,7 @@ def _finish_and_store(
         payload=encode(batch.table),
         key=where.key,
         fingerprint=parser.digest.hexdigest(),
+        predictions=() if where.shadow is None else indexed_predictions(where.shadow, batch.table),
     )
     del batch  # the encoded payload is all that is kept
     return writer.append(pending)

@@ -160,6 +160,46 @@ def raw_problems(raw: Mapping[str, Any]) -> list[str]:
     if isinstance(alerts, dict):
         named = {"suite": suites, "model": models, "stream": streams}
         problems += _unknown_rule_refs(alerts.get("rules"), named)
+    problems += _shadow_stream_problems(raw.get("streams"))
+    return problems
+
+
+def _shadow_stream_problems(items: Any) -> list[str]:
+    """Streams whose ``shadow.stream`` names no stream, or one whose records cannot be
+    joined to theirs: it needs the ingest source, a ``record_id`` and a ``prediction`` of
+    the same kind."""
+    streams = [s if isinstance(s, dict) else {} for s in (items if isinstance(items, list) else [])]
+    by_name = {s["name"]: s for s in streams if isinstance(s.get("name"), str)}
+    problems = []
+    for i, stream in enumerate(streams):
+        shadow = stream.get("shadow")
+        ref = shadow.get("stream") if isinstance(shadow, dict) else None
+        if not isinstance(ref, str) or ref == stream.get("name"):
+            continue  # a stream naming itself is the stream's own check
+        where = f"streams[{i}].shadow.stream"
+        other = by_name.get(ref)
+        if other is None:
+            problems.append(f"{where}: unknown stream {ref!r}; {_hint(ref, list(by_name))}")
+            continue
+        source = other.get("source")
+        kind = source.get("kind", "ingest") if isinstance(source, dict) else "ingest"
+        mine = stream.get("prediction_kind", "numerical")
+        theirs = other.get("prediction_kind", "numerical")
+        if kind != "ingest":
+            problems.append(f"{where}: stream {ref!r} reads {kind}; a shadow stream is ingested")
+        if not isinstance(other.get("record_id"), str):
+            problems.append(
+                f"{where}: stream {ref!r} has no 'record_id'; its records are joined by it"
+            )
+        if not isinstance(other.get("prediction"), str):
+            problems.append(
+                f"{where}: stream {ref!r} has no 'prediction', the shadow model's prediction"
+            )
+        elif theirs != mine:
+            problems.append(
+                f"{where}: stream {ref!r} has prediction_kind {theirs!r}; expected {mine!r}"
+                " (this stream's)"
+            )
     return problems
 
 

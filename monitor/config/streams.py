@@ -293,15 +293,27 @@ class FairnessConfig(Section):
 
 
 class ShadowConfig(Section):
-    """``shadow``: how a window compares ``shadow_prediction`` with ``prediction``.
+    """``shadow``: how a window compares the shadow model's predictions with
+    ``prediction``: from the record's ``shadow_prediction`` column, or (``stream``) from
+    the ``prediction`` of another stream's records with the same record id.
 
     ``min_pairs`` records carrying both predictions are needed for any figure;
     numerical predictions agree when within ``tolerance`` of each other; intervals are
-    at ``confidence``."""
+    at ``confidence``. With ``stream``, a window joins the shadow records that arrive up
+    to ``max_lag`` after its end: it is provisional until then, and final after."""
 
+    stream: Name | None = None
+    max_lag: Duration = timedelta(minutes=10)
     min_pairs: int = Field(30, ge=1)
     tolerance: float = Field(0.0, ge=0.0)
     confidence: float = Field(0.95, gt=0.0, lt=1.0)
+
+    @field_validator("max_lag")
+    @classmethod
+    def _lag_not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError(f"must not be negative, got: {value}")
+        return value
 
 
 class StreamConfig(Section):
@@ -344,13 +356,7 @@ class StreamConfig(Section):
             if name in seen:
                 raise ValueError(f"column {name!r} is named twice in the schema")
             seen.add(name)
-        if self.shadow.model_fields_set and self.shadow_prediction is None:
-            raise ValueError("shadow: set 'shadow_prediction', the column it compares")
-        if self.shadow_prediction is not None and self.prediction is None:
-            raise ValueError(
-                "shadow_prediction: the shadow model's prediction is compared with"
-                " 'prediction': set 'prediction' too"
-            )
+        self._check_shadow()
         if self.label is not None and self.record_id is None:
             raise ValueError("'label' is joined by record id: set 'record_id' too")
         if self.reference.kind == "window" and not isinstance(self.source, IngestSourceConfig):
@@ -361,6 +367,48 @@ class StreamConfig(Section):
             )
         self._check_performance()
         return self
+
+    def _check_shadow(self) -> None:
+        shadow = self.shadow
+        if shadow.stream is not None:
+            self._check_shadow_stream(shadow.stream)
+            return
+        if shadow.model_fields_set and self.shadow_prediction is None:
+            raise ValueError(
+                "shadow: set 'shadow_prediction' (a column of this stream) or"
+                " 'shadow.stream' (a stream of the shadow model's predictions)"
+            )
+        if "max_lag" in shadow.model_fields_set:
+            raise ValueError("shadow.max_lag: applies to a shadow stream; set 'shadow.stream'")
+        if self.shadow_prediction is not None and self.prediction is None:
+            raise ValueError(
+                "shadow_prediction: the shadow model's prediction is compared with"
+                " 'prediction': set 'prediction' too"
+            )
+
+    def _check_shadow_stream(self, name: str) -> None:
+        """A shadow stream is joined by record id to this ingest stream's predictions
+        (the other stream's own checks are the root config's: ``shadow_stream_problems``)."""
+        if self.shadow_prediction is not None:
+            raise ValueError(
+                "shadow.stream: the shadow model's predictions come either on this stream's"
+                " records ('shadow_prediction') or from another stream, not both"
+            )
+        if name == self.name:
+            raise ValueError("shadow.stream: a stream cannot be its own shadow")
+        if self.prediction is None:
+            raise ValueError(
+                "shadow.stream: the shadow stream's predictions are compared with"
+                " 'prediction': set 'prediction' too"
+            )
+        if self.record_id is None:
+            raise ValueError(
+                "shadow.stream: the shadow stream is joined by record id: set 'record_id' too"
+            )
+        if not isinstance(self.source, IngestSourceConfig):
+            raise ValueError(
+                "shadow.stream: a stream joined to a shadow stream needs the ingest source"
+            )
 
     def _check_groups(self) -> None:
         for i, column in enumerate(self.segments):
@@ -413,6 +461,12 @@ class StreamConfig(Section):
                 f"performance.target: {unknown[0]!r} is not one of the window's metrics"
                 f" ({', '.join(sorted(targets))})"
             )
+
+    @property
+    def compares_shadow(self) -> bool:
+        """Whether windows get a shadow comparison (a column or a shadow stream)."""
+        has_shadow = self.shadow_prediction is not None or self.shadow.stream is not None
+        return self.prediction is not None and has_shadow
 
     @property
     def measures_performance(self) -> bool:

@@ -486,6 +486,9 @@ class Daemon:
                     # Labels that arrived since: re-score the open windows, finalise due ones.
                     changed = await asyncio.to_thread(self._evaluators[name].performance.refresh)
                     await self._announce_performance(name, changed)
+                    # Shadow records that arrived since: join the open windows again.
+                    joined = await asyncio.to_thread(self._evaluators[name].shadow.refresh)
+                    await self._announce_shadow(joined)
         except StoreUnavailable as exc:
             self.outage.failed(exc)
         except asyncio.CancelledError:
@@ -539,6 +542,20 @@ class Daemon:
                     await self.alerts.handle(event)
                 except Exception:
                     logger.exception("stream %s: alerting on window performance failed", name)
+
+    async def _announce_shadow(self, reports: list[DriftReport]) -> None:
+        """Hand each window whose shadow comparison a later shadow record changed to the
+        alert rules (``divergence``), oldest first; its drift was already announced."""
+        for report in reports:
+            event = divergence_event(report)
+            if event is None:
+                continue
+            try:
+                await self.alerts.handle(event)
+            except Exception:
+                logger.exception(
+                    "stream %s: alerting on the shadow comparison failed", report.stream
+                )
 
     async def _announce(self, report: DriftReport) -> None:
         for hook in list(self.on_drift_report):

@@ -159,6 +159,7 @@ def add_drift_report(connection: Connection, report: NewDriftReport) -> int | No
             html=report.html,
             segments=list(report.segments) if report.segments else None,
             shadow=report.shadow,
+            shadow_due_at=report.shadow_due_at,
         )
         .on_conflict_do_nothing(index_elements=["stream", "window_key"])
         .returning(drift_reports.c.id)
@@ -396,4 +397,5 @@ def _to_report(row: Any) -> DriftReport:
         has_html=bool(row.has_html),
         segments=tuple(row.segments or ()),
         shadow=row.shadow,
+        shadow_due_at=row.shadow_due_at,
     )

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, TypeVar
 from sqlalchemy import Connection, bindparam, delete, func, insert, select
 
 from monitor.errors import StoreBusy, StoreError
+from monitor.store.shadow import upsert_predictions
 from monitor.store.tables import ingest_keys, stream_batches
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ class PendingBatch:
     payload: bytes
     key: str | None = None
     fingerprint: str | None = None
+    predictions: tuple[tuple[str, str | None], ...] = ()
+    """A shadow stream's ``(record_id, prediction)`` pairs, stored with the batch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,8 @@ def append(connection: Connection, batch: PendingBatch, *, key_ttl: timedelta) -
     batch_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
     if not isinstance(batch_id, int):
         raise StoreError(f"inserting a batch into stream {batch.stream!r} returned no id")
+    if batch.predictions:
+        upsert_predictions(connection, batch.stream, batch.predictions, at=batch.received_at)
     if batch.key is not None:
         connection.execute(
             insert(ingest_keys).values(

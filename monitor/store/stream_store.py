@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from monitor.records import (
     DriftReport,
@@ -23,7 +23,7 @@ from monitor.records import (
     StreamExtent,
     WindowPerformance,
 )
-from monitor.store import drift, ingest, performance
+from monitor.store import drift, ingest, performance, shadow
 from monitor.store.types import ensure_utc
 
 if TYPE_CHECKING:
@@ -88,6 +88,7 @@ class StreamStore:
         """Drop batches of ``stream`` received before ``before`` (retention)."""
         before = ensure_utc(before, name="before")
         with self._store._writing(f"expiring batches of stream {stream!r}") as connection:
+            shadow.delete_predictions_before(connection, stream, before)
             return drift.delete_batches_before(connection, stream, before)
 
     def batches_between(self, stream: str, start: datetime, end: datetime) -> list[StreamBatch]:
@@ -113,6 +114,43 @@ class StreamStore:
             return
         with self._store._writing(f"storing labels of stream {stream!r}") as connection:
             drift.upsert_labels(connection, stream, labels, at=at)
+
+    def upsert_predictions(
+        self, stream: str, predictions: Sequence[tuple[str, str | None]], *, at: datetime
+    ) -> None:
+        """Store a shadow stream's predictions ``(record_id, prediction)``, replacing older
+        ones (ingest writes them with their batch: ``PendingBatch.predictions``)."""
+        at = ensure_utc(at, name="at")
+        with self._store._writing(f"storing predictions of stream {stream!r}") as connection:
+            shadow.upsert_predictions(connection, stream, predictions, at=at)
+
+    def predictions_for(
+        self, stream: str, record_ids: Sequence[str], *, until: datetime | None = None
+    ) -> dict[str, str | None]:
+        """The stored predictions of those records of the shadow stream ``stream``,
+        received at or before ``until``."""
+        with self._store._reading(f"reading predictions of stream {stream!r}") as connection:
+            return shadow.predictions_for(connection, stream, record_ids, until=until)
+
+    def latest_prediction_at(self, stream: str) -> datetime | None:
+        """When the newest prediction of the shadow stream ``stream`` arrived."""
+        with self._store._reading(f"reading predictions of stream {stream!r}") as connection:
+            return shadow.latest_prediction_at(connection, stream)
+
+    def open_shadow_reports(self, stream: str, *, limit: int) -> list[DriftReport]:
+        """``stream``'s reports whose join with its shadow stream is still open, oldest
+        first."""
+        with self._store._reading(f"reading open windows of {stream!r}") as connection:
+            ids = shadow.open_shadow_report_ids(connection, stream, limit=limit)
+            reports = [drift.get_drift_report(connection, i) for i in ids]
+        return [r for r in reports if r is not None]
+
+    def update_shadow(
+        self, report_id: int, comparison: dict[str, Any], *, due_at: datetime | None
+    ) -> None:
+        """Replace a report's shadow comparison; ``due_at`` ``None``: its join is closed."""
+        with self._store._writing(f"updating the shadow comparison of {report_id}") as connection:
+            shadow.update_shadow(connection, report_id, comparison, due_at=due_at)
 
     def labels_for(self, stream: str, record_ids: Sequence[str]) -> dict[str, str | None]:
         """Stored labels of those records of ``stream``."""

@@ -58,6 +58,7 @@ __all__ = [
     "stream_batches",
     "stream_labels",
     "stream_performance",
+    "stream_predictions",
     "suites",
     "verdict_metrics",
     "verdicts",
@@ -562,13 +563,17 @@ drift_reports = Table(
     Column("html", Text, nullable=True),
     Column("segments", json_document(), nullable=True),
     Column("shadow", json_document(nullable=True), nullable=True),
+    Column("shadow_due_at", UTCDateTime, nullable=True),
     Index("ix_drift_reports_stream_window_key", "stream", "window_key", unique=True),
     Index("ix_drift_reports_stream_id", "stream", "id"),
     Index("ix_drift_reports_created_at", "created_at"),
+    Index("ix_drift_reports_stream_shadow_due_at", "stream", "shadow_due_at"),
 )
 """One drift report per stream window; ``html`` holds the optional HTML report,
 ``segments`` the drift per segment (null before migration 0018 and without segments).
-``shadow`` the window's shadow comparison (streams with a ``shadow_prediction``)."""
+``shadow`` the window's shadow comparison (streams with a ``shadow_prediction`` or a
+``shadow.stream``); ``shadow_due_at`` when a window joined to a shadow stream becomes
+final (null once it is, and for every other window)."""
 
 stream_labels = Table(
     "stream_labels",
@@ -581,6 +586,19 @@ stream_labels = Table(
 )
 """True labels that arrive after their records, joined to them by record id when a window
 is judged. A label sent again for the same record replaces the old one."""
+
+stream_predictions = Table(
+    "stream_predictions",
+    metadata,
+    Column("stream", String(NAME), primary_key=True),
+    Column("record_id", String(NAME), primary_key=True),
+    Column("prediction", Text, nullable=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index("ix_stream_predictions_stream_received_at", "stream", "received_at"),
+)
+"""The predictions of a shadow stream (one that another stream names in
+``shadow.stream``) by record id, written with the batch that carries them: a production
+window joins them on its records' ids. A record sent again replaces its prediction."""
 
 stream_performance = Table(
     "stream_performance",

@@ -48,7 +48,6 @@ from monitor.drift import (
 )
 from monitor.drift.segments import SegmentDrift
 from monitor.errors import SourceError
-from monitor.performance.shadow import compare_shadow
 from monitor.records import DriftReport, NewDriftReport
 from monitor.store import redact_url
 from monitor.store.parts import HasStreams
@@ -56,6 +55,7 @@ from monitor.streams import sources
 from monitor.streams.performance import PerformanceTracker
 from monitor.streams.pushdown import pushdown_counts
 from monitor.streams.segments import SegmentDriftTracker
+from monitor.streams.shadow import ShadowJoin, compare_columns
 from monitor.streams.specs import column_specs, drift_settings
 from monitor.streams.windows import (
     Plan,
@@ -208,6 +208,7 @@ class StreamEvaluator:
             reference=lambda: load_reference(self.stream, self._store),
             clock=clock,
         )
+        self.shadow = ShadowJoin(stream, store, read=self._read, clock=clock)
         self.segments = SegmentDriftTracker(
             stream,
             store,
@@ -340,6 +341,7 @@ class StreamEvaluator:
         if self.stream.report.html and current is not None and result.status == "ok":
             html = self._render(result, current, window.key)
         segments = self._segments(result, current)
+        shadow, shadow_due_at = self._shadow(window, current)
         report_id = self._store.streams.add_drift_report(
             NewDriftReport(
                 stream=self.stream.name,
@@ -355,7 +357,8 @@ class StreamEvaluator:
                 profile_id=profile_id,
                 html=html,
                 segments=segments,
-                shadow=self._shadow(window, current),
+                shadow=shadow,
+                shadow_due_at=shadow_due_at,
             )
         )
         if report_id is None:
@@ -379,12 +382,17 @@ class StreamEvaluator:
             return ()
         return segment_entries(self.segments.measure(current))
 
-    def _shadow(self, window: Window, current: pa.Table | None) -> dict[str, Any] | None:
-        """The window's shadow comparison (stored with its report), if the stream has a
-        shadow prediction: from the rows just read, or (push-down SQL) the two columns."""
+    def _shadow(
+        self, window: Window, current: pa.Table | None
+    ) -> tuple[dict[str, Any] | None, datetime | None]:
+        """The window's shadow comparison (stored with its report) and, joined to a
+        shadow stream, when its join closes: from the rows just read, or (push-down SQL)
+        the two columns."""
         stream = self.stream
+        if self.shadow.enabled:
+            return self.shadow.compare(window, self._read(window) if current is None else current)
         if stream.shadow_prediction is None or stream.prediction is None:
-            return None
+            return None, None
         source = stream.source
         if current is None or (isinstance(source, SqlSourceConfig) and source.pushdown):
             assert window.start and window.end and isinstance(source, SqlSourceConfig)
@@ -396,16 +404,8 @@ class StreamEvaluator:
                 start=window.start,
                 end=window.end,
             )
-        settings = stream.shadow
-        comparison = compare_shadow(
-            stream.prediction_kind,
-            _values(current, stream.prediction),
-            _values(current, stream.shadow_prediction),
-            min_pairs=settings.min_pairs,
-            tolerance=settings.tolerance,
-            confidence=settings.confidence,
-        )
-        return comparison.to_json()
+        shadow = _values(current, stream.shadow_prediction)
+        return compare_columns(stream, _values(current, stream.prediction), shadow), None
 
     def _performance_rows(self, window: Window) -> pa.Table:
         """The window's rows with their labels, as scoring reads them: from the window's
