@@ -214,7 +214,7 @@ def rebuild(connection: Connection) -> int:
 
     Migration 0013 calls it on a schema older than this code's: it then writes only the
     columns the table has, and folds no judges (their table comes with 0016, their
-    columns here with 0021)."""
+    columns here with 0024)."""
     present = {column["name"] for column in inspect(connection).get_columns("run_rollups")}
     judges = _judges_of(connection) if "judge_cost" in present else {}
     rollups: dict[tuple[str, str], Rollup] = {}

@@ -215,7 +215,7 @@ run_rollups = Table(
     # The newest verdict of a scheduled run of the pair (revision 0013).
     Column("verdict_id", Integer, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
-    # The judges' usage of the finished runs, apart from the model's (revision 0021).
+    # The judges' usage of the finished runs, apart from the model's (revision 0024).
     Column("judge_prompt_tokens", BigInteger, nullable=True),
     Column("judge_completion_tokens", BigInteger, nullable=True),
     Column("judge_cost", json_document(), nullable=True),

@@ -451,7 +451,7 @@ def test_judge_usage_is_rolled_up_and_survives_retention(store: Store, start_run
 def test_the_migration_backfills_judge_usage_of_finished_runs(bare_store: Store) -> None:
     from monitor.store.tables import run_judges
 
-    migrate.upgrade(bare_store.engine, "0020")
+    migrate.upgrade(bare_store.engine, "0023")
     with bare_store.engine.begin() as connection:
         for minute, status in enumerate(["succeeded", "failed", "running"]):
             run_id = bare_run(connection, minute, status)

@@ -4,7 +4,7 @@ deleted runs. Backfilled from the stored judge usage of finished runs (usage of 
 retention deleted before this revision was not counted then either).
 
 Revision ID: 0024
-Revises: 0020
+Revises: 0023
 Create Date: 2026-12-02
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0024"
-down_revision: str | None = "0020"
+down_revision: str | None = "0023"
 branch_labels: str | None = None
 depends_on: str | None = None
 
