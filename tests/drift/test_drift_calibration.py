@@ -292,3 +292,25 @@ def test_thresholds_do_not_depend_on_the_number_of_threads() -> None:
         ]
         calibrated.append((profile.thresholds, compare_result))
     assert calibrated[0] == calibrated[1] == calibrated[2]
+
+
+def test_tied_cells_poisson_counts_follow_scipys_poisson() -> None:
+    # the sparse cells of the tied simulation: means of 0.02 to 24, several cells per mean
+    n, size = 100_000, 50_000
+    cell_counts = np.repeat([0.04, 1, 3, 7, 20, 48], 4) * 1.0
+    shares = cell_counts / n
+    noise = calibrate._poisson_cells(shares, size, 4_000, np.random.default_rng(23))
+    counts = np.rint((noise + shares.astype(np.float32)[:, None]) * size).astype(np.int64)
+    for rows, mean in zip(np.split(counts, 6), np.unique(size * shares), strict=True):
+        values = rows.ravel()
+        top = int(stats.poisson.isf(1e-4, mean)) + 1
+        observed = np.bincount(np.minimum(values, top), minlength=top + 1)
+        expected = stats.poisson.pmf(np.arange(top + 1), mean)
+        expected[-1] = stats.poisson.sf(top - 1, mean)
+        keep = expected * values.size >= 5  # chi-square's validity; the rest pooled
+        pooled = np.append(observed[keep], observed[~keep].sum())
+        wanted = np.append(expected[keep], expected[~keep].sum()) * values.size
+        if wanted[-1] == 0:
+            pooled, wanted = pooled[:-1], wanted[:-1]
+        assert stats.chisquare(pooled, wanted * pooled.sum() / wanted.sum()).pvalue > 1e-3
+        assert values.mean() == pytest.approx(mean, rel=0.05, abs=0.01)
