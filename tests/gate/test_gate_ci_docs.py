@@ -29,6 +29,8 @@ from tests.servers import ROOT, deadline, serve_in_thread
 DOCS = ROOT / "docs" / "ci.md"
 GITHUB = ROOT / "docs" / "examples" / "github-actions-gate.yml"
 GITLAB = ROOT / "docs" / "examples" / "gitlab-ci-gate.yml"
+GITHUB_PIPELINE = ROOT / "docs" / "examples" / "github-actions-pipeline.yml"
+GITLAB_PIPELINE = ROOT / "docs" / "examples" / "gitlab-ci-pipeline.yml"
 FLAG = re.compile(r"(?<![\w-])(--?[a-z][a-z-]*)")
 
 
@@ -39,13 +41,13 @@ def docs_command() -> str:
     return str(blocks[0])
 
 
-def gate_commands(script: str) -> list[list[str]]:
-    """Every ``monitor gate`` command in a shell script, as words."""
+def gate_commands(script: str, command: str = "gate") -> list[list[str]]:
+    """Every ``monitor gate`` (or ``monitor COMMAND``) command in a shell script, as words."""
     joined = script.replace("\\\n", " ")
     commands = []
     for line in joined.splitlines():
         words = shlex.split(line, comments=True)
-        if words[:2] == ["monitor", "gate"]:
+        if words[:2] == ["monitor", command]:
             commands.append(words[2 : words.index("||")] if "||" in words else words[2:])
     return commands
 
@@ -85,7 +87,11 @@ def test_docs_document_every_flag_and_the_token_variable() -> None:
         assert code in text
 
 
-@pytest.mark.parametrize("path", [GITHUB, GITLAB], ids=["github", "gitlab"])
+@pytest.mark.parametrize(
+    "path",
+    [GITHUB, GITLAB, GITHUB_PIPELINE, GITLAB_PIPELINE],
+    ids=["github", "gitlab", "github-pipeline", "gitlab-pipeline"],
+)
 def test_docs_show_the_example_files_verbatim(path: Path) -> None:
     assert f"```yaml\n{path.read_text()}```" in DOCS.read_text()
 
@@ -133,9 +139,17 @@ def test_gitlab_job_shape() -> None:
 # Running the examples
 
 STAND_IN_MONITOR = """#!/usr/bin/env bash
-# Records its arguments and token, writes the reports it is asked for, exits as told.
+# Records its arguments and token, writes the reports it is asked for, exits as told:
+# with the first line of $STAND_IN/exits (removed), when there is one, else $GATE_EXIT.
 printf '%s\\n' "$@" > "$STAND_IN/monitor-args"
+printf '%s\\n' "$*" >> "$STAND_IN/monitor-calls"
 printf '%s' "$MONITOR_TOKEN" > "$STAND_IN/monitor-token"
+code="$GATE_EXIT"
+if [ -s "$STAND_IN/exits" ]; then
+    code=$(head -n 1 "$STAND_IN/exits")
+    tail -n +2 "$STAND_IN/exits" > "$STAND_IN/exits.rest"
+    mv "$STAND_IN/exits.rest" "$STAND_IN/exits"
+fi
 while [ $# -gt 0 ]; do
     case "$1" in
         --report-md) cp "$STAND_IN/report.md" "$2"; shift ;;
@@ -143,7 +157,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-exit "$GATE_EXIT"
+exit "$code"
 """
 
 STAND_IN_GH = """#!/usr/bin/env bash
@@ -355,3 +369,157 @@ def test_gitlab_job_still_fails_with_the_gates_code_when_the_note_cannot_be_post
     )
     assert done.returncode == 1
     assert "could not post the report to the merge request" in done.stdout
+
+
+# The whole pipeline: PR gate (smoke), release gate (full), deploy, canary, promotion
+
+
+def canary_flags() -> set[str]:
+    from monitor.cli.canary import canary
+
+    return {flag for param in canary.params for flag in param.opts if flag != "--help"}
+
+
+def pipeline_scripts(path: Path) -> dict[str, str]:
+    """Each job's shell (GitHub: the job's ``run`` steps; GitLab: the job's ``script``)."""
+    loaded = yaml.safe_load(path.read_text())
+    if path == GITHUB_PIPELINE:
+        return {
+            name: "\n".join(step["run"] for step in job["steps"] if "run" in step)
+            for name, job in loaded["jobs"].items()
+        }
+    return {
+        name: "\n".join(job["script"])
+        for name, job in loaded.items()
+        if isinstance(job, dict) and "script" in job
+    }
+
+
+@pytest.mark.parametrize("path", [GITHUB_PIPELINE, GITLAB_PIPELINE], ids=["github", "gitlab"])
+def test_pipeline_commands_use_only_documented_flags(path: Path) -> None:
+    scripts = "\n".join(pipeline_scripts(path).values())
+    gates = gate_commands(scripts)
+    [canary] = gate_commands(scripts, "canary")
+    for command in gates:
+        assert set(flags(command)) <= set(GATE_FLAGS), command
+    assert set(flags(canary)) <= canary_flags(), canary
+    assert {"--remote", "--stream-production", "--stream-candidate", "--duration"} <= set(
+        flags(canary)
+    )
+    tiers = [c[c.index("--tier") + 1] for c in gates if "--promote-alias" not in c]
+    assert sorted(tiers) == ["full", "smoke"]
+    [promotion] = [c for c in gates if "--promote-alias" in c]
+    assert promotion[promotion.index("--promote-alias") + 1] == "champion"
+    # --promote-alias needs a local run.
+    assert "--remote" not in promotion
+
+
+def _stage_calls(stand_in: Path) -> list[str]:
+    calls = stand_in / "monitor-calls"
+    lines = calls.read_text().splitlines() if calls.exists() else []
+    stages = []
+    for line in lines:
+        words = line.split()
+        if words[0] == "canary":
+            stages.append("canary")
+        elif "--promote-alias" in words:
+            stages.append("promote")
+        else:
+            stages.append("gate-" + words[words.index("--tier") + 1])
+    return stages
+
+
+# (the exit codes of the stages that run, the stages that run, the job's exit code)
+RELEASE_CASES = [
+    ([0, 0, 0], ["gate-full", "canary", "promote"], 0),
+    ([1], ["gate-full"], 1),
+    ([3], ["gate-full"], 3),
+    ([0, 1], ["gate-full", "canary"], 1),
+    ([0, 3], ["gate-full", "canary"], 3),
+    ([0, 0, 3], ["gate-full", "canary", "promote"], 3),
+]
+RELEASE_IDS = [
+    "promoted",
+    "gate-regressed",
+    "gate-infra",
+    "rolled-back",
+    "canary-infra",
+    "registry",
+]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("exits", "stages", "code"), RELEASE_CASES, ids=RELEASE_IDS)
+def test_github_pipeline_release_stops_at_the_first_failing_stage(
+    stand_ins: Path, exits: list[int], stages: list[str], code: int
+) -> None:
+    (stand_ins / "exits").write_text("".join(f"{e}\n" for e in exits))
+    jobs = yaml.safe_load(GITHUB_PIPELINE.read_text())["jobs"]
+    assert jobs["release"]["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    failed, last = GitHubRunner(stand_ins, 99).run(jobs["release"]["steps"])
+    assert (failed, last) == (code != 0, code)
+    assert _stage_calls(stand_ins) == stages
+    assert (stand_ins / "monitor-token").read_text() == TOKEN
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("gate_exit", [0, 1, 3], ids=["pass", "regressed", "infrastructure"])
+def test_github_pipeline_pr_gate_is_the_smoke_tier(stand_ins: Path, gate_exit: int) -> None:
+    jobs = yaml.safe_load(GITHUB_PIPELINE.read_text())["jobs"]
+    assert jobs["pr-gate"]["if"] == "github.event_name == 'pull_request'"
+    failed, last = GitHubRunner(stand_ins, gate_exit).run(jobs["pr-gate"]["steps"])
+    assert (failed, last) == (gate_exit != 0, gate_exit)
+    assert _stage_calls(stand_ins) == ["gate-smoke"]
+    args = (stand_ins / "monitor-args").read_text().splitlines()
+    assert args[args.index("--remote") + 1] == URL
+
+
+def _gitlab_pipeline(stand_in: Path, source: str) -> int:
+    """Runs the jobs a pipeline of ``source`` (``tag`` or ``merge_request_event``) starts,
+    stage by stage as GitLab does: each job's script in its own ``sh`` that stops at the
+    first failing command, and no later stage after a failed job. The pipeline's code:
+    the failed job's, else 0."""
+    loaded = yaml.safe_load(GITLAB_PIPELINE.read_text())
+    rule = "$CI_COMMIT_TAG" if source == "tag" else '$CI_PIPELINE_SOURCE == "merge_request_event"'
+    env = _environment(stand_in, 99, MONITOR_URL=URL, MONITOR_TOKEN=TOKEN)
+    for stage in loaded["stages"]:
+        jobs = [
+            job
+            for job in loaded.values()
+            if isinstance(job, dict) and job.get("stage") == stage
+            if job["rules"] == [{"if": rule}]
+        ]
+        for job in jobs:
+            lines = loaded["default"]["before_script"] + job["script"]
+            lines = [line for line in lines if not line.startswith("pip install")]
+            done = subprocess.run(
+                ["sh", "-c", "set -e\n" + "\n".join(lines)],
+                cwd=stand_in / "work",
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=deadline(60),
+            )
+            if done.returncode != 0:
+                return done.returncode
+    return 0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("exits", "stages", "code"), RELEASE_CASES, ids=RELEASE_IDS)
+def test_gitlab_pipeline_tag_stops_at_the_first_failing_stage(
+    stand_ins: Path, exits: list[int], stages: list[str], code: int
+) -> None:
+    (stand_ins / "exits").write_text("".join(f"{e}\n" for e in exits))
+    assert _gitlab_pipeline(stand_ins, "tag") == code
+    assert _stage_calls(stand_ins) == stages
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("gate_exit", [0, 1, 3], ids=["pass", "regressed", "infrastructure"])
+def test_gitlab_pipeline_merge_request_runs_the_smoke_gate_only(
+    stand_ins: Path, gate_exit: int
+) -> None:
+    (stand_ins / "exits").write_text(f"{gate_exit}\n")
+    assert _gitlab_pipeline(stand_ins, "merge_request_event") == gate_exit
+    assert _stage_calls(stand_ins) == ["gate-smoke"]
