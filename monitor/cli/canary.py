@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from monitor.cli.common import EXIT_USAGE, duration_option, fail
+from monitor.cli.common import EXIT_USAGE, duration_option, fail, write_report
 
 EXIT_INFRASTRUCTURE = 3
 
@@ -118,22 +118,16 @@ def canary(
         watch(remote, os.environ.get(TOKEN_ENV) or None, settings, announce=announce)
     )
     if isinstance(result, CanaryReport):
-        _write(report_md, render_canary_markdown(result))
-        _write(report_json, render_canary_json(result))
-        _write(junit, render_canary_junit(result))
+        write_report(report_md, render_canary_markdown(result))
+        write_report(report_json, render_canary_json(result))
+        write_report(junit, render_canary_junit(result))
         click.echo(result.summary)
         sys.exit(result.exit_code)
     if result.exit_code == EXIT_INFRASTRUCTURE:
-        _write(report_md, render_canary_failure_markdown(production, candidate, result.message))
+        write_report(
+            report_md, render_canary_failure_markdown(production, candidate, result.message)
+        )
     fail(result.exit_code, result.message)
-
-
-def _write(path: Path | None, text: str) -> None:
-    if path is not None:
-        try:
-            path.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            fail(EXIT_USAGE, f"cannot write {path}: {exc.strerror or exc}")
 
 
 __all__ = ["canary"]

@@ -99,6 +99,16 @@ def fail(code: int, message: str) -> NoReturn:
     sys.exit(code)
 
 
+def write_report(path: Path | None, text: str) -> None:
+    """Write a report the user asked for (``--report-md`` and the like; nothing when
+    ``path`` is None); a path that cannot be written is a usage error naming it."""
+    if path is not None:
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            fail(EXIT_USAGE, f"cannot write {path}: {exc.strerror or exc}")
+
+
 def echo_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
     """Print ``rows`` under ``header`` in aligned columns on stdout (the last column is not
     padded, so a long summary does not push the others); nothing when there are no rows,

@@ -35,6 +35,7 @@ from monitor.cli.common import (
     fail,
     load,
     ready_store,
+    write_report,
 )
 from monitor.cli.progress import Advance, case_progress, progress_option, wanted
 from monitor.clock import utc_now
@@ -174,9 +175,9 @@ def gate(
             show_progress=wanted(show_progress),
         )
     if isinstance(outcome, GateReport):
-        _write(report_md, render_markdown(outcome))
-        _write(report_json, render_json(outcome))
-        _write(junit, render_junit(outcome))
+        write_report(report_md, render_markdown(outcome))
+        write_report(report_json, render_json(outcome))
+        write_report(junit, render_junit(outcome))
         click.echo(outcome.summary)
         if promote_alias is not None and outcome.exit_code == 0:
             assert config is not None
@@ -184,7 +185,7 @@ def gate(
         sys.exit(outcome.exit_code)
     code, message, run = outcome
     if code == EXIT_INFRASTRUCTURE:
-        _write(report_md, render_failure_markdown(suite_name, model_name, run, message))
+        write_report(report_md, render_failure_markdown(suite_name, model_name, run, message))
     fail(code, message)
 
 
@@ -398,14 +399,6 @@ def _remote(
         return result
     assert isinstance(result, RemoteFailure)
     return result.exit_code, result.message, result.run
-
-
-def _write(path: Path | None, text: str) -> None:
-    if path is not None:
-        try:
-            path.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            fail(EXIT_USAGE, f"cannot write {path}: {exc.strerror or exc}")
 
 
 __all__ = ["gate"]
