@@ -66,11 +66,14 @@ def test_demo_tells_the_whole_story_and_stops_cleanly(tmp_path: Path) -> None:
 
         wait_for(worse, timeout=60, what="a window whose realized accuracy is judged worse")
         every_rule = {rule: ["firing", "resolved"] for rule in (REGRESSION, DRIFT, PERFORMANCE)}
-        wait_for(
-            lambda: delivered(receiver) == every_rule,
-            timeout=90,
-            what="every alert fired and resolved at the receiver",
-        )
+        try:
+            wait_for(
+                lambda: delivered(receiver) == every_rule,
+                timeout=90,
+                what="every alert fired and resolved at the receiver",
+            )
+        except AssertionError as timeout:  # say what did arrive (a flap, or one missing)
+            raise AssertionError(f"{timeout}: {delivered(receiver)}\n{demo.output()}") from None
         for rule in (REGRESSION, DRIFT, PERFORMANCE):  # what a human reads in the demo's output
             for status in ("FIRING", "RESOLVED"):
                 demo.wait_for_line(rf"demo receiver got an alert: {status} {rule} ")
