@@ -80,15 +80,12 @@ def canary(
     import asyncio
 
     from monitor.gate import TOKEN_ENV
-    from monitor.gate.canary import (
-        CanaryLook,
-        CanaryReport,
-        CanarySettings,
+    from monitor.gate.canary import CanaryLook, CanaryReport, CanarySettings, watch
+    from monitor.gate.canary_report import (
         render_canary_failure_markdown,
         render_canary_json,
         render_canary_junit,
         render_canary_markdown,
-        watch,
     )
 
     span, every = duration_option("--duration", duration), duration_option("--interval", interval)

@@ -213,7 +213,7 @@ def _promote(config: Config, model_name: str, report: GateReport, alias: str) ->
     from monitor.registry import open_registry
     from monitor.registry.promotion import promote
 
-    model = next(m for m in config.models if m.name == model_name)
+    model = config.model(model_name)
     assert model.registry is not None
     if report.run.model_version is None:
         fail(EXIT_INFRASTRUCTURE, f"run {report.run.id} has no model version to promote")

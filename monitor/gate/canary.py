@@ -14,17 +14,16 @@ worse than the margin, else promote when the duration is over.
 Exit codes: 0 promote, 1 roll back, 2 usage (a bad URL, the token refused, a stream without
 an accuracy), 3 infrastructure (the daemon unreachable, a stream missing, no labelled
 record of a model by the end). A promotion is what a later ``--promote-alias`` (the model
-registry) will act on: :attr:`CanaryReport.outcome`.
+registry) will act on: :attr:`CanaryReport.outcome`. The reports are written by
+:mod:`monitor.gate.canary_report`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,22 +33,12 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from monitor.gate import formatting as fmt
-from monitor.gate.junit import _attrs, _text, _timestamp
 from monitor.gate.remote import _REQUEST_TIMEOUT, Clock, RemoteFailure, Sleep, _display, _Session
 from monitor.gate.remote import _Stop as Stop
 from monitor.gate.report import EXIT_INFRASTRUCTURE, EXIT_PASS, EXIT_REGRESSED, EXIT_USAGE
 from monitor.gate.sequential import MIN_LABELLED, Evidence, SequentialTest
 
-__all__ = [
-    "CanaryLook",
-    "CanaryReport",
-    "CanarySettings",
-    "render_canary_failure_markdown",
-    "render_canary_json",
-    "render_canary_junit",
-    "render_canary_markdown",
-    "watch",
-]
+__all__ = ["CanaryLook", "CanaryReport", "CanarySettings", "watch"]
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +131,8 @@ class CanaryReport(BaseModel):
             f" {fmt.seconds(last.elapsed)}{' (early)' if self.early else ''}; accuracy"
             f" {fmt.num(last.accuracy('candidate'))} (n={last.n_candidate}) vs"
             f" {fmt.num(last.accuracy('production'))} (n={last.n_production}), difference"
-            f" {fmt.signed(last.delta)}, {_level(self.alpha)} always-valid interval"
-            f" {_interval(last)}, always-valid p {fmt.p_value(last.p_value)}"
+            f" {fmt.signed(last.delta)}, {level_text(self.alpha)} always-valid interval"
+            f" {interval_text(last)}, always-valid p {fmt.p_value(last.p_value)}"
         )
 
 
@@ -151,11 +140,11 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _interval(look: CanaryLook) -> str:
+def interval_text(look: CanaryLook) -> str:
     return f"[{fmt.signed(look.lower)}, {fmt.signed(look.upper)}]"
 
 
-def _level(alpha: float) -> str:
+def level_text(alpha: float) -> str:
     return f"{100 * (1 - alpha):g}%"
 
 
@@ -218,7 +207,7 @@ def _report(
     started_at: datetime,
     decision: str | None,
 ) -> CanaryReport | RemoteFailure:
-    last, level = looks[-1], _level(settings.alpha)
+    last, level = looks[-1], level_text(settings.alpha)
     for name, n in (
         (settings.production, last.n_production),
         (settings.candidate, last.n_candidate),
@@ -322,92 +311,3 @@ class _StreamSession(_Session):
                 EXIT_USAGE, f"{where}: the token lacks the 'read' scope the canary needs (403)"
             )
         return _Session.read(self, method, path, response)
-
-
-def render_canary_json(report: CanaryReport) -> str:
-    doc = report.model_dump(mode="json")
-    doc["exit_code"], doc["summary"] = report.exit_code, report.summary
-    return json.dumps(doc, indent=2) + "\n"
-
-
-def render_canary_markdown(report: CanaryReport) -> str:
-    """A pull-request or job-summary comment: the outcome, the figures, the test."""
-    last, icon = report.last, "✅" if report.outcome == "promote" else "❌"
-    word = "Promote" if report.outcome == "promote" else "Roll back"
-    rows = [
-        ("production", report.production, last.accuracy("production"), last.n_production),
-        ("candidate", report.candidate, last.accuracy("candidate"), last.n_candidate),
-    ]
-    lines = [
-        f"## {icon} Canary: {word} `{report.candidate}`",
-        "",
-        f"{report.reason}.",
-        "",
-        "| model | stream | accuracy | labelled records |",
-        "|---|---|---:|---:|",
-        *(f"| {m} | `{s}` | {fmt.num(a)} | {n} |" for m, s, a, n in rows),
-        "",
-        f"- difference (candidate - production): {fmt.signed(last.delta)}",
-        f"- {_level(report.alpha)} always-valid interval: {_interval(last)}",
-        f"- always-valid p-value (no difference): {fmt.p_value(last.p_value)}",
-        f"- watched {fmt.seconds(last.elapsed)} of {fmt.seconds(report.duration)}"
-        f"{', stopped early' if report.early else ''}, {len(report.looks)} looks",
-        f"- test: {report.test}; alpha {report.alpha:g}, tau {report.tau:g},"
-        f" margin {report.margin:g} (Johari et al., Always Valid Inference, 2022)",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def render_canary_junit(report: CanaryReport) -> str:
-    """One ``testcase`` ``accuracy`` in ``testsuite`` ``canary.CANDIDATE``: a failure on
-    roll back."""
-    classname, last = f"canary.{report.candidate}", report.last
-    failed = report.outcome == "rollback"
-    counts = {
-        "tests": "1",
-        "failures": str(int(failed)),
-        "errors": "0",
-        "time": f"{last.elapsed:.3f}",
-    }
-    root = ET.Element("testsuites", _attrs({"name": "monitor canary", **counts}))
-    suite = ET.SubElement(
-        root,
-        "testsuite",
-        _attrs(
-            {
-                "name": classname,
-                **counts,
-                "skipped": "0",
-                "timestamp": _timestamp(report.started_at),
-            }
-        ),
-    )
-    properties = ET.SubElement(suite, "properties")
-    for name, value in (
-        ("outcome", report.outcome),
-        ("production", report.production),
-        ("candidate", report.candidate),
-        ("exit_code", str(report.exit_code)),
-        ("alpha", f"{report.alpha:g}"),
-    ):
-        ET.SubElement(properties, "property", _attrs({"name": name, "value": value}))
-    case = ET.SubElement(
-        suite, "testcase", _attrs({"classname": classname, "name": "accuracy", "time": "0"})
-    )
-    if failed:
-        failure = ET.SubElement(
-            case, "failure", _attrs({"message": report.reason, "type": "rollback"})
-        )
-        failure.text = _text(report.summary)
-    ET.SubElement(suite, "system-out").text = _text(report.summary)
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
-
-
-def render_canary_failure_markdown(production: str, candidate: str, message: str) -> str:
-    """The comment when the canary could not decide (exit 3): never a roll-back."""
-    return (
-        f"## ⚠️ Canary: `{candidate}` against `{production}` could not be watched\n\n"
-        f"{message}\n\nThis is an infrastructure problem, not a verdict on the candidate.\n"
-    )

@@ -12,13 +12,11 @@ import httpx
 
 from monitor.cli.canary import canary
 from monitor.gate import RemoteFailure
-from monitor.gate.canary import (
-    CanaryReport,
-    CanarySettings,
+from monitor.gate.canary import CanaryReport, CanarySettings, watch
+from monitor.gate.canary_report import (
     render_canary_json,
     render_canary_junit,
     render_canary_markdown,
-    watch,
 )
 from tests.servers import ROOT
 
