@@ -23,6 +23,7 @@ from tests.adapters.endpoints import (
     trickle_server,
 )
 from tests.adapters.models import HEADER_SECRET, SECRET, case, expected_value, model_for
+from tests.servers import deadline
 
 # Against real servers: once per HTTP client under the transport.
 pytestmark = pytest.mark.usefixtures("http_client")
@@ -51,9 +52,13 @@ async def test_failure_kinds(
     endpoint: Endpoint, adapter: str, faults: list[str], kind: str, requests: int
 ) -> None:
     endpoint.script(*faults)
-    config = model_for(adapter, endpoint.url, timeout="300ms")
     if kind == "timeout":
+        # The endpoint sleeps 2 s; a 300 ms timeout must fire, and is not retried.
         config = model_for(adapter, endpoint.url, timeout="300ms", retry={"attempts": 0})
+    else:
+        # Every other fault answers at once: a patient timeout, so that a loaded machine's
+        # slow answer is never mistaken for the fault under test.
+        config = model_for(adapter, endpoint.url, timeout=f"{deadline(10):g}s")
     model = build_adapter(config)
     with pytest.raises(AdapterError) as info:
         await model.predict(case(0, 1.0))
