@@ -6,7 +6,8 @@ caller writes the new states and their notifications in one transaction, so a cr
 either keeps both or neither, and a restart resumes from the stored states: a firing
 alert is neither re-fired nor forgotten.
 
-    pending:  the condition holds, but not yet for ``for`` (evaluations or a duration)
+    pending:  the condition holds, but not yet for ``for`` (evaluations or a duration;
+              a stream window seen again counts once)
     firing:   it has held long enough; notified once, again every ``repeat_interval``
     resolved: it stopped holding after firing; notified if ``send_resolved``
     inactive: it stopped holding before it ever fired (nothing was sent)
@@ -158,7 +159,10 @@ def step(
             return Transition(replace(state, notified_at=now), phase, "firing")
         return Transition(state, phase)
     if phase is Phase.PENDING and prev is not None:
-        count, since = prev.count + 1, prev.active_since or now
+        # A window seen again (re-scored as its labels arrive) is one window, not another
+        # evaluation in a row: ``for = 3`` waits for three windows.
+        again = _window(obs.details) is not None and _window(obs.details) == _window(prev.details)
+        count, since = prev.count + (0 if again else 1), prev.active_since or now
     else:
         count, since = 1, now
     base = AlertState(
@@ -178,6 +182,11 @@ def step(
         fired = replace(state, phase=Phase.FIRING, fired_at=now, resolved_at=None, notified_at=now)
         return Transition(fired, phase, "firing")
     return Transition(state, phase)
+
+
+def _window(details: dict[str, Any]) -> Any:
+    """The stream window an observation is about (``None`` for runs and ticks)."""
+    return details.get("window")
 
 
 def repeat_due(rule: RuleConfig, state: AlertState, now: datetime) -> Transition | None:

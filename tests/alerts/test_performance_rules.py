@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
+from monitor.alerts import AlertState, evaluate
 from monitor.alerts.events import MetricJudged, PerformanceReady
 from monitor.alerts.rules import observe
 from monitor.config.alerts import RuleConfig
@@ -14,7 +16,9 @@ from monitor.config.alerts import RuleConfig
 T0 = datetime(2026, 12, 2, tzinfo=UTC)
 
 
-def event(*, worse: bool, latest: bool = True, dpd: float = 0.05) -> PerformanceReady:
+def event(
+    *, worse: bool, latest: bool = True, dpd: float = 0.05, window: str = "rows:0-200"
+) -> PerformanceReady:
     accuracy = MetricJudged(
         "accuracy",
         0.9,
@@ -27,7 +31,7 @@ def event(*, worse: bool, latest: bool = True, dpd: float = 0.05) -> Performance
     f1 = MetricJudged("f1", 0.9, 0.88, -0.02, None, None, False)
     return PerformanceReady(
         stream="wine",
-        window_key="rows:0-200",
+        window_key=window,
         at=T0,
         state="provisional",
         n_labelled=180,
@@ -57,6 +61,28 @@ def test_only_watched_metrics_and_only_the_newest_window_count() -> None:
     assert observe(rule(kind="performance", metrics=["f1"]), event(worse=True))[0].active is False
     assert observe(rule(kind="performance"), event(worse=False, latest=False)) == []
     assert observe(rule(kind="performance", stream="other"), event(worse=True)) == []
+
+
+def test_for_counts_windows_not_the_rescorings_of_one_window() -> None:
+    """One window judged worse, re-scored as its labels arrive, is one window: ``for = 3``
+    stays pending through its re-scorings and fires on the third window in a row."""
+    rules = (rule(kind="performance", **{"for": 3}),)
+    states: dict[str, AlertState] = {}
+
+    def feed(e: PerformanceReady) -> list[str]:
+        sent = []
+        for t in evaluate(rules, states, e):
+            states[t.state.fingerprint] = t.state
+            sent += [t.notify] if t.notify else []
+        return sent
+
+    for _ in range(4):  # provisional, more labels, all labels, final
+        assert feed(event(worse=True, window="rows:0-200")) == []
+    assert [s.count for s in states.values()] == [1]
+    assert feed(event(worse=True, window="rows:200-400")) == []
+    assert feed(replace(event(worse=True, window="rows:200-400"), state="final")) == []
+    assert feed(event(worse=True, window="rows:400-600")) == ["firing"]
+    assert feed(event(worse=False, window="rows:600-800")) == ["resolved"]
 
 
 def test_a_fairness_measure_beyond_its_limit_fires() -> None:
