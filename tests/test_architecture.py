@@ -32,7 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "store": {"alerts", "errors", "records"},
     "adapters": {"config", "errors", "records"},
     "gate": {"records", "wire"},
-    # Model registries: the version lookup (runs) and the gate's promotion (cli).
+    # Model registries: the version lookup (runs) and the gate's and canary's promotion (cli).
     "registry": {"clock", "config", "errors", "gate", "store"},
     "runs": {
         *("adapters", "clock", "config", "durations", "errors", "records", "registry"),

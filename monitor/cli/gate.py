@@ -18,7 +18,6 @@ or cannot be reached makes it exit 3, after the reports are written.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 from datetime import timedelta
@@ -38,6 +37,7 @@ from monitor.cli.common import (
     write_report,
 )
 from monitor.cli.progress import Advance, case_progress, progress_option, wanted
+from monitor.cli.promotion import check_promotable, promote_version
 from monitor.clock import utc_now
 from monitor.daemon.heap import freeze_startup_objects, preload
 from monitor.records import Run, RunStatus
@@ -45,10 +45,6 @@ from monitor.records import Run, RunStatus
 # The gate, the runner and the verdicts are imported by the commands that use them: the
 # CLI must start at once for --help and check-config.
 EXIT_INFRASTRUCTURE = EXIT_STARTUP  # the gate's 3: the endpoint, store or daemon failed
-
-# An alias MLflow accepts: not "latest", not "v" and a number (both name versions).
-_ALIAS = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-_RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
 
 # Polling a verdict that waits for review: a short first pause, growing to this.
 _REVIEW_POLL_FIRST, _REVIEW_POLL_MAX = 0.5, 5.0
@@ -146,7 +142,7 @@ def gate(
         if remote is not None:
             fail(EXIT_USAGE, "--promote-alias needs a local run: it cannot go with --remote")
         config = load(config_path)
-        _check_promotable(config, model_name, promote_alias)
+        check_promotable(config, model_name, promote_alias)
     if remote is not None:
         # The daemon runs with its own configuration: the file (and the secrets it names)
         # need not be readable here.
@@ -189,50 +185,16 @@ def gate(
     fail(code, message)
 
 
-def _check_promotable(config: Config, model_name: str, alias: str) -> None:
-    """Exit 2 unless ``alias`` can be set in ``model_name``'s registry."""
-    if not _ALIAS.fullmatch(alias) or _RESERVED_ALIAS.fullmatch(alias):
-        fail(
-            EXIT_USAGE,
-            f"--promote-alias {alias!r}: expected letters, digits, '_' or '-', and not"
-            " 'latest' or 'v<number>' (MLflow reserves them)",
-        )
-    model = next((m for m in config.models if m.name == model_name), None)
-    if model is not None and model.registry is None:
-        fail(
-            EXIT_USAGE,
-            f"--promote-alias: model {model_name!r} has no registry"
-            ' (registry = { kind = "mlflow", url = ..., name = ..., alias = ... })',
-        )
-
-
 def _promote(config: Config, model_name: str, report: GateReport, alias: str) -> None:
-    """Promote the report's model version to ``alias``; exit 3 if the registry or the
-    store fails."""
-    from monitor.errors import RegistryError, StoreError
-    from monitor.registry import open_registry
-    from monitor.registry.promotion import promote
+    """Promote the report's model version to ``alias`` on its verdict (exit 3 when it
+    cannot)."""
+    from monitor.registry.promotion import gate_evidence
 
-    model = config.model(model_name)
-    assert model.registry is not None
-    if report.run.model_version is None:
+    version = report.run.model_version
+    if version is None:
         fail(EXIT_INFRASTRUCTURE, f"run {report.run.id} has no model version to promote")
-    store = ready_store(config)
-    try:
-        with open_registry(model.registry) as registry:
-            actor = os.environ.get("USER") or "gate"
-            promotion = promote(registry, report, alias, audit=store.audit, actor=actor)
-    except RegistryError as exc:
-        fail(EXIT_INFRASTRUCTURE, f"the gate passed but the promotion failed: {exc}")
-    except StoreError as exc:
-        fail(
-            EXIT_INFRASTRUCTURE,
-            f"version {report.run.model_version} was promoted to alias {alias!r}, but the"
-            f" audit log could not record it: {exc}",
-        )
-    finally:
-        store.close()
-    click.echo(promotion.line(registry.where), err=True)
+    evidence = gate_evidence(report)
+    promote_version(config, config.model(model_name), version, alias, evidence, command="gate")
 
 
 def _local(

@@ -11,11 +11,17 @@ After each poll :class:`monitor.gate.sequential.SequentialTest` decides: roll ba
 as the candidate is worse with always-valid confidence, promote early when it is shown not
 worse than the margin, else promote when the duration is over.
 
+With a suite (``--suite``), the candidate's scheduled runs are evidence too: at every poll
+the canary reads ``GET {url}/v1/verdicts?suite=...&model=...``, the verdicts the daemon
+judged since the start (ids above the newest seen at the start). One whose outcome is
+``regressed`` and that review did not approve rolls back at once, naming it; the others
+are listed in the report (and, on a promotion, their ids tag the promoted version).
+
 Exit codes: 0 promote, 1 roll back, 2 usage (a bad URL, the token refused, a stream without
 an accuracy), 3 infrastructure (the daemon unreachable, a stream missing, no labelled
-record of a model by the end). A promotion is what a later ``--promote-alias`` (the model
-registry) will act on: :attr:`CanaryReport.outcome`. The reports are written by
-:mod:`monitor.gate.canary_report`.
+record of a model by the end). ``monitor canary --promote-alias`` promotes on
+:attr:`CanaryReport.outcome` ``promote`` (:mod:`monitor.registry.promotion`). The reports
+are written by :mod:`monitor.gate.canary_report`.
 """
 
 from __future__ import annotations
@@ -38,18 +44,22 @@ from monitor.gate.remote import _Stop as Stop
 from monitor.gate.report import EXIT_INFRASTRUCTURE, EXIT_PASS, EXIT_REGRESSED, EXIT_USAGE
 from monitor.gate.sequential import MIN_LABELLED, Evidence, SequentialTest
 
-__all__ = ["CanaryLook", "CanaryReport", "CanarySettings", "watch"]
+__all__ = ["CanaryLook", "CanaryReport", "CanarySettings", "CanaryVerdict", "watch"]
 
 log = logging.getLogger(__name__)
 
 _PAGE = 500
+_VERDICT_PAGE = 200  # the API's largest
 Announce = Callable[["CanaryLook"], object]
 
 
 @dataclass(frozen=True, slots=True)
 class CanarySettings:
     """What ``monitor canary`` was asked: the two streams, how long and how often to look,
-    and the test's error rate ``alpha``, mixing scale ``tau`` and promotion ``margin``."""
+    and the test's error rate ``alpha``, mixing scale ``tau`` and promotion ``margin``.
+    ``model`` is the candidate's configured model (its ``model_version`` resolved from its
+    registry alias at the start); with a ``suite``, that suite's verdicts of ``model``
+    are read too."""
 
     production: str
     candidate: str
@@ -58,6 +68,31 @@ class CanarySettings:
     alpha: float = 0.05
     tau: float = 0.05
     margin: float = 0.0
+    model: str | None = None
+    model_version: str | None = None
+    suite: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.suite is not None and self.model is None:
+            raise ValueError("reading a suite's verdicts needs the candidate's model")
+
+
+class CanaryVerdict(BaseModel):
+    """A verdict of the candidate's run the daemon judged during the watch."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    run_id: int
+    outcome: str
+    review: str | None = None
+    reason: str = ""
+    created_at: datetime
+
+    @property
+    def regressed(self) -> bool:
+        """Regressed, and not approved by a person: a roll-back."""
+        return self.outcome == "regressed" and self.review != "approved"
 
 
 class CanaryLook(BaseModel):
@@ -114,6 +149,15 @@ class CanaryReport(BaseModel):
     margin: float
     test: str = "mSPRT (normal mixture), difference of accuracies"
     looks: list[CanaryLook]
+    model: str | None = None
+    model_version: str | None = None
+    suite: str | None = None
+    verdicts: list[CanaryVerdict] = []
+    rolled_back_by: int | None = None  # the regressed verdict's id
+
+    @property
+    def rolled_back_by_verdict(self) -> CanaryVerdict | None:
+        return next((v for v in self.verdicts if v.id == self.rolled_back_by), None)
 
     @property
     def last(self) -> CanaryLook:
@@ -126,9 +170,15 @@ class CanaryReport(BaseModel):
     @property
     def summary(self) -> str:
         last, word = self.last, "promote" if self.outcome == "promote" else "roll back"
+        version = "" if self.model_version is None else f" (version {self.model_version})"
+        verdicts = ""
+        if self.suite is not None:
+            verdicts = f"; {len(self.verdicts)} verdict(s) of suite {self.suite}"
+            if (by := self.rolled_back_by_verdict) is not None:
+                verdicts += f", verdict {by.id} (run {by.run_id}) regressed"
         return (
-            f"canary {self.candidate} vs {self.production}: {word} after"
-            f" {fmt.seconds(last.elapsed)}{' (early)' if self.early else ''}; accuracy"
+            f"canary {self.candidate}{version} vs {self.production}: {word} after"
+            f" {fmt.seconds(last.elapsed)}{' (early)' if self.early else ''}{verdicts}; accuracy"
             f" {fmt.num(last.accuracy('candidate'))} (n={last.n_candidate}) vs"
             f" {fmt.num(last.accuracy('production'))} (n={last.n_production}), difference"
             f" {fmt.signed(last.delta)}, {level_text(self.alpha)} always-valid interval"
@@ -180,46 +230,60 @@ async def watch(
                 name: await session.newest_id(name)
                 for name in (settings.production, settings.candidate)
             }
+            verdicts_since = await session.newest_verdict_id(settings)
             looks: list[CanaryLook] = []
+            verdicts: list[CanaryVerdict] = []
             while True:
                 counts = [
                     await session.counts(name, since[name])
                     for name in (settings.production, settings.candidate)
                 ]
                 (xp, n_p), (xc, n_c) = counts
+                verdicts = await session.verdicts(settings, verdicts_since)
                 look = CanaryLook.of(clock() - start, test.look(xp, n_p, xc, n_c))
                 looks.append(look)
                 if announce is not None:
                     announce(look)
                 decision = test.decision
+                if any(v.regressed for v in verdicts):
+                    decision = "rollback"
                 if decision is not None or clock() >= end:
                     break
                 await sleep(max(min(settings.interval, end - clock()), 0.0))
         except Stop as stop:
             return stop.failure
-    return _report(settings, test, looks, started_at, decision)
+    return _report(settings, looks, verdicts, started_at, decision)
 
 
 def _report(
     settings: CanarySettings,
-    test: SequentialTest,
     looks: list[CanaryLook],
+    verdicts: list[CanaryVerdict],
     started_at: datetime,
     decision: str | None,
 ) -> CanaryReport | RemoteFailure:
     last, level = looks[-1], level_text(settings.alpha)
+    # The oldest regressed verdict decides: a roll-back on it needs no stream evidence.
+    regressed = next((v for v in reversed(verdicts) if v.regressed), None)
     for name, n in (
         (settings.production, last.n_production),
         (settings.candidate, last.n_candidate),
     ):
-        if n == 0:
+        if n == 0 and regressed is None:
             return RemoteFailure(
                 EXIT_INFRASTRUCTURE,
                 f"stream {name!r}: no labelled record in a window judged during the canary's"
                 f" {fmt.seconds(settings.duration)}; nothing to compare (are predictions and"
                 " labels reaching the daemon?)",
             )
-    if decision == "rollback":
+    if regressed is not None:
+        review = "" if regressed.review is None else f" (review: {regressed.review})"
+        reason = (
+            f"verdict {regressed.id} of suite {settings.suite!r} on model"
+            f" {settings.model!r} (run {regressed.run_id}) is regressed{review}:"
+            f" {regressed.reason.rstrip('.')}"
+        )
+    elif decision == "rollback":
         reason = (
             f"the candidate is worse: the {level} always-valid interval of the difference"
             f" lies below 0 (always-valid p = {fmt.p_value(last.p_value)}"
@@ -250,6 +314,11 @@ def _report(
         tau=settings.tau,
         margin=settings.margin,
         looks=looks,
+        model=settings.model,
+        model_version=settings.model_version,
+        suite=settings.suite,
+        verdicts=list(reversed(verdicts)),  # oldest first
+        rolled_back_by=None if regressed is None else regressed.id,
     )
 
 
@@ -278,6 +347,43 @@ class _StreamSession(_Session):
                 return right, labelled
             params["before"] = str(page["next_before"])
 
+    async def newest_verdict_id(self, settings: CanarySettings) -> int:
+        """The newest verdict of the suite x model when the watch starts (0: none; also
+        when no suite is watched)."""
+        if settings.suite is None:
+            return 0
+        found, _ = await self._verdict_page(settings, {"limit": "1"})
+        return found[0].id if found else 0
+
+    async def verdicts(self, settings: CanarySettings, since: int) -> list[CanaryVerdict]:
+        """The suite x model's verdicts above ``since``, newest first (with their current
+        review)."""
+        found: list[CanaryVerdict] = []
+        if settings.suite is None:
+            return found
+        params = {"limit": str(_VERDICT_PAGE)}
+        while True:
+            page, next_before = await self._verdict_page(settings, params)
+            found.extend(v for v in page if v.id > since)
+            if next_before is None or next_before <= since:
+                return found
+            params["before"] = str(next_before)
+
+    async def _verdict_page(
+        self, settings: CanarySettings, params: dict[str, str]
+    ) -> tuple[list[CanaryVerdict], int | None]:
+        assert settings.suite is not None and settings.model is not None
+        query = {"suite": settings.suite, "model": settings.model, **params}
+        page = await self.call("GET", "/v1/verdicts", params=query)
+        try:
+            verdicts = [CanaryVerdict.model_validate(v) for v in page["verdicts"]]
+            next_before = page.get("next_before")
+            return verdicts, None if next_before is None else int(next_before)
+        except (TypeError, KeyError, ValueError, AttributeError):
+            raise self.stop(
+                EXIT_INFRASTRUCTURE, "GET /v1/verdicts: the answer holds no list of verdicts"
+            ) from None
+
     def _reports(self, page: Any, name: str) -> list[dict[str, Any]]:
         if not isinstance(page, dict) or not isinstance(page.get("reports"), list):
             raise self.stop(
@@ -304,7 +410,7 @@ class _StreamSession(_Session):
 
     def read(self, method: str, path: str, response: httpx.Response) -> Any:
         where = f"{method} {self.url}{path}"
-        if response.status_code == 404:
+        if response.status_code == 404 and path.startswith("/v1/streams/"):
             raise self.stop(EXIT_INFRASTRUCTURE, f"{where}: no such stream on the daemon (404)")
         if response.status_code == 403:
             raise self.stop(

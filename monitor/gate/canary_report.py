@@ -1,5 +1,7 @@
 """The canary's reports: a Markdown comment, JSON and JUnit XML of a ``CanaryReport``,
-and the comment when it could not watch (exit 3). JUnit shares the gate's XML helpers."""
+and the comment when it could not watch (exit 3). JUnit shares the gate's XML helpers.
+Each shows the candidate's model version (from its registry alias) when it is known, and
+the suite's verdicts read during the watch."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import json
 import xml.etree.ElementTree as ET
 
 from monitor.gate import formatting as fmt
-from monitor.gate.canary import CanaryReport, interval_text, level_text
+from monitor.gate.canary import CanaryReport, CanaryVerdict, interval_text, level_text
 from monitor.gate.junit import _attrs, _text, _timestamp
 
 __all__ = [
@@ -48,19 +50,55 @@ def render_canary_markdown(report: CanaryReport) -> str:
         f"{', stopped early' if report.early else ''}, {len(report.looks)} looks",
         f"- test: {report.test}; alpha {report.alpha:g}, tau {report.tau:g},"
         f" margin {report.margin:g} (Johari et al., Always Valid Inference, 2022)",
+        *_candidate_lines(report),
         "",
+        *_verdict_lines(report),
     ]
     return "\n".join(lines)
 
 
+def _candidate_lines(report: CanaryReport) -> list[str]:
+    if report.model is None:
+        return []
+    version = "unknown" if report.model_version is None else f"`{report.model_version}`"
+    return [f"- candidate model `{report.model}`, version {version}"]
+
+
+def _verdict_lines(report: CanaryReport) -> list[str]:
+    if report.suite is None:
+        return []
+    title = f"### Verdicts of suite `{report.suite}` on `{report.model}` during the watch"
+    if not report.verdicts:
+        return [title, "", "None judged.", ""]
+    return [
+        title,
+        "",
+        "| verdict | run | outcome | review | judged at |",
+        "|---:|---:|---|---|---|",
+        *(_verdict_row(v, report.rolled_back_by) for v in report.verdicts),
+        "",
+    ]
+
+
+def _verdict_row(verdict: CanaryVerdict, rolled_back_by: int | None) -> str:
+    mark = " ❌" if verdict.id == rolled_back_by else ""
+    review = verdict.review or "-"
+    at = verdict.created_at.isoformat(timespec="seconds")
+    return f"| {verdict.id}{mark} | {verdict.run_id} | {verdict.outcome} | {review} | {at} |"
+
+
 def render_canary_junit(report: CanaryReport) -> str:
-    """One ``testcase`` ``accuracy`` in ``testsuite`` ``canary.CANDIDATE``: a failure on
-    roll back."""
+    """A ``testcase`` ``accuracy`` in ``testsuite`` ``canary.CANDIDATE`` (a failure when
+    the test rolled back) and, with a suite, ``verdicts`` (a failure when a regressed
+    verdict rolled back)."""
     classname, last = f"canary.{report.candidate}", report.last
     failed = report.outcome == "rollback"
+    cases = {"accuracy": failed and report.rolled_back_by is None}
+    if report.suite is not None:
+        cases["verdicts"] = report.rolled_back_by is not None
     counts = {
-        "tests": "1",
-        "failures": str(int(failed)),
+        "tests": str(len(cases)),
+        "failures": str(sum(cases.values())),
         "errors": "0",
         "time": f"{last.elapsed:.3f}",
     }
@@ -84,16 +122,20 @@ def render_canary_junit(report: CanaryReport) -> str:
         ("candidate", report.candidate),
         ("exit_code", str(report.exit_code)),
         ("alpha", f"{report.alpha:g}"),
+        *(() if report.model is None else (("model", report.model),)),
+        *(() if report.model_version is None else (("model_version", report.model_version),)),
+        *(() if report.suite is None else (("suite", report.suite),)),
     ):
         ET.SubElement(properties, "property", _attrs({"name": name, "value": value}))
-    case = ET.SubElement(
-        suite, "testcase", _attrs({"classname": classname, "name": "accuracy", "time": "0"})
-    )
-    if failed:
-        failure = ET.SubElement(
-            case, "failure", _attrs({"message": report.reason, "type": "rollback"})
+    for name, case_failed in cases.items():
+        case = ET.SubElement(
+            suite, "testcase", _attrs({"classname": classname, "name": name, "time": "0"})
         )
-        failure.text = _text(report.summary)
+        if case_failed:
+            failure = ET.SubElement(
+                case, "failure", _attrs({"message": report.reason, "type": "rollback"})
+            )
+            failure.text = _text(report.summary)
     ET.SubElement(suite, "system-out").text = _text(report.summary)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"

@@ -1,6 +1,6 @@
 """Model registries: where a model's version (and maybe its URL) comes from, and where a
-passing gate promotes it. One module per registry; MLflow's is the only one so far (see
-docs/models.md, "Model registry", for what another would need)."""
+passing gate or canary promotes it. One module per registry; MLflow's is the only one so
+far (see docs/models.md, "Model registry", for what another would need)."""
 
 from __future__ import annotations
 

@@ -53,8 +53,8 @@ def command(path: tuple[str, ...]) -> click.Command:
 # -c/--config
 
 
-# The demo brings its own configuration; the canary reads only a daemon's API (--remote).
-@pytest.mark.parametrize("path", sorted(set(leaves(cli)) - {("demo",), ("canary",)}), ids=" ".join)
+# The demo brings its own configuration.
+@pytest.mark.parametrize("path", sorted(set(leaves(cli)) - {("demo",)}), ids=" ".join)
 def test_every_command_that_reads_a_configuration_takes_dash_c(path: tuple[str, ...]) -> None:
     opts = {opt for param in command(path).params for opt in param.opts}
     assert {"-c", "--config"} <= opts

@@ -1,5 +1,7 @@
 """The canary's polling against a fake daemon behind ``httpx.MockTransport``, on a fake
-clock: what it counts, how it stops, and which failure gets which exit code."""
+clock: what it counts, how it stops, which failure gets which exit code, and how the
+suite's verdicts judged during the watch roll it back (a regressed one not approved by
+review) or are listed (the others)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import httpx
 
 from monitor.cli.canary import canary
 from monitor.gate import RemoteFailure
-from monitor.gate.canary import CanaryReport, CanarySettings, watch
+from monitor.gate.canary import CanaryReport, CanarySettings, CanaryVerdict, watch
 from monitor.gate.canary_report import (
     render_canary_json,
     render_canary_junit,
@@ -28,12 +30,31 @@ def report(report_id: int, right: int | None, n: int, metric: str = "accuracy") 
     return {"id": report_id, "performance": {"n_labelled": n, "metrics": metrics}}
 
 
+def verdict(verdict_id: int, outcome: str, review: str | None = None) -> dict[str, Any]:
+    """A verdict as GET /v1/verdicts answers it (fields the canary does not read too)."""
+    return {
+        "id": verdict_id,
+        "run_id": 100 + verdict_id,
+        "baseline_run_id": 1,
+        "suite": "qa",
+        "model": "candidate",
+        "outcome": outcome,
+        "reason": f"accuracy {outcome}.",
+        "created_at": "2026-12-03T06:00:00Z",
+        "metrics": [],
+        "changes": [],
+        "review": review,
+    }
+
+
 @dataclass
 class FakeDaemon:
     """Each stream's reports, newest first; ``arrive`` adds windows as the clock passes."""
 
     streams: dict[str, list[dict[str, Any]]]
     arrive: dict[float, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    verdicts: list[dict[str, Any]] = field(default_factory=list)  # of qa x candidate
+    verdict_queries: list[dict[str, str]] = field(default_factory=list)
     now: float = 0.0
     page: int = 2  # small pages: the canary must follow next_before
     seen: list[str] = field(default_factory=list)
@@ -46,10 +67,12 @@ class FakeDaemon:
         for at in sorted(self.arrive):
             if at <= self.now:
                 name, doc = self.arrive.pop(at)
-                self.streams[name].insert(0, doc)
+                (self.verdicts if name == "verdicts" else self.streams[name]).insert(0, doc)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+        if request.url.path == "/v1/verdicts":
+            return self.list_verdicts(request)
         name = request.url.path.split("/")[3]
         self.seen.append(str(request.url.params))
         if name not in self.streams:
@@ -63,9 +86,24 @@ class FakeDaemon:
         nxt = chunk[-1]["id"] if len(chunk) == limit and len(reports) > limit else None
         return httpx.Response(200, json={"reports": chunk, "next_before": nxt})
 
+    def list_verdicts(self, request: httpx.Request) -> httpx.Response:
+        query = dict(request.url.params)
+        self.verdict_queries.append(query)
+        assert (query["suite"], query["model"]) == ("qa", "candidate")
+        found = [v for v in self.verdicts if int(v["id"]) < int(query.get("before", 10**9))]
+        limit = min(int(query["limit"]), self.page)
+        chunk = found[:limit]
+        nxt = chunk[-1]["id"] if len(chunk) == limit else None
+        return httpx.Response(200, json={"verdicts": chunk, "next_before": nxt})
 
-async def run(daemon: FakeDaemon, duration: float = 60, margin: float = 0.0) -> Any:
-    settings = CanarySettings("prod", "cand", duration, 5, margin=margin)
+
+async def run(
+    daemon: FakeDaemon, duration: float = 60, margin: float = 0.0, suite: str | None = None
+) -> Any:
+    settings = CanarySettings(
+        "prod", "cand", duration, 5, margin=margin, model="candidate", model_version="3",
+        suite=suite,
+    )  # fmt: skip
     return await watch(
         "http://daemon.test",
         TOKEN,
@@ -165,8 +203,95 @@ async def test_an_unreachable_daemon_is_infrastructure() -> None:
 def test_docs_show_and_explain_every_flag_of_the_command() -> None:
     text = (ROOT / "docs" / "ci.md").read_text()
     [synopsis] = re.findall(r"```\n(monitor canary .*?)```", text, re.DOTALL)
-    shown = re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", synopsis)
-    defined = [flag for param in canary.params for flag in param.opts if flag != "--help"]
+    shown = re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", synopsis)
+    # Each option as the docs write it: its first form ("-c" for -c/--config).
+    defined = [param.opts[0] for param in canary.params if param.opts[0] != "--help"]
     assert sorted(shown) == sorted(defined)
     for flag in defined:
         assert f"| `{flag}" in text, f"docs/ci.md has no table row for {flag}"
+
+
+# The suite's verdicts of the candidate (--suite)
+
+
+async def test_a_regressed_verdict_during_the_watch_rolls_back_at_once_naming_it() -> None:
+    daemon = FakeDaemon({"prod": [], "cand": []})
+    # Judged before the start: not evidence of this canary, regressed or not.
+    daemon.verdicts = [verdict(3, "regressed"), verdict(2, "pass")]
+    for i in range(12):  # equal streams: the accuracy test alone would not decide
+        daemon.arrive[1 + 5 * i] = ("prod", report(2 * i + 1, 85, 100))
+        daemon.arrive[1.5 + 5 * i] = ("cand", report(2 * i + 2, 85, 100))
+    daemon.arrive[7] = ("verdicts", verdict(4, "pass"))
+    daemon.arrive[8] = ("verdicts", verdict(5, "regressed", review="approved"))
+    daemon.arrive[9] = ("verdicts", verdict(6, "improved"))
+    daemon.arrive[22] = ("verdicts", verdict(7, "regressed", review="needs_review"))
+    result = await run(daemon, duration=600, suite="qa")
+    assert isinstance(result, CanaryReport)
+    assert result.outcome == "rollback" and result.early and result.exit_code == 1
+    assert result.last.elapsed == 25  # the first look after verdict 7
+    assert result.rolled_back_by == 7 and [v.id for v in result.verdicts] == [4, 5, 6, 7]
+    assert "verdict 7 of suite 'qa' on model 'candidate' (run 107) is regressed" in result.reason
+    assert "(review: needs_review)" in result.reason
+    assert "verdict 7 (run 107) regressed" in result.summary
+    assert "(version 3)" in result.summary
+    markdown = render_canary_markdown(result)
+    assert "| 7 ❌ | 107 | regressed | needs_review |" in markdown
+    assert "| 5 | 105 | regressed | approved |" in markdown
+    assert "version `3`" in markdown
+    junit = render_canary_junit(result)
+    # The accuracy test did not fail; the verdicts did.
+    assert junit.count("<failure") == 1 and 'name="verdicts"' in junit
+    assert '<property name="model_version" value="3" />' in junit
+    assert render_canary_json(result).count('"rolled_back_by": 7') == 1
+    # It paged through the verdicts and never took one from before the start.
+    assert any("before" in q for q in daemon.verdict_queries)
+
+
+async def test_a_regressed_verdict_rolls_back_without_any_labelled_record() -> None:
+    daemon = FakeDaemon({"prod": [], "cand": []})
+    daemon.arrive[3] = ("verdicts", verdict(1, "regressed", review="rejected"))
+    result = await run(daemon, suite="qa")
+    assert isinstance(result, CanaryReport) and result.exit_code == 1
+    assert result.rolled_back_by == 1 and result.last.n_candidate == 0
+
+
+async def test_verdicts_that_do_not_regress_are_listed_and_promote_with_the_streams() -> None:
+    from monitor.registry.promotion import canary_evidence
+
+    daemon = FakeDaemon({"prod": [], "cand": []})
+    daemon.arrive[2] = ("prod", report(1, 88, 100))
+    daemon.arrive[2.5] = ("cand", report(2, 88, 100))
+    daemon.arrive[3] = ("verdicts", verdict(9, "pass"))
+    daemon.arrive[4] = ("verdicts", verdict(10, "regressed", review="approved"))
+    result = await run(daemon, duration=20, suite="qa")
+    assert isinstance(result, CanaryReport) and result.outcome == "promote"
+    assert [v.id for v in result.verdicts] == [9, 10] and result.rolled_back_by is None
+    evidence = canary_evidence(result)
+    assert evidence.tags["monitor.canary.verdict_ids"] == "9,10"
+    assert evidence.tags["monitor.canary.verdicts"] == "2"
+    assert evidence.tags["monitor.canary.outcome"] == "promote"
+    assert evidence.tags["monitor.canary.candidate_counts"] == "88/100"
+    assert evidence.tags["monitor.canary.started_at"] == result.started_at.isoformat()
+    assert all(key.startswith("monitor.canary.") for key in evidence.tags)
+    assert evidence.details["verdict_ids"] == [9, 10]
+
+
+async def test_without_a_suite_no_verdict_is_read() -> None:
+    daemon = FakeDaemon({"prod": [], "cand": []})
+    daemon.verdicts = [verdict(1, "regressed")]
+    daemon.arrive[2] = ("prod", report(1, 88, 100))
+    daemon.arrive[2.5] = ("cand", report(2, 88, 100))
+    result = await run(daemon, duration=10)
+    assert isinstance(result, CanaryReport) and result.outcome == "promote"
+    assert daemon.verdict_queries == [] and result.verdicts == []
+    assert "Verdicts of suite" not in render_canary_markdown(result)
+
+
+def test_a_verdict_regresses_unless_a_person_approved_it() -> None:
+    at = "2026-12-03T06:00:00Z"
+    regressed = {
+        review: CanaryVerdict(id=1, run_id=1, outcome="regressed", review=review, created_at=at)
+        for review in (None, "needs_review", "rejected", "approved")
+    }
+    assert [v.regressed for v in regressed.values()] == [True, True, True, False]
+    assert not CanaryVerdict(id=1, run_id=1, outcome="inconclusive", created_at=at).regressed

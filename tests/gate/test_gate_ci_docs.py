@@ -371,7 +371,7 @@ def test_gitlab_job_still_fails_with_the_gates_code_when_the_note_cannot_be_post
     assert "could not post the report to the merge request" in done.stdout
 
 
-# The whole pipeline: PR gate (smoke), release gate (full), deploy, canary, promotion
+# The whole pipeline: PR gate (smoke), release gate (full), deploy, canary (it promotes)
 
 
 def canary_flags() -> set[str]:
@@ -406,12 +406,13 @@ def test_pipeline_commands_use_only_documented_flags(path: Path) -> None:
     assert {"--remote", "--stream-production", "--stream-candidate", "--duration"} <= set(
         flags(canary)
     )
-    tiers = [c[c.index("--tier") + 1] for c in gates if "--promote-alias" not in c]
+    tiers = [c[c.index("--tier") + 1] for c in gates]
     assert sorted(tiers) == ["full", "smoke"]
-    [promotion] = [c for c in gates if "--promote-alias" in c]
-    assert promotion[promotion.index("--promote-alias") + 1] == "champion"
-    # --promote-alias needs a local run.
-    assert "--remote" not in promotion
+    # The canary promotes itself: no gate promotes.
+    assert not any("--promote-alias" in c for c in gates)
+    expected = {"--promote-alias": "champion", "--model": "candidate", "--suite": "qa"}
+    assert {flag: canary[canary.index(flag) + 1] for flag in expected} == expected
+    assert canary[canary.index("-c") + 1] == "monitor.toml"
 
 
 def _stage_calls(stand_in: Path) -> list[str]:
@@ -422,8 +423,6 @@ def _stage_calls(stand_in: Path) -> list[str]:
         words = line.split()
         if words[0] == "canary":
             stages.append("canary")
-        elif "--promote-alias" in words:
-            stages.append("promote")
         else:
             stages.append("gate-" + words[words.index("--tier") + 1])
     return stages
@@ -431,20 +430,20 @@ def _stage_calls(stand_in: Path) -> list[str]:
 
 # (the exit codes of the stages that run, the stages that run, the job's exit code)
 RELEASE_CASES = [
-    ([0, 0, 0], ["gate-full", "canary", "promote"], 0),
+    ([0, 0], ["gate-full", "canary"], 0),
     ([1], ["gate-full"], 1),
     ([3], ["gate-full"], 3),
     ([0, 1], ["gate-full", "canary"], 1),
     ([0, 3], ["gate-full", "canary"], 3),
-    ([0, 0, 3], ["gate-full", "canary", "promote"], 3),
+    ([0, 2], ["gate-full", "canary"], 2),
 ]
 RELEASE_IDS = [
     "promoted",
     "gate-regressed",
     "gate-infra",
     "rolled-back",
-    "canary-infra",
-    "registry",
+    "canary-infra-or-registry",
+    "canary-usage",
 ]
 
 

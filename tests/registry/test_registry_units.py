@@ -268,7 +268,7 @@ def _report(**run: object) -> Any:
 
 
 def test_a_refused_promotion_records_nothing_and_a_done_one_is_audited(tmp_path: Path) -> None:
-    from monitor.registry.promotion import promote
+    from monitor.registry.promotion import gate_evidence, promote
     from monitor.store import Store
 
     store = Store(f"sqlite:///{tmp_path / 'monitor.db'}")
@@ -283,13 +283,16 @@ def test_a_refused_promotion_records_nothing_and_a_done_one_is_audited(tmp_path:
 
     try:
         with client(refusing) as mlflow, pytest.raises(RegistryError, match="HTTP 403"):
-            promote(mlflow, _report(), "champion", audit=store.audit, actor="ci")
+            promote(
+                mlflow, "3", "champion", gate_evidence(_report()), audit=store.audit, actor="ci"
+            )
         # The tags went first (evidence before the alias); the alias was refused.
         assert calls == ["set-tag"] * 6 + ["alias"]
         assert store.audit.audit_entries() == []
 
         with client(lambda r: httpx.Response(200, json={})) as mlflow:
-            done = promote(mlflow, _report(tier="smoke"), "champion", audit=store.audit, actor="ci")
+            evidence = gate_evidence(_report(tier="smoke"))
+            done = promote(mlflow, "3", "champion", evidence, audit=store.audit, actor="ci")
         assert done.tags["monitor.tier"] == "smoke" and done.version == "3"
         (entry,) = store.audit.audit_entries()
         assert (entry.action, entry.actor, entry.target) == (
