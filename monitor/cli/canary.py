@@ -204,6 +204,8 @@ def _candidate(
         if found is None:
             fail(EXIT_USAGE, f"no model {model_name!r} in the configuration")
         model = found
+    if suite is not None:
+        _check_suite(config, suite, model_name)
     if model.registry is None:
         return config, model, None
     version = registry_version(model, f"cannot resolve the version of model {model_name!r}")
@@ -213,6 +215,23 @@ def _candidate(
         err=True,
     )
     return config, model, version
+
+
+def _check_suite(config: Config, suite_name: str, model_name: str) -> None:
+    """Exit 2 unless ``suite_name`` is a suite of the configuration that evaluates
+    ``model_name``: a misspelled one would read no verdicts and never roll back."""
+    suite = next((s for s in config.suites if s.name == suite_name), None)
+    if suite is None:
+        known = ", ".join(s.name for s in config.suites) or "none"
+        fail(
+            EXIT_USAGE, f"--suite: no suite {suite_name!r} in the configuration (defined: {known})"
+        )
+    if model_name not in suite.models:
+        fail(
+            EXIT_USAGE,
+            f"--suite: suite {suite_name!r} does not evaluate model {model_name!r}"
+            f" (its models: {', '.join(suite.models)})",
+        )
 
 
 def _promote(config: Config, model: AnyModelConfig, report: CanaryReport, alias: str) -> None:

@@ -294,6 +294,16 @@ USAGE = [
     pytest.param(
         (*C, "--model", "nope", *PROMOTE), "no model 'nope' in the configuration", id="unknown"
     ),
+    pytest.param(
+        (*C, "--model", "plain", "--suite", "qaa"),
+        "--suite: no suite 'qaa' in the configuration (defined: qa)",
+        id="unknown-suite",
+    ),
+    pytest.param(
+        (*C, "--model", "candidate", "--suite", "qa"),
+        "suite 'qa' does not evaluate model 'candidate' (its models: plain)",
+        id="suite-without-the-model",
+    ),
 ]
 
 
@@ -307,7 +317,10 @@ def offline(tmp_path_factory: pytest.TempPathFactory, mlflow_url: str) -> Path:
         f'registry = {{ kind = "mlflow", url = "{mlflow_url}", name = "{NAME}", alias = "a" }}'
         f'\n\n[[models]]\nname = "plain"\n{model}\n\n[[models]]\nname = "lost"\n{model}\n'
         'registry = { kind = "mlflow", url = "http://127.0.0.1:1", name = "c", alias = "a" }\n'
+        '\n[[suites]]\nname = "qa"\ndataset = "qa.jsonl"\ntask = "classification"\n'
+        'expected = "label"\ninputs = ["n"]\nmetrics = ["accuracy"]\nmodels = ["plain"]\n'
     )
+    (root / "qa.jsonl").write_text('{"id": "1", "n": 1, "label": "odd"}\n')
     return root
 
 
