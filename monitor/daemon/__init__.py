@@ -1,7 +1,9 @@
 """The daemon: one process that owns the lifecycle, the signals and the wiring.
 
 ``lifecycle`` is the ``Daemon`` (start, run, graceful shutdown; the scheduler and the jobs
-it runs); ``serving`` runs the HTTP API (uvicorn) inside the daemon's event loop;
+it runs); ``streams`` holds the leader's jobs on streams (their windows judged, the alert
+rules told); ``work`` executes and judges the queued runs this replica claimed;
+``serving`` runs the HTTP API (uvicorn) inside the daemon's event loop;
 ``recovery`` (with ``slots``) is what it does when the store stops answering and about runs
 whose process died: heartbeats, the sweep, the slots kept meanwhile.
 

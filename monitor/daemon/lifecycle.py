@@ -5,11 +5,12 @@ start:    take the SQLite file lock (one daemon per SQLite store), migrate the s
           scheduler, then this replica's membership (leader election, presence) and its
           worker (``monitor.daemon.cluster``);
 run:      until SIGTERM/SIGINT (or ``request_stop``). The leader alone acts on the
-          scheduler's suite slots (each queued as a run), stream windows, alert timer
-          and the store's retention pass (``monitor.daemon.retention``);
+          scheduler's suite slots (each queued as a run), stream windows
+          (``monitor.daemon.streams``), alert timer and the store's retention pass
+          (``monitor.daemon.retention``);
           on winning the lead it first queues the slots missed since the last queued one
           (within ``misfire_grace``). Every replica claims queued runs (scheduled ones and
-          those ``POST /v1/runs`` queued) and executes each through ``_execute``: one run
+          those ``POST /v1/runs`` queued) and executes each (``monitor.daemon.work``): one run
           per suite x model at a time across the cluster, in slot order, each judged (its
           alert rules, its verdict) before the next is claimed. Every ``[store]
           heartbeat_every`` the leases held here are renewed and the sweep hands on the
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import signal
 import threading
@@ -42,17 +42,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
 from monitor import __version__
-from monitor.alerts.events import (
-    RunFinished,
-    StreamActivity,
-    divergence_event,
-    drift_event,
-    performance_event,
-    verdict_event,
-)
 from monitor.api import create_app
-from monitor.api.endpoints import EndpointGuard
-from monitor.api.plans import ModelEntry, plan_models
 from monitor.api.requests import SubmitRefused
 from monitor.clock import Clock, utc_now
 from monitor.config import AnyModelConfig, Config, IngestSourceConfig, SuiteConfig, config_hash
@@ -64,6 +54,8 @@ from monitor.daemon.recovery import StoreRecovery
 from monitor.daemon.retention import Retention
 from monitor.daemon.serving import EmbeddedServer, start_server
 from monitor.daemon.slots import MAX_KEPT
+from monitor.daemon.streams import StreamJobs
+from monitor.daemon.work import Work
 from monitor.errors import StartupError, StoreBusy, StoreError, StoreUnavailable
 from monitor.metrics.cluster import ReplicaCollector
 from monitor.metrics.collector import StoreCollector
@@ -72,34 +64,16 @@ from monitor.metrics.snapshot import SnapshotCollector
 from monitor.metrics.streams import StreamMetrics
 from monitor.notify.delivery import DeliveryWorker
 from monitor.notify.service import AlertService
-from monitor.records import (
-    CatalogModel,
-    CatalogSuite,
-    DriftReport,
-    Run,
-    RunStatus,
-    Verdict,
-    WindowPerformance,
-)
+from monitor.records import CatalogModel, CatalogSuite
 from monitor.runs.runner import Runner
 from monitor.sinks import build_sink
 from monitor.store import Store, redact_url
-from monitor.store.queue import Claimed
-from monitor.streams.evaluate import Backlog, StreamEvaluator
-from monitor.streams.windows import Window
-from monitor.verdicts.service import VerdictError, auto_promote, judge_run
 
 logger = logging.getLogger(__name__)
 
 MAX_COUNTED = 10_000
 """Missed slots of one suite x model looked at when taking the lead (a cluster that was
 down for long counts at most this many as skipped)."""
-
-UNKNOWN_WORK = "this replica's configuration has no suite {suite!r} with model {model!r}"
-
-DriftHook = Callable[[DriftReport], object]
-"""Called with every new drift report (a coroutine function is awaited). The alerting
-issue registers its rule engine here."""
 
 
 class Daemon:
@@ -144,8 +118,8 @@ class Daemon:
             registry=self.registry,
             spawn=self._spawn,
             owner=replica_name(),
-            wake=self._wake_worker,
-            adopt=self._adopt,
+            wake=lambda: self.worker.wake(),
+            adopt=lambda run_ids: self.work.adopt(run_ids),
         )
         self.outage = self.recovery.outage
         self.membership = Membership(
@@ -164,7 +138,7 @@ class Daemon:
             owner=self.membership.name,
             clock=clock,
             outage=self.outage,
-            execute=self._work,
+            execute=lambda work: self.work.execute(work),
         )
         self._worker_task: asyncio.Task[None] | None = None
         self.heartbeats = self.recovery.heartbeats
@@ -184,11 +158,6 @@ class Daemon:
         self.retention = Retention(
             config.store.retention, self.store, clock=clock, leader=lambda: self.leader()
         )
-        self.on_drift_report: list[DriftHook] = []
-        self._drift_locks = {s.name: asyncio.Lock() for s in config.streams}
-        self._evaluators = {
-            s.name: StreamEvaluator(s, self.store, clock=clock) for s in config.streams
-        }
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self._inflight: set[asyncio.Task[object]] = set()
@@ -206,7 +175,32 @@ class Daemon:
         self._delivery: DeliveryWorker | None = None
         self._delivery_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.on_drift_report.append(self._alert_on_drift)
+        self.stream_jobs = StreamJobs(
+            config.streams,
+            self.store,
+            clock=clock,
+            alerts=self.alerts,
+            metrics=self.stream_metrics,
+            outage=self.outage,
+            leading=lambda: self.membership.leading,
+            stopping=self._stop.is_set,
+            inflight=self._inflight,
+        )
+        self.on_drift_report = self.stream_jobs.on_drift_report
+        """Called with every new drift report (``monitor.daemon.streams.DriftHook``)."""
+        self.work = Work(
+            config,
+            self.store,
+            runner=self._runner,
+            alerts=self.alerts,
+            recovery=self.recovery,
+            worker=self.worker,
+            owner=self.membership.name,
+            clock=clock,
+            spawn=self._spawn,
+            stopping=self._stop.is_set,
+            inflight=self._inflight,
+        )
 
     @property
     def port(self) -> int:
@@ -353,7 +347,7 @@ class Daemon:
             if stream.schedule is None:
                 continue
             scheduler.add_job(
-                self._drift_job,
+                self.stream_jobs.drift_job,
                 build_trigger(stream.schedule),
                 args=(stream.name,),
                 id=f"stream:{stream.name}",
@@ -419,7 +413,7 @@ class Daemon:
             return
         pairs = [(s.name, m.name) for s, m in self.config.jobs() if s.schedule is not None]
         try:
-            streams = await asyncio.to_thread(self._stream_activity)
+            streams = await asyncio.to_thread(self.stream_jobs.activity)
             tick = await asyncio.to_thread(self.alerts.tick, pairs, streams)
             await self.alerts.handle(tick)
         except StoreUnavailable as exc:
@@ -427,144 +421,11 @@ class Daemon:
         except Exception:
             logger.exception("alert evaluation on the timer failed")
 
-    def _stream_activity(self) -> list[StreamActivity]:
-        """When each configured stream last had data: its newest ingested batch, or the
-        end of its newest judged window with rows (file and SQL sources)."""
-        last: dict[str, datetime | None] = {s.name: None for s in self.config.streams}
-        for count in self.store.streams.stream_counts():
-            if count.stream in last:
-                last[count.stream] = count.last_received_at
-        for report in self.store.streams.latest_drift_reports():
-            seen, end = last.get(report.stream), report.window_end
-            if report.stream in last and report.n_rows > 0 and end and (seen is None or end > seen):
-                last[report.stream] = end
-        return [StreamActivity(name, at) for name, at in last.items()]
-
-    async def _alert_on_drift(self, report: DriftReport) -> None:
-        """Feed a new drift report to the alert rules of kind ``drift``."""
-        event = drift_event(report)
-        if event is not None:
-            await self.alerts.handle(event)
-        divergence = divergence_event(report)
-        if divergence is not None:
-            await self.alerts.handle(divergence)
-
     def _wake_delivery(self) -> None:
         # Called from worker threads: hop onto the loop that owns the worker's event.
         worker = self._delivery
         if worker is not None and self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(worker.wake)
-
-    async def _drift_job(self, name: str) -> None:
-        """Judge every complete window of the stream after its watermark, oldest first,
-        each in a worker thread (the statistics and the reads block), and hand each new
-        report to every ``on_drift_report`` hook before judging the next: alerts follow
-        window order. The leader's job."""
-        if not self.membership.leading:
-            return
-        task = asyncio.current_task()
-        assert task is not None
-        self._inflight.add(task)
-        try:
-            # One judging of a stream at a time: the job run at start and the scheduler's
-            # next firing would otherwise both read the backlog before either stored a
-            # report, and a stream without a watermark starts at its latest complete
-            # window, so the later one would skip the windows in between.
-            async with self._drift_locks[name]:
-                backlog = await asyncio.to_thread(self._backlog, name)
-                for window in backlog.windows:
-                    if self._stop.is_set():
-                        break  # the next start resumes at the watermark
-                    report = await asyncio.to_thread(self._judge, name, window)
-                    if report is None:
-                        break  # another replica stored this window first: it judges the rest
-                    await self._announce(report)
-                    await self._announce_performance(
-                        name, self._evaluators[name].performance.take()
-                    )
-                if not self._stop.is_set():
-                    # Labels that arrived since: re-score the open windows, finalise due ones.
-                    changed = await asyncio.to_thread(self._evaluators[name].performance.refresh)
-                    await self._announce_performance(name, changed)
-                    # Shadow records that arrived since: join the open windows again.
-                    joined = await asyncio.to_thread(self._evaluators[name].shadow.refresh)
-                    await self._announce_shadow(joined)
-        except StoreUnavailable as exc:
-            self.outage.failed(exc)
-        except asyncio.CancelledError:
-            if not self._stop.is_set():
-                raise
-            # Cancelled at the end of the shutdown grace: the next start resumes at the
-            # watermark. Not a job error for the scheduler to log with a traceback.
-        except Exception:
-            logger.exception("stream %s: judging its windows failed", name)
-        finally:
-            self._inflight.discard(task)
-
-    def _backlog(self, name: str) -> Backlog:
-        evaluator = self._evaluators[name]
-        source = evaluator.stream.source
-        if isinstance(source, IngestSourceConfig):
-            self.store.streams.delete_batches_before(name, self._clock() - source.retention)
-        backlog = evaluator.backlog()
-        self.stream_metrics.windows_skipped(name, backlog.dropped)
-        return backlog
-
-    def _judge(self, name: str, window: Window) -> DriftReport | None:
-        report = self._evaluators[name].evaluate(window)
-        if report is not None:
-            logger.info(
-                "stream %s: window %s: %s, drift share %s",
-                name,
-                report.window_key,
-                report.status,
-                report.drift_share,
-            )
-        return report
-
-    async def _announce_performance(self, name: str, rows: list[WindowPerformance]) -> None:
-        """Hand each scored window to the alert rules (``performance``), oldest first."""
-        newest = self._evaluators[name].performance.newest
-        for row in rows:
-            logger.info(
-                "stream %s: window %s performance %s (%s, %d of %d labelled%s)",
-                name,
-                row.window_key,
-                row.status,
-                row.state,
-                row.n_labelled,
-                row.n_rows,
-                ", worse than the " + (row.baseline or "") if row.worse else "",
-            )
-            event = performance_event(row, latest=row.window_key == newest)
-            if event is not None:
-                try:
-                    await self.alerts.handle(event)
-                except Exception:
-                    logger.exception("stream %s: alerting on window performance failed", name)
-
-    async def _announce_shadow(self, reports: list[DriftReport]) -> None:
-        """Hand each window whose shadow comparison a later shadow record changed to the
-        alert rules (``divergence``), oldest first; its drift was already announced."""
-        for report in reports:
-            event = divergence_event(report)
-            if event is None:
-                continue
-            try:
-                await self.alerts.handle(event)
-            except Exception:
-                logger.exception(
-                    "stream %s: alerting on the shadow comparison failed", report.stream
-                )
-
-    async def _announce(self, report: DriftReport) -> None:
-        for hook in list(self.on_drift_report):
-            try:
-                outcome = hook(report)
-                if inspect.isawaitable(outcome):
-                    await outcome
-            except Exception:
-                logger.exception("drift report hook %r failed", hook)
 
     async def _run_job(
         self, suite: SuiteConfig, model: AnyModelConfig, *, at_start: bool = False
@@ -635,7 +496,9 @@ class Daemon:
                     self._spawn(self._run_job(suite, model, at_start=True), "run at start")
             for stream in self.config.streams:
                 if stream.schedule is not None and stream.schedule.run_at_start:
-                    self._spawn(self._drift_job(stream.name), f"drift of {stream.name} at start")
+                    self._spawn(
+                        self.stream_jobs.drift_job(stream.name), f"drift of {stream.name} at start"
+                    )
 
     async def _catch_up_slots(self) -> None:
         """Queue every slot after the newest one queued of each scheduled suite x model,
@@ -675,190 +538,12 @@ class Daemon:
         )
         self.worker.wake()
 
-    def _wake_worker(self) -> None:
-        self.worker.wake()
-
     def submit(self, suite: SuiteConfig, queued: Sequence[tuple[AnyModelConfig, int]]) -> None:
         """``POST /v1/runs`` stored ``queued`` runs: look for them now (any replica may
         claim them). ``SubmitRefused`` once shutting down. Called on the daemon's loop."""
         if self._stop.is_set():
             raise SubmitRefused("shutting down")
         self.worker.wake()
-
-    async def _work(self, work: Claimed) -> None:
-        """Execute a run claimed from the queue, then give up its lease (judged)."""
-        task = asyncio.current_task()
-        assert task is not None
-        self._inflight.add(task)
-        try:
-            resolved = await asyncio.to_thread(self._resolve, work)
-            if isinstance(resolved, str):
-                await asyncio.to_thread(self._refuse, work, resolved)
-            else:
-                await self._execute(*resolved, trigger=work.trigger, run_id=work.id)
-        except asyncio.CancelledError:
-            # Shut down: the run is stored interrupted, or went back to the queue. The
-            # lease goes synchronously (the task must not await); if the store does not
-            # answer, it expires.
-            self.worker.let_go(work.id)
-            with contextlib.suppress(StoreError):
-                self.store.queue.release(work.id, owner=self.membership.name)
-            if not self._stop.is_set():
-                raise
-            return
-        except Exception:
-            logger.exception("queued run %d of %s x %s failed", work.id, work.suite, work.model)
-        finally:
-            self._inflight.discard(task)
-        await self._release(work.id)
-
-    def _resolve(self, work: Claimed) -> tuple[SuiteConfig, AnyModelConfig] | str:
-        """The suite and model configuration of a claimed run, or why there is none: a
-        scheduled run names a configured pair; an API run is planned again from its
-        stored request, as the replica that took the request planned it."""
-        suites = {s.name: s for s in self.config.suites}
-        models = {m.name: m for m in self.config.models}
-        suite = suites.get(work.suite)
-        unknown = UNKNOWN_WORK.format(suite=work.suite, model=work.model)
-        if suite is None:
-            return unknown
-        if work.trigger != "api" or work.request_id is None:
-            model = models.get(work.model)
-            return unknown if model is None or model.name not in suite.models else (suite, model)
-        request = self.store.runs.get_run_request(work.request_id)
-        entries = request.models if request is not None else ()
-        entry = next((m for m in entries if m["model"] == work.model), None)
-        if request is None or entry is None:
-            return f"run request {work.request_id!r} has no model {work.model!r}"
-        if request.sample is not None:
-            suite = suite.model_copy(update={"sample": request.sample})
-        run = self.store.runs.get_run(work.id)
-        if run is not None and run.tier:  # the request asked for a tier of the suite
-            try:
-                suite = suite.for_tier(run.tier)
-            except KeyError as exc:
-                return f"{unknown}: {exc.args[0]}"
-        guard = EndpointGuard(self.config.server.allowed_endpoint_prefixes)
-        try:
-            [plan] = plan_models([ModelEntry(entry["id"], entry["endpoint"])], suite, models, guard)
-        except Exception as exc:
-            return f"{unknown}: {getattr(exc, 'detail', exc)}"
-        return suite, plan.config
-
-    def _refuse(self, work: Claimed, reason: str) -> None:
-        """Finish a claimed run this replica cannot execute as ``failed`` with ``reason``."""
-        at = self._clock()
-        self.store.runs.start_run(work.id, dataset_sha256="", config_hash="", at=at)
-        self.store.runs.finish_run(work.id, status=RunStatus.FAILED, at=at, error=reason)
-        logger.warning("run %d failed: %s", work.id, reason)
-
-    async def _release(self, run_id: int) -> None:
-        """Give up the lease of a judged run (if the store does not answer for
-        ``retry_for``, the lease is no longer renewed and expires instead)."""
-        owner = self.membership.name
-        try:
-            await self.recovery.when_store_answers(
-                lambda: asyncio.to_thread(self.store.queue.release, run_id, owner=owner)
-            )
-        except StoreError as exc:
-            logger.warning("run %d: lease not released (it expires): %s", run_id, exc)
-        finally:
-            self.worker.let_go(run_id)
-
-    def _adopt(self, run_ids: list[int]) -> None:
-        """Judge finished runs whose replica died before judging them."""
-        for run_id in run_ids:
-            self.worker.hold(run_id)
-            self._spawn(self._judge_adopted(run_id), f"judge run {run_id}")
-
-    async def _judge_adopted(self, run_id: int) -> None:
-        try:
-            run = await asyncio.to_thread(self.store.runs.get_run, run_id)
-            judged = await asyncio.to_thread(
-                self.store.verdicts.list_verdicts, run_id=run_id, limit=1
-            )
-            if run is not None and not judged:
-                await self._after(run)
-        except StoreError as exc:
-            logger.warning("run %d: not judged: %s", run_id, exc)
-        await self._release(run_id)
-
-    async def _execute(
-        self,
-        suite: SuiteConfig,
-        model: AnyModelConfig,
-        *,
-        trigger: str,
-        run_id: int | None = None,
-    ) -> Run:
-        """Every run goes through here: run (the queued run ``run_id``, or a new one),
-        then let the alert rules see it and judge it."""
-        try:
-            run = await self._runner.run(suite, model, trigger=trigger, run_id=run_id)
-        except asyncio.CancelledError:
-            if run_id is not None:
-                # Cancelled before it started (reading the dataset): back to the queue for
-                # another replica. Synchronous: the task must not await. If the store does
-                # not answer, the lease expires and the sweep puts it back.
-                with contextlib.suppress(StoreError):
-                    self.store.queue.release(run_id, owner=self.membership.name)
-            raise
-        await self._after(run)
-        return run
-
-    async def _after(self, run: Run) -> None:
-        """A finished run's alert rules, then its verdict (and the verdict's rules)."""
-        try:
-            await self.recovery.when_store_answers(lambda: self.alerts.handle(RunFinished(run)))
-        except StoreUnavailable as exc:
-            logger.warning("run %d: alert rules not evaluated: %s", run.id, exc)
-        except Exception:
-            logger.exception("alert evaluation after run %d failed", run.id)
-        await self._judge_run(run)
-
-    async def _judge_run(self, run: Run) -> Verdict | None:
-        """Judge a succeeded run against its baseline (promoting it first when the suite's
-        baseline is ``auto`` and it has none), store the verdict and hand it to alerting."""
-        if run.status != RunStatus.SUCCEEDED:
-            return None
-        at = self._clock()
-        try:
-            promoted = await self.recovery.when_store_answers(
-                lambda: asyncio.to_thread(auto_promote, self.store, self.config, run, at=at)
-            )
-            if promoted:
-                logger.info("run %d is now the baseline of %s on %s", run.id, run.suite, run.model)
-                return None
-            verdict = await self.recovery.when_store_answers(
-                lambda: asyncio.to_thread(judge_run, self.store, self.config, run, at=at)
-            )
-        except VerdictError as exc:
-            logger.warning("run %d: no verdict: %s", run.id, exc)
-            return None
-        except StoreUnavailable as exc:
-            logger.warning("run %d: not judged: %s", run.id, exc)
-            return None
-        except Exception:
-            logger.exception("judging run %d failed", run.id)
-            return None
-        logger.info(
-            "run %d %s against run %d: %s",
-            run.id,
-            verdict.outcome,
-            verdict.baseline_run_id,
-            verdict.reason,
-        )
-        if run.trigger != "schedule":
-            return verdict  # an API run's verdict is for whoever asked, not for alerting
-        try:
-            await self.recovery.when_store_answers(
-                lambda: self.alerts.handle(verdict_event(verdict))
-            )
-        except StoreUnavailable as exc:
-            logger.warning("verdict %d: alert rules not evaluated: %s", verdict.id, exc)
-        except Exception:
-            logger.exception("alert evaluation after verdict %d failed", verdict.id)
-        return verdict
 
     async def _shutdown(self) -> None:
         scheduler = self._scheduler
@@ -884,8 +569,7 @@ class Daemon:
                 await self._delivery_task
         if self._delivery is not None:
             await self._delivery.aclose()
-        for evaluator in self._evaluators.values():
-            evaluator.close()
+        self.stream_jobs.close()
         if self._server is not None:
             await self._server.stop()
         await asyncio.to_thread(self.store.close)
