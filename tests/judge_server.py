@@ -17,7 +17,9 @@ With ``logprobs`` asked for (``g-eval``), the answer carries chat-form token log
 (``token_logprobs``) unless ``logprobs = False``.
 
 Behaviours: ``mode = "noisy"`` flips a binary verdict with probability ``error_rate``
-(seeded, so the flips are known); ``"malformed"`` answers text that is not JSON;
+(independently for every request, seeded by the prompt and how often it was asked, so the
+flips are known and do not depend on the order concurrent requests arrive in);
+``"malformed"`` answers text that is not JSON;
 ``"wrong-schema"`` answers JSON without the verdict; ``script("429", ...)`` makes the next
 requests answer 429 with ``Retry-After: 0``. Every request is recorded, and each answer
 reports ``usage`` (10 prompt and 5 completion tokens).
@@ -67,9 +69,7 @@ class Judge:
     lock: threading.Lock = field(default_factory=threading.Lock)
     flips: int = 0
     logprobs: bool = True
-
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
+    asked: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def script(self, *faults: str) -> None:
         self.faults.extend(faults)
@@ -96,7 +96,8 @@ class Judge:
                 }
             )
         scale = schema["properties"]["verdict"]["enum"]
-        return json.dumps({"reasoning": "considered", "verdict": self._verdict(scale, answer)})
+        verdict = self._verdict(scale, answer, prompt)
+        return json.dumps({"reasoning": "considered", "verdict": verdict})
 
     def _prefer(self, prompt: str) -> str:
         if self.mode == "position-biased":
@@ -105,11 +106,13 @@ class Judge:
         b = section(prompt, "Answer B:").count("GOOD")
         return "A" if a > b else "B" if b > a else "tie"
 
-    def _verdict(self, scale: list[Any], answer: str) -> Any:
+    def _verdict(self, scale: list[Any], answer: str, prompt: str) -> Any:
         if scale == ["fail", "pass"]:
             good = "GOOD" in answer
             with self.lock:
-                if self.mode == "noisy" and self._rng.random() < self.error_rate:
+                self.asked[prompt] += 1
+                draw = random.Random(f"{self.seed}:{self.asked[prompt]}:{prompt}").random()
+                if self.mode == "noisy" and draw < self.error_rate:
                     good = not good
                     self.flips += 1
             return "pass" if good else "fail"

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from monitor.config import HttpModelConfig, OpenAIModelConfig, SuiteConfig
-from monitor.records import Run, RunStatus
+from monitor.records import JUDGE_CORRECTED, CaseResult, MetricComparison, Run, RunStatus
 from monitor.runs.runner import Runner
 from monitor.store import Store
+from monitor.verdicts.compare import compare_cases
 from tests.judge_server import COMPLETION_TOKENS, PROMPT_TOKENS, Judge, running_judge
 from tests.servers import serve_in_thread
 
@@ -45,7 +46,11 @@ def model_app() -> Any:
         x = int(json.loads(body)["x"])
         # A candidate at /better answers the odd cases better (twice GOOD), the even alike.
         better = scope["path"] == "/better" and x % 2 == 1
-        payload = json.dumps({"prediction": "GOOD GOOD" if better else answer(x)}).encode()
+        prediction = "GOOD GOOD" if better else answer(x)
+        if scope["path"].startswith("/good/"):
+            # /good/80: cases 0-79 of every hundred answered well, the rest not.
+            prediction = "GOOD answer" if x % 100 < int(scope["path"][6:]) else "poor answer"
+        payload = json.dumps({"prediction": prediction}).encode()
         headers = [(b"content-type", b"application/json")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
@@ -67,9 +72,9 @@ def store(tmp_path: Path) -> Iterator[Store]:
     store.close()
 
 
-def suite(tmp_path: Path, metrics: list[Any]) -> SuiteConfig:
+def suite(tmp_path: Path, metrics: list[Any], *, cases: int = N, **extra: Any) -> SuiteConfig:
     path = tmp_path / "cases.jsonl"
-    rows = [{"id": f"c{x:02d}", "x": x, "context": CONTEXT, "answer": ""} for x in range(N)]
+    rows = [{"id": f"c{x:03d}", "x": x, "context": CONTEXT, "answer": ""} for x in range(cases)]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return SuiteConfig.model_validate(
         {
@@ -83,6 +88,7 @@ def suite(tmp_path: Path, metrics: list[Any]) -> SuiteConfig:
             # Exact request counts: identical prompts (faithfulness sees only the context
             # and the answer) would otherwise be answered once; the cache has its own test.
             "judge_cache": False,
+            **extra,
         }
     )
 
@@ -329,3 +335,84 @@ async def test_semantic_similarity_is_the_cosine_of_embeddings(
     assert (usage.judge, usage.requests, usage.prompt_tokens) == ("e", N, N * PROMPT_TOKENS)
     assert usage.completion_tokens == 0
     assert judge.requests[0]["input"][1:] == rows[0]["answer"]
+
+
+def rubric(**rates: float) -> list[Any]:
+    return [{"name": "rubric", "judge": "j", "criterion": "says GOOD", **rates}]
+
+
+async def judged_runs(
+    store: Store, config: SuiteConfig, model_url: str, judge: Judge, paths: tuple[str, str]
+) -> tuple[list[CaseResult], list[CaseResult]]:
+    """The cases of a baseline run at ``paths[0]`` and a new run at ``paths[1]``."""
+    base, new = [await run(store, config, model_url, judge, path=p) for p in paths]
+    assert base.status is new.status is RunStatus.SUCCEEDED
+    return tuple(store.runs.list_cases(r.id, limit=None) for r in (base, new))  # type: ignore[return-value]
+
+
+async def test_a_noisy_judges_verdict_is_on_the_corrected_scale_of_its_error_rates(
+    store: Store, tmp_path: Path, model_url: str
+) -> None:
+    """A judge wrong on 10% of its judgements (sensitivity = specificity = 0.9, J = 0.8)
+    scores a model whose good answers fell from 80% to 50% of 400 cases: the judged drop
+    is about 0.8 x 30 points. A tolerance between the judged drop and the corrected one
+    passes the judged scale and regresses the corrected one, with the same p-values."""
+    cases, error = 400, 0.1
+    with running_judge(mode="noisy", error_rate=error, seed=3) as judge:
+        base, new = await judged_runs(
+            store,
+            suite(tmp_path, rubric(), cases=cases),
+            model_url,
+            judge,
+            ("/good/80", "/good/50"),
+        )
+    assert judge.flips > 0
+    rates = {"sensitivity": 1 - error, "specificity": 1 - error}
+    j = 2 * (1 - error) - 1
+
+    def verdict(metrics: list[Any], max_drop: float) -> MetricComparison:
+        verdict = {"metrics": {"rubric": {"max_drop": max_drop}}}
+        config = suite(tmp_path, metrics, cases=cases, verdict=verdict)
+        (row,) = compare_cases(config, base, new).metrics
+        return row
+
+    judged_drop = -verdict(rubric(), 0.0).delta
+    tolerance = judged_drop * (1 + 1 / j) / 2  # above the judged drop, below the corrected
+    raw, fixed = verdict(rubric(), tolerance), verdict(rubric(**rates), tolerance)
+    assert raw.outcome != "regressed" and fixed.outcome == "regressed"
+    assert fixed.delta == pytest.approx(raw.delta / j)
+    assert abs(fixed.delta - (-0.3)) < 0.15  # near the true drop; the judged one is not
+    assert fixed.baseline == pytest.approx((raw.baseline - error) / j)
+    assert fixed.p_value == raw.p_value and fixed.p_adjusted == raw.p_adjusted
+    assert (fixed.degraded, fixed.improved) == (raw.degraded, raw.improved)
+    assert JUDGE_CORRECTED in fixed.reason
+
+
+@pytest.mark.parametrize(
+    "rates",
+    [
+        pytest.param({}, id="judged"),
+        pytest.param({"sensitivity": 0.8, "specificity": 0.8}, id="corrected"),
+    ],
+)
+async def test_a_noisy_judge_on_an_unchanged_model_passes_or_asks_for_more_cases(
+    store: Store, tmp_path: Path, model_url: str, rates: dict[str, float]
+) -> None:
+    """The same model twice, through a judge wrong on 20% of its judgements, each run's
+    judgements drawn afresh: the errors do not cancel, yet the paired test holds its level,
+    and a drop that matters it cannot rule out makes the verdict inconclusive, with the
+    cases that would tell, not regressed. (A false regression stays possible, in at most
+    alpha of such runs: bench/judge_quality.py measures the rate; the seeded judge makes
+    this run one of the others, the same every time.)"""
+    config = suite(tmp_path, rubric(**rates), cases=200)
+    with running_judge(mode="noisy", error_rate=0.2, seed=2) as judge:
+        base, new = await judged_runs(store, config, model_url, judge, ("/good/80", "/good/80"))
+    assert judge.flips > 0
+    judgement = compare_cases(config, base, new)
+    (row,) = judgement.metrics
+    assert row.degraded and row.improved  # the judge disagreed with itself both ways
+    assert judgement.outcome == row.outcome
+    assert row.outcome in ("pass", "inconclusive"), row.reason
+    if row.outcome == "inconclusive":
+        assert row.cases_needed is not None and row.cases_needed > row.n
+        assert f"about {row.cases_needed} would tell" in row.reason

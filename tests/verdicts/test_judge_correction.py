@@ -159,4 +159,3 @@ def test_an_unchanged_model_keeps_the_uncorrected_tests_level(tmp_path: Path) ->
         assert (fixed.outcome == "regressed") is (raw.outcome == "regressed")
         regressed += fixed.outcome == "regressed"
     assert regressed <= 6  # alpha = 0.05 of 40 runs, with room for chance
-
