@@ -195,3 +195,56 @@ def running_judge(**options: Any) -> Iterator[Judge]:
     with serve_in_thread(judge_app(judge)) as url:
         judge.url = f"{url}/v1"
         yield judge
+
+
+def agent_app(requests: list[dict[str, Any]]) -> FastAPI:
+    """A loopback OpenAI-compatible agent: ``POST /v1/chat/completions`` answers the user's
+    message with ``tool_calls`` (arguments as JSON text, the way the API sends them):
+
+    - ``weather in CITY``: ``get_weather`` with ``{"unit": "celsius", "city": CITY}``;
+    - ``search WORDS``: ``search`` with ``{"query": WORDS}``;
+    - ``weather then search CITY``: both calls, in that order;
+    - ``broken CITY``: ``get_weather`` with arguments that are not JSON;
+    - anything else: plain text content, no tool call.
+    """
+    app = FastAPI()
+
+    def call(name: str, arguments: str) -> dict[str, Any]:
+        function = {"name": name, "arguments": arguments}
+        return {"id": f"call_{name}", "type": "function", "function": function}
+
+    def weather(city: str) -> dict[str, Any]:
+        # Spaced and ordered unlike the expected value: compared as decoded JSON.
+        return call("get_weather", '{ "unit" : "celsius", "city": ' + json.dumps(city) + " }")
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> JSONResponse:
+        body = await request.json()
+        requests.append(body)
+        text = body["messages"][-1]["content"]
+        verb, _, rest = text.partition(" ")
+        calls: list[dict[str, Any]] = []
+        if text.startswith("weather in "):
+            calls = [weather(text.removeprefix("weather in "))]
+        elif text.startswith("weather then search "):
+            city = text.removeprefix("weather then search ")
+            calls = [weather(city), call("search", json.dumps({"query": city}))]
+        elif verb == "search":
+            calls = [call("search", json.dumps({"query": rest}))]
+        elif verb == "broken":
+            calls = [call("get_weather", f"city={rest}")]
+        message: dict[str, Any] = {"role": "assistant", "content": None if calls else "Hello!"}
+        if calls:
+            message["tool_calls"] = calls
+        usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS}
+        return JSONResponse({"choices": [{"message": message}], "usage": usage})
+
+    return app
+
+
+@contextmanager
+def running_agent() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """``agent_app`` on a free loopback port: its ``/v1`` base and the requests it got."""
+    requests: list[dict[str, Any]] = []
+    with serve_in_thread(agent_app(requests)) as url:
+        yield f"{url}/v1", requests
