@@ -2,8 +2,9 @@
 
 A ``Judge`` reads the prompt the way a person would read the packaged prompts: the text
 after ``Answer to grade:`` or ``Answer:`` is the answer, the text after ``Context:`` the
-context (each up to the next blank line). It answers from the JSON schema the request
-carries as ``response_format``:
+context (each up to the next blank line); a prompt without an answer
+(``context-relevance``) has its context graded as the answer. It answers from the JSON
+schema the request carries as ``response_format``:
 
 - a verdict scale of ``fail``/``pass``: ``pass`` when the answer contains ``GOOD``;
 - an integer scale: the number of ``GOOD`` words, clipped to the scale;
@@ -83,7 +84,8 @@ class Judge:
             return json.dumps({"reasoning": "fine"})
         if schema["properties"].get("verdict", {}).get("enum") == ["A", "B", "tie"]:
             return json.dumps({"reasoning": "compared", "verdict": self._prefer(prompt)})
-        answer = section(prompt, "Answer to grade:", "Answer:")
+        # A prompt without an answer (context-relevance) has its context graded.
+        answer = section(prompt, "Answer to grade:", "Answer:") or section(prompt, "Context:")
         if "claims" in schema["properties"]:
             context = section(prompt, "Context:")
             claims = [c.strip() for c in answer.split(".") if c.strip()]

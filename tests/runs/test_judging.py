@@ -416,3 +416,94 @@ async def test_a_noisy_judge_on_an_unchanged_model_passes_or_asks_for_more_cases
     if row.outcome == "inconclusive":
         assert row.cases_needed is not None and row.cases_needed > row.n
         assert f"about {row.cases_needed} would tell" in row.reason
+
+
+async def test_context_relevance_is_judged_on_each_cases_context(
+    store: Store, tmp_path: Path, model_url: str
+) -> None:
+    config = suite(tmp_path, [{"name": "context-relevance", "judge": "j"}])
+    rows = [json.loads(line) for line in config.dataset.read_text().splitlines()]
+    for row in rows:  # every third case retrieved a context that holds the answer
+        row["context"] = f"Case {row['x']}: " + ("GOOD context" if row["x"] % 3 == 0 else CONTEXT)
+    config.dataset.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with running_judge() as judge:
+        result = await run(store, config, model_url, judge)
+    (value,) = result.metrics
+    assert value.name == "context-relevance"
+    assert value.value == pytest.approx(4 / N) and value.n == N
+    prompts = sorted(r["messages"][-1]["content"] for r in judge.requests)
+    assert len(prompts) == N
+    for row in rows:
+        assert sum(f"Context:\n{row['context']}\n" in p for p in prompts) == 1
+    assert all("relevant to a question" in p for p in prompts)
+    cases = {c.case_id: c.scores["context-relevance"] for c in store.runs.list_cases(result.id)}
+    assert cases == {r["id"]: float(r["x"] % 3 == 0) for r in rows}
+
+
+def http_judge_app(requests: list[dict[str, Any]], mode: str) -> Any:
+    """A judge behind a plain JSON API (``POST /judge {"prompt": ...}`` answers
+    ``{"text": ...}``), with no structured-output mode: its text is JSON when it follows
+    the prompt, prose when ``mode`` is ``malformed``."""
+    from fastapi import FastAPI
+
+    from tests.judge_server import section
+
+    app = FastAPI()
+
+    @app.post("/judge")
+    async def grade(body: dict[str, Any]) -> dict[str, Any]:
+        requests.append(body)
+        good = "GOOD" in section(body["prompt"], "Answer to grade:")
+        if mode == "malformed":
+            return {"text": "Looks good to me. Verdict: pass"}
+        verdict = {"reasoning": "read it", "verdict": "pass" if good else "fail"}
+        return {"text": json.dumps(verdict), "usage": {"in": 7, "out": 3}}
+
+    return app
+
+
+@pytest.mark.parametrize("mode", ["json", "malformed"])
+async def test_a_judge_behind_the_http_adapter_is_parsed_and_validated(
+    store: Store, tmp_path: Path, model_url: str, mode: str
+) -> None:
+    """A judge without a structured-output mode gets the prompt in its request template;
+    its answer text is parsed and validated: JSON on the scale is a score, prose a judge
+    error (no score)."""
+    requests: list[dict[str, Any]] = []
+    config = suite(tmp_path, [{"name": "rubric", "judge": "j", "criterion": "says GOOD"}])
+    with serve_in_thread(http_judge_app(requests, mode)) as url:
+        judge = HttpModelConfig.model_validate(
+            {
+                "name": "j",
+                "adapter": "http",
+                "url": f"{url}/judge",
+                "role": "judge",
+                "body": {"prompt": "{{input}}"},
+                "prediction": "text",
+                "prompt_tokens": "usage.in",
+                "completion_tokens": "usage.out",
+            }
+        )
+        model = HttpModelConfig.model_validate(
+            {"name": "m", "adapter": "http", "url": f"{model_url}/predict", "body": {"x": "{{x}}"}}
+        )
+        runner = Runner(store, clock=lambda: NOW, models=[model, judge])
+        try:
+            result = await runner.run(config, model)
+        finally:
+            await runner.aclose()
+    assert result.status is RunStatus.SUCCEEDED
+    assert len(requests) == N
+    assert all(r["prompt"].startswith("You are grading an answer") for r in requests)
+    (usage,) = result.judges
+    cases = store.runs.list_cases(result.id, limit=None)
+    if mode == "json":
+        assert (usage.requests, usage.errors) == (N, 0)
+        assert usage.prompt_tokens == 7 * N and usage.completion_tokens == 3 * N
+        (value,) = result.metrics
+        assert value.value == pytest.approx(0.5)
+        assert {c.scores["rubric"] for c in cases} == {0.0, 1.0}
+    else:
+        assert (usage.requests, usage.errors) == (N, N)
+        assert usage.first_error is not None and "is not JSON" in usage.first_error
+        assert not result.metrics and all("rubric" not in c.scores for c in cases)
