@@ -102,7 +102,7 @@ def _check_reached(usage: Sequence[JudgeUsage]) -> None:
         kind = error.partition(":")[0]
         if u.requests == 0 and u.errors and kind in ("connection", "timeout"):
             raise AdapterError(
-                kind,
+                "timeout" if kind == "timeout" else "connection",
                 f"judge {u.judge!r} of metric {u.metric!r} answered none of {u.errors}"
                 f" requests: {error}",
             )

@@ -347,7 +347,7 @@ async def judged_runs(
     """The cases of a baseline run at ``paths[0]`` and a new run at ``paths[1]``."""
     base, new = [await run(store, config, model_url, judge, path=p) for p in paths]
     assert base.status is new.status is RunStatus.SUCCEEDED
-    return tuple(store.runs.list_cases(r.id, limit=None) for r in (base, new))  # type: ignore[return-value]
+    return store.runs.list_cases(base.id, limit=None), store.runs.list_cases(new.id, limit=None)
 
 
 async def test_a_noisy_judges_verdict_is_on_the_corrected_scale_of_its_error_rates(
