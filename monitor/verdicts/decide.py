@@ -253,7 +253,7 @@ def _min_effect(c: Comparison, t: PairedTest, policy: Policy) -> float:
 
 
 def _cases_needed(c: Comparison, t: PairedTest, effect: float) -> int:
-    # The tests run on the judged scores: a corrected effect is J times as large there.
+    # The tests run on the judged scores, where a true effect e is a judged one of J e.
     if c.correction is not None:
         effect *= c.correction.youden
     if c.kind == "binary" and t.degraded is not None and t.improved is not None:
