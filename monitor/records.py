@@ -452,6 +452,11 @@ class Baseline:
     """The tier of the baseline run: runs of a tier are judged against its baseline."""
 
 
+JUDGE_CORRECTED = "judge-corrected (Rogan-Gladen"
+"""How a :class:`MetricComparison`'s ``reason`` notes that its values are corrected for
+its judge's measured error rates (the verdict writes it, reports look for it)."""
+
+
 @dataclass(frozen=True, slots=True)
 class MetricComparison:
     """One metric (overall, or in one slice ``field=value``) of a run against its baseline:

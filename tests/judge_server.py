@@ -2,8 +2,9 @@
 
 A ``Judge`` reads the prompt the way a person would read the packaged prompts: the text
 after ``Answer to grade:`` or ``Answer:`` is the answer, the text after ``Context:`` the
-context (each up to the next blank line). It answers from the JSON schema the request
-carries as ``response_format``:
+context (each up to the next blank line); a prompt without an answer
+(``context-relevance``) has its context graded as the answer. It answers from the JSON
+schema the request carries as ``response_format``:
 
 - a verdict scale of ``fail``/``pass``: ``pass`` when the answer contains ``GOOD``;
 - an integer scale: the number of ``GOOD`` words, clipped to the scale;
@@ -17,7 +18,9 @@ With ``logprobs`` asked for (``g-eval``), the answer carries chat-form token log
 (``token_logprobs``) unless ``logprobs = False``.
 
 Behaviours: ``mode = "noisy"`` flips a binary verdict with probability ``error_rate``
-(seeded, so the flips are known); ``"malformed"`` answers text that is not JSON;
+(independently for every request, seeded by the prompt and how often it was asked, so the
+flips are known and do not depend on the order concurrent requests arrive in);
+``"malformed"`` answers text that is not JSON;
 ``"wrong-schema"`` answers JSON without the verdict; ``script("429", ...)`` makes the next
 requests answer 429 with ``Retry-After: 0``. Every request is recorded, and each answer
 reports ``usage`` (10 prompt and 5 completion tokens).
@@ -67,9 +70,7 @@ class Judge:
     lock: threading.Lock = field(default_factory=threading.Lock)
     flips: int = 0
     logprobs: bool = True
-
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
+    asked: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def script(self, *faults: str) -> None:
         self.faults.extend(faults)
@@ -83,7 +84,8 @@ class Judge:
             return json.dumps({"reasoning": "fine"})
         if schema["properties"].get("verdict", {}).get("enum") == ["A", "B", "tie"]:
             return json.dumps({"reasoning": "compared", "verdict": self._prefer(prompt)})
-        answer = section(prompt, "Answer to grade:", "Answer:")
+        # A prompt without an answer (context-relevance) has its context graded.
+        answer = section(prompt, "Answer to grade:", "Answer:") or section(prompt, "Context:")
         if "claims" in schema["properties"]:
             context = section(prompt, "Context:")
             claims = [c.strip() for c in answer.split(".") if c.strip()]
@@ -96,7 +98,8 @@ class Judge:
                 }
             )
         scale = schema["properties"]["verdict"]["enum"]
-        return json.dumps({"reasoning": "considered", "verdict": self._verdict(scale, answer)})
+        verdict = self._verdict(scale, answer, prompt)
+        return json.dumps({"reasoning": "considered", "verdict": verdict})
 
     def _prefer(self, prompt: str) -> str:
         if self.mode == "position-biased":
@@ -105,11 +108,13 @@ class Judge:
         b = section(prompt, "Answer B:").count("GOOD")
         return "A" if a > b else "B" if b > a else "tie"
 
-    def _verdict(self, scale: list[Any], answer: str) -> Any:
+    def _verdict(self, scale: list[Any], answer: str, prompt: str) -> Any:
         if scale == ["fail", "pass"]:
             good = "GOOD" in answer
             with self.lock:
-                if self.mode == "noisy" and self._rng.random() < self.error_rate:
+                self.asked[prompt] += 1
+                draw = random.Random(f"{self.seed}:{self.asked[prompt]}:{prompt}").random()
+                if self.mode == "noisy" and draw < self.error_rate:
                     good = not good
                     self.flips += 1
             return "pass" if good else "fail"
@@ -192,3 +197,56 @@ def running_judge(**options: Any) -> Iterator[Judge]:
     with serve_in_thread(judge_app(judge)) as url:
         judge.url = f"{url}/v1"
         yield judge
+
+
+def agent_app(requests: list[dict[str, Any]]) -> FastAPI:
+    """A loopback OpenAI-compatible agent: ``POST /v1/chat/completions`` answers the user's
+    message with ``tool_calls`` (arguments as JSON text, the way the API sends them):
+
+    - ``weather in CITY``: ``get_weather`` with ``{"unit": "celsius", "city": CITY}``;
+    - ``search WORDS``: ``search`` with ``{"query": WORDS}``;
+    - ``weather then search CITY``: both calls, in that order;
+    - ``broken CITY``: ``get_weather`` with arguments that are not JSON;
+    - anything else: plain text content, no tool call.
+    """
+    app = FastAPI()
+
+    def call(name: str, arguments: str) -> dict[str, Any]:
+        function = {"name": name, "arguments": arguments}
+        return {"id": f"call_{name}", "type": "function", "function": function}
+
+    def weather(city: str) -> dict[str, Any]:
+        # Spaced and ordered unlike the expected value: compared as decoded JSON.
+        return call("get_weather", '{ "unit" : "celsius", "city": ' + json.dumps(city) + " }")
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> JSONResponse:
+        body = await request.json()
+        requests.append(body)
+        text = body["messages"][-1]["content"]
+        verb, _, rest = text.partition(" ")
+        calls: list[dict[str, Any]] = []
+        if text.startswith("weather in "):
+            calls = [weather(text.removeprefix("weather in "))]
+        elif text.startswith("weather then search "):
+            city = text.removeprefix("weather then search ")
+            calls = [weather(city), call("search", json.dumps({"query": city}))]
+        elif verb == "search":
+            calls = [call("search", json.dumps({"query": rest}))]
+        elif verb == "broken":
+            calls = [call("get_weather", f"city={rest}")]
+        message: dict[str, Any] = {"role": "assistant", "content": None if calls else "Hello!"}
+        if calls:
+            message["tool_calls"] = calls
+        usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS}
+        return JSONResponse({"choices": [{"message": message}], "usage": usage})
+
+    return app
+
+
+@contextmanager
+def running_agent() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """``agent_app`` on a free loopback port: its ``/v1`` base and the requests it got."""
+    requests: list[dict[str, Any]] = []
+    with serve_in_thread(agent_app(requests)) as url:
+        yield f"{url}/v1", requests

@@ -21,6 +21,7 @@ from monitor.gate import formatting as fmt
 from monitor.gate.chart import chart_lines
 from monitor.gate.summary import detail, headline, label, review_note, word
 from monitor.gate.worddiff import markdown_diff
+from monitor.records import JUDGE_CORRECTED
 from monitor.wire.runs import RunOut
 from monitor.wire.verdicts import CaseChangeOut, MetricComparisonOut
 
@@ -43,6 +44,12 @@ _METRIC_LEGEND = (
     "Delta is new - baseline. Each row's p-value is one-sided, in the direction the row is"
     " judged in (worse; better for an improvement), and Holm-adjusted over every"
     " comparison; the bound is the same test's one-sided confidence bound of delta."
+)
+_CORRECTED_LEGEND = (
+    "Rows marked *judge-corrected* are corrected for their judge's measured sensitivity and"
+    " specificity (Rogan-Gladen): baseline, new, delta and bound estimate the true share;"
+    " the p-value is the paired test's on the judged scores, which a correction of both"
+    " runs leaves unchanged."
 )
 _CHANGE_HEADER = [
     "| Case | Metric | Baseline -> new | Input | Expected | Baseline prediction | New prediction |",
@@ -135,6 +142,8 @@ def _metrics_section(rows: Sequence[MetricComparisonOut]) -> list[str]:
     shown = [m for m in rows if not m.slice] + [m for m in rows if m.slice and m.outcome != "pass"]
     folded = [m for m in rows if m.slice and m.outcome == "pass"]
     lines = ["#### Metrics", "", _METRIC_LEGEND, ""]
+    if any(_corrected(m) for m in rows):
+        lines += [_CORRECTED_LEGEND, ""]
     if shown:
         lines += [*_METRIC_HEADER, *map(_metric_row, shown), ""]
         lines += chart_lines(shown)
@@ -155,8 +164,9 @@ def _metrics_section(rows: Sequence[MetricComparisonOut]) -> list[str]:
 
 def _metric_row(m: MetricComparisonOut) -> str:
     outcome = fmt.escape(m.outcome)
+    metric = fmt.cell(m.metric) + (" (*judge-corrected*)" if _corrected(m) else "")
     return _row(
-        fmt.cell(m.metric),
+        metric,
         fmt.cell(m.slice) if m.slice else "(all)",
         fmt.count(m.n),
         fmt.num(m.baseline),
@@ -166,6 +176,10 @@ def _metric_row(m: MetricComparisonOut) -> str:
         fmt.p_value(m.p_adjusted),
         f"**{outcome}**" if m.outcome == "regressed" else outcome,
     )
+
+
+def _corrected(m: MetricComparisonOut) -> bool:
+    return JUDGE_CORRECTED in m.reason
 
 
 def _reasons_section(rows: Sequence[MetricComparisonOut]) -> list[str]:

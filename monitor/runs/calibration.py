@@ -19,7 +19,7 @@ import httpx
 
 from monitor.adapters import Adapter, Prediction, build_adapter
 from monitor.config import Config, SuiteConfig
-from monitor.errors import DatasetError
+from monitor.errors import AdapterError, DatasetError
 from monitor.records import Case, JudgeUsage
 from monitor.runs.datasets import field_value, load_dataset
 from monitor.runs.judging import Judging
@@ -52,7 +52,8 @@ async def calibrate_suite(
 ) -> SuiteCalibration:
     """Judge every labelled answer of ``suite`` and measure agreement with the labels.
     ``ValueError`` when the suite has no judge metric to calibrate; ``DatasetError``
-    naming the file and case for a missing answer or an off-scale label."""
+    naming the file and case for a missing answer or an off-scale label; ``AdapterError``
+    when a judge answered nothing because it could not be reached."""
     metrics = [
         m
         for m in suite.build_metrics()
@@ -87,7 +88,24 @@ async def calibrate_suite(
     finally:
         for each in adapters.values():
             await each.aclose()
-    return _agreement(suite, dataset.sha256, metrics, labels, results, judging.usage())
+    usage = judging.usage()
+    _check_reached(usage)
+    return _agreement(suite, dataset.sha256, metrics, labels, results, usage)
+
+
+def _check_reached(usage: Sequence[JudgeUsage]) -> None:
+    """Raise ``AdapterError`` when a judge answered none of its requests because it could
+    not be reached (connection refused, timed out): there is nothing to calibrate, and an
+    empty report would read as a judge that was never asked."""
+    for u in usage:
+        error = u.first_error or ""
+        kind = error.partition(":")[0]
+        if u.requests == 0 and u.errors and kind in ("connection", "timeout"):
+            raise AdapterError(
+                "timeout" if kind == "timeout" else "connection",
+                f"judge {u.judge!r} of metric {u.metric!r} answered none of {u.errors}"
+                f" requests: {error}",
+            )
 
 
 def _agreement(

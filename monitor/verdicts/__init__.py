@@ -9,7 +9,15 @@ May import: the shared vocabulary, ``config``, ``scoring`` and (``service`` only
 
 from __future__ import annotations
 
-from monitor.verdicts.decide import Comparison, MetricVerdict, Outcome, Policy, judge, overall
+from monitor.verdicts.decide import (
+    Comparison,
+    Correction,
+    MetricVerdict,
+    Outcome,
+    Policy,
+    judge,
+    overall,
+)
 from monitor.verdicts.stats import (
     PairedTest,
     agresti_min_interval,
@@ -23,6 +31,7 @@ from monitor.verdicts.stats import (
 
 __all__ = [
     "Comparison",
+    "Correction",
     "MetricVerdict",
     "Outcome",
     "PairedTest",

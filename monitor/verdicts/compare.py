@@ -15,6 +15,11 @@ Holm correction covers all of them.
   sign test on wins and losses, as McNemar's exact test on wins and losses laid out as
   paired 0/1 scores;
 - ``latency``, ``tokens`` and ``cost`` per case, when the suite's verdict names them.
+
+A binary judge metric given its judge's ``sensitivity`` and ``specificity`` is judged on
+the Rogan-Gladen corrected scale (:class:`monitor.verdicts.decide.Correction`): its
+values, delta, interval, tolerance, floor and cases needed are the true share's, its
+p-values those of the test on the judged scores.
 """
 
 from __future__ import annotations
@@ -29,9 +34,16 @@ import numpy as np
 from monitor.config.suites import OPERATIONAL, MetricPolicyConfig, SuiteConfig, VerdictConfig
 from monitor.records import CaseChange, CaseResult, MetricComparison
 from monitor.scoring.base import Metric, PerCaseMetric
-from monitor.scoring.judged import Pairwise
+from monitor.scoring.judged import JudgeMetric, Pairwise
 from monitor.scoring.operations import Price
-from monitor.verdicts.decide import Comparison, MetricVerdict, Policy, judge, overall
+from monitor.verdicts.decide import (
+    Comparison,
+    Correction,
+    MetricVerdict,
+    Policy,
+    judge,
+    overall,
+)
 
 CLIP = 200
 """Characters of an input, expected value or prediction kept in a case diff."""
@@ -203,7 +215,8 @@ def _comparison(
         b = {i: float(base[i].scores[label]) for i in present}
         n = {i: float(new[i].scores[label]) for i in present}
         binary = metric.binary and all(v in (0.0, 1.0) for v in (*b.values(), *n.values()))
-        return Comparison(label, "binary" if binary else "continuous", b, n, slice=slice_name)
+        kind: Literal["binary", "continuous"] = "binary" if binary else "continuous"
+        return Comparison(label, kind, b, n, slice=slice_name, correction=_correction(metric))
     # A corpus metric: both runs' answers end to end, indexed by position.
     cases = [base[i] for i in ids] + [new[i] for i in ids]
     statistic = metric.statistic(
@@ -224,6 +237,17 @@ def _comparison(
         slice=slice_name,
         statistic=_on_positions(statistic),
     )
+
+
+def _correction(metric: Metric) -> Correction | None:
+    """The judge's measured error rates, when a binary judge metric gives them (its
+    options check they come together, on a binary scale, with a sum above 1)."""
+    if not isinstance(metric, JudgeMetric):
+        return None
+    se, sp = metric.settings.get("sensitivity"), metric.settings.get("specificity")
+    if se is None or sp is None:
+        return None
+    return Correction(float(se), float(sp))
 
 
 def _on_positions(statistic: Callable[[np.ndarray], float]) -> Callable[[np.ndarray], float]:

@@ -13,6 +13,9 @@ Each verdict carries the one-sided bound of the change that goes with its one-si
 (at ``1 - alpha``): the bound of "worse" (an upper bound of new - baseline when higher is
 better), or of "better" for an improvement. A regressed or improved metric's bound is
 beyond zero; it is the number to show next to the one-sided p-value.
+
+A binary judge metric with the judge's measured sensitivity and specificity is judged on
+the corrected scale (Rogan & Gladen 1978): see :class:`Correction`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Literal
 
 import numpy as np
 
+from monitor.records import JUDGE_CORRECTED
 from monitor.verdicts.stats import (
     PairedTest,
     cases_needed_binary,
@@ -52,6 +56,37 @@ class Policy:
 
 
 @dataclass(frozen=True, slots=True)
+class Correction:
+    """A binary judge's measured error rates. Each case's judged 0/1 score ``s`` stands for
+    the corrected score ``(s + specificity - 1) / J``, ``J = sensitivity + specificity - 1``
+    (Youden's index), whose mean is the Rogan-Gladen estimate of the true share (Rogan &
+    Gladen 1978, Am. J. Epidemiol. 107:71-76). The map is affine and increasing, so the
+    paired test runs on the judged scores and its numbers are mapped after: both runs'
+    values through it, every difference, interval end and bound divided by ``J``, the
+    p-values and the counts of changed cases untouched (a test of "no difference" on the
+    corrected scores is the same test). Tolerances, floors, effects and the cases needed
+    are then on the true scale."""
+
+    sensitivity: float
+    specificity: float
+
+    @property
+    def youden(self) -> float:
+        return self.sensitivity + self.specificity - 1
+
+    def value(self, judged: float) -> float:
+        """The corrected share from a judged one; unclipped, so that new - baseline stays
+        the corrected delta (outside [0, 1] only when the rates do not fit the data)."""
+        return (judged + self.specificity - 1) / self.youden
+
+    def describe(self) -> str:
+        return (
+            f"{JUDGE_CORRECTED}, sensitivity {self.sensitivity:g},"
+            f" specificity {self.specificity:g})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Comparison:
     """The paired scores of one metric (optionally one slice) in both runs."""
 
@@ -61,6 +96,8 @@ class Comparison:
     new: Mapping[str, float]
     slice: str = ""
     statistic: Callable[[np.ndarray], float] | None = None
+    correction: Correction | None = None
+    """The judge's error rates, for a judge metric that gives them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,13 +169,42 @@ def _test(c: Comparison, seed: int, resamples: int, alpha: float) -> PairedTest:
     base = [c.baseline[i] for i in ids]
     new = [c.new[i] for i in ids]
     if c.kind == "binary":
-        return mcnemar_exact(base, new, alpha=alpha)
-    return paired_bootstrap(
-        base, new, statistic=c.statistic, seed=seed, resamples=resamples, alpha=alpha
+        test = mcnemar_exact(base, new, alpha=alpha)
+    else:
+        test = paired_bootstrap(
+            base, new, statistic=c.statistic, seed=seed, resamples=resamples, alpha=alpha
+        )
+    return test if c.correction is None else _corrected(test, c.correction)
+
+
+def _corrected(t: PairedTest, k: Correction) -> PairedTest:
+    """``t`` on the corrected scale (see :class:`Correction`); differences stay in [-1, 1]."""
+
+    def diff(x: float) -> float:
+        return min(1.0, max(-1.0, x / k.youden))
+
+    return replace(
+        t,
+        baseline=k.value(t.baseline),
+        new=k.value(t.new),
+        delta=t.delta / k.youden,
+        lower=diff(t.lower),
+        upper=diff(t.upper),
+        lower_bound=diff(t.lower_bound),
+        upper_bound=diff(t.upper_bound),
     )
 
 
 def _decide(
+    c: Comparison, t: PairedTest, p_worse: float, p_better: float, policy: Policy
+) -> MetricVerdict:
+    verdict = _outcome(c, t, p_worse, p_better, policy)
+    if c.correction is None:
+        return verdict
+    return replace(verdict, reason=f"{verdict.reason}; {c.correction.describe()}")
+
+
+def _outcome(
     c: Comparison, t: PairedTest, p_worse: float, p_better: float, policy: Policy
 ) -> MetricVerdict:
     sign = 1.0 if policy.direction == "higher" else -1.0
@@ -187,6 +253,9 @@ def _min_effect(c: Comparison, t: PairedTest, policy: Policy) -> float:
 
 
 def _cases_needed(c: Comparison, t: PairedTest, effect: float) -> int:
+    # The tests run on the judged scores, where a true effect e is a judged one of J e.
+    if c.correction is not None:
+        effect *= c.correction.youden
     if c.kind == "binary" and t.degraded is not None and t.improved is not None:
         return cases_needed_binary((t.degraded + t.improved) / t.n, effect)
     ids = sorted(set(c.baseline) & set(c.new))

@@ -4,6 +4,7 @@ accuracy against the human labels is exactly the share of judgements it did not 
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -92,3 +93,20 @@ def test_the_text_report_shows_agreement_and_the_confusion_matrix(tmp_path: Path
     assert result.exit_code == 0, result.output
     assert "accuracy         1.000 [" in result.output
     assert "confusion (rows: people, columns: judge)" in result.output
+
+
+def test_an_unreachable_judge_exits_3_naming_it(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = write_config(tmp_path, f"http://127.0.0.1:{port}/v1", ["pass"] * N)
+    text = config.read_text().replace(
+        'role = "judge"\n', 'role = "judge"\nretry = { attempts = 1 }\n'
+    )
+    config.write_text(text)
+    result = CliRunner().invoke(cli, ["judge", "calibrate", "-c", str(config), "--suite", "qa"])
+    assert result.exit_code == 3, result.output
+    assert f"judge 'j' of metric 'rubric' answered none of {N} requests: connection" in (
+        result.output
+    )
+    assert f"127.0.0.1:{port}" in result.output

@@ -311,7 +311,8 @@ NEW_PROMPT = "77c0de4b1f20" + "b" * 52
 
 def judged() -> GateReport:
     """A suite with judge metrics: the judges' usage of both runs, a prompt that changed
-    since the baseline, and a metric the baseline did not have."""
+    since the baseline, a metric the baseline did not have, and a rubric whose verdict is
+    corrected for its judge's error rates."""
     judges = (
         JudgeUsage("faithfulness", "gpt-judge", PROMPT, 497, 3, 248500, 24850, 0.0522, "USD"),
         JudgeUsage(
@@ -339,7 +340,13 @@ def judged() -> GateReport:
     )
     metrics = (
         comparison("faithfulness", "pass"),
-        comparison("rubric:tone", "pass", method="mcnemar-exact"),
+        comparison(
+            "rubric:tone",
+            "pass",
+            method="mcnemar-exact",
+            reason="change -0.0022 within tolerance (p=1); judge-corrected (Rogan-Gladen,"
+            " sensitivity 0.92, specificity 0.85)",
+        ),
         comparison("pairwise", "pass", method="mcnemar-exact", baseline=0.09, new=0.11),
     )
     return report(verdict("pass", metrics), new=new, baseline=base)

@@ -169,3 +169,86 @@ def test_the_daemon_runs_the_judged_suite_on_its_schedule(setup: tuple[Path, Jud
             assert any(f'metric="{metric}"' in line and 'suite="rag"' in line for line in scores)
     finally:
         daemon.stop()
+
+
+def test_judge_repeats_show_the_judges_agreement_and_cost_apart_from_the_models(
+    tmp_path: Path,
+) -> None:
+    """``judge_repeats = 3`` with a judge wrong on a fifth of its judgements, the cache off:
+    the gate's Markdown shows the judge's agreement with itself and the judge's cost
+    (3 judgements a case), and the model's cost, from the model's own usage, apart."""
+    rows = [
+        {"id": f"q{i:02d}", "question": f"capital {i}?", "answer": "Paris"} for i in range(CASES)
+    ]
+    (tmp_path / "tone.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    app = FastAPI()
+
+    @app.post("/predict")
+    async def predict(body: dict[str, Any]) -> dict[str, Any]:
+        return {"prediction": "GOOD answer", "usage": {"in": 100, "out": 50}}
+
+    with serve_in_thread(app) as url, running_judge(mode="noisy", error_rate=0.2) as judge:
+        (tmp_path / "monitor.toml").write_text(
+            f"""
+[store]
+data_dir = "data"
+
+[[models]]
+name = "prod"
+adapter = "http"
+url = "{url}/predict"
+prompt_tokens = "usage.in"
+completion_tokens = "usage.out"
+price = {{ prompt = 1.0, completion = 1.0, per_tokens = 1000 }}
+
+[[models]]
+name = "gpt-judge"
+adapter = "openai"
+url = "{judge.url}"
+model = "judge-1"
+role = "judge"
+price = {{ prompt = 2.0, completion = 4.0, per_tokens = 1000 }}
+
+[[suites]]
+name = "tone"
+dataset = "tone.jsonl"
+task = "text"
+expected = "answer"
+inputs = ["question"]
+models = ["prod"]
+judge_repeats = 3
+judge_cache = false
+metrics = [{{ name = "rubric", judge = "gpt-judge", criterion = "says GOOD" }}]
+"""
+        )
+        first = monitor("bench", "-c", "monitor.toml", "--suite", "tone", "--json", cwd=tmp_path)
+        assert first.returncode == 0, first.stderr
+        store = Store(load_config(tmp_path / "monitor.toml").store.effective_url)
+        try:
+            run_id = json.loads(first.stdout)["runs"][0]["id"]
+            store.verdicts.promote_baseline(run_id, by="test", reason="v1", at=datetime.now(UTC))
+        finally:
+            store.close()
+        done = monitor(
+            "gate", "-c", "monitor.toml", "--suite", "tone", "--model", "prod",
+            "--report-md", "gate.md", "--report-json", "gate.json", cwd=tmp_path,
+        )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr
+    report = json.loads((tmp_path / "gate.json").read_text())
+    (usage,) = report["run"]["judges"]
+    assert judge.flips > 0
+    assert (usage["requests"], usage["cached"], usage["errors"]) == (3 * CASES, 0, 0)
+    assert 0.5 < usage["agreement"] < 1.0  # each case agrees on 3 of 3 or 2 of 3
+    assert usage["cost"] == pytest.approx(3 * CASES * (10 * 2.0 + 5 * 4.0) / 1000)
+    markdown = (tmp_path / "gate.md").read_text()
+    judges = markdown[markdown.index("#### Judges") :]
+    (line,) = [row for row in judges.splitlines() if row.startswith("| rubric | gpt-judge |")]
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    # Metric, judge, prompt, requests, errors, agreement, tokens, cost, the baseline's cost.
+    assert cells[3:6] == [str(3 * CASES), "0", f"{usage['agreement'] * 100:.1f}%"]
+    assert cells[6:8] == [f"{3 * CASES * 10:,}", f"{3 * CASES * 5:,}"]
+    assert cells[8] == cells[9] == "2.4000 USD"
+    # The model's own cost: its 150 tokens a case, not a cent of the judge's.
+    model_cost = f"{CASES * 150 / 1000:,.4f} USD"
+    assert f"| Cost | {model_cost} | {model_cost} |" in markdown
+    assert report["run"]["operations"]["cost"] == pytest.approx(CASES * 150 / 1000)

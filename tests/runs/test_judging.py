@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from monitor.config import HttpModelConfig, OpenAIModelConfig, SuiteConfig
-from monitor.records import Run, RunStatus
+from monitor.records import JUDGE_CORRECTED, CaseResult, MetricComparison, Run, RunStatus
 from monitor.runs.runner import Runner
 from monitor.store import Store
+from monitor.verdicts.compare import compare_cases
 from tests.judge_server import COMPLETION_TOKENS, PROMPT_TOKENS, Judge, running_judge
 from tests.servers import serve_in_thread
 
@@ -45,7 +46,11 @@ def model_app() -> Any:
         x = int(json.loads(body)["x"])
         # A candidate at /better answers the odd cases better (twice GOOD), the even alike.
         better = scope["path"] == "/better" and x % 2 == 1
-        payload = json.dumps({"prediction": "GOOD GOOD" if better else answer(x)}).encode()
+        prediction = "GOOD GOOD" if better else answer(x)
+        if scope["path"].startswith("/good/"):
+            # /good/80: cases 0-79 of every hundred answered well, the rest not.
+            prediction = "GOOD answer" if x % 100 < int(scope["path"][6:]) else "poor answer"
+        payload = json.dumps({"prediction": prediction}).encode()
         headers = [(b"content-type", b"application/json")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
@@ -67,9 +72,9 @@ def store(tmp_path: Path) -> Iterator[Store]:
     store.close()
 
 
-def suite(tmp_path: Path, metrics: list[Any]) -> SuiteConfig:
+def suite(tmp_path: Path, metrics: list[Any], *, cases: int = N, **extra: Any) -> SuiteConfig:
     path = tmp_path / "cases.jsonl"
-    rows = [{"id": f"c{x:02d}", "x": x, "context": CONTEXT, "answer": ""} for x in range(N)]
+    rows = [{"id": f"c{x:03d}", "x": x, "context": CONTEXT, "answer": ""} for x in range(cases)]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return SuiteConfig.model_validate(
         {
@@ -83,6 +88,7 @@ def suite(tmp_path: Path, metrics: list[Any]) -> SuiteConfig:
             # Exact request counts: identical prompts (faithfulness sees only the context
             # and the answer) would otherwise be answered once; the cache has its own test.
             "judge_cache": False,
+            **extra,
         }
     )
 
@@ -329,3 +335,175 @@ async def test_semantic_similarity_is_the_cosine_of_embeddings(
     assert (usage.judge, usage.requests, usage.prompt_tokens) == ("e", N, N * PROMPT_TOKENS)
     assert usage.completion_tokens == 0
     assert judge.requests[0]["input"][1:] == rows[0]["answer"]
+
+
+def rubric(**rates: float) -> list[Any]:
+    return [{"name": "rubric", "judge": "j", "criterion": "says GOOD", **rates}]
+
+
+async def judged_runs(
+    store: Store, config: SuiteConfig, model_url: str, judge: Judge, paths: tuple[str, str]
+) -> tuple[list[CaseResult], list[CaseResult]]:
+    """The cases of a baseline run at ``paths[0]`` and a new run at ``paths[1]``."""
+    base, new = [await run(store, config, model_url, judge, path=p) for p in paths]
+    assert base.status is new.status is RunStatus.SUCCEEDED
+    return store.runs.list_cases(base.id, limit=None), store.runs.list_cases(new.id, limit=None)
+
+
+async def test_a_noisy_judges_verdict_is_on_the_corrected_scale_of_its_error_rates(
+    store: Store, tmp_path: Path, model_url: str
+) -> None:
+    """A judge wrong on 10% of its judgements (sensitivity = specificity = 0.9, J = 0.8)
+    scores a model whose good answers fell from 80% to 50% of 400 cases: the judged drop
+    is about 0.8 x 30 points. A tolerance between the judged drop and the corrected one
+    passes the judged scale and regresses the corrected one, with the same p-values."""
+    cases, error = 400, 0.1
+    with running_judge(mode="noisy", error_rate=error, seed=3) as judge:
+        base, new = await judged_runs(
+            store,
+            suite(tmp_path, rubric(), cases=cases),
+            model_url,
+            judge,
+            ("/good/80", "/good/50"),
+        )
+    assert judge.flips > 0
+    rates = {"sensitivity": 1 - error, "specificity": 1 - error}
+    j = 2 * (1 - error) - 1
+
+    def verdict(metrics: list[Any], max_drop: float) -> MetricComparison:
+        verdict = {"metrics": {"rubric": {"max_drop": max_drop}}}
+        config = suite(tmp_path, metrics, cases=cases, verdict=verdict)
+        (row,) = compare_cases(config, base, new).metrics
+        return row
+
+    judged_drop = -verdict(rubric(), 0.0).delta
+    tolerance = judged_drop * (1 + 1 / j) / 2  # above the judged drop, below the corrected
+    raw, fixed = verdict(rubric(), tolerance), verdict(rubric(**rates), tolerance)
+    assert raw.outcome != "regressed" and fixed.outcome == "regressed"
+    assert fixed.delta == pytest.approx(raw.delta / j)
+    assert abs(fixed.delta - (-0.3)) < 0.15  # near the true drop; the judged one is not
+    assert fixed.baseline == pytest.approx((raw.baseline - error) / j)
+    assert fixed.p_value == raw.p_value and fixed.p_adjusted == raw.p_adjusted
+    assert (fixed.degraded, fixed.improved) == (raw.degraded, raw.improved)
+    assert JUDGE_CORRECTED in fixed.reason
+
+
+@pytest.mark.parametrize(
+    "rates",
+    [
+        pytest.param({}, id="judged"),
+        pytest.param({"sensitivity": 0.8, "specificity": 0.8}, id="corrected"),
+    ],
+)
+async def test_a_noisy_judge_on_an_unchanged_model_passes_or_asks_for_more_cases(
+    store: Store, tmp_path: Path, model_url: str, rates: dict[str, float]
+) -> None:
+    """The same model twice, through a judge wrong on 20% of its judgements, each run's
+    judgements drawn afresh: the errors do not cancel, yet the paired test holds its level,
+    and a drop that matters it cannot rule out makes the verdict inconclusive, with the
+    cases that would tell, not regressed. (A false regression stays possible, in at most
+    alpha of such runs: bench/judge_quality.py measures the rate; the seeded judge makes
+    this run one of the others, the same every time.)"""
+    config = suite(tmp_path, rubric(**rates), cases=200)
+    with running_judge(mode="noisy", error_rate=0.2, seed=2) as judge:
+        base, new = await judged_runs(store, config, model_url, judge, ("/good/80", "/good/80"))
+    assert judge.flips > 0
+    judgement = compare_cases(config, base, new)
+    (row,) = judgement.metrics
+    assert row.degraded and row.improved  # the judge disagreed with itself both ways
+    assert judgement.outcome == row.outcome
+    assert row.outcome in ("pass", "inconclusive"), row.reason
+    if row.outcome == "inconclusive":
+        assert row.cases_needed is not None and row.cases_needed > row.n
+        assert f"about {row.cases_needed} would tell" in row.reason
+
+
+async def test_context_relevance_is_judged_on_each_cases_context(
+    store: Store, tmp_path: Path, model_url: str
+) -> None:
+    config = suite(tmp_path, [{"name": "context-relevance", "judge": "j"}])
+    rows = [json.loads(line) for line in config.dataset.read_text().splitlines()]
+    for row in rows:  # every third case retrieved a context that holds the answer
+        row["context"] = f"Case {row['x']}: " + ("GOOD context" if row["x"] % 3 == 0 else CONTEXT)
+    config.dataset.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with running_judge() as judge:
+        result = await run(store, config, model_url, judge)
+    (value,) = result.metrics
+    assert value.name == "context-relevance"
+    assert value.value == pytest.approx(4 / N) and value.n == N
+    prompts = sorted(r["messages"][-1]["content"] for r in judge.requests)
+    assert len(prompts) == N
+    for row in rows:
+        assert sum(f"Context:\n{row['context']}\n" in p for p in prompts) == 1
+    assert all("relevant to a question" in p for p in prompts)
+    cases = {c.case_id: c.scores["context-relevance"] for c in store.runs.list_cases(result.id)}
+    assert cases == {r["id"]: float(r["x"] % 3 == 0) for r in rows}
+
+
+def http_judge_app(requests: list[dict[str, Any]], mode: str) -> Any:
+    """A judge behind a plain JSON API (``POST /judge {"prompt": ...}`` answers
+    ``{"text": ...}``), with no structured-output mode: its text is JSON when it follows
+    the prompt, prose when ``mode`` is ``malformed``."""
+    from fastapi import FastAPI
+
+    from tests.judge_server import section
+
+    app = FastAPI()
+
+    @app.post("/judge")
+    async def grade(body: dict[str, Any]) -> dict[str, Any]:
+        requests.append(body)
+        good = "GOOD" in section(body["prompt"], "Answer to grade:")
+        if mode == "malformed":
+            return {"text": "Looks good to me. Verdict: pass"}
+        verdict = {"reasoning": "read it", "verdict": "pass" if good else "fail"}
+        return {"text": json.dumps(verdict), "usage": {"in": 7, "out": 3}}
+
+    return app
+
+
+@pytest.mark.parametrize("mode", ["json", "malformed"])
+async def test_a_judge_behind_the_http_adapter_is_parsed_and_validated(
+    store: Store, tmp_path: Path, model_url: str, mode: str
+) -> None:
+    """A judge without a structured-output mode gets the prompt in its request template;
+    its answer text is parsed and validated: JSON on the scale is a score, prose a judge
+    error (no score)."""
+    requests: list[dict[str, Any]] = []
+    config = suite(tmp_path, [{"name": "rubric", "judge": "j", "criterion": "says GOOD"}])
+    with serve_in_thread(http_judge_app(requests, mode)) as url:
+        judge = HttpModelConfig.model_validate(
+            {
+                "name": "j",
+                "adapter": "http",
+                "url": f"{url}/judge",
+                "role": "judge",
+                "body": {"prompt": "{{input}}"},
+                "prediction": "text",
+                "prompt_tokens": "usage.in",
+                "completion_tokens": "usage.out",
+            }
+        )
+        model = HttpModelConfig.model_validate(
+            {"name": "m", "adapter": "http", "url": f"{model_url}/predict", "body": {"x": "{{x}}"}}
+        )
+        runner = Runner(store, clock=lambda: NOW, models=[model, judge])
+        try:
+            result = await runner.run(config, model)
+        finally:
+            await runner.aclose()
+    assert result.status is RunStatus.SUCCEEDED
+    assert len(requests) == N
+    assert all(r["prompt"].startswith("You are grading an answer") for r in requests)
+    (usage,) = result.judges
+    cases = store.runs.list_cases(result.id, limit=None)
+    if mode == "json":
+        assert (usage.requests, usage.errors) == (N, 0)
+        assert usage.prompt_tokens == 7 * N and usage.completion_tokens == 3 * N
+        (value,) = result.metrics
+        assert value.value == pytest.approx(0.5)
+        assert {c.scores["rubric"] for c in cases} == {0.0, 1.0}
+    else:
+        assert (usage.requests, usage.errors) == (N, N)
+        assert usage.first_error is not None and "is not JSON" in usage.first_error
+        assert not result.metrics and all("rubric" not in c.scores for c in cases)
