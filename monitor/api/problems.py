@@ -35,9 +35,18 @@ def field_path(loc: Sequence[int | str]) -> str:
     return path or (str(loc[0]) if loc else "body")
 
 
+class FieldError(RequestValidationError):
+    """A ``RequestValidationError`` about one field that reads as one line outside a
+    request too (``models[0].id: unknown model 'x'...``): a replica planning a queued API
+    run again stores it as the run's error."""
+
+    def __str__(self) -> str:
+        return "; ".join(f"{field_path(e['loc'])}: {e['msg']}" for e in self.errors())
+
+
 def field_error(loc: Sequence[int | str], message: str) -> RequestValidationError:
     """A validation error about one field, answered like FastAPI's own (422)."""
-    return RequestValidationError([{"type": "value_error", "loc": tuple(loc), "msg": message}])
+    return FieldError([{"type": "value_error", "loc": tuple(loc), "msg": message}])
 
 
 def _problem(error: dict[str, Any]) -> dict[str, Any]:

@@ -2,13 +2,19 @@
 
 ``handle(event)`` loads the stored states, lets the engine compute transitions, routes
 each notification to the sinks that take it (dropping it for direct sinks under an active
-silence), and stores the transitions with their outbox rows in one transaction. Then it
-wakes the delivery worker. Producers call it with ``RunFinished`` (the daemon, after each
-run), ``Tick`` (the daemon's timer), and ``VerdictReady`` / ``DriftReportReady`` (the
-verdict and drift producers, once they exist).
+silence), numbers the notifications, and stores the transitions with their outbox rows;
+then it wakes the delivery worker. Producers call it with ``RunFinished`` (after each
+run), ``Tick`` (the timer), and ``VerdictReady`` / ``DriftReportReady`` (the verdict and
+drift producers).
 
-Evaluation is serialised within a process; with several replicas only the scheduling
-leader should feed events, as only it runs the scheduler.
+With several replicas every replica feeds the events of the work it did (runs, verdicts,
+drift reports) and the scheduling leader feeds ``Tick``. That is safe because one
+evaluation, from loading the states to numbering and storing the notifications, is one
+store transaction that replicas take one at a time (``store.alerts.evaluating()``): each
+evaluation starts from the states the previous one stored, so a timer's repeat never
+overwrites a state another replica has just resolved, and no two notifications of an
+alert get the same ``sequence``. The lock here only keeps a process's own threads from
+queueing on the database for it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from monitor.alerts.records import OutboxMessage, OutboxStatus, Silence
 from monitor.clock import Clock, utc_now
 from monitor.config.alerts import AlertsConfig, SinkConfig
 from monitor.sinks import DIRECT_KINDS
+from monitor.store.alert_store import AlertEvaluation
 from monitor.store.parts import HasAlerts, HasRuns
 
 logger = logging.getLogger(__name__)
@@ -64,11 +71,11 @@ class AlertService:
 
     def handle_sync(self, event: Event) -> list[Transition]:
         """Evaluate ``event``; store transitions and notifications together."""
-        with self._lock:
-            states = {s.fingerprint: s for s in self._store.alerts.alert_states()}
+        with self._lock, self._store.alerts.evaluating() as evaluation:
+            states = {s.fingerprint: s for s in evaluation.alert_states()}
             transitions = evaluate(self.config.rules, states, event)
             now = self._clock()
-            silences = self._store.alerts.silences(active_at=now) if transitions else []
+            silences = evaluation.silences(active_at=now) if transitions else []
             messages = [
                 m
                 for t in transitions
@@ -76,10 +83,10 @@ class AlertService:
                 for m in self._route(t.state, t.notify, now, silences)
             ]
             if isinstance(event, Tick):
-                messages += self._refreshes(states, transitions, now)
-            messages = self._numbered(messages)
+                messages += self._refreshes(evaluation, states, transitions, now)
+            messages = self._numbered(evaluation, messages)
             if transitions or messages:
-                self._store.alerts.apply_alert_transitions(transitions, messages)
+                evaluation.apply(transitions, messages)
         for t in transitions:
             if t.phase_changed:
                 logger.info("alert %s %s: %s", t.state.rule, t.state.phase, t.state.summary)
@@ -117,7 +124,11 @@ class AlertService:
         return messages
 
     def _refreshes(
-        self, states: dict[str, AlertState], transitions: Sequence[Transition], now: datetime
+        self,
+        evaluation: AlertEvaluation,
+        states: dict[str, AlertState],
+        transitions: Sequence[Transition],
+        now: datetime,
     ) -> list[OutboxMessage]:
         """Re-send firing alerts to Alertmanager sinks before Alertmanager expires them."""
         sinks = [s for s in self.config.sinks if s.kind == "alertmanager"]
@@ -125,10 +136,10 @@ class AlertService:
             return []
         current = {**states, **{t.state.fingerprint: t.state for t in transitions}}
         notified = {t.state.fingerprint for t in transitions if t.notify}
-        last = self._store.alerts.last_notified([s.name for s in sinks])
+        last = evaluation.last_notified([s.name for s in sinks])
         # A notification still waiting will carry the state; queueing more would only
         # supersede it (and pile up rows during an outage).
-        waiting = self._store.alerts.pending_notifications([s.name for s in sinks])
+        waiting = evaluation.pending_notifications([s.name for s in sinks])
         messages = []
         for fp, state in current.items():
             if state.phase is not Phase.FIRING or fp in notified:
@@ -143,12 +154,14 @@ class AlertService:
                     messages.append(self._message(sink, state, "firing", now))
         return messages
 
-    def _numbered(self, messages: list[OutboxMessage]) -> list[OutboxMessage]:
+    def _numbered(
+        self, evaluation: AlertEvaluation, messages: list[OutboxMessage]
+    ) -> list[OutboxMessage]:
         """Give each alert's new notifications the next ``sequence`` (one number per
         alert and evaluation, shared by its sinks), in the payload too."""
         if not messages:
             return messages
-        last = self._store.alerts.notification_sequences(sorted({m.fingerprint for m in messages}))
+        last = evaluation.notification_sequences(sorted({m.fingerprint for m in messages}))
         numbered = []
         for m in messages:
             sequence = last.get(m.fingerprint, 0) + 1

@@ -2,14 +2,20 @@
 outbox and its dead letters, silences (``monitor.store.alerts`` has the SQL).
 
 :class:`AlertStore` shares its :class:`~monitor.store.Store`'s engine and transactions; each
-method is one transaction (see ``monitor.store.store``).
+method is one transaction (see ``monitor.store.store``). ``evaluating()`` is the one that
+spans the caller's work: an :class:`AlertEvaluation` reads the states and stores the
+transitions in one transaction that replicas take one at a time, so an evaluation never
+works from states another replica has changed since.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection
 
 from monitor.alerts.engine import AlertState, Phase, Transition
 from monitor.alerts.records import HistoryEntry, OutboxMessage, OutboxStats, OutboxStatus, Silence
@@ -19,7 +25,39 @@ from monitor.store.types import ensure_utc
 if TYPE_CHECKING:
     from monitor.store.store import Store
 
-__all__ = ["AlertStore"]
+__all__ = ["AlertEvaluation", "AlertStore"]
+
+
+class AlertEvaluation:
+    """One alert evaluation's transaction: what it reads and what it stores, all on one
+    connection, under the evaluation lock (see ``AlertStore.evaluating``)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def alert_states(self) -> list[AlertState]:
+        """Every stored alert state, most recently updated first."""
+        return alerts.load_states(self._connection)
+
+    def silences(self, *, active_at: datetime) -> list[Silence]:
+        """Silences not over by ``active_at``."""
+        return alerts.silences(self._connection, active_at=active_at)
+
+    def last_notified(self, sinks: Sequence[str]) -> dict[tuple[str, str], datetime]:
+        """When each (fingerprint, sink) last had a notification queued."""
+        return alerts.last_sent(self._connection, sinks)
+
+    def pending_notifications(self, sinks: Sequence[str]) -> set[tuple[str, str]]:
+        """The (fingerprint, sink) pairs with a notification still waiting."""
+        return alerts.pending_keys(self._connection, sinks)
+
+    def notification_sequences(self, fingerprints: Sequence[str]) -> dict[str, int]:
+        """The highest notification ``sequence`` queued so far per fingerprint."""
+        return alerts.sequences(self._connection, fingerprints)
+
+    def apply(self, transitions: Sequence[Transition], messages: Sequence[OutboxMessage]) -> None:
+        """Store the state changes and their outbox rows (at commit, with the rest)."""
+        alerts.apply_transitions(self._connection, transitions, messages)
 
 
 class AlertStore:
@@ -32,6 +70,16 @@ class AlertStore:
         """Stored alert states (optionally of one phase), most recently updated first."""
         with self._store._reading("reading alert states") as connection:
             return alerts.load_states(connection, phase)
+
+    @contextmanager
+    def evaluating(self) -> Iterator[AlertEvaluation]:
+        """One evaluation as ONE write transaction, serialised across replicas: a
+        transaction-scoped advisory lock on PostgreSQL, the write lock on SQLite. The
+        states read through it are current until it commits, so sequence numbers read
+        through it are the next free ones; an exception rolls everything back."""
+        with self._store._writing("evaluating alerts") as connection:
+            alerts.lock_evaluation(connection)
+            yield AlertEvaluation(connection)
 
     def apply_alert_transitions(
         self, transitions: Sequence[Transition], messages: Sequence[OutboxMessage]

@@ -4,6 +4,14 @@ Each function takes an open connection; ``Store`` decides the transaction. The o
 that matters: ``apply_transitions`` writes new states, their history and their outbox
 rows together, so a notification exists if and only if its state change does.
 
+An evaluation (load the states, evaluate, store the transitions with their numbered
+notifications) is one transaction that first calls ``lock_evaluation``: a
+transaction-scoped advisory lock on PostgreSQL, per database and schema, so replicas
+evaluate one at a time and each sees the states the one before it stored (SQLite's
+``BEGIN IMMEDIATE`` write lock already serialises them). Without it a leader's timer tick
+could overwrite a state another replica had just resolved, and two replicas could give
+two notifications of one alert the same ``sequence``.
+
 Delivery is keyed by alert: per sink and fingerprint, a claim first marks every pending
 row that has a newer row ``superseded`` (coalescing: only the latest state is sent), then
 takes the remaining pending row only if no row of the same sink and fingerprint is
@@ -44,6 +52,7 @@ __all__ = [
     "last_sent",
     "list_outbox",
     "load_states",
+    "lock_evaluation",
     "outbox_stats",
     "pending_keys",
     "record_attempt",
@@ -54,6 +63,21 @@ __all__ = [
 
 # The key of PostgreSQL's advisory lock that serialises outbox claims ("mon-outb").
 _CLAIM_LOCK = 0x6D6F6E2D6F757462
+
+# Serialises alert evaluations; keyed by database and schema, so stores sharing a server
+# do not wait on each other.
+_EVALUATION_LOCK = (
+    "SELECT pg_advisory_xact_lock(hashtext("
+    "'monitor alert evaluation:' || current_database() || '.' || current_schema()))"
+)
+
+
+def lock_evaluation(connection: Connection) -> None:
+    """Wait until no other transaction evaluates alerts in this store (PostgreSQL; the
+    lock is released at commit or rollback). On SQLite the write transaction already
+    holds the database's write lock."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(_EVALUATION_LOCK))
 
 
 def load_states(connection: Connection, phase: Phase | None = None) -> list[AlertState]:

@@ -9,13 +9,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from monitor.config import ScheduleConfig
 from monitor.config.schedules import slot_at, slots
 from monitor.daemon.leader import Leadership, SingleInstance, lock_key
 from monitor.errors import StartupError
-from tests.servers import deadline, until
+from tests.servers import MonitorProcess, deadline, until
 from tests.store.conftest import _postgres_schema_url
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -77,6 +78,34 @@ def test_a_second_daemon_on_one_sqlite_file_is_refused(tmp_path: Path) -> None:
     again.acquire()  # released with its holder
     again.release()
     SingleInstance("sqlite://").acquire()  # in memory: nothing to share
+
+
+@pytest.mark.integration
+def test_a_second_monitor_run_on_one_sqlite_file_exits_3(tmp_path: Path) -> None:
+    """Two real ``monitor run`` processes on one SQLite store: the second refuses to
+    start with the message and exit code docs/deploy.md gives, the first serves on."""
+    database = tmp_path / "data" / "monitor.db"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[server]\nport = 0\n[store]\nurl = "sqlite:///{database}"\n')
+    first = MonitorProcess("run", "-c", str(config))
+    try:
+        api = first.wait_for_line(r"HTTP API on (http://127\.0\.0\.1:\d+)", timeout=60).group(1)
+        second = MonitorProcess("run", "-c", str(config))
+        try:
+            assert second.proc.wait(timeout=deadline(60)) == 3, second.output()
+        finally:
+            second.stop()
+        expected = (
+            f"store sqlite:///{database} is in use by another monitor daemon "
+            f"(pid {first.proc.pid}): SQLite serves one daemon only; to run several replicas, "
+            "give them a PostgreSQL [store] url"
+        )
+        assert expected in second.output(), second.output()
+        assert "HTTP API on" not in second.output()
+        assert httpx.get(f"{api}/readyz", timeout=deadline(5)).status_code == 200
+        assert first.proc.poll() is None
+    finally:
+        first.stop()
 
 
 @pytest.fixture

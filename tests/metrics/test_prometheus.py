@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -219,3 +220,30 @@ def test_the_replicas_compose_example_is_valid() -> None:
         env={**os.environ, "POSTGRES_PASSWORD": "example"},
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_replicas_config_passes_check_config(tmp_path: Path) -> None:
+    """deploy/replicas/config.toml as its compose file runs it: the store URL from the
+    environment, the datasets directory mounted at /etc/monitor/datasets (here the
+    demo's holdout set, which the example's suite is written for)."""
+    compose = yaml.safe_load((ROOT / "deploy/replicas/docker-compose.yml").read_text())
+    assert "./datasets:/etc/monitor/datasets:ro" in compose["x-monitor"]["volumes"]
+    datasets = tmp_path / "datasets"
+    datasets.mkdir()
+    (datasets / "wine-test.jsonl").write_bytes(
+        (ROOT / "monitor/demo/data/wine-test.jsonl").read_bytes()
+    )
+    text = (ROOT / "deploy/replicas/config.toml").read_text()
+    config = tmp_path / "config.toml"
+    config.write_text(text.replace("/etc/monitor/datasets/", f"{datasets}/"))
+    store = "postgresql://monitor:example@postgres:5432/monitor"
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "check-config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=deadline(60),
+        env={**os.environ, "MONITOR_STORE_URL": store},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "wine-holdout: every 1m on wine-classifier" in done.stdout
+    assert "store: postgresql://monitor:***@postgres:5432/monitor" in done.stdout
