@@ -5,7 +5,9 @@ held on a dedicated connection (autocommit, so it never sits idle in a transacti
 replica that does not lead tries again every ``[store] election_every``; the leader
 checks its connection as often. When the connection is lost (or a check does not answer
 within ``election_every``) the leader stops leading at once: PostgreSQL releases a
-session lock with its session, so another replica may already hold it. The lock key is
+session lock with its session, so another replica may already hold it. The session sets
+its own TCP keepalive (:data:`SESSION_KEEPALIVE`), so a leader whose host dies loses the
+lock in about 25 s rather than when the server's default keepalive gives up. The lock key is
 derived from the database and schema, so stores sharing a server do not share a leader.
 
 Two leaders can overlap for at most one ``election_every`` (the old one has not noticed
@@ -39,6 +41,18 @@ from monitor.store import create_store_engine, redact_url
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = b"monitor scheduling leader\0"
+
+SESSION_KEEPALIVE = {
+    "tcp_keepalives_idle": 10,
+    "tcp_keepalives_interval": 5,
+    "tcp_keepalives_count": 3,
+}
+"""The TCP keepalive of the election session, set by the session itself (any user may):
+when the leader's *host* dies or is cut off, its connection is never closed, and
+PostgreSQL would hold the lock until the operating system's keepalive gives up (two
+hours and more by default); with these the server drops the session, and the lock, about
+25 s (10 + 3 x 5) after the host went silent. The leader itself has stopped leading by
+then: its own check fails within ``election_every``. Ignored on a Unix socket."""
 
 OnChange = Callable[[bool], object]
 """Called on the event loop with the new state whenever leadership is won or lost."""
@@ -111,6 +125,8 @@ class Leadership:
 
     def _connect(self) -> Connection:
         connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        for setting, value in SESSION_KEEPALIVE.items():  # SET takes no bound parameters
+            connection.execute(text(f"SET {setting} = {value}"))
         row = connection.execute(text("SELECT current_database(), current_schema()")).one()
         self._key = lock_key(str(row[0]), str(row[1]))
         self._connection = connection

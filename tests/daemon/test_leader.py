@@ -11,10 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from monitor.config import ScheduleConfig
 from monitor.config.schedules import slot_at, slots
-from monitor.daemon.leader import Leadership, SingleInstance, lock_key
+from monitor.daemon.leader import SESSION_KEEPALIVE, Leadership, SingleInstance, lock_key
 from monitor.errors import StartupError
 from tests.servers import MonitorProcess, deadline, until
 from tests.store.conftest import _postgres_schema_url
@@ -116,6 +117,21 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 def other_pg_url() -> Iterator[str]:
     yield from _postgres_schema_url()
+
+
+@pytest.mark.integration
+def test_the_election_session_sets_its_own_tcp_keepalive(pg_url: str) -> None:
+    """A leader whose host dies never closes its session: the server's keepalive, set by
+    the session itself, bounds how long the lock outlives it."""
+    leadership = Leadership(pg_url, every=timedelta(seconds=1), on_change=lambda v: None)
+    connection = leadership._connect()
+    try:
+        shown = {
+            name: connection.execute(text(f"SHOW {name}")).scalar() for name in SESSION_KEEPALIVE
+        }
+        assert shown == {name: str(value) for name, value in SESSION_KEEPALIVE.items()}
+    finally:
+        leadership._close()
 
 
 @pytest.mark.integration
