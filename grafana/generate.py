@@ -818,15 +818,64 @@ def production_performance() -> dict[str, Any]:
             width=12,
         ),
     ]
+    panels += segment_panels()
     return dashboard(
         "monitor-production-performance",
         "monitor / Production performance",
         "Model quality on production traffic, from labels that arrive later: realized "
-        "metrics per window, judged against the reference; a shadow model against "
-        "production on the same records.",
+        "metrics per window, judged against the reference, per segment and with group "
+        "fairness; a shadow model against production on the same records.",
         panels,
         variables,
     )
+
+
+def segment_panels() -> list[Panel]:
+    """Per segment of a stream's ``segments`` columns, the metrics and their largest gap
+    (in the metric's scale), and the group fairness measures over ``fairness.groups``."""
+    sel = 'stream=~"$stream", metric=~"$metric"'
+    fair = "monitor_stream_fairness"
+    one = '{stream=~"$stream"}'
+    return [
+        Panel(
+            "Performance per segment",
+            "A metric of each segment (a value of a segments column; at most max_segments "
+            "per column, the rest __other__) in each stream's newest scored window.",
+            "none",
+            (
+                (
+                    f"monitor_stream_segment_performance{{{sel}}}",
+                    "{{stream}} / {{column}}={{segment}} / {{metric}}",
+                ),
+            ),
+            width=12,
+            overrides=scale_overrides(),
+        ),
+        Panel(
+            "Largest gap between segments",
+            "Per column and metric, the best segment's value minus the worst's in the "
+            "newest scored window (never negative; in the metric's scale).",
+            "none",
+            ((f"monitor_stream_segment_gap{{{sel}}}", "{{stream}} / {{column}} / {{metric}}"),),
+            width=12,
+            overrides=scale_overrides(),
+        ),
+        Panel(
+            "Group fairness",
+            "fairlearn's demographic parity difference and ratio and equalized odds "
+            "difference over the fairness.groups column in the newest scored window, with "
+            "their 95% bootstrap intervals. A difference of 0 and a ratio of 1 are parity; "
+            "the fairness rule fires beyond its value.",
+            "none",
+            (
+                (f"{fair}{one}", "{{stream}} / {{groups}} / {{measure}}"),
+                (f"{fair}_lower{one}", "{{stream}} / {{groups}} / {{measure}} low"),
+                (f"{fair}_upper{one}", "{{stream}} / {{groups}} / {{measure}} high"),
+            ),
+            width=24,
+            defaults={"decimals": 3},
+        ),
+    ]
 
 
 DASHBOARDS = {
