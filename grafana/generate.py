@@ -834,7 +834,7 @@ def segment_panels() -> list[Panel]:
     """Per segment of a stream's ``segments`` columns, the metrics and their largest gap
     (in the metric's scale), and the group fairness measures over ``fairness.groups``."""
     sel = 'stream=~"$stream", metric=~"$metric"'
-    fair = "monitor_stream_fairness"
+    fair, gap = "monitor_stream_fairness", "monitor_stream_segment_gap"
     one = '{stream=~"$stream"}'
     return [
         Panel(
@@ -854,9 +854,15 @@ def segment_panels() -> list[Panel]:
         Panel(
             "Largest gap between segments",
             "Per column and metric, the best segment's value minus the worst's in the "
-            "newest scored window (never negative; in the metric's scale).",
+            "newest scored window (never negative; in the metric's scale), with the 95% "
+            "bootstrap interval of the difference between those two segments: a lower "
+            "end at or below 0 means the gap may be noise.",
             "none",
-            ((f"monitor_stream_segment_gap{{{sel}}}", "{{stream}} / {{column}} / {{metric}}"),),
+            (
+                (f"{gap}{{{sel}}}", "{{stream}} / {{column}} / {{metric}}"),
+                (f"{gap}_lower{{{sel}}}", "{{stream}} / {{column}} / {{metric}} lower"),
+                (f"{gap}_upper{{{sel}}}", "{{stream}} / {{column}} / {{metric}} upper"),
+            ),
             width=12,
             overrides=scale_overrides(),
         ),

@@ -138,7 +138,9 @@ async def test_delayed_labels_give_provisional_then_final_performance_and_a_judg
             assert counts[1][1] > counts[2][1]  # the seeded data has a clear third
             kept = {counts[0][0], counts[1][0], "__other__"}
             assert {g["segment"] for g in groups["segments"]} == kept
-            assert {g["metric"] for g in groups["gaps"]} == {"accuracy"}
+            (gap,) = groups["gaps"]
+            assert gap["metric"] == "accuracy" and gap["column"] == "region"
+            assert gap["lower"] <= gap["gap"] <= gap["upper"]  # its bootstrap interval
             measures = {f["measure"] for f in groups["fairness"]}
             assert "demographic_parity_difference" in measures
             (dpd,) = [
@@ -189,6 +191,10 @@ async def test_delayed_labels_give_provisional_then_final_performance_and_a_judg
             assert {(s.labels["column"], s.labels["metric"]) for s in gaps} == {
                 ("region", "accuracy")
             }
+            (newest,) = judged["groups"]["gaps"]
+            for bound in ("lower", "upper"):
+                (sample,) = families[f"monitor_stream_segment_gap_{bound}"].samples
+                assert sample.labels["column"] == "region" and sample.value == newest[bound]
 
             # A late label for window 1, final already: it is re-opened and re-scored.
             flipped = [{"id": "r0", "y": "1" if calm_labels[0]["y"] == "0" else "0"}]
