@@ -44,8 +44,9 @@ REGIONS = ("north", "centre", "south")
 # What degradation shifts, in standard deviations at level 1.0 (the demo's worst is 0.6):
 # four of the eight drift columns (five features, the region, the prediction and the
 # label), so that the dataset drifts (the default drift_share of 0.5 is reached at four
-# of eight). The region never shifts: its segments stay comparable with the reference's. Steep enough that the windows pass the drift threshold within a few
-# windows of each other, instead of flapping around it for a minute of a slow ramp.
+# of eight). The region never shifts: its segments stay comparable with the reference's.
+# Steep enough that the windows pass the drift threshold within a few windows of each
+# other, instead of flapping around it for a minute of a slow ramp.
 SHIFT = {0: 2.5, 1: 2.5, 6: -2.5, 9: 2.5}
 
 
