@@ -27,6 +27,7 @@ PAIR = 'suite=~"$suite", model=~"$model"'
 SERIES = "{{suite}} / {{model}} / {{metric}}"
 """The legend of every per-metric series: the metric comes last, where the unit
 overrides (``scale_overrides``) find it."""
+FAIR_SERIES = "{{suite}} / {{model}} / {{measure}}"
 
 # Grafana unit of each metric scale, with the axis range where the scale has one.
 SCALE_UNITS: dict[str, tuple[str, dict[str, float]]] = {
@@ -455,11 +456,27 @@ def model_quality() -> dict[str, Any]:
             width=12,
             defaults={"decimals": 3},
         ),
+        Panel(
+            "Group fairness of the latest run",
+            "fairlearn's demographic parity difference and ratio and equalized odds "
+            "difference over a suite's fairness.groups field, for the latest succeeded run "
+            "of each suite with fairness, with their 95% bootstrap intervals. A difference "
+            "of 0 and a ratio of 1 are parity; the fairness rule fires beyond its value.",
+            "none",
+            (
+                (f"monitor_suite_fairness{{{PAIR}}}", FAIR_SERIES),
+                (f"monitor_suite_fairness_lower{{{PAIR}}}", f"{FAIR_SERIES} low"),
+                (f"monitor_suite_fairness_upper{{{PAIR}}}", f"{FAIR_SERIES} high"),
+            ),
+            width=24,
+            defaults={"decimals": 3},
+        ),
     ]
     return dashboard(
         "monitor-model-quality",
         "monitor / Model quality",
-        "Evaluation scores over time per suite and model, with confidence bands.",
+        "Evaluation scores over time per suite and model, with confidence bands; group "
+        "fairness of the latest run.",
         panels,
         [*SUITE_MODEL, metric_var],
     )

@@ -32,7 +32,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
-from monitor.demo.dataset import load_wine_data
+from monitor.demo.dataset import REGIONS, load_wine_data
 from monitor.demo.model import DemoModel
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 STREAM = "wine-traffic"
 # Column index in load_wine's feature order -> the stream's column name.
 FEATURES = {0: "alcohol", 1: "malic_acid", 6: "flavanoids", 9: "color_intensity", 12: "proline"}
-REGIONS = ("north", "centre", "south")
 # What degradation shifts, in standard deviations at level 1.0 (the demo's worst is 0.6):
 # four of the eight drift columns (five features, the region, the prediction and the
 # label), so that the dataset drifts (the default drift_share of 0.5 is reached at four
