@@ -27,6 +27,7 @@ PAIR = 'suite=~"$suite", model=~"$model"'
 SERIES = "{{suite}} / {{model}} / {{metric}}"
 """The legend of every per-metric series: the metric comes last, where the unit
 overrides (``scale_overrides``) find it."""
+FAIR_SERIES = "{{suite}} / {{model}} / {{measure}}"
 
 # Grafana unit of each metric scale, with the axis range where the scale has one.
 SCALE_UNITS: dict[str, tuple[str, dict[str, float]]] = {
@@ -455,11 +456,27 @@ def model_quality() -> dict[str, Any]:
             width=12,
             defaults={"decimals": 3},
         ),
+        Panel(
+            "Group fairness of the latest run",
+            "fairlearn's demographic parity difference and ratio and equalized odds "
+            "difference over a suite's fairness.groups field, for the latest succeeded run "
+            "of each suite with fairness, with their 95% bootstrap intervals. A difference "
+            "of 0 and a ratio of 1 are parity; the fairness rule fires beyond its value.",
+            "none",
+            (
+                (f"monitor_suite_fairness{{{PAIR}}}", FAIR_SERIES),
+                (f"monitor_suite_fairness_lower{{{PAIR}}}", f"{FAIR_SERIES} low"),
+                (f"monitor_suite_fairness_upper{{{PAIR}}}", f"{FAIR_SERIES} high"),
+            ),
+            width=24,
+            defaults={"decimals": 3},
+        ),
     ]
     return dashboard(
         "monitor-model-quality",
         "monitor / Model quality",
-        "Evaluation scores over time per suite and model, with confidence bands.",
+        "Evaluation scores over time per suite and model, with confidence bands; group "
+        "fairness of the latest run.",
         panels,
         [*SUITE_MODEL, metric_var],
     )
@@ -818,15 +835,70 @@ def production_performance() -> dict[str, Any]:
             width=12,
         ),
     ]
+    panels += segment_panels()
     return dashboard(
         "monitor-production-performance",
         "monitor / Production performance",
         "Model quality on production traffic, from labels that arrive later: realized "
-        "metrics per window, judged against the reference; a shadow model against "
-        "production on the same records.",
+        "metrics per window, judged against the reference, per segment and with group "
+        "fairness; a shadow model against production on the same records.",
         panels,
         variables,
     )
+
+
+def segment_panels() -> list[Panel]:
+    """Per segment of a stream's ``segments`` columns, the metrics and their largest gap
+    (in the metric's scale), and the group fairness measures over ``fairness.groups``."""
+    sel = 'stream=~"$stream", metric=~"$metric"'
+    fair, gap = "monitor_stream_fairness", "monitor_stream_segment_gap"
+    one = '{stream=~"$stream"}'
+    return [
+        Panel(
+            "Performance per segment",
+            "A metric of each segment (a value of a segments column; at most max_segments "
+            "per column, the rest __other__) in each stream's newest scored window.",
+            "none",
+            (
+                (
+                    f"monitor_stream_segment_performance{{{sel}}}",
+                    "{{stream}} / {{column}}={{segment}} / {{metric}}",
+                ),
+            ),
+            width=12,
+            overrides=scale_overrides(),
+        ),
+        Panel(
+            "Largest gap between segments",
+            "Per column and metric, the best segment's value minus the worst's in the "
+            "newest scored window (never negative; in the metric's scale), with the 95% "
+            "bootstrap interval of the difference between those two segments: a lower "
+            "end at or below 0 means the gap may be noise.",
+            "none",
+            (
+                (f"{gap}{{{sel}}}", "{{stream}} / {{column}} / {{metric}}"),
+                (f"{gap}_lower{{{sel}}}", "{{stream}} / {{column}} / {{metric}} lower"),
+                (f"{gap}_upper{{{sel}}}", "{{stream}} / {{column}} / {{metric}} upper"),
+            ),
+            width=12,
+            overrides=scale_overrides(),
+        ),
+        Panel(
+            "Group fairness",
+            "fairlearn's demographic parity difference and ratio and equalized odds "
+            "difference over the fairness.groups column in the newest scored window, with "
+            "their 95% bootstrap intervals. A difference of 0 and a ratio of 1 are parity; "
+            "the fairness rule fires beyond its value.",
+            "none",
+            (
+                (f"{fair}{one}", "{{stream}} / {{groups}} / {{measure}}"),
+                (f"{fair}_lower{one}", "{{stream}} / {{groups}} / {{measure}} low"),
+                (f"{fair}_upper{one}", "{{stream}} / {{groups}} / {{measure}} high"),
+            ),
+            width=24,
+            defaults={"decimals": 3},
+        ),
+    ]
 
 
 DASHBOARDS = {

@@ -9,7 +9,10 @@ regenerates it byte for byte and a test guards that the two never diverge.
 
 One line per case::
 
-    {"id": "wine-17", "features": [13 floats], "label": "class_0"}
+    {"id": "wine-17", "features": [13 floats], "label": "class_0", "region": "south"}
+
+The ``region`` (row index modulo the three :data:`REGIONS`, so it says nothing about the
+wine) is the suite's fairness group, as it is the demo stream's.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ TEST_SIZE = 60
 
 SPLIT_SEED = 20240607
 """Seed of the held-out split. Changing it changes the committed suite file."""
+
+REGIONS = ("north", "centre", "south")
+"""Where a wine "comes from": the demo's segment and fairness groups."""
 
 TEST_SET_RESOURCE = "wine-test.jsonl"
 """File name of the held-out suite inside the package's ``data`` directory."""
@@ -93,6 +99,7 @@ def render_test_set(data: WineData | None = None) -> str:
                 "id": data.row_id(i),
                 "features": [float(v) for v in data.x[i]],
                 "label": data.target_names[int(data.y[i])],
+                "region": REGIONS[i % len(REGIONS)],
             }
         )
         for i in held_out_indices(data)

@@ -93,6 +93,9 @@ def demo_config(
                 "expected": "label",
                 "inputs": ["features"],
                 "metrics": ["accuracy"],
+                # Each case's region: the run's fairness over it, as the stream's.
+                "metadata": ["region"],
+                "fairness": {"groups": "region", "positive": "class_0"},
                 "models": [MODEL],
                 "baseline": "auto",
                 "schedule": {"every": format_duration(every), "run_at_start": True},

@@ -3,14 +3,18 @@
 Wines are drawn from the dataset scikit-learn ships, with a little noise, classified by
 the demo model and posted to the daemon's ingest API. While the model degrades, the
 incoming wines shift too (more alcohol and malic acid, deeper colour, fewer flavanoids:
-four of the stream's seven columns, enough for the default ``drift_share`` of 0.5 to call
+four of the stream's eight drift columns, enough for the default ``drift_share`` of 0.5 to call
 the dataset drifted), so the drift dashboard shows the same story as the accuracy falling in the
 scheduled evaluations. Each wine's true class is posted a little later
 (``POST .../labels``, a few batches behind), as production labels are, so the stream's
 windows get a realized accuracy: provisional, then final, and judged worse than the
 reference's once the model degrades (the ``performance`` rule fires). Each wine also
 carries the answer of a shadow model that never degrades (``shadow_prediction``), so the
-windows' shadow comparison shows the two models drifting apart.
+windows' shadow comparison shows the two models drifting apart. Each wine comes from a
+``region`` drawn at random (the same share everywhere, in the reference too): the
+stream's segment and fairness column, so the windows get accuracy per region, its largest
+gap between regions, and the demographic parity and equalized odds of predicting
+``class_0`` across them.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
-from monitor.demo.dataset import load_wine_data
+from monitor.demo.dataset import REGIONS, load_wine_data
 from monitor.demo.model import DemoModel
 
 logger = logging.getLogger(__name__)
@@ -37,9 +41,11 @@ STREAM = "wine-traffic"
 # Column index in load_wine's feature order -> the stream's column name.
 FEATURES = {0: "alcohol", 1: "malic_acid", 6: "flavanoids", 9: "color_intensity", 12: "proline"}
 # What degradation shifts, in standard deviations at level 1.0 (the demo's worst is 0.6):
-# four of the seven monitored columns (five features, the prediction and the label), so
-# that the dataset drifts. Steep enough that the windows pass the drift threshold within a few
-# windows of each other, instead of flapping around it for a minute of a slow ramp.
+# four of the eight drift columns (five features, the region, the prediction and the
+# label), so that the dataset drifts (the default drift_share of 0.5 is reached at four
+# of eight). The region never shifts: its segments stay comparable with the reference's.
+# Steep enough that the windows pass the drift threshold within a few windows of each
+# other, instead of flapping around it for a minute of a slow ramp.
 SHIFT = {0: 2.5, 1: 2.5, 6: -2.5, 9: 2.5}
 
 
@@ -49,6 +55,7 @@ def stream_table(reference: Path, *, every: str = "5s") -> dict[str, Any]:
         "name": STREAM,
         "timestamp": "ts",
         "numerical": list(FEATURES.values()),
+        "categorical": ["region"],
         "prediction": "prediction",
         "prediction_kind": "categorical",
         "shadow_prediction": "shadow_prediction",
@@ -56,6 +63,8 @@ def stream_table(reference: Path, *, every: str = "5s") -> dict[str, Any]:
         "label": "label",
         "label_kind": "categorical",
         "performance": {"label_delay": "10s", "metrics": ["accuracy"]},
+        "segments": ["region"],
+        "fairness": {"groups": "region", "positive": "class_0"},
         "reference": {"file": str(reference)},
         "window": {"rows": 200, "min_rows": 100},
         "schedule": {"every": every},
@@ -76,9 +85,10 @@ def sample_rows(
     model: DemoModel, rng: np.random.Generator, n: int, *, level: float
 ) -> list[dict[str, Any]]:
     """``n`` wines with 5% noise, shifted by ``level``, classified by ``model``, each with
-    a record id and its true class."""
+    a record id, a region and its true class."""
     data = load_wine_data()
     drawn = rng.integers(0, len(data.x), n)
+    regions = rng.integers(0, len(REGIONS), n)
     x: npt.NDArray[np.float64] = data.x[drawn].copy()
     std = data.x.std(axis=0)
     x += rng.normal(0.0, 0.05, x.shape) * std
@@ -86,10 +96,11 @@ def sample_rows(
         x[:, column] += level * sds * std[column]
     now = datetime.now(UTC).isoformat()
     rows = []
-    for features, index in zip(x, drawn, strict=True):
+    for features, index, region in zip(x, drawn, regions, strict=True):
         label, _ = model.predict(features.tolist())
         row: dict[str, Any] = {"ts": now, "id": f"{_RUN}-{next(_IDS)}"}
         row.update({name: round(float(features[i]), 4) for i, name in FEATURES.items()})
+        row["region"] = REGIONS[int(region)]
         row["prediction"] = label
         row["shadow_prediction"] = model.predict_healthy(features.tolist())
         row["label"] = data.target_names[int(data.y[index])]

@@ -362,13 +362,13 @@ class StoreCollector(Collector):
             "A group fairness measure of the latest scored window (fairlearn's).",
             ["stream", "groups", "measure"],
         )
+        gap = _Bounded(
+            "stream_segment_gap",
+            "Largest gap of a metric between two segments of a column in the latest scored window.",
+            ["stream", "column", "metric"],
+            interval="its 95% bootstrap interval (the best segment's metric minus the worst's)",
+        )
         g = {
-            "gap": _gauge(
-                "stream_segment_gap",
-                "Largest gap of a metric between two segments of a column in the latest"
-                " scored window.",
-                ["stream", "column", "metric"],
-            ),
             "segment": _gauge(
                 "stream_segment_performance",
                 "A metric of one segment (at most max_segments per column, the rest"
@@ -377,7 +377,7 @@ class StoreCollector(Collector):
             ),
         }
         for row in self._store.streams.latest_performance():
-            self._add_groups(fairness, g, row.stream, row.groups)
+            self._add_groups(fairness, gap, g, row.stream, row.groups)
             key = [row.stream]
             f["share"].add_metric(key, row.labelled_share)
             f["labelled"].add_metric(key, row.n_labelled)
@@ -391,11 +391,13 @@ class StoreCollector(Collector):
                 _add(f["reference"], labels, c.get("reference"))
                 _add(f["worse"], labels, 1.0 if c.get("worse") else 0.0)
                 _add(f["p_value"], labels, c.get("p_value"))
-        return [*performance.families(), *f.values(), *fairness.families(), *g.values()]
+        groups = [*fairness.families(), *gap.families(), *g.values()]
+        return [*performance.families(), *f.values(), *groups]
 
     @staticmethod
     def _add_groups(
         fairness: _Bounded,
+        gap: _Bounded,
         g: dict[str, GaugeMetricFamily],
         stream: str,
         groups: Mapping[str, Any],
@@ -403,8 +405,9 @@ class StoreCollector(Collector):
         for m in groups.get("fairness", ()):
             labels = [stream, str(m["groups"]), str(m["measure"])]
             fairness.add(labels, m.get("value"), m.get("lower"), m.get("upper"))
-        for gap in groups.get("gaps", ()):
-            _add(g["gap"], [stream, str(gap["column"]), str(gap["metric"])], gap.get("gap"))
+        for row in groups.get("gaps", ()):
+            labels = [stream, str(row["column"]), str(row["metric"])]
+            gap.add(labels, row.get("gap"), row.get("lower"), row.get("upper"))
         for segment in groups.get("segments", ()):
             for m in segment.get("metrics", ()):
                 labels = [stream, str(segment["column"]), str(segment["segment"]), str(m["metric"])]

@@ -21,7 +21,7 @@ Pure: numpy and the scoring package; no I/O.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -37,6 +37,7 @@ __all__ = [
     "MetricResult",
     "Performance",
     "measure",
+    "subsampled_interval",
 ]
 
 
@@ -154,15 +155,35 @@ def _interval(
 ) -> tuple[float | None, float | None]:
     """The bootstrap interval of ``statistic`` over ``n`` records; above ``rows`` records,
     from a seeded subsample of ``rows``, scaled to ``n`` (see the module docstring)."""
+
+    def build(sample: np.ndarray | None) -> Any:
+        return statistic if sample is None else (lambda idx: statistic(sample[idx]))
+
+    return subsampled_interval(build, n, value, seed=seed, rows=rows, resamples=resamples)
+
+
+def subsampled_interval(
+    build: Callable[[np.ndarray | None], Callable[[np.ndarray], float]],
+    n: int,
+    value: float,
+    *,
+    seed: int,
+    rows: int,
+    resamples: int = RESAMPLES,
+) -> tuple[float | None, float | None]:
+    """The bootstrap interval of a statistic over ``n`` records, with ``value`` its value
+    on all of them. ``build(None)`` gives the statistic over the ``n`` records (a function
+    of an index array); above ``rows`` records, ``build(sample)`` gives it over the records
+    of a seeded, sorted subsample of ``rows`` indices (so a caller prepares only those),
+    and the interval is scaled by ``sqrt(rows / n)`` around ``value``."""
     if n <= rows:
-        return bootstrap_interval(statistic, n, seed=seed, resamples=resamples)
+        return bootstrap_interval(build(None), n, seed=seed, resamples=resamples)
     sample = np.sort(np.random.default_rng(seed).choice(n, size=rows, replace=False))
-    lower, upper = bootstrap_interval(
-        lambda idx: statistic(sample[idx]), rows, seed=seed, resamples=resamples
-    )
+    statistic = build(sample)
+    lower, upper = bootstrap_interval(statistic, rows, seed=seed, resamples=resamples)
     if lower is None or upper is None:
         return None, None
-    centre = statistic(sample)
+    centre = statistic(np.arange(rows))
     shrink = math.sqrt(rows / n)
     return value + (lower - centre) * shrink, value + (upper - centre) * shrink
 

@@ -29,7 +29,7 @@ import pyarrow as pa
 from monitor.clock import Clock, utc_now
 from monitor.config.streams import IngestSourceConfig, StreamConfig
 from monitor.performance import Performance, judge, judge_target, measure
-from monitor.performance.groups import fairness, segment_gaps, segments
+from monitor.performance.groups import fairness, gap_intervals, segment_gaps, segments
 from monitor.records import WindowPerformance
 from monitor.store.parts import HasStreams
 from monitor.streams.windows import Window
@@ -257,7 +257,14 @@ class PerformanceTracker:
                         "metrics": list(_metrics(performance)),
                     }
                 )
-            out["gaps"].extend(_finite(asdict(g)) for g in segment_gaps(column, per_segment))
+            gaps = gap_intervals(
+                segment_gaps(column, per_segment),
+                *inputs,
+                values,
+                max_segments=stream.max_segments,
+                **self._settings(),
+            )
+            out["gaps"].extend(_finite(asdict(g)) for g in gaps)
         if stream.fairness is not None:
             measures = fairness(
                 inputs[0],

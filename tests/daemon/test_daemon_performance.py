@@ -80,10 +80,12 @@ async def test_delayed_labels_give_provisional_then_final_performance_and_a_judg
     )
     config = make_stream_config(table)
     rule = {"name": "wine-accuracy", "kind": "performance", "stream": "wine"}
+    # Any selection-rate gap between the regions is above this limit: it fires on window 1.
+    parity = {"name": "wine-parity", "kind": "fairness", "stream": "wine", "value": 0.001}
     config = config.model_copy(
         update={
             "server": config.server.model_copy(update={"port": 0}),
-            "alerts": AlertsConfig.model_validate({"rules": [rule]}),
+            "alerts": AlertsConfig.model_validate({"rules": [rule, parity]}),
         }
     )
     daemon = Daemon(config)
@@ -136,9 +138,27 @@ async def test_delayed_labels_give_provisional_then_final_performance_and_a_judg
             assert counts[1][1] > counts[2][1]  # the seeded data has a clear third
             kept = {counts[0][0], counts[1][0], "__other__"}
             assert {g["segment"] for g in groups["segments"]} == kept
-            assert {g["metric"] for g in groups["gaps"]} == {"accuracy"}
+            (gap,) = groups["gaps"]
+            assert gap["metric"] == "accuracy" and gap["column"] == "region"
+            assert gap["lower"] <= gap["gap"] <= gap["upper"]  # its bootstrap interval
             measures = {f["measure"] for f in groups["fairness"]}
             assert "demographic_parity_difference" in measures
+            (dpd,) = [
+                f for f in groups["fairness"] if f["measure"] == "demographic_parity_difference"
+            ]
+            assert dpd["value"] > parity["value"]
+
+            # The fairness rule judged that window's demographic parity difference.
+            async def parity_firing() -> dict[str, Any] | None:
+                alerts = (await http.get("/v1/alerts")).json()["alerts"]
+                found = [a for a in alerts if a["rule"] == "wine-parity"]
+                return found[0] if found and found[0]["state"] == "firing" else None
+
+            fired = await until(parity_firing, timeout=30, what="the fairness alert")
+            assert fired["value"] == pytest.approx(dpd["value"], abs=1e-12)
+            assert fired["threshold"] == parity["value"]
+            assert fired["labels"]["stream"] == "wine"
+            assert fired["labels"]["measure"] == "demographic_parity_difference"
 
             # A degraded model: its window is judged worse and the rule fires.
             bad, bad_labels = records(N, 0.6, seed=2)
@@ -171,6 +191,10 @@ async def test_delayed_labels_give_provisional_then_final_performance_and_a_judg
             assert {(s.labels["column"], s.labels["metric"]) for s in gaps} == {
                 ("region", "accuracy")
             }
+            (newest,) = judged["groups"]["gaps"]
+            for bound in ("lower", "upper"):
+                (sample,) = families[f"monitor_stream_segment_gap_{bound}"].samples
+                assert sample.labels["column"] == "region" and sample.value == newest[bound]
 
             # A late label for window 1, final already: it is re-opened and re-scored.
             flipped = [{"id": "r0", "y": "1" if calm_labels[0]["y"] == "0" else "0"}]

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from monitor.demo import DemoModel, bundled_test_set, held_out_ids, read_test_set, write_test_set
-from monitor.demo.dataset import N_FEATURES, TEST_SIZE, load_wine_data, parse_test_set
+from monitor.demo.dataset import (
+    N_FEATURES,
+    REGIONS,
+    TEST_SIZE,
+    load_wine_data,
+    parse_test_set,
+)
 
 
 def test_committed_file_equals_regenerated(tmp_path: Path) -> None:
@@ -29,6 +36,15 @@ def test_cases_are_well_formed_wine_rows() -> None:
         assert case.features == tuple(data.x[index])
         assert len(case.features) == N_FEATURES
         assert case.label == data.target_names[data.y[index]]
+
+
+def test_every_case_has_a_region_for_the_suites_fairness() -> None:
+    """The suite's fairness groups (``metadata = ["region"]``): every region is big
+    enough for a selection rate of its own."""
+    rows = [json.loads(line) for line in bundled_test_set().read_text().splitlines()]
+    regions = Counter(row["region"] for row in rows)
+    assert set(regions) == set(REGIONS)
+    assert min(regions.values()) >= 15
 
 
 def test_split_is_stratified() -> None:

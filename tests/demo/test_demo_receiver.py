@@ -103,6 +103,9 @@ def test_demo_config_sends_every_rule_to_the_receiver(tmp_path: Path) -> None:
     )
     assert [r.name for r in config.alerts.rules] == [r["name"] for r in RULES]
     assert {r.kind for r in config.alerts.rules} == {"regression", "drift", "performance"}
+    (suite,) = config.suites  # its runs' fairness over the cases' region, as the stream's
+    assert suite.fairness is not None and suite.fairness.groups == "region"
+    assert "region" in suite.metadata and config.streams[0].segments == ("region",)
     (only,) = config.alerts.sinks
     assert (only.kind, only.url) == ("webhook", "http://127.0.0.1:2/alerts")
     assert all(only.takes(r.severity, {}) for r in config.alerts.rules)

@@ -1,6 +1,7 @@
 """``monitor demo`` tells the whole story, with its durations compressed from minutes to
 seconds: the verdict turns regressed, the traffic's dataset drift crosses its threshold,
-the stream's realized accuracy (from labels sent two seconds late) is judged worse, a
+the stream's realized accuracy (from labels sent two seconds late) is judged worse (in
+its reports and in ``/metrics``: below the reference series, the worse series 1), a
 regression, a drift and a performance alert reach the demo receiver through the outbox and
 the signed webhook sink, and all three resolve once the model recovers. Then a SIGINT
 during a run stops the demo cleanly: exit 0, no traceback (a ``CancelledError`` from the
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.demo.alerting import RULES
 from monitor.records import RunStatus
@@ -68,6 +70,24 @@ def test_demo_tells_the_whole_story_and_stops_cleanly(tmp_path: Path) -> None:
             return [r for r in reports if (r.get("performance") or {}).get("worse")]
 
         wait_for(worse, timeout=60, what="a window whose realized accuracy is judged worse")
+
+        def dropped_in_metrics() -> dict[str, float] | None:
+            """The stream's accuracy series of one scrape, if judged worse and below the
+            reference: what a Prometheus scraping the demo records while it degrades."""
+            text = httpx.get(f"{api}/metrics", timeout=deadline(10)).text
+            series = {
+                sample.name: sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.labels == {"stream": "wine-traffic", "metric": "accuracy"}
+            }
+            accuracy = series.get("monitor_stream_performance")
+            reference = series.get("monitor_stream_performance_reference")
+            judged = series.get("monitor_stream_performance_worse") == 1
+            low = accuracy is not None and reference is not None and accuracy < reference
+            return series if judged and low else None
+
+        wait_for(dropped_in_metrics, timeout=30, what="/metrics to show the accuracy drop")
         every_rule = {rule: ["firing", "resolved"] for rule in (REGRESSION, DRIFT, PERFORMANCE)}
         try:
             wait_for(

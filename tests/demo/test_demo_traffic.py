@@ -12,7 +12,14 @@ from scipy import stats
 
 from monitor.config import parse_config
 from monitor.demo import DemoModel
-from monitor.demo.traffic import FEATURES, SHIFT, sample_rows, stream_table, write_reference
+from monitor.demo.traffic import (
+    FEATURES,
+    REGIONS,
+    SHIFT,
+    sample_rows,
+    stream_table,
+    write_reference,
+)
 from monitor.streams.oneoff import compare_files
 
 
@@ -28,11 +35,14 @@ def test_traffic_rows_match_the_stream_schema(model: DemoModel, tmp_path: Path) 
     (row,) = sample_rows(model, np.random.default_rng(0), 1, level=0.0)
     assert (
         set(row)
-        == {"ts", "id", "prediction", "shadow_prediction", "label", *FEATURES.values()}
+        == {"ts", "id", "region", "prediction", "shadow_prediction", "label", *FEATURES.values()}
         == {stream.timestamp, stream.record_id, stream.prediction, stream.label}
         | {stream.shadow_prediction}
         | set(stream.numerical)
+        | set(stream.categorical)
     )
+    assert row["region"] in REGIONS and stream.segments == ("region",)
+    assert stream.fairness is not None and stream.fairness.positive in model.labels
     assert row["prediction"] in model.labels and row["label"] in model.labels
     # The shadow model never degrades: at level 0 it answers as production does.
     assert row["shadow_prediction"] == row["prediction"]
@@ -65,8 +75,8 @@ def test_degraded_traffic_shifts_and_healthy_traffic_does_not(model: DemoModel) 
 
 def test_degraded_traffic_drifts_as_a_dataset(model: DemoModel, tmp_path: Path) -> None:
     """The stream's own drift engine, on 200-row windows as the demo judges them: healthy
-    traffic is no dataset drift, traffic at the worst level (0.6) is (four of the seven
-    columns: the default drift_share of 0.5)."""
+    traffic is no dataset drift, traffic at the worst level (0.6) is (four of the eight
+    columns: the default drift_share of 0.5); the region, a segment column, never drifts."""
     write_reference(tmp_path / "ref.csv", model)
     config = parse_config({"streams": [stream_table(tmp_path / "ref.csv")]}, base_dir=tmp_path)
     (stream,) = config.streams
@@ -84,3 +94,4 @@ def test_degraded_traffic_drifts_as_a_dataset(model: DemoModel, tmp_path: Path) 
     assert results[0.6].dataset_drifted and results[0.6].drift_share >= 0.5
     shifted = {FEATURES[column] for column in SHIFT}
     assert shifted <= set(results[0.6].drifted_columns)
+    assert "region" not in results[0.6].drifted_columns

@@ -145,6 +145,8 @@ SCORE_PANELS = [
     ("model-quality.json", "Score with 95% interval"),
     ("model-quality.json", "Interval width"),
     ("model-quality.json", "Change against the baseline"),
+    ("production-performance.json", "Performance per segment"),
+    ("production-performance.json", "Largest gap between segments"),
 ]
 
 

@@ -202,7 +202,9 @@ def seed_a_stream(store: Store) -> None:
                     {"column": "c", "segment": "a", "status": "ok", "n_labelled": 9}
                     | {"metrics": [metric]}
                 ],
-                "gaps": [{"column": "c", "metric": "accuracy", "gap": 0.1}],
+                "gaps": [
+                    {"column": "c", "metric": "accuracy", "gap": 0.1, "lower": 0.02, "upper": 0.18}
+                ],
                 "fairness": [
                     {"groups": "c", "measure": "demographic_parity_difference", "value": 0.1}
                     | {"lower": 0.05, "upper": 0.2}

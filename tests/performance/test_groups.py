@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from fairlearn import metrics as fm
+from fairlearn.metrics import MetricFrame
 from sklearn import metrics as skm
 
 from monitor.performance.groups import (
     OTHER,
+    SegmentGap,
     bounded_segments,
     fairness,
     from_counts,
+    gap_intervals,
     segment_gaps,
     segments,
 )
@@ -103,3 +108,109 @@ def test_per_segment_metrics_and_the_largest_gap_agree_with_scikit_learn() -> No
     low = min(accuracy, key=accuracy.__getitem__)
     assert (gaps["accuracy"].best, gaps["accuracy"].worst) == (top, low) == ("a", low)
     assert gaps["accuracy"].gap == pytest.approx(accuracy[top] - accuracy[low])
+
+
+def gaps_with_intervals(
+    predictions: list[str],
+    labels: list[str],
+    groups: list[str],
+    *,
+    seed: int = 0,
+    interval_rows: int = 20_000,
+) -> dict[str, SegmentGap]:
+    """The largest gap per metric over ``groups``, with its interval (300 resamples)."""
+    settings: dict[str, Any] = {
+        "max_segments": 10,
+        "metrics": ["accuracy", "f1"],
+        "min_labels": 30,
+        "resamples": 300,
+        "seed": seed,
+        "interval_rows": interval_rows,
+    }
+    per_segment = segments("classification", predictions, labels, None, groups, **settings)
+    found = segment_gaps("region", per_segment)
+    gaps = gap_intervals(found, predictions, labels, None, groups, **settings)
+    return {g.metric: g for g in gaps}
+
+
+def test_the_largest_gap_is_fairlearns_metricframe_difference_with_an_interval() -> None:
+    predictions, labels, groups = biased(1500, seed=5)
+    gaps = gaps_with_intervals(predictions, labels, groups)
+    frame = MetricFrame(
+        metrics={
+            "accuracy": skm.accuracy_score,
+            "f1": lambda y, p: skm.f1_score(y, p, average="macro"),
+        },
+        y_true=labels,
+        y_pred=predictions,
+        sensitive_features=groups,
+    )
+    difference = frame.difference(method="between_groups")
+    for name in ("accuracy", "f1"):
+        gap = gaps[name]
+        assert gap.gap == pytest.approx(difference[name], abs=1e-9), name
+        assert gap.best == frame.by_group[name].idxmax()
+        assert gap.worst == frame.by_group[name].idxmin()
+        # The interval covers the point gap, and a 25-point accuracy gap is no noise.
+        assert gap.lower is not None and gap.upper is not None
+        assert gap.lower <= gap.gap <= gap.upper
+    assert gaps["accuracy"].lower is not None and gaps["accuracy"].lower > 0
+    # Seeded: the same records give the same interval; another seed another one.
+    again = gaps_with_intervals(predictions, labels, groups)
+    assert again == gaps
+    other = gaps_with_intervals(predictions, labels, groups, seed=1)
+    assert (other["accuracy"].lower, other["accuracy"].upper) != (
+        gaps["accuracy"].lower,
+        gaps["accuracy"].upper,
+    )
+    assert other["accuracy"].gap == gaps["accuracy"].gap
+
+
+def test_an_error_metrics_gap_is_worst_minus_best_with_its_interval() -> None:
+    rng = np.random.default_rng(6)
+    groups = list(rng.choice(["a", "b"], 600))
+    truth = rng.normal(10, 2, 600)
+    noise = np.where(np.array(groups) == "a", 0.5, 1.5)
+    predicted = truth + rng.normal(0, 1, 600) * noise
+    per_segment = segments(
+        "regression",
+        list(predicted),
+        list(truth),
+        None,
+        groups,
+        max_segments=10,
+        metrics=["mae"],
+        min_labels=30,
+        resamples=200,
+    )
+    (gap,) = gap_intervals(
+        segment_gaps("region", per_segment),
+        list(predicted),
+        list(truth),
+        None,
+        groups,
+        max_segments=10,
+        metrics=["mae"],
+        resamples=200,
+    )
+    a = [i for i, g in enumerate(groups) if g == "a"]
+    b = [i for i, g in enumerate(groups) if g == "b"]
+    mae_a = skm.mean_absolute_error(truth[a], predicted[a])
+    mae_b = skm.mean_absolute_error(truth[b], predicted[b])
+    assert (gap.best, gap.worst) == ("a", "b")
+    assert gap.gap == pytest.approx(mae_b - mae_a, abs=1e-9)
+    assert gap.lower is not None and gap.upper is not None
+    assert 0 < gap.lower <= gap.gap <= gap.upper
+
+
+def test_a_gap_over_more_records_than_interval_rows_is_subsampled_and_still_covers() -> None:
+    predictions, labels, groups = biased(3000, seed=7)
+    full = gaps_with_intervals(predictions, labels, groups)["accuracy"]
+    sampled = gaps_with_intervals(predictions, labels, groups, interval_rows=500)
+    gap = sampled["accuracy"]
+    assert gap.gap == full.gap  # the value always uses every record
+    assert gap.lower is not None and gap.upper is not None
+    assert full.lower is not None and full.upper is not None
+    assert gap.lower <= gap.gap <= gap.upper
+    # Scaled to the whole window: about as wide as the full bootstrap, not the subsample's.
+    assert (gap.upper - gap.lower) == pytest.approx(full.upper - full.lower, rel=0.35)
