@@ -18,9 +18,10 @@ run:      until SIGTERM/SIGINT (or ``request_stop``). The leader alone acts on t
           heartbeat_every`` the leases held here are renewed and the sweep hands on the
           work of expired ones; slots due while the store does not answer are kept and
           queued when it does (``monitor.daemon.recovery``);
-shutdown: stop scheduling and claiming, give in-flight runs ``server.shutdown_grace`` to
-          finish, cancel the rest (stored ``interrupted``; a claimed run not yet started
-          goes back to the queue for another replica), leave the cluster, stop the HTTP
+shutdown: stop scheduling and claiming, give in-flight runs and windows
+          ``server.shutdown_grace`` to finish, cancel the rest (stored ``interrupted``; a
+          claimed run not yet started, and a window not yet judged, go back to the queue
+          for another replica), leave the cluster, stop the HTTP
           server, close the store.
 A second signal skips the grace period.
 """

@@ -158,12 +158,10 @@ class StreamJobs:
                 if self._stopping():
                     self._give_back(claimed)
                     return False
-                report = await asyncio.to_thread(self._judge_claimed, claimed)
+                report, performance = await asyncio.to_thread(self._judge_claimed, claimed)
                 if report is not None:
                     await self._announce(report)
-                    await self._announce_performance(
-                        due.stream, self._evaluators[due.stream].performance.take()
-                    )
+                    await self._announce_performance(due.stream, performance)
             await asyncio.to_thread(self._store.windows.finish, claimed.id, owner=self._owner)
             return True
         except asyncio.CancelledError:
@@ -186,27 +184,36 @@ class StreamJobs:
         with contextlib.suppress(StoreError):
             self._store.windows.release(claimed.id, owner=self._owner)
 
-    def _judge_claimed(self, claimed: ClaimedWindow) -> DriftReport | None:
+    def _judge_claimed(
+        self, claimed: ClaimedWindow
+    ) -> tuple[DriftReport | None, list[WindowPerformance]]:
+        """The claimed window's report and performance to announce: judged now, or
+        stored before; nothing if this replica lost the lease meanwhile."""
         due = claimed.window
         window = Window(due.key, due.start, due.end, due.first_row, due.end_row)
         evaluator = self._evaluators[due.stream]
         evaluator.read_until(claimed.until)
         report = self._judge(due.stream, window)
-        if report is not None:
-            return report
-        # Stored before: by a replica that died before deleting the row (its hooks may
-        # not have seen it), or by one of a version that judged windows itself. Not if
-        # this replica lost the lease meanwhile (paused past it): the new holder
-        # announces it.
+        performance = evaluator.performance.take()
+        # Only the lease's holder announces: a replica paused past its lease (another
+        # took the window over) says nothing, whichever of the two stored the report.
         if not self._store.windows.renew([claimed.id], owner=self._owner, at=self._clock()):
             logger.warning(
                 "stream %s: window %s: lease lost to another replica", due.stream, due.key
             )
-            return None
+            return None, []
+        if report is not None:
+            return report, performance
+        # Stored before: by a replica that died before deleting the row (its hooks may
+        # not have seen it), or by one of a version that judged windows itself.
         stored = self._store.streams.drift_report_for(due.stream, due.key)
-        if stored is not None:
-            logger.info("stream %s: window %s was judged already", due.stream, due.key)
-        return stored
+        if stored is None:
+            return None, []
+        logger.info("stream %s: window %s was judged already", due.stream, due.key)
+        if not evaluator.performance.enabled:
+            return stored, []
+        evaluator.performance.newest = due.key
+        return stored, list(self._store.streams.performance_for(due.stream, [due.key]).values())
 
     def _queue_due(self, name: str) -> int:
         """Queue the stream's due windows; how many were new."""
