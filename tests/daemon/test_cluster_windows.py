@@ -3,7 +3,7 @@ scenario (a cluster is expensive to start):
 
 1. the leader queues the windows, and while it is paused (SIGSTOP: it keeps the lead, so
    nobody queues new ones) the follower judges the queued ones, taking over the lease of
-   the window the leader held once it expired;
+   the window the leader held (if it held one) once it expired;
 2. kill -9 of the replica holding a window's lease: another judges that window after
    the lease expires; every window has exactly one report, judged once, in order.
 
@@ -101,6 +101,7 @@ class Replicas:
         return [m.group(1) for m in JUDGED.finditer(daemon.output())]
 
     def stop(self) -> None:
+        """Stop every replica and print its output (pytest shows it if the test failed)."""
         for daemon in self.all:
             if daemon.proc.poll() is None:
                 daemon.proc.send_signal(signal.SIGCONT)
