@@ -1,5 +1,5 @@
 """``monitor status``: the replicas using the store, which one leads, and the work queue
-(queued runs, leased runs with their owner and heartbeat age)."""
+(queued runs and stream windows, leased ones with their owner and heartbeat age)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ def status(config_path: Path, as_json: bool) -> None:
         replicas = queue.replicas(seen_after=alive_since)
         queued = queue.queued_count()
         leases = queue.leases()
+        windows = store.windows.counts()
+        window_leases = store.windows.leases()
     except MonitorError as exc:
         fail(EXIT_STARTUP, str(exc))
     finally:
@@ -57,6 +59,16 @@ def status(config_path: Path, as_json: bool) -> None:
                 }
                 for lease in leases
             ],
+            "queued_windows": sum(c.queued for c in windows),
+            "leased_windows": [
+                {
+                    "stream": lease.stream,
+                    "window": lease.key,
+                    "owner": lease.owner,
+                    "heartbeat_at": lease.heartbeat_at.isoformat() if lease.heartbeat_at else None,
+                }
+                for lease in window_leases
+            ],
         }
         click.echo(json.dumps(document, indent=2))
         return
@@ -77,6 +89,15 @@ def status(config_path: Path, as_json: bool) -> None:
             f"  run {lease.id}  {lease.suite} x {lease.model}  {lease.status.value}"
             f"  by {lease.owner}  heartbeat {beat}"
         )
+    queued_windows = ", ".join(f"{c.stream} {c.queued}" for c in windows if c.queued)
+    click.echo(
+        f"queued windows: {sum(c.queued for c in windows)}"
+        + (f" ({queued_windows})" if queued_windows else "")
+    )
+    click.echo(f"leased windows: {len(window_leases)}")
+    for held in window_leases:
+        beat = _ago(now, held.heartbeat_at) + " ago" if held.heartbeat_at else "never"
+        click.echo(f"  stream {held.stream}  window {held.key}  by {held.owner}  heartbeat {beat}")
 
 
 def _ago(now: datetime, at: datetime) -> str:

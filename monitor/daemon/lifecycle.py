@@ -5,20 +5,23 @@ start:    take the SQLite file lock (one daemon per SQLite store), migrate the s
           scheduler, then this replica's membership (leader election, presence) and its
           worker (``monitor.daemon.cluster``);
 run:      until SIGTERM/SIGINT (or ``request_stop``). The leader alone acts on the
-          scheduler's suite slots (each queued as a run), stream windows
-          (``monitor.daemon.streams``), alert timer and the store's retention pass
-          (``monitor.daemon.retention``);
+          scheduler's suite slots (each queued as a run), stream schedules (each due
+          window queued, ``monitor.daemon.streams``), alert timer and the store's
+          retention pass (``monitor.daemon.retention``);
           on winning the lead it first queues the slots missed since the last queued one
           (within ``misfire_grace``). Every replica claims queued runs (scheduled ones and
           those ``POST /v1/runs`` queued) and executes each (``monitor.daemon.work``): one run
           per suite x model at a time across the cluster, in slot order, each judged (its
-          alert rules, its verdict) before the next is claimed. Every ``[store]
+          alert rules, its verdict) before the next is claimed; and claims queued
+          stream windows and judges each (``monitor.daemon.windows``): one window per
+          stream at a time, in window order. Every ``[store]
           heartbeat_every`` the leases held here are renewed and the sweep hands on the
           work of expired ones; slots due while the store does not answer are kept and
           queued when it does (``monitor.daemon.recovery``);
-shutdown: stop scheduling and claiming, give in-flight runs ``server.shutdown_grace`` to
-          finish, cancel the rest (stored ``interrupted``; a claimed run not yet started
-          goes back to the queue for another replica), leave the cluster, stop the HTTP
+shutdown: stop scheduling and claiming, give in-flight runs and windows
+          ``server.shutdown_grace`` to finish, cancel the rest (stored ``interrupted``; a
+          claimed run not yet started, and a window not yet judged, go back to the queue
+          for another replica), leave the cluster, stop the HTTP
           server, close the store.
 A second signal skips the grace period.
 """
@@ -50,11 +53,13 @@ from monitor.config.schedules import build_trigger, slot_at, slots
 from monitor.daemon import heap
 from monitor.daemon.cluster import Membership, Worker, replica_name
 from monitor.daemon.guard import HttpLimits
+from monitor.daemon.leader import is_postgresql
 from monitor.daemon.recovery import StoreRecovery
 from monitor.daemon.retention import Retention
 from monitor.daemon.serving import EmbeddedServer, start_server
 from monitor.daemon.slots import MAX_KEPT
 from monitor.daemon.streams import StreamJobs
+from monitor.daemon.windows import WindowWorker
 from monitor.daemon.work import Work
 from monitor.errors import StartupError, StoreBusy, StoreError, StoreUnavailable
 from monitor.metrics.cluster import ReplicaCollector
@@ -185,7 +190,20 @@ class Daemon:
             leading=lambda: self.membership.leading,
             stopping=self._stop.is_set,
             inflight=self._inflight,
+            owner=self.membership.name,
+            wake=lambda: self.window_worker.wake(),
         )
+        self.window_worker = WindowWorker(
+            self.store,
+            config.store,
+            owner=self.membership.name,
+            streams=self.stream_jobs.names,
+            clock=clock,
+            outage=self.outage,
+            judge=self.stream_jobs.judge,
+            exclusive=not is_postgresql(config.store.effective_url),
+        )
+        self._window_task: asyncio.Task[None] | None = None
         self.on_drift_report = self.stream_jobs.on_drift_report
         """Called with every new drift report (``monitor.daemon.streams.DriftHook``)."""
         self.work = Work(
@@ -303,6 +321,7 @@ class Daemon:
         )
         self.membership.start()
         self._worker_task = asyncio.create_task(self.worker.run(), name="queued runs")
+        self._window_task = asyncio.create_task(self.window_worker.run(), name="queued windows")
 
     def _warn_unwritable_streams(self) -> None:
         writers = [t for t in self.config.server.tokens if "write" in t.scopes]
@@ -557,6 +576,10 @@ class Daemon:
             self._worker_task.cancel("shutdown: claim no more runs")
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker_task
+        if self._window_task is not None:
+            self._window_task.cancel("shutdown: claim no more windows")
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._window_task
         await self._drain(self.config.server.shutdown_grace)
         await self.membership.aclose()
         if scheduler is not None and scheduler.running:

@@ -29,13 +29,14 @@ from prometheus_client.registry import Collector
 
 from monitor.clock import Clock, utc_now
 from monitor.records import DriftReport, RunStatus, RunSummary
-from monitor.store.parts import HasAlerts, HasRuns, HasStreams, HasVerdicts
+from monitor.store.parts import HasAlerts, HasRuns, HasStreams, HasVerdicts, HasWindows
 
 logger = logging.getLogger(__name__)
 
 
-class ScrapedStores(HasRuns, HasVerdicts, HasStreams, HasAlerts, Protocol):
-    """What a scrape reads: the views of runs, verdicts, streams and alerts."""
+class ScrapedStores(HasRuns, HasVerdicts, HasStreams, HasWindows, HasAlerts, Protocol):
+    """What a scrape reads: the views of runs, verdicts, streams (and their queued
+    windows) and alerts."""
 
 
 PREFIX = "monitor"
@@ -237,7 +238,7 @@ class StoreCollector(Collector):
                     regressed.add_metric([*pair, m.metric], 1.0 if m.metric in worse else 0.0)
         return [baseline, outcome, at, delta, p_value, regressed]
 
-    def _stream_families(self) -> list[CounterMetricFamily]:
+    def _stream_families(self) -> list[CounterMetricFamily | GaugeMetricFamily]:
         rows = CounterMetricFamily(
             f"{PREFIX}_stream_rows_ingested",
             "Rows accepted by the ingest API per stream.",
@@ -247,7 +248,25 @@ class StoreCollector(Collector):
             if not self._live_stream(count.stream, count.last_received_at):
                 continue
             rows.add_metric([count.stream], count.n_rows)
-        return [rows]
+        return [rows, self._window_family()]
+
+    def _window_family(self) -> GaugeMetricFamily:
+        """Windows queued to be judged and leased by a replica, per stream: both states
+        of every configured stream, at 0 when there are none (one grouped query)."""
+        windows = _gauge(
+            "stream_windows",
+            "Stream windows queued to be judged (state queued) or being judged (leased).",
+            ["stream", "state"],
+        )
+        counts = dict.fromkeys(self._streams, (0, 0))
+        for count in self._store.windows.counts():
+            if count.stream in self._streams or self._adhoc_ttl is None:
+                counts[count.stream] = (count.queued, count.leased)
+        for stream in sorted(counts):
+            queued, leased = counts[stream]
+            windows.add_metric([stream, "queued"], queued)
+            windows.add_metric([stream, "leased"], leased)
+        return windows
 
     def _drift_families(self) -> list[GaugeMetricFamily]:
         """The latest ``ok`` drift report of every stream. p-values and distances are in

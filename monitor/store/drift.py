@@ -32,6 +32,7 @@ __all__ = [
     "batches_between",
     "batches_for_rows",
     "delete_batches_before",
+    "drift_report_for",
     "get_drift_html",
     "get_drift_report",
     "get_profile",
@@ -332,6 +333,15 @@ def list_drift_reports(
     if before_id is not None:
         query = query.where(drift_reports.c.id < before_id)
     return [_to_report(row) for row in connection.execute(query)]
+
+
+def drift_report_for(connection: Connection, stream: str, window_key: str) -> DriftReport | None:
+    """The drift report of one window of a stream, if it was judged."""
+    query = select(*_REPORT_COLUMNS, drift_reports.c.html.is_not(None).label("has_html")).where(
+        drift_reports.c.stream == stream, drift_reports.c.window_key == window_key
+    )
+    row = connection.execute(query).first()
+    return None if row is None else _to_report(row)
 
 
 def last_window_key(connection: Connection, stream: str, kind: str) -> str | None:

@@ -17,6 +17,7 @@ from monitor.store.retention_store import RetentionStore
 from monitor.store.run_store import RunStore
 from monitor.store.stream_store import StreamStore
 from monitor.store.verdict_store import VerdictStore
+from monitor.store.window_queue import WindowQueue
 
 __all__ = [
     "HasAlerts",
@@ -26,6 +27,7 @@ __all__ = [
     "HasRuns",
     "HasStreams",
     "HasVerdicts",
+    "HasWindows",
     "RunsAndVerdicts",
 ]
 
@@ -43,6 +45,11 @@ class HasQueue(Protocol):
 class HasStreams(Protocol):
     @property
     def streams(self) -> StreamStore: ...
+
+
+class HasWindows(Protocol):
+    @property
+    def windows(self) -> WindowQueue: ...
 
 
 class HasVerdicts(Protocol):

@@ -3,7 +3,8 @@
 :class:`Store` owns one SQLAlchemy engine and its lifecycle (migrations, readiness,
 close); what is stored is reached through its parts, one small class per domain sharing
 the engine and the transaction helpers here: ``store.runs`` (``run_store.py``),
-``store.queue`` (``queue.py``), ``store.streams`` (``stream_store.py``),
+``store.queue`` (``queue.py``), ``store.windows`` (``window_queue.py``),
+``store.streams`` (``stream_store.py``),
 ``store.verdicts`` (``verdict_store.py``), ``store.alerts`` (``alert_store.py``),
 ``store.audit`` (``audit_store.py``) and ``store.retention`` (``retention_store.py``).
 Consumers are typed against the parts they use (``monitor.store.parts``), not the whole.
@@ -53,6 +54,7 @@ from monitor.store.retention_store import RetentionStore
 from monitor.store.run_store import RunStore
 from monitor.store.stream_store import StreamStore
 from monitor.store.verdict_store import VerdictStore
+from monitor.store.window_queue import WindowQueue
 
 __all__ = ["Store"]
 
@@ -85,6 +87,8 @@ class Store:
         """Runs, their cases, the catalog, API run requests and the judge answer cache."""
         self.queue = RunQueue(self)
         """The work queue: queued runs, their leases and the replicas holding them."""
+        self.windows = WindowQueue(self)
+        """The stream window queue: due windows and the leases replicas hold on them."""
         self.streams = StreamStore(self)
         """Ingested batches, labels, reference profiles, drift reports and performance."""
         self.verdicts = VerdictStore(self)

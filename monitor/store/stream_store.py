@@ -219,6 +219,11 @@ class StreamStore:
         with self._store._reading(f"listing drift reports of {stream!r}") as connection:
             return drift.list_drift_reports(connection, stream, limit=limit, before_id=before_id)
 
+    def drift_report_for(self, stream: str, window_key: str) -> DriftReport | None:
+        """The drift report of the window ``window_key`` of ``stream``, if judged."""
+        with self._store._reading(f"reading a drift report of {stream!r}") as connection:
+            return drift.drift_report_for(connection, stream, window_key)
+
     def last_window_key(self, stream: str, kind: str) -> str | None:
         """The key of the newest ``kind`` (``rows``/``time``) window judged of ``stream``."""
         with self._store._reading(f"reading the watermark of stream {stream!r}") as connection:

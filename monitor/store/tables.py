@@ -59,6 +59,7 @@ __all__ = [
     "stream_labels",
     "stream_performance",
     "stream_predictions",
+    "stream_windows",
     "suites",
     "verdict_metrics",
     "verdicts",
@@ -647,6 +648,29 @@ ingest_keys = Table(
 """The ``Idempotency-Key`` of each keyed ingest batch with the answer it got: a retry with
 the same key and body is answered from here, not stored again. No foreign key to the
 batch: retention may drop the batch while its key still guards against a late retry."""
+
+stream_windows = Table(
+    "stream_windows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("stream", String(NAME), nullable=False),
+    Column("window_key", String(NAME), nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("window_start", UTCDateTime, nullable=True),
+    Column("window_end", UTCDateTime, nullable=True),
+    Column("first_row", BigInteger, nullable=True),
+    Column("end_row", BigInteger, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("lease_owner", String(NAME), nullable=True),
+    Column("heartbeat_at", UTCDateTime, nullable=True),
+    Index("ix_stream_windows_stream_window_key", "stream", "window_key", unique=True),
+    Index("ix_stream_windows_stream_position", "stream", "position"),
+)
+"""Stream windows due to be judged (revision 0025): the scheduling leader queues one row
+per stream x window key, any replica claims it (``lease_owner``, ``heartbeat_at`` its
+lease), judges the window, stores its drift report and deletes the row. ``position`` is
+the window's number in its stream's windowing: a stream's windows are judged in that
+order, one at a time."""
 
 replicas = Table(
     "replicas",

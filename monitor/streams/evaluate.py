@@ -250,17 +250,24 @@ class StreamEvaluator:
         counts = {c.stream: c.n_rows for c in self._store.streams.stream_counts()}
         return latest_row_window(counts.get(self.stream.name, 0), window.rows)
 
-    def backlog(self) -> Backlog:
+    def backlog(self, *, queued: str | None = None) -> Backlog:
         """Every complete window after the watermark, oldest first, but none whose rows
         retention dropped and at most the newest ``window.backfill``. Without a watermark
         (a new stream) a row-window stream starts at row 0, a time-window ingest stream at
         its first retained row, and a files or SQL stream, whose history may be long, at
-        its latest complete window."""
+        its latest complete window. ``queued``: the key of the newest window already
+        queued to be judged (the daemon's window queue), read before the reports are:
+        the backlog starts after it if it is newer than the newest report."""
         window = self.stream.window
         last = self._store.streams.last_window_key(
             self.stream.name, "rows" if window.rows else "time"
         )
         after = None if last is None else after_key(last, rows=window.rows, every=window.every)
+        pending = (
+            None if queued is None else after_key(queued, rows=window.rows, every=window.every)
+        )
+        if pending is not None:
+            after = pending if after is None else max(after, pending)
         start, end, floor, make = self._row_span(after) if window.rows else self._time_span(after)
         todo = plan(start, end, backfill=window.backfill, floor=floor)
         dropped = self._note_dropped(todo, floor, make)
@@ -326,6 +333,14 @@ class StreamEvaluator:
                 break
             reports.append(report)
         return reports
+
+    def read_until(self, end: datetime | None) -> None:
+        """The backlog this replica judges ends at ``end`` (the newest queued window's):
+        a files source reads up to there once, and cuts each window from it (a new end
+        is a new backlog: files may have landed since the last read)."""
+        if end != self._read_until:
+            self._files = None
+        self._read_until = end
 
     def evaluate(self, window: Window) -> DriftReport | None:
         """Judge ``window`` and store its report; ``None`` if another evaluation stored

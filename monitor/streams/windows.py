@@ -110,3 +110,13 @@ def latest_row_window(total_rows: int, rows: int) -> Window | None:
     first one is full."""
     complete = total_rows // rows
     return None if complete == 0 else row_window(complete - 1, rows=rows)
+
+
+def position(window: Window) -> int:
+    """Where ``window`` sorts among its stream's windows: its first row, or its start in
+    microseconds since the epoch (a one-off window: 0)."""
+    if window.first_row is not None:
+        return window.first_row
+    if window.start is not None:
+        return _micros(window.start - EPOCH)
+    return 0
