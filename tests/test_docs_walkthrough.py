@@ -1,9 +1,10 @@
 """A new user's first hour, executed: README -> the demo -> docs/models.md -> docs/ci.md ->
 docs/streams.md -> docs/alerting.md, every shell command those pages show in a code block
 (``monitor ...``, ``curl ...``, ``jq ...`` lines of ``sh``/``bash``/``console`` and plain
-blocks, and ``docker``/``pip``/``python``/``twine`` lines of the shell ones) run with ``bash -c`` against a real ``monitor demo`` on loopback, in the order a
-reader meets them, each with a deadline, and each must exit 0 (no page gives another code
-for a command run here).
+blocks, and ``docker``/``pip``/``python``/``twine`` lines of the shell ones) run with
+``bash -c`` against a real ``monitor demo`` on loopback, in the order a reader meets
+them, each with a deadline, and each must exit 0 (no page gives another code for a
+command run here).
 
 Only what a reader must substitute is substituted (``SUBSTITUTED``): the daemon's URL and a
 token in the variables the page reads, the port in their copy of the example
@@ -12,8 +13,8 @@ bare and with each optional part put in alone, as tests/cli/test_documented_comm
 parses it. What cannot run here is in ``NOT_RUN``, each with its reason; every other
 documented command is run, so a new one runs or is explained (and
 ``test_every_documented_command_is_run_or_listed`` fails on a ``NOT_RUN`` entry no page
-shows any more, or on a command with nothing left to type). (Inline ``monitor ...`` mentions in the prose are parsed by
-tests/cli/test_documented_commands.py, not run here.)
+shows any more, or on a command with nothing left to type). Inline ``monitor ...``
+mentions in the prose are parsed by tests/cli/test_documented_commands.py, not run here.
 """
 
 from __future__ import annotations
