@@ -32,7 +32,13 @@ from click.testing import CliRunner
 
 from monitor import __version__
 from monitor.cli import cli
-from tests.gate.test_gate_ci_docs import GITHUB, GITLAB, NotesApi
+from tests.gate.test_gate_ci_docs import (
+    GITHUB,
+    GITHUB_PIPELINE,
+    GITLAB,
+    GITLAB_PIPELINE,
+    NotesApi,
+)
 from tests.gate.test_gate_command import CASES, TOKEN, parity_model
 from tests.servers import ROOT, MonitorProcess, deadline, serve_in_thread
 
@@ -204,9 +210,11 @@ def _environment(bin_dir: Path, package: str, **extra: str) -> dict[str, str]:
 
 
 def _installed_from(bin_dir: Path) -> str:
-    """Where the environment's ``monitor`` package is imported from."""
+    """Where the environment's ``monitor`` package is imported from (not from a
+    ``PYTHONPATH`` the test run has, which would hide what the job installed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     return _run(
-        bin_dir / "python", "-c", "import monitor; print(monitor.__file__)", cwd=bin_dir
+        bin_dir / "python", "-c", "import monitor; print(monitor.__file__)", cwd=bin_dir, env=env
     ).strip()
 
 
@@ -219,6 +227,26 @@ def test_the_examples_pin_the_release_in_one_place() -> None:
         s for s in workflow["jobs"]["gate"]["steps"] if s.get("name") == "Install monitor"
     )
     assert install["run"] == job["script"][0] == 'pip install "$MONITOR_PACKAGE"'
+
+
+def test_the_pipelines_install_the_same_pinned_release() -> None:
+    """Not ``pip install monitor``: that names some other project, or none."""
+    workflow = yaml.safe_load(GITHUB_PIPELINE.read_text())
+    gitlab = yaml.safe_load(GITLAB_PIPELINE.read_text())
+    assert workflow["env"]["MONITOR_PACKAGE"] == gitlab["variables"]["MONITOR_PACKAGE"] == SOURCE
+    installs = [
+        step["run"]
+        for job in workflow["jobs"].values()
+        for step in job["steps"]
+        if "pip install" in step.get("run", "")
+    ]
+    installs += [line for line in gitlab["default"]["before_script"] if "pip install" in line]
+    assert len(installs) == 3
+    assert set(installs) == {'pip install "$MONITOR_PACKAGE"'}
+    for path in (GITHUB_PIPELINE, GITLAB_PIPELINE):  # nor another install anywhere else
+        assert set(re.findall(r"pip install \S+", path.read_text())) == {
+            'pip install "$MONITOR_PACKAGE"'
+        }, path
 
 
 def test_github_workflow_installs_from_the_tag_and_gates(setup: Setup, tmp_path: Path) -> None:
