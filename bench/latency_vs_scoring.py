@@ -12,7 +12,13 @@ entry to answer sent). The same ``--cases`` cases are then run by ``Runner.run``
   ROUGE-1/2/L/Lsum, BLEU, chrF),
 
 and the bench prints, per line, the run's stored p50/p95 latency, the server's own p50/p95
-over the same requests, their ratio, and the run's throughput. Two lines without the
+over the same requests, their ratio, the run's throughput, the *excess* (each case's
+latency less the server's own for the same case: loopback, uvicorn's parsing and both
+event loops' delays), and the event loop's lag while
+the line ran (how late a task sleeping 5 ms over and over wakes up: an answer that came
+in waits about as long for its task, see ``LoopLag``). A run's latency is timed by the
+HTTP library's hooks from the first byte sent to the last byte received (see
+``monitor/adapters/exchange.py``). Two lines without the
 Runner send the same requests at the same concurrency from a bare loop, timing each
 request from send to body read: one on aiohttp's ``ClientSession``, one on httpx-aiohttp
 (the Runner's default client). They show what the client libraries and the event loop
@@ -73,10 +79,11 @@ LINES: dict[str, list[Any]] = {
 def serve(port: int, latency: float, words: int) -> None:
     """The model, in its own process: ``/predict`` answers ``latency`` seconds after the
     request reached the app (a text of ``words`` words, its own per case); ``/stats``
-    returns the latencies it kept since the last ``/stats`` and forgets them."""
+    returns the latencies it kept (case ``x`` and seconds) since the last ``/stats`` and
+    forgets them."""
     import uvicorn
 
-    kept: list[float] = []
+    kept: list[tuple[int, float]] = []
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -88,18 +95,19 @@ def serve(port: int, latency: float, words: int) -> None:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
+        x = -1
         if scope["path"] == "/stats":
             payload = json.dumps(kept).encode()
             kept.clear()
         else:
             await asyncio.sleep(latency)
-            payload = json.dumps({"prediction": text(int(json.loads(body)["x"]), words, 1)})
-            payload = payload.encode()
+            x = int(json.loads(body)["x"])
+            payload = json.dumps({"prediction": text(x, words, 1)}).encode()
         headers = [(b"content-type", b"application/json")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
         if scope["path"] != "/stats":
-            kept.append(time.perf_counter() - started)
+            kept.append((x, time.perf_counter() - started))
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", backlog=4096)
 
@@ -132,10 +140,58 @@ async def wait_listening(url: str) -> None:
     raise RuntimeError("the model server did not start")
 
 
-async def server_latencies(url: str) -> list[float]:
+async def server_latencies(url: str) -> dict[int, float]:
+    """The server's own latency of each case it answered since the last call."""
     async with httpx.AsyncClient() as client:
         response = await client.post(f"{url}/stats", content=b"")
-        return list(response.json())
+        return {int(x): float(seconds) for x, seconds in response.json()}
+
+
+def measured(
+    client: dict[int, float], served: dict[int, float], lag: LoopLag, elapsed: float
+) -> dict[str, float]:
+    """A line's figures from each case's latency as the client saw it and as the server
+    did; *excess* is the client's less the server's, case by case."""
+    assert sorted(client) == sorted(served), "the client and the server saw other cases"
+    excess = [client[x] - served[x] for x in client]
+    return {
+        "p50": percentile(list(client.values()), 0.5),
+        "p95": percentile(list(client.values()), 0.95),
+        "server_p50": percentile(list(served.values()), 0.5),
+        "server_p95": percentile(list(served.values()), 0.95),
+        "excess_p50": percentile(excess, 0.5),
+        "excess_p95": percentile(excess, 0.95),
+        "throughput": len(client) / elapsed,
+        "wall": elapsed,
+        "lag_p50": percentile(lag.lags, 0.5),
+        "lag_p95": percentile(lag.lags, 0.95),
+    }
+
+
+class LoopLag:
+    """How late the event loop runs a callback that is due: a task sleeps ``PERIOD`` over
+    and over and keeps how much longer each sleep took. A request's answer waits that long
+    too before its task reads it."""
+
+    PERIOD = 0.005
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _probe(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(self.PERIOD)
+            self.lags.append(time.perf_counter() - started - self.PERIOD)
+
+    def __enter__(self) -> LoopLag:
+        self._task = asyncio.get_running_loop().create_task(self._probe())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -171,20 +227,21 @@ async def one_line(
     await runner.run(warm, model)
     await server_latencies(url)
     started = time.perf_counter()
-    run = await runner.run(suite, model)
+    with LoopLag() as lag:
+        run = await runner.run(suite, model)
     elapsed = time.perf_counter() - started
     served = await server_latencies(url)
     ops = run.operations
     assert run.n_cases == args.cases and run.n_errors == 0 and ops is not None, run
     assert ops.latency_p50 is not None and ops.latency_p95 is not None
-    return {
-        "p50": ops.latency_p50,
-        "p95": ops.latency_p95,
-        "server_p50": percentile(served, 0.5),
-        "server_p95": percentile(served, 0.95),
-        "throughput": ops.throughput or 0.0,
-        "wall": elapsed,
+    stored = {
+        int(case.case_id[1:]): case.latency_seconds or 0.0
+        for case in store.runs.list_cases(run.id, limit=None)
     }
+    line = measured(stored, served, lag, elapsed)
+    # The run's own figures, as its report shows them.
+    line.update(p50=ops.latency_p50, p95=ops.latency_p95, throughput=ops.throughput or 0.0)
+    return line
 
 
 BARE_LINES = ("bare aiohttp", "bare httpx-aiohttp")
@@ -193,7 +250,7 @@ BARE_LINES = ("bare aiohttp", "bare httpx-aiohttp")
 async def bare_line(url: str, kind: str, args: Any) -> dict[str, float]:
     """The same requests as a run's, from a loop with no Runner: ``args.concurrency`` at a
     time, each timed from send to its body read."""
-    latencies: list[float] = []
+    latencies: dict[int, float] = {}
     gate = asyncio.Semaphore(args.concurrency)
     connector = aiohttp.TCPConnector(limit=args.concurrency)
     session = aiohttp.ClientSession(connector=connector) if kind == "bare aiohttp" else None
@@ -210,14 +267,15 @@ async def bare_line(url: str, kind: str, args: Any) -> dict[str, float]:
             else:
                 assert client is not None
                 (await client.post(f"{url}/predict", content=body, headers=headers)).json()
-            latencies.append(time.perf_counter() - started)
+            latencies[x] = time.perf_counter() - started
 
     try:
         await asyncio.gather(*(one(x) for x in range(min(args.cases, 4 * args.concurrency))))
         await server_latencies(url)
         latencies.clear()
         started = time.perf_counter()
-        await asyncio.gather(*(one(x) for x in range(args.cases)))
+        with LoopLag() as lag:
+            await asyncio.gather(*(one(x) for x in range(args.cases)))
         elapsed = time.perf_counter() - started
     finally:
         if session is not None:
@@ -225,14 +283,7 @@ async def bare_line(url: str, kind: str, args: Any) -> dict[str, float]:
         if client is not None:
             await client.aclose()
     served = await server_latencies(url)
-    return {
-        "p50": percentile(latencies, 0.5),
-        "p95": percentile(latencies, 0.95),
-        "server_p50": percentile(served, 0.5),
-        "server_p95": percentile(served, 0.95),
-        "throughput": args.cases / elapsed,
-        "wall": elapsed,
-    }
+    return measured(latencies, served, lag, elapsed)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -279,7 +330,8 @@ def report(args: argparse.Namespace, results: dict[str, list[dict[str, float]]])
     )
     print(
         f"{'metrics':22s} {'run p50':>8s} {'run p95':>8s} {'srv p50':>8s} {'srv p95':>8s}"
-        f" {'p50 x':>6s} {'p95 x':>6s} {'req/s':>7s}"
+        f" {'p50 x':>6s} {'p95 x':>6s} {'req/s':>7s} {'lag p50':>8s} {'lag p95':>8s}"
+        f" {'exc p50':>8s} {'exc p95':>8s}"
     )
     for name, lines in results.items():
         for line in lines:
@@ -288,6 +340,8 @@ def report(args: argparse.Namespace, results: dict[str, list[dict[str, float]]])
                 f" {line['server_p50'] * 1000:6.1f}ms {line['server_p95'] * 1000:6.1f}ms"
                 f" {line['p50'] / line['server_p50']:6.2f} {line['p95'] / line['server_p95']:6.2f}"
                 f" {line['throughput']:7.1f}"
+                f" {line['lag_p50'] * 1000:6.2f}ms {line['lag_p95'] * 1000:6.2f}ms"
+                f" {line['excess_p50'] * 1000:6.2f}ms {line['excess_p95'] * 1000:6.2f}ms"
             )
     bare, cheap = results["bare httpx-aiohttp"], results["contains"]
     for i, (a, b) in enumerate(zip(bare, cheap, strict=True)):

@@ -30,6 +30,7 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport, HttpxAiohttpClient
 
+from monitor.adapters.exchange import CURRENT, Exchange, aiohttp_trace
 from monitor.config import AnyModelConfig
 from monitor.errors import ConfigError
 
@@ -79,11 +80,18 @@ class HttpClient:
         self._urls: dict[str, httpx.URL] = {}
 
     async def request(
-        self, method: str, url: str, kwargs: dict[str, Any], *, total: float | None = None
+        self,
+        method: str,
+        url: str,
+        kwargs: dict[str, Any],
+        *,
+        total: float | None = None,
+        exchange: Exchange | None = None,
     ) -> httpx.Response:
         """Send a request and read its whole answer, within ``total`` seconds. Raises
         what httpx raises, ``TimeoutError`` when ``total`` passed, and ``ValueError`` for
-        a body that cannot be encoded (NaN in JSON, say).
+        a body that cannot be encoded (NaN in JSON, say). ``exchange`` gets the request's
+        wire times (see ``exchange``).
 
         ``params`` are added to the query string ``url`` already has (httpx 0.28 would
         replace it, dropping a configured ``?api-version=...``).
@@ -98,6 +106,12 @@ class HttpClient:
         # There is always a free connection: the limit never lets more requests out.
         i = free.index(max(free)) if len(free) > 1 else 0
         free[i] -= 1
+        if exchange is not None:
+            # httpcore's hooks; httpx-aiohttp ignores the extension (aiohttp's are on
+            # the session and read ``exchange.CURRENT``).
+            extensions = {**kwargs.get("extensions", {}), "trace": exchange.httpx_trace}
+            kwargs = {**kwargs, "extensions": extensions}
+        token = CURRENT.set(exchange)
         try:
             async with asyncio.timeout(total):
                 return await self.clients[i].request(method, target, **kwargs)
@@ -111,6 +125,7 @@ class HttpClient:
         except ValueError as exc:
             raise _unencodable(exc) from None
         finally:
+            CURRENT.reset(token)
             free[i] += 1
 
     def _url(self, url: str) -> httpx.URL:
@@ -191,7 +206,10 @@ def _aiohttp_transport(
         )
         # httpx-aiohttp routes proxied requests itself; httpx read the environment.
         opened = aiohttp.ClientSession(
-            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,
+            trace_configs=[aiohttp_trace()],  # a request's wire times, see ``exchange``
         )
         # aiohttp re-sends an idempotent request once when its connection drops: the
         # transport's retry bound counts every request that reached the endpoint, so

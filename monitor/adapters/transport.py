@@ -9,7 +9,8 @@ request:
 - bounded retries with exponential back-off and full jitter on 429, 5xx, connection errors
   and timeouts (``retry.attempts``, never unbounded);
 - an optional token-bucket ``rate_limit``;
-- one call to the ``RequestObserver`` per request sent (its outcome and duration).
+- one call to the ``RequestObserver`` per request sent (its outcome and duration: the
+  wire's, first byte sent to last byte received, when an answer came; see ``exchange``).
 
 The clock, ``sleep`` and the random source are injected so back-off is tested without
 waiting. Messages name the method and the URL without its query string, never a header.
@@ -32,6 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from monitor.adapters.clients import HttpClient, Unsendable
+from monitor.adapters.exchange import Exchange
 from monitor.adapters.observer import NO_OBSERVER, RequestObserver, RequestOutcome
 from monitor.config import AnyModelConfig, RateLimit
 from monitor.errors import AdapterError
@@ -51,8 +53,10 @@ class Timing:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """A decoded JSON answer and how long the request that got it took (retries and
-    queueing excluded: this is the endpoint's latency as the client saw it)."""
+    """A decoded JSON answer and how long the request that got it took on the wire, from
+    its first byte sent to its answer's last byte received (see ``exchange``): retries,
+    queueing, connecting and the client's own work excluded, this is the endpoint's
+    latency."""
 
     body: Any
     latency_seconds: float
@@ -198,12 +202,13 @@ class Transport:
         await self._wait_turn()
         generation = await self.limit.acquire()
         overloaded = ok = False
+        exchange = Exchange()
         started = time.perf_counter()
         # Stays None when the try is cancelled (deadline, shutdown): it did not end.
         outcome: RequestOutcome | None = None
         try:
             try:
-                response = await self._request(method, url, kwargs)
+                response = await self._request(method, url, kwargs, exchange)
             except (httpx.TimeoutException, TimeoutError):
                 outcome = "timeout"
                 return _Failure(AdapterError("timeout", f"{where}: no answer within the timeout"))
@@ -218,7 +223,10 @@ class Transport:
                 outcome = "connection"
                 return _Failure(AdapterError("connection", f"{where}: {type(exc).__name__}"))
             finally:
-                latency = time.perf_counter() - started
+                # The wire's time when the client's hooks saw both ends (an answer came),
+                # else the call's (a failure, an injected test transport).
+                wire = exchange.seconds
+                latency = time.perf_counter() - started if wire is None else wire
             status = response.status_code
             overloaded = status == 429
             if status >= 400:
@@ -239,10 +247,12 @@ class Transport:
             if outcome is not None:
                 self._observer.observe_request(self.config.name, outcome, latency)
 
-    async def _request(self, method: str, url: str, kwargs: dict[str, Any]) -> httpx.Response:
+    async def _request(
+        self, method: str, url: str, kwargs: dict[str, Any], exchange: Exchange
+    ) -> httpx.Response:
         # httpx's timeout bounds each phase (connect, each read); ``total`` bounds the
         # whole request, so an answer that trickles in byte by byte still times out.
-        return await self.http.request(method, url, kwargs, total=self._timeout)
+        return await self.http.request(method, url, kwargs, total=self._timeout, exchange=exchange)
 
     async def _wait_turn(self) -> None:
         """Honour a pending ``Retry-After`` and the rate limit before sending."""

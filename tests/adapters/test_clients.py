@@ -1,6 +1,7 @@
 """Both HTTP clients under the transport send the same requests: headers, no cookies kept,
-params merged into the URL's query, the environment's proxy honoured (a real forward
-proxy, ``proxy.py``, on loopback) and TLS checked as the model's keys say."""
+params merged into the URL's query, the environment's proxy honoured (real proxies on
+loopback: ``proxy.py``, a forward proxy for a POST and a ``CONNECT`` tunnel for HTTPS,
+see ``proxies``) and TLS checked as the model's keys say."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from monitor.adapters import build_adapter
 from monitor.errors import AdapterError
 from tests.adapters.endpoints import Endpoint, RawServer, create_app
 from tests.adapters.models import HEADER_SECRET, case, model_for
+from tests.adapters.proxies import VIA, connect_tunnel, forwarding_proxy
 from tests.servers import serve_in_thread, wait_for
 
 # Set by the connection and the ASGI server, not by the client.
@@ -184,6 +186,26 @@ async def test_a_proxy_named_by_the_environment_carries_the_request(
     assert seen is not None and "proxy.py" in seen
 
 
+async def test_a_post_goes_through_the_proxy_with_its_json_body(
+    endpoint: Endpoint, no_proxy_environment: pytest.MonkeyPatch, http_client: str
+) -> None:
+    # The model's own call: a POST with a JSON body, through a forward proxy of our own
+    # (proxy.py mangles a forwarded request with a body, see ``ask_once``).
+    async with forwarding_proxy() as proxy:
+        no_proxy_environment.setenv("HTTP_PROXY", proxy.url)
+        model = build_adapter(model_for("http", endpoint.url))
+        try:
+            predictions = [await model.predict(case(i, x)) for i, x in enumerate([1.0, -2.5])]
+        finally:
+            await model.aclose()
+    assert [p.value for p in predictions] == ["pos", "neg"]
+    target = f"POST {endpoint.url}/predict?key=querysecret"
+    assert proxy.carried == [target, target]
+    assert [r.body for r in endpoint.requests] == [{"x": 1.0}, {"x": -2.5}]
+    assert [r.headers.get("via") for r in endpoint.requests] == [VIA, VIA]
+    assert endpoint.requests[0].headers["x-api-token"] == HEADER_SECRET
+
+
 @pytest.mark.parametrize("no_proxy", ["127.0.0.1", "*"], ids=["host", "everything"])
 async def test_no_proxy_sends_straight_to_the_model(
     endpoint: Endpoint,
@@ -290,6 +312,26 @@ async def test_a_certificate_the_system_does_not_trust_fails_the_connection(
     with pytest.raises(AdapterError) as failure:
         await predicted(https_endpoint.url)
     assert failure.value.kind == "connection" and "ConnectError" in str(failure.value)
+
+
+async def test_https_goes_through_the_proxys_tunnel(
+    https_endpoint: Endpoint,
+    certificate: tuple[Path, Path],
+    no_proxy_environment: pytest.MonkeyPatch,
+    http_client: str,
+) -> None:
+    # HTTPS_PROXY: the client asks the proxy for a tunnel (CONNECT) and speaks TLS to the
+    # model through it, checking the model's certificate as without a proxy.
+    https_endpoint.requests.clear()
+    async with connect_tunnel() as proxy:
+        no_proxy_environment.setenv("HTTPS_PROXY", proxy.url)
+        assert await predicted(https_endpoint.url, ca_bundle=str(certificate[0])) == "pos"
+        with pytest.raises(AdapterError) as failure:
+            await predicted(https_endpoint.url)  # the system does not trust it
+    authority = https_endpoint.url.removeprefix("https://")
+    assert proxy.carried == [f"CONNECT {authority}", f"CONNECT {authority}"]
+    assert failure.value.kind == "connection"
+    assert [r.body for r in https_endpoint.requests] == [{"x": 1.0}]
 
 
 @pytest.mark.parametrize(

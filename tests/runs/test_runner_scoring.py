@@ -1,12 +1,13 @@
 """Scoring and the statistics it feeds, end to end against a loopback model: CPU-bound
-metrics are scored in worker processes without holding the model's requests and give the
-numbers in-process scoring gives; the same answers give the same numbers (intervals,
-slices, verdicts) at any concurrency."""
+metrics are scored in worker processes without holding the model's requests nor reaching
+their stored latency, and give the numbers in-process scoring gives; the same answers give
+the same numbers (intervals, slices, verdicts) at any concurrency."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,8 +22,8 @@ from monitor.scoring import base
 from monitor.scoring.evaluation import Attempt, Evaluation
 from monitor.store import Store
 from monitor.verdicts.service import Configured, judge_run
-from tests.scoring.stalling import Boom, Stall
-from tests.servers import serve_in_thread
+from tests.scoring.stalling import Boom, Burn, Stall
+from tests.servers import deadline, serve_in_thread
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog"]
@@ -140,6 +141,63 @@ async def test_scoring_that_stalls_does_not_hold_the_requests(
     assert scores["c00"][stall] == 1.0  # its scoring ended after the 24th request came
     assert sorted(asked) == list(range(n))
     assert {m.name: m.value for m in run.metrics}[stall] == 1.0
+
+
+def fixed_latency_app(served: dict[int, float]) -> Any:
+    """A model that answers case ``x`` 30, 50, 70 or 90 ms after its request reached the
+    app (by ``x % 4``: concurrent answers come in one by one), and keeps per case how long
+    it took from there until it began to answer."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        x = int(json.loads(body)["x"])
+        await asyncio.sleep(0.03 + 0.02 * (x % 4))
+        headers = [(b"content-type", b"application/json")]
+        served[x] = time.perf_counter() - started
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b'{"prediction": "ok"}'})
+
+    return app
+
+
+async def test_stored_latency_is_the_models_and_never_holds_scoring(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each case's scoring burns four times the tolerance in CPU. Counted in the latency,
+    # or run where it holds the answers that come in meanwhile (on the event loop, while
+    # the other cases' requests are out), it would make cases that much slower than the
+    # model says it took; off the loop, each stored latency holds the model's own time and
+    # little else.
+    monkeypatch.setitem(base._REGISTRY, Burn.name, Burn)
+    tolerance = deadline(0.05)
+    n = 12
+    rows = [{"id": f"c{i:02d}", "x": i, "answer": "ok", "segment": "a"} for i in range(n)]
+    suite = write_suite(tmp_path, rows, [{"name": "burn", "seconds": 4 * tolerance}])
+    served: dict[int, float] = {}
+    with serve_in_thread(fixed_latency_app(served)) as url:
+        runner = Runner(store, clock=lambda: NOW)
+        try:
+            run = await runner.run(suite, http_model(url, 4))
+        finally:
+            await runner.aclose()
+    assert run.status is RunStatus.SUCCEEDED, run.error
+    stored = {
+        int(c.case_id[1:]): c.latency_seconds for c in store.runs.list_cases(run.id, limit=None)
+    }
+    assert sorted(stored) == sorted(served) == list(range(n))
+    for x, latency in stored.items():
+        # The model's time lies within the request's, from first byte sent to last in.
+        assert latency is not None and served[x] <= latency < served[x] + tolerance, x
+    assert run.operations is not None and run.operations.latency_p95 is not None
+    assert run.operations.latency_p95 < max(served.values()) + tolerance
 
 
 async def test_a_metric_that_raises_in_a_worker_process_fails_the_run(

@@ -1,6 +1,7 @@
-"""A CPU-bound metric that holds its worker until told to go on: for the tests that show
-scoring does not hold the model's requests. It lives in a module of its own (not a test
-module) because the runner's scoring processes import it to unpickle it."""
+"""CPU-bound metrics for the tests that show scoring does not hold the model's requests
+nor reach their latency: one holds its worker until told to go on, one burns a set time
+per case, one raises. They live in a module of their own (not a test module) because the
+runner's scoring processes import it to unpickle them."""
 
 from __future__ import annotations
 
@@ -47,4 +48,20 @@ class Boom(PerCaseMetric):
     def score_case(self, prediction: Any, expected: Any, scores: Any = None) -> float:
         if expected == "boom":
             raise RuntimeError("a bug in the metric")
+        return 1.0
+
+
+class Burn(PerCaseMetric):
+    """A CPU-bound metric that burns ``seconds`` of CPU on every case (as ROUGE on a long
+    text does) and scores 1."""
+
+    name = "burn"
+    tasks = frozenset({"text"})
+    cpu_bound = True
+    options: ClassVar[Mapping[str, Option]] = {"seconds": Option((float,), 0.1)}
+
+    def score_case(self, prediction: Any, expected: Any, scores: Any = None) -> float:
+        end = time.process_time() + float(self.settings["seconds"])
+        while time.process_time() < end:
+            sum(range(10_000))
         return 1.0
