@@ -127,11 +127,11 @@ class DemoModel:
         named = {name: float(p) for name, p in zip(self._labels, probabilities, strict=True)}
         return self._labels[predicted], named
 
-    def predict_healthy(self, features: Sequence[float]) -> str:
-        """The class the model gives ``features`` at degradation level 0: the demo's
-        shadow model, a candidate that never degrades."""
-        probabilities = self._pipeline.predict_proba(_as_row(features))[0]
-        return self._labels[int(np.argmax(probabilities))]
+    def predict_healthy_many(self, features: npt.NDArray[np.float64]) -> list[str]:
+        """The class the model gives each row of ``features`` (n x 13) at degradation
+        level 0: the demo's shadow model, a candidate that never degrades."""
+        probabilities = self._pipeline.predict_proba(features)
+        return [self._labels[int(i)] for i in np.argmax(probabilities, axis=1)]
 
 
 def _check_schedule(
