@@ -1,0 +1,93 @@
+"""The intervals of suites' slice gaps: seeded, case-order free, covering the point gap,
+and the point gap cross-checked against fairlearn's MetricFrame."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from monitor.records import SliceGap
+from monitor.scoring import build_metric
+from monitor.scoring.evaluation import Attempt, Evaluation
+
+
+def _cases(n: int, seed: int) -> list[tuple[str, str, str, str]]:
+    """(case id, expected, prediction, region): region ``north`` answered right about
+    90% of the time, ``south`` about 60%."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        region = "north" if i % 2 else "south"
+        expected = rng.choice("ab")
+        right = rng.random() < (0.9 if region == "north" else 0.6)
+        predicted = expected if right else ("b" if expected == "a" else "a")
+        rows.append((f"case-{i:04d}", expected, predicted, region))
+    return rows
+
+
+def _evaluate(rows: list[tuple[str, str, str, str]], *, seed: int = 7) -> dict[str, SliceGap]:
+    evaluation = Evaluation(
+        [build_metric("accuracy"), build_metric({"name": "f1", "average": "macro"})],
+        slices=["region"],
+        seed=seed,
+    )
+    for case_id, expected, predicted, region in rows:
+        evaluation.add(case_id, expected, [Attempt(predicted)], {"region": region})
+    return {g.metric: g for g in evaluation.results().gaps}
+
+
+def test_a_real_gap_has_an_interval_above_zero_that_covers_it() -> None:
+    gaps = _evaluate(_cases(400, seed=1))
+    for metric in ("accuracy", "f1"):  # per-case and corpus metric
+        gap = gaps[metric]
+        assert (gap.best, gap.worst) == ("north", "south")
+        assert gap.lower is not None and gap.upper is not None
+        assert 0 < gap.lower <= gap.gap <= gap.upper
+
+
+def test_no_real_gap_gives_an_interval_reaching_zero() -> None:
+    rng = random.Random(3)
+    rows = [
+        (f"c{i:03d}", "a", "a" if rng.random() < 0.8 else "b", "x" if i % 2 else "y")
+        for i in range(200)
+    ]
+    gap = _evaluate(rows)["accuracy"]
+    assert gap.lower is not None and gap.lower <= 0 <= gap.gap <= gap.upper  # type: ignore[operator]
+
+
+def test_intervals_are_the_same_across_evaluations_and_case_order() -> None:
+    rows = _cases(300, seed=2)
+    first = _evaluate(rows)
+    shuffled = rows[:]
+    random.Random(9).shuffle(shuffled)
+    assert _evaluate(rows) == first
+    assert _evaluate(shuffled) == first
+    other = _evaluate(rows, seed=8)["accuracy"]
+    assert other.gap == first["accuracy"].gap and other.lower != first["accuracy"].lower
+
+
+def test_a_slice_of_one_case_has_no_interval() -> None:
+    rows = [("c0", "a", "a", "x"), ("c1", "a", "b", "y"), ("c2", "a", "a", "y")]
+    gap = _evaluate(rows)["accuracy"]
+    assert gap.gap == pytest.approx(0.5) and (gap.lower, gap.upper) == (None, None)
+
+
+def test_point_gap_matches_fairlearn_metric_frame_difference() -> None:
+    from fairlearn.metrics import MetricFrame
+    from sklearn.metrics import accuracy_score, f1_score
+
+    rows = _cases(250, seed=5)
+    gaps = _evaluate(rows)
+    frame = MetricFrame(
+        metrics={
+            "accuracy": accuracy_score,
+            "f1": lambda y, p: f1_score(y, p, average="macro"),
+        },
+        y_true=[r[1] for r in rows],
+        y_pred=[r[2] for r in rows],
+        sensitive_features=[r[3] for r in rows],
+    )
+    difference = frame.difference(method="between_groups")
+    assert gaps["accuracy"].gap == pytest.approx(difference["accuracy"], abs=1e-9)
+    assert gaps["f1"].gap == pytest.approx(difference["f1"], abs=1e-9)
