@@ -521,7 +521,8 @@ def _corrected_shares(metric: JudgeMetric, shares: np.ndarray[Any, Any]) -> np.n
     se, sp = metric.settings.get("sensitivity"), metric.settings.get("specificity")
     if se is None or sp is None:
         return shares
-    return np.clip((shares + sp - 1) / (se + sp - 1), 0.0, 1.0)
+    corrected: np.ndarray[Any, Any] = np.clip((shares + sp - 1) / (se + sp - 1), 0.0, 1.0)
+    return corrected
 
 
 def _percentile_interval(values: np.ndarray[Any, Any]) -> tuple[float | None, float | None]:
