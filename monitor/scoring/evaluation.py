@@ -549,7 +549,8 @@ def run_gaps(run: Run) -> list[SliceGap]:
 
 def slice_gaps(slices: Sequence[SliceMetric]) -> list[SliceGap]:
     """Per slice field and metric with at least two slice values: the largest difference
-    between them, and which values are best and worst (ties to the value sorting first)."""
+    between them, and which values are best and worst (ties to the value sorting first;
+    two different values, so with every value tied the gap is 0 between the first two)."""
     grouped: dict[tuple[str, str], list[SliceMetric]] = defaultdict(list)
     for item in slices:
         grouped[item.field, item.metric].append(item)
@@ -559,6 +560,6 @@ def slice_gaps(slices: Sequence[SliceMetric]) -> list[SliceGap]:
             continue
         # Items arrive sorted by slice value, and max/min keep the first of equals.
         best = max(items, key=lambda s: s.score)
-        worst = min(items, key=lambda s: s.score)
+        worst = min((s for s in items if s is not best), key=lambda s: s.score)
         gaps.append(SliceGap(field, metric, best.score - worst.score, best.value, worst.value))
     return gaps

@@ -91,3 +91,10 @@ def test_point_gap_matches_fairlearn_metric_frame_difference() -> None:
     difference = frame.difference(method="between_groups")
     assert gaps["accuracy"].gap == pytest.approx(difference["accuracy"], abs=1e-9)
     assert gaps["f1"].gap == pytest.approx(difference["f1"], abs=1e-9)
+
+
+def test_tied_slices_name_two_values_and_an_interval_around_zero() -> None:
+    rows = [(f"c{i:02d}", "a", "a" if i % 4 else "b", "xyz"[i % 3]) for i in range(36)]
+    gap = _evaluate(rows)["accuracy"]
+    assert (gap.gap, gap.best, gap.worst) == (0.0, "x", "y")
+    assert gap.lower is not None and gap.lower < 0 < gap.upper  # type: ignore[operator]
