@@ -309,19 +309,10 @@ class Evaluation:
         if min(len(side) for side in sides) < 2:
             return None, None
         rng = np.random.default_rng(self._seed)
-        # At most a million resampled indices at once, as ``bootstrap_mean`` holds.
-        chunk = max(1, 1_000_000 // max(len(side) for side in sides))
-        differences = []
-        for start in range(0, RESAMPLES, chunk):
-            size = min(chunk, RESAMPLES - start)
-            of_best, of_worst = (
-                side[rng.integers(0, len(side), size=(size, len(side)))].mean(axis=1)
-                for side in sides
-            )
-            if isinstance(metric, JudgeMetric) and self._proportion(metric):
-                of_best, of_worst = (_corrected_shares(metric, v) for v in (of_best, of_worst))
-            differences.append(of_best - of_worst)
-        return _percentile_interval(np.concatenate(differences))
+        of_best, of_worst = (_resampled_means(side, rng) for side in sides)
+        if isinstance(metric, JudgeMetric) and self._proportion(metric):
+            of_best, of_worst = (_corrected_shares(metric, v) for v in (of_best, of_worst))
+        return _percentile_interval(of_best - of_worst)
 
     def _corpus_gap_interval(
         self, metric: Metric, best: np.ndarray[Any, Any], worst: np.ndarray[Any, Any]
@@ -513,6 +504,34 @@ def _corrected(metric: JudgeMetric, score: MetricScore) -> MetricScore:
         f"Rogan-Gladen corrected (sensitivity {se:g}, specificity {sp:g}; judged {score.value:.4g})"
     )
     return MetricScore(value, fix(score.lower), fix(score.upper), score.per_case, detail)
+
+
+_FEW_SCORES = 64
+"""A slice whose cases have at most this many distinct scores (0/1 metrics, a judge's
+scale) is resampled as counts: a multinomial draw of how often each score is picked."""
+
+
+def _resampled_means(
+    scores: np.ndarray[Any, Any], rng: np.random.Generator
+) -> np.ndarray[Any, Any]:
+    """``RESAMPLES`` bootstrap means of ``scores`` (cases with replacement, as many as
+    there are). With few distinct scores, drawn as how many times each score is picked (a
+    multinomial over the scores' shares, the same distribution as resampling cases, in
+    time independent of the slice's size); otherwise by resampling case indices, at most
+    a million at once (as ``bootstrap_mean``)."""
+    n = len(scores)
+    values, counts = np.unique(scores, return_counts=True)
+    if len(values) <= _FEW_SCORES:
+        picked = rng.multinomial(n, counts / n, size=RESAMPLES)
+        means: np.ndarray[Any, Any] = picked @ values / n
+        return means
+    chunk = max(1, 1_000_000 // n)
+    return np.concatenate(
+        [
+            scores[rng.integers(0, n, size=(min(chunk, RESAMPLES - start), n))].mean(axis=1)
+            for start in range(0, RESAMPLES, chunk)
+        ]
+    )
 
 
 def _corrected_shares(metric: JudgeMetric, shares: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

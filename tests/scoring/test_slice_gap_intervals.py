@@ -98,3 +98,21 @@ def test_tied_slices_name_two_values_and_an_interval_around_zero() -> None:
     gap = _evaluate(rows)["accuracy"]
     assert (gap.gap, gap.best, gap.worst) == (0.0, "x", "y")
     assert gap.lower is not None and gap.lower < 0 < gap.upper  # type: ignore[operator]
+
+
+def test_resampling_as_counts_matches_resampling_cases() -> None:
+    """Few distinct scores are resampled as a multinomial draw of their counts: the same
+    distribution as drawing cases, which many distinct scores still do."""
+    import numpy as np
+
+    from monitor.scoring.evaluation import _resampled_means
+
+    rng = np.random.default_rng(0)
+    few = (rng.random(2000) < 0.7).astype(float)
+    many = few + rng.random(2000) * 1e-9  # > 64 distinct scores: cases are drawn
+    as_counts = _resampled_means(few, np.random.default_rng(1))
+    as_cases = _resampled_means(many, np.random.default_rng(1))
+    assert len(as_counts) == len(as_cases) == 1000
+    for q in (2.5, 50, 97.5):
+        assert np.percentile(as_counts, q) == pytest.approx(np.percentile(as_cases, q), abs=4e-3)
+    assert np.std(as_counts) == pytest.approx(np.sqrt(0.7 * 0.3 / 2000), rel=0.1)
