@@ -76,13 +76,19 @@ class FairnessValue:
 @dataclass(frozen=True, slots=True)
 class SliceGap:
     """The largest difference of a metric between two values of a slice field: the signal
-    that one segment collapsed while the average held."""
+    that one segment collapsed while the average held. ``lower`` and ``upper`` are its
+    95% interval: a seeded bootstrap over the cases of the two slices the gap names (best
+    minus worst), ``None`` when either slice has fewer than two scored cases, the
+    bootstrap had too few defined resamples, or the run was stored before intervals were
+    (revision 0026)."""
 
     field: str
     metric: str
     gap: float
     best: str
     worst: str
+    lower: float | None = None
+    upper: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +201,10 @@ class Run:
     """Each judge metric's judge, prompt hash, requests, tokens and cost."""
     fairness: tuple[FairnessValue, ...] = ()
     """The suite's group fairness measures (``fairness`` of the suite), if it has any."""
+    gaps: tuple[SliceGap, ...] = ()
+    """The largest gap per slice field and metric with its interval, as the run stored
+    them; empty for runs stored before revision 0026 (``run_gaps`` then recomputes the
+    point gaps from ``slices``, without intervals)."""
 
     @property
     def duration_seconds(self) -> float | None:

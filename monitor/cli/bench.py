@@ -31,7 +31,7 @@ from monitor.cli.common import (
 from monitor.cli.progress import case_progress, progress_option, wanted
 from monitor.daemon.heap import freeze_startup_objects, preload
 from monitor.errors import MonitorError
-from monitor.records import Run, RunStatus
+from monitor.records import Run, RunStatus, SliceGap
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -77,7 +77,7 @@ def table(runs: Sequence[Run]) -> Table:
     """Metrics (value and 95% interval) and operations, one column per model."""
     from rich.table import Table
 
-    from monitor.scoring.evaluation import slice_gaps
+    from monitor.scoring.evaluation import run_gaps
 
     result = Table(title=f"suite {runs[0].suite}" if runs else "no runs")
     result.add_column("")
@@ -97,11 +97,11 @@ def table(runs: Sequence[Run]) -> Table:
     for label, cell in _OPERATION_ROWS:
         result.add_row(label, *(cell(run) for run in runs))
     for run in runs:
-        for gap in slice_gaps(run.slices):
+        for gap in run_gaps(run):
             result.add_row(
                 f"gap {gap.metric} by {gap.field}",
                 *(
-                    f"{gap.gap:.4f} ({gap.worst} < {gap.best})" if other is run else ""
+                    f"{_gap(gap)} ({gap.worst} < {gap.best})" if other is run else ""
                     for other in runs
                 ),
             )
@@ -112,6 +112,12 @@ def _with_interval(value: float, metric: Any) -> str:
     if metric.lower is None or metric.upper is None:
         return f"{value:.4f} (n={metric.n})"
     return f"{value:.4f} [{metric.lower:.4f}, {metric.upper:.4f}] (n={metric.n})"
+
+
+def _gap(gap: SliceGap) -> str:
+    if gap.lower is None or gap.upper is None:
+        return f"{gap.gap:.4f}"
+    return f"{gap.gap:.4f} [{gap.lower:.4f}, {gap.upper:.4f}]"
 
 
 def _ops(run: Run, name: str, fmt: str) -> str:
@@ -144,7 +150,7 @@ _OPERATION_ROWS: list[tuple[str, Any]] = [
 
 def as_json(runs: Sequence[Run]) -> dict[str, Any]:
     """The runs as plain JSON data: metrics with intervals, operations, slices, gaps."""
-    from monitor.scoring.evaluation import slice_gaps
+    from monitor.scoring.evaluation import run_gaps
 
     return {
         "suite": runs[0].suite if runs else None,
@@ -161,7 +167,7 @@ def as_json(runs: Sequence[Run]) -> dict[str, Any]:
                 "metrics": [dataclasses.asdict(m) for m in run.metrics],
                 "operations": dataclasses.asdict(run.operations) if run.operations else None,
                 "slices": [dataclasses.asdict(s) for s in run.slices],
-                "slice_gaps": [dataclasses.asdict(g) for g in slice_gaps(run.slices)],
+                "slice_gaps": [dataclasses.asdict(g) for g in run_gaps(run)],
             }
             for run in runs
         ],

@@ -325,6 +325,7 @@ class Runner:
                     operations=operations,
                     judges=judges,
                     fairness=result.fairness if result else (),
+                    gaps=result.gaps if result else (),
                 )
             except StoreUnavailable:
                 raise

@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from monitor.records import FairnessValue, MetricValue, SliceGap, SliceMetric
+from monitor.records import FairnessValue, MetricValue, Run, SliceGap, SliceMetric
 from monitor.scoring.base import Metric, MetricScore, PerCaseMetric
-from monitor.scoring.intervals import bootstrap_mean, wilson
+from monitor.scoring.intervals import RESAMPLES, bootstrap_mean, wilson
 from monitor.scoring.judged import JudgeMetric, rogan_gladen
 from monitor.scoring.repeats import Reducer, majority_index, reduce_scores, representative
 
@@ -263,18 +263,91 @@ class Evaluation:
         order = self._ids.order()
         metrics = self._values(order, skipped, "")
         slices: list[SliceMetric] = []
+        # Each slice's cases, in case id order: what the gaps' intervals resample.
+        groups: dict[tuple[str, str], np.ndarray[Any, Any]] = {}
         for name, codes in self._slice_codes.items():
             column = np.frombuffer(codes, dtype=np.int32)[order]
             for key, code in sorted(self._slice_names[name].items()):
-                members = order[column == code]
+                members = groups[name, key] = order[column == code]
                 for value in self._values(members, skipped, f" for {name}={key}"):
                     slices.append(
                         SliceMetric(
                             name, key, value.name, value.value, value.lower, value.upper, value.n
                         )
                     )
+        gaps = [self._gap_interval(gap, groups) for gap in slice_gaps(slices)]
         fairness = self._fairness_values(order, skipped)
-        return EvaluationResult(metrics, slices, slice_gaps(slices), skipped, fairness)
+        return EvaluationResult(metrics, slices, gaps, skipped, fairness)
+
+    def _gap_interval(
+        self, gap: SliceGap, groups: Mapping[tuple[str, str], np.ndarray[Any, Any]]
+    ) -> SliceGap:
+        """``gap`` with its 95% interval: a seeded bootstrap that resamples the best
+        slice's cases and the worst slice's cases, each within its own slice (a suite's
+        slices have the sizes its dataset gives them), and recomputes the best slice's
+        metric minus the worst's. The pair stays the one the point gap names (re-choosing
+        the largest gap in every resample would bias the interval upwards). Both slices'
+        cases are in case id order and the generator is seeded with the suite's seed, so
+        the same answers give the same interval at any concurrency."""
+        metric = next((m for m in self._metrics if m.label == gap.metric), None)
+        if metric is None:
+            return gap
+        best, worst = groups[gap.field, gap.best], groups[gap.field, gap.worst]
+        if isinstance(metric, PerCaseMetric):
+            lower, upper = self._per_case_gap_interval(metric, best, worst)
+        else:
+            lower, upper = self._corpus_gap_interval(metric, best, worst)
+        return dataclasses.replace(gap, lower=lower, upper=upper)
+
+    def _per_case_gap_interval(
+        self, metric: PerCaseMetric, best: np.ndarray[Any, Any], worst: np.ndarray[Any, Any]
+    ) -> tuple[float | None, float | None]:
+        scores = np.frombuffer(self._per_case[metric.label], dtype=np.float64)
+        sides = [scores[best], scores[worst]]
+        if isinstance(metric, JudgeMetric):
+            sides = [side[~np.isnan(side)] for side in sides]
+        if min(len(side) for side in sides) < 2:
+            return None, None
+        rng = np.random.default_rng(self._seed)
+        of_best, of_worst = (_resampled_means(side, rng) for side in sides)
+        if isinstance(metric, JudgeMetric) and self._proportion(metric):
+            of_best, of_worst = (_corrected_shares(metric, v) for v in (of_best, of_worst))
+        return _percentile_interval(of_best - of_worst)
+
+    def _corpus_gap_interval(
+        self, metric: Metric, best: np.ndarray[Any, Any], worst: np.ndarray[Any, Any]
+    ) -> tuple[float | None, float | None]:
+        """The corpus metric recomputed over each resample of either slice (its own
+        statistic, as the slice's value is); resamples where either side is undefined
+        (one class only for ROC AUC) are dropped, and with fewer than half of them left
+        there is no interval, as for the metric's own interval."""
+        if min(len(best), len(worst)) < 2:
+            return None, None
+        predictions, expected, scores = self._columns
+
+        def statistic(members: np.ndarray[Any, Any]) -> Any:
+            pick = members.tolist()
+            return metric.statistic(
+                [predictions[i] for i in pick],
+                [expected[i] for i in pick],
+                [scores[i] for i in pick] if metric.needs_scores else None,
+            )
+
+        of_best, of_worst = statistic(best), statistic(worst)
+        rng = np.random.default_rng(self._seed)
+        differences = []
+        for _ in range(RESAMPLES):
+            picked_best = rng.integers(0, len(best), size=len(best))
+            picked_worst = rng.integers(0, len(worst), size=len(worst))
+            try:
+                difference = float(of_best(picked_best)) - float(of_worst(picked_worst))
+            except ValueError:
+                continue
+            if math.isfinite(difference):
+                differences.append(difference)
+        if len(differences) < RESAMPLES / 2:
+            return None, None
+        return _percentile_interval(np.asarray(differences))
 
     def _fairness_values(
         self, order: np.ndarray[Any, Any], skipped: list[str]
@@ -343,6 +416,11 @@ class Evaluation:
         values = np.frombuffer(self._per_case[metric.label], dtype=np.float64)[members]
         return int(np.count_nonzero(~np.isnan(values)))
 
+    def _proportion(self, metric: PerCaseMetric) -> bool:
+        """Whether the metric's aggregate is a share of cases (a Wilson interval, and for
+        a judge the Rogan-Gladen correction): a 0/1 metric, unless repeats averaged it."""
+        return metric.binary and not (self._repeated and self._repeats.reducer == "mean")
+
     def _score(self, metric: Metric, label: str, members: np.ndarray[Any, Any]) -> MetricScore:
         if isinstance(metric, PerCaseMetric):
             values = np.frombuffer(self._per_case[label], dtype=np.float64)[members]
@@ -350,8 +428,7 @@ class Evaluation:
                 values = values[~np.isnan(values)]
                 if not len(values):
                     raise ValueError("the judge scored none of these cases")
-            proportion = metric.binary and not (self._repeated and self._repeats.reducer == "mean")
-            if proportion:
+            if self._proportion(metric):
                 score = _proportion(metric, values)
                 return _corrected(metric, score) if isinstance(metric, JudgeMetric) else score
             return _continuous(metric, values, self._seed)
@@ -429,6 +506,50 @@ def _corrected(metric: JudgeMetric, score: MetricScore) -> MetricScore:
     return MetricScore(value, fix(score.lower), fix(score.upper), score.per_case, detail)
 
 
+_FEW_SCORES = 64
+"""A slice whose cases have at most this many distinct scores (0/1 metrics, a judge's
+scale) is resampled as counts: a multinomial draw of how often each score is picked."""
+
+
+def _resampled_means(
+    scores: np.ndarray[Any, Any], rng: np.random.Generator
+) -> np.ndarray[Any, Any]:
+    """``RESAMPLES`` bootstrap means of ``scores`` (cases with replacement, as many as
+    there are). With few distinct scores, drawn as how many times each score is picked (a
+    multinomial over the scores' shares, the same distribution as resampling cases, in
+    time independent of the slice's size); otherwise by resampling case indices, at most
+    a million at once (as ``bootstrap_mean``)."""
+    n = len(scores)
+    values, counts = np.unique(scores, return_counts=True)
+    if len(values) <= _FEW_SCORES:
+        picked = rng.multinomial(n, counts / n, size=RESAMPLES)
+        means: np.ndarray[Any, Any] = picked @ values / n
+        return means
+    chunk = max(1, 1_000_000 // n)
+    return np.concatenate(
+        [
+            scores[rng.integers(0, n, size=(min(chunk, RESAMPLES - start), n))].mean(axis=1)
+            for start in range(0, RESAMPLES, chunk)
+        ]
+    )
+
+
+def _corrected_shares(metric: JudgeMetric, shares: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Resampled shares of a binary judge metric with the judge's measured error rates,
+    corrected as its slices' values are (``_corrected``); unchanged without them."""
+    se, sp = metric.settings.get("sensitivity"), metric.settings.get("specificity")
+    if se is None or sp is None:
+        return shares
+    corrected: np.ndarray[Any, Any] = np.clip((shares + sp - 1) / (se + sp - 1), 0.0, 1.0)
+    return corrected
+
+
+def _percentile_interval(values: np.ndarray[Any, Any]) -> tuple[float | None, float | None]:
+    """The 2.5th and 97.5th percentiles of bootstrap ``values``."""
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def _per_case(metric: Metric) -> bool:
     return isinstance(metric, PerCaseMetric)
 
@@ -439,9 +560,16 @@ def _slice_key(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
+def run_gaps(run: Run) -> list[SliceGap]:
+    """A stored run's slice gaps with their intervals; for a run stored before they were
+    kept (revision 0026), the point gaps recomputed from its slices, without intervals."""
+    return list(run.gaps) if run.gaps else slice_gaps(run.slices)
+
+
 def slice_gaps(slices: Sequence[SliceMetric]) -> list[SliceGap]:
     """Per slice field and metric with at least two slice values: the largest difference
-    between them, and which values are best and worst (ties to the value sorting first)."""
+    between them, and which values are best and worst (ties to the value sorting first;
+    two different values, so with every value tied the gap is 0 between the first two)."""
     grouped: dict[tuple[str, str], list[SliceMetric]] = defaultdict(list)
     for item in slices:
         grouped[item.field, item.metric].append(item)
@@ -451,6 +579,6 @@ def slice_gaps(slices: Sequence[SliceMetric]) -> list[SliceGap]:
             continue
         # Items arrive sorted by slice value, and max/min keep the first of equals.
         best = max(items, key=lambda s: s.score)
-        worst = min(items, key=lambda s: s.score)
+        worst = min((s for s in items if s is not best), key=lambda s: s.score)
         gaps.append(SliceGap(field, metric, best.score - worst.score, best.value, worst.value))
     return gaps

@@ -26,6 +26,7 @@ from monitor.records import (
     RunOperations,
     RunStatus,
     RunSummary,
+    SliceGap,
     SliceMetric,
 )
 from monitor.store import rollups
@@ -36,6 +37,7 @@ from monitor.store.tables import (
     run_judges,
     run_metrics,
     run_rollups,
+    run_slice_gaps,
     run_slices,
     runs,
 )
@@ -64,6 +66,7 @@ def get_run(connection: Connection, run_id: int) -> Run | None:
         slices=_slices(connection, run_id),
         judges=_judges(connection, run_id),
         fairness=_fairness(connection, run_id),
+        gaps=_gaps(connection, run_id),
     )
 
 
@@ -175,6 +178,18 @@ def _fairness(connection: Connection, run_id: int) -> tuple[FairnessValue, ...]:
     )
     return tuple(
         FairnessValue(row.groups, row.measure, row.value, row.lower, row.upper, row.n)
+        for row in connection.execute(query)
+    )
+
+
+def _gaps(connection: Connection, run_id: int) -> tuple[SliceGap, ...]:
+    query = (
+        select(run_slice_gaps)
+        .where(run_slice_gaps.c.run_id == run_id)
+        .order_by(run_slice_gaps.c.field, run_slice_gaps.c.metric)
+    )
+    return tuple(
+        SliceGap(row.field, row.metric, row.gap, row.best, row.worst, row.lower, row.upper)
         for row in connection.execute(query)
     )
 

@@ -25,6 +25,7 @@ from monitor.records import (
     RunRequest,
     RunStatus,
     RunSummary,
+    SliceGap,
     SliceMetric,
 )
 from monitor.store import reads, requests, writes
@@ -180,8 +181,10 @@ class RunStore:
         operations: RunOperations | None = None,
         judges: Sequence[JudgeUsage] = (),
         fairness: Sequence[FairnessValue] = (),
+        gaps: Sequence[SliceGap] = (),
     ) -> None:
-        """Store a running run's last cases, aggregates, judge usage and final
+        """Store a running run's last cases, aggregates (with the slice ``gaps`` and
+        their intervals), judge usage and final
         ``status``, all or nothing. ``n_cases`` and ``n_errors`` count every stored case of the run.
 
         Raises ``StoreError`` if the run does not exist, is no longer running, or the
@@ -189,7 +192,7 @@ class RunStore:
         changed. Raises ``ValueError`` for a non-final status or a non-finite metric.
         """
         at = ensure_utc(at, name="at")
-        writes.check_finish(status, metrics, slices, fairness)
+        writes.check_finish(status, metrics, slices, fairness, gaps)
         with self._store._writing(f"finishing run {run_id}") as connection:
             writes.finish_run(
                 connection,
@@ -203,6 +206,7 @@ class RunStore:
                 operations=operations,
                 judges=judges,
                 fairness=fairness,
+                gaps=gaps,
             )
 
     def judge_answer(self, key: str) -> tuple[Any, Any] | None:

@@ -53,6 +53,7 @@ __all__ = [
     "run_metrics",
     "run_requests",
     "run_rollups",
+    "run_slice_gaps",
     "run_slices",
     "runs",
     "stream_batches",
@@ -264,6 +265,22 @@ run_slices = Table(
     Column("n", Integer, nullable=False),
 )
 """Every metric of a run per value of a slice field (``slices`` of the suite)."""
+
+run_slice_gaps = Table(
+    "run_slice_gaps",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("field", String(NAME), primary_key=True),
+    Column("metric", String(NAME), primary_key=True),
+    Column("gap", Float, nullable=False),
+    Column("best", String(NAME), nullable=False),
+    Column("worst", String(NAME), nullable=False),
+    Column("lower", Float, nullable=True),
+    Column("upper", Float, nullable=True),
+)
+"""Per slice field and metric of a run, the largest gap between two slice values with
+its 95% interval, computed when the run was scored (revision 0026): the interval needs
+the cases, which ``run_slices`` does not keep."""
 
 run_fairness = Table(
     "run_fairness",

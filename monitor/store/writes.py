@@ -25,6 +25,7 @@ from monitor.records import (
     MetricValue,
     RunOperations,
     RunStatus,
+    SliceGap,
     SliceMetric,
 )
 from monitor.store import rollups
@@ -37,6 +38,7 @@ from monitor.store.tables import (
     run_fairness,
     run_judges,
     run_metrics,
+    run_slice_gaps,
     run_slices,
     runs,
     suites,
@@ -75,6 +77,7 @@ def check_finish(
     metrics: Sequence[MetricValue],
     slices: Sequence[SliceMetric] = (),
     fairness: Sequence[FairnessValue] = (),
+    gaps: Sequence[SliceGap] = (),
 ) -> None:
     """Refuse a non-final status and metric values SQLite could not store.
 
@@ -100,6 +103,11 @@ def check_finish(
             number = getattr(value, field)
             if number is not None and not math.isfinite(number):
                 raise ValueError(f"fairness[{index}] {value.measure!r}: {field} must be finite")
+    for index, gap in enumerate(gaps):
+        for field in ("gap", "lower", "upper"):
+            number = getattr(gap, field)
+            if number is not None and not math.isfinite(number):
+                raise ValueError(f"gaps[{index}] {gap.metric!r}: {field} must be finite")
 
 
 def sync_catalog(
@@ -251,9 +259,10 @@ def finish_run(
     operations: RunOperations | None = None,
     judges: Sequence[JudgeUsage] = (),
     fairness: Sequence[FairnessValue] = (),
+    gaps: Sequence[SliceGap] = (),
 ) -> None:
     """Mark a running run final and store its last cases, aggregates (metrics, slices,
-    fairness measures), operations and judge usage.
+    slice gaps, fairness measures), operations and judge usage.
 
     The conditional UPDATE comes first: it locks the run's row on PostgreSQL, so of two
     concurrent finishers exactly one sees ``running``; the other gets a ``StoreError``.
@@ -282,6 +291,8 @@ def finish_run(
         connection.execute(insert(run_judges), _judge_rows(run_id, judges))
     if fairness:
         connection.execute(insert(run_fairness), _fairness_rows(run_id, fairness))
+    if gaps:
+        connection.execute(insert(run_slice_gaps), _gap_rows(run_id, gaps))
     counted = select(func.count(), func.count(case_results.c.error_kind)).where(
         case_results.c.run_id == run_id
     )
@@ -472,6 +483,22 @@ def _fairness_rows(run_id: int, fairness: Iterable[FairnessValue]) -> list[dict[
             "n": item.n,
         }
         for item in fairness
+    ]
+
+
+def _gap_rows(run_id: int, gaps: Iterable[SliceGap]) -> list[dict[str, Any]]:
+    return [
+        {
+            "run_id": run_id,
+            "field": item.field,
+            "metric": item.metric,
+            "gap": item.gap,
+            "best": item.best[:NAME],
+            "worst": item.worst[:NAME],
+            "lower": item.lower,
+            "upper": item.upper,
+        }
+        for item in gaps
     ]
 
 

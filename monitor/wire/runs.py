@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from monitor.records import Run, RunStatus
-from monitor.scoring.evaluation import slice_gaps
+from monitor.scoring.evaluation import run_gaps
 
 
 class MetricOut(BaseModel):
@@ -68,11 +68,18 @@ class SliceOut(BaseModel):
 
 
 class SliceGapOut(BaseModel):
+    """The largest gap of a metric between two values of the slice field ``field``
+    (``best`` minus ``worst``), with its 95% bootstrap interval over the two slices'
+    cases; null bounds: a slice with fewer than two cases, too few defined resamples, or
+    a run stored before slice gap intervals were kept."""
+
     field: str
     metric: str
     gap: float
     best: str
     worst: str
+    lower: float | None = None
+    upper: float | None = None
 
 
 class FairnessOut(BaseModel):
@@ -121,7 +128,7 @@ class RunOut(BaseModel):
             metrics=[MetricOut(**vars_of(m)) for m in run.metrics],
             operations=OperationsOut(**vars_of(run.operations)) if run.operations else None,
             slices=[SliceOut(**vars_of(s)) for s in run.slices],
-            slice_gaps=[SliceGapOut(**vars_of(g)) for g in slice_gaps(run.slices)],
+            slice_gaps=[SliceGapOut(**vars_of(g)) for g in run_gaps(run)],
             judges=[JudgeOut(**vars_of(j)) for j in run.judges],
             fairness=[FairnessOut(**vars_of(f)) for f in run.fairness],
         )

@@ -107,6 +107,9 @@ def test_bench_json_and_failed_run_exit_3(config: Path) -> None:
     assert metrics["f1"]["lower"] < metrics["f1"]["value"] < metrics["f1"]["upper"]
     assert good["operations"]["cost"] is None and good["operations"]["error_rate"] == 0.0
     assert {g["field"] for g in good["slice_gaps"]} == {"segment"}
+    for gap in good["slice_gaps"]:  # stored with the run, with the interval's bounds
+        assert gap["best"] != gap["worst"]
+        assert gap["lower"] <= gap["gap"] <= gap["upper"]
     assert "connection x40" in gone["error"]
 
 
