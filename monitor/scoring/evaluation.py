@@ -23,7 +23,7 @@ import math
 import pickle
 from array import array
 from collections import OrderedDict, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -275,7 +275,8 @@ class Evaluation:
                             name, key, value.name, value.value, value.lower, value.upper, value.n
                         )
                     )
-        gaps = [self._gap_interval(gap, groups) for gap in slice_gaps(slices)]
+        lower_is_better = {m.label for m in self._metrics if not m.higher_is_better}
+        gaps = [self._gap_interval(gap, groups) for gap in slice_gaps(slices, lower_is_better)]
         fairness = self._fairness_values(order, skipped)
         return EvaluationResult(metrics, slices, gaps, skipped, fairness)
 
@@ -312,7 +313,7 @@ class Evaluation:
         of_best, of_worst = (_resampled_means(side, rng) for side in sides)
         if isinstance(metric, JudgeMetric) and self._proportion(metric):
             of_best, of_worst = (_corrected_shares(metric, v) for v in (of_best, of_worst))
-        return _percentile_interval(of_best - of_worst)
+        return _percentile_interval(_sign(metric) * (of_best - of_worst))
 
     def _corpus_gap_interval(
         self, metric: Metric, best: np.ndarray[Any, Any], worst: np.ndarray[Any, Any]
@@ -340,7 +341,9 @@ class Evaluation:
             picked_best = rng.integers(0, len(best), size=len(best))
             picked_worst = rng.integers(0, len(worst), size=len(worst))
             try:
-                difference = float(of_best(picked_best)) - float(of_worst(picked_worst))
+                difference = _sign(metric) * (
+                    float(of_best(picked_best)) - float(of_worst(picked_worst))
+                )
             except ValueError:
                 continue
             if math.isfinite(difference):
@@ -566,10 +569,20 @@ def run_gaps(run: Run) -> list[SliceGap]:
     return list(run.gaps) if run.gaps else slice_gaps(run.slices)
 
 
-def slice_gaps(slices: Sequence[SliceMetric]) -> list[SliceGap]:
+def _sign(metric: Metric) -> float:
+    """+1 where a higher score is better, -1 where lower is (errors): a gap, best minus
+    worst in the metric's direction, is never negative."""
+    return 1.0 if metric.higher_is_better else -1.0
+
+
+def slice_gaps(
+    slices: Sequence[SliceMetric], lower_is_better: Collection[str] = ()
+) -> list[SliceGap]:
     """Per slice field and metric with at least two slice values: the largest difference
-    between them, and which values are best and worst (ties to the value sorting first;
-    two different values, so with every value tied the gap is 0 between the first two)."""
+    between them, and which values are best and worst in the metric's direction (the
+    lowest error is the best of a metric in ``lower_is_better``; ties to the value
+    sorting first; two different values, so with every value tied the gap is 0 between
+    the first two)."""
     grouped: dict[tuple[str, str], list[SliceMetric]] = defaultdict(list)
     for item in slices:
         grouped[item.field, item.metric].append(item)
@@ -578,7 +591,9 @@ def slice_gaps(slices: Sequence[SliceMetric]) -> list[SliceGap]:
         if len(items) < 2:
             continue
         # Items arrive sorted by slice value, and max/min keep the first of equals.
-        best = max(items, key=lambda s: s.score)
-        worst = min((s for s in items if s is not best), key=lambda s: s.score)
-        gaps.append(SliceGap(field, metric, best.score - worst.score, best.value, worst.value))
+        sign = -1.0 if metric in lower_is_better else 1.0
+        best = max(items, key=lambda s: sign * s.score)
+        worst = min((s for s in items if s is not best), key=lambda s: sign * s.score)
+        gap = sign * (best.score - worst.score)
+        gaps.append(SliceGap(field, metric, gap, best.value, worst.value))
     return gaps

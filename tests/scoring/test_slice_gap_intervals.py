@@ -116,3 +116,34 @@ def test_resampling_as_counts_matches_resampling_cases() -> None:
     for q in (2.5, 50, 97.5):
         assert np.percentile(as_counts, q) == pytest.approx(np.percentile(as_cases, q), abs=4e-3)
     assert np.std(as_counts) == pytest.approx(np.sqrt(0.7 * 0.3 / 2000), rel=0.1)
+
+
+def test_an_error_metrics_best_slice_is_the_one_with_the_lower_error() -> None:
+    """MAE (per case) and RMSE (over the slice): lower is better, so the best slice is the
+    one with the smaller error and the gap, best minus worst in that direction, is
+    positive, as scikit-learn's errors of the two slices say."""
+    from sklearn.metrics import mean_absolute_error, root_mean_squared_error
+
+    rng = random.Random(4)
+    rows = []
+    for i in range(300):
+        region = "north" if i % 2 else "south"
+        expected = rng.uniform(0, 10)
+        error = rng.gauss(0, 0.2 if region == "north" else 1.5)
+        rows.append((f"c{i:03d}", expected, expected + error, region))
+    evaluation = Evaluation([build_metric("mae"), build_metric("rmse")], slices=["region"], seed=7)
+    for case_id, expected, predicted, region in rows:
+        evaluation.add(case_id, expected, [Attempt(predicted)], {"region": region})
+    gaps = {g.metric: g for g in evaluation.results().gaps}
+    for metric, error in (("mae", mean_absolute_error), ("rmse", root_mean_squared_error)):
+        gap = gaps[metric]
+        assert (gap.best, gap.worst) == ("north", "south")
+        sides = {
+            region: error(
+                [r[1] for r in rows if r[3] == region], [r[2] for r in rows if r[3] == region]
+            )
+            for region in ("north", "south")
+        }
+        assert gap.gap == pytest.approx(sides["south"] - sides["north"], abs=1e-9)
+        assert gap.lower is not None and gap.upper is not None
+        assert 0 < gap.lower <= gap.gap <= gap.upper
