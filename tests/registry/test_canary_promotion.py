@@ -58,7 +58,8 @@ class Setup:
 async def setup(tmp_path: Path, registry: Registry) -> AsyncIterator[Setup]:
     """A daemon with streams ``prod`` and ``cand`` (one labelled window of 100 records
     each), and monitor.toml: the same store, the candidate with its registry (alias
-    ``challenger``), a model without one and one whose registry is unreachable."""
+    ``challenger``), a model without one, one whose registry is unreachable, and the
+    suite ``qa`` on the candidate (whose verdicts the tests store directly)."""
     rng = np.random.default_rng(0)
     rows = ["ts,x,pred,y"] + [f"2025-12-01T00:00:00Z,{rng.normal():.4f},1,1" for _ in range(200)]
     (tmp_path / "reference.csv").write_text("\n".join(rows) + "\n")
@@ -83,8 +84,18 @@ name = "plain"
 name = "lost"
 {model}
 registry = {{ kind = "mlflow", url = "http://127.0.0.1:1", name = "{NAME}", alias = "x" }}
+
+[[suites]]
+name = "qa"
+dataset = "qa.jsonl"
+task = "classification"
+expected = "label"
+inputs = ["n"]
+metrics = ["accuracy"]
+models = ["candidate"]
 """
     )
+    (tmp_path / "qa.jsonl").write_text('{"id": "1", "n": 1, "label": "odd"}\n')
     raw = {
         "server": {
             "port": 0,
@@ -171,12 +182,15 @@ async def promotions(url: str) -> list[dict[str, Any]]:
 
 async def watched(process: MonitorProcess, *steps: Any) -> int:
     """The canary's exit code after its first look and then ``steps`` (coroutines)."""
+    pending = list(steps)
     try:
         await asyncio.to_thread(process.wait_for_line, FIRST_LOOK, timeout=30)
-        for step in steps:
-            await step
+        while pending:
+            await pending.pop(0)
         return await finished(process)
     finally:
+        for step in pending:  # a failure before them: close, not "never awaited" later
+            step.close()
         process.stop()
 
 
