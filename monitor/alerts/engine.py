@@ -161,7 +161,8 @@ def step(
     if phase is Phase.PENDING and prev is not None:
         # A window seen again (re-scored as its labels arrive) is one window, not another
         # evaluation in a row: ``for = 3`` waits for three windows.
-        again = _window(obs.details) is not None and _window(obs.details) == _window(prev.details)
+        window = obs.details.get("window")
+        again = window is not None and window == prev.details.get("window")
         count, since = prev.count + (0 if again else 1), prev.active_since or now
     else:
         count, since = 1, now
@@ -182,11 +183,6 @@ def step(
         fired = replace(state, phase=Phase.FIRING, fired_at=now, resolved_at=None, notified_at=now)
         return Transition(fired, phase, "firing")
     return Transition(state, phase)
-
-
-def _window(details: dict[str, Any]) -> Any:
-    """The stream window an observation is about (``None`` for runs and ticks)."""
-    return details.get("window")
 
 
 def repeat_due(rule: RuleConfig, state: AlertState, now: datetime) -> Transition | None:

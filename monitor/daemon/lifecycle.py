@@ -53,6 +53,7 @@ from monitor.config.schedules import build_trigger, slot_at, slots
 from monitor.daemon import heap
 from monitor.daemon.cluster import Membership, Worker, replica_name
 from monitor.daemon.guard import HttpLimits
+from monitor.daemon.inflight import tracked
 from monitor.daemon.leader import is_postgresql
 from monitor.daemon.recovery import StoreRecovery
 from monitor.daemon.retention import Retention
@@ -402,19 +403,15 @@ class Daemon:
     async def _retention_job(self) -> None:
         """One retention pass in a worker thread, drained like a run at shutdown (which
         stops it after its current batch)."""
-        task = asyncio.current_task()
-        assert task is not None
-        self._inflight.add(task)
-        try:
-            await asyncio.to_thread(self.retention.run_once)
-        except StoreBusy as exc:  # SQLite stayed locked by other writers: try next time
-            logger.warning("retention pass put off: %s", exc)
-        except StoreUnavailable as exc:
-            self.outage.failed(exc)
-        except Exception:
-            logger.exception("retention pass failed")
-        finally:
-            self._inflight.discard(task)
+        with tracked(self._inflight):
+            try:
+                await asyncio.to_thread(self.retention.run_once)
+            except StoreBusy as exc:  # SQLite stayed locked by other writers: try next time
+                logger.warning("retention pass put off: %s", exc)
+            except StoreUnavailable as exc:
+                self.outage.failed(exc)
+            except Exception:
+                logger.exception("retention pass failed")
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
         """Run ``coroutine`` as a task drained (then cancelled) at shutdown, like a run;

@@ -42,6 +42,7 @@ from monitor.alerts.events import (
 )
 from monitor.clock import Clock
 from monitor.config import IngestSourceConfig, StreamConfig
+from monitor.daemon.inflight import tracked
 from monitor.errors import StoreError, StoreUnavailable
 from monitor.metrics.streams import StreamMetrics
 from monitor.notify.service import AlertService
@@ -110,30 +111,26 @@ class StreamJobs:
         since and join again those whose shadow records did. The leader's job."""
         if not self._leading():
             return
-        task = asyncio.current_task()
-        assert task is not None
-        self._inflight.add(task)
-        try:
-            # One pass of a stream at a time on this replica: the job run at start and the
-            # scheduler's next firing, and the judging of the stream's windows here.
-            async with self._locks[name]:
-                queued = await asyncio.to_thread(self._queue_due, name)
-            if queued:
-                self.wake()
-            if not self._stopping():
+        with tracked(self._inflight):
+            try:
+                # One pass of a stream at a time on this replica: the job run at start and the
+                # scheduler's next firing, and the judging of the stream's windows here.
                 async with self._locks[name]:
-                    await self._refresh(name)
-        except StoreUnavailable as exc:
-            self._outage.failed(exc)
-        except asyncio.CancelledError:
-            if not self._stopping():
-                raise
-            # Cancelled at the end of the shutdown grace: the next start resumes at the
-            # watermark. Not a job error for the scheduler to log with a traceback.
-        except Exception:
-            logger.exception("stream %s: queueing its windows failed", name)
-        finally:
-            self._inflight.discard(task)
+                    queued = await asyncio.to_thread(self._queue_due, name)
+                if queued:
+                    self.wake()
+                if not self._stopping():
+                    async with self._locks[name]:
+                        await self._refresh(name)
+            except StoreUnavailable as exc:
+                self._outage.failed(exc)
+            except asyncio.CancelledError:
+                if not self._stopping():
+                    raise
+                # Cancelled at the end of the shutdown grace: the next start resumes at the
+                # watermark. Not a job error for the scheduler to log with a traceback.
+            except Exception:
+                logger.exception("stream %s: queueing its windows failed", name)
 
     async def _refresh(self, name: str) -> None:
         evaluator = self._evaluators[name]
@@ -150,35 +147,31 @@ class StreamJobs:
         shutdown, or when the store fails, the window goes back to the queue (or its
         lease expires) for another replica."""
         due = claimed.window
-        task = asyncio.current_task()
-        assert task is not None
-        self._inflight.add(task)
-        try:
-            async with self._locks[due.stream]:
-                if self._stopping():
-                    self._give_back(claimed)
-                    return False
-                report, performance = await asyncio.to_thread(self._judge_claimed, claimed)
-                if report is not None:
-                    await self._announce(report)
-                    await self._announce_performance(due.stream, performance)
-            await asyncio.to_thread(self._store.windows.finish, claimed.id, owner=self._owner)
-            return True
-        except asyncio.CancelledError:
-            # Shut down: back to the queue now (synchronously: the task must not await);
-            # if the store does not answer, the lease expires instead.
-            self._give_back(claimed)
-            if not self._stopping():
-                raise
-            return False
-        except StoreUnavailable as exc:
-            self._outage.failed(exc)  # the lease is no longer renewed: it expires
-            return False
-        except Exception:
-            logger.exception("stream %s: judging window %s failed", due.stream, due.key)
-            return False
-        finally:
-            self._inflight.discard(task)
+        with tracked(self._inflight):
+            try:
+                async with self._locks[due.stream]:
+                    if self._stopping():
+                        self._give_back(claimed)
+                        return False
+                    report, performance = await asyncio.to_thread(self._judge_claimed, claimed)
+                    if report is not None:
+                        await self._announce(report)
+                        await self._announce_performance(due.stream, performance)
+                await asyncio.to_thread(self._store.windows.finish, claimed.id, owner=self._owner)
+                return True
+            except asyncio.CancelledError:
+                # Shut down: back to the queue now (synchronously: the task must not await);
+                # if the store does not answer, the lease expires instead.
+                self._give_back(claimed)
+                if not self._stopping():
+                    raise
+                return False
+            except StoreUnavailable as exc:
+                self._outage.failed(exc)  # the lease is no longer renewed: it expires
+                return False
+            except Exception:
+                logger.exception("stream %s: judging window %s failed", due.stream, due.key)
+                return False
 
     def _give_back(self, claimed: ClaimedWindow) -> None:
         with contextlib.suppress(StoreError):

@@ -29,6 +29,7 @@ from monitor.api.plans import ModelEntry, plan_models
 from monitor.clock import Clock
 from monitor.config import AnyModelConfig, Config, SuiteConfig
 from monitor.daemon.cluster import Worker
+from monitor.daemon.inflight import tracked
 from monitor.daemon.recovery import Spawn, StoreRecovery
 from monitor.errors import StoreError, StoreUnavailable
 from monitor.notify.service import AlertService
@@ -79,29 +80,25 @@ class Work:
 
     async def execute(self, work: Claimed) -> None:
         """Execute a run claimed from the queue, then give up its lease (judged)."""
-        task = asyncio.current_task()
-        assert task is not None
-        self._inflight.add(task)
-        try:
-            resolved = await asyncio.to_thread(self._resolve, work)
-            if isinstance(resolved, str):
-                await asyncio.to_thread(self._refuse, work, resolved)
-            else:
-                await self._run(*resolved, trigger=work.trigger, run_id=work.id)
-        except asyncio.CancelledError:
-            # Shut down: the run is stored interrupted, or went back to the queue. The
-            # lease goes synchronously (the task must not await); if the store does not
-            # answer, it expires.
-            self._worker.let_go(work.id)
-            with contextlib.suppress(StoreError):
-                self._store.queue.release(work.id, owner=self._owner)
-            if not self._stopping():
-                raise
-            return
-        except Exception:
-            logger.exception("queued run %d of %s x %s failed", work.id, work.suite, work.model)
-        finally:
-            self._inflight.discard(task)
+        with tracked(self._inflight):
+            try:
+                resolved = await asyncio.to_thread(self._resolve, work)
+                if isinstance(resolved, str):
+                    await asyncio.to_thread(self._refuse, work, resolved)
+                else:
+                    await self._run(*resolved, trigger=work.trigger, run_id=work.id)
+            except asyncio.CancelledError:
+                # Shut down: the run is stored interrupted, or went back to the queue. The
+                # lease goes synchronously (the task must not await); if the store does not
+                # answer, it expires.
+                self._worker.let_go(work.id)
+                with contextlib.suppress(StoreError):
+                    self._store.queue.release(work.id, owner=self._owner)
+                if not self._stopping():
+                    raise
+                return
+            except Exception:
+                logger.exception("queued run %d of %s x %s failed", work.id, work.suite, work.model)
         await self._release(work.id)
 
     def _resolve(self, work: Claimed) -> tuple[SuiteConfig, AnyModelConfig] | str:
